@@ -1,0 +1,42 @@
+# One entry point for a fresh machine:
+#   make demo   -> .venv, install, serve the explorer (Voila) on the local sandbox
+#   make test   -> .venv, install with the test extra, lint and run every test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PORT   ?= 8866
+
+.PHONY: demo test lint browser-deps bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test,app]"
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)
+	$(BIN)/hi-widgets demo --port $(PORT)
+
+# Debian's chromium for the browser tests (Playwright never downloads a browser here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing and this user cannot apt-get install it; browser tests will be skipped"; fi; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check hi_widgets tests benchmarks
+	$(BIN)/ruff format --check hi_widgets tests benchmarks
+
+test: $(STAMP) browser-deps lint
+	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+	  $(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/frames_and_plots.py
+	$(BIN)/python benchmarks/fetch_versions.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

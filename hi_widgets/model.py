@@ -1,0 +1,42 @@
+"""Access to the installed botocore service model of ``medical-imaging``.
+
+Enums, operations and shapes come from here rather than being copied, so the toolkit
+follows the model of whatever botocore is installed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import botocore.session
+from botocore.model import ServiceModel
+
+SERVICE_NAME = "medical-imaging"
+
+
+@lru_cache(maxsize=1)
+def service_model() -> ServiceModel:
+    """Return the botocore service model of ``medical-imaging`` (loaded once)."""
+    return botocore.session.get_session().get_service_model(SERVICE_NAME)
+
+
+@lru_cache(maxsize=None)
+def enum_values(shape_name: str) -> tuple[str, ...]:
+    """Return the enum values of a string shape, e.g. ``"ImageSetWorkflowStatus"``."""
+    return tuple(service_model().shape_for(shape_name).enum)
+
+
+def image_set_states() -> tuple[str, ...]:
+    """Image set states known to the installed model (ACTIVE, LOCKED, DELETED, ...)."""
+    return enum_values("ImageSetState")
+
+
+def workflow_statuses() -> tuple[str, ...]:
+    """Workflow statuses known to the installed model (CREATED, UPDATING, ...)."""
+    return enum_values("ImageSetWorkflowStatus")
+
+
+def storage_tiers() -> tuple[str, ...]:
+    """Storage tiers known to the installed model, or an empty tuple for older models."""
+    model = service_model()
+    return enum_values("StorageTier") if "StorageTier" in model.shape_names else ()
