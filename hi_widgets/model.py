@@ -6,7 +6,7 @@ follows the model of whatever botocore is installed.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import botocore.session
 from botocore.model import ServiceModel
@@ -20,7 +20,7 @@ def service_model() -> ServiceModel:
     return botocore.session.get_session().get_service_model(SERVICE_NAME)
 
 
-@lru_cache(maxsize=None)
+@cache
 def enum_values(shape_name: str) -> tuple[str, ...]:
     """Return the enum values of a string shape, e.g. ``"ImageSetWorkflowStatus"``."""
     return tuple(service_model().shape_for(shape_name).enum)

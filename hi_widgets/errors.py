@@ -1,0 +1,284 @@
+"""Exceptions raised by hi_widgets, one per service error, each with an actionable message.
+
+Every public function raises these instead of botocore's ``ClientError``; the original
+botocore exception is chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+    TokenRetrievalError,
+)
+
+_IAM_PREFIX = "medical-imaging"
+_LABELS = {"datastoreId": "datastore", "imageSetId": "image set", "versionId": "version"}
+
+
+class HealthImagingError(Exception):
+    """Base class: a HealthImaging call (or its input) failed."""
+
+    retryable: bool = False
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        identifiers: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+        service_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.identifiers = {k: v for k, v in (identifiers or {}).items() if v is not None}
+        self.request_id = request_id
+        self.service_message = service_message
+
+    def details(self) -> str:
+        """Return operation, identifiers, request id and the service's own words."""
+        lines = [f"error: {type(self).__name__}" + (f" ({self.code})" if self.code else "")]
+        if self.operation:
+            lines.append(f"operation: {self.operation}")
+        lines += [f"{key}: {value}" for key, value in self.identifiers.items()]
+        if self.request_id:
+            lines.append(f"request id: {self.request_id}")
+        if self.service_message:
+            lines.append(f"service message: {self.service_message}")
+        lines.append(f"retryable: {self.retryable}")
+        return "\n".join(lines)
+
+
+class ThrottlingError(HealthImagingError):
+    """The request rate exceeded the account's quota for the operation."""
+
+    retryable = True
+    code = "ThrottlingException"
+
+
+class ConflictError(HealthImagingError):
+    """The image set is being changed by another operation, or the version is stale."""
+
+    code = "ConflictException"
+
+
+class AccessDeniedError(HealthImagingError):
+    """The caller's IAM policy does not allow the operation on the resource."""
+
+    code = "AccessDeniedException"
+
+
+class ValidationError(HealthImagingError):
+    """The service rejected the request's parameters."""
+
+    code = "ValidationException"
+
+
+class InternalServerError(HealthImagingError):
+    """HealthImaging failed internally; usually transient."""
+
+    retryable = True
+    code = "InternalServerException"
+
+
+class ResourceNotFoundError(HealthImagingError):
+    """A datastore, image set or version does not exist."""
+
+    code = "ResourceNotFoundException"
+
+
+class ServiceQuotaExceededError(HealthImagingError):
+    """A service quota (not a rate) is exhausted, e.g. concurrent updates."""
+
+    code = "ServiceQuotaExceededException"
+
+
+class UnknownServiceError(HealthImagingError):
+    """The service answered with an error this version of hi_widgets does not know."""
+
+
+class ConnectionFailedError(HealthImagingError):
+    """The endpoint could not be reached or dropped the connection."""
+
+    retryable = True
+
+
+class CredentialsError(HealthImagingError):
+    """No usable AWS credentials, profile or region."""
+
+
+class InvalidIdentifierError(HealthImagingError, ValueError):
+    """An identifier was rejected before any call was made."""
+
+    def __init__(self, field: str, value: Any, expected: str) -> None:
+        shown = repr(value)
+        if len(shown) > 48:
+            shown = shown[:40] + "…" + shown[-6:] + f" ({len(str(value))} characters)"
+        super().__init__(
+            f"Invalid {field}: {shown}. Expected {expected}.", identifiers={field: None}
+        )
+        self.field = field
+        self.value = value
+        self.expected = expected
+
+
+_BY_CODE: dict[str, type[HealthImagingError]] = {
+    cls.code: cls
+    for cls in (
+        ThrottlingError,
+        ConflictError,
+        AccessDeniedError,
+        ValidationError,
+        InternalServerError,
+        ResourceNotFoundError,
+        ServiceQuotaExceededError,
+    )
+}
+_BY_CODE["Throttling"] = ThrottlingError
+_BY_CODE["TooManyRequestsException"] = ThrottlingError
+
+
+def _describe(identifiers: Mapping[str, Any]) -> str:
+    parts = [f"{_LABELS.get(k, k)} {v}" for k, v in identifiers.items() if v is not None]
+    return ", ".join(parts) if parts else "the request"
+
+
+def _not_found_subject(identifiers: Mapping[str, Any], service_message: str) -> str:
+    said = service_message.lower()
+    for key in ("versionId", "imageSetId", "datastoreId"):
+        label = _LABELS[key]
+        if identifiers.get(key) is not None and (label in said or key.lower() in said):
+            return f"{label} {identifiers[key]}"
+    # The service did not say which; name the most specific identifier we sent.
+    for key in ("versionId", "imageSetId", "datastoreId"):
+        if identifiers.get(key) is not None:
+            return f"{_LABELS[key]} {identifiers[key]}"
+    return "the resource"
+
+
+def _message(
+    cls: type[HealthImagingError],
+    operation: str,
+    identifiers: Mapping[str, Any],
+    service_message: str,
+) -> str:
+    action = f"{_IAM_PREFIX}:{operation}"
+    where = _describe(identifiers)
+    said = f" (service: {service_message})" if service_message else ""
+    if cls is AccessDeniedError:
+        return (
+            f"Access denied: your credentials may not call {action} on {where}. "
+            f"Ask an administrator to allow the IAM action {action}, or use another "
+            f"profile.{said}"
+        )
+    if cls is ResourceNotFoundError:
+        subject = _not_found_subject(identifiers, service_message)
+        return (
+            f"Not found: {subject} ({operation} on {where}). Check the identifier and the "
+            f"region; a version number must exist in the image set's history.{said}"
+        )
+    if cls is ThrottlingError:
+        return (
+            f"Throttled: {operation} exceeded the account's request rate quota. Wait a few "
+            f"seconds and retry, fetch with fewer workers, or request a higher quota in "
+            f"Service Quotas.{said}"
+        )
+    if cls is ConflictError:
+        return (
+            f"Conflict on {where}: another operation (update, copy, delete or import) is "
+            f"changing it, or the version given is no longer the latest. Wait until its "
+            f"workflow status settles, then retry with the latest version.{said}"
+        )
+    if cls is ValidationError:
+        return (
+            f"The service rejected the {operation} request on {where} as invalid. Check the "
+            f"identifiers and parameters.{said}"
+        )
+    if cls is InternalServerError:
+        return (
+            f"HealthImaging had an internal error during {operation} on {where}. This is "
+            f"usually temporary: retry in a moment; if it persists, contact AWS Support "
+            f"with the request id.{said}"
+        )
+    if cls is ServiceQuotaExceededError:
+        return (
+            f"A service quota was exceeded by {operation} on {where}. Wait for running "
+            f"operations to finish or request a quota increase.{said}"
+        )
+    return f"{operation} on {where} failed.{said}"
+
+
+def from_client_error(
+    error: ClientError, operation: str, identifiers: Mapping[str, Any] | None = None
+) -> HealthImagingError:
+    """Map a botocore ``ClientError`` to the matching :class:`HealthImagingError`."""
+    identifiers = dict(identifiers or {})
+    info = error.response.get("Error", {})
+    code = info.get("Code") or ""
+    service_message = info.get("Message") or error.response.get("message") or ""
+    cls = _BY_CODE.get(code, UnknownServiceError)
+    if cls is UnknownServiceError:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status and status >= 500:
+            cls = InternalServerError
+    exc = cls(
+        _message(cls, operation, identifiers, service_message),
+        operation=operation,
+        identifiers=identifiers,
+        request_id=error.response.get("ResponseMetadata", {}).get("RequestId"),
+        service_message=service_message,
+    )
+    if cls is UnknownServiceError:
+        exc.code = code or None
+    return exc
+
+
+_CREDENTIAL_ERRORS = (
+    NoCredentialsError,
+    PartialCredentialsError,
+    TokenRetrievalError,
+    ProfileNotFound,
+    NoRegionError,
+)
+_CONNECTION_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
+
+CREDENTIALS_HINT = (
+    "Configure credentials (`aws configure`, `aws sso login --profile NAME`, or the "
+    "AWS_PROFILE / AWS_ACCESS_KEY_ID environment variables), or work offline against "
+    "the local sandbox: `hi_widgets.sandbox.start()`."
+)
+
+
+@contextlib.contextmanager
+def translate(operation: str, **identifiers: Any) -> Iterator[None]:
+    """Turn botocore exceptions raised inside the block into hi_widgets errors."""
+    try:
+        yield
+    except ClientError as error:
+        raise from_client_error(error, operation, identifiers) from error
+    except _CREDENTIAL_ERRORS as error:
+        raise CredentialsError(
+            f"{operation} could not be signed: {error}. {CREDENTIALS_HINT}",
+            operation=operation,
+            identifiers=identifiers,
+        ) from error
+    except _CONNECTION_ERRORS as error:
+        raise ConnectionFailedError(
+            f"Could not reach HealthImaging for {operation}: {error}. Check the network, "
+            f"the region and the endpoint URL.",
+            operation=operation,
+            identifiers=identifiers,
+        ) from error
