@@ -1,0 +1,334 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+
+from hi_widgets import frames
+from hi_widgets.frames import (
+    PHI_COLUMNS,
+    VERSION_COLUMNS,
+    apply_schema,
+    empty_versions_frame,
+    image_sets_dtypes,
+    image_sets_frame,
+    versions_dtypes,
+    versions_frame,
+)
+from hi_widgets.model import image_set_states, storage_tiers, workflow_statuses
+from hi_widgets.records import RECORD_FIELDS
+
+pytestmark = pytest.mark.filterwarnings("error::FutureWarning", "error::DeprecationWarning")
+
+DS = "d" * 32
+BASE = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+UTC_US = pd.DatetimeTZDtype(unit="us", tz="UTC")
+
+
+def image_set_id(n: int) -> str:
+    return f"{n:032x}"
+
+
+def record(image_set: int = 1, version: int = 1, **overrides):
+    """A normalized record as hi_widgets.records.normalize_image_set returns it."""
+    created = BASE + timedelta(days=image_set, hours=version)
+    base = {
+        "datastoreId": DS,
+        "imageSetId": image_set_id(image_set),
+        "versionId": version,
+        "imageSetState": "ACTIVE",
+        "imageSetWorkflowStatus": "CREATED" if version == 1 else "UPDATED",
+        "createdAt": created,
+        "updatedAt": created + timedelta(minutes=5),
+        "deletedAt": None,
+        "message": None,
+        "imageSetArn": f"arn:aws:medical-imaging:us-east-1:123456789012:datastore/{DS}",
+        "forced": None,
+        "isPrimary": True,
+        "lastAccessedAt": None,
+        "storageTier": "FREQUENT_ACCESS",
+    }
+    base.update(overrides)
+    return base
+
+
+def assert_versions_schema(df: pd.DataFrame) -> None:
+    assert list(df.columns) == list(VERSION_COLUMNS)
+    string = pd.StringDtype()
+    assert df["datastoreId"].dtype == string
+    assert df["imageSetId"].dtype == string
+    assert df["versionId"].dtype == pd.Int64Dtype()
+    assert isinstance(df["imageSetState"].dtype, pd.CategoricalDtype)
+    assert isinstance(df["imageSetWorkflowStatus"].dtype, pd.CategoricalDtype)
+    for column in ("createdAt", "updatedAt", "deletedAt", "lastAccessedAt"):
+        assert df[column].dtype == UTC_US, column
+        assert str(df[column].dtype.tz) == "UTC"
+    assert df["message"].dtype == string
+    assert df["imageSetArn"].dtype == string
+    assert df["forced"].dtype == pd.BooleanDtype()
+    assert df["isPrimary"].dtype == pd.BooleanDtype()
+    assert isinstance(df["storageTier"].dtype, pd.CategoricalDtype)
+    assert df["duration"].dtype == "timedelta64[us]"
+    assert df["isLatest"].dtype == pd.BooleanDtype()
+    assert isinstance(df.index, pd.RangeIndex)
+    assert df.index.start == 0
+
+
+def categories(df: pd.DataFrame, column: str) -> list[str]:
+    return list(df[column].cat.categories)
+
+
+def test_empty_input_gives_full_schema():
+    df = versions_frame([])
+    assert len(df) == 0
+    assert_versions_schema(df)
+    assert categories(df, "imageSetState") == list(image_set_states())
+    assert categories(df, "imageSetWorkflowStatus") == list(workflow_statuses())
+    assert categories(df, "storageTier") == list(storage_tiers())
+    pd.testing.assert_frame_equal(empty_versions_frame(), df)
+
+
+def test_empty_generator_too():
+    assert_versions_schema(versions_frame(r for r in []))
+
+
+def test_dtypes_match_declared_schema():
+    df = versions_frame([record(1, 1), record(1, 2), record(2, 1)])
+    assert_versions_schema(df)
+    declared = versions_dtypes()
+    assert list(declared) == list(VERSION_COLUMNS)
+    for column, dtype in declared.items():
+        assert df[column].dtype == dtype, column
+    assert declared == frames.VERSIONS_DTYPES
+
+
+def test_values_are_kept():
+    deleted = BASE + timedelta(days=3)
+    rec = record(
+        7,
+        3,
+        imageSetState="DELETED",
+        imageSetWorkflowStatus="DELETED",
+        deletedAt=deleted,
+        message="Deleted by user",
+        forced=True,
+        isPrimary=False,
+        lastAccessedAt=deleted,
+        storageTier="ARCHIVE_INSTANT_ACCESS",
+    )
+    df = versions_frame([rec])
+    row = df.iloc[0]
+    assert row["imageSetId"] == image_set_id(7)
+    assert row["versionId"] == 3
+    assert row["imageSetState"] == "DELETED"
+    assert row["imageSetWorkflowStatus"] == "DELETED"
+    assert row["createdAt"] == pd.Timestamp(rec["createdAt"])
+    assert row["deletedAt"] == pd.Timestamp(deleted)
+    assert row["message"] == "Deleted by user"
+    assert bool(row["forced"]) is True
+    assert bool(row["isPrimary"]) is False
+    assert row["storageTier"] == "ARCHIVE_INSTANT_ACCESS"
+    assert row["duration"] == pd.Timedelta(minutes=5)
+    assert bool(row["isLatest"]) is True
+
+
+def test_one_row():
+    df = versions_frame([record()])
+    assert len(df) == 1
+    assert_versions_schema(df)
+    assert df["isLatest"].tolist() == [True]
+    assert df["duration"].tolist() == [pd.Timedelta(minutes=5)]
+
+
+def test_unknown_enum_values_are_kept_as_categories():
+    df = versions_frame(
+        [
+            record(1, 1, imageSetState="FROZEN", imageSetWorkflowStatus="ZAPPING"),
+            record(1, 2, imageSetWorkflowStatus="ARCHIVING", storageTier="DEEP_ARCHIVE"),
+        ]
+    )
+    assert df["imageSetState"].tolist() == ["FROZEN", "ACTIVE"]
+    assert df["imageSetWorkflowStatus"].tolist() == ["ZAPPING", "ARCHIVING"]
+    assert df["storageTier"].tolist() == ["FREQUENT_ACCESS", "DEEP_ARCHIVE"]
+    assert df[["imageSetState", "imageSetWorkflowStatus", "storageTier"]].notna().all().all()
+    # model enum first, in model order, then the unknown values sorted
+    assert categories(df, "imageSetState") == [*image_set_states(), "FROZEN"]
+    assert categories(df, "imageSetWorkflowStatus") == [
+        *workflow_statuses(),
+        "ARCHIVING",
+        "ZAPPING",
+    ]
+    assert categories(df, "storageTier") == [*storage_tiers(), "DEEP_ARCHIVE"]
+
+
+def test_missing_values_are_na_not_none_strings():
+    rec = {"datastoreId": DS, "imageSetId": image_set_id(1), "versionId": 1}
+    df = versions_frame([rec])
+    assert_versions_schema(df)
+    row = df.iloc[0]
+    for column in set(RECORD_FIELDS) - {"datastoreId", "imageSetId", "versionId"}:
+        assert pd.isna(row[column]), column
+    assert pd.isna(row["duration"])
+    assert bool(row["isLatest"]) is True
+
+
+def test_sorted_by_image_set_then_numeric_version():
+    recs = [record(2, 1), record(1, 10), record(1, 9), record(1, 2), record(2, 3)]
+    df = versions_frame(recs)
+    assert df["imageSetId"].tolist() == [image_set_id(1)] * 3 + [image_set_id(2)] * 2
+    assert df["versionId"].tolist() == [2, 9, 10, 1, 3]
+    assert df.index.tolist() == list(range(5))
+
+
+def test_duplicates_keep_the_last_record():
+    first = record(1, 2, imageSetWorkflowStatus="UPDATING", message="old")
+    refetch = record(1, 2, imageSetWorkflowStatus="UPDATED", message="new")
+    df = versions_frame([record(1, 1), first, refetch])
+    assert df["versionId"].tolist() == [1, 2]
+    assert df.loc[1, "message"] == "new"
+    assert df.loc[1, "imageSetWorkflowStatus"] == "UPDATED"
+
+
+def test_same_image_set_id_in_two_datastores_are_distinct_rows():
+    other = "e" * 32
+    df = versions_frame([record(1, 1), record(1, 1, datastoreId=other, message="other")])
+    assert len(df) == 2
+    assert df["isLatest"].tolist() == [True, True]
+
+
+def test_is_latest_per_image_set():
+    df = versions_frame([record(1, 1), record(1, 3), record(1, 2), record(2, 1)])
+    latest = df.set_index(["imageSetId", "versionId"])["isLatest"]
+    assert bool(latest[(image_set_id(1), 3)]) is True
+    assert bool(latest[(image_set_id(1), 2)]) is False
+    assert bool(latest[(image_set_id(1), 1)]) is False
+    assert bool(latest[(image_set_id(2), 1)]) is True
+    assert df["isLatest"].sum() == 2
+
+
+def test_duration_is_updated_minus_created_and_nat_when_missing():
+    df = versions_frame([record(1, 1), record(1, 2, updatedAt=None)])
+    assert df.loc[0, "duration"] == pd.Timedelta(minutes=5)
+    assert pd.isna(df.loc[1, "duration"])
+
+
+def test_timestamps_converted_to_utc():
+    plus_two = timezone(timedelta(hours=2))
+    created = datetime(2024, 5, 1, 14, 0, tzinfo=plus_two)
+    df = versions_frame([record(createdAt=created, updatedAt=created)])
+    assert df.loc[0, "createdAt"] == pd.Timestamp("2024-05-01T12:00:00Z")
+    assert str(df["createdAt"].dt.tz) == "UTC"
+
+
+def test_input_records_are_not_modified():
+    recs = [record(1, 2), record(1, 1)]
+    before = [dict(r) for r in recs]
+    versions_frame(recs)
+    assert recs == before
+
+
+def test_dataframe_input_is_retyped_and_round_trips():
+    df = versions_frame([record(1, 1), record(1, 2, imageSetState="FROZEN"), record(2, 1)])
+    again = versions_frame(df.astype(object))
+    pd.testing.assert_frame_equal(df, again)
+    pd.testing.assert_frame_equal(df, versions_frame(df))
+
+
+def test_apply_schema_converts_text_columns():
+    text = pd.DataFrame(
+        {
+            "imageSetId": ["0123"],
+            "versionId": ["2"],
+            "createdAt": ["2024-05-01T12:00:00.000000Z"],
+            "duration": ["1.5"],
+            "isPrimary": ["False"],
+            "imageSetWorkflowStatus": ["NEW_STATUS"],
+            "other": ["x"],
+        },
+        dtype=object,
+    )
+    df = apply_schema(text)
+    assert df["imageSetId"].dtype == pd.StringDtype()
+    assert df.loc[0, "imageSetId"] == "0123"
+    assert df["versionId"].dtype == pd.Int64Dtype()
+    assert df.loc[0, "createdAt"] == pd.Timestamp("2024-05-01T12:00:00Z")
+    assert df["createdAt"].dtype == UTC_US
+    assert df.loc[0, "duration"] == pd.Timedelta(seconds=1.5)
+    assert df["isPrimary"].dtype == pd.BooleanDtype()
+    assert bool(df.loc[0, "isPrimary"]) is False
+    assert "NEW_STATUS" in categories(df, "imageSetWorkflowStatus")
+    assert df["other"].tolist() == ["x"]
+
+
+def summary(n: int = 1, **tags):
+    created = BASE + timedelta(days=n)
+    dicom = {
+        "DICOMPatientId": f"PID{n}",
+        "DICOMPatientName": "Doe^Jane",
+        "DICOMPatientBirthDate": "19700101",
+        "DICOMPatientSex": "F",
+        "DICOMStudyInstanceUID": "1.2.3",
+        "DICOMNumberOfStudyRelatedSeries": 2,
+        "DICOMAccessionNumber": "ACC1",
+        "DICOMSeriesModality": "CT",
+        "DICOMSeriesNumber": 5,
+        "DICOMStudyDate": "20240501",
+    }
+    dicom.update(tags)
+    return {
+        "imageSetId": image_set_id(n),
+        "version": 3,
+        "createdAt": created,
+        "updatedAt": created + timedelta(hours=1),
+        "storageTier": "FREQUENT_ACCESS",
+        "isPrimary": True,
+        "DICOMTags": dicom,
+    }
+
+
+def test_image_sets_frame_flattens_dicom_tags():
+    df = image_sets_frame([summary(1), summary(2, DICOMFutureTag="x")], datastore_id=DS)
+    assert len(df) == 2
+    assert df["datastoreId"].tolist() == [DS, DS]
+    assert df["versionId"].tolist() == [3, 3]
+    assert df["versionId"].dtype == pd.Int64Dtype()
+    assert df["createdAt"].dtype == UTC_US
+    assert df["DICOMPatientName"].tolist() == ["Doe^Jane", "Doe^Jane"]
+    assert df["DICOMSeriesNumber"].dtype == pd.Int64Dtype()
+    assert df["DICOMNumberOfStudyRelatedSeries"].tolist() == [2, 2]
+    assert df["DICOMSeriesModality"].dtype == pd.StringDtype()
+    assert df["DICOMFutureTag"].tolist()[1] == "x"
+    assert pd.isna(df["DICOMFutureTag"].tolist()[0])
+    assert pd.isna(df.loc[0, "DICOMStudyDescription"])
+    assert set(PHI_COLUMNS) <= set(df.columns)
+    assert isinstance(df["storageTier"].dtype, pd.CategoricalDtype)
+    assert df["isPrimary"].dtype == pd.BooleanDtype()
+
+
+def test_image_sets_frame_empty_has_schema():
+    df = image_sets_frame([])
+    assert len(df) == 0
+    declared = image_sets_dtypes()
+    assert list(df.columns) == list(declared)
+    for column, dtype in declared.items():
+        assert df[column].dtype == dtype, column
+    assert set(PHI_COLUMNS) <= set(df.columns)
+
+
+def test_phi_columns_are_the_patient_tags():
+    assert PHI_COLUMNS == (
+        "DICOMPatientId",
+        "DICOMPatientName",
+        "DICOMPatientBirthDate",
+        "DICOMPatientSex",
+    )
+
+
+def test_many_records_build():
+    recs = [record(i // 10, i % 10 + 1) for i in range(20_000)]
+    df = versions_frame(recs)
+    assert len(df) == 20_000
+    assert df["isLatest"].sum() == 2_000
+    assert df["versionId"].is_monotonic_increasing is False
+    assert df.groupby("imageSetId")["versionId"].is_monotonic_increasing.all()
