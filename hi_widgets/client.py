@@ -89,7 +89,7 @@ def make_client(
             operation="CreateClient",
         )
     defaults = Config(
-        retries={"max_attempts": max_attempts, "mode": retry_mode},
+        retries={"total_max_attempts": max_attempts, "mode": retry_mode},
         user_agent_extra=f"hi-widgets/{__version__}",
     )
     if custom_endpoint:

@@ -143,10 +143,12 @@ def _walk_list(
     cancel: threading.Event | None,
 ) -> Iterator[dict[str, Any]]:
     paginator = client.get_paginator("list_image_set_versions")
-    pages = paginator.paginate(
-        datastoreId=datastore_id,
-        imageSetId=image_set_id,
-        PaginationConfig={"PageSize": PAGE_SIZE},
+    pages = iter(
+        paginator.paginate(
+            datastoreId=datastore_id,
+            imageSetId=image_set_id,
+            PaginationConfig={"PageSize": PAGE_SIZE},
+        )
     )
     done, total = 0, None
     ids = {"datastoreId": datastore_id, "imageSetId": image_set_id}
