@@ -1,0 +1,420 @@
+"""ImageSetExplorer: identifiers in; properties, version history, timeline and files out."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from ..fetch import get_image_set, iter_versions
+from .common import BackgroundRunner, ExportPanel, FrameTable, StatusArea, record_html
+from .connection import ConnectionPanel
+from .identifiers import IdentifierForm, SearchPanel, search_frame
+
+log = logging.getLogger("hi_widgets.widgets")
+
+__all__ = ["ImageSetExplorer", "fetch_versions_frame", "timeline_png"]
+
+TAB_PROPERTIES, TAB_VERSIONS, TAB_TIMELINE, TAB_EXPORT = range(4)
+
+
+def timeline_png(frame: pd.DataFrame, *, highlight_version: int | None = None) -> bytes:
+    """Plot a versions frame's timeline (no pyplot) and return it as PNG bytes.
+
+    Parameters
+    ----------
+    frame
+        A versions frame (:func:`hi_widgets.frames.versions_frame`).
+    highlight_version
+        A version number to mark.
+
+    Returns
+    -------
+    bytes
+        PNG data.
+    """
+    from ..plots import plot_version_timeline
+    from .common import figure_png
+
+    if highlight_version is None:
+        result = plot_version_timeline(frame)
+    else:
+        result = plot_version_timeline(frame, highlight_version=highlight_version)
+    return figure_png(result)
+
+
+def fetch_versions_frame(
+    client: Any,
+    datastore_id: str,
+    image_set_id: str,
+    *,
+    progress: Callable[[int, int | None], None] | None = None,
+    cancel: threading.Event | None = None,
+    strategy: str = "auto",
+) -> pd.DataFrame:
+    """Fetch every version of an image set into a versions frame.
+
+    Parameters
+    ----------
+    client
+        A boto3 ``medical-imaging`` client.
+    datastore_id, image_set_id
+        The image set.
+    progress, cancel, strategy
+        Passed to :func:`hi_widgets.iter_versions`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`hi_widgets.frames.versions_frame` of the versions fetched (all of them
+        unless cancelled).
+    """
+    from ..frames import versions_frame
+
+    records = list(
+        iter_versions(
+            client,
+            datastore_id,
+            image_set_id,
+            strategy=strategy,  # type: ignore[arg-type]
+            progress=progress,
+            cancel=cancel,
+        )
+    )
+    return versions_frame(records)
+
+
+class ImageSetExplorer(w.VBox):
+    """Explore one image set: its properties, whole version history, timeline and export.
+
+    Display it as a cell's result. Actions run in a background thread (the kernel stays
+    responsive) with a progress bar and a Cancel button; errors appear in the status area
+    with details on demand, and never clear results already shown.
+
+    Parameters
+    ----------
+    client
+        A boto3 ``medical-imaging`` client (see :func:`hi_widgets.make_client`). Without
+        one, a connection panel (AWS profile / region / endpoint, or the local sandbox)
+        is shown.
+    datastore_id, image_set_id, version_id
+        Initial field values.
+    sandbox_options, client_options
+        Passed to the connection panel (see :class:`ConnectionPanel`).
+
+    Attributes
+    ----------
+    record : dict or None
+        The last record from "Get image set".
+    versions : pandas.DataFrame or None
+        The last version history from "Fetch all versions" (partial if cancelled, see
+        :attr:`versions_complete`).
+    client
+        The client in use (None until connected).
+
+    Examples
+    --------
+    >>> explorer = ImageSetExplorer(client)  # doctest: +SKIP
+    >>> explorer  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        datastore_id: str = "",
+        image_set_id: str = "",
+        version_id: str | int | None = None,
+        sandbox_options: dict[str, Any] | None = None,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.client = client
+        self.record: dict[str, Any] | None = None
+        self.versions: pd.DataFrame | None = None
+        self.versions_complete = False
+        self._callbacks: list[Callable[[Any], None]] = []
+
+        self.status = StatusArea()
+        self.runner = BackgroundRunner(self.status, self._busy_changed, unit="versions")
+        self.form = IdentifierForm(on_change=self._form_changed, on_submit=self._submit)
+        self.get_button = w.Button(description="Get image set", icon="download", disabled=True)
+        self.get_button.add_class("hi-get")
+        self.fetch_button = w.Button(
+            description="Fetch all versions", icon="history", disabled=True
+        )
+        self.fetch_button.add_class("hi-fetch-all")
+        self.get_button.on_click(lambda _b: self.get())
+        self.fetch_button.on_click(lambda _b: self.fetch_all())
+
+        self.search = SearchPanel(on_pick=self._picked)
+        self.search.button.on_click(lambda _b: self.run_search())
+        search_box = w.Accordion(children=[self.search], titles=("Search image sets",))
+        search_box.selected_index = None
+
+        self.properties = w.HTML(value="<i>Get an image set to see its properties.</i>")
+        self.properties.add_class("hi-properties")
+        self.table = FrameTable(
+            "version", table_class="hi-versions-table", count_class="hi-version-count"
+        )
+        self.timeline = w.Image(format="png", value=b"", layout=w.Layout(max_width="100%"))
+        self.timeline.add_class("hi-timeline")
+        self.export = ExportPanel(self.status, basename="versions")
+        self.tabs = w.Tab(
+            children=[self.properties, self.table, self.timeline, self.export],
+            titles=("Properties", "Versions", "Timeline", "Export"),
+        )
+        self.tabs.add_class("hi-tabs")
+
+        self.connection: ConnectionPanel | None = None
+        children: list[w.Widget] = []
+        if client is None:
+            self.connection = ConnectionPanel(
+                sandbox_options=sandbox_options, client_options=client_options
+            )
+            self.connection.connect_button.on_click(lambda _b: self.connect())
+            children.append(self.connection)
+        children += [
+            self.form,
+            search_box,
+            w.HBox([self.get_button, self.fetch_button]),
+            self.runner.box,
+            self.status,
+            self.tabs,
+        ]
+        super().__init__(children)
+        self.add_class("hi-explorer")
+
+        if datastore_id:
+            self.form.datastore.value = datastore_id
+        if image_set_id:
+            self.form.image_set.value = image_set_id
+        if version_id is not None:
+            self.form.version.value = str(version_id)
+        self._update_buttons()
+        if client is not None:
+            self.load_datastores()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def busy(self) -> bool:
+        """True while an action runs in the background."""
+        return self.runner.busy
+
+    def wait(self, timeout: float | None = 30.0) -> bool:
+        """Block until the running action ended (at most ``timeout`` seconds).
+
+        Returns
+        -------
+        bool
+            True if nothing is running any more.
+        """
+        return self.runner.wait(timeout)
+
+    def cancel(self) -> None:
+        """Stop the running action before its next request."""
+        self.runner.cancel()
+
+    def on_result(self, callback: Callable[[Any], None], remove: bool = False) -> None:
+        """Call ``callback(result)`` after each successful action.
+
+        The result is the record (dict) for "Get image set" and the versions DataFrame
+        for "Fetch all versions". The callback runs in the worker thread; an exception
+        it raises is shown in the status area (and logged), not swallowed.
+        """
+        if remove:
+            self._callbacks.remove(callback)
+        else:
+            self._callbacks.append(callback)
+
+    def _busy_changed(self, _busy: bool) -> None:
+        self._update_buttons()
+
+    def _form_changed(self, _valid: bool) -> None:
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        blocked = self.runner.busy or self.client is None or not self.form.valid
+        self.get_button.disabled = blocked
+        self.fetch_button.disabled = blocked
+        datastore_ok = not self.form.errors.get("datastoreId")
+        self.search.button.disabled = self.runner.busy or self.client is None or not datastore_ok
+        if self.connection is not None:
+            self.connection.connect_button.disabled = self.runner.busy
+
+    def _can_run(self) -> bool:
+        if self.runner.busy:
+            return False
+        if self.client is None:
+            self.status.show("Connect first (connection panel above).", "warning")
+            return False
+        return self.form.validate()
+
+    def _submit(self) -> None:
+        """Enter in a field: the main action ("Get image set")."""
+        self.get()
+
+    def _picked(self, image_set_id: str) -> None:
+        self.form.image_set.value = image_set_id
+
+    def _notify(self, result: Any) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(result)
+            except Exception as error:
+                log.error("on_result callback %r failed", callback, exc_info=error)
+                self.status.show_error(error, context="on_result callback failed")
+                return
+
+    # ------------------------------------------------------------------ actions
+
+    def connect(self) -> bool:
+        """Connect with the connection panel's choice (in the background), then list datastores.
+
+        Returns
+        -------
+        bool
+            False if nothing was started (busy, or no connection panel).
+        """
+        if self.connection is None or self.runner.busy:
+            return False
+        panel = self.connection
+
+        def job(_cancel: threading.Event) -> Any:
+            client = panel.connect()
+            self.client = client
+            self.form.datastore.load(client)
+            return client
+
+        def done(_client: Any) -> None:
+            self.status.show(panel.info.value, "info")
+            self.form.validate()
+
+        return self.runner.start(job, on_success=done, label="Connecting…", cancellable=False)
+
+    def load_datastores(self) -> bool:
+        """List datastores in the background to fill the datastore dropdown."""
+
+        def job(_cancel: threading.Event) -> Any:
+            return self.form.datastore.load(self.client)
+
+        def done(summaries: Any) -> None:
+            self.form.validate()
+            if summaries:
+                self.status.show(f"{len(summaries)} datastores available.", "info")
+            else:
+                self.status.clear()
+
+        return self.runner.start(
+            job, on_success=done, label="Listing datastores…", cancellable=False
+        )
+
+    def get(self) -> bool:
+        """Run "Get image set" for the fields' values in the background.
+
+        Returns
+        -------
+        bool
+            True if the action started (fields valid, connected, not busy).
+        """
+        if not self._can_run():
+            return False
+        datastore_id, image_set_id, version = self.form.values()
+        client = self.client
+
+        def job(_cancel: threading.Event) -> dict[str, Any]:
+            return get_image_set(client, datastore_id, image_set_id, version)
+
+        def done(record: dict[str, Any]) -> None:
+            self.record = record
+            self.runner.report(1, 1)
+            self.properties.value = record_html(record, css_class="hi-record")
+            self.tabs.selected_index = TAB_PROPERTIES
+            self.status.show(
+                f"Image set {image_set_id}, version {record.get('versionId')}: "
+                f"{record.get('imageSetState')} / {record.get('imageSetWorkflowStatus')}.",
+                "info",
+            )
+            self._notify(record)
+
+        what = f"version {version}" if version else "latest version"
+        return self.runner.start(job, on_success=done, label=f"Getting {what}…")
+
+    def fetch_all(self) -> bool:
+        """Run "Fetch all versions" in the background (progress, cancellable).
+
+        Returns
+        -------
+        bool
+            True if the action started.
+        """
+        if not self._can_run():
+            return False
+        datastore_id, image_set_id, _version = self.form.values()
+        client = self.client
+
+        def job(cancel: threading.Event) -> pd.DataFrame:
+            return fetch_versions_frame(
+                client, datastore_id, image_set_id, progress=self.runner.report, cancel=cancel
+            )
+
+        def done(frame: pd.DataFrame) -> None:
+            cancelled = self.runner.cancel_event.is_set()
+            if cancelled and frame.empty:
+                self.status.show("Cancelled before any version was fetched.", "warning")
+                return
+            self.show_versions(frame, complete=not cancelled)
+            numbers = [int(v) for v in frame["versionId"].dropna()]
+            if not cancelled:
+                self.form.version.use_versions(numbers, key=(datastore_id, image_set_id))
+                self.status.show(
+                    f"{len(frame)} versions of image set {image_set_id}.",
+                    "info",
+                )
+                self._notify(frame)
+            else:
+                self.status.show(
+                    f"Cancelled: showing the {len(frame)} versions fetched so far (partial).",
+                    "warning",
+                )
+
+        return self.runner.start(job, on_success=done, label="Fetching versions…")
+
+    def show_versions(self, frame: pd.DataFrame, *, complete: bool = True) -> None:
+        """Show a versions frame in the Versions, Timeline and Export tabs."""
+        self.versions = frame
+        self.versions_complete = complete
+        self.table.set_frame(frame)
+        ids = frame["imageSetId"].dropna().unique()
+        basename = f"versions-{ids[0]}" if len(ids) == 1 else "versions"
+        self.export.set_frame(frame, basename=basename)
+        self.tabs.selected_index = TAB_VERSIONS
+        self.timeline.value = timeline_png(frame)
+
+    def run_search(self) -> bool:
+        """Search image sets in the chosen datastore with the search panel's criteria."""
+        if self.runner.busy or self.client is None:
+            return False
+        datastore_id = self.form.datastore.value
+        criteria = self.search.criteria()
+        client = self.client
+
+        def job(_cancel: threading.Event) -> pd.DataFrame:
+            return search_frame(client, datastore_id, **criteria)
+
+        def done(frame: pd.DataFrame) -> None:
+            self.search.set_results(frame)
+            self.status.show(f"Search found {len(frame)} image sets.", "info")
+
+        return self.runner.start(job, on_success=done, label="Searching…", cancellable=False)
+
+    def close(self) -> None:
+        """Close the widget (and stop a sandbox the connection panel started)."""
+        self.runner.cancel()
+        if self.connection is not None:
+            self.connection.close()
+        super().close()

@@ -1,0 +1,467 @@
+"""Identifier fields: datastore, image set, version, with live validation and search.
+
+Validation uses :mod:`hi_widgets.ids` (the same checks the data layer makes before any
+request), so a message appears next to a field as soon as its value is wrong and the
+owner's buttons stay disabled; no request is ever sent for a malformed identifier.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime, time, timezone
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from ..errors import AccessDeniedError, HealthImagingError, InvalidIdentifierError
+from ..fetch import list_datastores, search_image_sets
+from ..ids import validate_datastore_id, validate_image_set_id, validate_optional_version_id
+
+__all__ = [
+    "LATEST",
+    "DatastoreField",
+    "IdentifierForm",
+    "SearchPanel",
+    "VersionField",
+    "check_field",
+    "search_frame",
+]
+
+LATEST = ""
+"""Version value meaning "the latest version"."""
+
+_ID_HINT = "32 lower-case letters and digits"
+
+
+def check_field(field: str, value: Any) -> str | None:
+    """Return a message about ``value`` for ``field``, or None when it is valid.
+
+    Parameters
+    ----------
+    field
+        ``"datastoreId"``, ``"imageSetId"`` or ``"versionId"`` (blank = latest).
+    value
+        The field's text.
+
+    Returns
+    -------
+    str or None
+        "Required: ..." for an empty identifier, the
+        :class:`~hi_widgets.errors.InvalidIdentifierError` message for a malformed one.
+    """
+    validators: dict[str, Callable[[Any], Any]] = {
+        "datastoreId": validate_datastore_id,
+        "imageSetId": validate_image_set_id,
+        "versionId": validate_optional_version_id,
+    }
+    if field != "versionId" and (value is None or not str(value).strip()):
+        return f"Required: the {field} ({_ID_HINT})."
+    try:
+        validators[field](value)
+    except InvalidIdentifierError as error:
+        return error.message
+    return None
+
+
+def _message_widget(css: str) -> w.HTML:
+    message = w.HTML(value="")
+    message.add_class("hi-field-message")
+    message.add_class(css)
+    return message
+
+
+def _show_message(widget: w.HTML, text: str | None, required: bool = False) -> None:
+    if not text:
+        widget.value = ""
+        return
+    color = "#555" if text.startswith("Required") else "#b00020"
+    widget.value = f"<span style='color:{color};font-size:90%'>{html.escape(text)}</span>"
+
+
+def _on_enter(text: w.Text, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when Enter is pressed in ``text``.
+
+    The ipywidgets 8 front end sends a ``{"event": "submit"}`` message on Enter;
+    ``Text.on_submit`` is deprecated, so this listens for the message itself and keeps
+    ``continuous_update=True`` for live validation.
+    """
+
+    def handler(_widget: Any, content: Mapping[str, Any], _buffers: Any) -> None:
+        if isinstance(content, Mapping) and content.get("event") == "submit":
+            callback()
+
+    text.on_msg(handler)
+
+
+class DatastoreField:
+    """A datastore chooser: a dropdown of ListDatastores, or free text when not allowed.
+
+    Both widgets carry the CSS class ``hi-datastore``; only one is on screen.
+
+    Attributes
+    ----------
+    box : ipywidgets.HBox
+        The field and its validation message.
+    dropdown : ipywidgets.Dropdown
+        "name (id)" labels, ids as values.
+    text : ipywidgets.Text
+        Free text.
+    """
+
+    def __init__(self, on_change: Callable[[], None], on_submit: Callable[[], None]) -> None:
+        self.dropdown = w.Dropdown(options=[], description="Datastore")
+        self.dropdown.add_class("hi-datastore")
+        self.text = w.Text(
+            value="", placeholder=_ID_HINT, description="Datastore", continuous_update=True
+        )
+        self.text.add_class("hi-datastore")
+        self.message = _message_widget("hi-datastore-message")
+        self.note = w.HTML(value="")
+        self.note.add_class("hi-datastore-note")
+        self.box = w.HBox([self.text, self.message, self.note])
+        self.dropdown.observe(lambda _c: on_change(), names="value")
+        self.text.observe(lambda _c: on_change(), names="value")
+        _on_enter(self.text, on_submit)
+
+    @property
+    def uses_dropdown(self) -> bool:
+        """True when the dropdown (not free text) is on screen."""
+        return self.box.children[0] is self.dropdown
+
+    @property
+    def value(self) -> str:
+        """The datastore id shown ("" when none)."""
+        if self.uses_dropdown:
+            return self.dropdown.value or ""
+        return self.text.value
+
+    @value.setter
+    def value(self, datastore_id: str) -> None:
+        ids = [v for _label, v in self.dropdown.options]
+        if self.uses_dropdown and datastore_id in ids:
+            self.dropdown.value = datastore_id
+        else:
+            self.use_text()
+            self.text.value = datastore_id
+
+    def use_dropdown(self, summaries: Sequence[Mapping[str, Any]]) -> None:
+        """Offer these datastores (ListDatastores summaries) in the dropdown."""
+        current = self.value
+        options = [
+            (f"{s.get('datastoreName') or '(no name)'} ({s['datastoreId']})", s["datastoreId"])
+            for s in summaries
+        ]
+        self.dropdown.options = options
+        ids = [v for _label, v in options]
+        if ids:
+            self.dropdown.value = current if current in ids else ids[0]
+        self.box.children = (self.dropdown, self.message, self.note)
+        self.note.value = ""
+
+    def use_text(self, note: str = "") -> None:
+        """Switch to free text, optionally with a note saying why."""
+        if self.uses_dropdown:
+            self.text.value = self.dropdown.value or self.text.value
+        self.box.children = (self.text, self.message, self.note)
+        self.note.value = (
+            f"<span style='color:#555;font-size:90%'>{html.escape(note)}</span>" if note else ""
+        )
+
+    def load(self, client: Any) -> list[dict[str, Any]]:
+        """List datastores (blocking) and fill the dropdown; fall back to text if denied.
+
+        Returns
+        -------
+        list of dict
+            The summaries (empty when listing was denied).
+
+        Raises
+        ------
+        HealthImagingError
+            For failures other than AccessDenied (the field falls back to text first).
+        """
+        try:
+            summaries = list_datastores(client)
+        except AccessDeniedError:
+            self.use_text("Listing datastores is not allowed for these credentials: type the id.")
+            return []
+        except HealthImagingError:
+            self.use_text("Could not list datastores: type the id.")
+            raise
+        if summaries:
+            self.use_dropdown(summaries)
+        else:
+            self.use_text("No datastores found: type an id.")
+        return summaries
+
+
+class VersionField:
+    """A version chooser: text (blank = latest), then a dropdown once versions are known.
+
+    Both widgets carry the CSS class ``hi-version``; only one is on screen.
+    """
+
+    def __init__(self, on_change: Callable[[], None], on_submit: Callable[[], None]) -> None:
+        self.text = w.Text(
+            value="", placeholder="latest", description="Version", continuous_update=True
+        )
+        self.text.add_class("hi-version")
+        self.dropdown = w.Dropdown(
+            options=[("latest", LATEST)], value=LATEST, description="Version"
+        )
+        self.dropdown.add_class("hi-version")
+        self.message = _message_widget("hi-version-message")
+        self.box = w.HBox([self.text, self.message])
+        self.text.observe(lambda _c: on_change(), names="value")
+        self.dropdown.observe(lambda _c: on_change(), names="value")
+        _on_enter(self.text, on_submit)
+        self.known_for: tuple[str, str] | None = None
+
+    @property
+    def uses_dropdown(self) -> bool:
+        """True when the dropdown is on screen."""
+        return self.box.children[0] is self.dropdown
+
+    @property
+    def value(self) -> str:
+        """The version text ("" for latest)."""
+        return self.dropdown.value if self.uses_dropdown else self.text.value
+
+    @value.setter
+    def value(self, version: str | int | None) -> None:
+        text = "" if version is None else str(version)
+        values = [v for _label, v in self.dropdown.options]
+        if self.uses_dropdown and text in values:
+            self.dropdown.value = text
+        else:
+            self.use_text()
+            self.text.value = text
+
+    def use_versions(self, numbers: Sequence[int], key: tuple[str, str] | None = None) -> None:
+        """Offer these version numbers (newest first) with "latest" on top."""
+        current = self.value.strip()
+        options = [("latest", LATEST)] + [(str(n), str(n)) for n in sorted(numbers, reverse=True)]
+        self.dropdown.options = options
+        self.dropdown.value = current if current in [v for _l, v in options] else LATEST
+        self.box.children = (self.dropdown, self.message)
+        self.known_for = key
+
+    def use_text(self) -> None:
+        """Back to free text (e.g. when the image set changed)."""
+        if self.uses_dropdown:
+            self.text.value = self.dropdown.value
+            self.box.children = (self.text, self.message)
+        self.known_for = None
+
+
+class IdentifierForm(w.VBox):
+    """Datastore, image set and version fields with validation messages beside them.
+
+    Parameters
+    ----------
+    on_change
+        Called with ``valid`` (bool) after every change.
+    on_submit
+        Called when Enter is pressed in a text field and the form is valid.
+    """
+
+    def __init__(
+        self,
+        on_change: Callable[[bool], None] | None = None,
+        on_submit: Callable[[], None] | None = None,
+    ) -> None:
+        self._on_change = on_change
+        self._on_submit = on_submit
+        self.datastore = DatastoreField(self._changed, self._submitted)
+        self.image_set = w.Text(
+            value="", placeholder=_ID_HINT, description="Image set", continuous_update=True
+        )
+        self.image_set.add_class("hi-image-set")
+        self.image_set_message = _message_widget("hi-image-set-message")
+        self.image_set.observe(self._image_set_changed, names="value")
+        _on_enter(self.image_set, self._submitted)
+        self.version = VersionField(self._changed, self._submitted)
+        self.errors: dict[str, str | None] = {}
+        super().__init__(
+            [
+                self.datastore.box,
+                w.HBox([self.image_set, self.image_set_message]),
+                self.version.box,
+            ]
+        )
+        self.add_class("hi-identifiers")
+        self.validate()
+
+    def _image_set_changed(self, _change: Any) -> None:
+        key = (self.datastore.value.strip(), self.image_set.value.strip())
+        if self.version.known_for is not None and self.version.known_for != key:
+            self.version.use_text()
+        self._changed()
+
+    def _changed(self) -> None:
+        valid = self.validate()
+        if self._on_change is not None:
+            self._on_change(valid)
+
+    def _submitted(self) -> None:
+        if self.validate() and self._on_submit is not None:
+            self._on_submit()
+
+    def validate(self) -> bool:
+        """Check every field, show messages next to the fields, return True if all valid."""
+        self.errors = {
+            "datastoreId": check_field("datastoreId", self.datastore.value),
+            "imageSetId": check_field("imageSetId", self.image_set.value),
+            "versionId": check_field("versionId", self.version.value),
+        }
+        _show_message(self.datastore.message, self.errors["datastoreId"])
+        _show_message(self.image_set_message, self.errors["imageSetId"])
+        _show_message(self.version.message, self.errors["versionId"])
+        return self.valid
+
+    @property
+    def valid(self) -> bool:
+        """True when every field holds a valid value."""
+        return not any(self.errors.values())
+
+    def values(self) -> tuple[str, str, str | None]:
+        """Return ``(datastore_id, image_set_id, version_id or None)``, validated.
+
+        Raises
+        ------
+        InvalidIdentifierError
+            If a field is invalid.
+        """
+        return (
+            validate_datastore_id(self.datastore.value),
+            validate_image_set_id(self.image_set.value),
+            validate_optional_version_id(self.version.value),
+        )
+
+
+def _day_bounds(start: date | None, end: date | None) -> tuple[datetime, datetime] | None:
+    if start is None and end is None:
+        return None
+    low = datetime.combine(start or date(1970, 1, 1), time.min, tzinfo=timezone.utc)
+    high = (
+        datetime.combine(end, time.max, tzinfo=timezone.utc)
+        if end is not None
+        else datetime.now(timezone.utc)
+    )
+    return low, high
+
+
+def search_frame(
+    client: Any,
+    datastore_id: str,
+    *,
+    patient_id: str | None = None,
+    accession_number: str | None = None,
+    study_instance_uid: str | None = None,
+    created_from: date | None = None,
+    created_to: date | None = None,
+    limit: int | None = 200,
+) -> pd.DataFrame:
+    """Search image sets and return :func:`hi_widgets.frames.image_sets_frame`.
+
+    Dates are whole UTC days (``created_to`` inclusive); a missing end is "now".
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per image set found; contains PHI columns.
+    """
+    from ..frames import image_sets_frame
+
+    summaries = search_image_sets(
+        client,
+        datastore_id,
+        patient_id=patient_id or None,
+        accession_number=accession_number or None,
+        study_instance_uid=study_instance_uid or None,
+        created_between=_day_bounds(created_from, created_to),
+        limit=limit,
+    )
+    return image_sets_frame(summaries, datastore_id=datastore_id)
+
+
+class SearchPanel(w.VBox):
+    """Search criteria and results; choosing a result fills the image set field.
+
+    CSS class ``hi-search`` on the panel; the button is ``hi-search-button`` and the
+    results list ``hi-search-results``.
+
+    Parameters
+    ----------
+    on_pick
+        Called with the image set id the user chose.
+    """
+
+    def __init__(self, on_pick: Callable[[str], None]) -> None:
+        self._on_pick = on_pick
+        style = {"description_width": "9em"}
+        self.patient_id = w.Text(description="Patient ID", style=style)
+        self.accession_number = w.Text(description="Accession no.", style=style)
+        self.study_instance_uid = w.Text(description="Study UID", style=style)
+        self.created_from = w.DatePicker(description="Created from", style=style)
+        self.created_to = w.DatePicker(description="Created to", style=style)
+        for widget, css in (
+            (self.patient_id, "hi-search-patient-id"),
+            (self.accession_number, "hi-search-accession"),
+            (self.study_instance_uid, "hi-search-study-uid"),
+            (self.created_from, "hi-search-from"),
+            (self.created_to, "hi-search-to"),
+        ):
+            widget.add_class(css)
+        self.button = w.Button(description="Search", icon="search")
+        self.button.add_class("hi-search-button")
+        self.results = w.Select(options=[], rows=6, layout=w.Layout(width="95%"))
+        self.results.add_class("hi-search-results")
+        self.count = w.Label(value="")
+        self.results.observe(self._picked, names="value")
+        self.frame: pd.DataFrame | None = None
+        super().__init__(
+            [
+                w.HTML(
+                    "<small>At most two criteria (SearchImageSets' limit); results show "
+                    "patient data.</small>"
+                ),
+                w.HBox([self.patient_id, self.accession_number]),
+                w.HBox([self.study_instance_uid]),
+                w.HBox([self.created_from, self.created_to]),
+                w.HBox([self.button, self.count]),
+                self.results,
+            ]
+        )
+        self.add_class("hi-search")
+
+    def criteria(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`search_frame` from the fields."""
+        return {
+            "patient_id": self.patient_id.value.strip() or None,
+            "accession_number": self.accession_number.value.strip() or None,
+            "study_instance_uid": self.study_instance_uid.value.strip() or None,
+            "created_from": self.created_from.value,
+            "created_to": self.created_to.value,
+        }
+
+    def set_results(self, frame: pd.DataFrame) -> None:
+        """Show search results (call from any thread)."""
+        self.frame = frame
+        options = []
+        for row in frame.itertuples(index=False):
+            parts = [str(row.imageSetId), f"v{row.versionId}"]
+            for column in ("DICOMStudyDescription", "DICOMStudyDate", "DICOMAccessionNumber"):
+                value = getattr(row, column, None)
+                if value is not None and not pd.isna(value) and str(value):
+                    parts.append(str(value))
+            options.append((" · ".join(parts), str(row.imageSetId)))
+        self.results.value = None
+        self.results.options = options
+        self.count.value = f"{len(options)} image set" + ("" if len(options) == 1 else "s")
+
+    def _picked(self, change: Mapping[str, Any]) -> None:
+        if change["new"]:
+            self._on_pick(change["new"])
