@@ -1,0 +1,192 @@
+"""Serve the explorer as a Voila app on this machine (``hi-widgets demo`` / ``make demo``).
+
+The app is the notebook ``explorer-app.ipynb``: its kernel starts the local sandbox (or,
+when asked, connects to real AWS) and shows :class:`hi_widgets.ImageSetExplorer`. Voila runs
+the notebook and shows only the widgets, never the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from importlib import resources
+from importlib.util import find_spec
+from pathlib import Path
+
+APP_NOTEBOOK = "explorer-app.ipynb"
+USE_AWS_ENV_VAR = "HI_WIDGETS_APP_USE_AWS"
+DEFAULT_PORT = 8866
+START_TIMEOUT = 120.0  # seconds until Voila answers HTTP
+
+
+def find_app_notebook() -> Path:
+    """Return the path of the explorer app notebook.
+
+    Installed from a wheel, the notebook ships inside the package as
+    ``hi_widgets/_app/explorer-app.ipynb``; in a source checkout (editable install) it is
+    ``notebooks/explorer-app.ipynb``.
+
+    Returns
+    -------
+    pathlib.Path
+        An existing ``.ipynb`` file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If neither location has the notebook.
+    """
+    packaged = Path(str(resources.files("hi_widgets"))) / "_app" / APP_NOTEBOOK
+    checkout = Path(__file__).resolve().parent.parent / "notebooks" / APP_NOTEBOOK
+    for candidate in (packaged, checkout):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{APP_NOTEBOOK} is neither in the installed package ({packaged}) nor in a source "
+        f"checkout ({checkout}); reinstall hi-widgets"
+    )
+
+
+def voila_command(notebook: Path, port: int, ip: str = "127.0.0.1") -> list[str]:
+    """Return the command line that serves ``notebook`` with Voila.
+
+    Voila runs under this interpreter, so its kernel is this environment's Python with
+    this hi_widgets installed.
+
+    Parameters
+    ----------
+    notebook
+        The ``.ipynb`` to serve.
+    port
+        TCP port; Voila fails instead of silently moving to another port.
+    ip
+        Interface to bind; the default serves this machine only.
+
+    Returns
+    -------
+    list of str
+    """
+    return [
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook),
+        "--no-browser",
+        f"--port={port}",
+        f"--Voila.ip={ip}",
+        "--Voila.port_retries=0",
+    ]
+
+
+def _free_port(ip: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((ip, 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> bool:
+    """Wait until ``url`` answers; False if Voila exits first or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+def serve(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", use_aws: bool = False) -> int:
+    """Serve the explorer app with Voila until Ctrl-C.
+
+    Parameters
+    ----------
+    port
+        TCP port; 0 picks a free one. The URL is printed once the app answers.
+    ip
+        Interface to bind (default: this machine only).
+    use_aws
+        Connect the explorer to real AWS with the default credentials instead of starting
+        the local sandbox (it still falls back to the sandbox if no credentials exist).
+
+    Returns
+    -------
+    int
+        Exit status: 0 after Ctrl-C, non-zero if Voila failed.
+    """
+    if find_spec("voila") is None:
+        print(
+            "Voila is not installed: pip install 'hi-widgets[app]' (or run `make demo`).",
+            file=sys.stderr,
+        )
+        return 2
+    notebook = find_app_notebook()
+    if port == 0:
+        port = _free_port(ip)
+    env = dict(os.environ)
+    if use_aws:
+        env[USE_AWS_ENV_VAR] = "1"
+    else:
+        env.pop(USE_AWS_ENV_VAR, None)
+    url = f"http://{ip}:{port}/"
+    backend = "real AWS (default credentials)" if use_aws else "the local sandbox"
+    print(f"Starting the hi_widgets explorer on {url} (data: {backend}) ...", flush=True)
+    process = subprocess.Popen(voila_command(notebook, port, ip), env=env)
+    try:
+        if not _wait_until_serving(url, process, START_TIMEOUT):
+            _stop(process)
+            print(
+                f"Voila did not start on {url} (is the port in use? try --port 0).",
+                file=sys.stderr,
+            )
+            return process.returncode or 1
+        print(f"\n  hi_widgets explorer: {url}\n  Press Ctrl-C to stop.\n", flush=True)
+        return process.wait()
+    except KeyboardInterrupt:
+        print("\nStopping the explorer ...", flush=True)
+        return 0
+    finally:
+        _stop(process)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``demo`` subcommand's options to ``parser``."""
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"TCP port for the app (default {DEFAULT_PORT}; 0 picks a free port)",
+    )
+    parser.add_argument(
+        "--ip", default="127.0.0.1", help="interface to bind (default: 127.0.0.1 only)"
+    )
+    parser.add_argument(
+        "--aws",
+        action="store_true",
+        help="use real AWS with your default credentials instead of the local sandbox",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``demo`` subcommand from parsed arguments."""
+    return serve(port=args.port, ip=args.ip, use_aws=args.aws)
