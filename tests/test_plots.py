@@ -1,0 +1,396 @@
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import _pylab_helpers
+from matplotlib.collections import PathCollection, PolyCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+
+from hi_widgets.frames import versions_frame
+from hi_widgets.model import workflow_statuses
+from hi_widgets.plots import (
+    NO_DATA_TEXT,
+    STATUS_COLORS,
+    figure_to_png,
+    plot_activity,
+    plot_state_counts,
+    plot_version_timeline,
+    status_color,
+)
+
+pytestmark = pytest.mark.filterwarnings("error::FutureWarning", "error::DeprecationWarning")
+
+DS = "d" * 32
+BASE = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def image_set_id(n: int) -> str:
+    return f"{n:08x}" + "a" * 24
+
+
+def record(image_set: int = 1, version: int = 1, **overrides):
+    created = BASE + timedelta(days=image_set, hours=version)
+    base = {
+        "datastoreId": DS,
+        "imageSetId": image_set_id(image_set),
+        "versionId": version,
+        "imageSetState": "ACTIVE",
+        "imageSetWorkflowStatus": "CREATED" if version == 1 else "UPDATED",
+        "createdAt": created,
+        "updatedAt": created + timedelta(minutes=20),
+        "deletedAt": None,
+        "message": None,
+        "imageSetArn": None,
+        "forced": None,
+        "isPrimary": True,
+        "lastAccessedAt": None,
+        "storageTier": "FREQUENT_ACCESS",
+    }
+    base.update(overrides)
+    return base
+
+
+@pytest.fixture
+def history() -> pd.DataFrame:
+    """Three image sets, eight versions: a failure, a deletion, an unknown status."""
+    return versions_frame(
+        [
+            record(1, 1),
+            record(1, 2),
+            record(1, 3, imageSetWorkflowStatus="UPDATE_FAILED", message="bad tag"),
+            record(2, 1),
+            record(2, 2, imageSetWorkflowStatus="UPDATED"),
+            record(
+                2,
+                3,
+                imageSetState="DELETED",
+                imageSetWorkflowStatus="DELETED",
+                deletedAt=BASE + timedelta(days=2, hours=5),
+            ),
+            record(3, 1, imageSetWorkflowStatus="IMPORTED"),
+            record(3, 2, imageSetWorkflowStatus="SOMETHING_NEW"),
+        ]
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_pyplot_figures():
+    before = _pylab_helpers.Gcf.get_num_fig_managers()
+    yield
+    assert _pylab_helpers.Gcf.get_num_fig_managers() == before == 0
+
+
+def by_gid(ax, gid):
+    found = [c for c in ax.collections if c.get_gid() == gid]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def legend_labels(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [text.get_text() for text in legend.get_texts()] if legend else []
+
+
+def drawn(ax):
+    ax.figure.canvas.draw()
+    return ax
+
+
+def assert_no_data(ax):
+    assert [t.get_text() for t in ax.texts] == [NO_DATA_TEXT]
+    assert len(ax.collections) == 0
+    assert len(ax.patches) == 0
+
+
+# --- timeline -------------------------------------------------------------------------
+
+
+def test_timeline_one_bar_per_version(history):
+    ax = drawn(plot_version_timeline(history))
+    bars = by_gid(ax, "versions")
+    assert isinstance(bars, PolyCollection)
+    assert len(bars.get_paths()) == len(history) == 8
+    assert len(ax.collections) == 3  # bars, failures, deletions
+
+
+def test_timeline_returns_new_figure_without_pyplot(history):
+    ax = plot_version_timeline(history)
+    assert isinstance(ax.figure, Figure)
+    assert type(ax.figure.canvas).__name__ == "FigureCanvasAgg"
+
+
+def test_timeline_draws_on_given_axes(history):
+    figure = Figure()
+    ax = figure.add_subplot()
+    assert plot_version_timeline(history, ax) is ax
+    figure.canvas.draw()
+
+
+def test_timeline_legend_lists_present_statuses_in_category_order(history):
+    ax = plot_version_timeline(history)
+    assert legend_labels(ax) == [
+        "CREATED",
+        "UPDATED",
+        "UPDATE_FAILED",
+        "DELETED",
+        "IMPORTED",
+        "SOMETHING_NEW",
+    ]
+
+
+def test_timeline_colours_follow_status(history):
+    ax = plot_version_timeline(history)
+    colours = [tuple(c) for c in by_gid(ax, "versions").get_facecolors()]
+    for status, expected in history["imageSetWorkflowStatus"].value_counts().items():
+        if expected:
+            assert colours.count(to_rgba(status_color(status))) == expected, status
+
+
+def test_timeline_marks_deletions_and_failures(history):
+    ax = plot_version_timeline(history)
+    deletions = by_gid(ax, "deletions")
+    failures = by_gid(ax, "failures")
+    assert isinstance(deletions, PathCollection)
+    assert len(deletions.get_offsets()) == history["deletedAt"].notna().sum() == 1
+    assert len(failures.get_offsets()) == 1
+    deleted_x = deletions.get_offsets()[0][0]
+    assert deleted_x == pytest.approx(mdates.date2num(datetime(2024, 5, 3, 17, 0)))
+    widths = by_gid(ax, "versions").get_linewidths()
+    assert (np.asarray(widths) > 1).sum() == 1  # the failed version's edge
+
+
+def test_timeline_without_deletions_or_failures_has_no_marks():
+    ax = plot_version_timeline(versions_frame([record(1, 1), record(2, 1)]))
+    assert by_gid(ax, "deletions") is None
+    assert by_gid(ax, "failures") is None
+
+
+def test_timeline_rows_per_image_set_with_short_labels(history):
+    ax = plot_version_timeline(history)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [image_set_id(n)[:8] + "…" for n in (1, 2, 3)]
+    assert sorted(ax.get_ylim()) == [-0.5, 2.5]
+    rows = {round(float(np.mean(p.vertices[:, 1]))) for p in by_gid(ax, "versions").get_paths()}
+    assert rows == {0, 1, 2}
+
+
+def test_timeline_rows_per_version_for_one_image_set(history):
+    one = history[history["imageSetId"] == image_set_id(1)]
+    ax = plot_version_timeline(one)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["v1", "v2", "v3"]
+    assert len(by_gid(ax, "versions").get_paths()) == 3
+
+
+def test_timeline_bars_run_to_next_version(history):
+    one = history[history["imageSetId"] == image_set_id(1)]
+    ax = plot_version_timeline(one)
+    paths = by_gid(ax, "versions").get_paths()
+    first = paths[0].vertices[:4]
+    start, end = first[:, 0].min(), first[:, 0].max()
+    assert start == pytest.approx(mdates.date2num(datetime(2024, 5, 2, 13, 0)))
+    assert end == pytest.approx(mdates.date2num(datetime(2024, 5, 2, 14, 0)))
+    last = paths[2].vertices[:4]
+    assert last[:, 0].max() - last[:, 0].min() == pytest.approx(20 / 1440)
+
+
+def test_timeline_highlight_version(history):
+    ax = plot_version_timeline(history, highlight_version=2)
+    highlight = by_gid(ax, "highlight")
+    assert len(highlight.get_paths()) == (history["versionId"] == 2).sum() == 3
+    assert by_gid(plot_version_timeline(history), "highlight") is None
+    assert by_gid(plot_version_timeline(history, highlight_version=99), "highlight") is None
+
+
+def test_timeline_date_axis_is_concise_and_utc(history):
+    ax = plot_version_timeline(history)
+    formatter = ax.xaxis.get_major_formatter()
+    assert isinstance(formatter, mdates.ConciseDateFormatter)
+    assert formatter._tz == timezone.utc
+    assert "UTC" in ax.get_xlabel()
+
+
+def test_timeline_empty_frame():
+    assert_no_data(drawn(plot_version_timeline(versions_frame([]))))
+
+
+def test_timeline_one_row():
+    ax = drawn(plot_version_timeline(versions_frame([record()])))
+    assert len(by_gid(ax, "versions").get_paths()) == 1
+    assert legend_labels(ax) == ["CREATED"]
+    left, right = ax.get_xlim()
+    assert right > left
+
+
+def test_timeline_zero_length_and_missing_times_stay_visible():
+    created = BASE
+    df = versions_frame(
+        [
+            record(1, 1, updatedAt=created, createdAt=created),
+            record(2, 1, updatedAt=None),
+            record(3, 1, createdAt=None),
+        ]
+    )
+    ax = drawn(plot_version_timeline(df))
+    for path in by_gid(ax, "versions").get_paths():
+        xs = path.vertices[:4, 0]
+        assert xs.max() > xs.min()
+
+
+def test_timeline_missing_status_is_labelled():
+    ax = plot_version_timeline(versions_frame([record(1, 1, imageSetWorkflowStatus=None)]))
+    assert legend_labels(ax) == ["(none)"]
+
+
+def test_timeline_many_rows_thins_tick_labels():
+    df = versions_frame([record(n, 1) for n in range(200)])
+    ax = drawn(plot_version_timeline(df))
+    assert len(ax.get_yticks()) <= 30
+    assert len(by_gid(ax, "versions").get_paths()) == 200
+
+
+def test_timeline_requires_versions_columns():
+    with pytest.raises(ValueError, match="versions_frame"):
+        plot_version_timeline(pd.DataFrame({"a": [1]}))
+
+
+def test_timeline_10000_versions_is_fast():
+    recs = [
+        record(i // 10, i % 10 + 1, imageSetWorkflowStatus=("UPDATED", "UPDATE_FAILED")[i % 2])
+        for i in range(10_000)
+    ]
+    df = versions_frame(recs)
+    started = time.perf_counter()
+    ax = plot_version_timeline(df)
+    ax.figure.canvas.draw()
+    elapsed = time.perf_counter() - started
+    assert len(by_gid(ax, "versions").get_paths()) == 10_000
+    assert elapsed < 5.0  # about 0.5 s here; generous for slow CI machines
+
+
+# --- colours --------------------------------------------------------------------------
+
+
+def test_every_model_status_has_a_colour():
+    assert set(workflow_statuses()) <= set(STATUS_COLORS)
+
+
+def test_failures_are_red_and_deletions_dark():
+    for status in STATUS_COLORS:
+        r, g, b, _ = to_rgba(STATUS_COLORS[status])
+        if status.endswith("_FAILED"):
+            assert r > 0.6 and r > 2 * g and r > 2 * b, status
+    for status in ("DELETED", "DELETING"):
+        r, g, b, _ = to_rgba(STATUS_COLORS[status])
+        assert abs(r - g) < 0.05 and abs(g - b) < 0.05, status  # grey or black
+
+
+def test_unknown_status_colour_is_stable():
+    assert status_color("SOMETHING_NEW") == status_color("SOMETHING_NEW")
+    assert "SOMETHING_NEW" not in STATUS_COLORS
+    assert to_rgba(status_color("NEW_THING_FAILED"))[0] > 0.6
+    assert status_color(None) == status_color(pd.NA) == status_color(float("nan"))
+
+
+# --- state counts ---------------------------------------------------------------------
+
+
+def test_state_counts_bars_match_counts(history):
+    ax = drawn(plot_state_counts(history))
+    widths = [p.get_width() for p in ax.patches]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    counts = history["imageSetWorkflowStatus"].value_counts()
+    assert labels == [
+        "CREATED",
+        "UPDATED",
+        "UPDATE_FAILED",
+        "DELETED",
+        "IMPORTED",
+        "SOMETHING_NEW",
+    ]
+    assert widths == [counts[label] for label in labels]
+    assert sum(widths) == len(history)
+    assert tuple(ax.patches[0].get_facecolor()) == to_rgba(STATUS_COLORS["CREATED"])
+
+
+def test_state_counts_by_state(history):
+    ax = drawn(plot_state_counts(history, by="imageSetState"))
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["ACTIVE", "DELETED"]
+    assert [p.get_width() for p in ax.patches] == [7, 1]
+
+
+def test_state_counts_missing_values_counted():
+    df = versions_frame([record(1, 1), record(1, 2, imageSetWorkflowStatus=None)])
+    ax = plot_state_counts(df)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["CREATED", "(none)"]
+    assert [p.get_width() for p in ax.patches] == [1, 1]
+
+
+def test_state_counts_bad_column(history):
+    with pytest.raises(ValueError, match="by must be a column"):
+        plot_state_counts(history, by="nope")
+
+
+def test_state_counts_empty_and_one_row():
+    assert_no_data(drawn(plot_state_counts(versions_frame([]))))
+    ax = drawn(plot_state_counts(versions_frame([record()])))
+    assert [p.get_width() for p in ax.patches] == [1]
+
+
+# --- activity -------------------------------------------------------------------------
+
+
+def test_activity_one_bar_per_day_including_quiet_days(history):
+    ax = drawn(plot_activity(history))
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 3  # 2 May to 4 May
+    assert heights == [3, 3, 2]
+    assert isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
+    gap = versions_frame([record(1, 1), record(5, 1)])
+    assert [p.get_height() for p in plot_activity(gap).patches] == [1, 0, 0, 0, 1]
+
+
+def test_activity_weekly_and_monthly(history):
+    assert sum(p.get_height() for p in plot_activity(history, "W").patches) == 8
+    monthly = plot_activity(history, freq="M")
+    assert [p.get_height() for p in monthly.patches] == [8]
+
+
+def test_activity_bars_span_their_period(history):
+    ax = plot_activity(history)
+    first = ax.patches[0]
+    assert first.get_x() == pytest.approx(mdates.date2num(datetime(2024, 5, 2)))
+    assert first.get_width() == pytest.approx(0.9)
+
+
+def test_activity_too_many_periods(history):
+    spread = versions_frame([record(1, 1), record(900, 1)])
+    with pytest.raises(ValueError, match="coarser"):
+        plot_activity(spread, freq="h")
+    plot_activity(history, freq="h")
+
+
+def test_activity_empty_and_one_row():
+    assert_no_data(drawn(plot_activity(versions_frame([]))))
+    assert_no_data(drawn(plot_activity(versions_frame([record(createdAt=None)]))))
+    ax = drawn(plot_activity(versions_frame([record()])))
+    assert [p.get_height() for p in ax.patches] == [1]
+
+
+# --- png ------------------------------------------------------------------------------
+
+
+def test_figure_to_png(history):
+    data = figure_to_png(plot_version_timeline(history).figure)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert figure_to_png(Figure())[:4] == b"\x89PNG"
