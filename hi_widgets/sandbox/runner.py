@@ -1,0 +1,281 @@
+"""Starting and controlling a sandbox: :func:`start` and :class:`Sandbox`."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..model import service_model
+from .clock import Clock, SystemClock
+from .demo import populate
+from .faults import FaultInjector, Faults
+from .quotas import QuotaTable
+from .requestlog import RequestLog, RequestLogEntry
+from .server import SandboxHTTPServer, Service
+from .store import DEFAULT_REGION, Store
+
+ACCESS_KEY_ID = "HIWIDGETSSANDBOXDUMMYKEY"
+SECRET_ACCESS_KEY = "hi-widgets-sandbox-dummy-secret-not-a-real-key"
+
+
+class Sandbox:
+    """A local HealthImaging-compatible server with deterministic demo data.
+
+    Use :func:`start` (a context manager) rather than building one by hand.
+
+    Parameters
+    ----------
+    seed
+        Seed of the demo data (and of the ids of image sets created later).
+    latency_ms
+        Fixed latency added to every response (shortcut for ``faults.latency_ms``).
+    quotas
+        Enforce the per-operation token buckets (published HealthImaging defaults).
+    host, port
+        Where to listen; port 0 picks a free port. Keep ``127.0.0.1`` unless you mean to
+        expose the sandbox.
+    clock
+        The clock for state transitions, new timestamps and quota refills; default: the
+        real clock. Pass a :class:`~hi_widgets.sandbox.ManualClock` for determinism.
+    update_delay
+        Seconds (per ``clock``) that UPDATING, COPYING, DELETING and CREATING last.
+    faults
+        Initial :class:`~hi_widgets.sandbox.Faults`.
+    image_sets
+        Size of the first demo datastore (default 30); raise it for benchmarks.
+    region
+        Region reported in ARNs and by :meth:`env`.
+    access_key_ids
+        If given, only requests signed with these access key ids are served (the sandbox's
+        own dummy key is not added automatically).
+    quota_rates
+        Overrides of the quota rates: ``{"GetImageSet": (rate_per_s, burst), ...}``.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        latency_ms: float = 0,
+        quotas: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Clock | None = None,
+        update_delay: float = 2.0,
+        faults: Faults | None = None,
+        image_sets: int = 30,
+        region: str = DEFAULT_REGION,
+        access_key_ids: Iterable[str] | None = None,
+        quota_rates: Mapping[str, tuple[float, float]] | None = None,
+    ) -> None:
+        self.seed = seed
+        self.region = region
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.store = Store(self.clock, region=region, update_delay=update_delay, id_seed=seed)
+        populate(self.store, seed=seed, image_sets=image_sets)
+        if faults is None:
+            faults = Faults(latency_ms=latency_ms)
+        elif latency_ms:
+            faults = dataclasses.replace(faults, latency_ms=latency_ms)
+        self._log = RequestLog()
+        self._quotas = QuotaTable(self.clock.monotonic, enabled=quotas, rates=quota_rates)
+        self._faults = FaultInjector(faults)
+        self._service = Service(
+            service_model(), self.store, self._quotas, self._faults, self._log, access_key_ids
+        )
+        self._host = host
+        self._port = port
+        self._server: SandboxHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> Sandbox:
+        """Bind the socket and serve from a daemon thread; return ``self``."""
+        if self._server is not None:
+            raise RuntimeError("the sandbox is already running")
+        self._server = SandboxHTTPServer((self._host, self._port), self._service)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"hi-widgets-sandbox-{self._server.server_address[1]}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close every connection and the socket, join the thread."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join()
+        self._server = self._thread = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is serving."""
+        return self._server is not None
+
+    def __enter__(self) -> Sandbox:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.endpoint_url if self._server is not None else "stopped"
+        return f"<Sandbox {where} seed={self.seed}>"
+
+    # ----------------------------------------------------------------- endpoints
+
+    @property
+    def endpoint_url(self) -> str:
+        """The URL to pass as ``endpoint_url``, e.g. ``"http://127.0.0.1:54321"``."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running")
+        host, port = self._server.server_address[:2]
+        host = f"[{host}]" if ":" in str(host) else host
+        return f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        """The port the sandbox listens on."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running")
+        return int(self._server.server_address[1])
+
+    def credentials(self) -> dict[str, str]:
+        """Return the dummy credentials the sandbox hands out."""
+        return {"aws_access_key_id": ACCESS_KEY_ID, "aws_secret_access_key": SECRET_ACCESS_KEY}
+
+    def client(self, **kwargs: Any) -> Any:
+        """Return a ``medical-imaging`` client for this sandbox.
+
+        Built with :func:`hi_widgets.make_client` from a session holding the dummy
+        credentials; ``kwargs`` (e.g. ``max_attempts=1``) are passed through.
+        """
+        import boto3
+
+        from ..client import make_client
+
+        kwargs.setdefault("session", boto3.Session(region_name=self.region, **self.credentials()))
+        kwargs.setdefault("region", self.region)
+        kwargs.setdefault("endpoint_url", self.endpoint_url)
+        return make_client(**kwargs)
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point plain boto3 or the AWS CLI at the sandbox."""
+        return {
+            "AWS_ENDPOINT_URL_MEDICAL_IMAGING": self.endpoint_url,
+            "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    # ------------------------------------------------------------------ controls
+
+    @property
+    def requests(self) -> list[RequestLogEntry]:
+        """A snapshot of the request log, oldest first."""
+        return self._log.snapshot()
+
+    def clear_requests(self) -> None:
+        """Empty the request log."""
+        self._log.clear()
+
+    def deny(self, operation: str, *, image_set_ids: Iterable[str] | None = None) -> None:
+        """Answer AccessDeniedException to ``operation``, or only for ``image_set_ids``."""
+        self._service.deny(operation, image_set_ids)
+
+    def allow(self, operation: str) -> None:
+        """Undo :meth:`deny`."""
+        self._service.allow(operation)
+
+    @property
+    def faults(self) -> Faults:
+        """The current fault settings."""
+        return self._faults.faults
+
+    def set_faults(
+        self,
+        latency_ms: float = 0,
+        jitter_ms: float = 0,
+        error_rate: float = 0.0,
+        throttle_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        seed: int = 0,
+        operations: Iterable[str] | None = None,
+    ) -> None:
+        """Replace the fault settings (and restart their random sequence from ``seed``)."""
+        self._faults.configure(
+            Faults(
+                latency_ms=latency_ms,
+                jitter_ms=jitter_ms,
+                error_rate=error_rate,
+                throttle_rate=throttle_rate,
+                drop_rate=drop_rate,
+                seed=seed,
+                operations=frozenset(operations) if operations is not None else None,
+            )
+        )
+
+    def set_quotas(
+        self, enabled: bool, rates: Mapping[str, tuple[float, float]] | None = None
+    ) -> None:
+        """Turn quotas on or off; ``rates`` overrides ``{"Op": (rate, burst)}``.
+
+        Every bucket starts full again.
+        """
+        self._quotas.configure(enabled, rates)
+
+
+def start(
+    *,
+    seed: int = 0,
+    latency_ms: float = 0,
+    quotas: bool = True,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    clock: Clock | None = None,
+    update_delay: float = 2.0,
+    faults: Faults | None = None,
+    image_sets: int = 30,
+    region: str = DEFAULT_REGION,
+    access_key_ids: Iterable[str] | None = None,
+    quota_rates: Mapping[str, tuple[float, float]] | None = None,
+) -> Sandbox:
+    """Start a sandbox in a background thread and return it (also a context manager).
+
+    Parameters are those of :class:`Sandbox`.
+
+    Examples
+    --------
+    >>> from hi_widgets import sandbox
+    >>> with sandbox.start(seed=0) as sb:  # doctest: +SKIP
+    ...     client = sb.client()
+    ...     client.list_datastores()["datastoreSummaries"][0]["datastoreName"]
+    'demo-radiology'
+    """
+    return Sandbox(
+        seed=seed,
+        latency_ms=latency_ms,
+        quotas=quotas,
+        host=host,
+        port=port,
+        clock=clock,
+        update_delay=update_delay,
+        faults=faults,
+        image_sets=image_sets,
+        region=region,
+        access_key_ids=access_key_ids,
+        quota_rates=quota_rates,
+    ).start()

@@ -1,0 +1,523 @@
+"""The sandbox through a real boto3 client over HTTP: reads, pagination, errors, auth."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import urllib.error
+import urllib.request
+from collections import Counter
+
+import boto3
+import botocore
+import pytest
+from botocore.config import Config
+
+from hi_widgets import sandbox
+from hi_widgets.model import image_set_states, service_model, workflow_statuses
+from hi_widgets.sandbox.demo import LONG_HISTORY
+
+ERROR_CODES = (
+    "ThrottlingException",
+    "ConflictException",
+    "AccessDeniedException",
+    "ValidationException",
+    "InternalServerException",
+    "ResourceNotFoundException",
+)
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with sandbox.start(seed=0, quotas=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(sb):
+    client = sb.client(max_attempts=1)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def raw_client(sb):
+    """A client that skips botocore's own parameter validation (min/max/required)."""
+    client = sb.client(max_attempts=1, config=Config(parameter_validation=False))
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def ds(sb):
+    return sb.store.datastore_ids()[0]
+
+
+@pytest.fixture(scope="module")
+def long_set(sb):
+    ds_index, index = LONG_HISTORY
+    datastore_id = sb.store.datastore_ids()[ds_index]
+    return datastore_id, sb.store.image_set_ids(datastore_id)[index]
+
+
+def error_code(excinfo) -> str:
+    return excinfo.value.response["Error"]["Code"]
+
+
+def status_of(excinfo) -> int:
+    return excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+# ----------------------------------------------------------------------------- demo data
+
+
+def test_demo_layout(sb):
+    datastores = sb.store.datastore_ids()
+    assert len(datastores) >= 2
+    sizes = [len(sb.store.image_set_ids(d)) for d in datastores]
+    assert sizes[0] >= 30 and sum(sizes) >= 40
+    counts = [sb.store.version_count(d, i) for d in datastores for i in sb.store.image_set_ids(d)]
+    assert min(counts) == 1 and max(counts) > 50
+    assert any(55 <= c <= 120 for c in counts)
+    assert sum(counts) < 3000
+
+
+def test_demo_covers_every_state_and_status_with_messages(sb):
+    versions = [
+        v
+        for d in sb.store.datastore_ids()
+        for i in sb.store.image_set_ids(d)
+        for v in sb.store.versions(d, i)
+    ]
+    assert {v["imageSetState"] for v in versions} >= set(image_set_states())
+    assert {v["imageSetWorkflowStatus"] for v in versions} >= set(workflow_statuses())
+    message_pattern = re.compile(service_model().shape_for("Message").metadata["pattern"])
+    for v in versions:
+        if v["imageSetWorkflowStatus"].endswith("_FAILED"):
+            assert message_pattern.fullmatch(v["message"])
+        assert v["updatedAt"] >= v["createdAt"]
+        assert v["imageSetState"] != "DELETED" or "deletedAt" in v
+    assert any(v.get("overrides", {}).get("forced") for v in versions)
+    assert {v["isPrimary"] for v in versions} == {True, False}
+    assert {v["storageTier"] for v in versions} == {"FREQUENT_ACCESS", "ARCHIVE_INSTANT_ACCESS"}
+
+
+def test_demo_is_deterministic_and_seeded():
+    with sandbox.start(seed=0) as a, sandbox.start(seed=0) as b, sandbox.start(seed=1) as c:
+        ds_a, ds_c = a.store.datastore_ids()[0], c.store.datastore_ids()[0]
+        assert a.store.datastore_ids() == b.store.datastore_ids()
+        first = a.store.image_set_ids(ds_a)[1]
+        assert a.store.versions(ds_a, first) == b.store.versions(ds_a, first)
+        assert ds_a != ds_c
+        assert len(c.store.versions(ds_c, c.store.image_set_ids(ds_c)[1])) == 73
+
+
+def test_bigger_first_datastore():
+    with sandbox.start(image_sets=220) as big:
+        ds = big.store.datastore_ids()[0]
+        assert len(big.store.image_set_ids(ds)) == 220
+
+
+def test_synthetic_dicom_tags_are_obviously_fake(client, ds):
+    summaries = client.search_image_sets(datastoreId=ds)["imageSetsMetadataSummaries"]
+    for summary in summaries:
+        tags = summary["DICOMTags"]
+        assert re.fullmatch(r"DEMO\^PATIENT\^\d{3}", tags["DICOMPatientName"])
+        assert re.fullmatch(r"DEMO-\d{4}", tags["DICOMPatientId"])
+
+
+# ---------------------------------------------------------------------------- datastores
+
+
+def test_list_and_get_datastores(client, sb):
+    pages = list(
+        client.get_paginator("list_datastores").paginate(PaginationConfig={"PageSize": 1})
+    )
+    summaries = [s for page in pages for s in page["datastoreSummaries"]]
+    assert len(pages) == len(sb.store.datastore_ids())
+    assert [s["datastoreId"] for s in summaries] == sb.store.datastore_ids()
+    assert summaries[0]["datastoreName"] == "demo-radiology"
+    assert all(s["datastoreStatus"] == "ACTIVE" for s in summaries)
+    props = client.get_datastore(datastoreId=summaries[0]["datastoreId"])["datastoreProperties"]
+    assert props["datastoreArn"].endswith(summaries[0]["datastoreId"])
+    filtered = client.list_datastores(datastoreStatus="DELETED")["datastoreSummaries"]
+    assert filtered == []
+
+
+# ----------------------------------------------------------------------------- image sets
+
+
+def test_get_image_set_latest_and_by_version(client, sb, long_set):
+    ds, image_set = long_set
+    truth = sb.store.versions(ds, image_set)
+    latest = client.get_image_set(datastoreId=ds, imageSetId=image_set)
+    assert latest["versionId"] == "73"
+    third = client.get_image_set(datastoreId=ds, imageSetId=image_set, versionId="3")
+    expected = dict(truth[2])
+    got = {k: v for k, v in third.items() if k != "ResponseMetadata"}
+    assert got == expected
+    assert sb.requests[-1].params["versionId"] == "3"
+
+
+def test_get_image_set_unknown_version_is_not_found(client, long_set):
+    ds, image_set = long_set
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as excinfo:
+        client.get_image_set(datastoreId=ds, imageSetId=image_set, versionId="999")
+    assert status_of(excinfo) == 404
+
+
+def test_unknown_image_set_and_datastore_are_not_found(client, ds):
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_image_set(datastoreId=ds, imageSetId="0" * 32)
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_datastore(datastoreId="0" * 32)
+
+
+def test_list_image_set_versions_paginates_newest_first(client, sb, long_set):
+    ds, image_set = long_set
+    sb.clear_requests()
+    pages = list(
+        client.get_paginator("list_image_set_versions").paginate(
+            datastoreId=ds, imageSetId=image_set
+        )
+    )
+    assert [len(p["imageSetPropertiesList"]) for p in pages] == [50, 23]
+    assert "nextToken" not in pages[-1]
+    items = [item for page in pages for item in page["imageSetPropertiesList"]]
+    assert [int(i["versionId"]) for i in items] == list(range(73, 0, -1))
+    assert all("ImageSetWorkflowStatus" in i and "imageSetWorkflowStatus" not in i for i in items)
+    truth = {v["versionId"]: v for v in sb.store.versions(ds, image_set)}
+    for item in items:
+        assert item["ImageSetWorkflowStatus"] == truth[item["versionId"]]["imageSetWorkflowStatus"]
+        assert item["createdAt"] == truth[item["versionId"]]["createdAt"]
+    assert [e.operation for e in sb.requests] == ["ListImageSetVersions"] * 2
+
+
+@pytest.mark.parametrize("count", [50, 51])
+def test_list_image_set_versions_page_boundaries(client, sb, count):
+    ds = sb.store.datastore_ids()[1]
+    image_set = next(
+        i for i in sb.store.image_set_ids(ds) if sb.store.version_count(ds, i) == count
+    )
+    pages = list(
+        client.get_paginator("list_image_set_versions").paginate(
+            datastoreId=ds, imageSetId=image_set, PaginationConfig={"PageSize": 7}
+        )
+    )
+    versions = [i["versionId"] for p in pages for i in p["imageSetPropertiesList"]]
+    assert versions == [str(v) for v in range(count, 0, -1)]
+
+
+def test_get_image_set_metadata_is_gzip_json_and_versions_differ(client, long_set):
+    ds, image_set = long_set
+    response = client.get_image_set_metadata(datastoreId=ds, imageSetId=image_set, versionId="2")
+    assert response["contentType"] == "application/json"
+    assert response["contentEncoding"] == "gzip"
+    raw = response["imageSetMetadataBlob"].read()
+    assert raw[:2] == b"\x1f\x8b"
+    second = json.loads(gzip.decompress(raw))
+    assert second["ImageSetID"] == image_set and second["DatastoreID"] == ds
+    assert {"Patient", "Study"} <= set(second)
+    series = second["Study"]["Series"]
+    assert all("Instances" in s for s in series.values())
+    latest_raw = client.get_image_set_metadata(datastoreId=ds, imageSetId=image_set)[
+        "imageSetMetadataBlob"
+    ].read()
+    assert json.loads(gzip.decompress(latest_raw)) != second
+
+
+def test_search_paginates_to_the_last_page(client, sb, ds):
+    pages = list(
+        client.get_paginator("search_image_sets").paginate(
+            datastoreId=ds, PaginationConfig={"PageSize": 7}
+        )
+    )
+    ids = [s["imageSetId"] for p in pages for s in p["imageSetsMetadataSummaries"]]
+    live = [
+        i
+        for i in sb.store.image_set_ids(ds)
+        if sb.store.versions(ds, i)[-1]["imageSetState"] != "DELETED"
+    ]
+    assert ids == live
+    assert len(pages) == -(-len(live) // 7)
+
+
+def test_search_filters_and_sort(client, sb, ds):
+    everything = client.search_image_sets(datastoreId=ds)["imageSetsMetadataSummaries"]
+    patient = everything[3]["DICOMTags"]["DICOMPatientId"]
+    equal = client.search_image_sets(
+        datastoreId=ds,
+        searchCriteria={
+            "filters": [{"values": [{"DICOMPatientId": patient}], "operator": "EQUAL"}]
+        },
+    )["imageSetsMetadataSummaries"]
+    assert equal and all(s["DICOMTags"]["DICOMPatientId"] == patient for s in equal)
+    assert len(equal) == sum(s["DICOMTags"]["DICOMPatientId"] == patient for s in everything)
+
+    uid = everything[5]["DICOMTags"]["DICOMStudyInstanceUID"]
+    by_uid = client.search_image_sets(
+        datastoreId=ds,
+        searchCriteria={
+            "filters": [{"values": [{"DICOMStudyInstanceUID": uid}], "operator": "EQUAL"}]
+        },
+    )["imageSetsMetadataSummaries"]
+    assert [s["imageSetId"] for s in by_uid] == [everything[5]["imageSetId"]]
+
+    created = sorted(s["createdAt"] for s in everything)
+    low, high = created[5], created[15]
+    response = client.search_image_sets(
+        datastoreId=ds,
+        searchCriteria={
+            "filters": [
+                {"values": [{"createdAt": low}, {"createdAt": high}], "operator": "BETWEEN"}
+            ],
+            "sort": {"sortField": "createdAt", "sortOrder": "DESC"},
+        },
+    )
+    between = response["imageSetsMetadataSummaries"]
+    assert len(between) == 11
+    assert [s["createdAt"] for s in between] == sorted(created[5:16], reverse=True)
+    assert response["sort"] == {"sortField": "createdAt", "sortOrder": "DESC"}
+
+    primaries = client.search_image_sets(
+        datastoreId=ds,
+        searchCriteria={"filters": [{"values": [{"isPrimary": False}], "operator": "EQUAL"}]},
+    )["imageSetsMetadataSummaries"]
+    assert primaries and all(s["isPrimary"] is False for s in primaries)
+
+    dates = sorted(s["DICOMTags"]["DICOMStudyDate"] for s in everything)
+    study_range = client.search_image_sets(
+        datastoreId=ds,
+        searchCriteria={
+            "filters": [
+                {
+                    "values": [
+                        {"DICOMStudyDateAndTime": {"DICOMStudyDate": dates[0]}},
+                        {"DICOMStudyDateAndTime": {"DICOMStudyDate": dates[9]}},
+                    ],
+                    "operator": "BETWEEN",
+                }
+            ],
+            "sort": {"sortField": "DICOMStudyDateAndTime", "sortOrder": "ASC"},
+        },
+    )["imageSetsMetadataSummaries"]
+    got_dates = [s["DICOMTags"]["DICOMStudyDate"] for s in study_range]
+    assert got_dates == sorted(got_dates) and len(got_dates) >= 10
+    assert all(dates[0] <= d <= dates[9] for d in got_dates)
+
+
+# -------------------------------------------------------------------------------- errors
+
+
+def test_every_error_code_is_on_the_wire_with_model_status(client, raw_client, sb, long_set):
+    ds, image_set = long_set
+    model = service_model()
+    seen = {}
+
+    def record(call):
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            call()
+        code = error_code(excinfo)
+        seen[code] = status_of(excinfo)
+        assert (
+            excinfo.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"] == code
+        )
+        assert excinfo.value.response["Error"]["Message"]
+
+    record(lambda: raw_client.get_image_set(datastoreId="nope", imageSetId=image_set))
+    record(lambda: client.get_image_set(datastoreId=ds, imageSetId="f" * 32))
+    record(
+        lambda: client.update_image_set_metadata(
+            datastoreId=ds,
+            imageSetId=image_set,
+            latestVersionId="1",
+            updateImageSetMetadataUpdates={"revertToVersionId": "1"},
+        )
+    )
+    sb.deny("GetImageSet")
+    try:
+        record(lambda: client.get_image_set(datastoreId=ds, imageSetId=image_set))
+    finally:
+        sb.allow("GetImageSet")
+    sb.set_faults(error_rate=1.0, operations=["GetImageSet"])
+    try:
+        record(lambda: client.get_image_set(datastoreId=ds, imageSetId=image_set))
+    finally:
+        sb.set_faults()
+    sb.set_faults(throttle_rate=1.0)
+    try:
+        record(lambda: client.get_image_set(datastoreId=ds, imageSetId=image_set))
+    finally:
+        sb.set_faults()
+    assert set(seen) == set(ERROR_CODES)
+    for code, status in seen.items():
+        assert status == model.shape_for(code).metadata["error"]["httpStatusCode"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"datastoreId": "ABC", "imageSetId": "a" * 32}, "regular expression pattern"),
+        ({"datastoreId": "a" * 31, "imageSetId": "a" * 32}, "datastoreId"),
+        ({"datastoreId": "a" * 32, "imageSetId": "a" * 32, "versionId": "v1"}, "versionId"),
+    ],
+)
+def test_pattern_violations_are_validation_errors(raw_client, kwargs, fragment):
+    with pytest.raises(raw_client.exceptions.ValidationException) as excinfo:
+        raw_client.get_image_set(**kwargs)
+    assert fragment in excinfo.value.response["Error"]["Message"]
+    assert status_of(excinfo) == 400
+
+
+@pytest.mark.parametrize("max_results", [0, 51])
+@pytest.mark.parametrize("operation", ["list_image_set_versions", "search_image_sets"])
+def test_max_results_out_of_range(raw_client, long_set, operation, max_results):
+    ds, image_set = long_set
+    kwargs = {"datastoreId": ds, "maxResults": max_results}
+    if operation == "list_image_set_versions":
+        kwargs["imageSetId"] = image_set
+    with pytest.raises(raw_client.exceptions.ValidationException) as excinfo:
+        getattr(raw_client, operation)(**kwargs)
+    message = excinfo.value.response["Error"]["Message"]
+    assert "maxResults" in message
+    assert ("greater than or equal to 1" if max_results == 0 else "less than or equal to 50") in (
+        message
+    )
+
+
+def test_max_results_51_with_a_default_client(client, long_set):
+    # botocore checks min but not max client-side: the server must reject 51.
+    ds, image_set = long_set
+    with pytest.raises(client.exceptions.ValidationException):
+        client.list_image_set_versions(datastoreId=ds, imageSetId=image_set, maxResults=51)
+
+
+def test_enum_union_and_required_violations(raw_client, ds, long_set):
+    _, image_set = long_set
+    with pytest.raises(raw_client.exceptions.ValidationException) as excinfo:
+        raw_client.search_image_sets(
+            datastoreId=ds,
+            searchCriteria={
+                "filters": [{"values": [{"DICOMPatientId": "x"}], "operator": "LIKE"}]
+            },
+        )
+    assert "enum value set" in excinfo.value.response["Error"]["Message"]
+    with pytest.raises(raw_client.exceptions.ValidationException) as excinfo:
+        raw_client.search_image_sets(
+            datastoreId=ds,
+            searchCriteria={
+                "filters": [
+                    {"values": [{"DICOMPatientId": "x", "DICOMStudyId": "y"}], "operator": "EQUAL"}
+                ]
+            },
+        )
+    assert "exactly one" in excinfo.value.response["Error"]["Message"]
+    with pytest.raises(raw_client.exceptions.ValidationException) as excinfo:
+        raw_client.update_image_set_metadata(
+            datastoreId=ds, imageSetId=image_set, updateImageSetMetadataUpdates={}
+        )
+    message = excinfo.value.response["Error"]["Message"]
+    assert "latestVersionId" in message and "must not be null" in message
+
+
+def test_invalid_next_token_is_a_validation_error(client, long_set):
+    ds, image_set = long_set
+    with pytest.raises(client.exceptions.ValidationException):
+        client.list_image_set_versions(datastoreId=ds, imageSetId=image_set, nextToken="garbage")
+
+
+# ---------------------------------------------------------------------------------- auth
+
+
+def test_unsigned_request_is_access_denied_urllib(sb, long_set):
+    ds, image_set = long_set
+    url = f"{sb.endpoint_url}/datastore/{ds}/imageSet/{image_set}/getImageSet"
+    request = urllib.request.Request(url, data=b"", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(request, timeout=5)
+    assert excinfo.value.code == 403
+    assert excinfo.value.headers["x-amzn-ErrorType"] == "AccessDeniedException"
+    assert "message" in json.loads(excinfo.value.read())
+    assert sb.requests[-1].error == "AccessDeniedException"
+
+
+def test_unsigned_request_is_access_denied_botocore(sb, long_set):
+    ds, image_set = long_set
+    unsigned = sb.client(max_attempts=1, config=Config(signature_version=botocore.UNSIGNED))
+    with pytest.raises(unsigned.exceptions.AccessDeniedException):
+        unsigned.get_image_set(datastoreId=ds, imageSetId=image_set)
+
+
+def test_unknown_route_is_404(sb):
+    request = urllib.request.Request(f"{sb.endpoint_url}/nowhere", method="GET")
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(request, timeout=5)
+    assert excinfo.value.code == 404
+
+
+def test_allowed_access_key_ids():
+    with sandbox.start(access_key_ids={"SOMEONEELSE"}) as locked:
+        client = locked.client(max_attempts=1)
+        with pytest.raises(client.exceptions.AccessDeniedException):
+            client.list_datastores()
+        client.close()
+
+
+def test_deny_only_some_image_sets(client, sb, ds):
+    first, second = sb.store.image_set_ids(ds)[:2]
+    sb.deny("ListImageSetVersions", image_set_ids=[first])
+    try:
+        with pytest.raises(client.exceptions.AccessDeniedException):
+            client.list_image_set_versions(datastoreId=ds, imageSetId=first)
+        client.list_image_set_versions(datastoreId=ds, imageSetId=second)
+        client.get_image_set(datastoreId=ds, imageSetId=first)
+    finally:
+        sb.allow("ListImageSetVersions")
+    client.list_image_set_versions(datastoreId=ds, imageSetId=first)
+
+
+# ------------------------------------------------------------------------- plain clients
+
+
+def test_plain_boto3_with_only_env(sb, monkeypatch, tmp_path, long_set):
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    for key, value in sb.env().items():
+        monkeypatch.setenv(key, value)
+    ds, image_set = long_set
+    plain = boto3.client("medical-imaging")
+    assert plain.get_image_set(datastoreId=ds, imageSetId=image_set)["versionId"] == "73"
+    pages = plain.get_paginator("list_image_set_versions").paginate(
+        datastoreId=ds, imageSetId=image_set
+    )
+    assert sum(len(p["imageSetPropertiesList"]) for p in pages) == 73
+
+
+def test_env_contents(sb):
+    env = sb.env()
+    assert env["AWS_ENDPOINT_URL_MEDICAL_IMAGING"] == sb.endpoint_url
+    assert env["AWS_DISABLE_HOST_PREFIX_INJECTION"] == "true"
+    assert env["AWS_DEFAULT_REGION"] == sb.region == "us-east-1"
+    assert "DUMMY" in env["AWS_ACCESS_KEY_ID"] and "dummy" in env["AWS_SECRET_ACCESS_KEY"]
+    assert sb.endpoint_url.startswith("http://127.0.0.1:")
+
+
+# --------------------------------------------------------------------------- request log
+
+
+def test_request_log_counts_calls(client, sb, ds):
+    sb.clear_requests()
+    assert sb.requests == []
+    client.list_datastores()
+    client.get_datastore(datastoreId=ds)
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_datastore(datastoreId="0" * 32)
+    log = sb.requests
+    assert Counter(e.operation for e in log) == {"ListDatastores": 1, "GetDatastore": 2}
+    assert log[1] == sandbox.RequestLogEntry("GetDatastore", {"datastoreId": ds}, 200, None)
+    assert log[2].status == 404 and log[2].error == "ResourceNotFoundException"
+    log.append("not shared")
+    assert len(sb.requests) == 3
