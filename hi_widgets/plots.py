@@ -3,9 +3,10 @@
 Every function takes an optional Axes and returns the Axes it drew on. Without one it
 makes a new :class:`matplotlib.figure.Figure` with an Agg canvas: no pyplot, no figure
 manager, nothing global, so plots are safe to make in threads and in widget callbacks and
-never show twice in a notebook. Display the figure with ``ax.figure`` (or
-:func:`figure_to_png`). Each plot handles an empty frame (the Axes says so) and a frame
-of one row.
+never show twice in a notebook. Such a Figure, and the Axes returned, show themselves as
+a PNG in Jupyter when they are the last expression of a cell (``plot_activity(df)``, no
+trailing semicolon, or ``ax.figure``); :func:`figure_to_png` gives the bytes. Each plot
+handles an empty frame (the Axes says so) and a frame of one row.
 
 Workflow statuses have fixed colours (:data:`STATUS_COLORS`): blues for creation, greens
 for finished updates, oranges for work in progress, purples for imports, reds for
@@ -119,12 +120,26 @@ def is_failure(status: Any) -> bool:
     return isinstance(status, str) and status.endswith("_FAILED")
 
 
+class _DisplayFigure(Figure):
+    """A Figure that Jupyter shows as a PNG, without pyplot or a figure manager."""
+
+    def _repr_png_(self) -> bytes:
+        return figure_to_png(self)
+
+
+class _DisplayAxes(Axes):
+    """Axes that Jupyter shows as the PNG of their figure, when a cell ends with a plot."""
+
+    def _repr_png_(self) -> bytes:
+        return figure_to_png(self.figure)
+
+
 def _new_axes(ax: Axes | None, height: float = 4.0) -> Axes:
     if ax is not None:
         return ax
-    figure = Figure(figsize=(9.0, height), layout="constrained")
+    figure = _DisplayFigure(figsize=(9.0, height), layout="constrained")
     FigureCanvasAgg(figure)
-    return figure.add_subplot()
+    return figure.add_subplot(axes_class=_DisplayAxes)
 
 
 def _no_data(ax: Axes, text: str = NO_DATA_TEXT) -> Axes:

@@ -394,3 +394,9 @@ def test_figure_to_png(history):
     data = figure_to_png(plot_version_timeline(history).figure)
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert figure_to_png(Figure())[:4] == b"\x89PNG"
+
+
+def test_new_figures_and_axes_show_themselves_in_jupyter(history):
+    ax = plot_state_counts(history)
+    assert ax._repr_png_()[:4] == b"\x89PNG"
+    assert ax.figure._repr_png_()[:4] == b"\x89PNG"
