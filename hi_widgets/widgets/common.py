@@ -290,13 +290,13 @@ class BackgroundRunner:
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
         self._lock = threading.Lock()
+        self._running = False
         self.last_error: BaseException | None = None
 
     @property
     def busy(self) -> bool:
         """True while a job runs."""
-        thread = self._thread
-        return thread is not None and thread.is_alive()
+        return self._running
 
     @property
     def cancel_event(self) -> threading.Event:
@@ -353,6 +353,7 @@ class BackgroundRunner:
             self.progress_label.value = label
             self.cancel_button.disabled = not cancellable
             self.status.show(label, "")
+            self._running = True
             self._set_busy(True)
             thread = threading.Thread(
                 target=self._run,
@@ -388,6 +389,7 @@ class BackgroundRunner:
                 log.exception("hi_widgets could not show an error in the widget")
         finally:
             self.cancel_button.disabled = True
+            self._running = False
             self._set_busy(False)
 
     def _set_busy(self, busy: bool) -> None:
@@ -407,8 +409,9 @@ class BackgroundRunner:
             True if no job is running any more.
         """
         thread = self._thread
-        if thread is not None:
+        if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+            return not thread.is_alive()
         return not self.busy
 
 

@@ -1,0 +1,299 @@
+"""VersionBrowser: one image set's versions, the selected one highlighted, and what changed."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from ..diff import diff_versions
+from ..ids import validate_datastore_id, validate_image_set_id, validate_version_id
+from .common import BackgroundRunner, FrameTable, StatusArea, record_html
+from .explorer import fetch_versions_frame, timeline_png
+
+log = logging.getLogger("hi_widgets.widgets")
+
+__all__ = ["VersionBrowser"]
+
+_PLACEHOLDER = [("—", 0)]
+
+
+def _values(widget: w.Dropdown) -> list[Any]:
+    return [o[1] if isinstance(o, tuple) else o for o in widget.options]
+
+
+class VersionBrowser(w.VBox):
+    """Browse the versions of one image set and diff the metadata of two of them.
+
+    Versions load in the background as soon as the widget is built (the kernel stays
+    responsive; :meth:`wait` blocks until they are in). Moving the version slider shows
+    that version's properties and highlights it on the timeline. "Compare" fetches the
+    metadata of the two chosen versions (GetImageSetMetadata), flattens it to attribute
+    paths and shows the added, removed and changed attributes.
+
+    Parameters
+    ----------
+    client
+        A boto3 ``medical-imaging`` client.
+    datastore_id, image_set_id
+        The image set (checked here; a malformed id raises before any request).
+    load
+        Start loading versions at once (default). With False, call :meth:`load`.
+
+    Attributes
+    ----------
+    versions : pandas.DataFrame or None
+        The version history (oldest first).
+    diff : pandas.DataFrame or None
+        The last comparison (:func:`hi_widgets.diff.diff_metadata`); contains PHI when
+        patient attributes changed.
+
+    Raises
+    ------
+    InvalidIdentifierError
+        If an identifier is malformed.
+
+    Notes
+    -----
+    CSS classes: ``hi-version-browser`` (root), ``hi-browser-version`` (slider),
+    ``hi-browser-properties``, ``hi-browser-timeline``, ``hi-diff-a``, ``hi-diff-b``,
+    ``hi-compare``, ``hi-diff-table``, ``hi-diff-count``; status ``hi-status``,
+    progress ``hi-progress``, cancel ``hi-cancel``.
+    """
+
+    def __init__(
+        self, client: Any, datastore_id: str, image_set_id: str, *, load: bool = True
+    ) -> None:
+        self.client = client
+        self.datastore_id = validate_datastore_id(datastore_id)
+        self.image_set_id = validate_image_set_id(image_set_id)
+        self.versions: pd.DataFrame | None = None
+        self.diff: pd.DataFrame | None = None
+        self.diff_versions: tuple[int, int] | None = None
+
+        self.status = StatusArea()
+        self.runner = BackgroundRunner(self.status, self._busy_changed, unit="versions")
+        self.title = w.HTML(
+            f"<b>Image set</b> <code>{self.image_set_id}</code> "
+            f"<small>(datastore <code>{self.datastore_id}</code>)</small>"
+        )
+        self.slider = w.SelectionSlider(
+            options=_PLACEHOLDER,
+            value=0,
+            description="Version",
+            continuous_update=False,
+            disabled=True,
+            layout=w.Layout(width="60%"),
+        )
+        self.slider.add_class("hi-browser-version")
+        self.slider.observe(self._selected, names="value")
+        self.properties = w.HTML(value="<i>Loading versions…</i>")
+        self.properties.add_class("hi-browser-properties")
+        self.timeline = w.Image(format="png", value=b"", layout=w.Layout(max_width="100%"))
+        self.timeline.add_class("hi-browser-timeline")
+        self.version_a = w.Dropdown(options=_PLACEHOLDER, description="Old", disabled=True)
+        self.version_a.add_class("hi-diff-a")
+        self.version_b = w.Dropdown(options=_PLACEHOLDER, description="New", disabled=True)
+        self.version_b.add_class("hi-diff-b")
+        self.compare_button = w.Button(description="Compare", icon="exchange", disabled=True)
+        self.compare_button.add_class("hi-compare")
+        self.compare_button.on_click(lambda _b: self.compare())
+        self.reload_button = w.Button(description="Reload", icon="refresh")
+        self.reload_button.add_class("hi-reload")
+        self.reload_button.on_click(lambda _b: self.load())
+        self.diff_summary = w.HTML(
+            value="<i>Choose two versions and press Compare to see what changed.</i>"
+        )
+        self.diff_summary.add_class("hi-diff-summary")
+        self.diff_table = FrameTable(
+            "change", table_class="hi-diff-table", count_class="hi-diff-count"
+        )
+        self.tabs = w.Tab(
+            children=[
+                w.VBox([self.properties]),
+                self.timeline,
+                w.VBox(
+                    [
+                        w.HBox([self.version_a, self.version_b, self.compare_button]),
+                        self.diff_summary,
+                        self.diff_table,
+                    ]
+                ),
+            ],
+            titles=("Properties", "Timeline", "Metadata diff"),
+        )
+        super().__init__(
+            [
+                w.HBox([self.title, self.reload_button]),
+                self.slider,
+                self.runner.box,
+                self.status,
+                self.tabs,
+            ]
+        )
+        self.add_class("hi-version-browser")
+        if load:
+            self.load()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def busy(self) -> bool:
+        """True while loading or comparing."""
+        return self.runner.busy
+
+    def wait(self, timeout: float | None = 30.0) -> bool:
+        """Block until the running job ended (at most ``timeout`` seconds); True if idle."""
+        return self.runner.wait(timeout)
+
+    def cancel(self) -> None:
+        """Stop the running job before its next request."""
+        self.runner.cancel()
+
+    @property
+    def selected_version(self) -> int | None:
+        """The version number on the slider (None before versions are loaded)."""
+        value = self.slider.value
+        return int(value) if value else None
+
+    @selected_version.setter
+    def selected_version(self, version: int | str) -> None:
+        self.slider.value = int(validate_version_id(version))
+
+    def _busy_changed(self, busy: bool) -> None:
+        loaded = self.versions is not None and not self.versions.empty
+        self.compare_button.disabled = busy or not loaded
+        self.reload_button.disabled = busy
+
+    # ------------------------------------------------------------------ actions
+
+    def load(self) -> bool:
+        """Load (or reload) every version in the background.
+
+        Returns
+        -------
+        bool
+            False if a job is already running.
+        """
+
+        def job(cancel: threading.Event) -> pd.DataFrame:
+            return fetch_versions_frame(
+                self.client,
+                self.datastore_id,
+                self.image_set_id,
+                progress=self.runner.report,
+                cancel=cancel,
+            )
+
+        def done(frame: pd.DataFrame) -> None:
+            cancelled = self.runner.cancel_event.is_set()
+            if frame.empty:
+                self.status.show(
+                    "Cancelled before any version was loaded."
+                    if cancelled
+                    else "This image set has no versions.",
+                    "warning",
+                )
+                return
+            self._show_versions(frame)
+            message = f"{len(frame)} versions loaded."
+            if cancelled:
+                message = f"Cancelled: {len(frame)} versions loaded (partial)."
+            self.status.show(message, "warning" if cancelled else "info")
+
+        return self.runner.start(job, on_success=done, label="Loading versions…")
+
+    def _show_versions(self, frame: pd.DataFrame) -> None:
+        self.versions = frame
+        numbers = sorted(int(v) for v in frame["versionId"].dropna())
+        options = [(str(n), n) for n in numbers]
+        latest = numbers[-1]
+        previous = numbers[-2] if len(numbers) > 1 else latest
+        self.slider.unobserve(self._selected, names="value")
+        try:
+            self.slider.options = options
+            self.slider.value = latest
+        finally:
+            self.slider.observe(self._selected, names="value")
+        self.slider.disabled = False
+        self.version_a.options = options
+        self.version_a.value = previous
+        self.version_b.options = options
+        self.version_b.value = latest
+        self.version_a.disabled = self.version_b.disabled = False
+        self._render_selected(latest)
+
+    def _selected(self, change: Mapping[str, Any]) -> None:
+        if change["new"]:
+            try:
+                self._render_selected(int(change["new"]))
+            except Exception as error:  # an observer must not raise into the front end
+                self.status.show_error(error, context="Could not show the version")
+
+    def _render_selected(self, version: int) -> None:
+        frame = self.versions
+        if frame is None:
+            return
+        rows = frame[frame["versionId"] == version]
+        if rows.empty:
+            self.properties.value = f"<i>Version {version} is not in the history.</i>"
+            return
+        record = rows.iloc[0].to_dict()
+        self.properties.value = record_html(record, css_class="hi-record")
+        self.timeline.value = timeline_png(frame, highlight_version=version)
+
+    def compare(
+        self, version_a: int | str | None = None, version_b: int | str | None = None
+    ) -> bool:
+        """Diff the metadata of two versions in the background.
+
+        Parameters
+        ----------
+        version_a, version_b
+            Old and new version; default: the two dropdowns.
+
+        Returns
+        -------
+        bool
+            False if a job is already running or an argument is invalid (the status
+            area says why).
+        """
+        if self.runner.busy:
+            return False
+        try:
+            a = int(validate_version_id(self.version_a.value if version_a is None else version_a))
+            b = int(validate_version_id(self.version_b.value if version_b is None else version_b))
+        except Exception as error:
+            self.status.show_error(error)
+            return False
+        if version_a is not None and a in _values(self.version_a):
+            self.version_a.value = a
+        if version_b is not None and b in _values(self.version_b):
+            self.version_b.value = b
+
+        def job(_cancel: threading.Event) -> pd.DataFrame:
+            return diff_versions(self.client, self.datastore_id, self.image_set_id, a, b)
+
+        def done(frame: pd.DataFrame) -> None:
+            self.diff = frame
+            self.diff_versions = (a, b)
+            counts = frame["change"].value_counts()
+            parts = [
+                f"{int(counts.get(kind, 0))} {kind}" for kind in ("added", "removed", "changed")
+            ]
+            self.diff_summary.value = (
+                f"Version {a} → {b}: " + ", ".join(parts)
+                if len(frame)
+                else f"Version {a} → {b}: the metadata is identical."
+            )
+            self.diff_table.set_frame(frame)
+            self.tabs.selected_index = 2
+            self.status.show(f"Compared version {a} with {b}: {len(frame)} differences.", "info")
+
+        return self.runner.start(
+            job, on_success=done, label=f"Comparing versions {a} and {b}…", cancellable=False
+        )

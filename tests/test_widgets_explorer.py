@@ -1,0 +1,580 @@
+"""ImageSetExplorer driven as a user would (set values, click), against the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import re
+import time
+
+import ipywidgets as w
+import pandas as pd
+import pytest
+
+from hi_widgets import sandbox
+from hi_widgets.frames import PHI_COLUMNS
+from hi_widgets.widgets import ImageSetExplorer
+from hi_widgets.widgets.connection import MODE_SANDBOX
+
+WAIT = 30.0
+OPERATIONS = (
+    "ListDatastores",
+    "GetImageSet",
+    "ListImageSetVersions",
+    "SearchImageSets",
+    "GetImageSetMetadata",
+)
+
+
+@pytest.fixture(scope="module")
+def box():
+    with sandbox.start(seed=0, quotas=False) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sb(box):
+    """The module's sandbox, with faults, denials and the request log reset after each test."""
+    box.set_faults()
+    box.clear_requests()
+    yield box
+    box.set_faults()
+    for operation in OPERATIONS:
+        box.allow(operation)
+
+
+@pytest.fixture(autouse=True)
+def no_swallowed_callback_errors(caplog):
+    caplog.set_level(logging.WARNING)
+    yield
+    swallowed = [r for r in caplog.records if "Exception in callback" in r.getMessage()]
+    assert not swallowed, swallowed
+
+
+@pytest.fixture
+def ids(box):
+    ds = box.store.datastore_ids()[0]
+    image_sets = box.store.image_set_ids(ds)
+    return {"ds": ds, "long": image_sets[1], "short": image_sets[2], "other_ds": ds}
+
+
+def make(sb, **kwargs):
+    explorer = ImageSetExplorer(sb.client(max_attempts=1), **kwargs)
+    assert explorer.wait(WAIT)
+    return explorer
+
+
+def rows(html):
+    body = re.search(r"<tbody>(.*)</tbody>", html, re.S)
+    return 0 if body is None else body.group(1).count("<tr")
+
+
+def requests_of(sb, operation=None):
+    return [r for r in sb.requests if operation is None or r.operation == operation]
+
+
+# --------------------------------------------------------------------------- happy paths
+
+
+def test_css_classes_present(sb):
+    explorer = make(sb)
+    found = set()
+
+    def walk(widget):
+        found.update(getattr(widget, "_dom_classes", ()))
+        for child in getattr(widget, "children", ()):
+            walk(child)
+
+    walk(explorer)
+    expected = {
+        "hi-explorer",
+        "hi-datastore",
+        "hi-image-set",
+        "hi-version",
+        "hi-get",
+        "hi-fetch-all",
+        "hi-cancel",
+        "hi-progress",
+        "hi-status",
+        "hi-properties",
+        "hi-versions-table",
+        "hi-version-count",
+        "hi-timeline",
+        "hi-download",
+        "hi-search",
+    }
+    assert expected <= found
+    # With client= the connection panel is not shown.
+    assert explorer.connection is None
+    assert isinstance(explorer, w.VBox)
+
+
+def test_datastore_dropdown_filled_from_list_datastores(sb, ids):
+    explorer = make(sb)
+    field = explorer.form.datastore
+    assert field.uses_dropdown
+    assert [v for _label, v in field.dropdown.options] == sb.store.datastore_ids()
+    assert field.value == ids["ds"]
+    assert "demo-radiology" in field.dropdown.options[0][0]
+    # Image set still empty: buttons disabled, a "Required" hint next to the field.
+    assert explorer.get_button.disabled and explorer.fetch_button.disabled
+    assert "Required" in explorer.form.image_set_message.value
+
+
+def test_get_image_set_shows_every_field(sb, ids):
+    explorer = make(sb)
+    seen = []
+    explorer.on_result(seen.append)
+    explorer.form.image_set.value = ids["long"]
+    assert not explorer.get_button.disabled
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    record = explorer.record
+    assert record["versionId"] == 73
+    assert record["imageSetId"] == ids["long"]
+    html = explorer.properties.value
+    for field in record:
+        assert f">{field}<" in html
+    assert ids["long"] in html and ">73<" in html
+    assert seen == [record]
+    assert explorer.status.kind == "info"
+    assert "version 73" in explorer.status.text
+    assert explorer.tabs.selected_index == 0
+    assert not explorer.get_button.disabled
+
+
+def test_get_a_given_version(sb, ids):
+    explorer = make(sb, image_set_id=ids["long"], version_id=5)
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.record["versionId"] == 5
+    last = requests_of(sb, "GetImageSet")[-1]
+    assert str(last.params.get("versionId")) == "5"
+
+
+def test_fetch_all_versions_table_timeline_export(sb, ids, tmp_path):
+    explorer = make(sb)
+    seen = []
+    explorer.on_result(seen.append)
+    explorer.form.image_set.value = ids["long"]
+    explorer.fetch_button.click()
+    assert explorer.wait(WAIT)
+    frame = explorer.versions
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame["versionId"]) == list(range(1, 74))
+    assert explorer.versions_complete
+    assert seen and seen[-1] is frame
+    truth = sb.store.versions(ids["ds"], ids["long"])
+    assert [int(v["versionId"]) for v in truth] == list(range(1, 74))
+    # Progress: all versions counted.
+    assert explorer.runner.progress.value == explorer.runner.progress.max == 73
+    assert "73 / 73" in explorer.runner.progress_label.value
+    # Versions tab: count label, first page of 50, then every row with "All".
+    table = explorer.table
+    assert table.count.value == "73 versions"
+    assert rows(table.table.value) == 50
+    assert "rows 1–50 of 73" in table.page_label.value
+    table.next_button.click()
+    assert rows(table.table.value) == 23
+    assert table.next_button.disabled and not table.prev_button.disabled
+    table.page_size.value = 0  # "All"
+    assert rows(table.table.value) == 73
+    assert explorer.tabs.selected_index == 1
+    # Timeline: a PNG in an Image widget.
+    assert explorer.timeline.value[:8] == b"\x89PNG\r\n\x1a\n"
+    # The version field became a dropdown of the known versions.
+    version = explorer.form.version
+    assert version.uses_dropdown
+    assert [v for _l, v in version.dropdown.options][:3] == ["", "73", "72"]
+    # Export: a data: URL download link, PHI off by default.
+    link = explorer.export.download.value
+    assert "download='versions-" in link
+    payload = re.search(r"base64,([A-Za-z0-9+/=]+)", link).group(1)
+    exported = pd.read_csv(io.BytesIO(base64.b64decode(payload)))
+    assert len(exported) == 73
+    assert not set(PHI_COLUMNS) & set(exported.columns)
+    assert not explorer.export.include_phi.value
+    explorer.export.format.value = "json"
+    assert "download='versions-" in explorer.export.download.value
+    assert ".json" in explorer.export.download.value
+    target = tmp_path / "history.parquet"
+    explorer.export.format.value = "parquet"
+    explorer.export.path.value = str(target)
+    explorer.export.save_button.click()
+    assert target.exists()
+    assert len(pd.read_parquet(target)) == 73
+    assert "Saved 73 rows" in explorer.status.text
+
+
+def test_enter_in_image_set_field_runs_get(sb, ids):
+    explorer = make(sb)
+    explorer.form.image_set.value = ids["short"]
+    # What the front end sends when Enter is pressed in a Text.
+    explorer.form.image_set._handle_custom_msg({"event": "submit"}, None)
+    assert explorer.wait(WAIT)
+    assert explorer.record is not None and explorer.record["imageSetId"] == ids["short"]
+
+
+def test_buttons_disabled_while_running(sb, ids):
+    explorer = make(sb, image_set_id=ids["short"])
+    sb.set_faults(latency_ms=400)
+    explorer.get_button.click()
+    assert explorer.busy
+    assert explorer.get_button.disabled and explorer.fetch_button.disabled
+    assert not explorer.runner.cancel_button.disabled
+    # A second click while busy starts nothing.
+    assert not explorer.get()
+    assert explorer.wait(WAIT)
+    assert not explorer.get_button.disabled and not explorer.fetch_button.disabled
+    assert explorer.runner.cancel_button.disabled
+    assert len(requests_of(sb, "GetImageSet")) == 1
+
+
+def test_search_fills_the_image_set_field(sb, ids):
+    explorer = make(sb)
+    document = sb.store.metadata_document(ids["ds"], ids["long"])
+    patient_id = document["Patient"]["DICOM"]["PatientID"]
+    explorer.search.patient_id.value = patient_id
+    explorer.search.button.click()
+    assert explorer.wait(WAIT), explorer.status.text
+    assert explorer.status.kind == "info", explorer.status.text
+    values = [v for _label, v in explorer.search.results.options]
+    assert ids["long"] in values
+    assert all(patient_id == p for p in explorer.search.frame["DICOMPatientId"])
+    explorer.search.results.value = ids["long"]
+    assert explorer.form.image_set.value == ids["long"]
+    assert not explorer.get_button.disabled
+
+
+# --------------------------------------------------------------------------- invalid input
+
+BAD_IDS = {
+    "empty": "",
+    "too short": "abc123",
+    "too long": "a" * 33,
+    "upper case": "A" * 32,
+    "bad characters": "abcdefghijklmnopqrstuvwxyz01234-",
+    "spaces inside": "abcdefghijklmnop qrstuvwxyz01234",
+}
+BAD_VERSIONS = {"zero": "0", "negative": "-1", "decimal": "1.5", "letters": "v2", "space": "1 2"}
+
+
+@pytest.mark.parametrize("value", BAD_IDS.values(), ids=BAD_IDS.keys())
+def test_invalid_image_set_id_blocks_and_sends_nothing(sb, ids, value):
+    explorer = make(sb)
+    explorer.form.image_set.value = ids["long"]
+    explorer.form.image_set.value = value
+    before = len(sb.requests)
+    message = explorer.form.image_set_message.value
+    assert "imageSetId" in message
+    assert explorer.get_button.disabled and explorer.fetch_button.disabled
+    explorer.get_button.click()
+    explorer.fetch_button.click()
+    explorer.form.image_set._handle_custom_msg({"event": "submit"}, None)
+    assert not explorer.get() and not explorer.fetch_all()
+    assert explorer.wait(WAIT)
+    assert len(sb.requests) == before
+    assert explorer.record is None
+
+
+@pytest.mark.parametrize("value", BAD_IDS.values(), ids=BAD_IDS.keys())
+def test_invalid_datastore_id_blocks_and_sends_nothing(sb, ids, value):
+    explorer = make(sb, image_set_id=ids["long"])
+    explorer.form.datastore.use_text()
+    explorer.form.datastore.text.value = value
+    before = len(sb.requests)
+    assert "datastoreId" in explorer.form.datastore.message.value
+    assert explorer.get_button.disabled and explorer.fetch_button.disabled
+    assert explorer.search.button.disabled
+    explorer.get_button.click()
+    explorer.fetch_button.click()
+    assert explorer.wait(WAIT)
+    assert len(sb.requests) == before
+
+
+@pytest.mark.parametrize("value", BAD_VERSIONS.values(), ids=BAD_VERSIONS.keys())
+def test_invalid_version_blocks_and_sends_nothing(sb, ids, value):
+    explorer = make(sb, image_set_id=ids["long"])
+    explorer.form.version.text.value = value
+    before = len(sb.requests)
+    message = explorer.form.version.message.value
+    assert "versionId" in message and "digits only" in message
+    assert explorer.get_button.disabled and explorer.fetch_button.disabled
+    explorer.get_button.click()
+    explorer.form.version.text._handle_custom_msg({"event": "submit"}, None)
+    assert explorer.wait(WAIT)
+    assert len(sb.requests) == before
+    # Fixing it clears the message and enables the buttons.
+    explorer.form.version.text.value = " 3 "
+    assert explorer.form.version.message.value == ""
+    assert not explorer.get_button.disabled
+
+
+# --------------------------------------------------------------------------- service errors
+
+
+def explorer_with_results(sb, ids):
+    explorer = make(sb, image_set_id=ids["short"])
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    explorer.fetch_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.record is not None and explorer.versions is not None
+    return explorer
+
+
+def assert_kept(explorer, record, versions, properties, table, timeline, image_set):
+    assert explorer.record is record
+    assert explorer.versions is versions
+    assert explorer.properties.value == properties
+    assert explorer.table.table.value == table
+    assert explorer.timeline.value == timeline
+    assert explorer.form.image_set.value == image_set
+    assert not explorer.get_button.disabled
+
+
+@pytest.mark.parametrize(
+    ("setup", "action", "expected"),
+    [
+        (lambda sb: sb.deny("GetImageSet"), "get", "medical-imaging:GetImageSet"),
+        (lambda sb: sb.deny("ListImageSetVersions"), "fetch_deny_both", "medical-imaging:"),
+        (lambda sb: sb.set_faults(throttle_rate=1.0), "get", "Throttled"),
+        (lambda sb: sb.set_faults(throttle_rate=1.0), "fetch", "Throttled"),
+        (lambda sb: sb.set_faults(error_rate=1.0), "get", "internal error"),
+        (lambda sb: sb.set_faults(error_rate=1.0), "fetch", "internal error"),
+    ],
+    ids=[
+        "denied-get",
+        "denied-list-and-get",
+        "throttled-get",
+        "throttled-fetch",
+        "internal-get",
+        "internal-fetch",
+    ],
+)
+def test_service_error_shown_and_results_kept(sb, ids, setup, action, expected):
+    explorer = explorer_with_results(sb, ids)
+    kept = (
+        explorer.record,
+        explorer.versions,
+        explorer.properties.value,
+        explorer.table.table.value,
+        explorer.timeline.value,
+        explorer.form.image_set.value,
+    )
+    setup(sb)
+    if action == "fetch_deny_both":
+        sb.deny("GetImageSet")
+        action = "fetch"
+    (explorer.get_button if action == "get" else explorer.fetch_button).click()
+    assert explorer.wait(WAIT)
+    assert explorer.status.kind == "error"
+    assert expected in explorer.status.text
+    assert "Traceback" not in explorer.status.message.value
+    # Details on demand.
+    assert explorer.status.toggle.layout.display != "none"
+    assert explorer.status.details.layout.display == "none"
+    explorer.status.toggle.value = True
+    assert explorer.status.details.layout.display == "block"
+    assert "operation:" in explorer.status.details.value
+    assert_kept(explorer, *kept)
+
+
+def test_access_denied_names_the_iam_action(sb, ids):
+    explorer = make(sb, image_set_id=ids["short"])
+    sb.deny("GetImageSet")
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    assert "Access denied" in explorer.status.text
+    assert "medical-imaging:GetImageSet" in explorer.status.text
+    assert "error: AccessDeniedError" in explorer.status.details.value
+
+
+def test_unknown_image_set_is_not_found(sb, ids):
+    explorer = explorer_with_results(sb, ids)
+    record, properties = explorer.record, explorer.properties.value
+    explorer.form.image_set.value = "0" * 32
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.status.kind == "error"
+    assert explorer.status.text.startswith("Not found")
+    assert "0" * 32 in explorer.status.text
+    assert explorer.record is record and explorer.properties.value == properties
+    assert explorer.form.image_set.value == "0" * 32
+
+
+def test_unknown_version_is_not_found(sb, ids):
+    explorer = make(sb, image_set_id=ids["short"], version_id=999)
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.status.text.startswith("Not found: version 999")
+
+
+def test_unexpected_exception_is_shown_and_logged(caplog):
+    class Broken:
+        def get_image_set(self, **_kwargs):
+            raise RuntimeError("socket on fire")
+
+        def get_paginator(self, _name):
+            raise RuntimeError("no paginators here")
+
+    explorer = ImageSetExplorer(Broken())
+    assert explorer.wait(WAIT)
+    # Listing datastores failed unexpectedly: shown, and the field fell back to text.
+    assert "no paginators here" in explorer.status.text
+    caplog.clear()
+    explorer.form.datastore.text.value = "a" * 32
+    explorer.form.image_set.value = "b" * 32
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.status.kind == "error"
+    assert explorer.status.text == "RuntimeError: socket on fire"
+    assert "Traceback" in explorer.status.details.value
+    assert any("socket on fire" in str(r.exc_info) for r in caplog.records if r.exc_info)
+    assert not explorer.get_button.disabled
+
+
+def test_on_result_callback_error_is_shown_not_swallowed(sb, ids, caplog):
+    explorer = make(sb, image_set_id=ids["short"])
+
+    def broken(_result):
+        raise ValueError("notebook callback bug")
+
+    explorer.on_result(broken)
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.record is not None  # the result itself is kept
+    assert explorer.status.kind == "error"
+    assert "on_result callback failed" in explorer.status.text
+    assert "notebook callback bug" in explorer.status.text
+    assert any(r.exc_info for r in caplog.records)
+    explorer.on_result(broken, remove=True)
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.status.kind == "info"
+
+
+def test_swallowed_callback_exceptions_would_be_caught(caplog):
+    """The autouse guard works: ipywidgets logs a swallowed exception this way."""
+    button = w.Button()
+
+    def bad(_b):
+        raise RuntimeError("swallowed")
+
+    button.on_click(bad)
+    button.click()
+    assert any("Exception in callback" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+
+
+# --------------------------------------------------------------------------- fallbacks
+
+
+def test_datastore_falls_back_to_text_when_listing_denied(sb, ids):
+    sb.deny("ListDatastores")
+    explorer = make(sb)
+    field = explorer.form.datastore
+    assert not field.uses_dropdown
+    assert "not allowed" in field.note.value
+    assert explorer.status.kind != "error"
+    assert "datastoreId" in field.message.value or "Required" in field.message.value
+    field.text.value = ids["ds"]
+    explorer.form.image_set.value = ids["short"]
+    assert not explorer.get_button.disabled
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.record["imageSetId"] == ids["short"]
+
+
+def test_fetch_falls_back_to_get_when_listing_versions_denied(sb, ids):
+    explorer = make(sb, image_set_id=ids["short"])
+    explorer.fetch_button.click()
+    assert explorer.wait(WAIT)
+    listed = explorer.versions
+    sb.deny("ListImageSetVersions")
+    sb.clear_requests()
+    explorer.fetch_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.status.kind == "info", explorer.status.text
+    walked = explorer.versions
+    assert list(walked["versionId"]) == list(listed["versionId"])
+    assert list(walked["imageSetWorkflowStatus"]) == list(listed["imageSetWorkflowStatus"])
+    operations = [(r.operation, r.error) for r in sb.requests]
+    assert operations[0] == ("ListImageSetVersions", "AccessDeniedException")
+    assert {op for op, _e in operations[1:]} == {"GetImageSet"}
+
+
+# --------------------------------------------------------------------------- cancel
+
+
+def test_cancel_mid_fetch_stops_within_one_request(sb, ids):
+    explorer = make(sb, image_set_id=ids["long"])
+    explorer.fetch_button.click()  # fast: establishes the earlier, complete results
+    assert explorer.wait(WAIT)
+    sb.deny("ListImageSetVersions")  # walk with GetImageSet: one request a version
+    sb.set_faults(latency_ms=150)
+    sb.clear_requests()
+    started = time.monotonic()
+    explorer.fetch_button.click()
+    deadline = time.monotonic() + WAIT
+    while len(requests_of(sb, "GetImageSet")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    explorer.runner.cancel_button.click()
+    sent_at_cancel = len(requests_of(sb, "GetImageSet"))
+    assert explorer.wait(WAIT)
+    elapsed = time.monotonic() - started
+    assert len(requests_of(sb, "GetImageSet")) <= sent_at_cancel + 1
+    assert elapsed < 73 * 0.15
+    assert explorer.status.kind == "warning"
+    assert "Cancelled" in explorer.status.text and "partial" in explorer.status.text
+    assert not explorer.versions_complete
+    assert 0 < len(explorer.versions) < 73
+    assert explorer.table.count.value == f"{len(explorer.versions)} versions"
+    assert not explorer.fetch_button.disabled and explorer.runner.cancel_button.disabled
+
+
+# --------------------------------------------------------------------------- connection
+
+
+def test_connection_panel_starts_and_stops_a_sandbox(ids):
+    explorer = ImageSetExplorer(
+        sandbox_options={"seed": 0, "quotas": False}, client_options={"max_attempts": 1}
+    )
+    panel = explorer.connection
+    assert panel is not None and panel in explorer.children
+    assert "hi-connection" in panel._dom_classes
+    assert explorer.client is None
+    assert explorer.get_button.disabled
+    panel.mode.value = MODE_SANDBOX
+    assert panel._aws_box.layout.display == "none"
+    panel.connect_button.click()
+    assert explorer.wait(WAIT), explorer.status.text
+    assert explorer.client is not None, explorer.status.text
+    started = panel.sandbox
+    assert started is not None and started.running
+    assert "local sandbox" in explorer.status.text
+    assert explorer.form.datastore.uses_dropdown
+    explorer.form.image_set.value = started.store.image_set_ids(explorer.form.datastore.value)[2]
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.record is not None
+    explorer.close()
+    assert not started.running
+    assert panel.sandbox is None
+
+
+def test_connection_panel_bad_profile_shows_credentials_error():
+    explorer = ImageSetExplorer()
+    panel = explorer.connection
+    panel.profile.options = [*panel.profile.options, "no-such-profile"]
+    panel.profile.value = "no-such-profile"
+    panel.region.value = "us-east-1"
+    panel.connect_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.client is None
+    assert explorer.status.kind == "error"
+    assert "no-such-profile" in explorer.status.text
+    # No secret in any widget trait.
+    for widget in (panel.profile, panel.region, panel.endpoint, panel.info):
+        assert "SECRET" not in str(widget.get_state()).upper()
