@@ -36,7 +36,7 @@ import pandas as pd
 
 from hi_widgets.frames import PHI_COLUMNS, apply_schema
 
-__all__ = ["FORMATS", "SUFFIXES", "export_frame", "read_frame", "to_bytes"]
+__all__ = ["FORMATS", "MEDIA_TYPES", "SUFFIXES", "export_frame", "read_frame", "to_bytes"]
 
 FORMATS: tuple[str, ...] = ("csv", "parquet", "json")
 """Formats :func:`export_frame` and :func:`to_bytes` write."""

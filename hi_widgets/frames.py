@@ -189,7 +189,7 @@ def _timestamps(values: Any) -> pd.arrays.DatetimeArray:
         index = pd.DatetimeIndex(values).tz_convert("UTC")
     else:
         objects = _as_objects(values)
-        if any(isinstance(v, str) for v in objects[:1000]):
+        if pd.api.types.infer_dtype(objects, skipna=True) in ("string", "mixed"):
             index = pd.to_datetime(objects, utc=True, format="ISO8601")
         else:
             index = pd.to_datetime(objects, utc=True)
@@ -208,8 +208,8 @@ def _convert(values: Any, kind: str) -> Any:
     if kind.startswith("category:"):
         return _categorical(values, _enum(kind))
     if kind == "Int64":
-        if hasattr(values, "dtype") and values.dtype == object:
-            values = pd.to_numeric(_as_objects(values))
+        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "mixed", "mixed-integer"):
+            values = pd.to_numeric(_as_objects(values))  # e.g. "3" from a file or raw response
         return pd.array(values, dtype="Int64")
     if kind == "boolean":
         return pd.array(_booleans(values), dtype="boolean")

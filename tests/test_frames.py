@@ -332,3 +332,17 @@ def test_many_records_build():
     assert df["isLatest"].sum() == 2_000
     assert df["versionId"].is_monotonic_increasing is False
     assert df.groupby("imageSetId")["versionId"].is_monotonic_increasing.all()
+
+
+def test_version_id_as_text_is_converted():
+    df = versions_frame([record(1, 10, versionId="10"), record(1, 9, versionId="9")])
+    assert df["versionId"].dtype == pd.Int64Dtype()
+    assert df["versionId"].tolist() == [9, 10]
+
+
+def test_text_timestamps_after_missing_ones_are_parsed():
+    df = apply_schema(
+        pd.DataFrame({"createdAt": [None] * 1500 + ["2024-05-01T12:00:00.5Z"]}, dtype=object)
+    )
+    assert df["createdAt"].iloc[-1] == pd.Timestamp("2024-05-01T12:00:00.5Z")
+    assert df["createdAt"].dtype == UTC_US
