@@ -6,5 +6,6 @@ The widgets are thin: each action calls a plain function of the data layer
 """
 
 from .explorer import ImageSetExplorer
+from .version_browser import VersionBrowser
 
-__all__ = ["ImageSetExplorer"]
+__all__ = ["ImageSetExplorer", "VersionBrowser"]

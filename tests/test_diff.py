@@ -1,0 +1,170 @@
+"""Metadata flattening and diffing (pure), and diff_versions against the sandbox."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pandas as pd
+import pytest
+
+from hi_widgets import sandbox
+from hi_widgets.diff import (
+    CHANGE_KINDS,
+    DIFF_COLUMNS,
+    diff_metadata,
+    diff_versions,
+    empty_diff_frame,
+    flatten_metadata,
+)
+from hi_widgets.errors import InvalidIdentifierError, ResourceNotFoundError
+
+SERIES = "1.2.840.113619.2.55.3.1"
+INSTANCE = "1.2.840.113619.2.55.3.1.7"
+DOC = {
+    "SchemaVersion": "1.1",
+    "Patient": {"DICOM": {"PatientName": "DEMO^PATIENT^001", "PatientID": "DEMO-0001"}},
+    "Study": {
+        "DICOM": {"StudyDescription": "CT HEAD", "StudyDate": "20240108"},
+        "Series": {
+            SERIES: {
+                "DICOM": {"Modality": "CT", "SeriesNumber": 1},
+                "Instances": {
+                    INSTANCE: {
+                        "DICOM": {
+                            "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2",
+                            "ImageType": ["ORIGINAL", "PRIMARY"],
+                        },
+                        "ImageFrames": [{"ID": "frame-1", "FrameSizeInBytes": 1024}],
+                    }
+                },
+            }
+        },
+    },
+}
+
+
+def test_flatten_paths():
+    flat = flatten_metadata(DOC)
+    assert flat["Study.DICOM.StudyDescription"] == "CT HEAD"
+    assert flat["Patient.DICOM.PatientID"] == "DEMO-0001"
+    path = f"Study.Series.{SERIES}.Instances.{INSTANCE}.DICOM.SOPClassUID"
+    assert flat[path] == "1.2.840.10008.5.1.4.1.1.2"
+    # A multi-valued attribute is one value; a list of objects is indexed.
+    assert flat[f"Study.Series.{SERIES}.Instances.{INSTANCE}.DICOM.ImageType"] == [
+        "ORIGINAL",
+        "PRIMARY",
+    ]
+    assert flat[f"Study.Series.{SERIES}.Instances.{INSTANCE}.ImageFrames[0].ID"] == "frame-1"
+    assert flat[f"Study.Series.{SERIES}.DICOM.SeriesNumber"] == 1
+    assert flat["SchemaVersion"] == "1.1"
+
+
+def test_flatten_is_idempotent_and_keeps_empty_containers():
+    flat = flatten_metadata(DOC)
+    assert flatten_metadata(flat) == flat
+    assert flatten_metadata({"Study": {"Series": {}}, "Tags": []}) == {
+        "Study.Series": {},
+        "Tags": [],
+    }
+    with pytest.raises(TypeError):
+        flatten_metadata(["not", "a", "document"])
+
+
+def test_diff_added_removed_changed_sorted_and_typed():
+    new = copy.deepcopy(DOC)
+    new["Study"]["DICOM"]["StudyDescription"] = "CT HEAD REV 2"
+    del new["Patient"]["DICOM"]["PatientName"]
+    new["Study"]["DICOM"]["AccessionNumber"] = "A-1"
+    instance = new["Study"]["Series"][SERIES]["Instances"][INSTANCE]
+    instance["DICOM"]["ImageType"] = ["DERIVED", "PRIMARY"]
+    new["Study"]["Series"][SERIES]["DICOM"]["SeriesNumber"] = "1"  # type change
+    diff = diff_metadata(DOC, new)
+    assert list(diff.columns) == list(DIFF_COLUMNS)
+    assert list(diff["path"]) == sorted(diff["path"])
+    by_path = {row.path: row for row in diff.itertuples(index=False)}
+    assert by_path["Study.DICOM.StudyDescription"].change == "changed"
+    assert by_path["Study.DICOM.StudyDescription"].old == "CT HEAD"
+    assert by_path["Study.DICOM.StudyDescription"].new == "CT HEAD REV 2"
+    removed = by_path["Patient.DICOM.PatientName"]
+    assert removed.change == "removed" and removed.old == "DEMO^PATIENT^001"
+    assert pd.isna(removed.new)
+    added = by_path["Study.DICOM.AccessionNumber"]
+    assert added.change == "added" and pd.isna(added.old) and added.new == "A-1"
+    image_type = by_path[f"Study.Series.{SERIES}.Instances.{INSTANCE}.DICOM.ImageType"]
+    assert json.loads(image_type.old) == ["ORIGINAL", "PRIMARY"]
+    assert json.loads(image_type.new) == ["DERIVED", "PRIMARY"]
+    number = by_path[f"Study.Series.{SERIES}.DICOM.SeriesNumber"]
+    assert (number.change, number.old, number.new) == ("changed", "1", "1")
+    assert len(diff) == 5
+    assert diff["path"].dtype == pd.StringDtype()
+    assert list(diff["change"].cat.categories) == list(CHANGE_KINDS)
+    assert diff["old"].dtype == pd.StringDtype() and diff["new"].dtype == pd.StringDtype()
+
+
+def test_equal_documents_give_an_empty_frame_with_the_schema():
+    diff = diff_metadata(DOC, copy.deepcopy(DOC))
+    assert diff.empty
+    expected = empty_diff_frame()
+    assert list(diff.columns) == list(expected.columns) == list(DIFF_COLUMNS)
+    assert (diff.dtypes == expected.dtypes).all()
+    assert list(diff["change"].cat.categories) == list(CHANGE_KINDS)
+
+
+def test_bool_and_int_are_different_values():
+    diff = diff_metadata({"A": {"B": 1}}, {"A": {"B": True}})
+    assert list(diff["change"]) == ["changed"]
+    assert (diff["old"][0], diff["new"][0]) == ("1", "true")
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with sandbox.start(seed=0, quotas=False, update_delay=0.0) as box:
+        yield box
+
+
+def test_diff_versions_after_an_update(sb):
+    client = sb.client(max_attempts=1)
+    ds = sb.store.datastore_ids()[0]
+    image_set = sb.store.image_set_ids(ds)[4]
+    latest = sb.store.versions(ds, image_set)[-1]["versionId"]
+    updates = {"SchemaVersion": 1.1, "Study": {"DICOM": {"StudyDescription": "EDITED BY TEST"}}}
+    response = client.update_image_set_metadata(
+        datastoreId=ds,
+        imageSetId=image_set,
+        latestVersionId=latest,
+        updateImageSetMetadataUpdates={
+            "DICOMUpdates": {"updatableAttributes": json.dumps(updates).encode()}
+        },
+    )
+    new = response["latestVersionId"]
+    assert int(new) == int(latest) + 1
+    sb.clear_requests()
+    diff = diff_versions(client, ds, image_set, latest, new)
+    row = diff[diff["path"] == "Study.DICOM.StudyDescription"]
+    assert len(row) == 1
+    assert row["change"].iloc[0] == "changed"
+    assert row["new"].iloc[0] == "EDITED BY TEST"
+    assert row["old"].iloc[0] != "EDITED BY TEST"
+    assert [r.operation for r in sb.requests] == ["GetImageSetMetadata"] * 2
+    assert [str(r.params.get("versionId")) for r in sb.requests] == [str(latest), str(new)]
+    # The same version against itself: nothing changed.
+    assert diff_versions(client, ds, image_set, new, new).empty
+
+
+def test_diff_versions_checks_ids_before_any_request(sb):
+    client = sb.client(max_attempts=1)
+    ds = sb.store.datastore_ids()[0]
+    image_set = sb.store.image_set_ids(ds)[1]
+    sb.clear_requests()
+    for args in (("BAD", image_set, 1, 2), (ds, "x" * 31, 1, 2), (ds, image_set, 0, 2)):
+        with pytest.raises(InvalidIdentifierError):
+            diff_versions(client, *args)
+    with pytest.raises(InvalidIdentifierError):
+        diff_versions(client, ds, image_set, 1, "1.5")
+    assert sb.requests == []
+    with pytest.raises(ResourceNotFoundError):
+        diff_versions(client, ds, image_set, 1, 999)

@@ -1,0 +1,201 @@
+"""VersionBrowser driven as a user would, against the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import ipywidgets as w
+import pytest
+
+from hi_widgets import sandbox
+from hi_widgets.errors import InvalidIdentifierError
+from hi_widgets.widgets import VersionBrowser
+
+WAIT = 30.0
+
+
+@pytest.fixture(scope="module")
+def box():
+    with sandbox.start(seed=0, quotas=False, update_delay=0.0) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sb(box):
+    box.set_faults()
+    box.clear_requests()
+    yield box
+    box.set_faults()
+    for operation in ("GetImageSet", "ListImageSetVersions", "GetImageSetMetadata"):
+        box.allow(operation)
+
+
+@pytest.fixture(autouse=True)
+def no_swallowed_callback_errors(caplog):
+    caplog.set_level(logging.WARNING)
+    yield
+    swallowed = [r for r in caplog.records if "Exception in callback" in r.getMessage()]
+    assert not swallowed, swallowed
+
+
+@pytest.fixture
+def ids(box):
+    ds = box.store.datastore_ids()[0]
+    image_sets = box.store.image_set_ids(ds)
+    return {"ds": ds, "long": image_sets[1], "short": image_sets[2], "edit": image_sets[5]}
+
+
+def rows(html):
+    body = re.search(r"<tbody>(.*)</tbody>", html, re.S)
+    return 0 if body is None else body.group(1).count("<tr")
+
+
+def browse(sb, ds, image_set):
+    browser = VersionBrowser(sb.client(max_attempts=1), ds, image_set)
+    assert browser.wait(WAIT)
+    return browser
+
+
+def test_loads_versions_in_the_background(sb, ids):
+    browser = browse(sb, ids["ds"], ids["long"])
+    assert isinstance(browser, w.VBox)
+    assert "hi-version-browser" in browser._dom_classes
+    assert browser.status.kind == "info", browser.status.text
+    assert list(browser.versions["versionId"]) == list(range(1, 74))
+    assert browser.selected_version == 73
+    assert not browser.slider.disabled
+    assert [v for _l, v in browser.slider.options] == list(range(1, 74))
+    assert ">73<" in browser.properties.value
+    assert browser.timeline.value[:4] == b"\x89PNG"
+    assert (browser.version_a.value, browser.version_b.value) == (72, 73)
+    assert not browser.compare_button.disabled
+
+
+def test_moving_the_slider_shows_that_version_highlighted(sb, ids):
+    browser = browse(sb, ids["ds"], ids["long"])
+    latest_png = browser.timeline.value
+    browser.slider.value = 10
+    assert browser.selected_version == 10
+    assert ">10<" in browser.properties.value
+    assert browser.timeline.value[:4] == b"\x89PNG"
+    assert browser.timeline.value != latest_png
+    browser.selected_version = "11"
+    assert ">11<" in browser.properties.value
+    with pytest.raises(InvalidIdentifierError):
+        browser.selected_version = "0"
+    assert browser.status.kind != "error"
+
+
+def test_compare_two_versions_that_differ(sb, ids):
+    client = sb.client(max_attempts=1)
+    ds, image_set = ids["ds"], ids["edit"]
+    latest = sb.store.versions(ds, image_set)[-1]["versionId"]
+    updates = {"SchemaVersion": 1.1, "Study": {"DICOM": {"StudyDescription": "BROWSER EDIT"}}}
+    client.update_image_set_metadata(
+        datastoreId=ds,
+        imageSetId=image_set,
+        latestVersionId=latest,
+        updateImageSetMetadataUpdates={
+            "DICOMUpdates": {"updatableAttributes": json.dumps(updates).encode()}
+        },
+    )
+    browser = browse(sb, ds, image_set)
+    new = int(latest) + 1
+    assert browser.selected_version == new
+    assert (browser.version_a.value, browser.version_b.value) == (int(latest), new)
+    sb.clear_requests()
+    browser.compare_button.click()
+    assert browser.wait(WAIT)
+    assert browser.status.kind == "info", browser.status.text
+    diff = browser.diff
+    assert browser.diff_versions == (int(latest), new)
+    row = diff[diff["path"] == "Study.DICOM.StudyDescription"]
+    assert list(row["change"]) == ["changed"] and list(row["new"]) == ["BROWSER EDIT"]
+    assert [r.operation for r in sb.requests] == ["GetImageSetMetadata"] * 2
+    assert "Study.DICOM.StudyDescription" in browser.diff_table.table.value
+    assert "BROWSER EDIT" in browser.diff_table.table.value
+    assert rows(browser.diff_table.table.value) == min(len(diff), 50)
+    n = len(diff)
+    assert browser.diff_table.count.value == f"{n} change" + ("" if n == 1 else "s")
+    assert f"Version {latest} → {new}" in browser.diff_summary.value
+    assert "1 changed" in browser.diff_summary.value
+    assert browser.tabs.selected_index == 2
+
+
+def test_compare_demo_versions_and_identical(sb, ids):
+    browser = browse(sb, ids["ds"], ids["long"])
+    assert browser.compare(1, 73)
+    assert browser.wait(WAIT)
+    assert not browser.diff.empty
+    assert (browser.version_a.value, browser.version_b.value) == (1, 73)
+    assert browser.compare(5, 5)
+    assert browser.wait(WAIT)
+    assert browser.diff.empty
+    assert "identical" in browser.diff_summary.value
+    assert browser.diff_table.count.value == "0 changes"
+
+
+def test_compare_error_keeps_the_earlier_diff(sb, ids):
+    browser = browse(sb, ids["ds"], ids["long"])
+    assert browser.compare(1, 2)
+    assert browser.wait(WAIT)
+    earlier, table = browser.diff, browser.diff_table.table.value
+    sb.deny("GetImageSetMetadata")
+    browser.compare_button.click()
+    assert browser.wait(WAIT)
+    assert browser.status.kind == "error"
+    assert "medical-imaging:GetImageSetMetadata" in browser.status.text
+    assert browser.diff is earlier
+    assert browser.diff_table.table.value == table
+    assert not browser.compare_button.disabled
+    # A bad version number is refused before any request.
+    sb.clear_requests()
+    assert not browser.compare(0, 3)
+    assert "versionId" in browser.status.text
+    assert sb.requests == []
+
+
+def test_listing_denied_falls_back_to_get(sb, ids):
+    sb.deny("ListImageSetVersions")
+    browser = browse(sb, ids["ds"], ids["short"])
+    assert browser.status.kind == "info", browser.status.text
+    truth = sb.store.versions(ids["ds"], ids["short"])
+    assert list(browser.versions["versionId"]) == [int(v["versionId"]) for v in truth]
+
+
+def test_load_error_is_shown(sb, ids):
+    sb.set_faults(error_rate=1.0)
+    browser = browse(sb, ids["ds"], ids["short"])
+    assert browser.status.kind == "error"
+    assert "internal error" in browser.status.text
+    assert browser.versions is None
+    assert browser.compare_button.disabled
+    assert not browser.reload_button.disabled
+    sb.set_faults()
+    browser.reload_button.click()
+    assert browser.wait(WAIT)
+    assert browser.versions is not None and browser.status.kind == "info"
+
+
+def test_cancel_while_loading(sb, ids):
+    sb.deny("ListImageSetVersions")
+    sb.set_faults(latency_ms=100)
+    browser = VersionBrowser(sb.client(max_attempts=1), ids["ds"], ids["long"])
+    assert browser.busy
+    browser.runner.cancel_button.click()
+    assert browser.wait(WAIT)
+    assert browser.status.kind == "warning"
+    assert "Cancel" in browser.status.text
+    gets = [r for r in sb.requests if r.operation == "GetImageSet"]
+    assert len(gets) <= 2
+
+
+def test_bad_identifiers_raise_before_any_request(sb, ids):
+    sb.clear_requests()
+    with pytest.raises(InvalidIdentifierError, match="imageSetId"):
+        VersionBrowser(sb.client(), ids["ds"], "NOT-AN-ID")
+    with pytest.raises(InvalidIdentifierError, match="datastoreId"):
+        VersionBrowser(sb.client(), "", ids["long"])
+    assert sb.requests == []
