@@ -199,6 +199,8 @@ def _labels(values: list[Any]) -> list[str]:
 def _timeline_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], bool]:
     """Sort versions, give each its y row, start, end; return the frame and row labels."""
     frame = df.loc[:, [c for c in df.columns if c != "_row"]].copy()
+    if "deletedAt" not in frame:
+        frame["deletedAt"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
     frame["_set"] = (
         frame["datastoreId"].astype("string").fillna("")
         + "/"
@@ -283,8 +285,6 @@ def plot_version_timeline(
     if len(df) == 0:
         return _no_data(ax)
     frame, labels, single = _timeline_rows(df)
-    if "deletedAt" not in frame:
-        frame["deletedAt"] = pd.NaT
     plotted = frame[~np.isnan(frame["_start"].to_numpy())]
     if len(plotted) == 0:
         return _no_data(ax, "No version has a time to show")

@@ -400,3 +400,11 @@ def test_new_figures_and_axes_show_themselves_in_jupyter(history):
     ax = plot_state_counts(history)
     assert ax._repr_png_()[:4] == b"\x89PNG"
     assert ax.figure._repr_png_()[:4] == b"\x89PNG"
+
+
+def test_timeline_needs_only_the_core_columns(history):
+    core = history[["datastoreId", "imageSetId", "versionId", "createdAt", "updatedAt"]]
+    ax = drawn(plot_version_timeline(core))
+    assert len(by_gid(ax, "versions").get_paths()) == len(history)
+    assert legend_labels(ax) == ["(none)"]
+    assert by_gid(ax, "deletions") is None
