@@ -439,6 +439,7 @@ def test_unsigned_request_is_access_denied_urllib(sb, long_set):
     assert excinfo.value.code == 403
     assert excinfo.value.headers["x-amzn-ErrorType"] == "AccessDeniedException"
     assert "message" in json.loads(excinfo.value.read())
+    excinfo.value.close()
     assert sb.requests[-1].error == "AccessDeniedException"
 
 
@@ -454,6 +455,7 @@ def test_unknown_route_is_404(sb):
     with pytest.raises(urllib.error.HTTPError) as excinfo:
         urllib.request.urlopen(request, timeout=5)
     assert excinfo.value.code == 404
+    excinfo.value.close()
 
 
 def test_allowed_access_key_ids():
