@@ -225,12 +225,13 @@ def _timeline_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], bool]:
         frame["_row"] = np.arange(len(frame))
         labels = [f"v{v}" if v is not pd.NA else "v?" for v in frame["versionId"]]
     else:
-        first = frame.groupby("_set", sort=False)["_start"].min()
-        order = sorted(first.index, key=lambda key: (np.nan_to_num(first[key], nan=np.inf), key))
-        rows = {key: i for i, key in enumerate(order)}
-        frame["_row"] = frame["_set"].map(rows).to_numpy(dtype=int)
-        ids = frame.drop_duplicates("_set").set_index("_set")["imageSetId"]
-        labels = [_short_id(ids[key]) for key in order]
+        sets = frame.groupby("_set", sort=False).agg(
+            first=("_start", "min"), imageSetId=("imageSetId", "first")
+        )
+        sets = sets.reset_index().sort_values(["first", "_set"], na_position="last")
+        rows = pd.Series(np.arange(len(sets)), index=sets["_set"].to_numpy())
+        frame["_row"] = rows.reindex(frame["_set"].to_numpy()).to_numpy(dtype=int)
+        labels = [_short_id(value) for value in sets["imageSetId"]]
     return frame, labels, single
 
 

@@ -408,3 +408,13 @@ def test_timeline_needs_only_the_core_columns(history):
     assert len(by_gid(ax, "versions").get_paths()) == len(history)
     assert legend_labels(ax) == ["(none)"]
     assert by_gid(ax, "deletions") is None
+
+
+def test_timeline_rows_ordered_by_first_version_time():
+    early = BASE - timedelta(days=30)
+    df = versions_frame(
+        [record(1, 1), record(9, 1, createdAt=early, updatedAt=early), record(9, 2)]
+    )
+    ax = plot_version_timeline(df)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [image_set_id(9)[:8] + "…", image_set_id(1)[:8] + "…"]
