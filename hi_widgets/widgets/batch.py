@@ -1,0 +1,484 @@
+"""BatchFetcher: many image sets in (pasted or a CSV), every version out, errors kept apart."""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from ..errors import InvalidIdentifierError
+from ..ids import validate_datastore_id, validate_image_set_id
+from .common import BackgroundRunner, ExportPanel, FrameTable, StatusArea, figure_png
+from .connection import ConnectionPanel
+from .identifiers import DatastoreField
+
+log = logging.getLogger("hi_widgets.widgets")
+
+__all__ = ["BatchFetcher", "LineProblem", "csv_to_lines", "parse_batch_text"]
+
+_SPLIT = re.compile(r"\s*[,;\t]\s*|\s+")
+_HEADERS = {"imagesetid", "datastoreid"}
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """A line of batch input that cannot be fetched.
+
+    Attributes
+    ----------
+    line
+        1-based line number.
+    text
+        The line as typed.
+    message
+        What is wrong and what is expected.
+    """
+
+    line: int
+    text: str
+    message: str
+
+
+def parse_batch_text(
+    text: str, default_datastore_id: str | None = None
+) -> tuple[list[tuple[str, str]], list[LineProblem]]:
+    """Parse pasted image set ids into ``(datastore_id, image_set_id)`` pairs.
+
+    Every line is checked before anything is fetched.
+
+    Parameters
+    ----------
+    text
+        One item a line: an image set id (uses ``default_datastore_id``), or
+        ``datastoreId,imageSetId`` (a comma, semicolon, tab or spaces between them).
+        Blank lines, ``#`` comments and a ``datastoreId,imageSetId`` header are skipped.
+    default_datastore_id
+        Datastore for lines holding only an image set id.
+
+    Returns
+    -------
+    items : list of tuple
+        Valid pairs in input order, duplicates removed.
+    problems : list of LineProblem
+        One per bad line (empty when everything is valid).
+    """
+    items: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    problems: list[LineProblem] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = [f for f in _SPLIT.split(line) if f]
+        if {f.lower() for f in fields} <= _HEADERS:
+            continue
+        try:
+            if len(fields) == 1:
+                if not default_datastore_id:
+                    raise ValueError(
+                        "no datastore: choose a default datastore, or write datastoreId,imageSetId"
+                    )
+                try:
+                    datastore_id = validate_datastore_id(default_datastore_id)
+                except InvalidIdentifierError as error:
+                    raise ValueError(
+                        f"the default datastore is invalid: {error.message}"
+                    ) from None
+                image_set_id = validate_image_set_id(fields[0])
+            elif len(fields) == 2:
+                datastore_id = validate_datastore_id(fields[0])
+                image_set_id = validate_image_set_id(fields[1])
+            else:
+                raise ValueError(
+                    f"{len(fields)} fields; expected imageSetId or datastoreId,imageSetId"
+                )
+        except InvalidIdentifierError as error:
+            problems.append(LineProblem(number, raw, error.message))
+            continue
+        except ValueError as error:
+            problems.append(LineProblem(number, raw, str(error)))
+            continue
+        key = (datastore_id, image_set_id)
+        if key not in seen:
+            seen.add(key)
+            items.append(key)
+    return items, problems
+
+
+def csv_to_lines(data: bytes) -> str:
+    """Turn an uploaded CSV (``imageSetId`` and optional ``datastoreId`` columns) into text.
+
+    Parameters
+    ----------
+    data
+        The file's bytes (UTF-8; a BOM is accepted).
+
+    Returns
+    -------
+    str
+        One ``datastoreId,imageSetId`` (or ``imageSetId``) a line, for
+        :func:`parse_batch_text`.
+
+    Raises
+    ------
+    ValueError
+        If the file has no ``imageSetId`` column or is not CSV.
+    """
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig"
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ValueError(f"could not read the CSV file: {error}") from error
+    columns = {c.strip().lower(): c for c in frame.columns}
+    if "imagesetid" not in columns:
+        raise ValueError(
+            f"the CSV file needs an imageSetId column (and optionally datastoreId); "
+            f"it has {list(frame.columns)}"
+        )
+    image_sets = frame[columns["imagesetid"]].str.strip()
+    if "datastoreid" in columns:
+        datastores = frame[columns["datastoreid"]].str.strip()
+        lines = [f"{d},{i}" if d else i for d, i in zip(datastores, image_sets, strict=True)]
+    else:
+        lines = list(image_sets)
+    return "\n".join(lines)
+
+
+def problems_html(problems: Sequence[LineProblem]) -> str:
+    """Render line problems as an HTML list (escaped)."""
+    if not problems:
+        return ""
+    items = "".join(
+        f"<li>line {p.line}: <code>{html.escape(p.text.strip()) or '(blank)'}</code> — "
+        f"{html.escape(p.message)}</li>"
+        for p in problems
+    )
+    return (
+        f"<div style='color:#b00020'>{len(problems)} line"
+        f"{'' if len(problems) == 1 else 's'} to fix before fetching:<ul>{items}</ul></div>"
+    )
+
+
+class BatchFetcher(w.VBox):
+    """Fetch the version histories of many image sets at once.
+
+    Paste image set ids (one a line, or ``datastoreId,imageSetId``) or upload a CSV with an
+    ``imageSetId`` column (and optionally ``datastoreId``). Every line is validated before
+    any request; bad lines are listed with their line numbers and the Fetch button stays
+    disabled. Fetching uses :func:`hi_widgets.bulk.fetch_versions` (concurrent, within the
+    quotas) in the background with progress and Cancel; results show as the combined
+    versions table, a per-item errors table (nothing is lost when some fail), a timeline,
+    state counts and Export.
+
+    Parameters
+    ----------
+    client
+        A boto3 ``medical-imaging`` client; without one, a connection panel is shown.
+    max_workers
+        Initial number of concurrent workers.
+    sandbox_options, client_options
+        Passed to the connection panel.
+
+    Attributes
+    ----------
+    result
+        The last ``FetchResult`` (``.frame``, ``.errors``, ``.stats``), or None.
+    items : list of tuple
+        The valid ``(datastore_id, image_set_id)`` pairs of the input.
+    problems : list of LineProblem
+        The input's bad lines.
+
+    Notes
+    -----
+    CSS classes: ``hi-batch`` (root), ``hi-batch-ids`` (textarea), ``hi-batch-upload``,
+    ``hi-datastore`` (default datastore), ``hi-batch-problems``, ``hi-batch-summary``,
+    ``hi-batch-fetch``, ``hi-cancel``, ``hi-progress``, ``hi-status``,
+    ``hi-batch-versions-table``, ``hi-batch-version-count``, ``hi-batch-errors-table``,
+    ``hi-batch-error-count``, ``hi-batch-timeline``, ``hi-batch-state-counts``,
+    ``hi-download``, ``hi-connection``.
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        max_workers: int = 8,
+        sandbox_options: Mapping[str, Any] | None = None,
+        client_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.client = client
+        self.result: Any = None
+        self.items: list[tuple[str, str]] = []
+        self.problems: list[LineProblem] = []
+        self._callbacks: list[Callable[[Any], None]] = []
+
+        self.status = StatusArea()
+        self.runner = BackgroundRunner(self.status, self._busy_changed, unit="image sets")
+        self.datastore = DatastoreField(self._validate, lambda: None)
+        self.datastore.text.description = "Default datastore"
+        self.datastore.dropdown.description = "Default datastore"
+        for field in (self.datastore.text, self.datastore.dropdown):
+            field.style = {"description_width": "initial"}
+        self.ids = w.Textarea(
+            value="",
+            placeholder="one image set id a line, or datastoreId,imageSetId",
+            description="Image sets",
+            continuous_update=True,
+            rows=8,
+            layout=w.Layout(width="95%"),
+        )
+        self.ids.add_class("hi-batch-ids")
+        self.ids.observe(lambda _c: self._validate(), names="value")
+        self.upload = w.FileUpload(accept=".csv,text/csv", multiple=False, description="CSV…")
+        self.upload.add_class("hi-batch-upload")
+        self.upload.observe(self._uploaded, names="value")
+        self.problems_box = w.HTML(value="")
+        self.problems_box.add_class("hi-batch-problems")
+        self.summary = w.Label(value="")
+        self.summary.add_class("hi-batch-summary")
+        self.workers = w.BoundedIntText(
+            value=max_workers, min=1, max=64, description="Workers", layout={"width": "160px"}
+        )
+        self.workers.add_class("hi-batch-workers")
+        self.fetch_button = w.Button(
+            description="Fetch all versions", icon="history", disabled=True
+        )
+        self.fetch_button.add_class("hi-batch-fetch")
+        self.fetch_button.on_click(lambda _b: self.fetch())
+
+        self.table = FrameTable(
+            "version", table_class="hi-batch-versions-table", count_class="hi-batch-version-count"
+        )
+        self.errors_table = FrameTable(
+            "error", table_class="hi-batch-errors-table", count_class="hi-batch-error-count"
+        )
+        self.timeline = w.Image(format="png", value=b"", layout=w.Layout(max_width="100%"))
+        self.timeline.add_class("hi-batch-timeline")
+        self.state_counts = w.Image(format="png", value=b"", layout=w.Layout(max_width="100%"))
+        self.state_counts.add_class("hi-batch-state-counts")
+        self.export = ExportPanel(self.status, basename="batch-versions")
+        self.tabs = w.Tab(
+            children=[
+                self.table,
+                self.errors_table,
+                self.timeline,
+                self.state_counts,
+                self.export,
+            ],
+            titles=("Versions", "Errors", "Timeline", "Status counts", "Export"),
+        )
+
+        self.connection: ConnectionPanel | None = None
+        children: list[w.Widget] = []
+        if client is None:
+            self.connection = ConnectionPanel(
+                sandbox_options=sandbox_options, client_options=client_options
+            )
+            self.connection.connect_button.on_click(lambda _b: self.connect())
+            children.append(self.connection)
+        children += [
+            self.datastore.box,
+            self.ids,
+            w.HBox([self.upload, self.workers, self.fetch_button, self.summary]),
+            self.problems_box,
+            self.runner.box,
+            self.status,
+            self.tabs,
+        ]
+        super().__init__(children)
+        self.add_class("hi-batch")
+        self._validate()
+        if client is not None:
+            self.load_datastores()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def busy(self) -> bool:
+        """True while fetching (or connecting)."""
+        return self.runner.busy
+
+    def wait(self, timeout: float | None = 60.0) -> bool:
+        """Block until the running job ended (at most ``timeout`` seconds); True if idle."""
+        return self.runner.wait(timeout)
+
+    def cancel(self) -> None:
+        """Stop the fetch: no new request starts."""
+        self.runner.cancel()
+
+    def on_result(self, callback: Callable[[Any], None], remove: bool = False) -> None:
+        """Call ``callback(fetch_result)`` after each completed fetch (in the worker thread).
+
+        An exception in the callback is shown in the status area and logged.
+        """
+        if remove:
+            self._callbacks.remove(callback)
+        else:
+            self._callbacks.append(callback)
+
+    def _busy_changed(self, _busy: bool) -> None:
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        ready = bool(self.items) and not self.problems and self.client is not None
+        self.fetch_button.disabled = self.runner.busy or not ready
+        if self.connection is not None:
+            self.connection.connect_button.disabled = self.runner.busy
+
+    def _validate(self) -> bool:
+        datastore = self.datastore.value.strip() or None
+        self.items, self.problems = parse_batch_text(self.ids.value, datastore)
+        self.problems_box.value = problems_html(self.problems)
+        n = len(self.items)
+        self.summary.value = f"{n} image set{'' if n == 1 else 's'} ready" if n else ""
+        self._update_buttons()
+        return bool(self.items) and not self.problems
+
+    def _uploaded(self, change: Mapping[str, Any]) -> None:
+        files = change["new"]
+        if not files:
+            return
+        upload = files[0]
+        self.upload.value = ()  # so the same file can be chosen again
+        try:
+            self.ids.value = csv_to_lines(bytes(upload["content"]))
+        except ValueError as error:
+            self.status.show(f"{upload.get('name', 'CSV')}: {error}", "error")
+            return
+        self.status.show(
+            f"Loaded {upload.get('name', 'the CSV file')}: {len(self.items)} image sets.", "info"
+        )
+
+    # ------------------------------------------------------------------ actions
+
+    def connect(self) -> bool:
+        """Connect with the connection panel's choice (background), then list datastores."""
+        if self.connection is None or self.runner.busy:
+            return False
+        panel = self.connection
+
+        def job(_cancel: threading.Event) -> Any:
+            client = panel.connect()
+            self.client = client
+            self.datastore.load(client)
+            return client
+
+        def done(_client: Any) -> None:
+            self.status.show(panel.info.value, "info")
+            self._validate()
+
+        return self.runner.start(job, on_success=done, label="Connecting…", cancellable=False)
+
+    def load_datastores(self) -> bool:
+        """List datastores in the background to fill the default-datastore dropdown."""
+
+        def job(_cancel: threading.Event) -> Any:
+            return self.datastore.load(self.client)
+
+        def done(_summaries: Any) -> None:
+            self._validate()
+            self.status.clear()
+
+        return self.runner.start(
+            job, on_success=done, label="Listing datastores…", cancellable=False
+        )
+
+    def fetch(self) -> bool:
+        """Fetch every version of every listed image set in the background.
+
+        Returns
+        -------
+        bool
+            True if the fetch started (input valid, connected, not busy).
+        """
+        if self.runner.busy:
+            return False
+        if self.client is None:
+            self.status.show("Connect first (connection panel above).", "warning")
+            return False
+        if not self._validate():
+            if self.problems:
+                self.status.show("Fix the lines listed above first.", "warning")
+            else:
+                self.status.show("Nothing to fetch: paste image set ids first.", "warning")
+            return False
+        from ..bulk import fetch_versions
+
+        client, items, workers = self.client, list(self.items), int(self.workers.value)
+        progress = _MonotonicProgress(self.runner)
+
+        def job(cancel: threading.Event) -> Any:
+            return fetch_versions(
+                client, items, max_workers=workers, progress=progress, cancel=cancel
+            )
+
+        def done(result: Any) -> None:
+            self.result = result
+            cancelled = self.runner.cancel_event.is_set()
+            self.show_result(result)
+            frame, errors = result.frame, result.errors
+            fetched = frame["imageSetId"].nunique() if len(frame) else 0
+            text = (
+                f"{len(frame)} versions of {fetched} image sets; "
+                f"{len(errors)} error{'' if len(errors) == 1 else 's'}."
+            )
+            if cancelled:
+                self.status.show(f"Cancelled (partial): {text}", "warning")
+                return
+            self.status.show(text, "warning" if len(errors) else "info")
+            for callback in list(self._callbacks):
+                try:
+                    callback(result)
+                except Exception as error:
+                    log.error("on_result callback %r failed", callback, exc_info=error)
+                    self.status.show_error(error, context="on_result callback failed")
+                    return
+
+        n = len(items)
+        return self.runner.start(
+            job, on_success=done, label=f"Fetching {n} image set{'' if n == 1 else 's'}…"
+        )
+
+    def show_result(self, result: Any) -> None:
+        """Show a FetchResult: versions, errors, plots and export."""
+        from ..plots import plot_state_counts, plot_version_timeline
+
+        frame, errors = result.frame, result.errors
+        self.table.set_frame(frame)
+        self.errors_table.set_frame(errors)
+        self.export.set_frame(frame)
+        self.tabs.selected_index = 0 if len(frame) or not len(errors) else 1
+        self.timeline.value = figure_png(plot_version_timeline(frame))
+        self.state_counts.value = figure_png(plot_state_counts(frame))
+
+    def close(self) -> None:
+        """Close the widget (and stop a sandbox the connection panel started)."""
+        self.runner.cancel()
+        if self.connection is not None:
+            self.connection.close()
+        super().close()
+
+
+class _MonotonicProgress:
+    """Progress callback for worker threads: counts never go backwards on screen."""
+
+    def __init__(self, runner: BackgroundRunner) -> None:
+        self.runner = runner
+        self.lock = threading.Lock()
+        self.best = 0
+
+    def __call__(self, done: int, total: int | None, _item: Any = None) -> None:
+        with self.lock:
+            if done < self.best:
+                return
+            self.best = done
+            self.runner.report(done, total)

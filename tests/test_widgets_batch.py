@@ -1,0 +1,273 @@
+"""BatchFetcher: input parsing (pure) and the widget against the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import re
+import time
+from datetime import datetime, timezone
+
+import ipywidgets as w
+import pandas as pd
+import pytest
+
+from hi_widgets import sandbox
+from hi_widgets.frames import PHI_COLUMNS
+from hi_widgets.widgets import BatchFetcher
+from hi_widgets.widgets.batch import LineProblem, csv_to_lines, parse_batch_text
+from hi_widgets.widgets.connection import MODE_SANDBOX
+
+WAIT = 60.0
+DS = "a" * 32
+DS2 = "b" * 32
+IS1 = "0123456789abcdef0123456789abcdef"
+IS2 = "fedcba9876543210fedcba9876543210"
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def test_parse_ids_pairs_comments_header_and_duplicates():
+    text = "\n".join(
+        [
+            "datastoreId,imageSetId",
+            "# a comment",
+            IS1,
+            "",
+            f"{DS2},{IS2}",
+            f"  {DS2}\t{IS1}  ",
+            f"{DS2} ; {IS2}",  # duplicate of line 5
+            IS1,  # duplicate of line 3
+        ]
+    )
+    items, problems = parse_batch_text(text, DS)
+    assert problems == []
+    assert items == [(DS, IS1), (DS2, IS2), (DS2, IS1)]
+
+
+def test_parse_reports_every_bad_line_with_its_number():
+    text = "\n".join(
+        [
+            IS1,
+            "SHORT",
+            IS1.upper(),
+            f"{DS},{IS1},extra",
+            f"not-a-datastore,{IS2}",
+            f"{DS},{IS2[:-1]}!",
+        ]
+    )
+    items, problems = parse_batch_text(text, DS)
+    assert items == [(DS, IS1)]
+    assert [p.line for p in problems] == [2, 3, 4, 5, 6]
+    assert all(isinstance(p, LineProblem) for p in problems)
+    assert "imageSetId" in problems[0].message and "5 characters" in problems[0].message
+    assert "upper-case" in problems[1].message
+    assert "3 fields" in problems[2].message
+    assert "datastoreId" in problems[3].message
+    assert "imageSetId" in problems[4].message
+
+
+def test_parse_bare_id_needs_a_valid_default_datastore():
+    _items, problems = parse_batch_text(IS1, None)
+    assert [p.line for p in problems] == [1] and "no datastore" in problems[0].message
+    _items, problems = parse_batch_text(IS1, "nope")
+    assert "default datastore is invalid" in problems[0].message
+    items, problems = parse_batch_text(f"{DS},{IS1}", None)
+    assert items == [(DS, IS1)] and problems == []
+
+
+def test_csv_to_lines():
+    data = f"\ufeffdatastoreId,imageSetId\n{DS},{IS1}\n,{IS2}\n".encode()
+    assert csv_to_lines(data).splitlines() == [f"{DS},{IS1}", IS2]
+    assert csv_to_lines(f"imageSetId\n{IS1}\n".encode()) == IS1
+    with pytest.raises(ValueError, match="imageSetId column"):
+        csv_to_lines(b"id,name\n1,2\n")
+    with pytest.raises(ValueError, match="could not read"):
+        csv_to_lines(b"")
+
+
+# --------------------------------------------------------------------------- widget
+
+
+@pytest.fixture(scope="module")
+def box():
+    pytest.importorskip("hi_widgets.bulk")  # landing from another engineer
+    with sandbox.start(seed=0, quotas=False) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sb(box):
+    box.set_faults()
+    box.clear_requests()
+    yield box
+    box.set_faults()
+    for operation in ("ListDatastores", "GetImageSet", "ListImageSetVersions"):
+        box.allow(operation)
+
+
+@pytest.fixture(autouse=True)
+def no_swallowed_callback_errors(caplog):
+    caplog.set_level(logging.WARNING)
+    yield
+    swallowed = [r for r in caplog.records if "Exception in callback" in r.getMessage()]
+    assert not swallowed, swallowed
+
+
+@pytest.fixture
+def ids(box):
+    ds = box.store.datastore_ids()[0]
+    return {
+        "ds": ds,
+        "image_sets": box.store.image_set_ids(ds),
+        "ds2": box.store.datastore_ids()[1],
+    }
+
+
+def make(sb, **kwargs):
+    fetcher = BatchFetcher(sb.client(max_attempts=1), **kwargs)
+    assert fetcher.wait(WAIT)
+    return fetcher
+
+
+def rows(html):
+    body = re.search(r"<tbody>(.*)</tbody>", html, re.S)
+    return 0 if body is None else body.group(1).count("<tr")
+
+
+def test_fetch_pasted_ids_with_one_failure(sb, ids):
+    fetcher = make(sb)
+    assert isinstance(fetcher, w.VBox) and "hi-batch" in fetcher._dom_classes
+    assert fetcher.datastore.uses_dropdown and fetcher.datastore.value == ids["ds"]
+    assert fetcher.fetch_button.disabled  # nothing pasted yet
+    chosen = ids["image_sets"][:4]
+    other = sb.store.image_set_ids(ids["ds2"])[2]
+    missing = "0" * 32
+    fetcher.ids.value = "\n".join([*chosen, f"{ids['ds2']},{other}", missing])
+    assert fetcher.summary.value == "6 image sets ready"
+    assert not fetcher.fetch_button.disabled
+    seen = []
+    fetcher.on_result(seen.append)
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT)
+    result = fetcher.result
+    assert seen == [result]
+    frame = result.frame
+    expected = sum(sb.store.version_count(ids["ds"], i) for i in chosen) + sb.store.version_count(
+        ids["ds2"], other
+    )
+    assert len(frame) == expected
+    assert set(frame["imageSetId"]) == {*chosen, other}
+    assert len(result.errors) == 1
+    assert missing in fetcher.errors_table.table.value
+    assert fetcher.errors_table.count.value == "1 error"
+    assert fetcher.table.count.value == f"{expected} versions"
+    assert rows(fetcher.table.table.value) == min(expected, 50)
+    assert fetcher.timeline.value[:4] == b"\x89PNG"
+    assert fetcher.state_counts.value[:4] == b"\x89PNG"
+    assert "1 error" in fetcher.status.text and fetcher.status.kind == "warning"
+    assert fetcher.runner.progress.value == fetcher.runner.progress.max == 6
+    link = fetcher.export.download.value
+    payload = re.search(r"base64,([A-Za-z0-9+/=]+)", link).group(1)
+    exported = pd.read_csv(io.BytesIO(base64.b64decode(payload)))
+    assert len(exported) == expected
+    assert not set(PHI_COLUMNS) & set(exported.columns)
+    assert not fetcher.fetch_button.disabled
+
+
+def test_bad_lines_block_the_fetch_and_send_nothing(sb, ids):
+    fetcher = make(sb)
+    before = len(sb.requests)
+    fetcher.ids.value = "\n".join([ids["image_sets"][0], "TOO-SHORT", ids["image_sets"][1] + "x"])
+    assert fetcher.fetch_button.disabled
+    problems = fetcher.problems_box.value
+    assert "line 2" in problems and "line 3" in problems and "2 lines to fix" in problems
+    fetcher.fetch_button.click()
+    assert not fetcher.fetch()
+    assert fetcher.wait(WAIT)
+    assert len(sb.requests) == before
+    assert fetcher.result is None
+    fetcher.ids.value = ids["image_sets"][0]
+    assert fetcher.problems_box.value == "" and not fetcher.fetch_button.disabled
+
+
+def test_csv_upload_fills_the_list(sb, ids):
+    fetcher = make(sb)
+    chosen = ids["image_sets"][2:5]
+    csv = "imageSetId,datastoreId\n" + "\n".join(f"{i},{ids['ds']}" for i in chosen)
+    upload = {
+        "name": "ids.csv",
+        "type": "text/csv",
+        "size": len(csv),
+        "content": memoryview(csv.encode()),
+        "last_modified": datetime(2025, 1, 1, tzinfo=timezone.utc),
+    }
+    fetcher.upload.value = (upload,)
+    assert fetcher.items == [(ids["ds"], i) for i in chosen]
+    assert "ids.csv" in fetcher.status.text
+    assert fetcher.upload.value == ()  # ready for the next file
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT)
+    assert set(fetcher.result.frame["imageSetId"]) == set(chosen)
+    bad = dict(upload, content=memoryview(b"name\nx\n"))
+    fetcher.upload.value = (bad,)
+    assert fetcher.status.kind == "error" and "imageSetId column" in fetcher.status.text
+    assert fetcher.items == [(ids["ds"], i) for i in chosen]  # the list is kept
+
+
+def test_all_failing_keeps_earlier_results(sb, ids):
+    fetcher = make(sb)
+    fetcher.ids.value = ids["image_sets"][2]
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT)
+    earlier, table = fetcher.result, fetcher.table.table.value
+    sb.set_faults(error_rate=1.0)
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT)
+    # Per-item failures come back as the errors table; or the whole call fails: either
+    # way the status says so and nothing earlier is lost.
+    if fetcher.result is earlier:
+        assert fetcher.status.kind == "error"
+        assert fetcher.table.table.value == table
+    else:
+        assert len(fetcher.result.errors) == 1
+        assert fetcher.errors_table.count.value == "1 error"
+        assert fetcher.status.kind == "warning"
+
+
+def test_cancel_mid_fetch(sb, ids):
+    fetcher = make(sb, max_workers=1)
+    fetcher.ids.value = "\n".join(ids["image_sets"][:20])
+    sb.set_faults(latency_ms=150)
+    sb.clear_requests()
+    started = time.monotonic()
+    fetcher.fetch_button.click()
+    deadline = time.monotonic() + WAIT
+    while len(sb.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    fetcher.runner.cancel_button.click()
+    sent = len(sb.requests)
+    assert fetcher.wait(WAIT)
+    assert time.monotonic() - started < 20 * 0.15 * 2
+    assert len(sb.requests) <= sent + 2
+    assert fetcher.status.kind == "warning" and "Cancelled" in fetcher.status.text
+    assert not fetcher.fetch_button.disabled
+
+
+def test_connection_panel_sandbox_choice(box):
+    fetcher = BatchFetcher(sandbox_options={"seed": 0, "quotas": False})
+    panel = fetcher.connection
+    assert panel is not None and "hi-connection" in panel._dom_classes
+    panel.mode.value = MODE_SANDBOX
+    panel.connect_button.click()
+    assert fetcher.wait(WAIT), fetcher.status.text
+    assert fetcher.client is not None and fetcher.datastore.uses_dropdown
+    started = panel.sandbox
+    fetcher.ids.value = started.store.image_set_ids(fetcher.datastore.value)[0]
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT)
+    assert len(fetcher.result.frame) == 1
+    fetcher.close()
+    assert not started.running
