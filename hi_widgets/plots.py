@@ -465,6 +465,33 @@ def plot_state_counts(
     return ax
 
 
+_PERIOD_NAMES = {
+    "s": "second",
+    "S": "second",
+    "min": "minute",
+    "T": "minute",
+    "h": "hour",
+    "H": "hour",
+    "D": "day",
+    "B": "business day",
+    "W": "week",
+    "M": "month",
+    "Q": "quarter",
+    "Y": "year",
+    "A": "year",
+}
+
+
+def _period_words(freqstr: str) -> str:
+    """``"D"`` -> ``"day"``, ``"2W-SUN"`` -> ``"2 weeks"``; unknown aliases as given."""
+    rule = freqstr.split("-")[0]
+    count = rule.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    name = _PERIOD_NAMES.get(rule[len(count) :])
+    if name is None:
+        return freqstr
+    return name if count in ("", "1") else f"{count} {name}s"
+
+
 def plot_activity(df: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> Axes:
     """Draw the number of versions created per period.
 
@@ -518,7 +545,7 @@ def plot_activity(df: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> 
         gid="activity",
     )
     _utc_date_axis(ax)
-    ax.set_ylabel(f"versions created per {first.freqstr}")
+    ax.set_ylabel(f"versions created per {_period_words(first.freqstr)}")
     ax.set_title(f"{int(counts.sum())} versions created", loc="left", fontsize="medium")
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.grid(axis="y", color="0.9", linewidth=0.6)

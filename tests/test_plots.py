@@ -418,3 +418,10 @@ def test_timeline_rows_ordered_by_first_version_time():
     ax = plot_version_timeline(df)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == [image_set_id(9)[:8] + "…", image_set_id(1)[:8] + "…"]
+
+
+@pytest.mark.parametrize(
+    ("freq", "words"), [("D", "day"), ("W", "week"), ("M", "month"), ("2D", "2 days")]
+)
+def test_activity_axis_names_the_period(history, freq, words):
+    assert plot_activity(history, freq).get_ylabel() == f"versions created per {words}"
