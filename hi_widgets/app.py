@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-import urllib.error
-import urllib.request
 from importlib import resources
 from importlib.util import find_spec
 from pathlib import Path
@@ -90,19 +90,22 @@ def _free_port(ip: str) -> int:
         return sock.getsockname()[1]
 
 
-def _wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> bool:
-    """Wait until ``url`` answers; False if Voila exits first or the deadline passes."""
+def _wait_until_serving(
+    ip: str, port: int, process: subprocess.Popen, timeout: float = START_TIMEOUT
+) -> bool:
+    """Wait until Voila accepts connections; False if it exits first or the deadline passes.
+
+    Only a TCP connection is made: an HTTP request for the app page would start a kernel.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status < 500:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.25)
+            with socket.create_connection((ip, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.2)
     return False
 
 
@@ -148,12 +151,17 @@ def serve(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", use_aws: bool = False
         env[USE_AWS_ENV_VAR] = "1"
     else:
         env.pop(USE_AWS_ENV_VAR, None)
-    url = f"http://{ip}:{port}/"
+    host = f"[{ip}]" if ":" in ip else ip
+    url = f"http://{host}:{port}/"
     backend = "real AWS (default credentials)" if use_aws else "the local sandbox"
     print(f"Starting the hi_widgets explorer on {url} (data: {backend}) ...", flush=True)
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+        # `kill <pid>` of this command must not leave Voila and its kernel running.
+        previous_handler = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     process = subprocess.Popen(voila_command(notebook, port, ip), env=env)
     try:
-        if not _wait_until_serving(url, process, START_TIMEOUT):
+        if not _wait_until_serving(ip, port, process):
             _stop(process)
             print(
                 f"Voila did not start on {url} (is the port in use? try --port 0).",
@@ -167,6 +175,12 @@ def serve(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", use_aws: bool = False
         return 0
     finally:
         _stop(process)
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(143)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

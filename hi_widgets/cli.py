@@ -121,6 +121,24 @@ def _run_sandbox(args: argparse.Namespace, stop: threading.Event | None = None) 
     return 0
 
 
+# -------------------------------------------------------------------------- demo command
+
+
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    from . import app
+
+    parser = subparsers.add_parser(
+        "demo",
+        help="serve the explorer as a Voila app on the local sandbox until Ctrl-C",
+        description=(
+            "Serve the ImageSetExplorer as a Voila web app on this machine. The app's "
+            "kernel starts the local sandbox with demo data, so no AWS account is needed."
+        ),
+    )
+    app.add_arguments(parser)
+    parser.set_defaults(func=app.run)
+
+
 # ---------------------------------------------------------------------------------- main
 
 
@@ -133,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_sandbox(subparsers)
+    _add_demo(subparsers)
     return parser
 
 

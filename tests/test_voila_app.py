@@ -13,8 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,20 +96,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for_http(url: str, process: subprocess.Popen, timeout: float) -> None:
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
+    """Wait until voila accepts TCP connections (an HTTP GET of the app would start a kernel)."""
     deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"voila exited with code {process.returncode} before answering")
+            raise RuntimeError(f"voila exited with code {process.returncode} before serving")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status < 500:
-                    return
-        except (urllib.error.URLError, OSError) as exc:
-            last_error = exc
-        time.sleep(0.25)
-    raise TimeoutError(f"voila did not answer {url} within {timeout:.0f}s: {last_error}")
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"voila did not listen on port {port} within {timeout:.0f}s")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -162,7 +158,7 @@ def voila_app(tmp_path, monkeypatch) -> Iterator[str]:
         )
         try:
             url = f"http://127.0.0.1:{port}/"
-            _wait_for_http(url, process, SERVER_START_TIMEOUT)
+            _wait_for_port(port, process, SERVER_START_TIMEOUT)
             yield url
         finally:
             _stop(process)

@@ -1,0 +1,127 @@
+"""``hi-widgets demo`` (hi_widgets.app): serves the explorer app with Voila until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from hi_widgets import app
+
+ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT = 90  # s until the command prints the URL
+STOP_TIMEOUT = 30  # s until it exits after Ctrl-C
+
+
+def test_app_notebook_is_found_and_is_the_committed_one():
+    notebook = app.find_app_notebook()
+    assert notebook.name == "explorer-app.ipynb"
+    committed = ROOT / "notebooks" / "explorer-app.ipynb"
+    # From a wheel the notebook ships as hi_widgets/_app/explorer-app.ipynb: same content.
+    assert notebook.read_bytes() == committed.read_bytes()
+    nbformat.validate(nbformat.read(notebook, as_version=4))
+
+
+def test_voila_command_uses_this_python_and_binds_loopback():
+    command = app.voila_command(Path("/x/explorer-app.ipynb"), 9999)
+    assert command[:3] == [sys.executable, "-m", "voila"]
+    assert "--no-browser" in command
+    assert "--port=9999" in command
+    assert "--Voila.ip=127.0.0.1" in command
+    assert "--Voila.port_retries=0" in command
+
+
+def test_demo_parser_defaults():
+    from hi_widgets.cli import build_parser
+
+    args = build_parser().parse_args(["demo"])
+    assert (args.port, args.ip, args.aws) == (app.DEFAULT_PORT, "127.0.0.1", False)
+    assert args.func is app.run
+
+
+def _read_lines(stream, lines: queue.Queue) -> None:
+    for line in iter(stream.readline, ""):
+        lines.put(line)
+    lines.put(None)
+
+
+def _wait_for_url(lines: queue.Queue, output: list[str], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        output.append(line)
+        match = re.search(r"hi_widgets explorer: (http://\S+)", line)
+        if match:
+            return match.group(1)
+    pytest.fail("no URL printed by `hi-widgets demo`:\n" + "".join(output), pytrace=False)
+
+
+def _restore_sigint() -> None:  # background jobs may inherit SIGINT ignored
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.timeout(START_TIMEOUT + STOP_TIMEOUT + 30)
+def test_hi_widgets_demo_serves_the_app_until_ctrl_c(tmp_path):
+    command = Path(sys.executable).parent / "hi-widgets"
+    assert command.exists(), (
+        f"the hi-widgets console script is not installed next to {sys.executable}"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.pop(app.USE_AWS_ENV_VAR, None)
+    env["PYTHONUNBUFFERED"] = "1"
+    process = subprocess.Popen(
+        [str(command), "demo", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
+        preexec_fn=_restore_sigint,
+    )
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
+    reader.start()
+    output: list[str] = []
+    try:
+        url = _wait_for_url(lines, output, START_TIMEOUT)
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url, timeout=60) as response:
+            assert response.status == 200
+            page = response.read().decode("utf-8", "replace")
+        assert "HealthImaging image set explorer" in page
+        assert "sandbox.start" not in page, "Voila must not show the app's code"
+
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in the terminal
+        assert process.wait(timeout=STOP_TIMEOUT) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        reader.join(timeout=10)
+    # Voila and its kernels are gone with it.
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("processes of `hi-widgets demo` outlived it:\n" + "".join(output))
