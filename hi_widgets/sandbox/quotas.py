@@ -29,6 +29,7 @@ DEFAULT_RATES: dict[str, tuple[float, float]] = {
 publishes them; other operations get a sensible value)."""
 
 FALLBACK_RATE: tuple[float, float] = (10.0, 20.0)
+_EPSILON = 1e-9
 
 
 class TokenBucket:
@@ -58,8 +59,8 @@ class TokenBucket:
         now = self._time_fn()
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= 1.0 - _EPSILON:  # a call exactly at the rate must pass
+            self._tokens = max(0.0, self._tokens - 1.0)
             return True
         return False
 

@@ -216,6 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "hi-widgets-sandbox"
     timeout = 60  # idle keep-alive connections close after a minute
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
     server: SandboxHTTPServer
 
     def _read_body(self) -> bytes:
