@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -236,7 +237,7 @@ _FALSE = {"false", "False", "FALSE", "0"}
 
 def _booleans(values: Any) -> Any:
     objects = _as_objects(values) if hasattr(values, "dtype") else values
-    if not any(isinstance(v, str) for v in objects):
+    if pd.api.types.infer_dtype(objects, skipna=True) not in ("string", "mixed"):
         return objects
     # Text from a CSV file: "True"/"False".
     return [
@@ -251,7 +252,14 @@ def _columns_from(records: Any, fields: Sequence[str]) -> tuple[dict[str, Any], 
         n = len(records)
         return {f: (records[f].array if f in records.columns else [None] * n) for f in fields}, n
     rows = records if isinstance(records, list) else list(records)
-    return {f: [row.get(f) for row in rows] for f in fields}, len(rows)
+    if not rows:
+        return {f: [] for f in fields}, 0
+    try:  # fast path: every row has every field (normalized records do)
+        getter = itemgetter(*fields)
+        columns = zip(*map(getter, rows), strict=True) if len(fields) > 1 else [map(getter, rows)]
+        return {f: list(column) for f, column in zip(fields, columns, strict=True)}, len(rows)
+    except KeyError:
+        return {f: [row.get(f) for row in rows] for f in fields}, len(rows)
 
 
 def versions_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
