@@ -84,15 +84,26 @@ def _run_sandbox(args: argparse.Namespace, stop: threading.Event | None = None) 
             file=sys.stderr,
         )
     stop = stop or threading.Event()
-    running = sandbox.start(
-        seed=args.seed,
-        latency_ms=args.latency_ms,
-        quotas=not args.no_quotas,
-        host=args.host,
-        port=args.port,
-        image_sets=args.image_sets,
-        update_delay=args.update_delay,
-    )
+    try:
+        running = sandbox.start(
+            seed=args.seed,
+            latency_ms=args.latency_ms,
+            quotas=not args.no_quotas,
+            host=args.host,
+            port=args.port,
+            image_sets=args.image_sets,
+            update_delay=args.update_delay,
+        )
+    except OSError as error:
+        print(
+            f"error: cannot listen on {args.host}:{args.port} ({error.strerror or error}); "
+            "pick another --port, or --port 0 for any free port",
+            file=sys.stderr,
+        )
+        return 1
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())

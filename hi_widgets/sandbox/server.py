@@ -34,6 +34,8 @@ from .wire import Response, Router, parse_request, serialize_error, serialize_re
 logger = logging.getLogger(__name__)
 
 SIGNING_NAME = "medical-imaging"
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Requests with a larger body are refused (the largest model member is ~260 kB)."""
 _CREDENTIAL = re.compile(
     r"Credential=(?P<key>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/,\s]+)/"
     r"(?P<service>[^/,\s]+)/aws4_request"
@@ -219,26 +221,34 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
     server: SandboxHTTPServer
 
-    def _read_body(self) -> bytes:
+    def _read_body(self) -> bytes | None:
+        """Return the request body, or None if it is malformed or too large."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
+            total = 0
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                try:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    return None
+                total += size
+                if total > MAX_BODY_BYTES:
+                    return None
                 if size == 0:
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
                     return b"".join(chunks)
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return None
+        if length > MAX_BODY_BYTES:
+            return None
         return self.rfile.read(length) if length > 0 else b""
 
-    def _dispatch(self) -> None:
-        body = self._read_body()
-        response = self.server.service.handle(self.command, self.path, dict(self.headers), body)
-        if response is None:
-            self.close_connection = True
-            return
+    def _send(self, response: Response) -> None:
         self.send_response(response.status)
         for key, value in response.headers.items():
             self.send_header(key, value)
@@ -246,6 +256,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def _dispatch(self) -> None:
+        body = self._read_body()
+        if body is None:
+            self.close_connection = True
+            self._send(
+                serialize_error(
+                    self.server.service.model,
+                    "ValidationException",
+                    f"The request body is malformed or larger than {MAX_BODY_BYTES} bytes",
+                )
+            )
+            return
+        response = self.server.service.handle(self.command, self.path, dict(self.headers), body)
+        if response is None:
+            self.close_connection = True
+            return
+        self._send(response)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
 
