@@ -19,7 +19,7 @@ from hi_widgets.widgets import BatchFetcher
 from hi_widgets.widgets.batch import LineProblem, csv_to_lines, parse_batch_text
 from hi_widgets.widgets.connection import MODE_SANDBOX
 
-WAIT = 60.0
+WAIT = 120.0  # bounded; generous for loaded CI machines
 DS = "a" * 32
 DS2 = "b" * 32
 IS1 = "0123456789abcdef0123456789abcdef"

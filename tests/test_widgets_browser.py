@@ -13,7 +13,7 @@ from hi_widgets import sandbox
 from hi_widgets.errors import InvalidIdentifierError
 from hi_widgets.widgets import VersionBrowser
 
-WAIT = 30.0
+WAIT = 120.0  # bounded; generous for loaded CI machines
 
 
 @pytest.fixture(scope="module")

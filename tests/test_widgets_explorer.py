@@ -7,6 +7,7 @@ import io
 import logging
 import re
 import time
+from datetime import date
 
 import ipywidgets as w
 import pandas as pd
@@ -17,7 +18,7 @@ from hi_widgets.frames import PHI_COLUMNS
 from hi_widgets.widgets import ImageSetExplorer
 from hi_widgets.widgets.connection import MODE_SANDBOX
 
-WAIT = 30.0
+WAIT = 120.0  # bounded; generous for loaded CI machines
 OPERATIONS = (
     "ListDatastores",
     "GetImageSet",
@@ -578,3 +579,52 @@ def test_connection_panel_bad_profile_shows_credentials_error():
     # No secret in any widget trait.
     for widget in (panel.profile, panel.region, panel.endpoint, panel.info):
         assert "SECRET" not in str(widget.get_state()).upper()
+
+
+def test_known_versions_are_forgotten_when_the_image_set_changes(sb, ids):
+    explorer = make(sb, image_set_id=ids["short"])
+    explorer.fetch_button.click()
+    assert explorer.wait(WAIT)
+    version = explorer.form.version
+    assert version.uses_dropdown
+    version.dropdown.value = "1"
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.record["versionId"] == 1
+    explorer.form.image_set.value = ids["long"]
+    assert not version.uses_dropdown
+    assert version.text.value == "1"  # the input is kept, as text
+
+
+def test_search_by_creation_date_range(sb, ids):
+    explorer = make(sb)
+    explorer.search.created_from.value = date(2000, 1, 1)
+    explorer.search.created_to.value = date.today()
+    explorer.search.button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.status.kind == "info", explorer.status.text
+    found = [v for _label, v in explorer.search.results.options]
+    assert ids["long"] in found and ids["short"] in found
+    search = requests_of(sb, "SearchImageSets")[-1]
+    (criterion,) = search.params["searchCriteria"]["filters"]
+    assert criterion["operator"] == "BETWEEN"
+    # An empty range finds nothing (and says so).
+    explorer.search.created_from.value = date(2001, 1, 1)
+    explorer.search.created_to.value = date(2001, 1, 2)
+    explorer.search.button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.search.results.options == ()
+    assert explorer.search.count.value == "0 image sets"
+
+
+def test_search_with_too_many_criteria_is_refused_before_any_request(sb, ids):
+    explorer = make(sb)
+    explorer.search.patient_id.value = "DEMO-0001"
+    explorer.search.accession_number.value = "A1"
+    explorer.search.created_from.value = date(2000, 1, 1)
+    before = len(sb.requests)
+    explorer.search.button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.status.kind == "error"
+    assert "at most 2 criteria" in explorer.status.text
+    assert len(sb.requests) == before

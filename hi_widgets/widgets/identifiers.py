@@ -295,12 +295,13 @@ class IdentifierForm(w.VBox):
         self.validate()
 
     def _image_set_changed(self, _change: Any) -> None:
-        key = (self.datastore.value.strip(), self.image_set.value.strip())
-        if self.version.known_for is not None and self.version.known_for != key:
-            self.version.use_text()
         self._changed()
 
     def _changed(self) -> None:
+        # Known versions belong to one image set: forget them when it changes.
+        key = (self.datastore.value.strip(), self.image_set.value.strip())
+        if self.version.known_for is not None and self.version.known_for != key:
+            self.version.use_text()
         valid = self.validate()
         if self._on_change is not None:
             self._on_change(valid)
