@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 
 import matplotlib
@@ -263,18 +262,17 @@ def test_timeline_requires_versions_columns():
         plot_version_timeline(pd.DataFrame({"a": [1]}))
 
 
-def test_timeline_10000_versions_is_fast():
+def test_timeline_draws_10000_versions_as_one_collection():
+    # Speed is measured in benchmarks/frames_and_plots.py, not here.
     recs = [
         record(i // 10, i % 10 + 1, imageSetWorkflowStatus=("UPDATED", "UPDATE_FAILED")[i % 2])
         for i in range(10_000)
     ]
     df = versions_frame(recs)
-    started = time.perf_counter()
     ax = plot_version_timeline(df)
     ax.figure.canvas.draw()
-    elapsed = time.perf_counter() - started
     assert len(by_gid(ax, "versions").get_paths()) == 10_000
-    assert elapsed < 5.0  # about 0.5 s here; generous for slow CI machines
+    assert len(by_gid(ax, "failures").get_offsets()) == 5_000
 
 
 # --- colours --------------------------------------------------------------------------
