@@ -19,13 +19,25 @@ import pandas as pd
 from .fetch import get_image_set_metadata
 from .ids import validate_datastore_id, validate_image_set_id, validate_optional_version_id
 
-__all__ = ["CHANGE_KINDS", "DIFF_COLUMNS", "diff_metadata", "diff_versions", "flatten_metadata"]
+__all__ = [
+    "CHANGE_KINDS",
+    "DIFF_COLUMNS",
+    "PHI_PATH_PREFIXES",
+    "diff_metadata",
+    "diff_versions",
+    "drop_phi_paths",
+    "empty_diff_frame",
+    "flatten_metadata",
+]
 
 CHANGE_KINDS: tuple[str, ...] = ("added", "removed", "changed")
 """Categories of the ``change`` column of :func:`diff_metadata`."""
 
 DIFF_COLUMNS: tuple[str, ...] = ("path", "change", "old", "new")
 """Columns of :func:`diff_metadata`, in order."""
+
+PHI_PATH_PREFIXES: tuple[str, ...] = ("Patient.",)
+"""Attribute paths under these prefixes (the DICOM patient module) are PHI."""
 
 _STRING = pd.StringDtype()
 
@@ -192,3 +204,20 @@ def diff_versions(
     old = get_image_set_metadata(client, datastore_id, image_set_id, version_a)
     new = get_image_set_metadata(client, datastore_id, image_set_id, version_b)
     return diff_metadata(old, new)
+
+
+def drop_phi_paths(diff: pd.DataFrame) -> pd.DataFrame:
+    """Return a diff without the rows of PHI attributes (paths in :data:`PHI_PATH_PREFIXES`).
+
+    Parameters
+    ----------
+    diff
+        A frame from :func:`diff_metadata`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The other rows, same schema, fresh index. Use it before sharing a diff.
+    """
+    keep = ~diff["path"].str.startswith(PHI_PATH_PREFIXES).fillna(False).astype(bool)
+    return diff[keep.to_numpy()].reset_index(drop=True)

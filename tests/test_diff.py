@@ -14,6 +14,7 @@ from hi_widgets.diff import (
     DIFF_COLUMNS,
     diff_metadata,
     diff_versions,
+    drop_phi_paths,
     empty_diff_frame,
     flatten_metadata,
 )
@@ -168,3 +169,16 @@ def test_diff_versions_checks_ids_before_any_request(sb):
     assert sb.requests == []
     with pytest.raises(ResourceNotFoundError):
         diff_versions(client, ds, image_set, 1, 999)
+
+
+def test_drop_phi_paths():
+    new = copy.deepcopy(DOC)
+    new["Patient"]["DICOM"]["PatientName"] = "DEMO^OTHER"
+    new["Study"]["DICOM"]["StudyDescription"] = "CT HEAD REV 2"
+    diff = diff_metadata(DOC, new)
+    assert set(diff["path"]) == {"Patient.DICOM.PatientName", "Study.DICOM.StudyDescription"}
+    shared = drop_phi_paths(diff)
+    assert list(shared["path"]) == ["Study.DICOM.StudyDescription"]
+    assert (shared.dtypes == diff.dtypes).all()
+    assert list(shared.index) == [0]
+    assert drop_phi_paths(empty_diff_frame()).empty

@@ -242,7 +242,6 @@ def test_cancel_mid_fetch(sb, ids):
     fetcher.ids.value = "\n".join(ids["image_sets"][:20])
     sb.set_faults(latency_ms=150)
     sb.clear_requests()
-    started = time.monotonic()
     fetcher.fetch_button.click()
     deadline = time.monotonic() + WAIT
     while len(sb.requests) < 2 and time.monotonic() < deadline:
@@ -250,7 +249,6 @@ def test_cancel_mid_fetch(sb, ids):
     fetcher.runner.cancel_button.click()
     sent = len(sb.requests)
     assert fetcher.wait(WAIT)
-    assert time.monotonic() - started < 20 * 0.15 * 2
     assert len(sb.requests) <= sent + 2
     assert fetcher.status.kind == "warning" and "Cancelled" in fetcher.status.text
     assert not fetcher.fetch_button.disabled

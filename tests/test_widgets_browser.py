@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import logging
 import re
 
 import ipywidgets as w
+import pandas as pd
 import pytest
 
 from hi_widgets import sandbox
@@ -199,3 +202,47 @@ def test_bad_identifiers_raise_before_any_request(sb, ids):
     with pytest.raises(InvalidIdentifierError, match="datastoreId"):
         VersionBrowser(sb.client(), "", ids["long"])
     assert sb.requests == []
+
+
+def test_diff_export_leaves_out_patient_attributes_unless_asked(sb, ids, tmp_path):
+    client = sb.client(max_attempts=1)
+    ds, image_set = ids["ds"], sb.store.image_set_ids(ids["ds"])[4]
+    latest = sb.store.versions(ds, image_set)[-1]["versionId"]
+    updates = {
+        "SchemaVersion": 1.1,
+        "Patient": {"DICOM": {"PatientName": "DEMO^RENAMED"}},
+        "Study": {"DICOM": {"StudyDescription": "PHI TEST"}},
+    }
+    client.update_image_set_metadata(
+        datastoreId=ds,
+        imageSetId=image_set,
+        latestVersionId=latest,
+        updateImageSetMetadataUpdates={
+            "DICOMUpdates": {"updatableAttributes": json.dumps(updates).encode()}
+        },
+    )
+    browser = browse(sb, ds, image_set)
+    browser.compare_button.click()
+    assert browser.wait(WAIT)
+    paths = set(browser.diff["path"])
+    assert {"Patient.DICOM.PatientName", "Study.DICOM.StudyDescription"} <= paths
+    assert "DEMO^RENAMED" in browser.diff_table.table.value  # shown in the widget
+
+    def exported():
+        link = browser.diff_export.download.value
+        payload = re.search(r"base64,([A-Za-z0-9+/=]+)", link).group(1)
+        return pd.read_csv(io.BytesIO(base64.b64decode(payload)))
+
+    export = browser.diff_export
+    assert not export.include_phi.value
+    assert "metadata-diff-" in export.download.value
+    shared = exported()
+    assert "Study.DICOM.StudyDescription" in set(shared["path"])
+    assert not shared["path"].str.startswith("Patient.").any()
+    assert "DEMO^RENAMED" not in export.download.value
+    target = tmp_path / "diff.csv"
+    export.path.value = str(target)
+    export.save_button.click()
+    assert not pd.read_csv(target)["path"].str.startswith("Patient.").any()
+    export.include_phi.value = True
+    assert "Patient.DICOM.PatientName" in set(exported()["path"])

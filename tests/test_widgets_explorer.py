@@ -516,7 +516,6 @@ def test_cancel_mid_fetch_stops_within_one_request(sb, ids):
     sb.deny("ListImageSetVersions")  # walk with GetImageSet: one request a version
     sb.set_faults(latency_ms=150)
     sb.clear_requests()
-    started = time.monotonic()
     explorer.fetch_button.click()
     deadline = time.monotonic() + WAIT
     while len(requests_of(sb, "GetImageSet")) < 3 and time.monotonic() < deadline:
@@ -524,9 +523,7 @@ def test_cancel_mid_fetch_stops_within_one_request(sb, ids):
     explorer.runner.cancel_button.click()
     sent_at_cancel = len(requests_of(sb, "GetImageSet"))
     assert explorer.wait(WAIT)
-    elapsed = time.monotonic() - started
     assert len(requests_of(sb, "GetImageSet")) <= sent_at_cancel + 1
-    assert elapsed < 73 * 0.15
     assert explorer.status.kind == "warning"
     assert "Cancelled" in explorer.status.text and "partial" in explorer.status.text
     assert not explorer.versions_complete

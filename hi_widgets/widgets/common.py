@@ -532,13 +532,23 @@ class ExportPanel(w.VBox):
         Where save outcomes and errors are shown.
     basename
         File name without extension for downloads and the default path.
+    redact
+        ``redact(frame, include_phi) -> frame`` applied before writing, for frames whose
+        PHI is in rows rather than in :data:`hi_widgets.frames.PHI_COLUMNS` (e.g. a
+        metadata diff); PHI columns are dropped by :mod:`hi_widgets.export` anyway.
     """
 
-    def __init__(self, status: StatusArea, basename: str = "versions") -> None:
+    def __init__(
+        self,
+        status: StatusArea,
+        basename: str = "versions",
+        redact: Callable[[pd.DataFrame, bool], pd.DataFrame] | None = None,
+    ) -> None:
         from ..export import FORMATS
 
         self.status = status
         self.basename = basename
+        self.redact = redact
         self.frame: pd.DataFrame | None = None
         formats = list(FORMATS) if not isinstance(FORMATS, Mapping) else list(FORMATS.keys())
         self.format = w.Dropdown(options=formats, value=formats[0], description="Format")
@@ -579,9 +589,15 @@ class ExportPanel(w.VBox):
         """Return the file contents for the chosen format and PHI setting."""
         from ..export import to_bytes
 
+        return to_bytes(self.prepared(), self.format.value, include_phi=self.include_phi.value)
+
+    def prepared(self) -> pd.DataFrame:
+        """Return the frame as it will be written (after ``redact``, before PHI columns)."""
         if self.frame is None:
             raise ValueError("nothing to export yet")
-        return to_bytes(self.frame, self.format.value, include_phi=self.include_phi.value)
+        if self.redact is None:
+            return self.frame
+        return self.redact(self.frame, self.include_phi.value)
 
     def _refresh(self, _change: Any = None) -> None:
         self.save_button.disabled = self.frame is None
@@ -612,14 +628,15 @@ class ExportPanel(w.VBox):
             self.status.show("Nothing to export yet: fetch something first.", "warning")
             return None
         try:
+            frame = self.prepared()
             written = export_frame(
-                self.frame, path, format=self.format.value, include_phi=self.include_phi.value
+                frame, path, format=self.format.value, include_phi=self.include_phi.value
             )
         except Exception as error:
             self.status.show_error(error, context=f"Could not save {path}")
             return None
         where = str(written) if written is not None else path
-        self.status.show(f"Saved {len(self.frame)} rows to {where}.", "info")
+        self.status.show(f"Saved {len(frame)} rows to {where}.", "info")
         return where
 
 

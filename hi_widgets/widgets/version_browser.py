@@ -10,9 +10,9 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from ..diff import diff_versions
+from ..diff import diff_versions, drop_phi_paths
 from ..ids import validate_datastore_id, validate_image_set_id, validate_version_id
-from .common import BackgroundRunner, FrameTable, StatusArea, record_html
+from .common import BackgroundRunner, ExportPanel, FrameTable, StatusArea, record_html
 from .explorer import fetch_versions_frame, timeline_png
 
 log = logging.getLogger("hi_widgets.widgets")
@@ -20,6 +20,10 @@ log = logging.getLogger("hi_widgets.widgets")
 __all__ = ["VersionBrowser"]
 
 _PLACEHOLDER = [("—", 0)]
+
+
+def _redact(frame: pd.DataFrame, include_phi: bool) -> pd.DataFrame:
+    return frame if include_phi else drop_phi_paths(frame)
 
 
 def _values(widget: w.Dropdown) -> list[Any]:
@@ -61,7 +65,9 @@ class VersionBrowser(w.VBox):
     -----
     CSS classes: ``hi-version-browser`` (root), ``hi-browser-version`` (slider),
     ``hi-browser-properties``, ``hi-browser-timeline``, ``hi-diff-a``, ``hi-diff-b``,
-    ``hi-compare``, ``hi-diff-table``, ``hi-diff-count``; status ``hi-status``,
+    ``hi-compare``, ``hi-diff-table``, ``hi-diff-count``, ``hi-diff-export`` (its
+    download link ``hi-download``; patient attributes are left out of exports unless
+    "Include patient (PHI) attributes" is ticked); status ``hi-status``,
     progress ``hi-progress``, cancel ``hi-cancel``.
     """
 
@@ -112,6 +118,9 @@ class VersionBrowser(w.VBox):
         self.diff_table = FrameTable(
             "change", table_class="hi-diff-table", count_class="hi-diff-count"
         )
+        self.diff_export = ExportPanel(self.status, basename="metadata-diff", redact=_redact)
+        self.diff_export.include_phi.description = "Include patient (PHI) attributes"
+        self.diff_export.add_class("hi-diff-export")
         self.tabs = w.Tab(
             children=[
                 w.VBox([self.properties]),
@@ -121,6 +130,8 @@ class VersionBrowser(w.VBox):
                         w.HBox([self.version_a, self.version_b, self.compare_button]),
                         self.diff_summary,
                         self.diff_table,
+                        w.HTML("<b>Export the diff</b>"),
+                        self.diff_export,
                     ]
                 ),
             ],
@@ -291,6 +302,9 @@ class VersionBrowser(w.VBox):
                 else f"Version {a} → {b}: the metadata is identical."
             )
             self.diff_table.set_frame(frame)
+            self.diff_export.set_frame(
+                frame, basename=f"metadata-diff-{self.image_set_id}-v{a}-v{b}"
+            )
             self.tabs.selected_index = 2
             self.status.show(f"Compared version {a} with {b}: {len(frame)} differences.", "info")
 
