@@ -1,3 +1,4 @@
+import itertools
 import random
 import threading
 import time
@@ -67,7 +68,7 @@ def test_starts_with_burst_minus_margin_then_paces():
     assert bucket.delay() == pytest.approx((1 - 0.5) / (25 * (1 - SAFETY_MARGIN)))
     times = [bucket.acquire() for _ in range(100)]
     assert clock.now == pytest.approx((100 - 0.5) / (25 * (1 - SAFETY_MARGIN)))
-    gaps = [b - a for a, b in zip(times[1:], times[2:])]
+    gaps = [b - a for a, b in itertools.pairwise(times[1:])]
     assert min(gaps) == pytest.approx(1 / (25 * (1 - SAFETY_MARGIN)))
 
 
@@ -189,7 +190,7 @@ def test_threads_share_a_bucket_without_exceeding_it():
     [(0, 1), (-1, 5), (1, 0.5), (float("inf"), 1), (float("nan"), 1), ("x", 1)],
 )
 def test_bad_quotas_are_rejected(rate, burst):
-    with pytest.raises(ValueError, match="rate|burst|numbers"):
+    with pytest.raises(ValueError, match=r"rate|burst|numbers"):
         TokenBucket(rate, burst)
     with pytest.raises(ValueError, match="GetImageSet"):
         RateLimiter({"GetImageSet": (rate, burst)})
