@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import io
-import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -19,8 +18,6 @@ from ..ids import validate_datastore_id, validate_image_set_id
 from .common import BackgroundRunner, ExportPanel, FrameTable, StatusArea, figure_png
 from .connection import ConnectionPanel
 from .identifiers import DatastoreField
-
-log = logging.getLogger("hi_widgets.widgets")
 
 __all__ = ["BatchFetcher", "LineProblem", "csv_to_lines", "parse_batch_text"]
 
@@ -439,7 +436,6 @@ class BatchFetcher(w.VBox):
                 try:
                     callback(result)
                 except Exception as error:
-                    log.error("on_result callback %r failed", callback, exc_info=error)
                     self.status.show_error(error, context="on_result callback failed")
                     return
 

@@ -231,7 +231,7 @@ class StatusArea(w.VBox):
         if isinstance(error, HealthImagingError):
             self.show(prefix + error.message, "error", error.details())
             return
-        log.error("hi_widgets widget action failed", exc_info=error)
+        log.error("hi_widgets: %s", context or "widget action failed", exc_info=error)
         details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         self.show(f"{prefix}{type(error).__name__}: {error}", "error", details)
 

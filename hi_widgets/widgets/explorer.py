@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -14,8 +13,6 @@ from ..fetch import get_image_set, iter_versions
 from .common import BackgroundRunner, ExportPanel, FrameTable, StatusArea, record_html
 from .connection import ConnectionPanel
 from .identifiers import IdentifierForm, SearchPanel, search_frame
-
-log = logging.getLogger("hi_widgets.widgets")
 
 __all__ = ["ImageSetExplorer", "fetch_versions_frame", "timeline_png"]
 
@@ -266,7 +263,6 @@ class ImageSetExplorer(w.VBox):
             try:
                 callback(result)
             except Exception as error:
-                log.error("on_result callback %r failed", callback, exc_info=error)
                 self.status.show_error(error, context="on_result callback failed")
                 return
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -14,8 +13,6 @@ from ..diff import diff_versions, drop_phi_paths
 from ..ids import validate_datastore_id, validate_image_set_id, validate_version_id
 from .common import BackgroundRunner, ExportPanel, FrameTable, StatusArea, record_html
 from .explorer import fetch_versions_frame, timeline_png
-
-log = logging.getLogger("hi_widgets.widgets")
 
 __all__ = ["VersionBrowser"]
 
