@@ -273,6 +273,7 @@ def populate(store: Store, *, seed: int = 0, image_sets: int = 30) -> None:
     assigned = dict(zip(slots, showcases, strict=False))
     tiers = storage_tiers() or (None,)
     number = 0
+    built: list[ImageSet] = []
     for ds_index, (name, size) in enumerate(
         zip(("demo-radiology", "demo-oncology"), sizes, strict=True)
     ):
@@ -314,18 +315,14 @@ def populate(store: Store, *, seed: int = 0, image_sets: int = 30) -> None:
                 storage_tier=tiers[0] if rng.random() < 0.75 else tiers[-1],
             )
         store.add_datastore(datastore)
-    _cover_states(store)
+        built.extend(datastore.image_sets.values())
+    _cover_states(built)
 
 
-def _cover_states(store: Store) -> None:
-    """Make sure every ImageSetState of the model appears (future-proofing)."""
-    seen = set()
-    latest_versions = []
-    for datastore_id in store.datastore_ids():
-        for image_set_id in store.image_set_ids(datastore_id):
-            image_set = store._image_set(datastore_id, image_set_id)
-            seen.update(v.state for v in image_set.versions)
-            latest_versions.append(image_set.latest)
+def _cover_states(image_sets: list[ImageSet]) -> None:
+    """Make sure every ImageSetState of the model appears (states newer than this code)."""
+    seen = {version.state for image_set in image_sets for version in image_set.versions}
+    latest_versions = [image_set.latest for image_set in image_sets]
     missing = [state for state in image_set_states() if state not in seen]
     for state, version in zip(missing, reversed(latest_versions), strict=False):
         version.state = state

@@ -19,7 +19,7 @@ import heapq
 import itertools
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -779,31 +779,11 @@ def _search_predicate(search_filter: dict[str, Any]) -> Callable[[ImageSet], boo
         raise validation_error("isPrimary supports only the EQUAL operator")
     low, high = values[0][1], values[1][1]
     if attribute == "DICOMStudyDateAndTime":
-        high = high.ljust(len(low), "9") if len(high) < len(low) else high
+        # Compare at the precision of each bound, so a date-only bound covers the whole day.
         return lambda s: any(
-            v is not None and low <= str(v)[: max(len(low), len(high))] <= high
+            v is not None and low <= str(v)[: len(low)] and str(v)[: len(high)] <= high
             for v in _attribute_values(s, attribute)
         )
     return lambda s: any(
         v is not None and low <= v <= high for v in _attribute_values(s, attribute)
-    )
-
-
-def known_operations() -> Iterable[str]:
-    """Operation names that the store implements."""
-    return (
-        "ListDatastores",
-        "GetDatastore",
-        "CreateDatastore",
-        "DeleteDatastore",
-        "SearchImageSets",
-        "GetImageSet",
-        "ListImageSetVersions",
-        "GetImageSetMetadata",
-        "UpdateImageSetMetadata",
-        "CopyImageSet",
-        "DeleteImageSet",
-        "TagResource",
-        "UntagResource",
-        "ListTagsForResource",
     )
