@@ -523,3 +523,65 @@ def test_request_log_counts_calls(client, sb, ds):
     assert log[2].status == 404 and log[2].error == "ResourceNotFoundException"
     log.append("not shared")
     assert len(sb.requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("attribute", "tag"),
+    [
+        ("DICOMPatientId", "DICOMPatientId"),
+        ("DICOMAccessionNumber", "DICOMAccessionNumber"),
+        ("DICOMStudyId", "DICOMStudyId"),
+        ("DICOMStudyInstanceUID", "DICOMStudyInstanceUID"),
+        ("DICOMSeriesInstanceUID", "DICOMSeriesInstanceUID"),
+    ],
+)
+def test_search_equal_on_each_dicom_attribute(client, ds, attribute, tag):
+    everything = client.search_image_sets(datastoreId=ds)["imageSetsMetadataSummaries"]
+    wanted = everything[7]["DICOMTags"][tag]
+    found = client.search_image_sets(
+        datastoreId=ds,
+        searchCriteria={"filters": [{"values": [{attribute: wanted}], "operator": "EQUAL"}]},
+    )["imageSetsMetadataSummaries"]
+    assert everything[7]["imageSetId"] in {s["imageSetId"] for s in found}
+    assert all(s["DICOMTags"][tag] == wanted for s in found)
+
+
+def test_search_two_filters_are_and_ed_and_updated_at_between(client, ds):
+    everything = client.search_image_sets(datastoreId=ds)["imageSetsMetadataSummaries"]
+    updated = sorted(s["updatedAt"] for s in everything)
+    window = [{"updatedAt": updated[0]}, {"updatedAt": updated[-1]}]
+    both = client.search_image_sets(
+        datastoreId=ds,
+        searchCriteria={
+            "filters": [
+                {"values": window, "operator": "BETWEEN"},
+                {"values": [{"isPrimary": True}], "operator": "EQUAL"},
+            ],
+            "sort": {"sortField": "updatedAt", "sortOrder": "ASC"},
+        },
+    )["imageSetsMetadataSummaries"]
+    assert [s["imageSetId"] for s in both] == [
+        s["imageSetId"] for s in sorted(everything, key=lambda s: s["updatedAt"]) if s["isPrimary"]
+    ]
+
+
+def test_search_filter_misuse_is_a_validation_error(client, ds):
+    bad_filters = [
+        [{"values": [{"DICOMPatientId": "a"}, {"DICOMPatientId": "b"}], "operator": "EQUAL"}],
+        [{"values": [{"DICOMPatientId": "a"}], "operator": "BETWEEN"}],
+        [{"values": [{"DICOMPatientId": "a"}, {"DICOMStudyId": "b"}], "operator": "BETWEEN"}],
+    ]
+    for filters in bad_filters:
+        with pytest.raises(client.exceptions.ValidationException):
+            client.search_image_sets(datastoreId=ds, searchCriteria={"filters": filters})
+
+
+def test_search_next_token_is_bound_to_the_criteria(client, ds):
+    first = client.search_image_sets(datastoreId=ds, maxResults=2)
+    with pytest.raises(client.exceptions.ValidationException):
+        client.search_image_sets(
+            datastoreId=ds,
+            maxResults=2,
+            nextToken=first["nextToken"],
+            searchCriteria={"sort": {"sortField": "createdAt", "sortOrder": "ASC"}},
+        )

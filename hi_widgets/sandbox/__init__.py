@@ -1,8 +1,22 @@
 """A local AWS HealthImaging-compatible sandbox with deterministic demo data.
 
-The server speaks the real rest-json wire protocol of ``medical-imaging`` (routes,
-parameters, validation and serialisation all come from the installed botocore model), so
-boto3, the AWS CLI and hi_widgets talk to it exactly as to AWS.
+The server speaks the real rest-json wire protocol of ``medical-imaging``: routes, query
+parameters, validation, serialisation and error status codes all come from the installed
+botocore service model, so boto3, the AWS CLI and hi_widgets talk to it as to AWS. It
+answers only SigV4-signed requests, enforces the published per-operation quotas (token
+buckets), and can inject latency, errors, throttling and dropped connections from a seed.
+
+Start it with :func:`start` (a context manager), or from a shell with
+``hi-widgets sandbox --port 8080`` / ``python -m hi_widgets.sandbox``.
+
+Demo data (see :mod:`hi_widgets.sandbox.demo`): datastores ``demo-radiology`` (30 image
+sets, or ``start(image_sets=N)``) and ``demo-oncology`` (14); image set 1 of the first
+datastore has 73 versions, so ListImageSetVersions spans two pages.
+
+Timing: UPDATING/COPYING/DELETING/CREATING last ``update_delay`` seconds of the sandbox
+clock. With a :class:`ManualClock` they change only when the test calls ``advance``, and
+so do the quota buckets: pass ``quotas=False`` when a test makes many calls on a frozen
+clock.
 
 Examples
 --------
