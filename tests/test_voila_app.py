@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SERVER_START_TIMEOUT = 60  # s until voila answers HTTP
+SERVER_START_TIMEOUT = 60  # s until voila listens on its port
 APP_RENDER_TIMEOUT = 90_000  # ms until the kernel has run the notebook and widgets show
 ACTION_TIMEOUT = 60_000  # ms for one fetch to finish and show in the page
 APP_SANDBOX_SEED = 0  # the seed notebooks/explorer-app.ipynb starts its sandbox with
@@ -121,7 +121,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def voila_app(tmp_path, monkeypatch) -> Iterator[str]:
+def voila_app(tmp_path) -> Iterator[str]:
     """Serve notebooks/explorer-app.ipynb with the venv's voila on a free local port."""
     voila = Path(sys.executable).parent / "voila"
     if not voila.exists():
@@ -171,6 +171,7 @@ def demo_truth() -> dict[str, object]:
     """What the app's sandbox holds: the same seed gives the same demo data everywhere."""
     from hi_widgets import sandbox
 
+    assert f"sandbox.start(seed={APP_SANDBOX_SEED})" in APP_NOTEBOOK.read_text(encoding="utf-8")
     sb = sandbox.start(seed=APP_SANDBOX_SEED)
     try:
         datastore_id = sb.store.datastore_ids()[0]
