@@ -585,3 +585,36 @@ def test_search_next_token_is_bound_to_the_criteria(client, ds):
             nextToken=first["nextToken"],
             searchCriteria={"sort": {"sortField": "createdAt", "sortOrder": "ASC"}},
         )
+
+
+@pytest.mark.parametrize("size", [1, 5])
+def test_small_first_datastore_still_shows_every_state_and_status(size):
+    small = sandbox.Sandbox(image_sets=size)  # built, never started
+    versions = [
+        v
+        for d in small.store.datastore_ids()
+        for i in small.store.image_set_ids(d)
+        for v in small.store.versions(d, i)
+    ]
+    assert {v["imageSetWorkflowStatus"] for v in versions} >= set(workflow_statuses())
+    assert {v["imageSetState"] for v in versions} >= set(image_set_states())
+    assert len(small.store.image_set_ids(small.store.datastore_ids()[0])) == size
+
+
+def test_every_history_over_http_matches_the_store(client, sb):
+    paginator = client.get_paginator("list_image_set_versions")
+    for ds in sb.store.datastore_ids():
+        for image_set in sb.store.image_set_ids(ds):
+            truth = sb.store.versions(ds, image_set)
+            listed = [
+                item
+                for page in paginator.paginate(datastoreId=ds, imageSetId=image_set)
+                for item in page["imageSetPropertiesList"]
+            ]
+            assert [i["versionId"] for i in listed] == [v["versionId"] for v in reversed(truth)]
+            for item, expected in zip(listed, reversed(truth), strict=True):
+                assert item["ImageSetWorkflowStatus"] == expected["imageSetWorkflowStatus"]
+                assert item["imageSetState"] == expected["imageSetState"]
+                assert item.get("message") == expected.get("message")
+                assert item.get("overrides") == expected.get("overrides")
+                assert item.get("deletedAt") == expected.get("deletedAt")
