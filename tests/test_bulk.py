@@ -1,0 +1,496 @@
+import json
+import threading
+import time
+from datetime import datetime, timezone
+
+import boto3
+import pandas as pd
+import pytest
+from botocore.stub import Stubber
+
+from hi_widgets import InvalidIdentifierError, bulk, make_client, sandbox
+from hi_widgets.bulk import ERROR_COLUMNS, FetchResult, fetch_versions, refresh
+from hi_widgets.frames import VERSION_KEY
+from hi_widgets.ratelimit import RateLimiter
+
+DS = "0123456789abcdef0123456789abcdef"
+IS1 = "11111111111111111111111111111111"
+IS2 = "22222222222222222222222222222222"
+MISSING = "ffffffffffffffffffffffffffffffff"
+T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+FAST = {"ListImageSetVersions": (5000, 5000), "GetImageSet": (5000, 5000)}
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch):
+    monkeypatch.setattr(bulk, "BACKOFF_BASE", 0.001)
+
+
+# ------------------------------------------------------------------- stubbed client
+
+
+@pytest.fixture
+def stubbed():
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    client = make_client(session=session, max_attempts=1)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def listed(image_set_id, *versions):
+    return [
+        {
+            "imageSetId": image_set_id,
+            "versionId": str(v),
+            "imageSetState": "ACTIVE",
+            "ImageSetWorkflowStatus": "UPDATED" if v > 1 else "CREATED",
+            "createdAt": T0,
+            "updatedAt": T0,
+        }
+        for v in versions
+    ]
+
+
+def got(image_set_id, version):
+    return {
+        "datastoreId": DS,
+        "imageSetId": image_set_id,
+        "versionId": str(version),
+        "imageSetState": "ACTIVE",
+        "imageSetWorkflowStatus": "CREATED",
+        "imageSetArn": f"arn:aws:medical-imaging:us-east-1:123456789012:datastore/{DS}",
+        "createdAt": T0,
+        "updatedAt": T0,
+    }
+
+
+def list_params(image_set_id, token=None):
+    params = {"datastoreId": DS, "imageSetId": image_set_id, "maxResults": 50}
+    if token:
+        params["nextToken"] = token
+    return params
+
+
+def test_all_pages_are_fetched_and_normalized(stubbed):
+    client, stub = stubbed
+    stub.add_response(
+        "list_image_set_versions",
+        {"imageSetPropertiesList": listed(IS1, *range(60, 10, -1)), "nextToken": "t1"},
+        list_params(IS1),
+    )
+    stub.add_response(
+        "list_image_set_versions",
+        {"imageSetPropertiesList": listed(IS1, *range(10, 0, -1))},
+        list_params(IS1, "t1"),
+    )
+    result = fetch_versions(client, [(DS, IS1)], max_workers=1, rates=FAST)
+    assert isinstance(result, FetchResult)
+    assert result.ok
+    assert result.frame["versionId"].tolist() == list(range(1, 61))
+    assert result.frame["imageSetWorkflowStatus"].iloc[-1] == "UPDATED"
+    assert result.frame["datastoreId"].eq(DS).all()
+    assert (result.stats.requests, result.stats.retries, result.stats.versions) == (2, 0, 60)
+    assert result.errors.empty and list(result.errors.columns) == list(ERROR_COLUMNS)
+
+
+def test_auto_falls_back_to_get_when_listing_is_denied(stubbed):
+    client, stub = stubbed
+    stub.add_client_error(
+        "list_image_set_versions", "AccessDeniedException", "denied", 403, list_params(IS1)
+    )
+    stub.add_response("get_image_set", got(IS1, 3), {"datastoreId": DS, "imageSetId": IS1})
+    for version in (2, 1):
+        stub.add_response(
+            "get_image_set",
+            got(IS1, version),
+            {"datastoreId": DS, "imageSetId": IS1, "versionId": str(version)},
+        )
+    result = fetch_versions(client, [(DS, IS1)], max_workers=1, rates=FAST)
+    assert result.ok
+    assert result.frame["versionId"].tolist() == [1, 2, 3]
+    assert result.frame["imageSetArn"].notna().all()
+
+
+def test_list_strategy_records_the_denial_and_keeps_other_items(stubbed):
+    client, stub = stubbed
+    stub.add_client_error(
+        "list_image_set_versions", "AccessDeniedException", "denied", 403, list_params(IS1)
+    )
+    stub.add_response(
+        "list_image_set_versions", {"imageSetPropertiesList": listed(IS2, 2, 1)}, list_params(IS2)
+    )
+    result = fetch_versions(client, [(DS, IS1), (DS, IS2)], strategy="list", max_workers=1)
+    assert not result.ok
+    assert result.frame["imageSetId"].unique().tolist() == [IS2]
+    row = result.errors.iloc[0]
+    assert (row["imageSetId"], row["error"], bool(row["retryable"])) == (
+        IS1,
+        "AccessDeniedError",
+        False,
+    )
+    assert "ListImageSetVersions" in row["message"]
+    assert result.stats.failed == 1 and result.stats.completed == 1
+
+
+def test_throttles_and_server_errors_are_retried(stubbed):
+    client, stub = stubbed
+    stub.add_client_error(
+        "list_image_set_versions", "ThrottlingException", "slow down", 429, list_params(IS1)
+    )
+    stub.add_client_error(
+        "list_image_set_versions", "InternalServerException", "oops", 500, list_params(IS1)
+    )
+    stub.add_response(
+        "list_image_set_versions", {"imageSetPropertiesList": listed(IS1, 1)}, list_params(IS1)
+    )
+    limiter = RateLimiter(FAST)
+    result = fetch_versions(client, [(DS, IS1)], max_workers=1, rates=limiter)
+    assert result.ok
+    stats = result.stats
+    assert (stats.requests, stats.retries, stats.throttles, stats.server_errors) == (3, 2, 1, 1)
+    assert limiter.bucket("ListImageSetVersions").cuts == 1
+
+
+def test_a_persistent_retryable_error_fails_only_its_item(stubbed, monkeypatch):
+    monkeypatch.setattr(bulk, "MAX_ATTEMPTS", 3)
+    client, stub = stubbed
+    for _ in range(3):
+        stub.add_client_error(
+            "list_image_set_versions", "InternalServerException", "down", 500, list_params(IS1)
+        )
+    stub.add_response(
+        "list_image_set_versions", {"imageSetPropertiesList": listed(IS2, 1)}, list_params(IS2)
+    )
+    result = fetch_versions(client, [(DS, IS1), (DS, IS2)], max_workers=1, rates=FAST)
+    assert result.errors["error"].tolist() == ["InternalServerError"]
+    assert result.errors["retryable"].tolist() == [True]
+    assert result.frame["imageSetId"].tolist() == [IS2]
+
+
+def test_an_item_failing_mid_pagination_keeps_no_partial_history(stubbed):
+    client, stub = stubbed
+    stub.add_response(
+        "list_image_set_versions",
+        {"imageSetPropertiesList": listed(IS1, *range(60, 10, -1)), "nextToken": "t1"},
+        list_params(IS1),
+    )
+    stub.add_client_error(
+        "list_image_set_versions", "ValidationException", "bad token", 400, list_params(IS1, "t1")
+    )
+    result = fetch_versions(client, [(DS, IS1)], max_workers=1, rates=FAST)
+    assert result.frame.empty
+    assert result.errors["error"].tolist() == ["ValidationError"]
+    assert result.stats.versions == 0
+
+
+def test_bad_identifiers_are_reported_before_any_request(stubbed):
+    client, _ = stubbed  # nothing queued: any request would fail the stubber
+    items = [(DS, IS1), (DS, "not-an-id"), ("X" * 32, IS2)]
+    with pytest.raises(InvalidIdentifierError) as info:
+        fetch_versions(client, items)
+    message = str(info.value)
+    assert "2 of 3 items" in message
+    assert "item 1:" in message and "item 2:" in message
+    assert "nothing was fetched" in message
+    frame = pd.DataFrame({"datastoreId": [DS, DS], "imageSetId": [IS1, None]}, index=[7, 9])
+    with pytest.raises(InvalidIdentifierError, match="row 9"):
+        fetch_versions(client, frame)
+
+
+@pytest.mark.parametrize(
+    ("items", "error"),
+    [("abc", TypeError), ([DS], TypeError), ([(DS, IS1, "x")], TypeError), (5, TypeError)],
+)
+def test_bad_item_shapes(stubbed, items, error):
+    client, _ = stubbed
+    with pytest.raises(error, match="pair"):
+        fetch_versions(client, items)
+
+
+def test_bad_options(stubbed):
+    client, _ = stubbed
+    with pytest.raises(ValueError, match="strategy"):
+        fetch_versions(client, [], strategy="fast")
+    with pytest.raises(ValueError, match="max_workers"):
+        fetch_versions(client, [], max_workers=0)
+    with pytest.raises(ValueError, match="columns"):
+        fetch_versions(client, pd.DataFrame({"imageSetId": [IS1]}))
+
+
+def test_empty_input_gives_full_schemas(stubbed):
+    client, _ = stubbed
+    result = fetch_versions(client, [])
+    assert result.frame.empty and "versionId" in result.frame.columns
+    assert list(result.errors.columns) == list(ERROR_COLUMNS)
+    assert str(result.errors["retryable"].dtype) == "boolean"
+    assert all(str(result.errors[c].dtype) == "string" for c in ERROR_COLUMNS[:-1])
+    assert result.stats.items == 0 and result.ok
+    assert "0 versions of 0/0 image sets" in repr(result)
+
+
+def test_dataframe_items_are_deduplicated(stubbed):
+    client, stub = stubbed
+    stub.add_response(
+        "list_image_set_versions", {"imageSetPropertiesList": listed(IS1, 2, 1)}, list_params(IS1)
+    )
+    frame = pd.DataFrame({"datastoreId": [DS, DS, DS], "imageSetId": [IS1, IS1, f" {IS1} "]})
+    result = fetch_versions(client, frame, max_workers=4, rates=FAST)
+    assert result.stats.items == 1 and len(result.frame) == 2
+
+
+def test_a_retrying_client_is_replaced_by_a_single_attempt_twin():
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1"
+    )
+    single = make_client(session=session, max_attempts=1)
+    assert bulk._single_attempt_client(single, 8) is single
+    retrying = make_client(session=session, endpoint_url="http://127.0.0.1:9", max_attempts=5)
+    twin = bulk._single_attempt_client(retrying, 32)
+    assert twin is not retrying
+    assert twin.meta.config.retries["total_max_attempts"] == 1
+    assert twin.meta.config.max_pool_connections == 32
+    assert twin.meta.region_name == "eu-west-1"
+    assert twin.meta.endpoint_url == "http://127.0.0.1:9"
+    assert twin.meta.config.inject_host_prefix is False
+    assert twin._get_credentials() is retrying._get_credentials()
+
+
+# ------------------------------------------------------------------------- sandbox
+
+
+@pytest.fixture
+def sb():
+    with sandbox.start(seed=3, image_sets=100, quotas=False, update_delay=0.3) as box:
+        yield box
+
+
+def truth(sb, ds, image_sets):
+    rows = []
+    for image_set in image_sets:
+        for v in sb.store.versions(ds, image_set):
+            rows.append((image_set, int(v["versionId"]), v["imageSetWorkflowStatus"]))
+    return sorted(rows)
+
+
+def fetched(frame):
+    return sorted(
+        (r.imageSetId, int(r.versionId), r.imageSetWorkflowStatus)
+        for r in frame.itertuples(index=False)
+    )
+
+
+def test_every_version_exactly_once_despite_faults(sb):
+    ds = sb.store.datastore_ids()[0]
+    image_sets = sb.store.image_set_ids(ds)
+    denied = image_sets[5]
+    sb.deny("ListImageSetVersions", image_set_ids=[denied])
+    sb.deny("GetImageSet", image_set_ids=[denied])
+    sb.set_quotas(True, {"ListImageSetVersions": (400, 400), "GetImageSet": (400, 400)})
+    sb.set_faults(throttle_rate=0.10, error_rate=0.05, drop_rate=0.03, seed=11)
+    items = [(ds, i) for i in image_sets] + [(ds, MISSING)]
+    calls = []
+    result = fetch_versions(
+        sb.client(),
+        items,
+        max_workers=8,
+        rates={"ListImageSetVersions": (400, 400), "GetImageSet": (400, 400)},
+        progress=lambda done, total, item: calls.append((done, total, item)),
+    )
+    good = [i for i in image_sets if i != denied]
+    assert fetched(result.frame) == truth(sb, ds, good)
+    assert not result.frame.duplicated(list(VERSION_KEY)).any()
+    errors = result.errors.set_index("imageSetId")
+    assert sorted(errors.index) == sorted([denied, MISSING])
+    assert errors.loc[denied, "error"] == "AccessDeniedError"
+    assert "GetImageSet" in errors.loc[denied, "message"]
+    assert errors.loc[MISSING, "error"] == "ResourceNotFoundError"
+    assert not errors["retryable"].any()
+    stats = result.stats
+    assert stats.throttles > 0 and stats.server_errors > 0 and stats.connection_errors > 0
+    assert stats.retries == stats.throttles + stats.server_errors + stats.connection_errors
+    assert stats.requests == len(sb.requests)
+    assert (stats.items, stats.completed, stats.failed, stats.pending) == (101, 99, 2, 0)
+    assert [c[0] for c in calls] == list(range(1, 102))
+    assert {c[1] for c in calls} == {101}
+    assert {c[2] for c in calls} == set(items)
+
+
+def test_runs_at_the_published_quota_without_being_throttled():
+    with sandbox.start(seed=1, image_sets=100) as box:
+        ds = box.store.datastore_ids()[0]
+        items = [(ds, i) for i in box.store.image_set_ids(ds)]
+        result = fetch_versions(box.client(), items, max_workers=8)
+        log = box.requests
+    assert result.ok and result.stats.throttles == 0
+    assert not [e for e in log if e.status == 429]
+    ideal = (result.stats.requests - 50) / 25
+    assert result.stats.elapsed < ideal * 1.3 + 0.3
+    assert result.stats.elapsed > ideal * 0.9
+
+
+def test_a_limiter_shared_between_calls_keeps_the_quota():
+    # Two calls in a row: a fresh limiter would assume a full bucket the server no longer
+    # has; a shared one knows it spent it.
+    with sandbox.start(seed=1, image_sets=60) as box:
+        ds = box.store.datastore_ids()[0]
+        items = [(ds, i) for i in box.store.image_set_ids(ds)]
+        limiter = RateLimiter()
+        first = fetch_versions(box.client(), items, rates=limiter)
+        second = fetch_versions(box.client(), items, rates=limiter)
+    assert first.stats.throttles == second.stats.throttles == 0
+    assert first.frame.equals(second.frame)
+
+
+def test_get_strategy_matches_the_history(sb):
+    ds = sb.store.datastore_ids()[0]
+    image_sets = sb.store.image_set_ids(ds)[:12]
+    result = fetch_versions(sb.client(), [(ds, i) for i in image_sets], strategy="get", rates=FAST)
+    assert result.ok
+    assert fetched(result.frame) == truth(sb, ds, image_sets)
+    assert {e.operation for e in sb.requests} == {"GetImageSet"}
+    assert result.frame["imageSetArn"].notna().all()
+
+
+def test_cancel_stops_quickly_and_keeps_complete_items():
+    with sandbox.start(seed=2, image_sets=100, latency_ms=20) as box:
+        ds = box.store.datastore_ids()[0]
+        image_sets = box.store.image_set_ids(ds)
+        cancel = threading.Event()
+        cancelled_at = []
+
+        def progress(done, total, item):
+            if done == 30 and not cancel.is_set():
+                cancelled_at.append(time.monotonic())
+                cancel.set()
+
+        result = fetch_versions(
+            box.client(), [(ds, i) for i in image_sets], progress=progress, cancel=cancel
+        )
+        returned = time.monotonic()
+        assert returned - cancelled_at[0] < 1.0
+        stats = result.stats
+        assert stats.cancelled and not result.ok
+        assert stats.pending > 0 and stats.completed >= 30
+        assert stats.completed + stats.pending == 100
+        assert "cancelled" in result.summary()
+        done = sorted(set(result.frame["imageSetId"]))
+        assert not set(done) & {i for _, i in result.pending}
+        assert fetched(result.frame) == truth(box, ds, done)  # complete histories only
+        # Resuming with the pending items completes the job.
+        rest = fetch_versions(box.client(), result.pending)
+        assert rest.ok and rest.stats.items == stats.pending
+        assert fetched(rest.frame) == truth(box, ds, [i for _, i in result.pending])
+
+
+def test_progress_exceptions_propagate_and_stop_the_workers(sb):
+    ds = sb.store.datastore_ids()[0]
+    items = [(ds, i) for i in sb.store.image_set_ids(ds)]
+
+    def progress(done, total, item):
+        if done == 3:
+            raise RuntimeError("progress broke")
+
+    with pytest.raises(RuntimeError, match="progress broke"):
+        fetch_versions(sb.client(), items, progress=progress, rates=FAST)
+    assert len(sb.requests) < len(items)
+
+
+def update(client, ds, image_set, latest):
+    payload = {"SchemaVersion": "1.1", "Study": {"DICOM": {"StudyDescription": "REFRESHED"}}}
+    return client.update_image_set_metadata(
+        datastoreId=ds,
+        imageSetId=image_set,
+        latestVersionId=str(latest),
+        updateImageSetMetadataUpdates={
+            "DICOMUpdates": {"updatableAttributes": json.dumps(payload).encode()}
+        },
+    )
+
+
+def settled_image_sets(sb, ds):
+    out = []
+    for image_set in sb.store.image_set_ids(ds):
+        latest = sb.store.versions(ds, image_set)[-1]
+        if latest["imageSetState"] == "ACTIVE" and not latest.get(
+            "imageSetWorkflowStatus", ""
+        ).endswith("ING"):
+            out.append((image_set, int(latest["versionId"])))
+    return out
+
+
+def test_refresh_fetches_only_what_changed(sb):
+    ds = sb.store.datastore_ids()[0]
+    image_sets = sb.store.image_set_ids(ds)
+    client = sb.client()
+    full = fetch_versions(client, [(ds, i) for i in image_sets], rates=FAST)
+    assert full.ok
+    full_requests = len(sb.requests)
+
+    changed = settled_image_sets(sb, ds)[10:13]
+    for image_set, latest in changed:
+        update(client, ds, image_set, latest)
+    sb.clear_requests()
+    result = refresh(client, full.frame, rates=FAST)
+    log = sb.requests
+    assert result.ok
+    assert result.stats.requests == len(log)
+    assert len(log) <= full_requests // 5
+    listed = {e.params["imageSetId"] for e in log if e.operation == "ListImageSetVersions"}
+    assert {i for i, _ in changed} <= listed
+    assert fetched(result.frame) == truth(sb, ds, image_sets)
+    for image_set, latest in changed:
+        rows = result.frame[result.frame["imageSetId"] == image_set]
+        new = rows[rows["versionId"] == latest + 1].iloc[0]
+        assert new["imageSetWorkflowStatus"] == "UPDATING"
+        assert new["imageSetState"] == "LOCKED"
+        assert bool(new["isLatest"])
+    assert result.stats.versions >= len(changed)
+    assert result.stats.items == 100
+
+    # The UPDATING versions settle; the next refresh picks up their final state.
+    time.sleep(0.4)
+    again = refresh(client, result.frame, rates=FAST)
+    assert fetched(again.frame) == truth(sb, ds, image_sets)
+    for image_set, latest in changed:
+        rows = again.frame[again.frame["imageSetId"] == image_set]
+        assert rows.loc[rows["versionId"] == latest + 1, "imageSetWorkflowStatus"].iloc[0] == (
+            "UPDATED"
+        )
+
+
+def test_refresh_without_changes_and_without_search(sb):
+    ds = sb.store.datastore_ids()[0]
+    image_sets = sb.store.image_set_ids(ds)[:20]
+    client = sb.client()
+    full = fetch_versions(client, [(ds, i) for i in image_sets], rates=FAST)
+    sb.clear_requests()
+    quiet = refresh(client, full.frame, rates=FAST)
+    assert fetched(quiet.frame) == fetched(full.frame)
+    assert len(sb.requests) < 10
+    # Listing everything (no search): one page per image set, stops at known versions.
+    sb.clear_requests()
+    listed = refresh(client, full.frame, rates=FAST, search=False)
+    assert fetched(listed.frame) == fetched(full.frame)
+    assert {e.operation for e in sb.requests} == {"ListImageSetVersions"}
+    assert len(sb.requests) == 20
+
+
+def test_refresh_falls_back_to_listing_when_search_is_denied(sb):
+    ds = sb.store.datastore_ids()[0]
+    image_sets = sb.store.image_set_ids(ds)[:15]
+    client = sb.client()
+    full = fetch_versions(client, [(ds, i) for i in image_sets], rates=FAST)
+    (image_set, latest), *_ = [c for c in settled_image_sets(sb, ds) if c[0] in image_sets]
+    update(client, ds, image_set, latest)
+    sb.deny("SearchImageSets")
+    result = refresh(client, full.frame, rates=FAST)
+    assert result.ok
+    assert fetched(result.frame) == truth(sb, ds, image_sets)
+
+
+def test_refresh_rejects_a_non_frame(sb):
+    with pytest.raises(TypeError, match="DataFrame"):
+        refresh(sb.client(), [("a", "b")])
