@@ -88,3 +88,9 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"ManualClock(now={self.now().isoformat()})"
+
+
+def to_millis(value: datetime) -> datetime:
+    """Truncate a datetime to whole milliseconds (what the wire form carries), in UTC."""
+    value = value.astimezone(timezone.utc)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)

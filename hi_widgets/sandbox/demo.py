@@ -24,7 +24,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..model import image_set_states, storage_tiers, workflow_statuses
-from .store import Datastore, ImageSet, Store, Version, make_id, to_millis
+from .clock import to_millis
+from .store import Datastore, ImageSet, Store, Version, make_id
 
 DEMO_EPOCH = datetime(2024, 1, 8, 9, 0, tzinfo=timezone.utc)
 """The earliest createdAt of the demo data."""

@@ -21,22 +21,17 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import metadata as md
-from .clock import Clock
+from . import search
+from .clock import Clock, to_millis
 from .exceptions import conflict, not_found, validation_error
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 MAX_PAGE = 50
-
-
-def to_millis(value: datetime) -> datetime:
-    """Truncate a datetime to whole milliseconds (what the wire form carries), in UTC."""
-    value = value.astimezone(timezone.utc)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def make_id(*parts: object) -> str:
@@ -444,7 +439,7 @@ class Store:
     def search_image_sets(self, params: dict[str, Any]) -> dict[str, Any]:
         criteria = params.get("searchCriteria") or {}
         filters = criteria.get("filters") or []
-        predicates = [_search_predicate(item) for item in filters]
+        predicates = [search.predicate(item) for item in filters]
         sort = criteria.get("sort")
         with self._lock:
             self.settle()
@@ -456,7 +451,7 @@ class Store:
                 and all(predicate(image_set) for predicate in predicates)
             ]
             if sort:
-                key = _SORT_KEYS[sort["sortField"]]
+                key = search.SORT_KEYS[sort["sortField"]]
                 candidates.sort(key=key, reverse=sort["sortOrder"] == "DESC")
             fingerprint = make_id(json.dumps(criteria, sort_keys=True, default=str))
             token = _read_token(params.get("nextToken"), "SearchImageSets")
@@ -708,82 +703,3 @@ def _apply_dicom_updates(
     if removable is not None:
         document = md.remove(document, md.parse_attributes(removable, "removableAttributes"))
     return document
-
-
-def _study_date_time(image_set: ImageSet) -> str:
-    study = image_set.latest.document.get("Study", {}).get("DICOM", {})
-    return f"{study.get('StudyDate', '')}{study.get('StudyTime', '')}"
-
-
-_SORT_KEYS: dict[str, Callable[[ImageSet], Any]] = {
-    "createdAt": lambda s: s.versions[0].created_at,
-    "updatedAt": lambda s: s.latest.updated_at,
-    "DICOMStudyDateAndTime": _study_date_time,
-}
-
-
-def _attribute_values(image_set: ImageSet, attribute: str) -> list[Any]:
-    latest = image_set.latest
-    document = latest.document
-    study = document.get("Study", {})
-    study_dicom = study.get("DICOM", {})
-    if attribute == "DICOMPatientId":
-        return [document.get("Patient", {}).get("DICOM", {}).get("PatientID")]
-    if attribute == "DICOMAccessionNumber":
-        return [study_dicom.get("AccessionNumber")]
-    if attribute == "DICOMStudyId":
-        return [study_dicom.get("StudyID")]
-    if attribute == "DICOMStudyInstanceUID":
-        return [study_dicom.get("StudyInstanceUID")]
-    if attribute == "DICOMSeriesInstanceUID":
-        return md.series_uids(document)
-    if attribute == "createdAt":
-        return [image_set.versions[0].created_at]
-    if attribute == "updatedAt":
-        return [latest.updated_at]
-    if attribute == "DICOMStudyDateAndTime":
-        return [_study_date_time(image_set)]
-    if attribute == "isPrimary":
-        return [latest.is_primary]
-    raise validation_error(f"Search attribute {attribute} is not supported")
-
-
-def _filter_value(value: dict[str, Any]) -> tuple[str, Any]:
-    (attribute, raw), *_ = value.items()
-    if attribute == "DICOMStudyDateAndTime":
-        raw = f"{raw.get('DICOMStudyDate', '')}{raw.get('DICOMStudyTime', '')}"
-    elif attribute in ("createdAt", "updatedAt"):
-        raw = to_millis(raw)
-    return attribute, raw
-
-
-def _search_predicate(search_filter: dict[str, Any]) -> Callable[[ImageSet], bool]:
-    operator = search_filter["operator"]
-    values = [_filter_value(value) for value in search_filter["values"]]
-    attributes = {attribute for attribute, _ in values}
-    if len(attributes) != 1:
-        raise validation_error("All values of a search filter must use the same attribute")
-    (attribute,) = attributes
-    if operator == "EQUAL":
-        if len(values) != 1:
-            raise validation_error("An EQUAL filter takes exactly one value")
-        wanted = values[0][1]
-        if attribute == "DICOMStudyDateAndTime":
-            return lambda s: any(
-                str(v).startswith(wanted) for v in _attribute_values(s, attribute)
-            )
-        return lambda s: wanted in _attribute_values(s, attribute)
-    if len(values) != 2:
-        raise validation_error("A BETWEEN filter takes exactly two values")
-    if attribute == "isPrimary":
-        raise validation_error("isPrimary supports only the EQUAL operator")
-    low, high = values[0][1], values[1][1]
-    if attribute == "DICOMStudyDateAndTime":
-        # Compare at the precision of each bound, so a date-only bound covers the whole day.
-        return lambda s: any(
-            v is not None and low <= str(v)[: len(low)] and str(v)[: len(high)] <= high
-            for v in _attribute_values(s, attribute)
-        )
-    return lambda s: any(
-        v is not None and low <= v <= high for v in _attribute_values(s, attribute)
-    )
