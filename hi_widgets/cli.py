@@ -59,6 +59,11 @@ def _add_sandbox(subparsers: argparse._SubParsersAction) -> None:
         help="seconds that UPDATING/COPYING/DELETING last (default: %(default)s)",
     )
     parser.add_argument(
+        "--verify-signatures",
+        action="store_true",
+        help="check SigV4 signatures against the printed dummy secret",
+    )
+    parser.add_argument(
         "--shell",
         choices=("sh", "powershell", "cmd"),
         default="sh",
@@ -94,6 +99,7 @@ def _run_sandbox(args: argparse.Namespace, stop: threading.Event | None = None) 
             port=args.port,
             image_sets=args.image_sets,
             update_delay=args.update_delay,
+            verify_signatures=args.verify_signatures,
         )
     except OSError as error:
         print(

@@ -10,10 +10,11 @@ import urllib.request
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
+import boto3
 import pytest
 from botocore.serialize import create_serializer
 
-from hi_widgets import sandbox
+from hi_widgets import make_client, sandbox
 from hi_widgets.cli import main
 from hi_widgets.model import service_model
 from hi_widgets.sandbox.exceptions import ServiceError
@@ -225,3 +226,32 @@ def test_start_arguments_are_checked():
     with pytest.raises(ValueError):
         clock.advance(-1)
     assert clock.now().tzinfo is not None
+
+
+def test_verified_signatures_accept_the_sandbox_key_and_refuse_others():
+    with sandbox.start(verify_signatures=True, quotas=False) as sb:
+        client = sb.client(max_attempts=1)
+        ds = sb.store.datastore_ids()[0]
+        image_set = sb.store.image_set_ids(ds)[1]
+        arn = client.get_image_set(datastoreId=ds, imageSetId=image_set)["imageSetArn"]
+        # query strings, list query parameters, JSON bodies and percent-encoded labels
+        client.get_image_set(datastoreId=ds, imageSetId=image_set, versionId="3")
+        client.list_image_set_versions(datastoreId=ds, imageSetId=image_set, maxResults=5)
+        client.search_image_sets(
+            datastoreId=ds,
+            searchCriteria={"filters": [{"values": [{"isPrimary": True}], "operator": "EQUAL"}]},
+        )
+        client.tag_resource(resourceArn=arn, tags={"a": "b c"})
+        client.untag_resource(resourceArn=arn, tagKeys=["a", "x"])
+        assert client.list_tags_for_resource(resourceArn=arn)["tags"] == {}
+        forged = boto3.Session(
+            aws_access_key_id=sb.credentials()["aws_access_key_id"],
+            aws_secret_access_key="wrong-secret",
+            region_name=sb.region,
+        )
+        impostor = make_client(session=forged, endpoint_url=sb.endpoint_url, max_attempts=1)
+        with pytest.raises(impostor.exceptions.AccessDeniedException) as excinfo:
+            impostor.list_datastores()
+        assert "signature" in excinfo.value.response["Error"]["Message"]
+        impostor.close()
+        client.close()

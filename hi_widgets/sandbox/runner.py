@@ -52,6 +52,10 @@ class Sandbox:
         own dummy key is not added automatically).
     quota_rates
         Overrides of the quota rates: ``{"GetImageSet": (rate_per_s, burst), ...}``.
+    verify_signatures
+        Recompute and check every SigV4 signature against the sandbox's dummy secret;
+        requests signed with any other credentials are then denied. Off by default, so
+        any signed request is served (the sandbox cannot know real secrets).
     """
 
     def __init__(
@@ -69,6 +73,7 @@ class Sandbox:
         region: str = DEFAULT_REGION,
         access_key_ids: Iterable[str] | None = None,
         quota_rates: Mapping[str, tuple[float, float]] | None = None,
+        verify_signatures: bool = False,
     ) -> None:
         self.seed = seed
         self.region = region
@@ -83,7 +88,13 @@ class Sandbox:
         self._quotas = QuotaTable(self.clock.monotonic, enabled=quotas, rates=quota_rates)
         self._faults = FaultInjector(faults)
         self._service = Service(
-            service_model(), self.store, self._quotas, self._faults, self._log, access_key_ids
+            service_model(),
+            self.store,
+            self._quotas,
+            self._faults,
+            self._log,
+            access_key_ids,
+            {ACCESS_KEY_ID: SECRET_ACCESS_KEY} if verify_signatures else None,
         )
         self._host = host
         self._port = port
@@ -252,6 +263,7 @@ def start(
     region: str = DEFAULT_REGION,
     access_key_ids: Iterable[str] | None = None,
     quota_rates: Mapping[str, tuple[float, float]] | None = None,
+    verify_signatures: bool = False,
 ) -> Sandbox:
     """Start a sandbox in a background thread and return it (also a context manager).
 
@@ -278,4 +290,5 @@ def start(
         region=region,
         access_key_ids=access_key_ids,
         quota_rates=quota_rates,
+        verify_signatures=verify_signatures,
     ).start()

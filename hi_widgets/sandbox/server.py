@@ -9,6 +9,7 @@ injected faults and latency -> quotas -> request parsing and validation (from th
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import re
 import socket
@@ -21,6 +22,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from botocore import xform_name
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.model import ServiceModel
 
 from .exceptions import ServiceError
@@ -69,6 +73,42 @@ def signed_access_key(headers: dict[str, str], query: dict[str, list[str]]) -> s
     return None
 
 
+def signature_matches(
+    method: str, target: str, headers: dict[str, str], body: bytes, secret_key: str
+) -> bool:
+    """Recompute the SigV4 signature of a header-signed request and compare it.
+
+    Parameters
+    ----------
+    method, target, headers, body
+        The request as received (``target`` is the raw path and query string).
+    secret_key
+        The secret access key that belongs to the request's access key id.
+    """
+    lower = {key.lower(): value for key, value in headers.items()}
+    authorization = lower.get("authorization", "")
+    match = _CREDENTIAL.search(authorization)
+    signed = re.search(r"SignedHeaders=([^,\s]+)", authorization)
+    signature = re.search(r"Signature=([0-9a-f]{64})", authorization)
+    timestamp = lower.get("x-amz-date")
+    if not (match and signed and signature and timestamp and "host" in lower):
+        return False
+    names = signed.group(1).split(";")
+    if any(name not in lower for name in names):
+        return False
+    request = AWSRequest(
+        method=method,
+        url=f"http://{lower['host']}{target}",
+        headers={name: lower[name] for name in names},
+        data=body,
+    )
+    request.context["timestamp"] = timestamp
+    signer = SigV4Auth(Credentials(match["key"], secret_key), match["service"], match["region"])
+    canonical = signer.canonical_request(request)
+    expected = signer.signature(signer.string_to_sign(request, canonical), request)
+    return hmac.compare_digest(expected, signature.group(1))
+
+
 class Service:
     """The sandbox's request pipeline, independent of the HTTP server.
 
@@ -86,6 +126,9 @@ class Service:
         Where each request is recorded.
     access_key_ids
         If given, only requests signed with one of these access key ids are served.
+    secret_keys
+        If given (``{access_key_id: secret_access_key}``), header signatures are verified:
+        only these access keys are served, and only with a matching signature.
     """
 
     def __init__(
@@ -96,6 +139,7 @@ class Service:
         faults: FaultInjector,
         log: RequestLog,
         access_key_ids: Iterable[str] | None = None,
+        secret_keys: dict[str, str] | None = None,
     ) -> None:
         self.model = model
         self.router = Router(model)
@@ -104,6 +148,7 @@ class Service:
         self.faults = faults
         self.log = log
         self.access_key_ids = frozenset(access_key_ids) if access_key_ids is not None else None
+        self.secret_keys = dict(secret_keys) if secret_keys is not None else None
         self._denials: dict[str, frozenset[str] | None] = {}
         self._lock = threading.Lock()
 
@@ -165,6 +210,15 @@ class Service:
                 raise ServiceError(
                     "AccessDeniedException",
                     f"The access key id {key} is not allowed by this sandbox",
+                )
+            if self.secret_keys is not None and not (
+                key in self.secret_keys
+                and signature_matches(method, target, headers, body, self.secret_keys[key])
+            ):
+                raise ServiceError(
+                    "AccessDeniedException",
+                    "The request signature we calculated does not match the signature you "
+                    "provided (or the access key is unknown to this sandbox)",
                 )
             if self._denied(name, labels):
                 raise ServiceError(
