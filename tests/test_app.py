@@ -6,6 +6,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -125,3 +126,74 @@ def test_hi_widgets_demo_serves_the_app_until_ctrl_c(tmp_path):
     else:
         os.killpg(process.pid, signal.SIGKILL)
         pytest.fail("processes of `hi-widgets demo` outlived it:\n" + "".join(output))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"jupyter server exited with {process.returncode}", pytrace=False)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"jupyter server did not listen on {port} within {timeout}s", pytrace=False)
+
+
+@pytest.mark.timeout(START_TIMEOUT + STOP_TIMEOUT + 30)
+def test_binder_launch_links_open_the_lab_and_the_voila_app(tmp_path):
+    # Binder runs `jupyter server` at the repository root; the README links open
+    # ?urlpath=lab/tree/notebooks/01-quickstart.ipynb and
+    # ?urlpath=voila/render/notebooks/explorer-app.ipynb (Voila's server extension).
+    port, token = _free_port(), "hi-widgets-test"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.pop(app.USE_AWS_ENV_VAR, None)
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
+    jupyter = Path(sys.executable).parent / "jupyter-server"
+    with (tmp_path / "server.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                str(jupyter),
+                "--no-browser",
+                f"--port={port}",
+                "--ServerApp.ip=127.0.0.1",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={token}",
+                "--ServerApp.allow_root=True",
+                f"--ServerApp.root_dir={ROOT}",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            _wait_for_port(port, process, START_TIMEOUT)
+            base = f"http://127.0.0.1:{port}"
+            lab = f"{base}/lab/tree/notebooks/01-quickstart.ipynb?token={token}"
+            with urllib.request.urlopen(lab, timeout=60) as response:
+                assert response.status == 200
+            # /lab/tree answers for any path: check the notebook is where the link points.
+            contents = f"{base}/api/contents/notebooks/01-quickstart.ipynb?content=0&token={token}"
+            with urllib.request.urlopen(contents, timeout=60) as response:
+                assert response.status == 200
+            voila = f"{base}/voila/render/notebooks/explorer-app.ipynb?token={token}"
+            with urllib.request.urlopen(voila, timeout=90) as response:
+                assert response.status == 200
+                page = response.read().decode("utf-8", "replace")
+            assert "HealthImaging image set explorer" in page
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
