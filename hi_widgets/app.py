@@ -20,6 +20,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 APP_NOTEBOOK = "explorer-app.ipynb"
+PACKAGED_APP_NOTEBOOK = f"hi_widgets/_app/{APP_NOTEBOOK}"
+"""Where wheels carry notebooks/explorer-app.ipynb (pyproject: hatch ``force-include``)."""
 USE_AWS_ENV_VAR = "HI_WIDGETS_APP_USE_AWS"
 DEFAULT_PORT = 8866
 START_TIMEOUT = 120.0  # seconds until Voila answers HTTP
@@ -42,7 +44,9 @@ def find_app_notebook() -> Path:
     FileNotFoundError
         If neither location has the notebook.
     """
-    packaged = Path(str(resources.files("hi_widgets"))) / "_app" / APP_NOTEBOOK
+    packaged = Path(str(resources.files("hi_widgets"))).joinpath(
+        *PACKAGED_APP_NOTEBOOK.split("/")[1:]
+    )
     checkout = Path(__file__).resolve().parent.parent / "notebooks" / APP_NOTEBOOK
     for candidate in (packaged, checkout):
         if candidate.is_file():

@@ -33,6 +33,21 @@ def test_app_notebook_is_found_and_is_the_committed_one():
     nbformat.validate(nbformat.read(notebook, as_version=4))
 
 
+def test_wheel_ships_the_app_notebook():
+    # `hi-widgets demo` from an installed wheel needs the notebook inside the package.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    wheel = config["tool"]["hatch"]["build"]["targets"].get("wheel", {})
+    force_include = wheel.get("force-include", {})
+    assert force_include.get("notebooks/explorer-app.ipynb") == app.PACKAGED_APP_NOTEBOOK, (
+        "pyproject.toml needs [tool.hatch.build.targets.wheel.force-include] "
+        f'"notebooks/explorer-app.ipynb" = "{app.PACKAGED_APP_NOTEBOOK}"'
+    )
+
+
 def test_voila_command_uses_this_python_and_binds_loopback():
     command = app.voila_command(Path("/x/explorer-app.ipynb"), 9999)
     assert command[:3] == [sys.executable, "-m", "voila"]
