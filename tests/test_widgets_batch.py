@@ -93,7 +93,6 @@ def test_csv_to_lines():
 
 @pytest.fixture(scope="module")
 def box():
-    pytest.importorskip("hi_widgets.bulk")  # landing from another engineer
     with sandbox.start(seed=0, quotas=False) as sb:
         yield sb
 
@@ -217,24 +216,24 @@ def test_csv_upload_fills_the_list(sb, ids):
     assert fetcher.items == [(ids["ds"], i) for i in chosen]  # the list is kept
 
 
-def test_all_failing_keeps_earlier_results(sb, ids):
+def test_every_item_failing_lands_in_the_errors_table(sb, ids):
     fetcher = make(sb)
     fetcher.ids.value = ids["image_sets"][2]
     fetcher.fetch_button.click()
     assert fetcher.wait(WAIT)
-    earlier, table = fetcher.result, fetcher.table.table.value
-    sb.set_faults(error_rate=1.0)
+    assert len(fetcher.result.frame) and fetcher.status.kind == "info"
+    sb.deny("ListImageSetVersions")
+    sb.deny("GetImageSet")
+    fetcher.ids.value = "\n".join(ids["image_sets"][2:4])
     fetcher.fetch_button.click()
     assert fetcher.wait(WAIT)
-    # Per-item failures come back as the errors table; or the whole call fails: either
-    # way the status says so and nothing earlier is lost.
-    if fetcher.result is earlier:
-        assert fetcher.status.kind == "error"
-        assert fetcher.table.table.value == table
-    else:
-        assert len(fetcher.result.errors) == 1
-        assert fetcher.errors_table.count.value == "1 error"
-        assert fetcher.status.kind == "warning"
+    errors = fetcher.result.errors
+    assert len(errors) == 2 and set(errors["error"]) == {"AccessDeniedError"}
+    assert fetcher.errors_table.count.value == "2 errors"
+    assert "medical-imaging:" in fetcher.errors_table.table.value
+    assert fetcher.status.kind == "warning" and "2 errors" in fetcher.status.text
+    assert fetcher.tabs.selected_index == 1  # the errors tab, as nothing was fetched
+    assert not fetcher.fetch_button.disabled
 
 
 def test_cancel_mid_fetch(sb, ids):

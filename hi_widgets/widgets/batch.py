@@ -420,18 +420,16 @@ class BatchFetcher(w.VBox):
 
         def done(result: Any) -> None:
             self.result = result
-            cancelled = self.runner.cancel_event.is_set()
             self.show_result(result)
-            frame, errors = result.frame, result.errors
-            fetched = frame["imageSetId"].nunique() if len(frame) else 0
-            text = (
-                f"{len(frame)} versions of {fetched} image sets; "
-                f"{len(errors)} error{'' if len(errors) == 1 else 's'}."
-            )
+            text = _summary(result)
+            cancelled = self.runner.cancel_event.is_set() or bool(getattr(result, "pending", ()))
             if cancelled:
-                self.status.show(f"Cancelled (partial): {text}", "warning")
+                pending = len(getattr(result, "pending", ()))
+                self.status.show(
+                    f"Cancelled (partial; {pending} image sets not fetched): {text}", "warning"
+                )
                 return
-            self.status.show(text, "warning" if len(errors) else "info")
+            self.status.show(text, "warning" if len(result.errors) else "info")
             for callback in list(self._callbacks):
                 try:
                     callback(result)
@@ -462,6 +460,19 @@ class BatchFetcher(w.VBox):
         if self.connection is not None:
             self.connection.close()
         super().close()
+
+
+def _summary(result: Any) -> str:
+    frame, errors = result.frame, result.errors
+    fetched = frame["imageSetId"].nunique() if len(frame) else 0
+    text = (
+        f"{len(frame)} versions of {fetched} image sets; "
+        f"{len(errors)} error{'' if len(errors) == 1 else 's'}."
+    )
+    stats = getattr(result, "stats", None)
+    if stats is not None and hasattr(stats, "requests"):
+        text += f" {stats.requests} requests in {stats.elapsed:.1f} s."
+    return text
 
 
 class _MonotonicProgress:
