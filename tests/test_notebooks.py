@@ -132,3 +132,18 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, no_aws):
         if output.get("name") == "stderr" and "Traceback" in output.get("text", "")
     ]
     assert not leaked, f"{path.name} printed tracebacks: {leaked}"
+
+
+@pytest.mark.timeout(NOTEBOOK_TIMEOUT)
+def test_explorer_app_asked_for_aws_without_credentials_uses_the_sandbox(
+    tmp_path, no_aws, monkeypatch
+):
+    # `hi-widgets demo --aws` on a machine without credentials: the app still works.
+    monkeypatch.setenv("HI_WIDGETS_APP_USE_AWS", "1")
+    nb = nbformat.read(NOTEBOOK_DIR / "explorer-app.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("print(source, client.meta.endpoint_url)"))
+    resources = {"metadata": {"path": str(tmp_path)}}
+    NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT, resources=resources).execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert "local sandbox" in printed and "no AWS credentials were found" in printed, printed
+    assert "http://127.0.0.1:" in printed, printed
