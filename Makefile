@@ -27,8 +27,8 @@ browser-deps:
 	  else echo "chromium is missing and this user cannot apt-get install it; browser tests will be skipped"; fi; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check hi_widgets tests benchmarks
-	$(BIN)/ruff format --check hi_widgets tests benchmarks
+	$(BIN)/ruff check hi_widgets tests benchmarks notebooks
+	$(BIN)/ruff format --check hi_widgets tests benchmarks notebooks
 
 test: $(STAMP) browser-deps lint
 	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
