@@ -18,6 +18,7 @@ IS1 = "11111111111111111111111111111111"
 IS2 = "22222222222222222222222222222222"
 MISSING = "ffffffffffffffffffffffffffffffff"
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+UPDATE_DELAY = 1.5  # seconds UPDATING lasts in the sandbox; long enough to see it
 FAST = {"ListImageSetVersions": (5000, 5000), "GetImageSet": (5000, 5000)}
 
 
@@ -263,7 +264,7 @@ def test_a_retrying_client_is_replaced_by_a_single_attempt_twin():
 
 @pytest.fixture
 def sb():
-    with sandbox.start(seed=3, image_sets=100, quotas=False, update_delay=0.3) as box:
+    with sandbox.start(seed=3, image_sets=100, quotas=False, update_delay=UPDATE_DELAY) as box:
         yield box
 
 
@@ -451,7 +452,7 @@ def test_refresh_fetches_only_what_changed(sb):
     assert result.stats.items == 100
 
     # The UPDATING versions settle; the next refresh picks up their final state.
-    time.sleep(0.4)
+    time.sleep(UPDATE_DELAY + 0.1)
     again = refresh(client, result.frame, rates=FAST)
     assert fetched(again.frame) == truth(sb, ds, image_sets)
     for image_set, latest in changed:
