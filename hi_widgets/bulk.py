@@ -315,6 +315,12 @@ def _single_attempt_client(client: Any, max_workers: int) -> Any:
     )
 
 
+def _close_twin(used: Any, given: Any) -> None:
+    """Close the connection pool of a twin client (never the caller's own client)."""
+    if used is not given:
+        used.close()
+
+
 # ------------------------------------------------------------------------------- engine
 
 
@@ -676,7 +682,10 @@ def fetch_versions(
         engine = _Engine(client, limiter, strategy, cancel)
         return _result(engine, [], {}, versions_frame([]), 0, started)
     engine = _Engine(_single_attempt_client(client, max_workers), limiter, strategy, cancel)
-    outcomes = _run(engine, pairs, None, max_workers, progress)
+    try:
+        outcomes = _run(engine, pairs, None, max_workers, progress)
+    finally:
+        _close_twin(engine.client, client)
     records = [r for item in pairs if item in outcomes for r in outcomes[item].records or ()]
     frame = versions_frame(records)
     return _result(engine, pairs, outcomes, frame, len(frame), started)
@@ -788,8 +797,11 @@ def refresh(
     if not items:
         return _result(_Engine(client, limiter, strategy, cancel), [], {}, old, 0, started)
     engine = _Engine(_single_attempt_client(client, max_workers), limiter, strategy, cancel)
-    candidates = _refresh_candidates(engine, old, known) if search else items
-    outcomes = _run(engine, candidates, known, max_workers, progress)
+    try:
+        candidates = _refresh_candidates(engine, old, known) if search else items
+        outcomes = _run(engine, candidates, known, max_workers, progress)
+    finally:
+        _close_twin(engine.client, client)
     fresh = [r for item in candidates if item in outcomes for r in outcomes[item].records or ()]
     merged = _merge(old, fresh) if fresh else old
     return _result(engine, items, outcomes, merged, len(fresh), started, candidates)
