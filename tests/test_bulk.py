@@ -422,7 +422,17 @@ def settled_image_sets(sb, ds):
     return out
 
 
-def test_refresh_fetches_only_what_changed(sb):
+@pytest.fixture
+def sb_manual_clock():
+    clock = sandbox.ManualClock()
+    with sandbox.start(
+        seed=3, image_sets=100, quotas=False, update_delay=UPDATE_DELAY, clock=clock
+    ) as box:
+        yield box
+
+
+def test_refresh_fetches_only_what_changed(sb_manual_clock):
+    sb = sb_manual_clock
     ds = sb.store.datastore_ids()[0]
     image_sets = sb.store.image_set_ids(ds)
     client = sb.client()
@@ -452,7 +462,7 @@ def test_refresh_fetches_only_what_changed(sb):
     assert result.stats.items == 100
 
     # The UPDATING versions settle; the next refresh picks up their final state.
-    time.sleep(UPDATE_DELAY + 0.1)
+    sb.clock.advance(UPDATE_DELAY + 0.1)
     again = refresh(client, result.frame, rates=FAST)
     assert fetched(again.frame) == truth(sb, ds, image_sets)
     for image_set, latest in changed:
