@@ -8,6 +8,7 @@ HealthImaging-compatible server for working without an AWS account.
 """
 
 from ._version import __version__
+from .bulk import FetchResult, FetchStats, fetch_versions, refresh
 from .client import make_client
 from .diff import diff_metadata, diff_versions, flatten_metadata
 from .errors import (
@@ -45,6 +46,8 @@ __all__ = [
     "ConflictError",
     "ConnectionFailedError",
     "CredentialsError",
+    "FetchResult",
+    "FetchStats",
     "HealthImagingError",
     "ImageSetExplorer",
     "InternalServerError",
@@ -59,6 +62,7 @@ __all__ = [
     "diff_metadata",
     "diff_versions",
     "export_frame",
+    "fetch_versions",
     "flatten_metadata",
     "get_image_set",
     "get_image_set_metadata",
@@ -70,6 +74,7 @@ __all__ = [
     "plot_state_counts",
     "plot_version_timeline",
     "read_frame",
+    "refresh",
     "search_image_sets",
     "to_bytes",
     "versions_frame",
