@@ -301,20 +301,27 @@ def _run_versions(args: argparse.Namespace) -> int:
     )
     try:
         with bar:
-            result = fetch_versions(
-                client,
-                pairs,
-                strategy=args.strategy,
-                max_workers=args.max_workers,
-                progress=lambda done, total, item: bar.update(1),
+            result = _fetch_until_interrupted(
+                lambda cancel: fetch_versions(
+                    client,
+                    pairs,
+                    strategy=args.strategy,
+                    max_workers=args.max_workers,
+                    progress=lambda done, total, item: bar.update(1),
+                    cancel=cancel,
+                )
             )
     except InvalidIdentifierError as error:
         return fail(str(error))
-    except KeyboardInterrupt:
-        print("interrupted; nothing was written", file=sys.stderr)
-        return 130
     export_frame(result.frame, output, format=args.format, include_phi=args.include_phi)
     print(f"wrote {output}: {result.summary()}", file=sys.stderr)
+    if result.stats.cancelled:
+        print(
+            f"interrupted: {len(result.pending)} image set(s) were not fetched; the file "
+            "holds the complete histories fetched before Ctrl-C",
+            file=sys.stderr,
+        )
+        return 130
     if not result.errors.empty:
         print(
             f"{len(result.errors)} image set(s) failed:\n"
@@ -323,6 +330,32 @@ def _run_versions(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _fetch_until_interrupted(fetch):
+    """Run ``fetch(cancel)`` in a thread; Ctrl-C sets ``cancel`` and keeps what was fetched."""
+    cancel, finished = threading.Event(), threading.Event()
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = fetch(cancel)
+        except BaseException as error:  # re-raised in the calling thread below
+            outcome["error"] = error
+        finally:
+            finished.set()
+
+    # Not Thread.join: a KeyboardInterrupt inside join can make is_alive() lie.
+    threading.Thread(target=work, name="hi-widgets-versions", daemon=True).start()
+    while True:
+        try:
+            if finished.wait(0.2):
+                break
+        except KeyboardInterrupt:
+            cancel.set()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 # ---------------------------------------------------------------------------------- main

@@ -130,3 +130,32 @@ def test_argparse_errors_exit_2(sb, ids, tmp_path):
     with pytest.raises(SystemExit) as info:
         main(["versions", "--datastore", ds, "-o", str(tmp_path / "x.csv")])  # no ids
     assert info.value.code == 2
+
+
+def test_ctrl_c_writes_the_complete_histories_fetched_so_far(sb, ids, tmp_path, capsys):
+    import _thread
+    import threading
+
+    ds, image_sets = ids
+    sb.set_faults(latency_ms=100)
+    out = tmp_path / "partial.parquet"
+    timer = threading.Timer(1.0, _thread.interrupt_main)
+    timer.start()
+    try:
+        argv = ["versions", "--datastore", ds, "--image-set", *image_sets, "-o", str(out)]
+        status = main([*argv, "--max-workers", "1", "--no-progress"])
+    finally:
+        timer.cancel()
+    assert status == 130
+    frame = read_frame(out)
+    fetched = sorted(set(frame["imageSetId"]))
+    assert 0 < len(fetched) < len(image_sets)
+    assert rows(frame) == history(sb, ds, fetched)  # whole histories only, nothing partial
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_cli_format_choices_match_the_exporter():
+    from hi_widgets.cli import EXPORT_FORMATS
+    from hi_widgets.export import FORMATS
+
+    assert tuple(EXPORT_FORMATS) == tuple(FORMATS)
