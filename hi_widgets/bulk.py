@@ -40,7 +40,6 @@ import botocore.session
 import numpy as np
 import pandas as pd
 from botocore.config import Config
-from botocore.exceptions import HTTPClientError
 
 from .errors import (
     AccessDeniedError,
@@ -398,15 +397,8 @@ class _Engine:
                 raise _Cancelled
             self.counters.add("requests")
             try:
-                try:
-                    with translate(operation, **ids):
-                        return getattr(self.client, method)(**params)
-                except HTTPClientError as error:  # connection faults translate() leaves
-                    raise ConnectionFailedError(
-                        f"Could not reach HealthImaging for {operation}: {error}.",
-                        operation=operation,
-                        identifiers=ids,
-                    ) from error
+                with translate(operation, **ids):
+                    return getattr(self.client, method)(**params)
             except HealthImagingError as error:
                 if isinstance(error, ThrottlingError):
                     self.counters.add("throttles")

@@ -12,15 +12,14 @@ from typing import Any
 
 from botocore.exceptions import (
     ClientError,
-    ConnectionClosedError,
-    EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
     ProfileNotFound,
-    ReadTimeoutError,
     TokenRetrievalError,
 )
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 _IAM_PREFIX = "medical-imaging"
 _LABELS = {"datastoreId": "datastore", "imageSetId": "image set", "versionId": "version"}
@@ -253,7 +252,8 @@ _CREDENTIAL_ERRORS = (
     ProfileNotFound,
     NoRegionError,
 )
-_CONNECTION_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
+# Refused or timed-out connections, dropped connections and read timeouts.
+_CONNECTION_ERRORS = (BotocoreConnectionError, HTTPClientError)
 
 CREDENTIALS_HINT = (
     "Configure credentials (`aws configure`, `aws sso login --profile NAME`, or the "

@@ -353,3 +353,18 @@ def test_get_image_set_metadata_gunzips(client, stub):
         {"datastoreId": DS, "imageSetId": IS, "versionId": "2"},
     )
     assert hi_widgets.get_image_set_metadata(client, DS, IS, "2") == document
+
+
+def test_an_unreachable_endpoint_is_a_retryable_connection_error():
+    import boto3
+
+    session = boto3.Session(
+        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="dummy", region_name="us-east-1"
+    )
+    client = hi_widgets.make_client(
+        session=session, endpoint_url="http://127.0.0.1:9", max_attempts=1
+    )
+    with pytest.raises(hi_widgets.ConnectionFailedError) as info:
+        hi_widgets.get_image_set(client, DS, IS)
+    assert info.value.retryable
+    assert "endpoint URL" in info.value.message
