@@ -21,6 +21,7 @@ import zlib
 from datetime import timezone
 from typing import Any
 
+import matplotlib
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba, to_rgba_array
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Patch
 
 __all__ = [
@@ -85,6 +87,7 @@ _FALLBACK = (
 )
 
 _MAX_TICK_LABELS = 30
+_TICK_PITCH = 1.7  # room a y tick label needs, in multiples of its font size
 _MAX_PERIODS = 10_000
 
 
@@ -235,11 +238,40 @@ def _timeline_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], bool]:
     return frame, labels, single
 
 
+def _nice_step(raw: float) -> int:
+    """Return the smallest of 1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, ... >= raw."""
+    raw = max(1.0, float(raw))
+    magnitude = 10 ** int(np.floor(np.log10(raw)))
+    for factor in (1, 2, 2.5, 5, 10):
+        step = factor * magnitude
+        if step >= raw and float(step).is_integer():
+            return int(step)
+    return 10 * magnitude
+
+
 def _thin_ticks(ax: Axes, labels: list[str]) -> None:
+    """Label as many rows as fit the axes' height without overlap, at a round step.
+
+    With a step of n > 1 the labelled rows are the first and every n-th (``v1``, ``v5``,
+    ``v10``, ... for versions 1, 2, 3, ...).
+    """
     n = len(labels)
-    step = max(1, int(np.ceil(n / _MAX_TICK_LABELS)))
-    ticks = np.arange(0, n, step)
+    font = FontProperties(size=matplotlib.rcParams["ytick.labelsize"]).get_size_in_points()
+    height_pt = ax.figure.get_figheight() * ax.get_position().height * 72.0
+    fit = max(2, int(height_pt / (font * _TICK_PITCH)))
+    step = _nice_step(n / min(fit, _MAX_TICK_LABELS))
+    ticks = np.arange(0, n) if step == 1 else np.unique(np.r_[0, np.arange(step - 1, n, step)])
     ax.set_yticks(ticks, [labels[i] for i in ticks])
+
+
+def _timeline_height(df: pd.DataFrame) -> float:
+    """Figure height (inches): a row per image set, or per version for one image set."""
+    if len(df) == 0:
+        return 2.25
+    n_sets = df[["datastoreId", "imageSetId"]].drop_duplicates().shape[0]
+    if n_sets == 1:
+        return min(5.0, 1.8 + 0.05 * len(df))
+    return min(12.0, 2.0 + 0.25 * n_sets)
 
 
 def plot_version_timeline(
@@ -249,7 +281,8 @@ def plot_version_timeline(
 
     Rows: one per image set, earliest first; for a frame of a single image set, one per
     version instead (labelled ``v1``, ``v2``, ...). Image set rows are labelled with the
-    first 8 characters of the id and ``…``; with many rows only every n-th label is shown.
+    first 8 characters of the id and ``…``. With more rows than labels fit the axes'
+    height, only the first and every n-th row are labelled (n = 2, 5, 10, 20, 25, ...).
 
     A bar runs from the version's ``createdAt`` to the ``createdAt`` of the next version
     of the same image set, i.e. the time it was the current version, so the bars of an
@@ -281,8 +314,7 @@ def plot_version_timeline(
         ``"deletions"`` (scatter) and ``"highlight"`` (PolyCollection) when present.
     """
     _require(df, ("datastoreId", "imageSetId", "versionId", "createdAt", "updatedAt"))
-    n_rows = 0 if len(df) == 0 else df[["datastoreId", "imageSetId"]].drop_duplicates().shape[0]
-    ax = _new_axes(ax, height=min(12.0, 2.0 + 0.25 * max(n_rows, 1)))
+    ax = _new_axes(ax, height=_timeline_height(df))
     if len(df) == 0:
         return _no_data(ax)
     frame, labels, single = _timeline_rows(df)

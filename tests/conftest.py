@@ -1,5 +1,7 @@
 """Shared test setup: no test may see real AWS credentials, profiles or endpoints."""
 
+import logging
+
 import pytest
 
 _AWS_VARS = (
@@ -26,3 +28,51 @@ def isolated_aws_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+# --------------------------------------------------------------------------- widget tests
+# A widget test module gets one sandbox (``box``) for all its tests, and ``sb``: that
+# sandbox with faults, denials and the request log reset around each test. A module can
+# set ``SANDBOX_OPTIONS`` (keyword arguments of ``sandbox.start``) to start it otherwise.
+
+WIDGET_SANDBOX_OPTIONS = {"seed": 0, "quotas": False}
+DENIABLE_OPERATIONS = (
+    "ListDatastores",
+    "GetImageSet",
+    "ListImageSetVersions",
+    "SearchImageSets",
+    "GetImageSetMetadata",
+)
+
+
+@pytest.fixture(scope="module")
+def box(request):
+    """One local sandbox for the test module (seed 0, no quotas unless the module says)."""
+    from hi_widgets import sandbox
+
+    options = getattr(request.module, "SANDBOX_OPTIONS", WIDGET_SANDBOX_OPTIONS)
+    with sandbox.start(**options) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sb(box):
+    """The module's sandbox, with faults, denials and the request log reset after each test."""
+    box.set_faults()
+    box.clear_requests()
+    yield box
+    box.set_faults()
+    for operation in DENIABLE_OPERATIONS:
+        box.allow(operation)
+
+
+@pytest.fixture
+def no_swallowed_callback_errors(caplog):
+    """Fail the test if ipywidgets logged (and swallowed) an exception from a callback.
+
+    Widget modules use it for every test: ``pytestmark = pytest.mark.usefixtures(...)``.
+    """
+    caplog.set_level(logging.WARNING)
+    yield
+    swallowed = [r for r in caplog.records if "Exception in callback" in r.getMessage()]
+    assert not swallowed, swallowed

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 import matplotlib
 
@@ -255,6 +256,19 @@ def test_timeline_many_rows_thins_tick_labels():
     ax = drawn(plot_version_timeline(df))
     assert len(ax.get_yticks()) <= 30
     assert len(by_gid(ax, "versions").get_paths()) == 200
+
+
+def test_timeline_many_versions_of_one_image_set_labels_do_not_overlap():
+    df = versions_frame([record(1, v) for v in range(1, 74)])
+    ax = drawn(plot_version_timeline(df))
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    # The first version, then every 5th: a round step, as many as the height allows.
+    assert labels == ["v1"] + [f"v{v}" for v in range(5, 74, 5)]
+    assert len(by_gid(ax, "versions").get_paths()) == 73
+    # The figure grew with the versions (not one row's height), and no two labels overlap.
+    assert ax.figure.get_figheight() >= 4.5
+    boxes = [t.get_window_extent() for t in ax.get_yticklabels()]
+    assert all(a.y0 >= b.y1 or b.y0 >= a.y1 for a, b in pairwise(boxes))
 
 
 def test_timeline_requires_versions_columns():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import logging
 import re
 import time
 from datetime import datetime, timezone
@@ -13,13 +12,13 @@ import ipywidgets as w
 import pandas as pd
 import pytest
 
-from hi_widgets import sandbox
 from hi_widgets.frames import PHI_COLUMNS
 from hi_widgets.widgets import BatchFetcher
 from hi_widgets.widgets.batch import LineProblem, csv_to_lines, parse_batch_text
 from hi_widgets.widgets.connection import MODE_SANDBOX
 
 WAIT = 120.0  # bounded; generous for loaded CI machines
+pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
 DS = "a" * 32
 DS2 = "b" * 32
 IS1 = "0123456789abcdef0123456789abcdef"
@@ -89,30 +88,6 @@ def test_csv_to_lines():
 
 
 # --------------------------------------------------------------------------- widget
-
-
-@pytest.fixture(scope="module")
-def box():
-    with sandbox.start(seed=0, quotas=False) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sb(box):
-    box.set_faults()
-    box.clear_requests()
-    yield box
-    box.set_faults()
-    for operation in ("ListDatastores", "GetImageSet", "ListImageSetVersions"):
-        box.allow(operation)
-
-
-@pytest.fixture(autouse=True)
-def no_swallowed_callback_errors(caplog):
-    caplog.set_level(logging.WARNING)
-    yield
-    swallowed = [r for r in caplog.records if "Exception in callback" in r.getMessage()]
-    assert not swallowed, swallowed
 
 
 @pytest.fixture

@@ -5,42 +5,18 @@ from __future__ import annotations
 import base64
 import io
 import json
-import logging
 import re
 
 import ipywidgets as w
 import pandas as pd
 import pytest
 
-from hi_widgets import sandbox
 from hi_widgets.errors import InvalidIdentifierError
 from hi_widgets.widgets import VersionBrowser
 
 WAIT = 120.0  # bounded; generous for loaded CI machines
-
-
-@pytest.fixture(scope="module")
-def box():
-    with sandbox.start(seed=0, quotas=False, update_delay=0.0) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sb(box):
-    box.set_faults()
-    box.clear_requests()
-    yield box
-    box.set_faults()
-    for operation in ("GetImageSet", "ListImageSetVersions", "GetImageSetMetadata"):
-        box.allow(operation)
-
-
-@pytest.fixture(autouse=True)
-def no_swallowed_callback_errors(caplog):
-    caplog.set_level(logging.WARNING)
-    yield
-    swallowed = [r for r in caplog.records if "Exception in callback" in r.getMessage()]
-    assert not swallowed, swallowed
+pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
+SANDBOX_OPTIONS = {"seed": 0, "quotas": False, "update_delay": 0.0}
 
 
 @pytest.fixture

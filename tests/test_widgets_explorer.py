@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
-import logging
 import re
 import time
 from datetime import date
@@ -13,44 +13,13 @@ import ipywidgets as w
 import pandas as pd
 import pytest
 
-from hi_widgets import sandbox
 from hi_widgets.frames import PHI_COLUMNS
 from hi_widgets.widgets import ImageSetExplorer
+from hi_widgets.widgets.common import frame_html
 from hi_widgets.widgets.connection import MODE_SANDBOX
 
 WAIT = 120.0  # bounded; generous for loaded CI machines
-OPERATIONS = (
-    "ListDatastores",
-    "GetImageSet",
-    "ListImageSetVersions",
-    "SearchImageSets",
-    "GetImageSetMetadata",
-)
-
-
-@pytest.fixture(scope="module")
-def box():
-    with sandbox.start(seed=0, quotas=False) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sb(box):
-    """The module's sandbox, with faults, denials and the request log reset after each test."""
-    box.set_faults()
-    box.clear_requests()
-    yield box
-    box.set_faults()
-    for operation in OPERATIONS:
-        box.allow(operation)
-
-
-@pytest.fixture(autouse=True)
-def no_swallowed_callback_errors(caplog):
-    caplog.set_level(logging.WARNING)
-    yield
-    swallowed = [r for r in caplog.records if "Exception in callback" in r.getMessage()]
-    assert not swallowed, swallowed
+pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
 
 
 @pytest.fixture
@@ -109,6 +78,33 @@ def test_css_classes_present(sb):
     # With client= the connection panel is not shown.
     assert explorer.connection is None
     assert isinstance(explorer, w.VBox)
+
+
+def test_frame_html_cells_compact_truncated_with_tooltip():
+    frame = pd.DataFrame(
+        {
+            "createdAt": pd.to_datetime(["2025-03-01T13:00:05.250+01:00"], utc=True),
+            "message": ["x" * 100 + " <b>&'"],
+        }
+    )
+    out = frame_html(frame, max_chars=20)
+    assert "<td style='text-align:left;white-space:nowrap" in out
+    assert ">2025-03-01 12:00:05Z</td>" in out
+    cell = re.search(r"<td title=\"([^\"]*)\"[^>]*>([^<]*)</td>", out)
+    assert cell.group(2) == "x" * 19 + "…"
+    assert html.unescape(cell.group(1)) == frame["message"][0]  # whole text, escaped
+    assert "<b>" not in out
+    assert rows(out) == 1
+
+
+def test_idle_progress_is_hidden_and_cancel_neutral(sb):
+    explorer = make(sb)  # has listed the datastores: no progress left to show
+    runner = explorer.runner
+    assert "datastores available" in explorer.status.text
+    assert runner.progress.layout.display == "none"
+    assert runner.progress_label.layout.display == "none"
+    assert runner.progress_label.value == ""
+    assert runner.cancel_button.disabled and runner.cancel_button.button_style == ""
 
 
 def test_datastore_dropdown_filled_from_list_datastores(sb, ids):
@@ -170,7 +166,8 @@ def test_fetch_all_versions_table_timeline_export(sb, ids, tmp_path):
     assert [int(v["versionId"]) for v in truth] == list(range(1, 74))
     # Progress: all versions counted.
     assert explorer.runner.progress.value == explorer.runner.progress.max == 73
-    assert "73 / 73" in explorer.runner.progress_label.value
+    assert explorer.runner.progress_label.value == "Done: 73 / 73 versions"
+    assert explorer.runner.progress.bar_style == "success"
     # Versions tab: count label, first page of 50, then every row with "All".
     table = explorer.table
     assert table.count.value == "73 versions"
@@ -181,6 +178,13 @@ def test_fetch_all_versions_table_timeline_export(sb, ids, tmp_path):
     assert table.next_button.disabled and not table.prev_button.disabled
     table.page_size.value = 0  # "All"
     assert rows(table.table.value) == 73
+    # One image set: no repeated ids; compact UTC times that do not wrap; side scrolling.
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", table.table.value)
+    assert heads[:3] == ["versionId", "imageSetState", "imageSetWorkflowStatus"]
+    assert not {"datastoreId", "imageSetId", "imageSetArn"} & set(heads)
+    assert re.search(r">\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ</td>", table.table.value)
+    assert "+00:00" not in table.table.value and "white-space:nowrap" in table.table.value
+    assert "overflow-x:auto" in table.table.value
     assert explorer.tabs.selected_index == 1
     # Timeline: a PNG in an Image widget.
     assert explorer.timeline.value[:8] == b"\x89PNG\r\n\x1a\n"
@@ -224,11 +228,13 @@ def test_buttons_disabled_while_running(sb, ids):
     assert explorer.busy
     assert explorer.get_button.disabled and explorer.fetch_button.disabled
     assert not explorer.runner.cancel_button.disabled
+    assert explorer.runner.cancel_button.button_style == "warning"  # only while usable
     # A second click while busy starts nothing.
     assert not explorer.get()
     assert explorer.wait(WAIT)
     assert not explorer.get_button.disabled and not explorer.fetch_button.disabled
     assert explorer.runner.cancel_button.disabled
+    assert explorer.runner.cancel_button.button_style == ""
     assert len(requests_of(sb, "GetImageSet")) == 1
 
 
@@ -402,6 +408,10 @@ def test_unknown_image_set_is_not_found(sb, ids):
     assert explorer.status.text.startswith("Not found")
     assert "0" * 32 in explorer.status.text
     assert explorer.record is record and explorer.properties.value == properties
+    # The progress line says the action failed; no empty bar is left behind.
+    assert explorer.runner.progress_label.value == "Getting latest version failed"
+    assert explorer.runner.progress_label.layout.display != "none"
+    assert explorer.runner.progress.layout.display == "none"
     assert explorer.form.image_set.value == "0" * 32
 
 
@@ -530,6 +540,8 @@ def test_cancel_mid_fetch_stops_within_one_request(sb, ids):
     assert 0 < len(explorer.versions) < 73
     assert explorer.table.count.value == f"{len(explorer.versions)} versions"
     assert not explorer.fetch_button.disabled and explorer.runner.cancel_button.disabled
+    assert explorer.runner.progress_label.value.startswith("Cancelled at ")
+    assert explorer.runner.progress.bar_style == "warning"
 
 
 # --------------------------------------------------------------------------- connection

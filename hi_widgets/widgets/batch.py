@@ -6,7 +6,7 @@ import html
 import io
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +15,16 @@ import pandas as pd
 
 from ..errors import InvalidIdentifierError
 from ..ids import validate_datastore_id, validate_image_set_id
-from .common import BackgroundRunner, ExportPanel, FrameTable, StatusArea, figure_png
-from .connection import ConnectionPanel
+from .common import (
+    BackgroundRunner,
+    ConnectedMixin,
+    ExportPanel,
+    FrameTable,
+    StatusArea,
+    figure_png,
+    plot_image,
+)
+from .explorer import timeline_png
 from .identifiers import DatastoreField
 
 __all__ = ["BatchFetcher", "LineProblem", "csv_to_lines", "parse_batch_text"]
@@ -165,7 +173,7 @@ def problems_html(problems: Sequence[LineProblem]) -> str:
     )
 
 
-class BatchFetcher(w.VBox):
+class BatchFetcher(ConnectedMixin, w.VBox):
     """Fetch the version histories of many image sets at once.
 
     Paste image set ids (one a line, or ``datastoreId,imageSetId``) or upload a CSV with an
@@ -216,7 +224,6 @@ class BatchFetcher(w.VBox):
         self.result: Any = None
         self.items: list[tuple[str, str]] = []
         self.problems: list[LineProblem] = []
-        self._callbacks: list[Callable[[Any], None]] = []
 
         self.status = StatusArea()
         self.runner = BackgroundRunner(self.status, self._busy_changed, unit="image sets")
@@ -258,10 +265,8 @@ class BatchFetcher(w.VBox):
         self.errors_table = FrameTable(
             "error", table_class="hi-batch-errors-table", count_class="hi-batch-error-count"
         )
-        self.timeline = w.Image(format="png", value=b"", layout=w.Layout(max_width="100%"))
-        self.timeline.add_class("hi-batch-timeline")
-        self.state_counts = w.Image(format="png", value=b"", layout=w.Layout(max_width="100%"))
-        self.state_counts.add_class("hi-batch-state-counts")
+        self.timeline = plot_image("hi-batch-timeline")
+        self.state_counts = plot_image("hi-batch-state-counts", fill=False)
         self.export = ExportPanel(self.status, basename="batch-versions")
         self.tabs = w.Tab(
             children=[
@@ -274,14 +279,7 @@ class BatchFetcher(w.VBox):
             titles=("Versions", "Errors", "Timeline", "Status counts", "Export"),
         )
 
-        self.connection: ConnectionPanel | None = None
-        children: list[w.Widget] = []
-        if client is None:
-            self.connection = ConnectionPanel(
-                sandbox_options=sandbox_options, client_options=client_options
-            )
-            self.connection.connect_button.on_click(lambda _b: self.connect())
-            children.append(self.connection)
+        children = self._init_connection(client, sandbox_options, client_options)
         children += [
             self.datastore.box,
             self.ids,
@@ -299,37 +297,21 @@ class BatchFetcher(w.VBox):
 
     # ------------------------------------------------------------------ state
 
-    @property
-    def busy(self) -> bool:
-        """True while fetching (or connecting)."""
-        return self.runner.busy
-
     def wait(self, timeout: float | None = 60.0) -> bool:
         """Block until the running job ended (at most ``timeout`` seconds); True if idle."""
-        return self.runner.wait(timeout)
-
-    def cancel(self) -> None:
-        """Stop the fetch: no new request starts."""
-        self.runner.cancel()
-
-    def on_result(self, callback: Callable[[Any], None], remove: bool = False) -> None:
-        """Call ``callback(fetch_result)`` after each completed fetch (in the worker thread).
-
-        An exception in the callback is shown in the status area and logged.
-        """
-        if remove:
-            self._callbacks.remove(callback)
-        else:
-            self._callbacks.append(callback)
-
-    def _busy_changed(self, _busy: bool) -> None:
-        self._update_buttons()
+        return super().wait(timeout)
 
     def _update_buttons(self) -> None:
         ready = bool(self.items) and not self.problems and self.client is not None
         self.fetch_button.disabled = self.runner.busy or not ready
-        if self.connection is not None:
-            self.connection.connect_button.disabled = self.runner.busy
+        self._update_connect_button()
+
+    @property
+    def _datastore_field(self) -> DatastoreField:
+        return self.datastore
+
+    def _revalidate(self) -> bool:
+        return self._validate()
 
     def _validate(self) -> bool:
         datastore = self.datastore.value.strip() or None
@@ -357,38 +339,6 @@ class BatchFetcher(w.VBox):
 
     # ------------------------------------------------------------------ actions
 
-    def connect(self) -> bool:
-        """Connect with the connection panel's choice (background), then list datastores."""
-        if self.connection is None or self.runner.busy:
-            return False
-        panel = self.connection
-
-        def job(_cancel: threading.Event) -> Any:
-            client = panel.connect()
-            self.client = client
-            self.datastore.load(client)
-            return client
-
-        def done(_client: Any) -> None:
-            self.status.show(panel.info.value, "info")
-            self._validate()
-
-        return self.runner.start(job, on_success=done, label="Connecting…", cancellable=False)
-
-    def load_datastores(self) -> bool:
-        """List datastores in the background to fill the default-datastore dropdown."""
-
-        def job(_cancel: threading.Event) -> Any:
-            return self.datastore.load(self.client)
-
-        def done(_summaries: Any) -> None:
-            self._validate()
-            self.status.clear()
-
-        return self.runner.start(
-            job, on_success=done, label="Listing datastores…", cancellable=False
-        )
-
     def fetch(self) -> bool:
         """Fetch every version of every listed image set in the background.
 
@@ -397,10 +347,7 @@ class BatchFetcher(w.VBox):
         bool
             True if the fetch started (input valid, connected, not busy).
         """
-        if self.runner.busy:
-            return False
-        if self.client is None:
-            self.status.show("Connect first (connection panel above).", "warning")
+        if not self._connected():
             return False
         if not self._validate():
             if self.problems:
@@ -430,12 +377,7 @@ class BatchFetcher(w.VBox):
                 )
                 return
             self.status.show(text, "warning" if len(result.errors) else "info")
-            for callback in list(self._callbacks):
-                try:
-                    callback(result)
-                except Exception as error:
-                    self.status.show_error(error, context="on_result callback failed")
-                    return
+            self._notify(result)
 
         n = len(items)
         return self.runner.start(
@@ -444,22 +386,15 @@ class BatchFetcher(w.VBox):
 
     def show_result(self, result: Any) -> None:
         """Show a FetchResult: versions, errors, plots and export."""
-        from ..plots import plot_state_counts, plot_version_timeline
+        from ..plots import plot_state_counts
 
         frame, errors = result.frame, result.errors
         self.table.set_frame(frame)
         self.errors_table.set_frame(errors)
         self.export.set_frame(frame)
         self.tabs.selected_index = 0 if len(frame) or not len(errors) else 1
-        self.timeline.value = figure_png(plot_version_timeline(frame))
+        self.timeline.value = timeline_png(frame)
         self.state_counts.value = figure_png(plot_state_counts(frame))
-
-    def close(self) -> None:
-        """Close the widget (and stop a sandbox the connection panel started)."""
-        self.runner.cancel()
-        if self.connection is not None:
-            self.connection.close()
-        super().close()
 
 
 def _summary(result: Any) -> str:

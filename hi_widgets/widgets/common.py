@@ -6,8 +6,10 @@
   progress bar, and buttons disabled while it runs (re-enabled in ``finally``).
 * :class:`FrameTable`: a DataFrame as a paged HTML table with a row count.
 * :class:`ExportPanel`: format, include-PHI, a browser download link and save-to-path.
-* :func:`figure_png`, :func:`download_link_html`, :func:`frame_html`, :func:`record_html`:
-  plain functions the widgets use and a notebook can call too.
+* :class:`RunnerMixin`, :class:`ConnectedMixin`: busy / wait / cancel / close, the
+  connection panel, datastore listing and result callbacks, written once for the widgets.
+* :func:`figure_png`, :func:`download_link_html`, :func:`frame_html`, :func:`record_html`,
+  :func:`plot_image`: plain functions the widgets use and a notebook can call too.
 
 Thread rule: a worker thread only assigns widget traits (ipywidgets syncs them) and
 never uses ``with output:``.
@@ -22,7 +24,7 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import ipywidgets as w
@@ -34,13 +36,17 @@ log = logging.getLogger("hi_widgets.widgets")
 
 __all__ = [
     "BackgroundRunner",
+    "ConnectedMixin",
     "ExportPanel",
     "FrameTable",
+    "RunnerMixin",
     "StatusArea",
     "download_link_html",
     "figure_png",
+    "format_cell",
     "format_value",
     "frame_html",
+    "plot_image",
     "record_html",
 ]
 
@@ -95,28 +101,79 @@ def record_html(record: Mapping[str, Any], *, css_class: str = "hi-record") -> s
     return f"<table class='{css_class}'><tbody>{rows}</tbody></table>"
 
 
-def frame_html(frame: pd.DataFrame, *, css_class: str = "hi-table") -> str:
-    """Render a DataFrame as an escaped HTML table (``<thead>`` and one ``<tr>`` a row).
+def format_cell(value: Any) -> str:
+    """Return the short text of a table cell: timestamps as ``2025-03-01 12:00:05Z`` (UTC).
+
+    Time zone aware timestamps are converted to UTC and end in ``Z``; naive ones are
+    shown as they are, without the ``Z``. Everything else as :func:`format_value`.
+    """
+    text = format_value(value)
+    if text and isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return text
+
+
+_CELL_STYLE = "text-align:left;white-space:nowrap;padding:2px 10px 2px 4px"
+_HEAD_STYLE = _CELL_STYLE + ";position:sticky;top:0;background:var(--jp-layout-color1,#fff)"
+
+
+def _cell_html(value: Any, max_chars: int | None) -> str:
+    text = format_cell(value)
+    if max_chars and len(text) > max_chars:
+        shown = text[: max_chars - 1].rstrip() + "…"
+        title = html.escape(text, quote=True)
+        return f"<td title=\"{title}\" style='{_CELL_STYLE}'>{html.escape(shown)}</td>"
+    return f"<td style='{_CELL_STYLE}'>{html.escape(text)}</td>"
+
+
+def frame_html(
+    frame: pd.DataFrame,
+    *,
+    css_class: str = "hi-table",
+    max_chars: int | None = 60,
+    max_height: str | None = "480px",
+) -> str:
+    """Render a DataFrame as an escaped, scrollable HTML table.
+
+    One ``<tr>`` a row inside ``<tbody>``; cells do not wrap, timestamps are compact UTC
+    (:func:`format_cell`), missing values blank. The table sits in a ``<div>`` (class
+    ``hi-table-scroll``) that scrolls sideways, so a wide table is never cut off, and
+    down beyond ``max_height`` with the header row kept in view.
 
     Parameters
     ----------
     frame
-        Any DataFrame; timestamps as ISO text, missing values blank.
+        Any DataFrame.
     css_class
-        Extra class of the ``<table>``.
+        Extra class of the ``<table>`` (its classes are ``dataframe`` and this one).
+    max_chars
+        Longer texts are cut to this many characters with ``…``; the whole text is the
+        cell's ``title`` (a tooltip). None keeps every text whole.
+    max_height
+        CSS height beyond which the table scrolls; None for no limit.
 
     Returns
     -------
     str
         HTML.
     """
-    shown = frame.copy()
-    for column in shown.columns:
-        shown[column] = [format_value(v) for v in shown[column].tolist()]
-    return shown.to_html(index=False, border=0, classes=css_class, escape=True, na_rep="")
+    head = "".join(f"<th style='{_HEAD_STYLE}'>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(_cell_html(value, max_chars) for value in row) + "</tr>"
+        for row in frame.itertuples(index=False, name=None)
+    )
+    height = f";max-height:{max_height};overflow-y:auto" if max_height else ""
+    return (
+        f"<div class='hi-table-scroll' style='overflow-x:auto;max-width:100%{height}'>"
+        f"<table class='dataframe {html.escape(css_class, quote=True)}' "
+        f"style='border-collapse:collapse'>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
 
 
-def figure_png(figure: Any, *, dpi: int = 100) -> bytes:
+def figure_png(figure: Any, *, dpi: int = 100, width: float | None = None) -> bytes:
     """Return a matplotlib Figure (or an Axes' figure) as PNG bytes, without pyplot.
 
     Parameters
@@ -125,6 +182,8 @@ def figure_png(figure: Any, *, dpi: int = 100) -> bytes:
         A ``matplotlib.figure.Figure`` or an ``Axes``.
     dpi
         Resolution.
+    width
+        Figure width in inches to render at (the height is kept); default as it is.
 
     Returns
     -------
@@ -132,9 +191,37 @@ def figure_png(figure: Any, *, dpi: int = 100) -> bytes:
         PNG data, for ``ipywidgets.Image(value=...)``.
     """
     figure = getattr(figure, "figure", figure) if not hasattr(figure, "savefig") else figure
+    if width is not None:
+        figure.set_size_inches(width, figure.get_figheight())
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
+
+
+def plot_image(css_class: str, *, fill: bool = True) -> w.Image:
+    """Return an empty PNG ``Image`` widget for a plot.
+
+    Parameters
+    ----------
+    css_class
+        Class added to the widget.
+    fill
+        Scale the image to the container's width (height in proportion); render the
+        PNG at least that wide so it is scaled down, never blurred. With False the image
+        keeps its own size, shrunk only when the container is narrower.
+
+    Returns
+    -------
+    ipywidgets.Image
+    """
+    layout = (
+        w.Layout(width="100%", height="auto", object_fit="contain")
+        if fill
+        else w.Layout(max_width="100%", height="auto")
+    )
+    image = w.Image(format="png", value=b"", layout=layout)
+    image.add_class(css_class)
+    return image
 
 
 def download_link_html(data: bytes, filename: str, *, mime: str | None = None) -> str:
@@ -190,10 +277,14 @@ class StatusArea(w.VBox):
     }
 
     def __init__(self) -> None:
-        self.message = w.HTML(value="")
+        # The message takes the room left by the toggle and wraps (min_width 0 lets it
+        # shrink), so a long message never pushes the toggle out of view.
+        self.message = w.HTML(value="", layout=w.Layout(flex="1 1 auto", min_width="0"))
         self.message.add_class("hi-status")
         self.toggle = w.ToggleButton(
-            value=False, description="Details", layout=w.Layout(width="auto", display="none")
+            value=False,
+            description="Details",
+            layout=w.Layout(width="auto", flex="0 0 auto", display="none"),
         )
         self.toggle.add_class("hi-status-details-toggle")
         self.details = w.HTML(value="", layout=w.Layout(display="none"))
@@ -201,7 +292,10 @@ class StatusArea(w.VBox):
         self.toggle.observe(self._on_toggle, names="value")
         self.kind = ""
         self.text = ""
-        super().__init__([w.HBox([self.message, self.toggle]), self.details])
+        line = w.HBox(
+            [self.message, self.toggle], layout=w.Layout(width="100%", align_items="flex-start")
+        )
+        super().__init__([line, self.details])
 
     def _on_toggle(self, change: Mapping[str, Any]) -> None:
         self.details.layout.display = "block" if change["new"] else "none"
@@ -212,8 +306,11 @@ class StatusArea(w.VBox):
         self.kind = kind
         self.text = text
         self.message.value = (
-            f"<span class='hi-status-{kind or 'plain'}' style='color:{color}'>"
-            f"{html.escape(text)}</span>"
+            f"<div class='hi-status-{kind or 'plain'}' style='color:{color};line-height:1.4;"
+            f"white-space:normal;overflow-wrap:anywhere;padding:4px 0'>"
+            f"{html.escape(text)}</div>"
+            if text
+            else ""
         )
         self.details.value = (
             f"<pre style='white-space:pre-wrap'>{html.escape(details)}</pre>" if details else ""
@@ -263,9 +360,15 @@ class BackgroundRunner:
     progress : ipywidgets.IntProgress
         Class ``hi-progress``; ``value`` is items done, ``max`` the total when known.
     progress_label : ipywidgets.Label
-        "12 / 57 versions".
+        "12 / 57 versions" while a job runs; afterwards its outcome ("Done: 57 / 57
+        versions", "Cancelled at 12 / 57 versions", "Fetching versions failed").
     cancel_button : ipywidgets.Button
-        Class ``hi-cancel``; enabled only while a job runs.
+        Class ``hi-cancel``; enabled (and styled as a warning) only while a job runs.
+
+    Notes
+    -----
+    Bar and label are hidden while nothing has run, and after a job that succeeded
+    without reporting progress (listing datastores, connecting, searching).
     """
 
     def __init__(
@@ -277,13 +380,13 @@ class BackgroundRunner:
         self.status = status
         self.unit = unit
         self._on_busy_change = on_busy_change
-        self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="40%"))
-        self.progress.add_class("hi-progress")
-        self.progress_label = w.Label(value="")
-        self.progress_label.add_class("hi-progress-label")
-        self.cancel_button = w.Button(
-            description="Cancel", icon="stop", disabled=True, button_style="warning"
+        self.progress = w.IntProgress(
+            value=0, min=0, max=1, layout=w.Layout(width="40%", display="none")
         )
+        self.progress.add_class("hi-progress")
+        self.progress_label = w.Label(value="", layout=w.Layout(display="none"))
+        self.progress_label.add_class("hi-progress-label")
+        self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
         self.cancel_button.add_class("hi-cancel")
         self.cancel_button.on_click(lambda _button: self.cancel())
         self.box = w.HBox([self.cancel_button, self.progress, self.progress_label])
@@ -291,6 +394,8 @@ class BackgroundRunner:
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._running = False
+        self._reported = False
+        self._label = ""
         self.last_error: BaseException | None = None
 
     @property
@@ -306,12 +411,13 @@ class BackgroundRunner:
     def cancel(self) -> None:
         """Ask the running job to stop before its next request."""
         self._cancel.set()
-        self.cancel_button.disabled = True
+        self._enable_cancel(False)
         if self.busy:
             self.status.show("Cancelling…", "warning")
 
     def report(self, done: int, total: int | None) -> None:
         """Progress callback for the data layer: ``(done, total or None)``."""
+        self._reported = True
         if total:
             self.progress.max = max(int(total), 1)
             self.progress.value = min(int(done), self.progress.max)
@@ -351,7 +457,10 @@ class BackgroundRunner:
             self.progress.max = 1
             self.progress.bar_style = "info"
             self.progress_label.value = label
-            self.cancel_button.disabled = not cancellable
+            self._reported = False
+            self._label = label
+            self._show_progress(True)
+            self._enable_cancel(cancellable)
             self.status.show(label, "")
             self._running = True
             self._set_busy(True)
@@ -372,14 +481,14 @@ class BackgroundRunner:
         on_success: Callable[[Any], None] | None,
         on_error: Callable[[BaseException], None] | None,
     ) -> None:
+        outcome = "failed"
         try:
             result = job(cancel)
             if on_success is not None:
                 on_success(result)
-            self.progress.bar_style = "warning" if cancel.is_set() else "success"
+            outcome = "cancelled" if cancel.is_set() else "done"
         except Exception as error:  # shown in the widget, never lost
             self.last_error = error
-            self.progress.bar_style = "danger"
             try:
                 if on_error is not None:
                     on_error(error)
@@ -388,9 +497,36 @@ class BackgroundRunner:
             except Exception:
                 log.exception("hi_widgets could not show an error in the widget")
         finally:
-            self.cancel_button.disabled = True
+            self._enable_cancel(False)
+            self._show_outcome(outcome)
             self._running = False
             self._set_busy(False)
+
+    def _enable_cancel(self, enabled: bool) -> None:
+        # A disabled button in warning orange looks clickable: neutral unless usable.
+        self.cancel_button.disabled = not enabled
+        self.cancel_button.button_style = "warning" if enabled else ""
+
+    def _show_progress(self, bar: bool, label: bool | None = None) -> None:
+        self.progress.layout.display = "" if bar else "none"
+        self.progress_label.layout.display = "" if (bar if label is None else label) else "none"
+
+    def _show_outcome(self, outcome: str) -> None:
+        """Leave bar and label saying how the job ended (or hide them: nothing to say)."""
+        counts = self.progress_label.value if self._reported else ""
+        action = self._label.rstrip("…. ")
+        if outcome == "done":
+            self.progress.bar_style = "success"
+            self.progress_label.value = f"Done: {counts}" if counts else ""
+            self._show_progress(bool(counts))
+        elif outcome == "cancelled":
+            self.progress.bar_style = "warning"
+            self.progress_label.value = f"Cancelled at {counts}" if counts else "Cancelled"
+            self._show_progress(bool(counts), label=True)
+        else:
+            self.progress.bar_style = "danger"
+            self.progress_label.value = f"{action} failed" + (f" at {counts}" if counts else "")
+            self._show_progress(bool(counts), label=True)
 
     def _set_busy(self, busy: bool) -> None:
         if self._on_busy_change is None:
@@ -429,6 +565,14 @@ class FrameTable(w.VBox):
         CSS classes added to the table HTML widget and the count label.
     page_size
         Rows a page at first; the page-size dropdown offers 25, 50, 100, 500 and "All".
+    columns
+        Columns to show, in this order (default: all).
+    hide_columns
+        Columns not to show, e.g. identifiers that are the same in every row and shown
+        above the table already.
+    max_chars
+        Longer cell texts are cut with ``…`` (whole text in the tooltip); see
+        :func:`frame_html`.
 
     Notes
     -----
@@ -453,15 +597,20 @@ class FrameTable(w.VBox):
         count_class: str | None = None,
         page_size: int = 50,
         columns: Sequence[str] | None = None,
+        hide_columns: Sequence[str] = (),
+        max_chars: int | None = 60,
     ) -> None:
         self.noun = noun
         self.columns = list(columns) if columns is not None else None
+        self.hide_columns = tuple(hide_columns)
+        self.max_chars = max_chars
         self.frame: pd.DataFrame | None = None
         self.page = 0
         self.count = w.Label(value=f"0 {noun}s")
         if count_class:
             self.count.add_class(count_class)
-        self.table = w.HTML(value="", layout=w.Layout(overflow="auto", max_height="480px"))
+        # frame_html's own <div> scrolls both ways; the widget only gives it the width.
+        self.table = w.HTML(value="", layout=w.Layout(width="100%"))
         self.table.add_class(table_class)
         self.page_size = w.Dropdown(
             options=list(self.PAGE_SIZES),
@@ -508,10 +657,12 @@ class FrameTable(w.VBox):
             return
         if self.columns is not None:
             frame = frame[[c for c in self.columns if c in frame.columns]]
+        if self.hide_columns:
+            frame = frame.drop(columns=[c for c in self.hide_columns if c in frame.columns])
         size = self.page_size.value or max(len(frame), 1)
         start = self.page * size
         part = frame.iloc[start : start + size]
-        self.table.value = frame_html(part)
+        self.table.value = frame_html(part, max_chars=self.max_chars)
         if len(frame):
             self.page_label.value = f"rows {start + 1}–{start + len(part)} of {len(frame)}"
         else:
@@ -648,3 +799,156 @@ def swap_child(box: w.Box, old: w.Widget, new: w.Widget) -> None:
 def labelled(items: Iterable[w.Widget]) -> w.HBox:
     """Lay widgets out in a row."""
     return w.HBox(list(items))
+
+
+# --------------------------------------------------------------------------- widget mixins
+
+
+class RunnerMixin:
+    """``busy``, ``wait`` and ``cancel`` of a widget whose actions run on ``self.runner``."""
+
+    runner: BackgroundRunner
+
+    @property
+    def busy(self) -> bool:
+        """True while an action runs in the background."""
+        return self.runner.busy
+
+    def wait(self, timeout: float | None = 30.0) -> bool:
+        """Block until the running action ended (at most ``timeout`` seconds).
+
+        Returns
+        -------
+        bool
+            True if nothing is running any more.
+        """
+        return self.runner.wait(timeout)
+
+    def cancel(self) -> None:
+        """Stop the running action before its next request."""
+        self.runner.cancel()
+
+    def _busy_changed(self, _busy: bool) -> None:
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        """Enable or disable the widget's buttons for its state (override)."""
+
+
+class ConnectedMixin(RunnerMixin):
+    """A widget with a client or, without one, a connection panel; lists datastores.
+
+    The widget sets ``status``, ``runner`` and ``client``, calls :meth:`_init_connection`
+    and provides ``_datastore_field`` (a ``DatastoreField`` to fill) and ``_revalidate``.
+    """
+
+    status: StatusArea
+    client: Any
+    connection: Any
+    _callbacks: list[Callable[[Any], None]]
+
+    def _init_connection(
+        self,
+        client: Any,
+        sandbox_options: Mapping[str, Any] | None,
+        client_options: Mapping[str, Any] | None,
+    ) -> list[w.Widget]:
+        """Make the connection panel when there is no client; return it as children."""
+        from .connection import ConnectionPanel
+
+        self._callbacks = []
+        self.connection = None
+        if client is not None:
+            return []
+        self.connection = ConnectionPanel(
+            sandbox_options=sandbox_options, client_options=client_options
+        )
+        self.connection.connect_button.on_click(lambda _b: self.connect())
+        return [self.connection]
+
+    @property
+    def _datastore_field(self) -> Any:
+        raise NotImplementedError
+
+    def _revalidate(self) -> Any:
+        """Check the input again (after connecting or listing datastores)."""
+
+    def _update_connect_button(self) -> None:
+        if self.connection is not None:
+            self.connection.connect_button.disabled = self.runner.busy
+
+    def _connected(self) -> bool:
+        """Return True if a job may start now; say "Connect first" without a client."""
+        if self.runner.busy:
+            return False
+        if self.client is None:
+            self.status.show("Connect first (connection panel above).", "warning")
+            return False
+        return True
+
+    def on_result(self, callback: Callable[[Any], None], remove: bool = False) -> None:
+        """Call ``callback(result)`` after each successful action (in the worker thread).
+
+        An exception the callback raises is shown in the status area (and logged), not
+        swallowed.
+        """
+        if remove:
+            self._callbacks.remove(callback)
+        else:
+            self._callbacks.append(callback)
+
+    def _notify(self, result: Any) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(result)
+            except Exception as error:
+                self.status.show_error(error, context="on_result callback failed")
+                return
+
+    def connect(self) -> bool:
+        """Connect with the connection panel's choice (in the background), then list datastores.
+
+        Returns
+        -------
+        bool
+            False if nothing was started (busy, or no connection panel).
+        """
+        if self.connection is None or self.runner.busy:
+            return False
+        panel = self.connection
+
+        def job(_cancel: threading.Event) -> Any:
+            client = panel.connect()
+            self.client = client
+            self._datastore_field.load(client)
+            return client
+
+        def done(_client: Any) -> None:
+            self.status.show(panel.info.value, "info")
+            self._revalidate()
+
+        return self.runner.start(job, on_success=done, label="Connecting…", cancellable=False)
+
+    def load_datastores(self) -> bool:
+        """List datastores in the background to fill the datastore dropdown."""
+
+        def job(_cancel: threading.Event) -> Any:
+            return self._datastore_field.load(self.client)
+
+        def done(summaries: Any) -> None:
+            self._revalidate()
+            if summaries:
+                self.status.show(f"{len(summaries)} datastores available.", "info")
+            else:
+                self.status.clear()
+
+        return self.runner.start(
+            job, on_success=done, label="Listing datastores…", cancellable=False
+        )
+
+    def close(self) -> None:
+        """Close the widget (and stop a sandbox the connection panel started)."""
+        self.runner.cancel()
+        if self.connection is not None:
+            self.connection.close()
+        super().close()  # type: ignore[misc]

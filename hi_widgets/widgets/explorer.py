@@ -10,13 +10,26 @@ import ipywidgets as w
 import pandas as pd
 
 from ..fetch import get_image_set, iter_versions
-from .common import BackgroundRunner, ExportPanel, FrameTable, StatusArea, record_html
-from .connection import ConnectionPanel
+from .common import (
+    BackgroundRunner,
+    ConnectedMixin,
+    ExportPanel,
+    FrameTable,
+    StatusArea,
+    figure_png,
+    plot_image,
+    record_html,
+)
 from .identifiers import IdentifierForm, SearchPanel, search_frame
 
 __all__ = ["ImageSetExplorer", "fetch_versions_frame", "timeline_png"]
 
 TAB_PROPERTIES, TAB_VERSIONS, TAB_TIMELINE, TAB_EXPORT = range(4)
+
+#: Width (inches) and resolution timelines are rendered at for the widgets: wider than
+#: most containers, so the browser scales the image down (sharp) rather than up.
+TIMELINE_WIDTH = 12.0
+TIMELINE_DPI = 144
 
 
 def timeline_png(frame: pd.DataFrame, *, highlight_version: int | None = None) -> bytes:
@@ -35,13 +48,12 @@ def timeline_png(frame: pd.DataFrame, *, highlight_version: int | None = None) -
         PNG data.
     """
     from ..plots import plot_version_timeline
-    from .common import figure_png
 
     if highlight_version is None:
         result = plot_version_timeline(frame)
     else:
         result = plot_version_timeline(frame, highlight_version=highlight_version)
-    return figure_png(result)
+    return figure_png(result, dpi=TIMELINE_DPI, width=TIMELINE_WIDTH)
 
 
 def fetch_versions_frame(
@@ -57,11 +69,7 @@ def fetch_versions_frame(
 
     Parameters
     ----------
-    client
-        A boto3 ``medical-imaging`` client.
-    datastore_id, image_set_id
-        The image set.
-    progress, cancel, strategy
+    client, datastore_id, image_set_id, progress, cancel, strategy
         Passed to :func:`hi_widgets.iter_versions`.
 
     Returns
@@ -85,7 +93,7 @@ def fetch_versions_frame(
     return versions_frame(records)
 
 
-class ImageSetExplorer(w.VBox):
+class ImageSetExplorer(ConnectedMixin, w.VBox):
     """Explore one image set: its properties, whole version history, timeline and export.
 
     Display it as a cell's result. Actions run in a background thread (the kernel stays
@@ -113,6 +121,11 @@ class ImageSetExplorer(w.VBox):
     client
         The client in use (None until connected).
 
+    Notes
+    -----
+    :meth:`on_result` callbacks get the record (dict) after "Get image set" and the
+    versions DataFrame after "Fetch all versions".
+
     Examples
     --------
     >>> explorer = ImageSetExplorer(client)  # doctest: +SKIP
@@ -133,7 +146,6 @@ class ImageSetExplorer(w.VBox):
         self.record: dict[str, Any] | None = None
         self.versions: pd.DataFrame | None = None
         self.versions_complete = False
-        self._callbacks: list[Callable[[Any], None]] = []
 
         self.status = StatusArea()
         self.runner = BackgroundRunner(self.status, self._busy_changed, unit="versions")
@@ -154,11 +166,14 @@ class ImageSetExplorer(w.VBox):
 
         self.properties = w.HTML(value="<i>Get an image set to see its properties.</i>")
         self.properties.add_class("hi-properties")
+        # One image set: its ids are in the form and the status line, not in every row.
         self.table = FrameTable(
-            "version", table_class="hi-versions-table", count_class="hi-version-count"
+            "version",
+            table_class="hi-versions-table",
+            count_class="hi-version-count",
+            hide_columns=("datastoreId", "imageSetId", "imageSetArn"),
         )
-        self.timeline = w.Image(format="png", value=b"", layout=w.Layout(max_width="100%"))
-        self.timeline.add_class("hi-timeline")
+        self.timeline = plot_image("hi-timeline")
         self.export = ExportPanel(self.status, basename="versions")
         self.tabs = w.Tab(
             children=[self.properties, self.table, self.timeline, self.export],
@@ -166,14 +181,7 @@ class ImageSetExplorer(w.VBox):
         )
         self.tabs.add_class("hi-tabs")
 
-        self.connection: ConnectionPanel | None = None
-        children: list[w.Widget] = []
-        if client is None:
-            self.connection = ConnectionPanel(
-                sandbox_options=sandbox_options, client_options=client_options
-            )
-            self.connection.connect_button.on_click(lambda _b: self.connect())
-            children.append(self.connection)
+        children = self._init_connection(client, sandbox_options, client_options)
         children += [
             self.form,
             search_box,
@@ -197,40 +205,6 @@ class ImageSetExplorer(w.VBox):
 
     # ------------------------------------------------------------------ state
 
-    @property
-    def busy(self) -> bool:
-        """True while an action runs in the background."""
-        return self.runner.busy
-
-    def wait(self, timeout: float | None = 30.0) -> bool:
-        """Block until the running action ended (at most ``timeout`` seconds).
-
-        Returns
-        -------
-        bool
-            True if nothing is running any more.
-        """
-        return self.runner.wait(timeout)
-
-    def cancel(self) -> None:
-        """Stop the running action before its next request."""
-        self.runner.cancel()
-
-    def on_result(self, callback: Callable[[Any], None], remove: bool = False) -> None:
-        """Call ``callback(result)`` after each successful action.
-
-        The result is the record (dict) for "Get image set" and the versions DataFrame
-        for "Fetch all versions". The callback runs in the worker thread; an exception
-        it raises is shown in the status area (and logged), not swallowed.
-        """
-        if remove:
-            self._callbacks.remove(callback)
-        else:
-            self._callbacks.append(callback)
-
-    def _busy_changed(self, _busy: bool) -> None:
-        self._update_buttons()
-
     def _form_changed(self, _valid: bool) -> None:
         self._update_buttons()
 
@@ -240,16 +214,17 @@ class ImageSetExplorer(w.VBox):
         self.fetch_button.disabled = blocked
         datastore_ok = not self.form.errors.get("datastoreId")
         self.search.button.disabled = self.runner.busy or self.client is None or not datastore_ok
-        if self.connection is not None:
-            self.connection.connect_button.disabled = self.runner.busy
+        self._update_connect_button()
+
+    @property
+    def _datastore_field(self) -> Any:
+        return self.form.datastore
+
+    def _revalidate(self) -> bool:
+        return self.form.validate()
 
     def _can_run(self) -> bool:
-        if self.runner.busy:
-            return False
-        if self.client is None:
-            self.status.show("Connect first (connection panel above).", "warning")
-            return False
-        return self.form.validate()
+        return self._connected() and self.form.validate()
 
     def _submit(self) -> None:
         """Enter in a field: the main action ("Get image set")."""
@@ -258,56 +233,7 @@ class ImageSetExplorer(w.VBox):
     def _picked(self, image_set_id: str) -> None:
         self.form.image_set.value = image_set_id
 
-    def _notify(self, result: Any) -> None:
-        for callback in list(self._callbacks):
-            try:
-                callback(result)
-            except Exception as error:
-                self.status.show_error(error, context="on_result callback failed")
-                return
-
     # ------------------------------------------------------------------ actions
-
-    def connect(self) -> bool:
-        """Connect with the connection panel's choice (in the background), then list datastores.
-
-        Returns
-        -------
-        bool
-            False if nothing was started (busy, or no connection panel).
-        """
-        if self.connection is None or self.runner.busy:
-            return False
-        panel = self.connection
-
-        def job(_cancel: threading.Event) -> Any:
-            client = panel.connect()
-            self.client = client
-            self.form.datastore.load(client)
-            return client
-
-        def done(_client: Any) -> None:
-            self.status.show(panel.info.value, "info")
-            self.form.validate()
-
-        return self.runner.start(job, on_success=done, label="Connecting…", cancellable=False)
-
-    def load_datastores(self) -> bool:
-        """List datastores in the background to fill the datastore dropdown."""
-
-        def job(_cancel: threading.Event) -> Any:
-            return self.form.datastore.load(self.client)
-
-        def done(summaries: Any) -> None:
-            self.form.validate()
-            if summaries:
-                self.status.show(f"{len(summaries)} datastores available.", "info")
-            else:
-                self.status.clear()
-
-        return self.runner.start(
-            job, on_success=done, label="Listing datastores…", cancellable=False
-        )
 
     def get(self) -> bool:
         """Run "Get image set" for the fields' values in the background.
@@ -407,10 +333,3 @@ class ImageSetExplorer(w.VBox):
             self.status.show(f"Search found {len(frame)} image sets.", "info")
 
         return self.runner.start(job, on_success=done, label="Searching…", cancellable=False)
-
-    def close(self) -> None:
-        """Close the widget (and stop a sandbox the connection panel started)."""
-        self.runner.cancel()
-        if self.connection is not None:
-            self.connection.close()
-        super().close()

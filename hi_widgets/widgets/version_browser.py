@@ -11,7 +11,15 @@ import pandas as pd
 
 from ..diff import diff_versions, drop_phi_paths
 from ..ids import validate_datastore_id, validate_image_set_id, validate_version_id
-from .common import BackgroundRunner, ExportPanel, FrameTable, StatusArea, record_html
+from .common import (
+    BackgroundRunner,
+    ExportPanel,
+    FrameTable,
+    RunnerMixin,
+    StatusArea,
+    plot_image,
+    record_html,
+)
 from .explorer import fetch_versions_frame, timeline_png
 
 __all__ = ["VersionBrowser"]
@@ -27,7 +35,7 @@ def _values(widget: w.Dropdown) -> list[Any]:
     return [o[1] if isinstance(o, tuple) else o for o in widget.options]
 
 
-class VersionBrowser(w.VBox):
+class VersionBrowser(RunnerMixin, w.VBox):
     """Browse the versions of one image set and diff the metadata of two of them.
 
     Versions load in the background as soon as the widget is built (the kernel stays
@@ -96,8 +104,7 @@ class VersionBrowser(w.VBox):
         self.slider.observe(self._selected, names="value")
         self.properties = w.HTML(value="<i>Loading versions…</i>")
         self.properties.add_class("hi-browser-properties")
-        self.timeline = w.Image(format="png", value=b"", layout=w.Layout(max_width="100%"))
-        self.timeline.add_class("hi-browser-timeline")
+        self.timeline = plot_image("hi-browser-timeline")
         self.version_a = w.Dropdown(options=_PLACEHOLDER, description="Old", disabled=True)
         self.version_a.add_class("hi-diff-a")
         self.version_b = w.Dropdown(options=_PLACEHOLDER, description="New", disabled=True)
@@ -148,19 +155,6 @@ class VersionBrowser(w.VBox):
             self.load()
 
     # ------------------------------------------------------------------ state
-
-    @property
-    def busy(self) -> bool:
-        """True while loading or comparing."""
-        return self.runner.busy
-
-    def wait(self, timeout: float | None = 30.0) -> bool:
-        """Block until the running job ended (at most ``timeout`` seconds); True if idle."""
-        return self.runner.wait(timeout)
-
-    def cancel(self) -> None:
-        """Stop the running job before its next request."""
-        self.runner.cancel()
 
     @property
     def selected_version(self) -> int | None:
