@@ -155,17 +155,14 @@ def _describe(identifiers: Mapping[str, Any]) -> str:
     return ", ".join(parts) if parts else "the request"
 
 
-def _not_found_subject(identifiers: Mapping[str, Any], service_message: str) -> str:
+def _not_found_key(identifiers: Mapping[str, Any], service_message: str) -> str | None:
+    """Return the identifier the service says is missing, else the most specific one."""
+    sent = [k for k in ("versionId", "imageSetId", "datastoreId") if identifiers.get(k)]
     said = service_message.lower()
-    for key in ("versionId", "imageSetId", "datastoreId"):
-        label = _LABELS[key]
-        if identifiers.get(key) is not None and (label in said or key.lower() in said):
-            return f"{label} {identifiers[key]}"
-    # The service did not say which; name the most specific identifier we sent.
-    for key in ("versionId", "imageSetId", "datastoreId"):
-        if identifiers.get(key) is not None:
-            return f"{_LABELS[key]} {identifiers[key]}"
-    return "the resource"
+    for key in sent:
+        if _LABELS[key] in said or key.lower() in said:
+            return key
+    return sent[0] if sent else None
 
 
 def _message(
@@ -184,9 +181,12 @@ def _message(
             f"profile.{said}"
         )
     if cls is ResourceNotFoundError:
-        subject = _not_found_subject(identifiers, service_message)
+        key = _not_found_key(identifiers, service_message)
+        subject = f"{_LABELS[key]} {identifiers[key]}" if key else "the resource"
+        others = {k: v for k, v in identifiers.items() if k != key}
+        scope = f" in {_describe(others)}" if others else ""
         return (
-            f"Not found: {subject} ({operation} on {where}). Check the identifier and the "
+            f"Not found: {subject}{scope} ({operation}). Check the identifier and the "
             f"region; a version number must exist in the image set's history.{said}"
         )
     if cls is ThrottlingError:
