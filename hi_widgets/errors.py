@@ -155,6 +155,15 @@ def _describe(identifiers: Mapping[str, Any]) -> str:
     return ", ".join(parts) if parts else "the request"
 
 
+_NOT_FOUND_HINTS = {
+    "versionId": "Versions are numbered from 1 to the latest; fetch all versions to see "
+    "which exist.",
+    "imageSetId": "Check the image set id, and that it belongs to this datastore.",
+    "datastoreId": "Check the datastore id and the region (datastores are regional).",
+    None: "Check the identifiers and the region.",
+}
+
+
 def _not_found_key(identifiers: Mapping[str, Any], service_message: str) -> str | None:
     """Return the identifier the service says is missing, else the most specific one."""
     sent = [k for k in ("versionId", "imageSetId", "datastoreId") if identifiers.get(k)]
@@ -185,10 +194,7 @@ def _message(
         subject = f"{_LABELS[key]} {identifiers[key]}" if key else "the resource"
         others = {k: v for k, v in identifiers.items() if k != key}
         scope = f" in {_describe(others)}" if others else ""
-        return (
-            f"Not found: {subject}{scope} ({operation}). Check the identifier and the "
-            f"region; a version number must exist in the image set's history.{said}"
-        )
+        return f"Not found: {subject}{scope} ({operation}). {_NOT_FOUND_HINTS[key]}{said}"
     if cls is ThrottlingError:
         return (
             f"Throttled: {operation} exceeded the account's request rate quota. Wait a few "
