@@ -35,6 +35,11 @@ LATEST = ""
 _ID_HINT = "32 lower-case letters and digits"
 
 
+def _field_layout() -> w.Layout:
+    # Wide enough for a whole 32-character id (or datastore name and id) after the label.
+    return w.Layout(width="40em", max_width="100%")
+
+
 def check_field(field: str, value: Any) -> str | None:
     """Return a message about ``value`` for ``field``, or None when it is valid.
 
@@ -111,10 +116,14 @@ class DatastoreField:
     """
 
     def __init__(self, on_change: Callable[[], None], on_submit: Callable[[], None]) -> None:
-        self.dropdown = w.Dropdown(options=[], description="Datastore")
+        self.dropdown = w.Dropdown(options=[], description="Datastore", layout=_field_layout())
         self.dropdown.add_class("hi-datastore")
         self.text = w.Text(
-            value="", placeholder=_ID_HINT, description="Datastore", continuous_update=True
+            value="",
+            placeholder=_ID_HINT,
+            description="Datastore",
+            continuous_update=True,
+            layout=_field_layout(),
         )
         self.text.add_class("hi-datastore")
         self.message = _message_widget("hi-datastore-message")
@@ -205,11 +214,18 @@ class VersionField:
 
     def __init__(self, on_change: Callable[[], None], on_submit: Callable[[], None]) -> None:
         self.text = w.Text(
-            value="", placeholder="latest", description="Version", continuous_update=True
+            value="",
+            placeholder="latest",
+            description="Version",
+            continuous_update=True,
+            layout=_field_layout(),
         )
         self.text.add_class("hi-version")
         self.dropdown = w.Dropdown(
-            options=[("latest", LATEST)], value=LATEST, description="Version"
+            options=[("latest", LATEST)],
+            value=LATEST,
+            description="Version",
+            layout=_field_layout(),
         )
         self.dropdown.add_class("hi-version")
         self.message = _message_widget("hi-version-message")
@@ -276,7 +292,11 @@ class IdentifierForm(w.VBox):
         self._on_submit = on_submit
         self.datastore = DatastoreField(self._changed, self._submitted)
         self.image_set = w.Text(
-            value="", placeholder=_ID_HINT, description="Image set", continuous_update=True
+            value="",
+            placeholder=_ID_HINT,
+            description="Image set",
+            continuous_update=True,
+            layout=_field_layout(),
         )
         self.image_set.add_class("hi-image-set")
         self.image_set_message = _message_widget("hi-image-set-message")
