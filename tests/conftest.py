@@ -1,6 +1,7 @@
 """Shared test setup: no test may see real AWS credentials, profiles or endpoints."""
 
 import logging
+import threading
 
 import pytest
 
@@ -76,3 +77,55 @@ def no_swallowed_callback_errors(caplog):
     yield
     swallowed = [r for r in caplog.records if "Exception in callback" in r.getMessage()]
     assert not swallowed, swallowed
+
+
+class RequestGate:
+    """Holds a client's ``nth`` request of one operation before it is sent.
+
+    ``reached`` is set when that request is about to go out; it then waits (bounded)
+    until :meth:`release`. Earlier and later requests pass straight through.
+    """
+
+    def __init__(self, client, operation: str, nth: int, timeout: float) -> None:
+        self.nth = nth
+        self.timeout = timeout
+        self.count = 0
+        self.reached = threading.Event()
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        client.meta.events.register(f"before-send.medical-imaging.{operation}", self._hook)
+
+    def _hook(self, **_kwargs):
+        with self._lock:
+            self.count += 1
+            held = self.count == self.nth
+        if held:
+            self.reached.set()
+            if not self.released.wait(self.timeout):
+                raise TimeoutError("RequestGate was never released")
+        return None  # send the request as usual
+
+    def wait_reached(self) -> None:
+        assert self.reached.wait(self.timeout), "the held request was never sent"
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@pytest.fixture
+def hold_request():
+    """Make a :class:`RequestGate`: ``hold_request(client, "GetImageSet", nth=1)``.
+
+    Lets a test act while a widget's job is certainly still running (busy buttons,
+    Cancel) without relying on latency and timing. Every gate is released at teardown.
+    """
+    gates = []
+
+    def make(client, operation: str, nth: int = 1, timeout: float = 120.0) -> RequestGate:
+        gate = RequestGate(client, operation, nth, timeout)
+        gates.append(gate)
+        return gate
+
+    yield make
+    for gate in gates:
+        gate.release()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import time
 from datetime import datetime, timezone
 
 import ipywidgets as w
@@ -211,20 +210,20 @@ def test_every_item_failing_lands_in_the_errors_table(sb, ids):
     assert not fetcher.fetch_button.disabled
 
 
-def test_cancel_mid_fetch(sb, ids):
+def test_cancel_mid_fetch(sb, ids, hold_request):
     fetcher = make(sb, max_workers=1)
     fetcher.ids.value = "\n".join(ids["image_sets"][:20])
-    sb.set_faults(latency_ms=150)
     sb.clear_requests()
+    gate = hold_request(fetcher.client, "ListImageSetVersions", nth=2)
     fetcher.fetch_button.click()
-    deadline = time.monotonic() + WAIT
-    while len(sb.requests) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    gate.wait_reached()  # one worker, on its second request
     fetcher.runner.cancel_button.click()
-    sent = len(sb.requests)
+    gate.release()
     assert fetcher.wait(WAIT)
-    assert len(sb.requests) <= sent + 2
+    # The request held when Cancel was pressed completes; no further one is sent.
+    assert [r.operation for r in sb.requests] == ["ListImageSetVersions"] * 2
     assert fetcher.status.kind == "warning" and "Cancelled" in fetcher.status.text
+    assert "not fetched" in fetcher.status.text
     assert not fetcher.fetch_button.disabled
 
 

@@ -158,17 +158,20 @@ def test_load_error_is_shown(sb, ids):
     assert browser.versions is not None and browser.status.kind == "info"
 
 
-def test_cancel_while_loading(sb, ids):
-    sb.deny("ListImageSetVersions")
-    sb.set_faults(latency_ms=100)
-    browser = VersionBrowser(sb.client(max_attempts=1), ids["ds"], ids["long"])
+def test_cancel_while_loading(sb, ids, hold_request):
+    sb.deny("ListImageSetVersions")  # walk with GetImageSet: one request a version
+    client = sb.client(max_attempts=1)
+    gate = hold_request(client, "GetImageSet", nth=2)
+    browser = VersionBrowser(client, ids["ds"], ids["long"])
+    gate.wait_reached()
     assert browser.busy
     browser.runner.cancel_button.click()
+    gate.release()
     assert browser.wait(WAIT)
     assert browser.status.kind == "warning"
     assert "Cancel" in browser.status.text
     gets = [r for r in sb.requests if r.operation == "GetImageSet"]
-    assert len(gets) <= 2
+    assert len(gets) == 2
 
 
 def test_bad_identifiers_raise_before_any_request(sb, ids):

@@ -6,7 +6,6 @@ import base64
 import html
 import io
 import re
-import time
 from datetime import date
 
 import ipywidgets as w
@@ -221,16 +220,18 @@ def test_enter_in_image_set_field_runs_get(sb, ids):
     assert explorer.record is not None and explorer.record["imageSetId"] == ids["short"]
 
 
-def test_buttons_disabled_while_running(sb, ids):
+def test_buttons_disabled_while_running(sb, ids, hold_request):
     explorer = make(sb, image_set_id=ids["short"])
-    sb.set_faults(latency_ms=400)
+    gate = hold_request(explorer.client, "GetImageSet")
     explorer.get_button.click()
+    gate.wait_reached()  # the job is certainly running until the gate opens
     assert explorer.busy
     assert explorer.get_button.disabled and explorer.fetch_button.disabled
     assert not explorer.runner.cancel_button.disabled
     assert explorer.runner.cancel_button.button_style == "warning"  # only while usable
     # A second click while busy starts nothing.
     assert not explorer.get()
+    gate.release()
     assert explorer.wait(WAIT)
     assert not explorer.get_button.disabled and not explorer.fetch_button.disabled
     assert explorer.runner.cancel_button.disabled
@@ -519,21 +520,20 @@ def test_fetch_falls_back_to_get_when_listing_versions_denied(sb, ids):
 # --------------------------------------------------------------------------- cancel
 
 
-def test_cancel_mid_fetch_stops_within_one_request(sb, ids):
+def test_cancel_mid_fetch_stops_within_one_request(sb, ids, hold_request):
     explorer = make(sb, image_set_id=ids["long"])
     explorer.fetch_button.click()  # fast: establishes the earlier, complete results
     assert explorer.wait(WAIT)
     sb.deny("ListImageSetVersions")  # walk with GetImageSet: one request a version
-    sb.set_faults(latency_ms=150)
     sb.clear_requests()
+    gate = hold_request(explorer.client, "GetImageSet", nth=3)
     explorer.fetch_button.click()
-    deadline = time.monotonic() + WAIT
-    while len(requests_of(sb, "GetImageSet")) < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    gate.wait_reached()  # the third GetImageSet is about to go out
     explorer.runner.cancel_button.click()
-    sent_at_cancel = len(requests_of(sb, "GetImageSet"))
+    gate.release()
     assert explorer.wait(WAIT)
-    assert len(requests_of(sb, "GetImageSet")) <= sent_at_cancel + 1
+    # The request in flight when Cancel was pressed completes; no further one is sent.
+    assert len(requests_of(sb, "GetImageSet")) == 3
     assert explorer.status.kind == "warning"
     assert "Cancelled" in explorer.status.text and "partial" in explorer.status.text
     assert not explorer.versions_complete
