@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -17,6 +18,7 @@ from botocore.config import Config
 from hi_widgets import sandbox
 from hi_widgets.model import image_set_states, service_model, workflow_statuses
 from hi_widgets.sandbox.demo import LONG_HISTORY
+from hi_widgets.sandbox.store import make_id
 
 ERROR_CODES = (
     "ThrottlingException",
@@ -425,6 +427,38 @@ def test_invalid_next_token_is_a_validation_error(client, long_set):
     ds, image_set = long_set
     with pytest.raises(client.exceptions.ValidationException):
         client.list_image_set_versions(datastoreId=ds, imageSetId=image_set, nextToken="garbage")
+
+
+def forged_token(payload) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("operation", "payload"),
+    [
+        ("list_image_set_versions", {"k": "ListImageSetVersions", "i": None, "v": "x"}),
+        ("list_image_set_versions", {"k": "ListImageSetVersions", "i": None}),
+        ("list_datastores", {"k": "ListDatastores"}),
+        ("list_datastores", {"k": "ListDatastores", "o": -1}),
+        ("list_datastores", {"k": "ListDatastores", "o": True}),
+        ("search_image_sets", {"k": "SearchImageSets", "q": make_id("{}")}),  # no criteria
+        ("list_datastores", ["ListDatastores", 1]),
+    ],
+)
+def test_forged_next_tokens_are_validation_errors_not_server_errors(
+    client, sb, long_set, operation, payload
+):
+    ds, image_set = long_set
+    if isinstance(payload, dict) and payload.get("i", "") is None:
+        payload = {**payload, "i": image_set}
+    kwargs = {"nextToken": forged_token(payload)}
+    if operation != "list_datastores":
+        kwargs["datastoreId"] = ds
+    if operation == "list_image_set_versions":
+        kwargs["imageSetId"] = image_set
+    with pytest.raises(client.exceptions.ValidationException):
+        getattr(client, operation)(**kwargs)
+    assert sb.requests[-1].status == 400
 
 
 # ---------------------------------------------------------------------------------- auth

@@ -103,7 +103,16 @@ def _page_token(payload: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
+_TOKEN_FIELDS: dict[str, dict[str, type]] = {
+    "ListDatastores": {"o": int},
+    "SearchImageSets": {"o": int, "q": str},
+    "ListImageSetVersions": {"i": str, "v": int},
+}
+"""The fields of each operation's nextToken payload (``"k"`` names the operation)."""
+
+
 def _read_token(token: str | None, kind: str) -> dict[str, Any] | None:
+    """Decode a nextToken of ``kind``; any malformed token is a ValidationException."""
     if token is None:
         return None
     try:
@@ -112,6 +121,14 @@ def _read_token(token: str | None, kind: str) -> dict[str, Any] | None:
         raise validation_error("The nextToken is not valid") from None
     if not isinstance(payload, dict) or payload.get("k") != kind:
         raise validation_error("The nextToken is not valid for this operation")
+    for key, expected in _TOKEN_FIELDS[kind].items():
+        value = payload.get(key)
+        if (
+            not isinstance(value, expected)
+            or isinstance(value, bool)
+            or (expected is int and value < 0)
+        ):
+            raise validation_error("The nextToken is not valid")
     return payload
 
 
@@ -315,7 +332,7 @@ class Store:
                 if status is None or datastore.status == status
             ]
             token = _read_token(params.get("nextToken"), "ListDatastores")
-            start = int(token["o"]) if token else 0
+            start = token["o"] if token else 0
             end = start + _page_size(params)
             output: dict[str, Any] = {"datastoreSummaries": items[start:end]}
             if end < len(items):
@@ -404,7 +421,7 @@ class Store:
                 raise validation_error("The nextToken belongs to another image set")
             newest_first = reversed(image_set.versions)
             if token is not None:
-                newest_first = (v for v in newest_first if v.version_id <= int(token["v"]))
+                newest_first = (v for v in newest_first if v.version_id <= token["v"])
             page = list(itertools.islice(newest_first, _page_size(params) + 1))
             items = []
             for version in page[: _page_size(params)]:
@@ -457,7 +474,7 @@ class Store:
             token = _read_token(params.get("nextToken"), "SearchImageSets")
             if token is not None and token.get("q") != fingerprint:
                 raise validation_error("The nextToken belongs to different search criteria")
-            start = int(token["o"]) if token else 0
+            start = token["o"] if token else 0
             end = start + _page_size(params)
             output: dict[str, Any] = {
                 "imageSetsMetadataSummaries": [
