@@ -447,6 +447,28 @@ def test_unexpected_exception_is_shown_and_logged(caplog):
     assert not explorer.get_button.disabled
 
 
+def test_thread_that_cannot_start_leaves_the_widget_usable(sb, ids, monkeypatch):
+    from hi_widgets.widgets import common
+
+    explorer = make(sb, image_set_id=ids["short"])
+
+    class NoThreads(common.threading.Thread):
+        def start(self):
+            raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(common.threading, "Thread", NoThreads)
+    assert not explorer.get()
+    assert not explorer.busy
+    assert not explorer.get_button.disabled and not explorer.fetch_button.disabled
+    assert explorer.runner.cancel_button.disabled
+    assert explorer.status.kind == "error"
+    assert "can't start new thread" in explorer.status.text
+    monkeypatch.undo()
+    assert explorer.get()
+    assert explorer.wait(WAIT)
+    assert explorer.record is not None
+
+
 def test_on_result_callback_error_is_shown_not_swallowed(sb, ids, caplog):
     explorer = make(sb, image_set_id=ids["short"])
 

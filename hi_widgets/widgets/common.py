@@ -445,7 +445,9 @@ class BackgroundRunner:
         Returns
         -------
         bool
-            False if a job was already running (nothing started).
+            False if nothing was started: a job was already running, or no thread
+            could be started (the status area says so; the owner's buttons are
+            re-enabled).
         """
         with self._lock:
             if self.busy:
@@ -471,7 +473,17 @@ class BackgroundRunner:
                 daemon=True,
             )
             self._thread = thread
-            thread.start()
+            try:
+                thread.start()
+            except RuntimeError as error:  # "can't start new thread": nothing runs
+                self._thread = None
+                self.last_error = error
+                self._enable_cancel(False)
+                self._show_outcome("failed")
+                self._running = False
+                self._set_busy(False)
+                self.status.show_error(error, context=f"{label.rstrip('…. ')} did not start")
+                return False
             return True
 
     def _run(
