@@ -393,7 +393,7 @@ class _Engine:
             if self.stopped():
                 raise _Cancelled
             sent_at = self.limiter.acquire(operation, self.cancel)
-            if sent_at is None or self.abort.is_set():
+            if sent_at is None or self.stopped():  # cancelled while waiting for the token
                 raise _Cancelled
             self.counters.add("requests")
             try:

@@ -187,6 +187,26 @@ def test_an_item_failing_mid_pagination_keeps_no_partial_history(stubbed):
     assert result.stats.versions == 0
 
 
+def test_cancel_set_while_taking_a_token_sends_nothing(stubbed):
+    # The token is granted, but cancel was set meanwhile: the request must not be sent
+    # (the stubber has nothing queued, so a sent request would fail the item).
+    client, _ = stubbed
+    cancel = threading.Event()
+
+    class CancellingLimiter(RateLimiter):
+        def acquire(self, operation, cancel_event=None):
+            sent_at = super().acquire(operation, cancel_event)
+            cancel.set()
+            return sent_at
+
+    result = fetch_versions(
+        client, [(DS, IS1)], max_workers=1, rates=CancellingLimiter(FAST), cancel=cancel
+    )
+    assert result.errors.empty
+    assert result.pending == ((DS, IS1),)
+    assert (result.stats.requests, result.stats.cancelled) == (0, True)
+
+
 def test_bad_identifiers_are_reported_before_any_request(stubbed):
     client, _ = stubbed  # nothing queued: any request would fail the stubber
     items = [(DS, IS1), (DS, "not-an-id"), ("X" * 32, IS2)]
