@@ -527,7 +527,11 @@ def _run(
             done += 1
             count = done
         if progress is not None:
-            progress(count, total, item)
+            try:
+                progress(count, total, item)
+            except BaseException:
+                engine.abort.set()  # stop every worker now, not when the caller sees it
+                raise
 
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hi-fetch") as pool:
         futures = [pool.submit(work, item) for item in items]
@@ -535,7 +539,7 @@ def _run(
             for future in futures:
                 future.result()
         except BaseException:
-            engine.abort.set()  # a progress callback raised, or KeyboardInterrupt
+            engine.abort.set()  # a progress callback raised, or KeyboardInterrupt here
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return outcomes

@@ -419,6 +419,36 @@ def test_progress_exceptions_propagate_and_stop_the_workers(sb):
     assert len(sb.requests) < len(items)
 
 
+def test_a_raising_progress_stops_other_workers_at_once():
+    # Two workers: X is still being fetched when progress raises for Y. The worker that
+    # raised must stop the run itself: Z must not be started while the caller's thread
+    # is still waiting on X's future.
+    x, y, z = [(DS, str(n) * 32) for n in (1, 2, 3)]
+    engine = bulk._Engine(None, RateLimiter(FAST), "list", None)
+    started = []
+    z_started = threading.Event()
+
+    def versions(datastore_id, image_set_id, known):
+        started.append(image_set_id)
+        if image_set_id == z[1]:
+            z_started.set()
+        if image_set_id == x[1]:  # finish only once the run stopped or Z was started
+            deadline = time.monotonic() + 10
+            while not (engine.abort.is_set() or z_started.is_set()):
+                assert time.monotonic() < deadline, "the run neither stopped nor went on"
+                time.sleep(0.001)
+        return []
+
+    def progress(done, total, item):
+        if item == y:
+            raise RuntimeError("progress broke")
+
+    engine.versions = versions
+    with pytest.raises(RuntimeError, match="progress broke"):
+        bulk._run(engine, [x, y, z], None, 2, progress)
+    assert z[1] not in started
+
+
 def update(client, ds, image_set, latest):
     payload = {"SchemaVersion": "1.1", "Study": {"DICOM": {"StudyDescription": "REFRESHED"}}}
     return client.update_image_set_metadata(
