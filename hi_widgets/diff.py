@@ -11,6 +11,7 @@ The metadata contains PHI (patient name, id, birth date...): a diff does too.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,12 @@ PHI_PATH_PREFIXES: tuple[str, ...] = ("Patient.",)
 """Attribute paths under these prefixes (the DICOM patient module) are PHI."""
 
 _STRING = pd.StringDtype()
+
+# A PHI path is under a prefix, or is its root itself ("Patient" replaced by a value)
+# or a list under it ("Patient[0]..."): the first path segment decides.
+_PHI_PATH = "|".join(
+    rf"{re.escape(prefix.rstrip('.'))}(?:$|[.\[])" for prefix in PHI_PATH_PREFIXES
+)
 
 
 def _is_scalar(value: Any) -> bool:
@@ -209,6 +216,10 @@ def diff_versions(
 def drop_phi_paths(diff: pd.DataFrame) -> pd.DataFrame:
     """Return a diff without the rows of PHI attributes (paths in :data:`PHI_PATH_PREFIXES`).
 
+    A path is PHI when it starts with a prefix (``Patient.DICOM.PatientName``), or is the
+    prefix's root itself or a list under it (``Patient``, ``Patient[0].PatientName``), so
+    a patient module replaced by a value or a list is left out too.
+
     Parameters
     ----------
     diff
@@ -219,5 +230,5 @@ def drop_phi_paths(diff: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         The other rows, same schema, fresh index. Use it before sharing a diff.
     """
-    keep = ~diff["path"].str.startswith(PHI_PATH_PREFIXES).fillna(False).astype(bool)
-    return diff[keep.to_numpy()].reset_index(drop=True)
+    phi = diff["path"].str.match(_PHI_PATH).fillna(False).to_numpy(dtype=bool)
+    return diff[~phi].reset_index(drop=True)

@@ -17,6 +17,12 @@ File formats
     UTF-8. :func:`read_frame` reads both back with the hi_widgets dtypes for known
     columns.
 
+PHI
+---
+Unless ``include_phi=True``, the columns of :data:`hi_widgets.frames.PHI_COLUMNS` are
+dropped, and so is any other ``DICOMPatient*`` column (a patient tag newer than the
+installed botocore model, which :func:`hi_widgets.frames.image_sets_frame` keeps).
+
 The row index is never written.
 """
 
@@ -58,6 +64,10 @@ MEDIA_TYPES: dict[str, str] = {
 
 _METADATA_KEY = b"hi_widgets"
 
+# image_sets_frame keeps DICOM tags the model does not know yet; a new patient tag is PHI
+# as much as the four in PHI_COLUMNS.
+_PHI_TAG = "DICOMPatient"
+
 
 def _check_format(format: str, argument: str = "format") -> str:
     if not isinstance(format, str):
@@ -91,7 +101,11 @@ def _without_phi(df: pd.DataFrame, include_phi: bool) -> pd.DataFrame:
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     if include_phi:
         return df
-    phi = [column for column in df.columns if column in PHI_COLUMNS]
+    phi = [
+        column
+        for column in df.columns
+        if column in PHI_COLUMNS or (isinstance(column, str) and column.startswith(_PHI_TAG))
+    ]
     return df.drop(columns=phi) if phi else df
 
 
@@ -166,7 +180,8 @@ def to_bytes(df: pd.DataFrame, format: str, include_phi: bool = False) -> bytes:
         One of :data:`FORMATS` (``"csv"``, ``"parquet"``, ``"json"``; case and a leading
         dot are ignored, ``"pq"`` means parquet).
     include_phi
-        Keep the :data:`hi_widgets.frames.PHI_COLUMNS`; by default they are dropped.
+        Keep the PHI columns (:data:`hi_widgets.frames.PHI_COLUMNS` and any other
+        ``DICOMPatient*`` column); by default they are dropped.
 
     Returns
     -------
@@ -219,7 +234,8 @@ def export_frame(
         One of :data:`FORMATS`; ``None`` picks it from the suffix of ``path``
         (:data:`SUFFIXES`: ``.csv``, ``.parquet``, ``.pq``, ``.json``).
     include_phi
-        Keep the :data:`hi_widgets.frames.PHI_COLUMNS`; by default they are dropped.
+        Keep the PHI columns (:data:`hi_widgets.frames.PHI_COLUMNS` and any other
+        ``DICOMPatient*`` column); by default they are dropped.
 
     Returns
     -------

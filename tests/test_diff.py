@@ -182,3 +182,13 @@ def test_drop_phi_paths():
     assert (shared.dtypes == diff.dtypes).all()
     assert list(shared.index) == [0]
     assert drop_phi_paths(empty_diff_frame()).empty
+
+
+def test_drop_phi_paths_also_drops_the_patient_root_and_lists_under_it():
+    old = {"Patient": ["DOE^JOHN"], "PatientsLikeMe": {"x": 1}, "Study": {"A": 1}}
+    new = {"Patient": [{"PatientName": "DOE^JANE"}], "Study": {"A": 2}}
+    diff = diff_metadata(old, new)
+    assert {"Patient", "Patient[0].PatientName"} <= set(diff["path"])
+    shared = drop_phi_paths(diff)
+    assert list(shared["path"]) == ["PatientsLikeMe.x", "Study.A"]
+    assert "DOE" not in shared.to_csv()

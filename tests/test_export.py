@@ -178,6 +178,15 @@ def test_phi_kept_on_request(tmp_path, image_sets, fmt):
     assert b"Doe^Jane" not in to_bytes(image_sets, fmt)
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_patient_tags_unknown_to_the_model_are_phi_too(fmt):
+    summary = {"imageSetId": image_set_id(1), "DICOMTags": {"DICOMPatientAge": "042Y"}}
+    newer = image_sets_frame([summary], datastore_id=DS)
+    assert "DICOMPatientAge" in newer.columns  # kept by the frame, as unknown tags are
+    assert b"042Y" not in to_bytes(newer, fmt)
+    assert b"042Y" in to_bytes(newer, fmt, include_phi=True)
+
+
 def test_unknown_format_argument(tmp_path, versions):
     with pytest.raises(ValueError, match=r"format must be one of 'csv', 'parquet', 'json'"):
         export_frame(versions, tmp_path / "v.csv", format="xlsx")
