@@ -766,7 +766,8 @@ def refresh(
         ``.frame``: the merged frame, fetched rows replacing the old rows of the same
         version. ``.stats``: only this call's requests; ``.stats.versions`` counts the
         new or changed rows. ``.errors``: image sets that failed (their old rows are
-        kept as they were) and, with ``datastoreId`` only, a failed search.
+        kept as they were). A failed search is not an error: it is logged, and every
+        image set of that datastore is listed instead.
 
     Notes
     -----
