@@ -3,10 +3,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pandas as pd
 import pytest
+from records_factory import BASE, DS, record_builder
 
 from hi_widgets import export
 from hi_widgets.export import FORMATS, export_frame, read_frame, to_bytes
@@ -14,35 +15,13 @@ from hi_widgets.frames import PHI_COLUMNS, image_sets_frame, versions_frame
 
 pytestmark = pytest.mark.filterwarnings("error::FutureWarning", "error::DeprecationWarning")
 
-DS = "d" * 32
-BASE = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-
 
 def image_set_id(n: int) -> str:
     # all digits: a CSV reader that guessed types would turn it into a number
     return f"{n:032d}"
 
 
-def record(image_set: int = 1, version: int = 1, **overrides):
-    created = BASE + timedelta(days=image_set, hours=version)
-    base = {
-        "datastoreId": DS,
-        "imageSetId": image_set_id(image_set),
-        "versionId": version,
-        "imageSetState": "ACTIVE",
-        "imageSetWorkflowStatus": "CREATED" if version == 1 else "UPDATED",
-        "createdAt": created,
-        "updatedAt": created + timedelta(minutes=5, microseconds=250),
-        "deletedAt": None,
-        "message": None,
-        "imageSetArn": None,
-        "forced": None,
-        "isPrimary": True,
-        "lastAccessedAt": None,
-        "storageTier": "FREQUENT_ACCESS",
-    }
-    base.update(overrides)
-    return base
+record = record_builder(image_set_id, updated_after=timedelta(minutes=5, microseconds=250))
 
 
 @pytest.fixture

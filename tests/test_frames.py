@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
+from records_factory import BASE, DS, record_builder
 
 from hi_widgets import frames
 from hi_widgets.frames import (
@@ -21,8 +22,6 @@ from hi_widgets.records import RECORD_FIELDS
 
 pytestmark = pytest.mark.filterwarnings("error::FutureWarning", "error::DeprecationWarning")
 
-DS = "d" * 32
-BASE = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 UTC_US = pd.DatetimeTZDtype(unit="us", tz="UTC")
 
 
@@ -30,27 +29,10 @@ def image_set_id(n: int) -> str:
     return f"{n:032x}"
 
 
-def record(image_set: int = 1, version: int = 1, **overrides):
-    """A normalized record as hi_widgets.records.normalize_image_set returns it."""
-    created = BASE + timedelta(days=image_set, hours=version)
-    base = {
-        "datastoreId": DS,
-        "imageSetId": image_set_id(image_set),
-        "versionId": version,
-        "imageSetState": "ACTIVE",
-        "imageSetWorkflowStatus": "CREATED" if version == 1 else "UPDATED",
-        "createdAt": created,
-        "updatedAt": created + timedelta(minutes=5),
-        "deletedAt": None,
-        "message": None,
-        "imageSetArn": f"arn:aws:medical-imaging:us-east-1:123456789012:datastore/{DS}",
-        "forced": None,
-        "isPrimary": True,
-        "lastAccessedAt": None,
-        "storageTier": "FREQUENT_ACCESS",
-    }
-    base.update(overrides)
-    return base
+record = record_builder(
+    image_set_id,
+    imageSetArn=f"arn:aws:medical-imaging:us-east-1:123456789012:datastore/{DS}",
+)
 
 
 def assert_versions_schema(df: pd.DataFrame) -> None:

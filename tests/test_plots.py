@@ -15,6 +15,7 @@ from matplotlib import _pylab_helpers
 from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from records_factory import BASE, record_builder
 
 from hi_widgets.frames import versions_frame
 from hi_widgets.model import workflow_statuses
@@ -30,34 +31,12 @@ from hi_widgets.plots import (
 
 pytestmark = pytest.mark.filterwarnings("error::FutureWarning", "error::DeprecationWarning")
 
-DS = "d" * 32
-BASE = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-
 
 def image_set_id(n: int) -> str:
     return f"{n:08x}" + "a" * 24
 
 
-def record(image_set: int = 1, version: int = 1, **overrides):
-    created = BASE + timedelta(days=image_set, hours=version)
-    base = {
-        "datastoreId": DS,
-        "imageSetId": image_set_id(image_set),
-        "versionId": version,
-        "imageSetState": "ACTIVE",
-        "imageSetWorkflowStatus": "CREATED" if version == 1 else "UPDATED",
-        "createdAt": created,
-        "updatedAt": created + timedelta(minutes=20),
-        "deletedAt": None,
-        "message": None,
-        "imageSetArn": None,
-        "forced": None,
-        "isPrimary": True,
-        "lastAccessedAt": None,
-        "storageTier": "FREQUENT_ACCESS",
-    }
-    base.update(overrides)
-    return base
+record = record_builder(image_set_id, updated_after=timedelta(minutes=20))
 
 
 @pytest.fixture
