@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import io
-import re
 from datetime import datetime, timezone
 
 import ipywidgets as w
-import pandas as pd
 import pytest
+from widget_helpers import WAIT, downloaded_csv, ready, rows
 
 from hi_widgets.frames import PHI_COLUMNS
 from hi_widgets.widgets import BatchFetcher
 from hi_widgets.widgets.batch import LineProblem, csv_to_lines, parse_batch_text
 from hi_widgets.widgets.connection import MODE_SANDBOX
 
-WAIT = 120.0  # bounded; generous for loaded CI machines
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
 DS = "a" * 32
 DS2 = "b" * 32
@@ -100,14 +96,7 @@ def ids(box):
 
 
 def make(sb, **kwargs):
-    fetcher = BatchFetcher(sb.client(max_attempts=1), **kwargs)
-    assert fetcher.wait(WAIT)
-    return fetcher
-
-
-def rows(html):
-    body = re.search(r"<tbody>(.*)</tbody>", html, re.S)
-    return 0 if body is None else body.group(1).count("<tr")
+    return ready(BatchFetcher, sb, **kwargs)
 
 
 def test_fetch_pasted_ids_with_one_failure(sb, ids):
@@ -143,8 +132,7 @@ def test_fetch_pasted_ids_with_one_failure(sb, ids):
     assert "1 error" in fetcher.status.text and fetcher.status.kind == "warning"
     assert fetcher.runner.progress.value == fetcher.runner.progress.max == 6
     link = fetcher.export.download.value
-    payload = re.search(r"base64,([A-Za-z0-9+/=]+)", link).group(1)
-    exported = pd.read_csv(io.BytesIO(base64.b64decode(payload)))
+    exported = downloaded_csv(link)
     assert len(exported) == expected
     assert not set(PHI_COLUMNS) & set(exported.columns)
     assert not fetcher.fetch_button.disabled

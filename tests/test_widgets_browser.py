@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import io
-import json
-import re
-
 import ipywidgets as w
 import pandas as pd
 import pytest
+from widget_helpers import WAIT, downloaded, downloaded_csv, ready, rows, update_metadata
 
 from hi_widgets.errors import InvalidIdentifierError
 from hi_widgets.widgets import VersionBrowser
 
-WAIT = 120.0  # bounded; generous for loaded CI machines
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
 SANDBOX_OPTIONS = {"seed": 0, "quotas": False, "update_delay": 0.0}
 
@@ -26,15 +21,8 @@ def ids(box):
     return {"ds": ds, "long": image_sets[1], "short": image_sets[2], "edit": image_sets[5]}
 
 
-def rows(html):
-    body = re.search(r"<tbody>(.*)</tbody>", html, re.S)
-    return 0 if body is None else body.group(1).count("<tr")
-
-
 def browse(sb, ds, image_set):
-    browser = VersionBrowser(sb.client(max_attempts=1), ds, image_set)
-    assert browser.wait(WAIT)
-    return browser
+    return ready(VersionBrowser, sb, ds, image_set)
 
 
 def test_loads_versions_in_the_background(sb, ids):
@@ -68,28 +56,19 @@ def test_moving_the_slider_shows_that_version_highlighted(sb, ids):
 
 
 def test_compare_two_versions_that_differ(sb, ids):
-    client = sb.client(max_attempts=1)
     ds, image_set = ids["ds"], ids["edit"]
-    latest = sb.store.versions(ds, image_set)[-1]["versionId"]
     updates = {"SchemaVersion": 1.1, "Study": {"DICOM": {"StudyDescription": "BROWSER EDIT"}}}
-    client.update_image_set_metadata(
-        datastoreId=ds,
-        imageSetId=image_set,
-        latestVersionId=latest,
-        updateImageSetMetadataUpdates={
-            "DICOMUpdates": {"updatableAttributes": json.dumps(updates).encode()}
-        },
-    )
+    new = update_metadata(sb.client(max_attempts=1), sb, ds, image_set, updates)
+    latest = new - 1
     browser = browse(sb, ds, image_set)
-    new = int(latest) + 1
     assert browser.selected_version == new
-    assert (browser.version_a.value, browser.version_b.value) == (int(latest), new)
+    assert (browser.version_a.value, browser.version_b.value) == (latest, new)
     sb.clear_requests()
     browser.compare_button.click()
     assert browser.wait(WAIT)
     assert browser.status.kind == "info", browser.status.text
     diff = browser.diff
-    assert browser.diff_versions == (int(latest), new)
+    assert browser.diff_versions == (latest, new)
     row = diff[diff["path"] == "Study.DICOM.StudyDescription"]
     assert list(row["change"]) == ["changed"] and list(row["new"]) == ["BROWSER EDIT"]
     assert [r.operation for r in sb.requests] == ["GetImageSetMetadata"] * 2
@@ -184,22 +163,13 @@ def test_bad_identifiers_raise_before_any_request(sb, ids):
 
 
 def test_diff_export_leaves_out_patient_attributes_unless_asked(sb, ids, tmp_path):
-    client = sb.client(max_attempts=1)
     ds, image_set = ids["ds"], sb.store.image_set_ids(ids["ds"])[4]
-    latest = sb.store.versions(ds, image_set)[-1]["versionId"]
     updates = {
         "SchemaVersion": 1.1,
         "Patient": {"DICOM": {"PatientName": "DEMO^RENAMED"}},
         "Study": {"DICOM": {"StudyDescription": "PHI TEST"}},
     }
-    client.update_image_set_metadata(
-        datastoreId=ds,
-        imageSetId=image_set,
-        latestVersionId=latest,
-        updateImageSetMetadataUpdates={
-            "DICOMUpdates": {"updatableAttributes": json.dumps(updates).encode()}
-        },
-    )
+    update_metadata(sb.client(max_attempts=1), sb, ds, image_set, updates)
     browser = browse(sb, ds, image_set)
     browser.compare_button.click()
     assert browser.wait(WAIT)
@@ -208,9 +178,7 @@ def test_diff_export_leaves_out_patient_attributes_unless_asked(sb, ids, tmp_pat
     assert "DEMO^RENAMED" in browser.diff_table.table.value  # shown in the widget
 
     def exported():
-        link = browser.diff_export.download.value
-        payload = re.search(r"base64,([A-Za-z0-9+/=]+)", link).group(1)
-        return pd.read_csv(io.BytesIO(base64.b64decode(payload)))
+        return downloaded_csv(browser.diff_export.download.value)
 
     export = browser.diff_export
     assert not export.include_phi.value
@@ -218,10 +186,11 @@ def test_diff_export_leaves_out_patient_attributes_unless_asked(sb, ids, tmp_pat
     shared = exported()
     assert "Study.DICOM.StudyDescription" in set(shared["path"])
     assert not shared["path"].str.startswith("Patient.").any()
-    assert "DEMO^RENAMED" not in export.download.value
+    assert b"DEMO^" not in downloaded(export.download.value)  # old or new name
     target = tmp_path / "diff.csv"
     export.path.value = str(target)
     export.save_button.click()
     assert not pd.read_csv(target)["path"].str.startswith("Patient.").any()
     export.include_phi.value = True
     assert "Patient.DICOM.PatientName" in set(exported()["path"])
+    assert b"DEMO^RENAMED" in downloaded(export.download.value)

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import re
 from datetime import date
 
 import ipywidgets as w
 import pandas as pd
 import pytest
+from widget_helpers import WAIT, downloaded_csv, ready, rows
 
 from hi_widgets.frames import PHI_COLUMNS
 from hi_widgets.widgets import ImageSetExplorer
 from hi_widgets.widgets.common import frame_html
 from hi_widgets.widgets.connection import MODE_SANDBOX
 
-WAIT = 120.0  # bounded; generous for loaded CI machines
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
 
 
@@ -29,14 +27,7 @@ def ids(box):
 
 
 def make(sb, **kwargs):
-    explorer = ImageSetExplorer(sb.client(max_attempts=1), **kwargs)
-    assert explorer.wait(WAIT)
-    return explorer
-
-
-def rows(html):
-    body = re.search(r"<tbody>(.*)</tbody>", html, re.S)
-    return 0 if body is None else body.group(1).count("<tr")
+    return ready(ImageSetExplorer, sb, **kwargs)
 
 
 def requests_of(sb, operation=None):
@@ -194,8 +185,7 @@ def test_fetch_all_versions_table_timeline_export(sb, ids, tmp_path):
     # Export: a data: URL download link, PHI off by default.
     link = explorer.export.download.value
     assert "download='versions-" in link
-    payload = re.search(r"base64,([A-Za-z0-9+/=]+)", link).group(1)
-    exported = pd.read_csv(io.BytesIO(base64.b64decode(payload)))
+    exported = downloaded_csv(link)
     assert len(exported) == 73
     assert not set(PHI_COLUMNS) & set(exported.columns)
     assert not explorer.export.include_phi.value
