@@ -1,7 +1,6 @@
 import itertools
 import random
 import threading
-import time
 
 import pytest
 
@@ -40,7 +39,7 @@ class ServerBucket:
     def admit(self, at: float) -> bool:
         self.tokens = min(self.burst, self.tokens + (at - self.last) * self.rate)
         self.last = at
-        if self.tokens >= 1.0:
+        if self.tokens >= 1.0 - 1e-9:  # float sums of 1/rate steps can fall short by 1 ulp
             self.tokens -= 1.0
             return True
         return False
@@ -144,24 +143,62 @@ def test_acquire_returns_none_when_cancelled_and_keeps_the_token():
     assert bucket.tokens == 1.0
 
 
+class WatchedEvent(threading.Event):
+    """An Event that records each ``wait`` timeout and signals when someone waits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = threading.Event()
+        self.timeouts: list[float | None] = []
+
+    def wait(self, timeout=None):
+        self.timeouts.append(timeout)
+        self.waiting.set()
+        return super().wait(timeout)
+
+
 def test_cancel_wakes_a_waiting_thread():
-    bucket = TokenBucket(0.1, 1)  # next token in ~10 s
+    bucket = TokenBucket(0.001, 1, margin=0.0)  # the next token is ~1000 s away
     assert bucket.try_acquire() is not None
-    cancel = threading.Event()
+    cancel = WatchedEvent()
     result: list[object] = []
-    worker = threading.Thread(target=lambda: result.append(bucket.acquire(cancel)))
+    worker = threading.Thread(target=lambda: result.append(bucket.acquire(cancel)), daemon=True)
     worker.start()
-    time.sleep(0.05)
-    start = time.monotonic()
+    assert cancel.waiting.wait(10)  # the worker is blocked in cancel.wait, not time.sleep
+    assert cancel.timeouts[0] == pytest.approx(1000, rel=0.01)
     cancel.set()
-    worker.join(timeout=5)
+    worker.join(10)
     assert not worker.is_alive()
-    assert time.monotonic() - start < 0.5
     assert result == [None]
 
 
+class VirtualTime:
+    """Monotonic seconds shared by threads; the clock moves only when they sleep.
+
+    Concurrent sleeps overlap as in real time: a thread's sleep ends at the time that
+    thread last read the clock plus the seconds asked for, and the clock moves to the
+    latest such end (never backwards).
+    """
+
+    def __init__(self) -> None:
+        self._now = 0.0
+        self._lock = threading.Lock()
+        self._read = threading.local()
+
+    def __call__(self) -> float:
+        with self._lock:
+            self._read.at = self._now
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        with self._lock:
+            self._now = max(self._now, self._read.at + seconds)
+
+
 def test_threads_share_a_bucket_without_exceeding_it():
-    bucket = TokenBucket(200, 10, margin=0.0)
+    clock = VirtualTime()
+    bucket = TokenBucket(200, 10, margin=0.0, clock=clock, sleep=clock.sleep)
     stamps: list[float] = []
     lock = threading.Lock()
 
@@ -172,17 +209,17 @@ def test_threads_share_a_bucket_without_exceeding_it():
                 stamps.append(at)
 
     threads = [threading.Thread(target=work) for _ in range(8)]
-    start = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - start
     assert len(stamps) == 120
-    assert elapsed == pytest.approx((120 - 10) / 200, abs=0.15)
     stamps.sort()
-    server = ServerBucket(200, 10, start=stamps[0])
+    server = ServerBucket(200, 10)
     assert all(server.admit(at) for at in stamps)
+    # 10 at once, then one every 1/200 s: no token is lost and none comes early.
+    assert stamps[:10] == [0.0] * 10
+    assert stamps[-1] == pytest.approx((120 - 10) / 200)
 
 
 @pytest.mark.parametrize(
