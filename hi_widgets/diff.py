@@ -149,8 +149,8 @@ def diff_metadata(old: Mapping[str, Any], new: Mapping[str, Any]) -> pd.DataFram
         where the attribute does not exist on that side). Equal documents give an
         empty frame with the same schema.
     """
-    a = _flat(old)
-    b = _flat(new)
+    a = flatten_metadata(old)  # idempotent: an already flat dict comes back as it is
+    b = flatten_metadata(new)
     paths, changes, olds, news = [], [], [], []
     for path in sorted(a.keys() | b.keys()):
         if path not in b:
@@ -166,11 +166,6 @@ def diff_metadata(old: Mapping[str, Any], new: Mapping[str, Any]) -> pd.DataFram
         olds.append(_text(before) if change != "added" else None)
         news.append(_text(after) if change != "removed" else None)
     return _frame(paths, changes, olds, news)
-
-
-def _flat(doc: Mapping[str, Any]) -> dict[str, Any]:
-    # Flattening is idempotent: an already flat dict comes back unchanged.
-    return flatten_metadata(doc)
 
 
 def diff_versions(

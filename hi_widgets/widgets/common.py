@@ -23,7 +23,7 @@ import io
 import logging
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -31,6 +31,7 @@ import ipywidgets as w
 import pandas as pd
 
 from ..errors import HealthImagingError
+from ..export import FORMATS, MEDIA_TYPES, export_frame, to_bytes
 
 log = logging.getLogger("hi_widgets.widgets")
 
@@ -50,13 +51,6 @@ __all__ = [
     "record_html",
 ]
 
-_MIME = {
-    "csv": "text/csv",
-    "json": "application/json",
-    "parquet": "application/vnd.apache.parquet",
-}
-
-
 # --------------------------------------------------------------------------- formatting
 
 
@@ -69,12 +63,8 @@ def format_value(value: Any) -> str:
             return ""
     except (TypeError, ValueError):  # lists and other non-scalars
         pass
-    if isinstance(value, pd.Timestamp):
+    if isinstance(value, datetime):  # pd.Timestamp too
         return value.isoformat()
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, pd.Timedelta):
-        return str(value)
     return str(value)
 
 
@@ -244,7 +234,7 @@ def download_link_html(data: bytes, filename: str, *, mime: str | None = None) -
         HTML of a link styled as a button (class ``hi-download-link``).
     """
     if mime is None:
-        mime = _MIME.get(filename.rpartition(".")[2], "application/octet-stream")
+        mime = MEDIA_TYPES.get(filename.rpartition(".")[2], "application/octet-stream")
     payload = base64.b64encode(data).decode("ascii")
     name = html.escape(filename, quote=True)
     return (
@@ -707,13 +697,11 @@ class ExportPanel(w.VBox):
         basename: str = "versions",
         redact: Callable[[pd.DataFrame, bool], pd.DataFrame] | None = None,
     ) -> None:
-        from ..export import FORMATS
-
         self.status = status
         self.basename = basename
         self.redact = redact
         self.frame: pd.DataFrame | None = None
-        formats = list(FORMATS) if not isinstance(FORMATS, Mapping) else list(FORMATS.keys())
+        formats = list(FORMATS)
         self.format = w.Dropdown(options=formats, value=formats[0], description="Format")
         self.format.add_class("hi-export-format")
         self.include_phi = w.Checkbox(value=False, description="Include PHI columns")
@@ -750,8 +738,6 @@ class ExportPanel(w.VBox):
 
     def payload(self) -> bytes:
         """Return the file contents for the chosen format and PHI setting."""
-        from ..export import to_bytes
-
         return to_bytes(self.prepared(), self.format.value, include_phi=self.include_phi.value)
 
     def prepared(self) -> pd.DataFrame:
@@ -784,8 +770,6 @@ class ExportPanel(w.VBox):
         str or None
             The path written, or None if it failed (the status area says why).
         """
-        from ..export import export_frame
-
         path = self.path.value.strip() or self.path.placeholder
         if self.frame is None:
             self.status.show("Nothing to export yet: fetch something first.", "warning")
@@ -798,19 +782,8 @@ class ExportPanel(w.VBox):
         except Exception as error:
             self.status.show_error(error, context=f"Could not save {path}")
             return None
-        where = str(written) if written is not None else path
-        self.status.show(f"Saved {len(frame)} rows to {where}.", "info")
-        return where
-
-
-def swap_child(box: w.Box, old: w.Widget, new: w.Widget) -> None:
-    """Replace ``old`` by ``new`` among ``box.children`` (a single trait assignment)."""
-    box.children = tuple(new if child is old else child for child in box.children)
-
-
-def labelled(items: Iterable[w.Widget]) -> w.HBox:
-    """Lay widgets out in a row."""
-    return w.HBox(list(items))
+        self.status.show(f"Saved {len(frame)} rows to {written}.", "info")
+        return str(written)
 
 
 # --------------------------------------------------------------------------- widget mixins

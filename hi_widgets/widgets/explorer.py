@@ -49,11 +49,8 @@ def timeline_png(frame: pd.DataFrame, *, highlight_version: int | None = None) -
     """
     from ..plots import plot_version_timeline
 
-    if highlight_version is None:
-        result = plot_version_timeline(frame)
-    else:
-        result = plot_version_timeline(frame, highlight_version=highlight_version)
-    return figure_png(result, dpi=TIMELINE_DPI, width=TIMELINE_WIDTH)
+    ax = plot_version_timeline(frame, highlight_version=highlight_version)
+    return figure_png(ax, dpi=TIMELINE_DPI, width=TIMELINE_WIDTH)
 
 
 def fetch_versions_frame(

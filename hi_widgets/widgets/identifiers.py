@@ -77,7 +77,7 @@ def _message_widget(css: str) -> w.HTML:
     return message
 
 
-def _show_message(widget: w.HTML, text: str | None, required: bool = False) -> None:
+def _show_message(widget: w.HTML, text: str | None) -> None:
     if not text:
         widget.value = ""
         return
@@ -300,7 +300,7 @@ class IdentifierForm(w.VBox):
         )
         self.image_set.add_class("hi-image-set")
         self.image_set_message = _message_widget("hi-image-set-message")
-        self.image_set.observe(self._image_set_changed, names="value")
+        self.image_set.observe(lambda _c: self._changed(), names="value")
         _on_enter(self.image_set, self._submitted)
         self.version = VersionField(self._changed, self._submitted)
         self.errors: dict[str, str | None] = {}
@@ -313,9 +313,6 @@ class IdentifierForm(w.VBox):
         )
         self.add_class("hi-identifiers")
         self.validate()
-
-    def _image_set_changed(self, _change: Any) -> None:
-        self._changed()
 
     def _changed(self) -> None:
         # Known versions belong to one image set: forget them when it changes.
