@@ -205,13 +205,17 @@ class TokenBucket:
             The clock time the token was taken (pass it to :meth:`on_throttle`), or None
             when the bucket is empty.
         """
+        return self._take()[0]
+
+    def _take(self) -> tuple[float | None, float]:
+        """Take a token if there is one: ``(time taken, 0)``, else ``(None, seconds to wait)``."""
         with self._lock:
             now = self._clock()
             self._refill(now)
             if self._tokens >= 1.0 - _EPSILON:
                 self._tokens -= 1.0
-                return now
-            return None
+                return now, 0.0
+            return None, (1.0 - self._tokens) / self._rate
 
     def delay(self) -> float:
         """Seconds until a token is available (0 if one is available now)."""
@@ -235,13 +239,9 @@ class TokenBucket:
         while True:
             if cancel is not None and cancel.is_set():
                 return None
-            with self._lock:
-                now = self._clock()
-                self._refill(now)
-                if self._tokens >= 1.0 - _EPSILON:
-                    self._tokens -= 1.0
-                    return now
-                wait = (1.0 - self._tokens) / self._rate
+            taken, wait = self._take()
+            if taken is not None:
+                return taken
             self._wait(wait, cancel)
 
     def _wait(self, seconds: float, cancel: threading.Event | None) -> None:
