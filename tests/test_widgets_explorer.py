@@ -379,6 +379,30 @@ def test_service_error_shown_and_results_kept(sb, ids, setup, action, expected):
     assert_kept(explorer, *kept)
 
 
+def test_plot_failure_leaves_every_tab_as_it_was(sb, ids, monkeypatch):
+    from hi_widgets.widgets import explorer as explorer_module
+
+    explorer = explorer_with_results(sb, ids)
+    versions, table, link = (
+        explorer.versions,
+        explorer.table.table.value,
+        explorer.export.download.value,
+    )
+
+    def broken(_frame, **_kwargs):
+        raise RuntimeError("plot broke")
+
+    monkeypatch.setattr(explorer_module, "timeline_png", broken)
+    explorer.form.image_set.value = ids["long"]
+    explorer.fetch_button.click()
+    assert explorer.wait(WAIT)
+    assert explorer.status.kind == "error" and "plot broke" in explorer.status.text
+    # No mix of the new history in some tabs and the old one in others.
+    assert explorer.versions is versions
+    assert explorer.table.table.value == table and explorer.export.download.value == link
+    assert not explorer.fetch_button.disabled
+
+
 def test_access_denied_names_the_iam_action(sb, ids):
     explorer = make(sb, image_set_id=ids["short"])
     sb.deny("GetImageSet")

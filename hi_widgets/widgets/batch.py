@@ -385,16 +385,21 @@ class BatchFetcher(ConnectedMixin, w.VBox):
         )
 
     def show_result(self, result: Any) -> None:
-        """Show a FetchResult: versions, errors, plots and export."""
+        """Show a FetchResult: versions, errors, plots and export.
+
+        The plots are drawn first: if that fails, every tab keeps what it showed.
+        """
         from ..plots import plot_state_counts
 
         frame, errors = result.frame, result.errors
+        timeline = timeline_png(frame)
+        state_counts = figure_png(plot_state_counts(frame))
         self.table.set_frame(frame)
         self.errors_table.set_frame(errors)
         self.export.set_frame(frame)
         self.tabs.selected_index = 0 if len(frame) or not len(errors) else 1
-        self.timeline.value = timeline_png(frame)
-        self.state_counts.value = figure_png(plot_state_counts(frame))
+        self.timeline.value = timeline
+        self.state_counts.value = state_counts
 
 
 def _summary(result: Any) -> str:

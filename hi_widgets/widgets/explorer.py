@@ -304,7 +304,11 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
         return self.runner.start(job, on_success=done, label="Fetching versions…")
 
     def show_versions(self, frame: pd.DataFrame, *, complete: bool = True) -> None:
-        """Show a versions frame in the Versions, Timeline and Export tabs."""
+        """Show a versions frame in the Versions, Timeline and Export tabs.
+
+        The timeline is drawn first: if that fails, every tab keeps what it showed.
+        """
+        png = timeline_png(frame)
         self.versions = frame
         self.versions_complete = complete
         self.table.set_frame(frame)
@@ -312,7 +316,7 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
         basename = f"versions-{ids[0]}" if len(ids) == 1 else "versions"
         self.export.set_frame(frame, basename=basename)
         self.tabs.selected_index = TAB_VERSIONS
-        self.timeline.value = timeline_png(frame)
+        self.timeline.value = png
 
     def run_search(self) -> bool:
         """Search image sets in the chosen datastore with the search panel's criteria."""

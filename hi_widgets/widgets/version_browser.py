@@ -244,9 +244,9 @@ class VersionBrowser(RunnerMixin, w.VBox):
         if rows.empty:
             self.properties.value = f"<i>Version {version} is not in the history.</i>"
             return
-        record = rows.iloc[0].to_dict()
-        self.properties.value = record_html(record, css_class="hi-record")
-        self.timeline.value = timeline_png(frame, highlight_version=version)
+        png = timeline_png(frame, highlight_version=version)  # first: may fail
+        self.properties.value = record_html(rows.iloc[0].to_dict(), css_class="hi-record")
+        self.timeline.value = png
 
     def compare(
         self, version_a: int | str | None = None, version_b: int | str | None = None
