@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import ipywidgets as w
+from botocore.exceptions import BotoCoreError
 
 from ..client import make_client
 
@@ -29,7 +30,7 @@ def available_profiles() -> list[str]:
     """Return the profile names boto3 knows from the AWS config files (may be empty)."""
     try:
         return sorted(boto3.Session().available_profiles)
-    except Exception:  # a broken config file must not break the widget
+    except BotoCoreError:  # a broken config file must not break the widget
         log.warning("could not read AWS profiles", exc_info=True)
         return []
 
@@ -81,8 +82,8 @@ class ConnectionPanel(w.VBox):
         region = None
         try:
             region = boto3.Session().region_name
-        except Exception:
-            log.debug("no default region", exc_info=True)
+        except BotoCoreError:  # e.g. AWS_PROFILE names a missing profile
+            log.warning("could not read the default AWS region", exc_info=True)
         self.region = w.Text(value=region or "", placeholder="us-east-1", description="Region")
         self.region.add_class("hi-region")
         self.endpoint = w.Text(

@@ -10,6 +10,7 @@ import ipywidgets as w
 import pandas as pd
 
 from ..diff import diff_versions, drop_phi_paths
+from ..errors import InvalidIdentifierError
 from ..ids import validate_datastore_id, validate_image_set_id, validate_version_id
 from .common import (
     BackgroundRunner,
@@ -269,7 +270,7 @@ class VersionBrowser(RunnerMixin, w.VBox):
         try:
             a = int(validate_version_id(self.version_a.value if version_a is None else version_a))
             b = int(validate_version_id(self.version_b.value if version_b is None else version_b))
-        except Exception as error:
+        except InvalidIdentifierError as error:
             self.status.show_error(error)
             return False
         if version_a is not None and a in _values(self.version_a):
