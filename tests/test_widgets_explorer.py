@@ -503,6 +503,50 @@ def test_on_result_callback_error_is_shown_not_swallowed(sb, ids, caplog):
     assert explorer.status.kind == "info"
 
 
+def test_a_failing_callback_does_not_starve_the_next_one(sb, ids):
+    explorer = make(sb, image_set_id=ids["short"])
+    seen = []
+
+    def broken(_result):
+        raise ValueError("first callback bug")
+
+    explorer.on_result(broken)
+    explorer.on_result(seen.append)
+    explorer.get_button.click()
+    assert explorer.wait(WAIT)
+    assert seen == [explorer.record]
+    assert "first callback bug" in explorer.status.text
+
+
+def test_include_phi_is_unticked_for_each_new_frame(sb, ids):
+    explorer = make(sb, image_set_id=ids["short"])
+    explorer.fetch_button.click()
+    assert explorer.wait(WAIT)
+    explorer.export.include_phi.value = True
+    explorer.fetch_button.click()
+    assert explorer.wait(WAIT)
+    assert not explorer.export.include_phi.value
+    assert "download=" in explorer.export.download.value
+
+
+def test_large_frames_build_the_download_only_on_request(sb, ids, monkeypatch):
+    from hi_widgets.widgets import common
+
+    monkeypatch.setattr(common, "EAGER_DOWNLOAD_ROWS", 10)
+    explorer = make(sb, image_set_id=ids["long"])
+    explorer.fetch_button.click()
+    assert explorer.wait(WAIT)
+    export = explorer.export
+    assert "download=" not in export.download.value
+    assert "73 rows" in export.download.value
+    assert export.prepare_button.layout.display != "none"
+    export.prepare_button.click()
+    assert len(downloaded_csv(export.download.value)) == 73
+    assert export.prepare_button.layout.display == "none"
+    export.format.value = "json"  # a new choice drops the stale link again
+    assert "download=" not in export.download.value
+
+
 def test_swallowed_callback_exceptions_would_be_caught(caplog):
     """The autouse guard works: ipywidgets logs a swallowed exception this way."""
     button = w.Button()

@@ -35,6 +35,9 @@ from ..export import FORMATS, MEDIA_TYPES, export_frame, to_bytes
 
 log = logging.getLogger("hi_widgets.widgets")
 
+EAGER_DOWNLOAD_ROWS = 20_000
+"""Above this many rows the download link is built only when "Prepare download" is pressed."""
+
 __all__ = [
     "BackgroundRunner",
     "ConnectedMixin",
@@ -718,23 +721,33 @@ class ExportPanel(w.VBox):
         self.save_button = w.Button(description="Save", icon="save", disabled=True)
         self.save_button.add_class("hi-export-save")
         self.save_button.on_click(lambda _b: self.save())
+        self.prepare_button = w.Button(description="Prepare download", icon="download")
+        self.prepare_button.add_class("hi-prepare-download")
+        self.prepare_button.layout.display = "none"
+        self.prepare_button.on_click(lambda _b: self.prepare_download())
         self.format.observe(self._refresh, names="value")
         self.include_phi.observe(self._refresh, names="value")
         super().__init__(
             [
                 w.HBox([self.format, self.include_phi]),
-                self.download,
+                w.HBox([self.prepare_button, self.download]),
                 w.HBox([self.path, self.save_button]),
             ]
         )
 
     def set_frame(self, frame: pd.DataFrame | None, basename: str | None = None) -> None:
-        """Export this frame from now on; rebuilds the download link."""
+        """Export this frame from now on; rebuilds the download link.
+
+        Include-PHI is unticked again: a consent given for one frame does not carry over.
+        """
         self.frame = frame
         if basename:
             self.basename = basename
         self.path.placeholder = f"{self.basename}.{self.format.value}"
-        self._refresh()
+        if self.include_phi.value:
+            self.include_phi.value = False  # its observer rebuilds the link
+        else:
+            self._refresh()
 
     def payload(self) -> bytes:
         """Return the file contents for the chosen format and PHI setting."""
@@ -750,9 +763,22 @@ class ExportPanel(w.VBox):
 
     def _refresh(self, _change: Any = None) -> None:
         self.save_button.disabled = self.frame is None
+        self.prepare_button.layout.display = "none"
         self.path.placeholder = f"{self.basename}.{self.format.value}"
         if self.frame is None:
             self.download.value = "<i>Nothing to export yet.</i>"
+            return
+        if len(self.frame) > EAGER_DOWNLOAD_ROWS:
+            # The link embeds the whole file in widget state: build it only on request.
+            self.download.value = f"<i>{len(self.frame):,} rows.</i>"
+            self.prepare_button.layout.display = ""
+            return
+        self.prepare_download()
+
+    def prepare_download(self) -> None:
+        """Build the download link for the current frame, format and PHI setting."""
+        self.prepare_button.layout.display = "none"
+        if self.frame is None:
             return
         try:
             data = self.payload()
@@ -883,12 +909,12 @@ class ConnectedMixin(RunnerMixin):
             self._callbacks.append(callback)
 
     def _notify(self, result: Any) -> None:
+        # Every callback runs; one failing does not starve the others.
         for callback in list(self._callbacks):
             try:
                 callback(result)
             except Exception as error:
                 self.status.show_error(error, context="on_result callback failed")
-                return
 
     def connect(self) -> bool:
         """Connect with the connection panel's choice (in the background), then list datastores.
