@@ -519,16 +519,8 @@ class Store:
                 document = target.document
             else:
                 document = _apply_dicom_updates(latest.document, updates["DICOMUpdates"], force)
-            now = self._now()
-            version = Version(
-                version_id=latest.version_id + 1,
-                state="LOCKED",
-                workflow_status="UPDATING",
-                created_at=now,
-                updated_at=now,
-                document=document,
-                forced=True if force else None,
-                is_primary=latest.is_primary,
+            version = _new_version(
+                latest.version_id + 1, "UPDATING", self._now(), document, force, latest.is_primary
             )
             image_set.versions.append(version)
 
@@ -579,30 +571,19 @@ class Store:
                     destination_info["latestVersionId"],
                     "destinationImageSet.latestVersionId",
                 )
-                new_version = Version(
-                    version_id=destination.latest.version_id + 1,
-                    state="LOCKED",
-                    workflow_status="COPYING",
-                    created_at=now,
-                    updated_at=now,
-                    document=md.merge(destination.latest.document, document),
-                    forced=True if force else None,
-                    is_primary=True
-                    if params.get("promoteToPrimary")
-                    else destination.latest.is_primary,
+                new_version = _new_version(
+                    destination.latest.version_id + 1,
+                    "COPYING",
+                    now,
+                    md.merge(destination.latest.document, document),
+                    force,
+                    True if params.get("promoteToPrimary") else destination.latest.is_primary,
                 )
                 destination.versions.append(new_version)
             else:
                 destination_id = self._new_id("imageset")
-                new_version = Version(
-                    version_id=1,
-                    state="LOCKED",
-                    workflow_status="COPYING",
-                    created_at=now,
-                    updated_at=now,
-                    document=document,
-                    forced=True if force else None,
-                    is_primary=bool(params.get("promoteToPrimary")),
+                new_version = _new_version(
+                    1, "COPYING", now, document, force, bool(params.get("promoteToPrimary"))
                 )
                 destination = ImageSet(
                     datastore_id=datastore.datastore_id,
@@ -702,6 +683,27 @@ class Store:
 
 
 # --------------------------------------------------------------------- helpers
+
+
+def _new_version(
+    version_id: int,
+    workflow_status: str,
+    now: datetime,
+    document: dict[str, Any],
+    force: bool,
+    is_primary: bool | None,
+) -> Version:
+    """Return a version being written (LOCKED, ``workflow_status``) by an update or copy."""
+    return Version(
+        version_id=version_id,
+        state="LOCKED",
+        workflow_status=workflow_status,
+        created_at=now,
+        updated_at=now,
+        document=document,
+        forced=True if force else None,
+        is_primary=is_primary,
+    )
 
 
 def _apply_dicom_updates(
