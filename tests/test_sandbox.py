@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import inspect
 import json
 import re
 import urllib.error
@@ -539,6 +540,15 @@ def test_env_contents(sb):
     assert env["AWS_DEFAULT_REGION"] == sb.region == "us-east-1"
     assert "DUMMY" in env["AWS_ACCESS_KEY_ID"] and "dummy" in env["AWS_SECRET_ACCESS_KEY"]
     assert sb.endpoint_url.startswith("http://127.0.0.1:")
+
+
+def test_start_takes_the_keyword_arguments_of_sandbox():
+    assert (
+        inspect.signature(sandbox.start).parameters
+        == inspect.signature(sandbox.Sandbox).parameters
+    )
+    with pytest.raises(TypeError, match="no_such_option"):
+        sandbox.start(no_such_option=1)
 
 
 # --------------------------------------------------------------------------- request log

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -249,25 +250,10 @@ class Sandbox:
         self._quotas.configure(enabled, rates)
 
 
-def start(
-    *,
-    seed: int = 0,
-    latency_ms: float = 0,
-    quotas: bool = True,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    clock: Clock | None = None,
-    update_delay: float = 2.0,
-    faults: Faults | None = None,
-    image_sets: int = 30,
-    region: str = DEFAULT_REGION,
-    access_key_ids: Iterable[str] | None = None,
-    quota_rates: Mapping[str, tuple[float, float]] | None = None,
-    verify_signatures: bool = False,
-) -> Sandbox:
+def start(**options: Any) -> Sandbox:
     """Start a sandbox in a background thread and return it (also a context manager).
 
-    Parameters are those of :class:`Sandbox`.
+    The keyword arguments are those of :class:`Sandbox`.
 
     Examples
     --------
@@ -277,18 +263,10 @@ def start(
     ...     client.list_datastores()["datastoreSummaries"][0]["datastoreName"]
     'demo-radiology'
     """
-    return Sandbox(
-        seed=seed,
-        latency_ms=latency_ms,
-        quotas=quotas,
-        host=host,
-        port=port,
-        clock=clock,
-        update_delay=update_delay,
-        faults=faults,
-        image_sets=image_sets,
-        region=region,
-        access_key_ids=access_key_ids,
-        quota_rates=quota_rates,
-        verify_signatures=verify_signatures,
-    ).start()
+    return Sandbox(**options).start()
+
+
+# help(), Jupyter and IDEs show Sandbox's keyword arguments for start().
+start.__signature__ = inspect.signature(Sandbox).replace(  # type: ignore[attr-defined]
+    return_annotation="Sandbox"
+)
