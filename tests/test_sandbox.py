@@ -210,6 +210,14 @@ def test_list_image_set_versions_page_boundaries(client, sb, count):
     )
     versions = [i["versionId"] for p in pages for i in p["imageSetPropertiesList"]]
     assert versions == [str(v) for v in range(count, 0, -1)]
+    # At the service's page size: exactly 50 is one page, no token, no empty page after.
+    full = list(
+        client.get_paginator("list_image_set_versions").paginate(
+            datastoreId=ds, imageSetId=image_set, PaginationConfig={"PageSize": 50}
+        )
+    )
+    assert [len(p["imageSetPropertiesList"]) for p in full] == ([50] if count == 50 else [50, 1])
+    assert "nextToken" not in full[-1]
 
 
 def test_get_image_set_metadata_is_gzip_json_and_versions_differ(client, long_set):
@@ -244,6 +252,15 @@ def test_search_paginates_to_the_last_page(client, sb, ds):
     ]
     assert ids == live
     assert len(pages) == -(-len(live) // 7)
+
+
+def test_search_without_matches_is_one_empty_page(client, ds):
+    criteria = {"filters": [{"values": [{"DICOMPatientId": "NOBODY"}], "operator": "EQUAL"}]}
+    pages = list(
+        client.get_paginator("search_image_sets").paginate(datastoreId=ds, searchCriteria=criteria)
+    )
+    assert [p["imageSetsMetadataSummaries"] for p in pages] == [[]]
+    assert "nextToken" not in pages[0]
 
 
 def test_search_filters_and_sort(client, sb, ds):
