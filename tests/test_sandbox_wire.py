@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import socket
 import urllib.error
@@ -203,6 +204,23 @@ def test_oversized_body_is_refused():
         if isinstance(excinfo.value, urllib.error.HTTPError):
             assert excinfo.value.code == 400
             excinfo.value.close()
+
+
+def test_malformed_body_framing_is_answered_and_logged():
+    with sandbox.start(quotas=False) as sb:
+        ds = sb.store.datastore_ids()[0]
+        connection = http.client.HTTPConnection("127.0.0.1", sb.port, timeout=5)
+        connection.putrequest("POST", f"/datastore/{ds}/searchImageSets")
+        connection.putheader("Content-Length", "not-a-number")
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 400
+        assert response.getheader("x-amzn-ErrorType") == "ValidationException"
+        assert "malformed" in json.loads(response.read())["message"]
+        connection.close()
+        assert [(e.operation, e.status, e.error) for e in sb.requests] == [
+            ("SearchImageSets", 400, "ValidationException")
+        ]
 
 
 def test_deny_unknown_operation_is_a_value_error():

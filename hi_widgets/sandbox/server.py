@@ -180,9 +180,12 @@ class Service:
     # ----------------------------------------------------------------- pipeline
 
     def handle(
-        self, method: str, target: str, headers: dict[str, str], body: bytes
+        self, method: str, target: str, headers: dict[str, str], body: bytes | None
     ) -> Response | None:
-        """Answer one HTTP request; None means: drop the connection without a response."""
+        """Answer one HTTP request; None means: drop the connection without a response.
+
+        ``body`` is None when it could not be read (malformed framing or too large).
+        """
         split = urlsplit(target)
         query = parse_qs(split.query, keep_blank_values=True)
         matched = self.router.match(method, split.path, query)
@@ -199,6 +202,11 @@ class Service:
         name = operation.name
         params: dict[str, Any] = dict(labels)
         try:
+            if body is None:
+                raise ServiceError(
+                    "ValidationException",
+                    f"The request body is malformed or larger than {MAX_BODY_BYTES} bytes",
+                )
             key = signed_access_key(headers, query)
             if key is None:
                 raise ServiceError(
@@ -313,16 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         body = self._read_body()
-        if body is None:
-            self.close_connection = True
-            self._send(
-                serialize_error(
-                    self.server.service.model,
-                    "ValidationException",
-                    f"The request body is malformed or larger than {MAX_BODY_BYTES} bytes",
-                )
-            )
-            return
+        if body is None:  # answered and logged as a ValidationException; the rest of the
+            self.close_connection = True  # stream cannot be trusted, so close it after
         response = self.server.service.handle(self.command, self.path, dict(self.headers), body)
         if response is None:
             self.close_connection = True
