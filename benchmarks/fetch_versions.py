@@ -15,7 +15,12 @@ The sandbox's quota buckets are refilled (``set_quotas``) before each scenario. 
 table repeats 1, 3 and 4 with a raised quota (250/s, burst 500 on both sides), the case
 where a quota increase has been granted.
 
-Run: ``python benchmarks/fetch_versions.py [--image-sets 200] [--latency-ms 50]``.
+Run: ``python benchmarks/fetch_versions.py [--image-sets 200] [--latency-ms 50]``. The
+exit status is 0 when ``fetch_versions`` fetched every version and no throttling error
+reached the caller. The speed targets of the issue (at least 8x faster than (1), faster
+than (2), within 1.2x of (4)) are printed with their measured values: at the published
+quota and 50 ms latency the quota itself caps any client at about 2x of (1), so the 8x
+target can only be met with a raised quota.
 """
 
 from __future__ import annotations
@@ -141,6 +146,35 @@ def table(rows: list[dict[str, Any]], ideal: float, title: str) -> None:
     print(f"fetch_versions: {bulk_row['summary']}")
 
 
+def report_targets(
+    sequential_row: dict[str, Any],
+    naive_row: dict[str, Any],
+    complete_naive_row: dict[str, Any],
+    bulk_row: dict[str, Any],
+    ideal: float,
+) -> None:
+    """Print the speed targets of the issue, each with its measured value and ok/MISS."""
+    seconds = bulk_row["seconds"]
+    ceiling = sequential_row["seconds"] / ideal
+    targets = [
+        (
+            "at least 8x faster than (1)",
+            sequential_row["seconds"] >= 8 * seconds,
+            f"{sequential_row['seconds'] / seconds:.1f}x (quota allows at most {ceiling:.1f}x)",
+        ),
+        (
+            "faster than (2)",
+            seconds < naive_row["seconds"],
+            f"{seconds:.2f} s vs {naive_row['seconds']:.2f} s ({naive_row['failed']} image sets "
+            f"lost by (2)); vs (2b), complete: {complete_naive_row['seconds']:.2f} s",
+        ),
+        ("within 1.2x of the ideal (4)", seconds <= 1.2 * ideal, f"{seconds / ideal:.2f}x"),
+    ]
+    print("\nspeed targets for fetch_versions (reported, not part of the exit status):")
+    for name, met, value in targets:
+        print(f"  {'ok  ' if met else 'MISS'} {name}: {value}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-sets", type=int, default=200)
@@ -184,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{1 / per_request:.1f} req/s against a 25/s quota; no client can beat it by more "
             f"than {rows[0]['seconds'] / ideal:.1f}x at this quota (the ideal (4))."
         )
+        report_targets(rows[0], rows[1], rows[2], rows[3], ideal)
         ok = rows[3]["versions"] == truth and rows[3]["throttled_to_caller"] == 0
 
         if not args.no_raised:
