@@ -382,10 +382,13 @@ class _Engine:
         return self.abort.is_set() or (self.cancel is not None and self.cancel.is_set())
 
     def _sleep(self, seconds: float) -> None:
-        if self.cancel is not None:
-            self.cancel.wait(seconds)
-        else:
-            self.abort.wait(seconds)
+        """Back off for ``seconds``, waking within ~50 ms of a cancel or an abort."""
+        deadline = time.monotonic() + seconds
+        while not self.stopped():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            (self.cancel or self.abort).wait(min(remaining, 0.05))
 
     def call(self, operation: str, method: str, params: dict[str, Any], ids: dict) -> dict:
         """Send one request through the bucket, retrying retryable failures."""
@@ -520,7 +523,7 @@ def _run(
         except HealthImagingError as error:
             outcome.error = error
         except Exception as error:  # one item's failure must not lose the others
-            log.warning("unexpected error fetching %s: %r", item[1], error)
+            log.exception("unexpected error fetching %s", item[1])
             outcome.error = error
         with lock:
             outcomes[item] = outcome

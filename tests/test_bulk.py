@@ -607,3 +607,12 @@ def test_refresh_falls_back_to_listing_when_search_is_denied(sb):
 def test_refresh_rejects_a_non_frame(sb):
     with pytest.raises(TypeError, match="DataFrame"):
         refresh(sb.client(), [("a", "b")])
+
+
+def test_backoff_wakes_on_abort_even_when_a_cancel_event_is_given():
+    engine = bulk._Engine(object(), RateLimiter(), "list", threading.Event())
+    sleeper = threading.Thread(target=engine._sleep, args=(600,))
+    sleeper.start()
+    engine.abort.set()  # e.g. another worker's progress callback raised
+    sleeper.join(timeout=30)
+    assert not sleeper.is_alive()
