@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 8866
 
-.PHONY: demo test lint browser-deps bench clean
+.PHONY: demo test lint browser-deps bench compat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,16 @@ test: $(STAMP) browser-deps lint
 	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	  $(BIN)/python -m pytest
 
+# The data layer on the oldest supported pandas (2.2), in a venv of its own.
+compat:
+	$(PYTHON) -m venv .venv-pandas22
+	.venv-pandas22/bin/pip install --quiet "pandas==2.2.*" -e ".[test]"
+	.venv-pandas22/bin/python -m pytest -q tests/test_frames.py tests/test_export.py \
+	  tests/test_plots.py tests/test_fetch.py tests/test_diff.py tests/test_bulk.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/frames_and_plots.py
 	$(BIN)/python benchmarks/fetch_versions.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .venv-pandas22 .pytest_cache .ruff_cache test-artifacts
