@@ -88,16 +88,17 @@ def voila_command(notebook: Path, port: int, ip: str = "127.0.0.1") -> list[str]
     ]
 
 
-def _free_port(ip: str) -> int:
+def free_port(ip: str) -> int:
+    """Return a TCP port that is free on ``ip`` right now."""
     with socket.socket() as sock:
         sock.bind((ip, 0))
         return sock.getsockname()[1]
 
 
-def _wait_until_serving(
+def wait_until_serving(
     ip: str, port: int, process: subprocess.Popen, timeout: float = START_TIMEOUT
 ) -> bool:
-    """Wait until Voila accepts connections; False if it exits first or the deadline passes.
+    """Wait until ``process`` accepts connections; False if it exits or the deadline passes.
 
     Only a TCP connection is made: an HTTP request for the app page would start a kernel.
     """
@@ -113,7 +114,8 @@ def _wait_until_serving(
     return False
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate ``process`` (kill it after 15 s) and reap it."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -149,7 +151,7 @@ def serve(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", use_aws: bool = False
         return 2
     notebook = find_app_notebook()
     if port == 0:
-        port = _free_port(ip)
+        port = free_port(ip)
     env = dict(os.environ)
     if use_aws:
         env[USE_AWS_ENV_VAR] = "1"
@@ -165,8 +167,8 @@ def serve(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", use_aws: bool = False
         previous_handler = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     process = subprocess.Popen(voila_command(notebook, port, ip), env=env)
     try:
-        if not _wait_until_serving(ip, port, process):
-            _stop(process)
+        if not wait_until_serving(ip, port, process):
+            stop_process(process)
             print(
                 f"Voila did not start on {url} (is the port in use? try --port 0).",
                 file=sys.stderr,
@@ -178,7 +180,7 @@ def serve(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", use_aws: bool = False
         print("\nStopping the explorer ...", flush=True)
         return 0
     finally:
-        _stop(process)
+        stop_process(process)
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
 

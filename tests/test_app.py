@@ -6,7 +6,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -143,31 +142,12 @@ def test_hi_widgets_demo_serves_the_app_until_ctrl_c(tmp_path):
         pytest.fail("processes of `hi-widgets demo` outlived it:\n" + "".join(output))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"jupyter server exited with {process.returncode}", pytrace=False)
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"jupyter server did not listen on {port} within {timeout}s", pytrace=False)
-
-
 @pytest.mark.timeout(START_TIMEOUT + STOP_TIMEOUT + 30)
 def test_binder_launch_links_open_the_lab_and_the_voila_app(tmp_path):
     # Binder runs `jupyter server` at the repository root; the README links open
     # ?urlpath=lab/tree/notebooks/01-quickstart.ipynb and
     # ?urlpath=voila/render/notebooks/explorer-app.ipynb (Voila's server extension).
-    port, token = _free_port(), "hi-widgets-test"
+    port, token = app.free_port("127.0.0.1"), "hi-widgets-test"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.pop(app.USE_AWS_ENV_VAR, None)
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
@@ -191,7 +171,8 @@ def test_binder_launch_links_open_the_lab_and_the_voila_app(tmp_path):
             start_new_session=True,
         )
         try:
-            _wait_for_port(port, process, START_TIMEOUT)
+            if not app.wait_until_serving("127.0.0.1", port, process, START_TIMEOUT):
+                pytest.fail(f"jupyter server did not serve on port {port}", pytrace=False)
             base = f"http://127.0.0.1:{port}"
             lab = f"{base}/lab/tree/notebooks/01-quickstart.ipynb?token={token}"
             with urllib.request.urlopen(lab, timeout=60) as response:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
+
+from hi_widgets import app
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_NOTEBOOK = ROOT / "notebooks" / "explorer-app.ipynb"
@@ -90,43 +90,13 @@ def _screenshot(page, name: str) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
-    """Wait until voila accepts TCP connections (an HTTP GET of the app would start a kernel)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"voila exited with code {process.returncode} before serving")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"voila did not listen on port {port} within {timeout:.0f}s")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-
-
 @pytest.fixture
 def voila_app(tmp_path) -> Iterator[str]:
     """Serve notebooks/explorer-app.ipynb with the venv's voila on a free local port."""
     voila = Path(sys.executable).parent / "voila"
     if not voila.exists():
         pytest.fail(f"voila is not installed next to {sys.executable}", pytrace=False)
-    port = _free_port()
+    port = app.free_port("127.0.0.1")
     env = dict(os.environ)
     for name in list(env):
         if name.startswith("AWS_") or name == "HI_WIDGETS_APP_USE_AWS":
@@ -158,10 +128,11 @@ def voila_app(tmp_path) -> Iterator[str]:
         )
         try:
             url = f"http://127.0.0.1:{port}/"
-            _wait_for_port(port, process, SERVER_START_TIMEOUT)
+            if not app.wait_until_serving("127.0.0.1", port, process, SERVER_START_TIMEOUT):
+                pytest.fail(f"voila did not serve on port {port}; see {log_path}", pytrace=False)
             yield url
         finally:
-            _stop(process)
+            app.stop_process(process)
             ARTIFACTS.mkdir(exist_ok=True)
             shutil.copyfile(log_path, ARTIFACTS / "voila.log")
 
