@@ -47,6 +47,16 @@ def _add_sandbox(subparsers: argparse._SubParsersAction) -> None:
         "--no-quotas", action="store_true", help="do not enforce the per-operation quotas"
     )
     parser.add_argument(
+        "--quota-scale",
+        type=_positive_float,
+        default=1.0,
+        metavar="FACTOR",
+        help=(
+            "multiply every published quota rate and burst by FACTOR, as after a granted "
+            "quota increase (bursts stay at least 1; default: %(default)s)"
+        ),
+    )
+    parser.add_argument(
         "--image-sets",
         type=int,
         default=30,
@@ -70,6 +80,28 @@ def _add_sandbox(subparsers: argparse._SubParsersAction) -> None:
         help="syntax of the printed environment lines (default: %(default)s)",
     )
     parser.set_defaults(func=_run_sandbox)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _scaled_quotas(factor: float) -> dict[str, tuple[float, float]] | None:
+    """Return the published quotas, every rate and burst multiplied by ``factor``."""
+    from .sandbox.quotas import DEFAULT_RATES
+
+    if factor == 1:
+        return None
+    return {
+        operation: (rate * factor, max(1.0, burst * factor))
+        for operation, (rate, burst) in DEFAULT_RATES.items()
+    }
 
 
 def env_lines(env: dict[str, str], shell: str = "sh") -> list[str]:
@@ -100,6 +132,7 @@ def _run_sandbox(args: argparse.Namespace, stop: threading.Event | None = None) 
             image_sets=args.image_sets,
             update_delay=args.update_delay,
             verify_signatures=args.verify_signatures,
+            quota_rates=_scaled_quotas(args.quota_scale),
         )
     except OSError as error:
         print(
@@ -116,9 +149,12 @@ def _run_sandbox(args: argparse.Namespace, stop: threading.Event | None = None) 
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         datastores = running.store.datastore_ids()
+        quotas = "off" if args.no_quotas else "on"
+        if not args.no_quotas and args.quota_scale != 1:
+            quotas += f", x{args.quota_scale:g}"
         print(
             f"HealthImaging sandbox serving on {running.endpoint_url} (seed {args.seed}, "
-            f"quotas {'off' if args.no_quotas else 'on'}); datastores: {', '.join(datastores)}",
+            f"quotas {quotas}); datastores: {', '.join(datastores)}",
             file=sys.stderr,
         )
         print("Paste these lines into your shell, then use boto3 or the AWS CLI:", file=sys.stderr)
