@@ -343,6 +343,9 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a pool of clients connecting at once
+    # overflows it, and each dropped SYN costs the client a one-second retransmit.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], service: Service) -> None:
         self.service = service
