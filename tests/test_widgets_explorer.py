@@ -649,6 +649,19 @@ def test_connection_panel_starts_and_stops_a_sandbox(ids):
     explorer.get_button.click()
     assert explorer.wait(WAIT)
     assert explorer.record is not None
+    # The connected client's secret key is in no widget's synced state and no repr.
+    secret = started.credentials()["aws_secret_access_key"]
+    states = []
+
+    def walk(widget):
+        states.append(str(widget.get_state()))
+        for child in getattr(widget, "children", ()):
+            walk(child)
+
+    walk(explorer)
+    assert len(states) > 20
+    assert not [state for state in states if secret in state]
+    assert secret not in repr(explorer) and secret not in repr(explorer.client)
     explorer.close()
     assert not started.running
     assert panel.sandbox is None
