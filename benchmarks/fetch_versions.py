@@ -52,6 +52,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from hi_widgets import sandbox
+from hi_widgets.app import stop_process
 from hi_widgets.bulk import fetch_versions
 from hi_widgets.client import make_client
 
@@ -123,13 +124,7 @@ class ChildSandbox:
         process = self.process
         if process is not None:
             try:
-                if process.poll() is None:
-                    process.terminate()
-                    try:
-                        process.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait(timeout=10)
+                stop_process(process)
             finally:
                 if process.stdout is not None:
                     process.stdout.close()

@@ -40,6 +40,19 @@ def _field_layout() -> w.Layout:
     return w.Layout(width="40em", max_width="100%")
 
 
+def _id_text(description: str, placeholder: str, css_class: str) -> w.Text:
+    """Return an identifier text field that reports every keystroke (for live checks)."""
+    text = w.Text(
+        value="",
+        placeholder=placeholder,
+        description=description,
+        continuous_update=True,
+        layout=_field_layout(),
+    )
+    text.add_class(css_class)
+    return text
+
+
 def check_field(field: str, value: Any) -> str | None:
     """Return a message about ``value`` for ``field``, or None when it is valid.
 
@@ -118,14 +131,7 @@ class DatastoreField:
     def __init__(self, on_change: Callable[[], None], on_submit: Callable[[], None]) -> None:
         self.dropdown = w.Dropdown(options=[], description="Datastore", layout=_field_layout())
         self.dropdown.add_class("hi-datastore")
-        self.text = w.Text(
-            value="",
-            placeholder=_ID_HINT,
-            description="Datastore",
-            continuous_update=True,
-            layout=_field_layout(),
-        )
-        self.text.add_class("hi-datastore")
+        self.text = _id_text("Datastore", _ID_HINT, "hi-datastore")
         self.message = _message_widget("hi-datastore-message")
         self.note = w.HTML(value="")
         self.note.add_class("hi-datastore-note")
@@ -213,14 +219,7 @@ class VersionField:
     """
 
     def __init__(self, on_change: Callable[[], None], on_submit: Callable[[], None]) -> None:
-        self.text = w.Text(
-            value="",
-            placeholder="latest",
-            description="Version",
-            continuous_update=True,
-            layout=_field_layout(),
-        )
-        self.text.add_class("hi-version")
+        self.text = _id_text("Version", "latest", "hi-version")
         self.dropdown = w.Dropdown(
             options=[("latest", LATEST)],
             value=LATEST,
@@ -291,14 +290,7 @@ class IdentifierForm(w.VBox):
         self._on_change = on_change
         self._on_submit = on_submit
         self.datastore = DatastoreField(self._changed, self._submitted)
-        self.image_set = w.Text(
-            value="",
-            placeholder=_ID_HINT,
-            description="Image set",
-            continuous_update=True,
-            layout=_field_layout(),
-        )
-        self.image_set.add_class("hi-image-set")
+        self.image_set = _id_text("Image set", _ID_HINT, "hi-image-set")
         self.image_set_message = _message_widget("hi-image-set-message")
         self.image_set.observe(lambda _c: self._changed(), names="value")
         _on_enter(self.image_set, self._submitted)
