@@ -5,38 +5,59 @@ Layers, from the bottom: :mod:`~hi_widgets.client` and :mod:`~hi_widgets.ids`,
 :mod:`~hi_widgets.frames`, :mod:`~hi_widgets.plots`, :mod:`~hi_widgets.export`, and the
 ipywidgets front ends in :mod:`~hi_widgets.widgets`. :mod:`hi_widgets.sandbox` is a local
 HealthImaging-compatible server for working without an AWS account.
+
+Public names load on first use (PEP 562), so ``import hi_widgets.sandbox`` and the
+command line start without pandas, matplotlib or ipywidgets.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .bulk import FetchResult, FetchStats, fetch_versions, refresh
-from .client import make_client
-from .diff import diff_metadata, diff_versions, flatten_metadata
-from .errors import (
-    AccessDeniedError,
-    ConflictError,
-    ConnectionFailedError,
-    CredentialsError,
-    HealthImagingError,
-    InternalServerError,
-    InvalidIdentifierError,
-    ResourceNotFoundError,
-    ServiceQuotaExceededError,
-    ThrottlingError,
-    UnknownServiceError,
-    ValidationError,
-)
-from .export import export_frame, read_frame, to_bytes
-from .fetch import (
-    get_image_set,
-    get_image_set_metadata,
-    iter_versions,
-    list_datastores,
-    search_image_sets,
-)
-from .frames import PHI_COLUMNS, image_sets_frame, versions_frame
-from .plots import plot_activity, plot_state_counts, plot_version_timeline
-from .records import RECORD_FIELDS
-from .widgets import BatchFetcher, ImageSetExplorer, VersionBrowser
+
+# public name -> module (relative to this package) that defines it
+_EXPORTS: dict[str, str] = {
+    "FetchResult": "bulk",
+    "FetchStats": "bulk",
+    "fetch_versions": "bulk",
+    "refresh": "bulk",
+    "make_client": "client",
+    "diff_metadata": "diff",
+    "diff_versions": "diff",
+    "flatten_metadata": "diff",
+    "AccessDeniedError": "errors",
+    "ConflictError": "errors",
+    "ConnectionFailedError": "errors",
+    "CredentialsError": "errors",
+    "HealthImagingError": "errors",
+    "InternalServerError": "errors",
+    "InvalidIdentifierError": "errors",
+    "ResourceNotFoundError": "errors",
+    "ServiceQuotaExceededError": "errors",
+    "ThrottlingError": "errors",
+    "UnknownServiceError": "errors",
+    "ValidationError": "errors",
+    "export_frame": "export",
+    "read_frame": "export",
+    "to_bytes": "export",
+    "get_image_set": "fetch",
+    "get_image_set_metadata": "fetch",
+    "iter_versions": "fetch",
+    "list_datastores": "fetch",
+    "search_image_sets": "fetch",
+    "PHI_COLUMNS": "frames",
+    "image_sets_frame": "frames",
+    "versions_frame": "frames",
+    "plot_activity": "plots",
+    "plot_state_counts": "plots",
+    "plot_version_timeline": "plots",
+    "RECORD_FIELDS": "records",
+    "BatchFetcher": "widgets",
+    "ImageSetExplorer": "widgets",
+    "VersionBrowser": "widgets",
+}
 
 __all__ = [
     "PHI_COLUMNS",
@@ -79,3 +100,48 @@ __all__ = [
     "to_bytes",
     "versions_frame",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real names
+    from .bulk import FetchResult, FetchStats, fetch_versions, refresh
+    from .client import make_client
+    from .diff import diff_metadata, diff_versions, flatten_metadata
+    from .errors import (
+        AccessDeniedError,
+        ConflictError,
+        ConnectionFailedError,
+        CredentialsError,
+        HealthImagingError,
+        InternalServerError,
+        InvalidIdentifierError,
+        ResourceNotFoundError,
+        ServiceQuotaExceededError,
+        ThrottlingError,
+        UnknownServiceError,
+        ValidationError,
+    )
+    from .export import export_frame, read_frame, to_bytes
+    from .fetch import (
+        get_image_set,
+        get_image_set_metadata,
+        iter_versions,
+        list_datastores,
+        search_image_sets,
+    )
+    from .frames import PHI_COLUMNS, image_sets_frame, versions_frame
+    from .plots import plot_activity, plot_state_counts, plot_version_timeline
+    from .records import RECORD_FIELDS
+    from .widgets import BatchFetcher, ImageSetExplorer, VersionBrowser
