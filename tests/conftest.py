@@ -129,3 +129,46 @@ def hold_request():
     yield make
     for gate in gates:
         gate.release()
+
+
+# ------------------------------------------------------------------------------ S3 tests
+# A real S3 endpoint over HTTP: moto in server mode, one per test session. Tests reach it
+# through boto3's standard configuration (AWS_ENDPOINT_URL_S3), as a user's S3-compatible
+# server would be reached; nothing in boto3 is mocked.
+
+S3_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """Start moto's S3 server on a free loopback port; yields its endpoint URL."""
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_endpoint(s3_server, monkeypatch):
+    """The S3 endpoint, with the environment pointing boto3's S3 clients at it."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_CREDENTIALS["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return s3_server
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint):
+    """A new, empty bucket on the S3 endpoint (its name is unique per test)."""
+    import uuid
+
+    import boto3
+
+    name = f"hi-widgets-test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
