@@ -389,10 +389,13 @@ def _dataset_writer(args: argparse.Namespace):
     ``-o s3://bucket/prefix/``, a path ending in ``/`` or an existing folder is a
     hive-partitioned Parquet dataset (:func:`hi_widgets.dataset.export_dataset`,
     partitioned by datastoreId), appended to without duplicating stored versions. The
-    writer takes the frame and returns what was written, for the summary line. Raises
-    ValueError for options a dataset cannot take, before any request; the S3 client is
-    built here (``--profile``, ``--region``; the endpoint from boto3's configuration,
-    e.g. ``AWS_ENDPOINT_URL_S3``), so a bad profile fails before the fetch too.
+    writer takes the frame and returns what was written, for the summary line.
+
+    Raises ValueError before any HealthImaging request: for options a dataset cannot
+    take, and for an S3 location that cannot be listed with ``--profile``/``--region``
+    (the endpoint comes from boto3's configuration, e.g. ``AWS_ENDPOINT_URL_S3``), so an
+    hour of fetching does not end at a wrong bucket. If the dataset write still fails, the
+    fetched versions are saved to a Parquet file in the current folder first.
     """
     import os
 
@@ -401,23 +404,36 @@ def _dataset_writer(args: argparse.Namespace):
         return None
     if args.format not in (None, "parquet"):
         raise ValueError(f"--format {args.format}: a dataset (-o {output}) is always Parquet")
+    from ._dataset_store import parse_root
     from .dataset import export_dataset
+    from .export import export_frame
     from .frames import empty_versions_frame
 
-    export_dataset(empty_versions_frame(), output)  # checks the root; an empty frame: no I/O
+    export_dataset(empty_versions_frame(), output)  # checks the arguments; no I/O when empty
     s3_client = None
-    if output.lower().startswith("s3://"):
+    kind, bucket, prefix = parse_root(output)
+    if kind == "s3":
         import boto3
         import botocore.exceptions
 
         try:
             session = boto3.Session(profile_name=args.profile, region_name=args.region)
             s3_client = session.client("s3")
-        except botocore.exceptions.BotoCoreError as error:
-            raise ValueError(f"cannot reach S3 for -o {output}: {error}") from error
+            s3_client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+            raise ValueError(f"cannot use -o {output}: {error}") from error
 
     def write(frame) -> str:
-        done = export_dataset(frame, output, include_phi=args.include_phi, s3_client=s3_client)
+        try:
+            done = export_dataset(frame, output, include_phi=args.include_phi, s3_client=s3_client)
+        except Exception:
+            import time
+
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            rescue = os.path.abspath(f"hi-widgets-versions-{stamp}.parquet")
+            export_frame(frame, rescue, include_phi=args.include_phi)
+            print(f"error: writing {output} failed; the versions are in {rescue}", file=sys.stderr)
+            raise
         return (
             f"{output} ({len(done.files)} new file(s), {done.rows_written} new row(s), "
             f"{done.rows_skipped} already stored)"

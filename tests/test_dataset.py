@@ -424,7 +424,10 @@ def test_cli_writes_an_s3_dataset(s3_bucket, s3_endpoint, box, tmp_path):
     [
         (["-o", "gs://bucket/prefix/"], "unsupported scheme 'gs'"),
         (["-o", "{tmp}/ds/", "--format", "csv"], "a dataset .* is always Parquet"),
-        (["-o", "s3://bucket/x/", "--profile", "no-such-profile"], "cannot reach S3"),
+        (
+            ["-o", "s3://bucket/x/", "--profile", "no-such-profile"],
+            r"cannot use -o s3://bucket/x/: .*no-such-profile",
+        ),
     ],
 )
 def test_cli_refuses_bad_dataset_options_before_any_request(box, tmp_path, capsys, extra, match):
@@ -437,3 +440,30 @@ def test_cli_refuses_bad_dataset_options_before_any_request(box, tmp_path, capsy
     assert main([*argv, *(arg.format(tmp=tmp_path) for arg in extra)]) == 2
     assert re.search(match, capsys.readouterr().err)
     assert box.requests == []
+
+
+def test_cli_refuses_a_bucket_it_cannot_list_before_any_request(s3_endpoint, box, capsys):
+    status, _ = cli_versions(box, 1, "s3://no-such-bucket-here/versions/")
+    assert status == 2
+    assert "cannot use -o s3://no-such-bucket-here/versions/" in capsys.readouterr().err
+    assert box.requests == []
+
+
+def test_cli_saves_the_fetched_versions_when_the_dataset_write_fails(
+    box, tmp_path, monkeypatch, capsys
+):
+    root = tmp_path / "dataset"
+    other = versions_frame([record(1, 1)]).assign(extra=1)  # a dataset of other columns
+    export_dataset(other, root)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"new columns|missing columns"):
+        cli_versions(box, 2, f"{root}/")
+    err = capsys.readouterr().err
+    rescued = sorted(tmp_path.glob("hi-widgets-versions-*.parquet"))
+    assert len(rescued) == 1 and str(rescued[0]) in err
+    from hi_widgets.export import read_frame
+
+    datastore = box.store.datastore_ids()[0]
+    image_sets = box.store.image_set_ids(datastore)[:2]
+    expected = sum(len(box.store.versions(datastore, i)) for i in image_sets)
+    assert len(read_frame(rescued[0])) == expected
