@@ -202,11 +202,20 @@ def test_appending_again_and_a_refresh_adds_only_new_versions(versions, tmp_path
     assert len(keys) == len(set(keys)) == 5
     stored_tier = {(r[0], r[1]): r[12] for r in rows}
     assert stored_tier[(image_set_id(1), 2)] == "FREQUENT_ACCESS"  # the first stored row wins
+    # isLatest is not stored; the query of docs/datasets.md gives the frame's values
     latest = duckdb.sql(
-        f"select imageSetId, max(versionId) from read_parquet('{root.as_posix()}/**/*.parquet', "
-        "hive_partitioning=true) group by all order by all"
+        "select imageSetId, versionId, versionId = max(versionId) over "
+        "(partition by datastoreId, imageSetId) as isLatest "
+        f"from read_parquet('{root.as_posix()}/**/*.parquet', hive_partitioning=true, "
+        "hive_types={'datastoreId': VARCHAR}) order by all"
     ).fetchall()
-    assert latest == [(image_set_id(1), 3), (image_set_id(2), 1), (image_set_id(3), 1)]
+    expected = refreshed.sort_values(["imageSetId", "versionId"])
+    assert latest == [
+        (i, int(v), bool(flag))
+        for i, v, flag in zip(
+            expected["imageSetId"], expected["versionId"], expected["isLatest"], strict=True
+        )
+    ]
 
 
 def test_an_empty_frame_writes_nothing(versions, tmp_path):
