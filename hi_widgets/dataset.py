@@ -12,6 +12,7 @@ Layout and schema
   change. A local file is written to a dot-named temporary file in its partition folder,
   fsynced and renamed; an S3 object is one ``PutObject`` (atomic: it appears whole or not
   at all). Names starting with ``.`` or ``_`` are ignored by Hive, Spark, Athena, pyarrow.
+  New local files are readable by their owner only (``0o600``), as exports may hold PHI.
 * Partition columns live only in the folder names (``column=value``, the value
   percent-encoded, a missing value as ``__HIVE_DEFAULT_PARTITION__``), as Hive expects.
 * Plain types that engines read as they are: ``string`` and categorical columns become
@@ -254,12 +255,14 @@ def _column_values(series: pd.Series) -> list[Any]:
 
 def _folders(frame: pd.DataFrame, partitions: list[str]) -> pd.Series:
     """Return the partition folder of every row (``a=1/b=x``; empty without partitions)."""
-    parts = [
-        [f"{name}={_partition_text(value)}" for value in _column_values(frame[name])]
-        for name in partitions
-    ]
-    folders = ["/".join(row) for row in zip(*parts, strict=True)] if parts else None
-    return pd.Series(folders if folders is not None else "", index=frame.index, dtype=object)
+    if not partitions:
+        return pd.Series("", index=frame.index, dtype=object)
+    parts = []
+    for name in partitions:
+        values = _column_values(frame[name])
+        text = {value: f"{name}={_partition_text(value)}" for value in set(values)}
+        parts.append([text[value] for value in values])
+    return pd.Series(["/".join(row) for row in zip(*parts, strict=True)], index=frame.index)
 
 
 def _file_keys(
@@ -386,10 +389,13 @@ def export_dataset(
     else:
         store = LocalStore(Path(where))
 
-    if keys:
+    if keys:  # the last row of a key wins, as in versions_frame; files sorted by key
         clean = clean.drop_duplicates(subset=keys, keep="last")
-    data_columns = [name for name in clean.columns if name not in partitions]
+        clean = clean.sort_values(keys, na_position="last", ignore_index=True)
+    else:
+        clean = clean.reset_index(drop=True)
     folder_of = _folders(clean, partitions)
+    table = _arrow_table(clean[[name for name in clean.columns if name not in partitions]])
     skipped = 0
     first = next(store.files(), None)
     if first is not None:
@@ -403,23 +409,21 @@ def export_dataset(
             )
         with store.open(*first) as fh:
             old_schema = pq.read_schema(fh)
-        new_schema = _arrow_table(clean[data_columns].iloc[:0]).schema
-        if problem := _schema_mismatch(new_schema, old_schema):
+        if problem := _schema_mismatch(table.schema, old_schema):
             raise ValueError(f"frame does not match the dataset at {root_text}: {problem}")
-        data_columns = list(old_schema.names)  # every file in the same column order
+        table = table.select(old_schema.names)  # every file in the same column order
         if keys:
             # A key can only sit in its own folder when every partition column is in it.
             scope = sorted(set(folder_of)) if set(partitions) <= set(keys) else [""]
             present = _existing_keys(store, scope, partitions, keys, clean.dtypes)
             new = [k not in present for k in _frame_keys(clean, keys)]
             skipped = len(new) - sum(new)
-            clean, folder_of = clean[new], folder_of[new]
+            table, folder_of = table.filter(new), folder_of[new].reset_index(drop=True)
 
-    files, written = [], []
-    for folder, rows in clean.groupby(folder_of, sort=True):
-        rows = rows.sort_values(keys, ignore_index=True) if keys else rows
-        data = _parquet_bytes(_arrow_table(rows[data_columns]))
+    files = []
+    groups = folder_of.groupby(folder_of.to_numpy(), sort=True).indices
+    for folder, positions in groups.items():
+        data = _parquet_bytes(table.take(positions))
         relative = f"{folder}/{_file_name()}" if folder else _file_name()
         files.append(store.write(relative, data))
-        written.append(str(folder))
-    return DatasetWrite(root_text, tuple(files), tuple(written), len(clean), skipped)
+    return DatasetWrite(root_text, tuple(files), tuple(groups), table.num_rows, skipped)
