@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hi_widgets.export import MEDIA_TYPES
+
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 _HIDDEN = (".", "_")  # names Hive, Spark, Athena and pyarrow skip
 
 
@@ -139,7 +140,7 @@ class S3Store:
             Bucket=self.bucket,
             Key=self.prefix + relative,
             Body=data,
-            ContentType=_PARQUET_MEDIA_TYPE,
+            ContentType=MEDIA_TYPES["parquet"],
         )
         return self.location(relative)
 
@@ -152,7 +153,7 @@ def parse_root(root: Any) -> tuple[str, str, str]:
         )
     text = os.fspath(root)
     if not isinstance(text, str) or not text.strip():
-        raise ValueError("root must be a folder path or an s3://bucket/prefix/ URI; got ''")
+        raise ValueError(f"root must be a folder path or an s3://bucket/prefix/ URI; got {text!r}")
     scheme = _SCHEME.match(text)
     if scheme is None:
         return "local", text, ""

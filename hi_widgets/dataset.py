@@ -13,8 +13,9 @@ Layout and schema
   fsynced and renamed; an S3 object is one ``PutObject`` (atomic: it appears whole or not
   at all). Names starting with ``.`` or ``_`` are ignored by Hive, Spark, Athena, pyarrow.
   New local files are readable by their owner only (``0o600``), as exports may hold PHI.
-* Partition columns live only in the folder names (``column=value``, the value
-  percent-encoded, a missing value as ``__HIVE_DEFAULT_PARTITION__``), as Hive expects.
+* Partition columns live only in the folder names (``column=value``; the characters
+  Hive escapes, such as ``/`` ``:`` ``=`` ``%``, as ``%XX``; a missing value as
+  ``__HIVE_DEFAULT_PARTITION__``), as Hive expects.
 * Plain types that engines read as they are: ``string`` and categorical columns become
   Parquet strings (no dictionary type to declare), ``Int64`` becomes ``int64``, ``boolean``
   a nullable boolean, timestamps ``timestamp[us, tz=UTC]`` (Parquet ``TIMESTAMP(MICROS,
@@ -83,7 +84,8 @@ class DatasetWrite:
     files
         Every file written: local paths or ``s3://`` URIs, one per partition.
     partitions
-        The partition folders written to, relative to ``root`` (``datastoreId=<id>``).
+        The partition folders written to, relative to ``root`` (``datastoreId=<id>``;
+        ``""`` for files at the root itself when there are no partition columns).
     rows_written
         Rows in the new files.
     rows_skipped

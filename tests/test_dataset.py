@@ -268,6 +268,18 @@ def test_other_partitions_are_escaped_and_keys_found_in_any_partition(tmp_path):
     assert result.rows_written == 0 and result.rows_skipped == 1
 
 
+def test_without_partitions_or_key_files_sit_at_the_root_and_every_row_is_appended(
+    versions, tmp_path
+):
+    root = tmp_path / "flat"
+    first = export_dataset(versions, root, partition_cols=(), key=None)
+    second = export_dataset(versions, root, partition_cols=(), key=None)
+    assert first.partitions == second.partitions == ("",)
+    assert all("/" not in f for f in parquet_files(root)) and len(parquet_files(root)) == 2
+    count = duckdb.sql(f"select count(*) from read_parquet('{root.as_posix()}/*.parquet')")
+    assert count.fetchall() == [(2 * len(versions),)]
+
+
 def test_a_frame_that_does_not_match_the_dataset_is_refused_before_writing(versions, tmp_path):
     root = tmp_path / "ds"
     export_dataset(versions, root)
@@ -287,6 +299,7 @@ def test_a_frame_that_does_not_match_the_dataset_is_refused_before_writing(versi
     ("root", "options", "error", "match"),
     [
         ("", {}, ValueError, "root must be"),
+        ("  ", {}, ValueError, "root must be .*; got '  '"),
         ("gs://bucket/prefix/", {}, ValueError, "root: unsupported scheme 'gs'"),
         ("s3://", {}, ValueError, "root: .* valid S3 bucket"),
         ("s3://Bad_Bucket/x/", {}, ValueError, "valid S3 bucket"),
