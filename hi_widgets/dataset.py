@@ -169,7 +169,8 @@ def _arrow_column(series: pd.Series) -> Any:
     if pd.api.types.is_integer_dtype(dtype):
         return pa.array(_objects(series), type=pa.int64())
     if pd.api.types.is_float_dtype(dtype):
-        return pa.array(series.to_numpy(dtype="float64", na_value=float("nan")))
+        # from_pandas: a missing value (NaN) becomes a Parquet null, which engines count
+        return pa.array(series.to_numpy(dtype="float64", na_value=np.nan), from_pandas=True)
     values = _objects(series)
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         return pa.array(values, type=pa.string())
