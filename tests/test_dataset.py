@@ -175,6 +175,28 @@ def test_local_dataset_reads_back_with_duckdb_and_pyarrow(versions, tmp_path):
     assert b"pandas" not in (pq.read_schema(root / files[0]).metadata or {})
 
 
+def test_parquet_column_types_are_the_ones_hive_readers_know(versions, tmp_path):
+    """Physical and converted types: what Athena's and Spark's Parquet readers map."""
+    root = tmp_path / "versions"
+    export_dataset(versions, root)
+    schema = pq.ParquetFile(next(root.rglob("*.parquet"))).schema
+    columns = {schema.column(i).name: schema.column(i) for i in range(len(schema))}
+    expected = {
+        "VARCHAR": ("BYTE_ARRAY", "UTF8"),
+        "BIGINT": ("INT64", "NONE"),
+        "TIMESTAMP WITH TIME ZONE": ("INT64", "TIMESTAMP_MICROS"),
+        "BOOLEAN": ("BOOLEAN", "NONE"),
+        "DOUBLE": ("DOUBLE", "NONE"),
+    }
+    stored = {name: sql for name, sql in DUCKDB_TYPES.items() if name != "datastoreId"}
+    assert set(columns) == set(stored)
+    for name, sql in stored.items():
+        column = columns[name]
+        assert (column.physical_type, column.converted_type) == expected[sql], name
+        if sql.startswith("TIMESTAMP"):
+            assert column.logical_type.to_json().count('"isAdjustedToUTC":true') == 1
+
+
 def test_appending_again_and_a_refresh_adds_only_new_versions(versions, tmp_path):
     root = tmp_path / "ds"
     export_dataset(versions, root)
@@ -489,3 +511,49 @@ def test_cli_saves_the_fetched_versions_when_the_dataset_write_fails(
     image_sets = box.store.image_set_ids(datastore)[:2]
     expected = sum(len(box.store.versions(datastore, i)) for i in image_sets)
     assert len(read_frame(rescued[0])) == expected
+
+
+def test_a_real_refresh_result_appends_only_the_new_version(tmp_path):
+    """fetch_versions -> dataset; an update makes a version; refresh -> dataset adds it."""
+    import json
+    from datetime import datetime, timezone
+
+    from hi_widgets import fetch_versions, refresh, sandbox
+
+    clock = sandbox.ManualClock(datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc))
+    with sandbox.start(seed=0, clock=clock, update_delay=2.0, quotas=False) as box:
+        client = box.client(max_attempts=1)
+        datastore = box.store.datastore_ids()[0]
+        image_sets = box.store.image_set_ids(datastore)[:5]
+        fetched = fetch_versions(client, [(datastore, i) for i in image_sets])
+        root = tmp_path / "versions"
+        assert export_dataset(fetched.frame, root).rows_written == len(fetched.frame)
+
+        target = next(
+            i
+            for i in image_sets
+            if box.store.versions(datastore, i)[-1]["imageSetState"] == "ACTIVE"
+        )
+        latest = client.get_image_set(datastoreId=datastore, imageSetId=target)["versionId"]
+        edit = {"SchemaVersion": "1.1", "Study": {"DICOM": {"StudyDescription": "EDITED"}}}
+        client.update_image_set_metadata(
+            datastoreId=datastore,
+            imageSetId=target,
+            latestVersionId=latest,
+            updateImageSetMetadataUpdates={
+                "DICOMUpdates": {"updatableAttributes": json.dumps(edit).encode()}
+            },
+        )
+        clock.advance(2)  # the update settles
+        later = refresh(client, fetched.frame)
+        client.close()
+
+    appended = export_dataset(later.frame, root)
+    assert appended.rows_written == 1 and appended.rows_skipped == len(fetched.frame)
+    stored = duckdb.sql(
+        f"select imageSetId, versionId from read_parquet('{root.as_posix()}/**/*.parquet', "
+        "hive_partitioning=true) order by all"
+    ).fetchall()
+    frame_keys = sorted(zip(later.frame["imageSetId"], later.frame["versionId"], strict=True))
+    assert stored == [(i, int(v)) for i, v in frame_keys]
+    assert (target, int(latest) + 1) in stored
