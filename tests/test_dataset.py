@@ -25,7 +25,7 @@ from hi_widgets.frames import VERSION_KEY, image_sets_frame, versions_frame
 
 duckdb = pytest.importorskip("duckdb")
 
-DS_DIGITS = "0" * 32  # an engine guessing partition types would make it the number 0
+DS_DIGITS = "0" * 32  # digits only: a reader guessing partition types may see a number
 DS_LETTERS = "e" * 32
 
 
