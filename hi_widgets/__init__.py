@@ -24,6 +24,8 @@ _EXPORTS: dict[str, str] = {
     "fetch_versions": "bulk",
     "refresh": "bulk",
     "make_client": "client",
+    "DatasetWrite": "dataset",
+    "export_dataset": "dataset",
     "diff_metadata": "diff",
     "diff_versions": "diff",
     "flatten_metadata": "diff",
@@ -67,6 +69,7 @@ __all__ = [
     "ConflictError",
     "ConnectionFailedError",
     "CredentialsError",
+    "DatasetWrite",
     "FetchResult",
     "FetchStats",
     "HealthImagingError",
@@ -82,6 +85,7 @@ __all__ = [
     "__version__",
     "diff_metadata",
     "diff_versions",
+    "export_dataset",
     "export_frame",
     "fetch_versions",
     "flatten_metadata",
@@ -118,6 +122,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .bulk import FetchResult, FetchStats, fetch_versions, refresh
     from .client import make_client
+    from .dataset import DatasetWrite, export_dataset
     from .diff import diff_metadata, diff_versions, flatten_metadata
     from .errors import (
         AccessDeniedError,
