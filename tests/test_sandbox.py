@@ -19,7 +19,7 @@ from botocore.config import Config
 from hi_widgets import sandbox
 from hi_widgets.model import image_set_states, service_model, workflow_statuses
 from hi_widgets.sandbox.demo import LONG_HISTORY
-from hi_widgets.sandbox.store import make_id
+from hi_widgets.sandbox.models import make_id
 
 ERROR_CODES = (
     "ThrottlingException",

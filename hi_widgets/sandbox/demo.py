@@ -24,8 +24,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..model import image_set_states, storage_tiers, workflow_statuses
+from .backend import Backend
 from .clock import to_millis
-from .store import Datastore, ImageSet, Store, Version, make_id
+from .models import Datastore, ImageSet, Version, make_id
 
 DEMO_EPOCH = datetime(2024, 1, 8, 9, 0, tzinfo=timezone.utc)
 """The earliest createdAt of the demo data."""
@@ -248,7 +249,7 @@ def _apply_showcase(version: Version, status: str) -> None:
         version.deleted_at = version.updated_at
 
 
-def populate(store: Store, *, seed: int = 0, image_sets: int = 30) -> None:
+def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
     """Fill ``store`` with the demo datastores, image sets and version histories.
 
     Parameters
