@@ -59,6 +59,14 @@ class Sandbox:
         Recompute and check every SigV4 signature against the sandbox's dummy secret;
         requests signed with any other credentials are then denied. Off by default, so
         any signed request is served (the sandbox cannot know real secrets).
+    import_from
+        DICOM to load at start-up into an extra ACTIVE datastore named
+        ``import_datastore_name``: an ``s3://bucket/prefix`` URI (read with boto3's
+        standard S3 configuration, so ``AWS_ENDPOINT_URL_S3`` may point at any
+        S3-compatible server), or local files and folders. Files that are not DICOM are
+        skipped.
+    import_datastore_name
+        Name of that datastore.
     """
 
     def __init__(
@@ -77,12 +85,16 @@ class Sandbox:
         access_key_ids: Iterable[str] | None = None,
         quota_rates: Mapping[str, tuple[float, float]] | None = None,
         verify_signatures: bool = False,
+        import_from: str | Iterable[str] | None = None,
+        import_datastore_name: str = "imported-dicom",
     ) -> None:
         self.seed = seed
         self.region = region
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.store = Backend(self.clock, region=region, update_delay=update_delay, id_seed=seed)
         populate(self.store, seed=seed, image_sets=image_sets)
+        if import_from is not None:
+            self.store.import_at_startup(import_from, import_datastore_name)
         if faults is None:
             faults = Faults(latency_ms=latency_ms)
         elif latency_ms:
