@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
+import botocore.config
 import numpy as np
 import pytest
 
@@ -309,7 +310,7 @@ def test_sandbox_command_imports_a_bucket_at_start_up(s3_bucket, capsys):
         ).client(
             "medical-imaging",
             endpoint_url=exported["AWS_ENDPOINT_URL_MEDICAL_IMAGING"],
-            config=__import__("botocore.config").config.Config(inject_host_prefix=False),
+            config=botocore.config.Config(inject_host_prefix=False),
         )
         names = [d["datastoreName"] for d in client.list_datastores()["datastoreSummaries"]]
         assert "imported-dicom" in names

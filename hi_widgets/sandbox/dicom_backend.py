@@ -65,11 +65,11 @@ class DicomImportOperations(BackendState):
     def _start_job(self, job: ImportJob) -> None:
         thread = threading.Thread(
             target=job.run,
-            kwargs={"commit": self._commit, "client": None},
+            kwargs={"commit": self._commit, "client_factory": self.s3_client_factory},
             name=f"hi-widgets-import-{job.job_id[:8]}",
             daemon=True,
         )
-        self._import_threads.append(thread)
+        self._import_threads = [t for t in self._import_threads if t.is_alive()] + [thread]
         thread.start()
 
     def wait_for_imports(self, timeout: float = 60.0) -> bool:
@@ -92,9 +92,10 @@ class DicomImportOperations(BackendState):
             if not latest.is_primary or latest.state == "DELETED":
                 continue
             study = latest.document.get("Study", {})
-            if study.get("DICOM", {}).get(
-                "StudyInstanceUID"
-            ) == draft.study_instance_uid and draft.series_instance_uid in study.get("Series", {}):
+            study_uid = study.get("DICOM", {}).get("StudyInstanceUID")
+            if study_uid == draft.study_instance_uid and draft.series_instance_uid in study.get(
+                "Series", {}
+            ):
                 return image_set
         return None
 
@@ -195,17 +196,17 @@ class DicomImportOperations(BackendState):
 
         files: Iterable[tuple[str, bytes]]
         if isinstance(source, str) and source.startswith("s3://"):
-            try:
-                files = list(iter_s3_objects(self.s3_client_factory(), source))
-            except Exception as error:  # any S3, credential or endpoint error
-                raise ValueError(f"cannot read DICOM from {source}: {error}") from error
+            files = iter_s3_objects(self.s3_client_factory(), source)
         else:
             paths = [source] if isinstance(source, str) else list(source)
             missing = [str(path) for path in paths if not Path(path).exists()]
             if missing:
                 raise ValueError(f"no such file or folder to import: {', '.join(missing)}")
             files = iter_local_files(paths)
-        result = run_pipeline(files)
+        try:
+            result = run_pipeline(files)
+        except Exception as error:  # S3, credential, endpoint or file system errors
+            raise ValueError(f"cannot read DICOM from {source}: {error}") from error
         with self.lock:
             now = self.now()
             datastore_id = self.new_id("datastore")

@@ -207,14 +207,14 @@ class ImportJob:
                 self.status = "FAILED" if self._error else "COMPLETED"
                 self.message = self._error
 
-    def run(self, commit: Commit, client: Any | None = None) -> None:
+    def run(self, commit: Commit, client_factory: Callable[[], Any] = s3_client) -> None:
         """Do the work: read the input, run the pipeline, commit, write the output.
 
         Never raises: any error ends the job as FAILED with a message (applied by the
         next :meth:`advance` that is due), and :attr:`done` is set in every case.
         """
         try:
-            client = client if client is not None else s3_client()
+            client = client_factory()
             try:
                 self.result = run_pipeline(iter_s3_objects(client, self.input_s3_uri))
             except Exception as error:  # S3 or credential errors of any kind
