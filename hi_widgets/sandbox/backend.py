@@ -6,7 +6,9 @@ over the shared :class:`~hi_widgets.sandbox.state.BackendState`:
 * :mod:`~hi_widgets.sandbox.datastores`: datastores and tags;
 * :mod:`~hi_widgets.sandbox.reads`: GetImageSet, ListImageSetVersions,
   GetImageSetMetadata, SearchImageSets;
-* :mod:`~hi_widgets.sandbox.writes`: UpdateImageSetMetadata, CopyImageSet, DeleteImageSet.
+* :mod:`~hi_widgets.sandbox.writes`: UpdateImageSetMetadata, CopyImageSet, DeleteImageSet;
+* :mod:`~hi_widgets.sandbox.ingest`: image sets created by an import (no operation of its
+  own: the import jobs and the demo data call ``add_imported_image_set``).
 
 Each method takes the operation's input members as snake_case keyword arguments and
 returns the output dict (the wire layer drops keys the output shape does not have);
@@ -24,7 +26,9 @@ Adding operations from another module (DICOM import jobs, image frames)
    import jobs). It receives this :class:`Backend` and uses its public building blocks:
    ``lock`` (hold it while touching datastores), ``settle()``, ``now()``,
    ``schedule(delay, action)``, ``new_id(kind)``, ``datastore(id)``, ``image_set(ds, id)``,
-   ``image_set_arn(ds, id)`` and the :mod:`~hi_widgets.sandbox.models` dataclasses.
+   ``image_set_arn(ds, id)``, ``add_imported_image_set(ds, document, outcome=...)`` (one
+   series per image set, primary unless the series already has a primary image set) and
+   the :mod:`~hi_widgets.sandbox.models` dataclasses.
 2. Write a ``Responses`` subclass (:class:`hi_widgets.sandbox.responses.Responses`)
    whose public methods are exactly the new operations, named by
    ``botocore.xform_name`` (``StartDICOMImportJob`` -> ``start_dicom_import_job``), each
@@ -40,11 +44,12 @@ Adding operations from another module (DICOM import jobs, image frames)
 from __future__ import annotations
 
 from .datastores import DatastoreOperations
+from .ingest import ImageSetIngest
 from .reads import ImageSetReads
 from .writes import ImageSetWrites
 
 
-class Backend(DatastoreOperations, ImageSetReads, ImageSetWrites):
+class Backend(DatastoreOperations, ImageSetReads, ImageSetWrites, ImageSetIngest):
     """The in-memory HealthImaging of one sandbox.
 
     Parameters
