@@ -7,6 +7,8 @@ over the shared :class:`~hi_widgets.sandbox.state.BackendState`:
 * :mod:`~hi_widgets.sandbox.reads`: GetImageSet, ListImageSetVersions,
   GetImageSetMetadata, SearchImageSets;
 * :mod:`~hi_widgets.sandbox.writes`: UpdateImageSetMetadata, CopyImageSet, DeleteImageSet;
+* :mod:`~hi_widgets.sandbox.ingest`: image sets created by an import (no operation of its
+  own: the demo data calls ``add_imported_image_set``);
 * :mod:`~hi_widgets.sandbox.dicom_backend`: DICOM import jobs and GetImageFrame.
 
 Each method takes the operation's input members as snake_case keyword arguments and
@@ -25,7 +27,9 @@ Adding operations from another module (DICOM import jobs, image frames)
    import jobs). It receives this :class:`Backend` and uses its public building blocks:
    ``lock`` (hold it while touching datastores), ``settle()``, ``now()``,
    ``schedule(delay, action)``, ``new_id(kind)``, ``datastore(id)``, ``image_set(ds, id)``,
-   ``image_set_arn(ds, id)`` and the :mod:`~hi_widgets.sandbox.models` dataclasses.
+   ``image_set_arn(ds, id)``, ``add_imported_image_set(ds, document, outcome=...)`` (one
+   series per image set, primary unless the series already has a primary image set) and
+   the :mod:`~hi_widgets.sandbox.models` dataclasses.
 2. Write a ``Responses`` subclass (:class:`hi_widgets.sandbox.responses.Responses`)
    whose public methods are exactly the new operations, named by
    ``botocore.xform_name`` (``StartDICOMImportJob`` -> ``start_dicom_import_job``), each
@@ -42,11 +46,14 @@ from __future__ import annotations
 
 from .datastores import DatastoreOperations
 from .dicom_backend import DicomImportOperations
+from .ingest import ImageSetIngest
 from .reads import ImageSetReads
 from .writes import ImageSetWrites
 
 
-class Backend(DatastoreOperations, ImageSetReads, ImageSetWrites, DicomImportOperations):
+class Backend(
+    DatastoreOperations, ImageSetReads, ImageSetWrites, ImageSetIngest, DicomImportOperations
+):
     """The in-memory HealthImaging of one sandbox.
 
     Parameters

@@ -86,19 +86,6 @@ class DicomImportOperations(BackendState):
 
     # -------------------------------------------------------------- placement
 
-    def _primary_of_series(self, datastore: Datastore, draft: ImageSetDraft) -> ImageSet | None:
-        for image_set in datastore.image_sets.values():
-            latest = image_set.latest
-            if not latest.is_primary or latest.state == "DELETED":
-                continue
-            study = latest.document.get("Study", {})
-            study_uid = study.get("DICOM", {}).get("StudyInstanceUID")
-            if study_uid == draft.study_instance_uid and draft.series_instance_uid in study.get(
-                "Series", {}
-            ):
-                return image_set
-        return None
-
     def place_drafts(
         self,
         datastore_id: str,
@@ -127,7 +114,11 @@ class DicomImportOperations(BackendState):
                 for frame in draft.frames():
                     self.frames.put(frame.frame_id, frame.htj2k)
                 document = draft.document()
-                primary = self._primary_of_series(datastore, draft) if draft.is_primary else None
+                primary = (
+                    self.primary_holder(datastore, draft.series_instance_uid)
+                    if draft.is_primary
+                    else None
+                )
                 joins = (
                     primary is not None
                     and primary.latest.state == "ACTIVE"

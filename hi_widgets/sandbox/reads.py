@@ -109,6 +109,10 @@ class ImageSetReads(BackendState):
             if sort:
                 key = search.SORT_KEYS[sort["sortField"]]
                 candidates.sort(key=key, reverse=sort["sortOrder"] == "DESC")
+            else:
+                # SearchImageSets API reference: "By default, SearchImageSets uses the
+                # updatedAt field for sorting in descending order from newest to oldest."
+                candidates.sort(key=search.SORT_KEYS["updatedAt"], reverse=True)
             fingerprint = make_id(json.dumps(criteria, sort_keys=True, default=str))
             token = read_token(next_token, "SearchImageSets")
             if token is not None and token.get("q") != fingerprint:

@@ -106,6 +106,7 @@ class HealthImagingResponses(Responses):
             latest_version_id=params["latestVersionId"],
             update_image_set_metadata_updates=params["updateImageSetMetadataUpdates"],
             force=bool(params.get("force")),
+            include_study_image_sets=bool(params.get("includeStudyImageSets")),
         )
 
     def copy_image_set(self, params: Params) -> Params:

@@ -59,6 +59,7 @@ class BackendState:
         self._sequence = itertools.count()
         self._id_seed = id_seed
         self._new_ids = itertools.count()
+        self._failures: list[tuple[str, str]] = []
 
     # ------------------------------------------------------------------ building
 
@@ -96,6 +97,34 @@ class BackendState:
             while self._pending and self._pending[0][0] <= now:
                 due, _, action = heapq.heappop(self._pending)
                 action(due)
+
+    def primary_holder(
+        self, datastore: Datastore, series_uid: str, *, besides: ImageSet | None = None
+    ) -> ImageSet | None:
+        """Return the primary image set (not deleted) that holds a series, if any."""
+        for image_set in datastore.image_sets.values():
+            latest = image_set.latest
+            if (
+                image_set is not besides
+                and latest.is_primary
+                and latest.state != "DELETED"
+                and series_uid in latest.document.get("Study", {}).get("Series", {})
+            ):
+                return image_set
+        return None
+
+    def use_clock(self, clock: Clock) -> None:
+        """Switch to another clock; queued transitions keep ``update_delay`` to run.
+
+        The demo builder writes its history on a clock of its own in the past, then hands
+        the backend to the sandbox's clock: what is still running then (the demo's last
+        operations) ends ``update_delay`` seconds of the new clock later.
+        """
+        with self.lock:
+            self.clock = clock
+            due = to_millis(clock.now() + timedelta(seconds=self.update_delay))
+            self._pending = [(due, sequence, action) for _, sequence, action in self._pending]
+            heapq.heapify(self._pending)
 
     # ------------------------------------------------------------ truth for tests
 
