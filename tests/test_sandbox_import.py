@@ -237,6 +237,7 @@ def _job(bucket: str, clock: ManualClock, prefix: str = "input/") -> ImportJob:
         requested_output_s3_uri=f"s3://{bucket}/output",
         submitted_at=clock.now(),
         delay=2.0,
+        clock=clock.now,
     )
 
 
@@ -268,6 +269,22 @@ def test_import_job_moves_on_the_clock_and_writes_the_documented_output(s3_bucke
     assert job.status == "COMPLETED" and job.message is None
     assert job.ended_at == datetime(2025, 3, 1, 0, 0, 4, tzinfo=timezone.utc)
     assert len(started) == 1
+
+
+def test_a_job_whose_work_outlasts_its_delay_ends_when_the_work_ended(s3_bucket):
+    _upload(s3_bucket, "input/")
+    clock = ManualClock(datetime(2025, 3, 1, tzinfo=timezone.utc))
+    job = _job(s3_bucket, clock)
+    clock.advance(2)
+
+    def slow_start(j):
+        clock.advance(10)  # the work takes 10 s of the clock, more than `delay`
+        j.run(_commit)
+
+    job.advance(clock.now(), slow_start)
+    job.advance(clock.now(), slow_start)
+    assert job.status == "COMPLETED"
+    assert job.ended_at == datetime(2025, 3, 1, 0, 0, 12, tzinfo=timezone.utc)
 
     folder = f"output/{'d' * 32}-DicomImport-{job.job_id}/"
     assert job.output_s3_uri == f"s3://{s3_bucket}/{folder}"

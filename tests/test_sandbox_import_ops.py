@@ -132,6 +132,7 @@ def test_an_import_job_over_http_makes_searchable_image_sets_with_frames(
     assert job["endedAt"] > job["submittedAt"]
     image_set = client.get_image_set(datastoreId=datastore, imageSetId=summary["imageSetId"])
     assert image_set["versionId"] == "1" and image_set["isPrimary"] is True
+    assert image_set["createdAt"] <= image_set["updatedAt"] == job["endedAt"]
     assert (image_set["imageSetState"], image_set["imageSetWorkflowStatus"]) == (
         "ACTIVE",
         "IMPORTED",

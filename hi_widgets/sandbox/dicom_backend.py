@@ -259,6 +259,7 @@ class DicomImportOperations(BackendState):
                 submitted_at=self.now(),
                 delay=self.update_delay,
                 client_token=client_token,
+                clock=self.now,
             )
             self._import_jobs[job_id] = job
             return self._started(job)

@@ -127,6 +127,8 @@ class ImportJob:
     submitted_at: datetime
     delay: float
     client_token: str | None = None
+    clock: Callable[[], datetime] | None = field(default=None, repr=False)
+    """The sandbox clock's ``now``; when given, the job never ends before its work did."""
     status: str = "SUBMITTED"
     started_at: datetime | None = None
     ended_at: datetime | None = None
@@ -135,6 +137,7 @@ class ImportJob:
     result: PipelineResult | None = None
     done: threading.Event = field(default_factory=threading.Event, repr=False)
     _error: str | None = field(default=None, repr=False)
+    _work_ended_at: datetime | None = field(default=None, repr=False)
 
     @property
     def output_s3_uri(self) -> str:
@@ -203,7 +206,8 @@ class ImportJob:
             assert self.started_at is not None
             due = self.started_at + step
             if now >= due:
-                self.ended_at = due
+                # On a real clock the work may outlast `delay`: end when it ended.
+                self.ended_at = max(due, self._work_ended_at or due)
                 self.status = "FAILED" if self._error else "COMPLETED"
                 self.message = self._error
 
@@ -229,6 +233,8 @@ class ImportJob:
             logger.exception("import job %s failed", self.job_id)
             self._error = f"Internal error while importing: {error}"
         finally:
+            if self.clock is not None:
+                self._work_ended_at = self.clock()
             self.done.set()
 
     def _write_output(self, client: Any) -> None:
