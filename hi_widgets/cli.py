@@ -7,8 +7,6 @@ function and runs through the ``func`` default it sets, so subcommands stay inde
 from __future__ import annotations
 
 import argparse
-import shlex
-import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -23,156 +21,11 @@ EXPORT_FORMATS = ("csv", "parquet", "json")  # hi_widgets.export.FORMATS, withou
 
 
 def _add_sandbox(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "sandbox",
-        help="serve the local HealthImaging sandbox until Ctrl-C",
-        description=(
-            "Serve a local AWS HealthImaging-compatible sandbox with deterministic demo "
-            "data, and print the environment lines that point boto3 and the AWS CLI at it."
-        ),
-    )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--port", type=int, default=8080, help="port (0: any free port; default: %(default)s)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="demo data seed (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--latency-ms", type=float, default=0.0, help="latency added to every response"
-    )
-    parser.add_argument(
-        "--no-quotas", action="store_true", help="do not enforce the per-operation quotas"
-    )
-    parser.add_argument(
-        "--quota-scale",
-        type=_positive_float,
-        default=1.0,
-        metavar="FACTOR",
-        help=(
-            "multiply every published quota rate and burst by FACTOR, as after a granted "
-            "quota increase (bursts stay at least 1; default: %(default)s)"
-        ),
-    )
-    parser.add_argument(
-        "--image-sets",
-        type=int,
-        default=30,
-        help="image sets in the first demo datastore (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--update-delay",
-        type=float,
-        default=2.0,
-        help="seconds that UPDATING/COPYING/DELETING last (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--verify-signatures",
-        action="store_true",
-        help="check SigV4 signatures against the printed dummy secret",
-    )
-    parser.add_argument(
-        "--shell",
-        choices=("sh", "powershell", "cmd"),
-        default="sh",
-        help="syntax of the printed environment lines (default: %(default)s)",
-    )
-    parser.set_defaults(func=_run_sandbox)
+    # The sandbox owns its options (it also runs alone: python -m hi_widgets.sandbox).
+    from .sandbox import command
 
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _scaled_quotas(factor: float) -> dict[str, tuple[float, float]] | None:
-    """Return the published quotas, every rate and burst multiplied by ``factor``."""
-    from .sandbox.quotas import DEFAULT_RATES
-
-    if factor == 1:
-        return None
-    return {
-        operation: (rate * factor, max(1.0, burst * factor))
-        for operation, (rate, burst) in DEFAULT_RATES.items()
-    }
-
-
-def env_lines(env: dict[str, str], shell: str = "sh") -> list[str]:
-    """Format environment variables as lines to paste into a shell."""
-    if shell == "powershell":
-        return [f"$env:{key} = '{value}'" for key, value in env.items()]
-    if shell == "cmd":
-        return [f"set {key}={value}" for key, value in env.items()]
-    return [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
-
-
-def _run_sandbox(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
-    from . import sandbox
-
-    if args.host not in LOOPBACK_HOSTS:
-        print(
-            f"warning: binding {args.host}; the sandbox is reachable from other machines",
-            file=sys.stderr,
-        )
-    stop = stop or threading.Event()
-    try:
-        running = sandbox.start(
-            seed=args.seed,
-            latency_ms=args.latency_ms,
-            quotas=not args.no_quotas,
-            host=args.host,
-            port=args.port,
-            image_sets=args.image_sets,
-            update_delay=args.update_delay,
-            verify_signatures=args.verify_signatures,
-            quota_rates=_scaled_quotas(args.quota_scale),
-        )
-    except OSError as error:
-        print(
-            f"error: cannot listen on {args.host}:{args.port} ({error.strerror or error}); "
-            "pick another --port, or --port 0 for any free port",
-            file=sys.stderr,
-        )
-        return 1
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        datastores = running.store.datastore_ids()
-        quotas = "off" if args.no_quotas else "on"
-        if not args.no_quotas and args.quota_scale != 1:
-            quotas += f", x{args.quota_scale:g}"
-        print(
-            f"HealthImaging sandbox serving on {running.endpoint_url} (seed {args.seed}, "
-            f"quotas {quotas}); datastores: {', '.join(datastores)}",
-            file=sys.stderr,
-        )
-        print("Paste these lines into your shell, then use boto3 or the AWS CLI:", file=sys.stderr)
-        for line in env_lines(running.env(), args.shell):
-            print(line)
-        print("Press Ctrl-C to stop.", file=sys.stderr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        while not stop.wait(0.25):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        running.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    print("sandbox stopped", file=sys.stderr)
-    return 0
+    parser = subparsers.add_parser("sandbox", help=command.HELP, description=command.DESCRIPTION)
+    command.add_arguments(parser)
 
 
 # -------------------------------------------------------------------------- demo command
