@@ -23,6 +23,8 @@ _EXPORTS: dict[str, str] = {
     "FetchStats": "bulk",
     "fetch_versions": "bulk",
     "refresh": "bulk",
+    "changes_frame": "changes",
+    "plot_changes": "changes_plot",
     "make_client": "client",
     "diff_metadata": "diff",
     "diff_versions": "diff",
@@ -80,6 +82,7 @@ __all__ = [
     "ValidationError",
     "VersionBrowser",
     "__version__",
+    "changes_frame",
     "diff_metadata",
     "diff_versions",
     "export_frame",
@@ -92,6 +95,7 @@ __all__ = [
     "list_datastores",
     "make_client",
     "plot_activity",
+    "plot_changes",
     "plot_state_counts",
     "plot_version_timeline",
     "read_frame",
@@ -117,6 +121,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .bulk import FetchResult, FetchStats, fetch_versions, refresh
+    from .changes import changes_frame
+    from .changes_plot import plot_changes
     from .client import make_client
     from .diff import diff_metadata, diff_versions, flatten_metadata
     from .errors import (

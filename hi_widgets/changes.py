@@ -1,0 +1,644 @@
+"""The change log of an image set: which attributes each version changed, and how.
+
+:func:`changes_frame` lists the versions of an image set (ListImageSetVersions), fetches
+the metadata document of every version (GetImageSetMetadata, a small thread pool sending
+through a :class:`~hi_widgets.ratelimit.RateLimiter` at the published quotas, retrying
+throttling and 5xx answers), and compares each version with the one before it.
+:func:`changes_from_documents` is the comparison alone, for documents already at hand.
+
+Reading the frame
+-----------------
+Every version in scope has at least one row, so nothing happens silently. The ``kind``
+column says what the version is:
+
+``initial``
+    The first version of the frame: there is nothing before it to compare with. One row.
+``modified``
+    One row per attribute it added, removed or changed.
+``revert``
+    Its document equals an earlier version's (not the one just before it): the rows
+    show what it changed back, and ``revertedTo`` names the earliest version whose
+    document it restores.
+``unchanged``
+    Its document equals the previous version's (a copy that changed no metadata). One row.
+``failed``
+    Its workflow status is a failure (UPDATE_FAILED, COPY_FAILED, ...). Its document
+    normally equals the previous one's: one row, ``message`` holding the service's reason.
+    Should it differ, the rows show the difference, still marked ``failed``.
+``error``
+    Its metadata could not be fetched; ``message`` says why. The next version is compared
+    with the last one fetched (``previousVersionId`` says which).
+``cancelled``
+    Not fetched because the call was cancelled.
+
+The one-row kinds have no ``level``, ``attribute``, ``path`` or ``change``.
+
+A whole series or instance added or removed is one row (``attribute`` ``SeriesInstanceUID``
+or ``SOPInstanceUID``, the UID as the value), not one row per attribute inside it. The
+frame is complete, PHI included (patient attributes, accession numbers, dates...): export
+it with the export module's de-identification rules.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .bulk import _close_twin, _single_attempt_client
+from .diff import CHANGE_KINDS, diff_metadata
+from .errors import (
+    HealthImagingError,
+    InvalidIdentifierError,
+    ResourceNotFoundError,
+    ThrottlingError,
+    translate,
+)
+from .frames import TIME_UNIT, apply_schema
+from .ids import validate_datastore_id, validate_image_set_id, validate_version_id
+from .quotas import quota_for
+from .ratelimit import RateLimiter
+from .records import normalize_image_set
+
+__all__ = [
+    "CHANGES_COLUMNS",
+    "LEVELS",
+    "VERSION_KINDS",
+    "changes_frame",
+    "changes_from_documents",
+    "empty_changes_frame",
+]
+
+log = logging.getLogger(__name__)
+
+CHANGES_COLUMNS: tuple[str, ...] = (
+    "versionId",
+    "previousVersionId",
+    "updatedAt",
+    "workflowStatus",
+    "kind",
+    "revertedTo",
+    "level",
+    "series",
+    "seriesInstanceUID",
+    "attribute",
+    "path",
+    "change",
+    "old",
+    "new",
+    "message",
+)
+"""Columns of :func:`changes_frame`, in order."""
+
+LEVELS: tuple[str, ...] = ("ImageSet", "Patient", "Study", "Series", "Instance")
+"""Categories of the ``level`` column (``ImageSet``: top-level keys such as SchemaVersion)."""
+
+VERSION_KINDS: tuple[str, ...] = (
+    "initial",
+    "modified",
+    "revert",
+    "unchanged",
+    "failed",
+    "error",
+    "cancelled",
+)
+"""Categories of the ``kind`` column (see the module notes)."""
+
+_METHODS = {
+    "ListImageSetVersions": "list_image_set_versions",
+    "GetImageSetMetadata": "get_image_set_metadata",
+}
+PAGE_SIZE = 50  # ListImageSetVersions' maximum maxResults
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = 0.1
+BACKOFF_CAP = 10.0
+
+ProgressCallback = Callable[[int, int], object]
+_STRING = pd.StringDtype()
+
+
+# -------------------------------------------------------------------------- comparison
+
+
+@dataclass(frozen=True)
+class _Entity:
+    """One Patient / Study / Series / Instance (or the top level) of a document."""
+
+    level: str
+    series_uid: str | None
+    uid: str | None  # the series or instance UID for Series and Instance
+    prefix: str
+    content: Mapping[str, Any]
+    canonical: str
+
+
+def _canonical(value: Any) -> str:
+    # json.dumps tells 1, 1.0 and true apart, as diff_metadata does.
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _entity(level: str, series: Any, uid: Any, prefix: str, content: Any) -> _Entity:
+    if not isinstance(content, Mapping):
+        content = {"": content}
+    return _Entity(level, series, uid, prefix, content, _canonical(content))
+
+
+def _entities(doc: Mapping[str, Any]) -> dict[tuple, _Entity]:
+    """Split a metadata document into its entities, keyed by (level, uids...)."""
+    out: dict[tuple, _Entity] = {}
+    top = {k: v for k, v in doc.items() if k not in ("Patient", "Study")}
+    if top:
+        out[("ImageSet",)] = _entity("ImageSet", None, None, "", top)
+    if "Patient" in doc:
+        out[("Patient",)] = _entity("Patient", None, None, "Patient", doc["Patient"])
+    study = doc.get("Study")
+    if study is None:
+        return out
+    all_series = study.get("Series") if isinstance(study, Mapping) else None
+    if not isinstance(all_series, Mapping):
+        out[("Study",)] = _entity("Study", None, None, "Study", study)
+        return out
+    out[("Study",)] = _entity(
+        "Study", None, None, "Study", {k: v for k, v in study.items() if k != "Series"}
+    )
+    for series_uid, series in all_series.items():
+        prefix = f"Study.Series.{series_uid}"
+        instances = series.get("Instances") if isinstance(series, Mapping) else None
+        if isinstance(instances, Mapping):
+            own = {k: v for k, v in series.items() if k != "Instances"}
+        else:
+            own, instances = series, {}
+        out[("Series", series_uid)] = _entity("Series", series_uid, series_uid, prefix, own)
+        for sop_uid, instance in instances.items():
+            out[("Instance", series_uid, sop_uid)] = _entity(
+                "Instance", series_uid, sop_uid, f"{prefix}.Instances.{sop_uid}", instance
+            )
+    return out
+
+
+def _attribute(relative_path: str) -> str:
+    """Return the DICOM keyword (or metadata key) of the element a relative path is in."""
+    path = relative_path.removeprefix("DICOM.")
+    for i, char in enumerate(path):
+        if char in ".[":
+            return path[:i]
+    return path
+
+
+def _join(prefix: str, path: str) -> str:
+    if not path:
+        return prefix
+    return f"{prefix}.{path}" if prefix else path
+
+
+_WHOLE_ENTITY_KEYWORD = {"Series": "SeriesInstanceUID", "Instance": "SOPInstanceUID"}
+
+
+def _entity_rows(old: _Entity | None, new: _Entity | None) -> list[dict[str, Any]]:
+    """Change rows of one entity between two documents (none when equal)."""
+    entity = new if new is not None else old
+    assert entity is not None
+    base = {"level": entity.level, "seriesInstanceUID": entity.series_uid}
+    if old is not None and new is not None and old.canonical == new.canonical:
+        return []
+    if entity.level in _WHOLE_ENTITY_KEYWORD and (old is None or new is None):
+        added = old is None
+        return [
+            {
+                **base,
+                "attribute": _WHOLE_ENTITY_KEYWORD[entity.level],
+                "path": entity.prefix,
+                "change": "added" if added else "removed",
+                "old": None if added else entity.uid,
+                "new": entity.uid if added else None,
+            }
+        ]
+    diff = diff_metadata({} if old is None else old.content, {} if new is None else new.content)
+    return [
+        {
+            **base,
+            "attribute": _attribute(row.path),
+            "path": _join(entity.prefix, row.path),
+            "change": row.change,
+            "old": None if pd.isna(row.old) else row.old,
+            "new": None if pd.isna(row.new) else row.new,
+        }
+        for row in diff.itertuples(index=False)
+    ]
+
+
+def _document_rows(
+    old: dict[tuple, _Entity], new: dict[tuple, _Entity], order: Callable[[tuple], Any]
+) -> list[dict[str, Any]]:
+    rows = []
+    for key in sorted(old.keys() | new.keys(), key=order):
+        series = ("Series", key[1]) if key[0] == "Instance" else None
+        if series is not None and (series not in old or series not in new):
+            continue  # inside a series added or removed as a whole: that series' row says it
+        rows.extend(_entity_rows(old.get(key), new.get(key)))
+    return rows
+
+
+class _SeriesLabels:
+    """Short stable labels ``S1 (…a1b2c3)`` by order of first appearance."""
+
+    def __init__(self) -> None:
+        self.labels: dict[str, str] = {}
+
+    def see(self, entities: Iterable[_Entity]) -> None:
+        for entity in entities:
+            uid = entity.series_uid
+            if uid is not None and uid not in self.labels:
+                self.labels[uid] = f"S{len(self.labels) + 1} (…{str(uid)[-6:]})"
+
+    def order(self, key: tuple) -> tuple:
+        level = LEVELS.index(key[0])
+        if len(key) == 1:
+            return (level, 0, "")
+        # Series right before their instances; series in label order.
+        number = int(self.labels[key[1]].split(" ")[0][1:])
+        return (3, number, "" if key[0] == "Series" else str(key[2]))
+
+
+def _failed(status: Any) -> bool:
+    return isinstance(status, str) and status.endswith("_FAILED")
+
+
+def _error_text(error: BaseException) -> str:
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    return f"{type(error).__name__}: {message}"
+
+
+def changes_from_documents(
+    documents: Mapping[int, Mapping[str, Any] | BaseException | None],
+    records: Mapping[int, Mapping[str, Any]] | None = None,
+) -> pd.DataFrame:
+    """Build the change log from metadata documents already fetched.
+
+    Parameters
+    ----------
+    documents
+        Version number to its decoded metadata document. An exception in place of a
+        document makes an ``error`` row (its text in ``message``); None a ``cancelled`` row.
+    records
+        Version number to its record (:func:`hi_widgets.records.normalize_image_set`, or any
+        mapping with ``updatedAt``, ``imageSetWorkflowStatus`` and ``message``). A version
+        in ``records`` but not in ``documents`` counts as cancelled.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`changes_frame`.
+    """
+    records = records or {}
+    labels = _SeriesLabels()
+    rows: list[dict[str, Any]] = []
+    first_seen: dict[str, int] = {}
+    previous: tuple[int, dict[tuple, _Entity], str] | None = None
+    for version_id in sorted({*map(int, documents), *map(int, records)}):
+        record = records.get(version_id, {})
+        status = record.get("imageSetWorkflowStatus")
+        head = {
+            "versionId": version_id,
+            "previousVersionId": None if previous is None else previous[0],
+            "updatedAt": record.get("updatedAt"),
+            "workflowStatus": status,
+            "message": record.get("message"),
+        }
+        doc = documents.get(version_id)
+        if isinstance(doc, BaseException):
+            rows.append({**head, "kind": "error", "message": _error_text(doc)})
+            continue
+        if doc is None:
+            rows.append({**head, "kind": "cancelled"})
+            continue
+        entities = _entities(doc)
+        labels.see(entities.values())
+        canonical = _canonical(doc)
+        if previous is None:
+            rows.append({**head, "kind": "initial"})
+        elif canonical == previous[2]:
+            rows.append({**head, "kind": "failed" if _failed(status) else "unchanged"})
+        else:
+            reverted = first_seen.get(canonical)
+            kind = (
+                "failed" if _failed(status) else "revert" if reverted is not None else "modified"
+            )
+            extra = {"kind": kind, "revertedTo": reverted if kind == "revert" else None}
+            rows.extend(
+                {**head, **extra, **row}
+                for row in _document_rows(previous[1], entities, labels.order)
+            )
+        first_seen.setdefault(canonical, version_id)
+        previous = (version_id, entities, canonical)
+    for row in rows:
+        uid = row.get("seriesInstanceUID")
+        row["series"] = None if uid is None else labels.labels.get(uid)
+    return _frame(rows)
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    def column(name: str) -> list[Any]:
+        return [row.get(name) for row in rows]
+
+    typed = apply_schema(
+        pd.DataFrame(
+            {
+                "updatedAt": pd.Series(column("updatedAt"), dtype=object),
+                "imageSetWorkflowStatus": pd.Series(column("workflowStatus"), dtype=object),
+            }
+        )
+    )
+
+    def category(name: str, categories: Iterable[str]) -> pd.Categorical:
+        return pd.Categorical(column(name), categories=list(categories))
+
+    data = {
+        "versionId": pd.array(column("versionId"), dtype="Int64"),
+        "previousVersionId": pd.array(column("previousVersionId"), dtype="Int64"),
+        "updatedAt": typed["updatedAt"].dt.as_unit(TIME_UNIT).array,
+        "workflowStatus": typed["imageSetWorkflowStatus"].array,
+        "kind": category("kind", VERSION_KINDS),
+        "revertedTo": pd.array(column("revertedTo"), dtype="Int64"),
+        "level": category("level", LEVELS),
+        **{
+            name: pd.array(column(name), dtype=_STRING)
+            for name in ("series", "seriesInstanceUID", "attribute", "path")
+        },
+        "change": category("change", CHANGE_KINDS),
+        **{name: pd.array(column(name), dtype=_STRING) for name in ("old", "new", "message")},
+    }
+    return pd.DataFrame(data, columns=list(CHANGES_COLUMNS), index=pd.RangeIndex(len(rows)))
+
+
+def empty_changes_frame() -> pd.DataFrame:
+    """Return a change log with no rows and the full schema of :func:`changes_frame`."""
+    return _frame([])
+
+
+# ---------------------------------------------------------------------------- fetching
+
+
+class _Cancelled(Exception):
+    """Internal: a request was not sent because the call was cancelled or aborted."""
+
+
+class _Sender:
+    """Sends one request at a time through the rate limiter, retrying what is retryable.
+
+    It mirrors the bulk engine's policy (:mod:`hi_widgets.bulk`): a token of the
+    operation's bucket before every attempt; ThrottlingException, 5xx answers and dropped
+    connections retried up to :data:`MAX_ATTEMPTS` times with full-jitter exponential
+    backoff (``uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**(attempt - 1)))``); a throttle
+    also empties the bucket and cuts its rate; any other error raised at once.
+    """
+
+    def __init__(self, client: Any, limiter: RateLimiter, cancel: threading.Event | None):
+        self.client = client
+        self.limiter = limiter
+        self.cancel = cancel
+        self.abort = threading.Event()
+        self._random = random.Random()
+
+    def stopped(self) -> bool:
+        return self.abort.is_set() or (self.cancel is not None and self.cancel.is_set())
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopped():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            (self.cancel or self.abort).wait(min(remaining, 0.05))
+
+    def send(self, operation: str, params: dict[str, Any], ids: dict[str, Any]) -> dict:
+        method = getattr(self.client, _METHODS[operation])
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if self.stopped():
+                raise _Cancelled
+            sent_at = self.limiter.acquire(operation, self.cancel)
+            if sent_at is None or self.stopped():
+                raise _Cancelled
+            try:
+                with translate(operation, **ids):
+                    response = method(**params)
+                    if operation == "GetImageSetMetadata":
+                        with response["imageSetMetadataBlob"] as body:
+                            response["imageSetMetadataBlob"] = body.read()
+                    return response
+            except HealthImagingError as error:
+                if isinstance(error, ThrottlingError):
+                    self.limiter.on_throttle(operation, sent_at)
+                if not error.retryable or attempt == MAX_ATTEMPTS:
+                    raise
+                log.debug("%s attempt %d failed (%s); retrying", operation, attempt, error.code)
+                self._sleep(
+                    self._random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _decode_metadata(response: Mapping[str, Any]) -> dict[str, Any]:
+    raw = response["imageSetMetadataBlob"]
+    if raw[:2] == b"\x1f\x8b" or response.get("contentEncoding") == "gzip":
+        raw = gzip.decompress(raw)
+    return json.loads(raw)
+
+
+def _validated_versions(versions: Any) -> list[int] | None:
+    if versions is None:
+        return None
+    if isinstance(versions, (str, bytes, int)) or not isinstance(versions, Iterable):
+        raise TypeError(
+            f"versions must be a list of version numbers (or None for all), got {versions!r}"
+        )
+    out = []
+    for position, value in enumerate(versions):
+        try:
+            out.append(int(validate_version_id(value)))
+        except InvalidIdentifierError as error:
+            raise InvalidIdentifierError(f"versions[{position}]", value, error.expected) from None
+    return sorted(set(out))
+
+
+def _limiter(rates: Mapping[str, tuple[float, float]] | RateLimiter | None) -> RateLimiter:
+    if isinstance(rates, RateLimiter):
+        return rates
+    quotas = {operation: tuple(quota_for(operation, rates)) for operation in _METHODS}
+    return RateLimiter({**(rates or {}), **quotas})
+
+
+def _list_pages(sender: _Sender, ids: dict[str, str]) -> Iterable[list[dict[str, Any]]]:
+    token: str | None = None
+    while True:
+        params: dict[str, Any] = {**ids, "maxResults": PAGE_SIZE}
+        if token:
+            params["nextToken"] = token
+        page = sender.send("ListImageSetVersions", params, ids)
+        yield [
+            normalize_image_set(
+                item, datastore_id=ids["datastoreId"], image_set_id=ids["imageSetId"]
+            )
+            for item in page.get("imageSetPropertiesList", [])
+        ]
+        token = page.get("nextToken")
+        if not token:
+            return
+
+
+def changes_frame(
+    client: Any,
+    datastore_id: str,
+    image_set_id: str,
+    *,
+    versions: Iterable[int | str] | None = None,
+    max_workers: int = 8,
+    rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> pd.DataFrame:
+    """Return the change log of an image set: one row per attribute each version changed.
+
+    Parameters
+    ----------
+    client
+        A boto3 ``medical-imaging`` client. If it retries on its own, a single-attempt
+        twin is used, as :func:`hi_widgets.fetch_versions` does, so retries go through the
+        rate limiter.
+    datastore_id, image_set_id
+        The image set; checked before any request.
+    versions
+        Version numbers to include (ints or digit strings); default every version. Each
+        is compared with the previous one *of the selection*: ``versions=[1, 73]`` gives
+        what changed from 1 to 73. Checked before any request; a version the image set
+        does not have raises ResourceNotFoundError.
+    max_workers
+        Threads fetching metadata documents; the GetImageSetMetadata quota (50/s, burst
+        100), not this, bounds the speed of long histories.
+    rates
+        Quota overrides (``{"GetImageSetMetadata": (rate, burst), ...}``) for raised
+        quotas, or a :class:`~hi_widgets.ratelimit.RateLimiter` shared with other calls.
+    progress
+        Called as ``progress(done, total)`` after each metadata document (or its failure),
+        from the calling thread. If it raises, the fetch stops and the exception propagates.
+    cancel
+        When set, no further request is sent; versions not fetched get ``cancelled`` rows
+        and the rows already computed are returned.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`CHANGES_COLUMNS`, ordered by ``versionId`` then level, series and
+        path: ``versionId`` and ``previousVersionId`` (the version compared with) and
+        ``revertedTo`` (``Int64``), ``updatedAt`` (UTC), ``workflowStatus`` (categorical
+        of the model's enum, unknown values kept), ``kind`` (categorical
+        :data:`VERSION_KINDS`), ``level`` (categorical :data:`LEVELS`), ``series`` (a
+        short label such as ``S2 (…4a1b9c)``) and ``seriesInstanceUID``, ``attribute``
+        (the DICOM keyword), ``path`` (as :func:`hi_widgets.flatten_metadata` spells it),
+        ``change`` (categorical added / removed / changed), ``old``, ``new`` (text, JSON
+        for non-text values) and ``message`` (the version's message, or the fetch error).
+        Every version has at least one row (see the module notes for ``kind``). Contains
+        PHI.
+
+    Raises
+    ------
+    InvalidIdentifierError
+        Before any request: a malformed identifier, or a malformed entry of ``versions``
+        (the error's ``field`` names it, e.g. ``versions[2]``).
+    HealthImagingError
+        If listing the versions fails, or if no metadata document at all could be
+        fetched (then nothing is lost by raising). Failures of single versions become
+        ``error`` rows instead.
+    """
+    ids = {
+        "datastoreId": validate_datastore_id(datastore_id),
+        "imageSetId": validate_image_set_id(image_set_id),
+    }
+    wanted = _validated_versions(versions)
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
+    limiter = _limiter(rates)
+    if wanted == []:
+        return empty_changes_frame()
+    used = _single_attempt_client(client, max_workers)
+    sender = _Sender(used, limiter, cancel)
+    try:
+        records, outcomes = _fetch(sender, ids, wanted, max_workers, progress)
+    finally:
+        _close_twin(used, client)
+    documents = {v: outcomes.get(v) for v in records}
+    errors = [d for d in documents.values() if isinstance(d, BaseException)]
+    fetched = any(isinstance(d, Mapping) for d in documents.values())
+    if errors and not fetched and not sender.stopped():
+        raise errors[0]
+    return changes_from_documents(documents, records)
+
+
+def _fetch(
+    sender: _Sender,
+    ids: dict[str, str],
+    wanted: list[int] | None,
+    max_workers: int,
+    progress: ProgressCallback | None,
+) -> tuple[dict[int, dict[str, Any]], dict[int, Any]]:
+    """List the versions and fetch their documents as pages arrive; return both."""
+    records: dict[int, dict[str, Any]] = {}
+    futures: dict[Future, int] = {}
+
+    def fetch(version_id: int) -> Any:
+        params = {**ids, "versionId": str(version_id)}
+        try:
+            return _decode_metadata(sender.send("GetImageSetMetadata", params, params))
+        except _Cancelled:
+            return None
+        except HealthImagingError as error:
+            return error
+        except Exception as error:  # a corrupt document must not lose the other versions
+            log.warning("metadata of version %d unreadable: %s", version_id, error)
+            return error
+
+    outcomes: dict[int, Any] = {}
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hi-changes") as pool:
+        try:
+            try:
+                for page in _list_pages(sender, ids):
+                    for record in page:
+                        version_id = record["versionId"]
+                        if version_id in records or (
+                            wanted is not None and version_id not in wanted
+                        ):
+                            continue
+                        records[version_id] = record
+                        futures[pool.submit(fetch, version_id)] = version_id
+            except _Cancelled:
+                pass
+            missing = (
+                [] if sender.stopped() or wanted is None else sorted(set(wanted) - set(records))
+            )
+            if missing:
+                raise ResourceNotFoundError(
+                    f"Not found: version(s) {', '.join(map(str, missing))} of image set "
+                    f"{ids['imageSetId']} (versions=). The image set has versions "
+                    f"{min(records, default=0)} to {max(records, default=0)}.",
+                    operation="ListImageSetVersions",
+                    identifiers=ids,
+                )
+            total = len(futures)
+            for done, future in enumerate(as_completed(futures), start=1):
+                outcomes[futures[future]] = future.result()
+                if progress is not None:
+                    progress(done, total)
+        except BaseException:
+            sender.abort.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return records, outcomes
