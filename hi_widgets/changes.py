@@ -55,7 +55,7 @@ from typing import Any
 import pandas as pd
 
 from .bulk import _close_twin, _single_attempt_client
-from .diff import CHANGE_KINDS, diff_metadata
+from .diff import CHANGE_KINDS, diff_metadata, flatten_metadata
 from .errors import (
     HealthImagingError,
     InvalidIdentifierError,
@@ -185,6 +185,16 @@ def _entities(doc: Mapping[str, Any]) -> dict[tuple, _Entity]:
     return out
 
 
+class _Parsed(tuple):
+    """A document already split into entities, with its canonical text."""
+
+
+def _parse(doc: Mapping[str, Any]) -> tuple[dict[tuple, _Entity], str]:
+    if not isinstance(doc, Mapping):
+        raise TypeError(f"a metadata document must be a JSON object, got {type(doc).__name__}")
+    return _entities(doc), _canonical(doc)
+
+
 def _attribute(relative_path: str) -> str:
     """Return the DICOM keyword (or metadata key) of the element a relative path is in."""
     path = relative_path.removeprefix("DICOM.")
@@ -201,10 +211,15 @@ def _join(prefix: str, path: str) -> str:
 
 
 _WHOLE_ENTITY_KEYWORD = {"Series": "SeriesInstanceUID", "Instance": "SOPInstanceUID"}
+_TAG = "\x1f"  # separates a pair's number from its paths in the combined diff
 
 
 def _entity_rows(old: _Entity | None, new: _Entity | None) -> list[dict[str, Any]]:
-    """Change rows of one entity between two documents (none when equal)."""
+    """Change rows of one entity between two documents (none when equal).
+
+    Attribute-level differences are left as one pending row holding both contents under
+    ``_diff``; :func:`_expand_diffs` turns them into rows.
+    """
     entity = new if new is not None else old
     assert entity is not None
     base = {"level": entity.level, "seriesInstanceUID": entity.series_uid}
@@ -222,18 +237,51 @@ def _entity_rows(old: _Entity | None, new: _Entity | None) -> list[dict[str, Any
                 "new": entity.uid if added else None,
             }
         ]
-    diff = diff_metadata({} if old is None else old.content, {} if new is None else new.content)
-    return [
-        {
-            **base,
-            "attribute": _attribute(row.path),
-            "path": _join(entity.prefix, row.path),
-            "change": row.change,
-            "old": None if pd.isna(row.old) else row.old,
-            "new": None if pd.isna(row.new) else row.new,
-        }
-        for row in diff.itertuples(index=False)
-    ]
+    contents = ({} if old is None else old.content, {} if new is None else new.content)
+    return [{**base, "path": entity.prefix, "_diff": contents}]
+
+
+def _expand_diffs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Replace every pending entity diff by its attribute rows.
+
+    All pairs go through one :func:`~hi_widgets.diff.diff_metadata` call (each pair's
+    flattened paths behind a tag of its own), as a DataFrame per pair would cost more
+    than fetching the documents.
+    """
+    pending = [row for row in rows if "_diff" in row]
+    if not pending:
+        return rows
+    sides: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+    for number, row in enumerate(pending):
+        for side, content in zip(sides, row["_diff"], strict=True):
+            side.update(
+                (f"{number}{_TAG}{path}", v) for path, v in flatten_metadata(content).items()
+            )
+    diff = diff_metadata(*sides)
+    found: dict[int, list[tuple[str, str, Any, Any]]] = {}
+    columns = [diff[c].to_numpy(dtype=object, na_value=None) for c in ("old", "new")]
+    for tagged, change, old, new in zip(diff["path"], diff["change"], *columns, strict=True):
+        number, _, path = tagged.partition(_TAG)
+        found.setdefault(int(number), []).append((path, change, old, new))
+    index = {id(row): number for number, row in enumerate(pending)}
+    out = []
+    for row in rows:
+        if "_diff" not in row:
+            out.append(row)
+            continue
+        head = {k: v for k, v in row.items() if k != "_diff"}
+        out.extend(
+            {
+                **head,
+                "attribute": _attribute(path),
+                "path": _join(row["path"], path),
+                "change": change,
+                "old": old,
+                "new": new,
+            }
+            for path, change, old, new in sorted(found.get(index[id(row)], []))
+        )
+    return out
 
 
 def _document_rows(
@@ -321,9 +369,8 @@ def changes_from_documents(
         if doc is None:
             rows.append({**head, "kind": "cancelled"})
             continue
-        entities = _entities(doc)
+        entities, canonical = doc if isinstance(doc, _Parsed) else _parse(doc)
         labels.see(entities.values())
-        canonical = _canonical(doc)
         if previous is None:
             rows.append({**head, "kind": "initial"})
         elif canonical == previous[2]:
@@ -340,6 +387,7 @@ def changes_from_documents(
             )
         first_seen.setdefault(canonical, version_id)
         previous = (version_id, entities, canonical)
+    rows = _expand_diffs(rows)
     for row in rows:
         uid = row.get("seriesInstanceUID")
         row["series"] = None if uid is None else labels.labels.get(uid)
@@ -577,7 +625,7 @@ def changes_frame(
         _close_twin(used, client)
     documents = {v: outcomes.get(v) for v in records}
     errors = [d for d in documents.values() if isinstance(d, BaseException)]
-    fetched = any(isinstance(d, Mapping) for d in documents.values())
+    fetched = any(isinstance(d, _Parsed) for d in documents.values())
     if errors and not fetched and not sender.stopped():
         raise errors[0]
     return changes_from_documents(documents, records)
@@ -597,7 +645,10 @@ def _fetch(
     def fetch(version_id: int) -> Any:
         params = {**ids, "versionId": str(version_id)}
         try:
-            return _decode_metadata(sender.send("GetImageSetMetadata", params, params))
+            # Parsed here, while the other workers wait on the network.
+            return _Parsed(
+                _parse(_decode_metadata(sender.send("GetImageSetMetadata", params, params)))
+            )
         except _Cancelled:
             return None
         except HealthImagingError as error:
