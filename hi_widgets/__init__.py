@@ -55,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "plot_activity": "plots",
     "plot_state_counts": "plots",
     "plot_version_timeline": "plots",
+    "plot_frames": "preview",
+    "preview_image_set": "preview",
     "RECORD_FIELDS": "records",
     "BatchFetcher": "widgets",
     "ImageSetExplorer": "widgets",
@@ -96,8 +98,10 @@ __all__ = [
     "make_client",
     "plot_activity",
     "plot_changes",
+    "plot_frames",
     "plot_state_counts",
     "plot_version_timeline",
+    "preview_image_set",
     "read_frame",
     "refresh",
     "search_image_sets",
@@ -149,5 +153,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     )
     from .frames import PHI_COLUMNS, image_sets_frame, versions_frame
     from .plots import plot_activity, plot_state_counts, plot_version_timeline
+    from .preview import plot_frames, preview_image_set
     from .records import RECORD_FIELDS
     from .widgets import BatchFetcher, ImageSetExplorer, VersionBrowser
