@@ -77,7 +77,7 @@ def _image(
     image = np.ones((len(rows) + 1, len(versions), 4))
     kinds = frame.drop_duplicates("versionId").set_index("versionId")["kind"]
     for version, kind in kinds.items():
-        x = column[version]
+        x = column[int(version)]  # type: ignore[call-overload]
         if kind in _COLUMN_SHADES:
             image[1:, x] = to_rgba(_COLUMN_SHADES[kind])
         image[0, x] = to_rgba(KIND_COLORS.get(str(kind), "#ffffff"))
@@ -92,28 +92,30 @@ def _image(
         kinds_of_change = set(changes.dropna().astype(str))
         name = kinds_of_change.pop() if len(kinds_of_change) == 1 else "mixed"
         used.add(name)
-        image[row[(level, attribute)], column[version]] = to_rgba(CHANGE_COLORS[name])
+        cell = (row[(str(level), str(attribute))], column[int(version)])  # type: ignore[call-overload]
+        image[cell] = to_rgba(CHANGE_COLORS[name])
     return image, used
 
 
-def _labels_that_fit(ax: Axes, count: int, along: str) -> int:
+def _labels_that_fit(ax: Axes, along: str) -> int:
     """Return how many tick labels fit along the axes' height (``"y"``) or width (``"x"``)."""
-    size = FontProperties(size=matplotlib.rcParams[f"{along}tick.labelsize"]).get_size_in_points()
+    setting = matplotlib.rcParams["ytick.labelsize" if along == "y" else "xtick.labelsize"]
+    size = FontProperties(size=setting).get_size_in_points()
+    width, height = ax.get_figure(root=True).get_size_inches()  # type: ignore[union-attr]
     box = ax.get_position()
     if along == "y":
-        room = ax.figure.get_figheight() * box.height * 72.0
-        return max(2, int(room / (size * _TICK_PITCH)))
-    room = ax.figure.get_figwidth() * box.width * 72.0
-    return max(2, int(room / (size * 3.2)))  # a version number is up to ~4 digits wide
+        return max(2, int(height * box.height * 72.0 / (size * _TICK_PITCH)))
+    # A version number is up to ~4 digits wide.
+    return max(2, int(width * box.width * 72.0 / (size * 3.2)))
 
 
 def _set_ticks(ax: Axes, versions: list[int], labels: list[str]) -> None:
-    step = _round_step(len(versions) / _labels_that_fit(ax, len(versions), "x"))
+    step = _round_step(len(versions) / _labels_that_fit(ax, "x"))
     xs = [i for i, v in enumerate(versions) if i == 0 or v % step == 0]
     if step > 1:  # keep labels apart: drop the first when the next round one is too close
         xs = [x for j, x in enumerate(xs) if not (j == 0 and len(xs) > 1 and xs[1] < step / 2)]
     ax.set_xticks(xs, [str(versions[x]) for x in xs])
-    step = _round_step(len(labels) / _labels_that_fit(ax, len(labels), "y"))
+    step = _round_step(len(labels) / _labels_that_fit(ax, "y"))
     ys = list(range(0, len(labels), step))
     ax.set_yticks(ys, [labels[y] for y in ys])
     ax.tick_params(axis="both", length=2)
