@@ -42,6 +42,7 @@ it with the export module's de-identification rules.
 from __future__ import annotations
 
 import json
+import numbers
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -421,6 +422,8 @@ def _validated_versions(versions: Any) -> list[int] | None:
         )
     out = []
     for position, value in enumerate(versions):
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            value = int(value)  # numpy and pandas integers, e.g. from a frame's column
         try:
             out.append(int(validate_version_id(value)))
         except InvalidIdentifierError as error:

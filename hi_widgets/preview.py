@@ -35,6 +35,7 @@ from ._pixels import (
     window_pixels,
 )
 from .errors import HealthImagingError, translate
+from .fetch import get_image_set_metadata
 from .ids import validate_datastore_id, validate_image_set_id
 
 __all__ = [
@@ -80,7 +81,7 @@ class FrameRef:
     sop_instance_uid: str
     instance_number: int | None
     frame_index: int = 0
-    attributes: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    attributes: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _series_order(item: tuple[int, tuple[str, Any]]) -> tuple:
@@ -278,7 +279,7 @@ def fetch_frame(
 # ------------------------------------------------------------------------- preview
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FramePreview:
     """The result for one previewed frame: an image in 0..1, or the reason there is none.
 
@@ -364,8 +365,6 @@ def preview_image_set(
     datastore_id = validate_datastore_id(datastore_id)
     image_set_id = validate_image_set_id(image_set_id)
     if metadata is None:
-        from .fetch import get_image_set_metadata
-
         metadata = get_image_set_metadata(client, datastore_id, image_set_id, version_id)
     refs = choose_frames(metadata)
     results: list[FramePreview] = []
