@@ -145,6 +145,8 @@ def fetch_documents(
     """
     records: dict[int, dict[str, Any]] = {}
     futures: dict[Future, int] = {}
+    listed: set[int] = set()
+    selection = None if wanted is None else set(wanted)
 
     def fetch(version_id: int) -> Any:
         params = {**ids, "versionId": str(version_id)}
@@ -165,22 +167,21 @@ def fetch_documents(
                 for page in _list_pages(sender, ids):
                     for record in page:
                         version_id = record["versionId"]
+                        listed.add(version_id)
                         if version_id in records or (
-                            wanted is not None and version_id not in wanted
+                            selection is not None and version_id not in selection
                         ):
                             continue
                         records[version_id] = record
                         futures[pool.submit(fetch, version_id)] = version_id
             except Cancelled:
                 pass
-            missing = (
-                [] if sender.stopped() or wanted is None else sorted(set(wanted) - set(records))
-            )
+            missing = [] if sender.stopped() or selection is None else sorted(selection - listed)
             if missing:
                 raise ResourceNotFoundError(
                     f"Not found: version(s) {', '.join(map(str, missing))} of image set "
                     f"{ids['imageSetId']} (versions=). The image set has versions "
-                    f"{min(records, default=0)} to {max(records, default=0)}.",
+                    f"{min(listed, default=0)} to {max(listed, default=0)}.",
                     operation="ListImageSetVersions",
                     identifiers=ids,
                 )

@@ -277,21 +277,21 @@ class _SeriesLabels:
     """Short stable labels ``S1 (…a1b2c3)`` by order of first appearance."""
 
     def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
         self.labels: dict[str, str] = {}
 
     def see(self, entities: Iterable[_Entity]) -> None:
         for entity in entities:
             uid = entity.series_uid
-            if uid is not None and uid not in self.labels:
-                self.labels[uid] = f"S{len(self.labels) + 1} (…{str(uid)[-6:]})"
+            if uid is not None and uid not in self.numbers:
+                self.numbers[uid] = number = len(self.numbers) + 1
+                self.labels[uid] = f"S{number} (…{str(uid)[-6:]})"
 
     def order(self, key: tuple) -> tuple:
-        level = LEVELS.index(key[0])
+        """Sort key of an entity: by level, each series right before its instances."""
         if len(key) == 1:
-            return (level, 0, "")
-        # Series right before their instances; series in label order.
-        number = int(self.labels[key[1]].split(" ")[0][1:])
-        return (3, number, "" if key[0] == "Series" else str(key[2]))
+            return (LEVELS.index(key[0]), 0, "")
+        return (LEVELS.index("Series"), self.numbers[key[1]], "" if len(key) == 2 else str(key[2]))
 
 
 def _failed(status: Any) -> bool:
