@@ -263,7 +263,7 @@ def test_bad_versions_are_refused_before_any_request(sb, client, long_history):
         changes_frame(client, "not-a-datastore", long_history[1])
     assert sb.requests == []
     assert changes_frame(client, *long_history, versions=[]).empty
-    with pytest.raises(ResourceNotFoundError, match="version.s. 999 .*versions 1 to 73"):
+    with pytest.raises(ResourceNotFoundError, match=r"version\(s\) 999 .*versions 1 to 73"):
         changes_frame(client, *long_history, versions=[1, 999])
 
 
