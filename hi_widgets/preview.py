@@ -124,8 +124,8 @@ def choose_frames(metadata: Mapping[str, Any]) -> list[FrameRef]:
         absent) among those holding image frames; its instances are sorted by
         InstanceNumber when present (document order otherwise), and the first frame of
         the first, middle and last one is taken. One instance holding several frames
-        gives its first, middle and last frame instead. Fewer than three instances give
-        fewer frames; no image frame at all gives an empty list.
+        gives its first, middle and last frame instead. Two instances give first and
+        last, one gives first; no image frame at all gives an empty list.
     """
     if not isinstance(metadata, Mapping):
         raise TypeError(f"metadata must be a JSON object (dict), got {type(metadata).__name__}")
@@ -143,7 +143,7 @@ def choose_frames(metadata: Mapping[str, Any]) -> list[FrameRef]:
         else:
             picks = [(instance, 0) for instance in instances]
         chosen: dict[int, str] = {}
-        for position, index in (("first", 0), ("middle", len(picks) // 2), ("last", -1)):
+        for position, index in (("first", 0), ("last", -1), ("middle", len(picks) // 2)):
             chosen.setdefault(index % len(picks), position)
         refs = []
         for index, position in sorted(chosen.items()):
