@@ -34,10 +34,10 @@ KIND_COLORS: dict[str, str] = {
     "initial": "#9ecae1",
     "modified": "#bdbdbd",
     "revert": "#fd8d3c",
-    "unchanged": "#e5e5e5",
+    "unchanged": "#f0f0f0",
     "failed": "#67000d",
     "error": "#000000",
-    "cancelled": "#c7c7c7",
+    "cancelled": "#dadaeb",
 }
 """Colour of each version kind in the top row."""
 
