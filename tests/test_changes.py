@@ -1,4 +1,4 @@
-"""The change log: the comparison on hand-made documents, and changes_frame on the sandbox."""
+"""The change log: comparison on hand-made documents, changes_frame on the sandbox, the plot."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import threading
 from datetime import datetime, timezone
 
+import boto3
 import numpy as np
 import pandas as pd
 import pytest
@@ -418,3 +419,75 @@ def test_plot_of_an_empty_frame_says_so():
     assert [t.get_text() for t in ax.texts] == ["No changes to show"]
     with pytest.raises(ValueError, match="attribute"):
         plot_changes(pd.DataFrame({"versionId": [1], "kind": ["initial"]}))
+
+
+def test_a_version_that_cannot_be_fetched_becomes_an_error_row():
+    # Stubber (shapes checked against the model) on a one-attempt client; one worker, so
+    # the documents are asked for in listing order: newest first.
+    import gzip
+    import io
+
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+
+    from hi_widgets.client import make_client
+
+    ds, image_set = "d" * 32, "e" * 32
+    session = boto3.Session(
+        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    client = make_client(session=session, max_attempts=1)
+    when = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    listing = {
+        "imageSetPropertiesList": [
+            {
+                "imageSetId": image_set,
+                "versionId": str(v),
+                "imageSetState": "ACTIVE",
+                "ImageSetWorkflowStatus": "UPDATED",
+                "createdAt": when,
+                "updatedAt": when,
+            }
+            for v in (3, 2, 1)
+        ],
+    }
+
+    def blob(doc):
+        raw = gzip.compress(json.dumps(doc).encode())
+        return {
+            "imageSetMetadataBlob": StreamingBody(io.BytesIO(raw), len(raw)),
+            "contentType": "application/json",
+            "contentEncoding": "gzip",
+        }
+
+    ids = {"datastoreId": ds, "imageSetId": image_set}
+    with Stubber(client) as stub:
+        stub.add_response("list_image_set_versions", listing, {**ids, "maxResults": 50})
+        stub.add_response(
+            "get_image_set_metadata", blob(edited(StudyDescription="3")), {**ids, "versionId": "3"}
+        )
+        stub.add_client_error(
+            "get_image_set_metadata",
+            "AccessDeniedException",
+            "no",
+            403,
+            expected_params={**ids, "versionId": "2"},
+        )
+        stub.add_response("get_image_set_metadata", blob(BASE), {**ids, "versionId": "1"})
+        frame = changes_frame(client, ds, image_set, max_workers=1)
+        stub.assert_no_pending_responses()
+    client.close()
+    assert list(frame["kind"]) == ["initial", "error", "modified"]
+    assert frame.iloc[1]["message"].startswith("AccessDeniedError: Access denied")
+    assert (frame.iloc[2]["previousVersionId"], frame.iloc[2]["new"]) == (1, "3")
+
+
+def test_a_progress_callback_that_raises_stops_the_fetch(sb, client, long_history):
+    class Stop(Exception):
+        pass
+
+    def progress(done, total):
+        raise Stop
+
+    with pytest.raises(Stop):
+        changes_frame(client, *long_history, progress=progress)
