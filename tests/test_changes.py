@@ -373,13 +373,23 @@ def test_plot_of_the_73_version_history_is_readable(box, client, long_history):
     ax = plot_changes(frame)
     assert plt.get_fignums() == []  # no pyplot state
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == ["(version)", "Study: StudyDescription", "Series: SeriesInstanceUID"]
+    changed = frame.dropna(subset=["attribute"])
+    level_rank = {level: i for i, level in enumerate(LEVELS)}
+    expected = sorted(
+        {(row.level, row.attribute) for row in changed.itertuples()},
+        key=lambda pair: (level_rank[pair[0]], pair[1]),
+    )
+    assert labels == ["(version)", *(f"{level}: {name}" for level, name in expected)]
     shown = [int(t.get_text()) for t in ax.get_xticklabels()]
     assert shown[0] == 1 and 5 <= len(shown) <= 25
     assert not label_boxes_overlap(ax, "x") and not label_boxes_overlap(ax, "y")
     cells = ax.images[0].get_array()
-    assert tuple(cells[0, 4]) == pytest.approx(to_rgba(KIND_COLORS["failed"]))  # version 5
-    assert tuple(cells[1, 1]) == pytest.approx(to_rgba(CHANGE_COLORS["changed"]))  # version 2
+    failed = int(frame.loc[frame["kind"] == "failed", "versionId"].iloc[0])
+    assert tuple(cells[0, failed - 1]) == pytest.approx(to_rgba(KIND_COLORS["failed"]))
+    first = changed[changed["change"] == "changed"].iloc[0]
+    row = 1 + expected.index((first["level"], first["attribute"]))
+    color = to_rgba(CHANGE_COLORS["changed"])
+    assert tuple(cells[row, int(first["versionId"]) - 1]) == pytest.approx(color)
     assert ax.figure._repr_png_().startswith(b"\x89PNG")
 
 
