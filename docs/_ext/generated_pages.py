@@ -10,6 +10,8 @@ Sphinx does not treat it as pages), which the hand-written pages pull in with
 - ``errors.md``: every exception class of :mod:`hi_widgets.errors`, with the message the
   package really produces for it (made by sending a botocore error through
   ``hi_widgets.errors.translate``, or a bad identifier through ``hi_widgets.ids``);
+- ``sandbox-operations.md``: every operation of the installed botocore model, and whether
+  the sandbox answers it (its ``Responses`` classes);
 - ``benchmarks.md``: each script in ``benchmarks/`` and its docstring (what it measures,
   its targets, how to run it).
 
@@ -90,7 +92,7 @@ def _option_rows(parser: argparse.ArgumentParser) -> list[list[str]]:
             metavar = formatter._format_args(action, action.metavar or action.dest.upper())
             value = f"`{metavar}`"
         if action.choices is not None and not isinstance(action.choices, dict):
-            value = " \\| ".join(f"`{choice}`" for choice in action.choices)
+            value = " | ".join(f"`{choice}`" for choice in action.choices)
         notes = []
         if action.required:
             notes.append("required")
@@ -243,7 +245,11 @@ def errors_fragment() -> str:
         if cls.code:
             status = _service_status(cls.code)
             facts.append(f"service error `{cls.code}`" + (f" (HTTP {status})" if status else ""))
-        facts.append("retried by the bulk fetchers" if cls.retryable else "not retried")
+        facts.append(
+            "retryable: the bulk fetchers retry it, with backoff, before reporting it"
+            if cls.retryable
+            else "not retryable: retrying the same request gives the same answer"
+        )
         out.append("; ".join(facts) + ".\n")
         error = _example_error(cls)
         if error is not None:
@@ -256,6 +262,35 @@ def errors_fragment() -> str:
                 cls.__name__,
             )
     return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------- sandbox
+
+
+def sandbox_operations_fragment() -> str:
+    """Every operation of the service model: answered by the sandbox or not, its quota."""
+    from botocore import xform_name
+
+    from hi_widgets.model import service_model
+    from hi_widgets.quotas import PUBLISHED_QUOTAS
+    from hi_widgets.sandbox.registry import PROVIDERS
+
+    answered = {
+        method: provider.__name__
+        for provider in PROVIDERS
+        for method in provider.operation_methods()
+    }
+    rows = []
+    for operation in sorted(service_model().operation_names):
+        quota = PUBLISHED_QUOTAS.get(operation)
+        rows.append(
+            [
+                f"`{operation}`",
+                "yes" if xform_name(operation) in answered else "**no**",
+                f"{quota.rate:g}/s, burst {quota.burst:g}" if quota else "",
+            ]
+        )
+    return _table(["operation (installed botocore model)", "sandbox answers it", "quota"], rows)
 
 
 # ---------------------------------------------------------------------------- benchmarks
@@ -283,6 +318,7 @@ FRAGMENTS = {
     "quotas.md": quotas_fragment,
     "errors.md": errors_fragment,
     "benchmarks.md": benchmarks_fragment,
+    "sandbox-operations.md": sandbox_operations_fragment,
 }
 
 
