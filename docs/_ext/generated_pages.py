@@ -58,7 +58,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 # ----------------------------------------------------------------------------------- CLI
 
-EXIT_STATUS = re.compile(r"exit status[^:]*:\s*(.+?)(?:\Z|\n\n)", re.IGNORECASE | re.DOTALL)
+EXIT_STATUS = re.compile(r"exit status:\s*(.+?)(?:\Z|\n\n)", re.IGNORECASE | re.DOTALL)
 
 
 def _subcommands(
@@ -121,12 +121,18 @@ def _command_section(title: str, parser: argparse.ArgumentParser, summary: str) 
     out.append(_table(["option", "value", "meaning"], _option_rows(parser)))
     if parser.epilog:
         out.append(_cell(parser.epilog) + "\n")
-    stated = EXIT_STATUS.search(f"{parser.description or ''}\n\n{parser.epilog or ''}")
-    out.append("**Exit status:** ")
+    # Where a command states its exit statuses: its help, or the function that runs it.
+    run = parser.get_default("func")
+    where = [parser.description, parser.epilog, inspect.getdoc(run) if run else None]
+    stated = EXIT_STATUS.search("\n\n".join(filter(None, where)))
     if stated:
-        out.append(_cell(stated.group(1)) + "\n")
+        out.append(f"**Exit status:** {_cell(stated.group(1))}\n")
     else:
-        out.append("not stated in the command's help (argparse exits with 2 on a usage error).\n")
+        logger.warning(
+            "CLI page: `%s` states no exit status (in its description, epilog or the "
+            "docstring of the function it runs)",
+            title,
+        )
     return out
 
 
@@ -146,6 +152,30 @@ def cli_fragment() -> str:
     for name, summary, sub in _subcommands(parser):
         out += _command_section(f"hi-widgets {name}", sub, summary)
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------- PHI
+
+
+def deid_fragment() -> str:
+    """Table E.1-1 as hi_widgets holds it, and what an export does with each attribute."""
+    from hi_widgets.deid import PROFILE, SOURCE, Deidentifier
+
+    # A fixed key: the table only asks what is removed, no UID is replaced here.
+    plain, dated = Deidentifier(uid_key="docs"), Deidentifier(uid_key="docs", keep_dates=True)
+    rows = []
+    for attribute in sorted(PROFILE.values(), key=lambda row: row.tag):
+        if attribute.action == "U":
+            export = "replaced (keyed hash)"
+        elif not plain.removes(attribute.keyword):
+            export = "kept"
+        elif not dated.removes(attribute.keyword):
+            export = "removed (kept with `keep_dates=True`)"
+        else:
+            export = "removed"
+        rows.append([f"`{attribute.tag}`", attribute.keyword, f"`{attribute.action}`", export])
+    header = ["Tag", "Keyword", "Basic profile", "In an export"]
+    return f"Source: {rst_to_myst(str(SOURCE))}\n\n" + _table(header, rows)
 
 
 # -------------------------------------------------------------------------------- quotas
