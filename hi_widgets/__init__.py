@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "ThrottlingError": "errors",
     "UnknownServiceError": "errors",
     "ValidationError": "errors",
+    "deidentify": "deid",
     "export_frame": "export",
     "read_frame": "export",
     "to_bytes": "export",
@@ -80,6 +81,7 @@ __all__ = [
     "ValidationError",
     "VersionBrowser",
     "__version__",
+    "deidentify",
     "diff_metadata",
     "diff_versions",
     "export_frame",
@@ -118,6 +120,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .bulk import FetchResult, FetchStats, fetch_versions, refresh
     from .client import make_client
+    from .deid import deidentify
     from .diff import diff_metadata, diff_versions, flatten_metadata
     from .errors import (
         AccessDeniedError,

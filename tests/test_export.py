@@ -52,6 +52,9 @@ def image_sets() -> pd.DataFrame:
         "DICOMPatientSex": "F",
         "DICOMStudyInstanceUID": "1.2.3",
         "DICOMSeriesNumber": 4,
+        "DICOMAccessionNumber": "ACC-77",
+        "DICOMStudyDate": "20240108",
+        "DICOMStudyDescription": "CT HEAD",
     }
     summary = {
         "imageSetId": image_set_id(1),
@@ -140,11 +143,32 @@ def test_phi_dropped_by_default(tmp_path, image_sets, fmt):
     path = export_frame(image_sets, tmp_path / f"sets.{fmt}")
     back = read_frame(path)
     assert not set(PHI_COLUMNS) & set(back.columns)
-    assert "DICOMStudyInstanceUID" in back.columns
     raw = path.read_bytes()
-    for secret in (b"Doe^Jane", b"PID-1", b"19700101"):
+    for secret in (b"Doe^Jane", b"PID-1", b"19700101", b"ACC-77", b"20240108", b"HEAD"):
         assert secret not in raw
+    assert back.loc[0, "DICOMSeriesNumber"] == 4  # not in the profile: kept
+    # UIDs are replaced, not dropped: a valid UID, not the original.
+    uid = back.loc[0, "DICOMStudyInstanceUID"]
+    assert uid.startswith("2.25.") and uid != "1.2.3" and len(uid) <= 64
+    assert b"1.2.3," not in raw and b'"1.2.3"' not in raw
     assert set(PHI_COLUMNS) <= set(image_sets.columns)  # input untouched
+    assert image_sets.loc[0, "DICOMStudyInstanceUID"] == "1.2.3"
+
+
+def test_uids_join_across_exports_given_one_key(image_sets):
+    def uid(key):
+        csv = to_bytes(image_sets, "csv", uid_key=key).decode()
+        row = dict(zip(*[line.split(",") for line in csv.splitlines()[:2]], strict=True))
+        return row["DICOMStudyInstanceUID"]
+
+    assert uid("project-key") == uid("project-key") != uid("other-key")
+    assert uid(None) != uid(None)  # a fresh random key per export by default
+
+
+def test_keep_dates_keeps_the_study_date_not_the_birth_date(image_sets):
+    raw = to_bytes(image_sets, "csv", keep_dates=True)
+    assert b"20240108" in raw
+    assert b"19700101" not in raw and b"Doe^Jane" not in raw
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -246,8 +270,20 @@ def test_overwrite_replaces_content_and_keeps_mode(tmp_path, versions):
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
-def test_new_file_is_private(tmp_path, versions):
-    path = export_frame(versions, tmp_path / "v.csv")
+def test_deidentified_file_follows_the_umask(tmp_path, versions):
+    previous = os.umask(0o022)
+    try:
+        path = export_frame(versions, tmp_path / "v.csv")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_file_keeping_phi_is_owner_only_even_over_a_shared_file(tmp_path, image_sets):
+    path = tmp_path / "sets.csv"
+    path.write_text("old")
+    os.chmod(path, 0o644)
+    export_frame(image_sets, path, include_phi=True)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
