@@ -314,21 +314,22 @@ def check_destination(path: str | os.PathLike[str], format: str | None = None) -
         special file (``/proc``, ``/sys``, a device); the message names ``path``.
     """
     target = Path(path).expanduser()
+    if target.is_dir():
+        raise IsADirectoryError(21, "is a folder, not a file", str(target))
     name = _resolve_format(target, format)
     folder = target.parent
     if not folder.is_dir():
-        raise FileNotFoundError(2, "the folder does not exist", str(folder))
-    if target.is_dir():
-        raise IsADirectoryError(21, "is a folder, not a file", str(target))
+        raise FileNotFoundError(2, f"its folder {folder} does not exist", str(target))
     if target.exists() and not target.is_file():
         raise OSError(22, "is not a regular file", str(target))
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(13, "the folder is not writable", str(folder))
-    # /proc and /sys accept os.access but no new files: ask the file system itself.
-    with contextlib.suppress(OSError):
-        if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            raise OSError(30, "the folder is on a read-only file system", str(folder))
-    probe_fd, probe = _temp_file(target)
+        raise PermissionError(13, f"its folder {folder} is not writable", str(target))
+    # /proc and /sys pass os.access but take no new files: the probe below finds out.
+    try:
+        probe_fd, probe = _temp_file(target)
+    except OSError as error:
+        reason = f"cannot create a file in {folder} ({error.strerror or error})"
+        raise type(error)(error.errno, reason, str(target)) from error
     os.close(probe_fd)
     os.unlink(probe)
     return target, name
@@ -341,7 +342,7 @@ def _temp_file(target: Path) -> tuple[int, str]:
         # 0600 while being written: the mode for the finished file is set before rename.
         return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(temp)
     except OSError as error:
-        raise type(error)(error.errno, f"cannot write {target}: {error.strerror}") from error
+        raise type(error)(error.errno, error.strerror, str(target)) from error
 
 
 def _final_mode(target: Path, include_phi: bool) -> int:
@@ -416,9 +417,11 @@ def export_frame(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         if isinstance(error, OSError) and error.filename in (None, temp_name):
-            message = f"cannot write {target}: {error.strerror or error}"
+            # Name the destination, not our temporary file.
             raise (
-                type(error)(error.errno, message) if error.errno else type(error)(message)
+                type(error)(error.errno, error.strerror, str(target))
+                if error.errno
+                else type(error)(f"cannot write {target}: {error}")
             ) from error
         raise
     _fsync_folder(target.parent)
