@@ -169,6 +169,51 @@ def test_ctrl_c_writes_the_complete_histories_fetched_so_far(
     assert "interrupted" in capsys.readouterr().err
 
 
+def test_ctrl_c_on_a_real_hi_widgets_versions_process(sb, ids, tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import hi_widgets
+
+    ds, image_sets = ids
+    out = tmp_path / "prev.csv"
+    out.write_text("good data from an earlier run\n")
+    sb.set_faults(latency_ms=150)  # 30 image sets, one worker: seconds of work left
+    env = {**os.environ, "PYTHONPATH": str(Path(hi_widgets.__file__).parents[1])}
+    argv = ["versions", "--datastore", ds, "--image-set", *image_sets, "-o", str(out)]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "hi_widgets.cli", *argv, "--max-workers", "1"],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # A known point: the child's own progress bar shows 3 image sets done.
+        seen = b""
+        while not re.search(rb"\b([3-9]|\d\d)/30\b", seen):
+            chunk = os.read(child.stderr.fileno(), 4096)
+            assert chunk, f"the child ended early: {seen.decode()}"
+            seen += chunk
+        child.send_signal(signal.SIGINT)
+        _, rest = child.communicate(timeout=60)
+        err = (seen + rest).decode()
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 130, err
+    assert "interrupted" in err
+    assert out.read_text() == "good data from an earlier run\n"  # not replaced
+    (beside,) = tmp_path.glob("prev.partial-*.csv")
+    assert str(beside) in err
+    frame = read_frame(beside)
+    fetched = sorted(set(frame["imageSetId"]))
+    assert 0 < len(fetched) < len(image_sets)
+    assert rows(frame) == history(sb, ds, fetched)
+
+
 def write_previous(ds, image_sets, sb, out):
     assert (
         main(
