@@ -4,7 +4,8 @@ Every export of hi_widgets (:func:`hi_widgets.export_frame`, :func:`hi_widgets.t
 the widgets' downloads and Save, the metadata diff, ``hi-widgets versions``) goes through
 :func:`deidentify` unless the user asks to keep PHI. The rule is the Basic Application
 Level Confidentiality Profile: table E.1-1 of DICOM PS3.15, Annex E (:data:`SOURCE`),
-held once in :data:`PROFILE` (keyword -> tag and action).
+held once in :data:`PROFILE` (keyword -> tag and action; every row of the table, 620
+attributes, kept as data in ``hi_widgets/_deid_table.py``).
 
 Actions, and what they mean in an export
 -----------------------------------------
@@ -45,6 +46,8 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
+from hi_widgets._deid_table import SOURCE, TABLE
+
 __all__ = [
     "PHI_COLUMNS",
     "PHI_PATH_PREFIXES",
@@ -56,234 +59,6 @@ __all__ = [
     "action_for",
     "deidentify",
 ]
-
-SOURCE = (
-    "DICOM PS3.15 2024b (Security and System Management Profiles), Annex E, "
-    "Table E.1-1 'Application Level Confidentiality Profile Attributes', column "
-    "'Basic Prof.': https://dicom.nema.org/medical/dicom/2024b/output/chtml/part15/"
-    "chapter_E.html#table_E.1-1"
-)
-"""Where :data:`PROFILE` comes from (standard edition and table)."""
-
-# (group,element) action keyword, one attribute a line, from SOURCE. The actions are the
-# table's own; _MEANING below says what each does to an export. Cross-checked against the
-# 2024b table as transcribed by KitwareMedical/dicom-anonymizer (dicomfields_2024b.py).
-_TABLE = """
-(0008,0050) Z       AccessionNumber
-(0018,4000) X       AcquisitionComments
-(0040,0555) X/Z     AcquisitionContextSequence
-(0008,0022) X/Z     AcquisitionDate
-(0008,002A) X/Z/D   AcquisitionDateTime
-(0018,1400) X/D     AcquisitionDeviceProcessingDescription
-(0018,9424) X       AcquisitionProtocolDescription
-(0008,0032) X/Z     AcquisitionTime
-(0008,0017) U       AcquisitionUID
-(0010,21B0) X       AdditionalPatientHistory
-(0038,0010) X       AdmissionID
-(0038,0020) X       AdmittingDate
-(0008,1084) X       AdmittingDiagnosesCodeSequence
-(0008,1080) X       AdmittingDiagnosesDescription
-(0038,0021) X       AdmittingTime
-(0010,2110) X       Allergies
-(0010,1081) X       BranchOfService
-(0018,1007) X       CassetteID
-(0012,0060) Z       ClinicalTrialCoordinatingCenterName
-(0012,0081) D       ClinicalTrialProtocolEthicsCommitteeName
-(0012,0020) D       ClinicalTrialProtocolID
-(0012,0021) Z       ClinicalTrialProtocolName
-(0012,0030) Z       ClinicalTrialSiteID
-(0012,0031) Z       ClinicalTrialSiteName
-(0012,0010) D       ClinicalTrialSponsorName
-(0012,0040) D       ClinicalTrialSubjectID
-(0012,0042) D       ClinicalTrialSubjectReadingID
-(0012,0050) Z       ClinicalTrialTimePointID
-(0040,0280) X       CommentsOnThePerformedProcedureStep
-(0020,9161) U       ConcatenationUID
-(0008,009C) Z       ConsultingPhysicianName
-(0070,0084) Z/D     ContentCreatorName
-(0008,0023) Z/D     ContentDate
-(0040,A730) D       ContentSequence
-(0008,0033) Z/D     ContentTime
-(0018,0010) Z/D     ContrastBolusAgent
-(0018,1042) X       ContrastBolusStartTime
-(0018,1043) X       ContrastBolusStopTime
-(0010,2150) X       CountryOfResidence
-(0038,0300) X       CurrentPatientLocation
-(0008,0025) X       CurveDate
-(0008,0035) X       CurveTime
-(0040,A121) D       Date
-(0018,1205) X       DateOfInstallation
-(0018,1200) X       DateOfLastCalibration
-(0018,700C) X/D     DateOfLastDetectorCalibration
-(0018,1204) X       DateOfManufacture
-(0018,1012) X       DateOfSecondaryCapture
-(0040,A120) D       DateTime
-(0018,1202) X       DateTimeOfLastCalibration
-(0008,2111) X       DerivationDescription
-(0018,700A) X/D     DetectorID
-(0018,1000) X/Z/D   DeviceSerialNumber
-(0018,1002) U       DeviceUID
-(0020,9164) U       DimensionOrganizationUID
-(0038,0030) X       DischargeDate
-(0038,0040) X       DischargeDiagnosisDescription
-(0038,0032) X       DischargeTime
-(0018,9517) X/D     EndAcquisitionDateTime
-(0010,2160) X       EthnicGroup
-(0040,2017) Z       FillerOrderNumberImagingServiceRequest
-(0018,9074) D       FrameAcquisitionDateTime
-(0020,9158) X       FrameComments
-(0020,0052) U       FrameOfReferenceUID
-(0018,9151) D       FrameReferenceDateTime
-(0018,1008) X       GantryID
-(0018,1005) X       GeneratorID
-(0008,4000) X       IdentifyingComments
-(0020,4000) X       ImageComments
-(0028,4000) X       ImagePresentationComments
-(0040,2400) X       ImagingServiceRequestComments
-(0008,0015) X       InstanceCoercionDateTime
-(0008,0012) X/D     InstanceCreationDate
-(0008,0013) X/Z/D   InstanceCreationTime
-(0008,0014) U       InstanceCreatorUID
-(0008,0081) X       InstitutionAddress
-(0008,0082) X/Z/D   InstitutionCodeSequence
-(0008,0080) X/Z/D   InstitutionName
-(0008,1040) X       InstitutionalDepartmentName
-(0010,1050) X       InsurancePlanIdentification
-(0008,3010) U       IrradiationEventUID
-(0040,2004) X       IssueDateOfImagingServiceRequest
-(0040,2005) X       IssueTimeOfImagingServiceRequest
-(0010,0021) X       IssuerOfPatientID
-(0028,1214) U       LargePaletteColorLookupTableUID
-(0010,21D0) X       LastMenstrualDate
-(0002,0003) U       MediaStorageSOPInstanceUID
-(0010,2000) X       MedicalAlerts
-(0010,1090) X       MedicalRecordLocator
-(0010,1080) X       MilitaryRank
-(0008,1060) X       NameOfPhysiciansReadingStudy
-(0008,1000) X       NetworkID
-(0040,A032) X/D     ObservationDateTime
-(0040,A171) U       ObservationUID
-(0010,2180) X       Occupation
-(0008,1072) X/D     OperatorIdentificationSequence
-(0008,1070) X/Z/D   OperatorsName
-(0010,1000) X       OtherPatientIDs
-(0010,1002) X       OtherPatientIDsSequence
-(0010,1001) X       OtherPatientNames
-(0008,0024) X       OverlayDate
-(0008,0034) X       OverlayTime
-(0028,1199) U       PaletteColorLookupTableUID
-(0010,1040) X       PatientAddress
-(0010,1010) X       PatientAge
-(0010,0030) Z       PatientBirthDate
-(0010,1005) X       PatientBirthName
-(0010,0032) X       PatientBirthTime
-(0010,4000) X       PatientComments
-(0010,0020) Z/D     PatientID
-(0038,0400) X       PatientInstitutionResidence
-(0010,1060) X       PatientMotherBirthName
-(0010,0010) Z       PatientName
-(0010,21F0) X       PatientReligiousPreference
-(0010,0040) Z       PatientSex
-(0010,2203) X/Z     PatientSexNeutered
-(0010,1020) X       PatientSize
-(0038,0500) X       PatientState
-(0010,2154) X       PatientTelephoneNumbers
-(0010,1030) X       PatientWeight
-(0040,0243) X       PerformedLocation
-(0040,0254) X       PerformedProcedureStepDescription
-(0040,0250) X       PerformedProcedureStepEndDate
-(0040,0251) X       PerformedProcedureStepEndTime
-(0040,0253) X       PerformedProcedureStepID
-(0040,0244) X       PerformedProcedureStepStartDate
-(0040,0245) X       PerformedProcedureStepStartTime
-(0040,0241) X       PerformedStationAETitle
-(0040,0242) X       PerformedStationName
-(0008,1052) X       PerformingPhysicianIdentificationSequence
-(0008,1050) X       PerformingPhysicianName
-(0040,A123) D       PersonName
-(0008,1048) X       PhysiciansOfRecord
-(0008,1049) X       PhysiciansOfRecordIdentificationSequence
-(0008,1062) X       PhysiciansReadingStudyIdentificationSequence
-(0040,2016) Z       PlacerOrderNumberImagingServiceRequest
-(0018,1004) X       PlateID
-(0010,21C0) X       PregnancyStatus
-(0018,1030) X/D     ProtocolName
-(0008,0019) U       PyramidUID
-(0018,1078) X       RadiopharmaceuticalStartDateTime
-(0018,1072) X       RadiopharmaceuticalStartTime
-(0018,1079) X       RadiopharmaceuticalStopDateTime
-(0018,1073) X       RadiopharmaceuticalStopTime
-(0032,1030) X       ReasonForStudy
-(0040,1002) X       ReasonForTheRequestedProcedure
-(0032,1066) X       ReasonForVisit
-(3006,0024) U       ReferencedFrameOfReferenceUID
-(0008,1140) X/Z/U*  ReferencedImageSequence
-(0008,1111) X/Z/D   ReferencedPerformedProcedureStepSequence
-(0008,1155) U       ReferencedSOPInstanceUID
-(0004,1511) U       ReferencedSOPInstanceUIDInFile
-(0008,1110) X/Z     ReferencedStudySequence
-(0008,0092) X       ReferringPhysicianAddress
-(0008,0096) X       ReferringPhysicianIdentificationSequence
-(0008,0090) Z       ReferringPhysicianName
-(0008,0094) X       ReferringPhysicianTelephoneNumbers
-(0010,2152) X       RegionOfResidence
-(3006,00C2) U       RelatedFrameOfReferenceUID
-(0032,1070) X       RequestedContrastAgent
-(0040,1400) X       RequestedProcedureComments
-(0032,1060) X/Z     RequestedProcedureDescription
-(0040,1001) X       RequestedProcedureID
-(0018,9937) X       RequestedSeriesDescription
-(0032,1032) X       RequestingPhysician
-(0032,1033) X       RequestingService
-(0010,2299) X       ResponsibleOrganization
-(0010,2297) X       ResponsiblePerson
-(0008,0054) X       RetrieveAETitle
-(0008,0018) U       SOPInstanceUID
-(0040,0006) X       ScheduledPerformingPhysicianName
-(0040,0007) X       ScheduledProcedureStepDescription
-(0040,0009) X       ScheduledProcedureStepID
-(0040,0011) X       ScheduledProcedureStepLocation
-(0008,0021) X/D     SeriesDate
-(0008,103E) X       SeriesDescription
-(0020,000E) U       SeriesInstanceUID
-(0008,0031) X/D     SeriesTime
-(0010,21A0) X       SmokingStatus
-(0008,2112) X/Z/U*  SourceImageSequence
-(0040,0554) U       SpecimenUID
-(0018,9516) X/D     StartAcquisitionDateTime
-(0008,0055) X       StationAETitle
-(0008,1010) X/Z/D   StationName
-(0088,0140) U       StorageMediaFileSetUID
-(0032,1040) X       StudyArrivalDate
-(0032,1041) X       StudyArrivalTime
-(0032,4000) X       StudyComments
-(0032,1050) X       StudyCompletionDate
-(0032,1051) X       StudyCompletionTime
-(0008,0020) Z       StudyDate
-(0008,1030) X       StudyDescription
-(0020,0010) Z       StudyID
-(0032,0012) X       StudyIDIssuer
-(0020,000D) U       StudyInstanceUID
-(0032,0034) X       StudyReadDate
-(0032,0035) X       StudyReadTime
-(0008,0030) Z       StudyTime
-(0032,0032) X       StudyVerifiedDate
-(0032,0033) X       StudyVerifiedTime
-(0020,0200) U       SynchronizationFrameOfReferenceUID
-(0040,A122) D       Time
-(0018,1201) X       TimeOfLastCalibration
-(0018,700E) X/D     TimeOfLastDetectorCalibration
-(0018,1014) X       TimeOfSecondaryCapture
-(0008,0201) X       TimezoneOffsetFromUTC
-(0062,0021) U       TrackingUID
-(0008,1195) U       TransactionUID
-(0018,100A) X       UDISequence
-(0040,A124) U       UID
-(0018,1009) X       UniqueDeviceIdentifier
-(0038,4000) X       VisitComments
-(0018,9371) D       XRayDetectorID
-(0018,9367) D       XRaySourceID
-"""
 
 
 class ProfileAttribute(NamedTuple):
@@ -310,7 +85,7 @@ def _parse(table: str) -> dict[str, ProfileAttribute]:
     return rows
 
 
-PROFILE: Mapping[str, ProfileAttribute] = _parse(_TABLE)
+PROFILE: Mapping[str, ProfileAttribute] = _parse(TABLE)
 """Table E.1-1 of :data:`SOURCE` (basic profile), keyword -> :class:`ProfileAttribute`."""
 
 _BY_TAG: dict[str, str] = {
