@@ -451,7 +451,8 @@ def _run_versions(args: argparse.Namespace) -> int:
                 cancel=cancel,
             )
         )
-    saved = _save_versions(result, *destination, args)
+    target, fmt = destination
+    saved = _save_versions(result, target, fmt, args)
     return _report(result, saved)
 
 

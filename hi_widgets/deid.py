@@ -307,7 +307,7 @@ class Deidentifier:
             news.append(self._uid_value(new) if uid and not pd.isna(new) else new)
         out = diff.iloc[keep].reset_index(drop=True)
         for column, values in (("path", paths), ("old", olds), ("new", news)):
-            out[column] = pd.array(values, dtype=diff[column].dtype)
+            out[column] = pd.Series(values, index=out.index, dtype=diff[column].dtype)
         return out
 
 
