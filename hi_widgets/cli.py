@@ -7,8 +7,6 @@ function and runs through the ``func`` default it sets, so subcommands stay inde
 from __future__ import annotations
 
 import argparse
-import shlex
-import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -23,184 +21,11 @@ EXPORT_FORMATS = ("csv", "parquet", "json")  # hi_widgets.export.FORMATS, withou
 
 
 def _add_sandbox(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "sandbox",
-        help="serve the local HealthImaging sandbox until Ctrl-C",
-        description=(
-            "Serve a local AWS HealthImaging-compatible sandbox with deterministic demo "
-            "data, and print the environment lines that point boto3 and the AWS CLI at it."
-        ),
-    )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--port", type=int, default=8080, help="port (0: any free port; default: %(default)s)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="demo data seed (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--latency-ms", type=float, default=0.0, help="latency added to every response"
-    )
-    parser.add_argument(
-        "--no-quotas", action="store_true", help="do not enforce the per-operation quotas"
-    )
-    parser.add_argument(
-        "--quota-scale",
-        type=_positive_float,
-        default=1.0,
-        metavar="FACTOR",
-        help=(
-            "multiply every published quota rate and burst by FACTOR, as after a granted "
-            "quota increase (bursts stay at least 1; default: %(default)s)"
-        ),
-    )
-    parser.add_argument(
-        "--image-sets",
-        type=int,
-        default=30,
-        help="image sets in the first demo datastore (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--update-delay",
-        type=float,
-        default=2.0,
-        help="seconds that UPDATING/COPYING/DELETING last (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--verify-signatures",
-        action="store_true",
-        help="check SigV4 signatures against the printed dummy secret",
-    )
-    parser.add_argument(
-        "--shell",
-        choices=("sh", "powershell", "cmd"),
-        default="sh",
-        help="syntax of the printed environment lines (default: %(default)s)",
-    )
-    parser.set_defaults(func=_run_sandbox)
+    # The sandbox owns its options (it also runs alone: python -m hi_widgets.sandbox).
+    from .sandbox import command
 
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _scaled_quotas(factor: float) -> dict[str, tuple[float, float]] | None:
-    """Return the published quotas, every rate and burst multiplied by ``factor``."""
-    from .sandbox.quotas import DEFAULT_RATES
-
-    if factor == 1:
-        return None
-    return {
-        operation: (rate * factor, max(1.0, burst * factor))
-        for operation, (rate, burst) in DEFAULT_RATES.items()
-    }
-
-
-def env_lines(env: dict[str, str], shell: str = "sh") -> list[str]:
-    """Format environment variables as lines to paste into a shell."""
-    if shell == "powershell":
-        return [f"$env:{key} = '{value}'" for key, value in env.items()]
-    if shell == "cmd":
-        return [f"set {key}={value}" for key, value in env.items()]
-    return [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
-
-
-def sample_lines(store, samples: int = 3) -> list[str]:
-    """Lines naming a few demo image set ids and a ready-to-paste ``versions`` command.
-
-    The longest history (73 versions in the default demo) comes first: it is the one
-    worth looking at.
-    """
-    datastores = store.datastore_ids()
-    if not datastores:
-        return []
-    datastore = datastores[0]
-    image_sets = store.image_set_ids(datastore)
-    if not image_sets:
-        return []
-    counts = {i: store.version_count(datastore, i) for i in image_sets}
-    longest = max(image_sets, key=counts.__getitem__)
-    picked = [longest, *[i for i in image_sets if i != longest][: samples - 1]]
-    lines = [f"Sample image sets in datastore {datastore}:"]
-    lines += [f"  {i}  ({counts[i]} version{'s' * (counts[i] != 1)})" for i in picked]
-    lines.append("Try, in a shell with the lines above pasted:")
-    lines.append(
-        f"  hi-widgets versions --datastore {datastore} --image-set {' '.join(picked)} "
-        "-o versions.csv"
-    )
-    return lines
-
-
-def _run_sandbox(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
-    from . import sandbox
-
-    if args.host not in LOOPBACK_HOSTS:
-        print(
-            f"warning: binding {args.host}; the sandbox is reachable from other machines",
-            file=sys.stderr,
-        )
-    stop = stop or threading.Event()
-    try:
-        running = sandbox.start(
-            seed=args.seed,
-            latency_ms=args.latency_ms,
-            quotas=not args.no_quotas,
-            host=args.host,
-            port=args.port,
-            image_sets=args.image_sets,
-            update_delay=args.update_delay,
-            verify_signatures=args.verify_signatures,
-            quota_rates=_scaled_quotas(args.quota_scale),
-        )
-    except OSError as error:
-        print(
-            f"error: cannot listen on {args.host}:{args.port} ({error.strerror or error}); "
-            "pick another --port, or --port 0 for any free port",
-            file=sys.stderr,
-        )
-        return 1
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        datastores = running.store.datastore_ids()
-        quotas = "off" if args.no_quotas else "on"
-        if not args.no_quotas and args.quota_scale != 1:
-            quotas += f", x{args.quota_scale:g}"
-        print(
-            f"HealthImaging sandbox serving on {running.endpoint_url} (seed {args.seed}, "
-            f"quotas {quotas}); datastores: {', '.join(datastores)}",
-            file=sys.stderr,
-        )
-        print("Paste these lines into your shell, then use boto3 or the AWS CLI:", file=sys.stderr)
-        for line in env_lines(running.env(), args.shell):
-            print(line)
-        for line in sample_lines(running.store):
-            print(line, file=sys.stderr)
-        print("Press Ctrl-C to stop.", file=sys.stderr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        while not stop.wait(0.25):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        running.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    print("sandbox stopped", file=sys.stderr)
-    return 0
+    parser = subparsers.add_parser("sandbox", help=command.HELP, description=command.DESCRIPTION)
+    command.add_arguments(parser)
 
 
 # -------------------------------------------------------------------------- demo command
@@ -254,7 +79,14 @@ def _add_versions(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="CSV with an imageSetId column (and optionally datastoreId), or one id per line",
     )
-    parser.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="PATH",
+        help="file to write; a folder (ending in /) or s3://bucket/prefix/: append to a "
+        "Parquet dataset partitioned by datastoreId",
+    )
     parser.add_argument(
         "--format", choices=EXPORT_FORMATS, help="file format (default: from the suffix)"
     )
@@ -422,14 +254,18 @@ def _run_versions(args: argparse.Namespace) -> int:
     pairs = _read_pairs(args)
     if isinstance(pairs, str):
         return _fail(pairs)
-    destination = _check_output(args)
-    if isinstance(destination, str):
-        return _fail(destination)
     if args.max_workers < 1:
         return _fail("--max-workers must be at least 1")
     client = _checked_client(args)
     if isinstance(client, str):
         return _fail(client)
+    try:  # -o is an s3:// URI or a folder: append to a Parquet dataset instead of a file
+        write_dataset = _dataset_writer(args)
+    except ValueError as error:
+        return _fail(str(error))
+    destination = None if write_dataset is not None else _check_output(args)
+    if isinstance(destination, str):
+        return _fail(destination)
 
     from tqdm import tqdm
 
@@ -451,9 +287,26 @@ def _run_versions(args: argparse.Namespace) -> int:
                 cancel=cancel,
             )
         )
-    target, fmt = destination
-    saved = _save_versions(result, target, fmt, args)
+    if destination is None:
+        saved = _save_dataset(result, write_dataset)
+    else:
+        target, fmt = destination
+        saved = _save_versions(result, target, fmt, args)
     return _report(result, saved)
+
+
+def _save_dataset(result, write_dataset) -> bool:
+    """Append the fetched versions to the dataset (never removes stored versions)."""
+    if result.frame.empty:
+        print("nothing was fetched: the dataset is left as it was", file=sys.stderr)
+        return True
+    try:
+        written = write_dataset(result.frame)
+    except Exception as error:  # the writer saved the versions to a file and said where
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    print(f"wrote {written}: {result.summary()}", file=sys.stderr)
+    return True
 
 
 def _beside(target, when=None):
@@ -522,6 +375,65 @@ def _report(result, saved: bool) -> int:
         print("\n".join(lines), file=sys.stderr)
         return 1
     return 0 if saved else 1
+
+
+def _dataset_writer(args: argparse.Namespace):
+    """Return how to write a dataset when ``-o`` names one, else None (``-o`` is a file).
+
+    ``-o s3://bucket/prefix/``, a path ending in ``/`` or an existing folder is a
+    hive-partitioned Parquet dataset (:func:`hi_widgets.dataset.export_dataset`,
+    partitioned by datastoreId), appended to without duplicating stored versions. The
+    writer takes the frame and returns what was written, for the summary line.
+
+    Raises ValueError before any HealthImaging request: for options a dataset cannot
+    take, and for an S3 location that cannot be listed with ``--profile``/``--region``
+    (the endpoint comes from boto3's configuration, e.g. ``AWS_ENDPOINT_URL_S3``), so an
+    hour of fetching does not end at a wrong bucket. If the dataset write still fails, the
+    fetched versions are saved to a Parquet file in the current folder first.
+    """
+    import os
+
+    output = args.output
+    if not ("://" in output or output.endswith(("/", os.sep)) or os.path.isdir(output)):
+        return None
+    if args.format not in (None, "parquet"):
+        raise ValueError(f"--format {args.format}: a dataset (-o {output}) is always Parquet")
+    from ._dataset_store import parse_root
+    from .dataset import export_dataset
+    from .export import export_frame
+    from .frames import empty_versions_frame
+
+    export_dataset(empty_versions_frame(), output)  # checks the arguments; no I/O when empty
+    s3_client = None
+    kind, bucket, prefix = parse_root(output)
+    if kind == "s3":
+        import boto3
+        import botocore.exceptions
+
+        try:
+            session = boto3.Session(profile_name=args.profile, region_name=args.region)
+            s3_client = session.client("s3")
+            s3_client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+            raise ValueError(f"cannot use -o {output}: {error}") from error
+
+    def write(frame) -> str:
+        try:
+            done = export_dataset(frame, output, include_phi=args.include_phi, s3_client=s3_client)
+        except Exception:
+            import time
+
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            rescue = os.path.abspath(f"hi-widgets-versions-{stamp}.parquet")
+            export_frame(frame, rescue, include_phi=args.include_phi)
+            print(f"error: writing {output} failed; the versions are in {rescue}", file=sys.stderr)
+            raise
+        return (
+            f"{output} ({len(done.files)} new file(s), {done.rows_written} new row(s), "
+            f"{done.rows_skipped} already stored)"
+        )
+
+    return write
 
 
 def _fetch_until_interrupted(fetch):

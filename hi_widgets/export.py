@@ -121,7 +121,10 @@ def _resolve_format(path: Path, format: str | None) -> str:
 
 
 def _without_phi(
-    df: pd.DataFrame, include_phi: bool, keep_dates: bool, uid_key: bytes | str | None
+    df: pd.DataFrame,
+    include_phi: bool,
+    keep_dates: bool = False,
+    uid_key: bytes | str | None = None,
 ) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")

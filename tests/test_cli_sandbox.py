@@ -12,7 +12,8 @@ import botocore.exceptions
 import pytest
 
 from hi_widgets import sandbox
-from hi_widgets.cli import _run_sandbox, build_parser, main
+from hi_widgets.cli import build_parser, main
+from hi_widgets.sandbox.command import run as _run_sandbox
 
 # ListImageSetVersions' published quota is 25 requests/s, burst 50: a burst of 90 is
 # above it, and below the burst of 100 at --quota-scale 2.

@@ -296,7 +296,6 @@ def test_a_failed_final_write_saves_the_data_elsewhere(sb, ids, tmp_path, capsys
 @pytest.mark.parametrize(
     ("output", "message"),
     [
-        ("{tmp}", "is a folder"),
         ("/proc/hi-widgets-test.csv", "/proc/hi-widgets-test.csv: "),
         ("/sys/hi-widgets-test.csv", "/sys/hi-widgets-test.csv"),
         ("{tmp}/out.xlsx", "--format"),

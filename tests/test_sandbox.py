@@ -19,7 +19,7 @@ from botocore.config import Config
 from hi_widgets import sandbox
 from hi_widgets.model import image_set_states, service_model, workflow_statuses
 from hi_widgets.sandbox.demo import LONG_HISTORY
-from hi_widgets.sandbox.store import make_id
+from hi_widgets.sandbox.models import make_id
 
 ERROR_CODES = (
     "ThrottlingException",
@@ -86,12 +86,14 @@ def test_demo_layout(sb):
     assert sum(counts) < 3000
 
 
-def test_demo_covers_every_state_and_status_with_messages(sb):
+def test_demo_covers_every_state_and_status_with_messages():
+    # A ManualClock: the demo's last operations are still running (LOCKED) until it moves.
+    box = sandbox.Sandbox(clock=sandbox.ManualClock())  # built, never started
     versions = [
         v
-        for d in sb.store.datastore_ids()
-        for i in sb.store.image_set_ids(d)
-        for v in sb.store.versions(d, i)
+        for d in box.store.datastore_ids()
+        for i in box.store.image_set_ids(d)
+        for v in box.store.versions(d, i)
     ]
     assert {v["imageSetState"] for v in versions} >= set(image_set_states())
     assert {v["imageSetWorkflowStatus"] for v in versions} >= set(workflow_statuses())
@@ -245,12 +247,12 @@ def test_search_paginates_to_the_last_page(client, sb, ds):
         )
     )
     ids = [s["imageSetId"] for p in pages for s in p["imageSetsMetadataSummaries"]]
-    live = [
-        i
-        for i in sb.store.image_set_ids(ds)
-        if sb.store.versions(ds, i)[-1]["imageSetState"] != "DELETED"
-    ]
-    assert ids == live
+    latest = {i: sb.store.versions(ds, i)[-1] for i in sb.store.image_set_ids(ds)}
+    live = [i for i, v in latest.items() if v["imageSetState"] != "DELETED"]
+    # With no sort, newest updatedAt first (SearchImageSets API reference: "By default,
+    # SearchImageSets uses the updatedAt field for sorting in descending order from newest
+    # to oldest."); ties keep creation order.
+    assert ids == sorted(live, key=lambda i: latest[i]["updatedAt"], reverse=True)
     assert len(pages) == -(-len(live) // 7)
 
 
@@ -282,7 +284,10 @@ def test_search_filters_and_sort(client, sb, ds):
             "filters": [{"values": [{"DICOMStudyInstanceUID": uid}], "operator": "EQUAL"}]
         },
     )["imageSetsMetadataSummaries"]
-    assert [s["imageSetId"] for s in by_uid] == [everything[5]["imageSetId"]]
+    # A study of several series is several image sets (one series each).
+    assert [s["imageSetId"] for s in by_uid] == [
+        s["imageSetId"] for s in everything if s["DICOMTags"]["DICOMStudyInstanceUID"] == uid
+    ]
 
     created = sorted(s["createdAt"] for s in everything)
     low, high = created[5], created[15]
@@ -650,7 +655,7 @@ def test_search_next_token_is_bound_to_the_criteria(client, ds):
 
 @pytest.mark.parametrize("size", [1, 5])
 def test_small_first_datastore_still_shows_every_state_and_status(size):
-    small = sandbox.Sandbox(image_sets=size)  # built, never started
+    small = sandbox.Sandbox(image_sets=size, clock=sandbox.ManualClock())  # never started
     versions = [
         v
         for d in small.store.datastore_ids()

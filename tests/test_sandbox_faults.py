@@ -301,7 +301,7 @@ def test_cli_serves_until_interrupted(tmp_path):
 
 
 def test_cli_env_lines_quote_for_each_shell():
-    from hi_widgets.cli import env_lines
+    from hi_widgets.sandbox.command import env_lines
 
     env = {"A": "x y", "B": "z"}
     assert env_lines(env) == ["export A='x y'", "export B=z"]

@@ -39,6 +39,19 @@ def target(sb):
     raise AssertionError("no suitable demo image set")
 
 
+@pytest.fixture
+def duplicate(sb):
+    """(datastore, non-primary image set, the primary image set of the same series).
+
+    Demo image set 2 is a late, conflicting import of image set 1's series.
+    """
+    ds = sb.store.datastore_ids()[0]
+    primary, late = sb.store.image_set_ids(ds)[1:3]
+    assert sb.store.versions(ds, late)[-1]["isPrimary"] is False
+    assert sb.store.versions(ds, primary)[-1]["isPrimary"] is True
+    return ds, late, primary
+
+
 def metadata(client, ds, image_set, version=None):
     kwargs = {"versionId": version} if version else {}
     blob = client.get_image_set_metadata(datastoreId=ds, imageSetId=image_set, **kwargs)
@@ -118,8 +131,8 @@ def test_update_while_updating_is_a_conflict(sb, client, target):
         )
 
 
-def test_remove_attributes_and_revert(sb, client, target):
-    ds, image_set = target
+def test_remove_attributes_and_revert(sb, client, duplicate):
+    ds, image_set, _ = duplicate  # Patient level elements change only on non-primary sets
     latest = client.get_image_set(datastoreId=ds, imageSetId=image_set)["versionId"]
     before = metadata(client, ds, image_set)
     assert "PatientSex" in before["Patient"]["DICOM"]
@@ -146,8 +159,8 @@ def test_remove_attributes_and_revert(sb, client, target):
     assert metadata(client, ds, image_set) == before
 
 
-def test_protected_attributes_need_force(sb, client, target):
-    ds, image_set = target
+def test_protected_attributes_need_force(sb, client, duplicate):
+    ds, image_set, _ = duplicate  # a UID changes only on a non-primary image set
     latest = client.get_image_set(datastoreId=ds, imageSetId=image_set)["versionId"]
     change = updates({"Study": {"DICOM": {"StudyInstanceUID": "1.2.3"}}})
     with pytest.raises(client.exceptions.ValidationException) as excinfo:
@@ -231,37 +244,52 @@ def test_copy_to_a_new_image_set_locks_the_source(sb, client, target):
     assert copy_doc["ImageSetID"] == dst["imageSetId"]
 
 
-def test_copy_into_an_existing_image_set_with_selected_series(sb, client, target):
-    ds, source = target
-    destination = next(
-        i
-        for i in sb.store.image_set_ids(ds)
-        if i != source and sb.store.versions(ds, i)[-1]["imageSetState"] == "ACTIVE"
-    )
+def test_copy_into_an_existing_image_set_with_selected_instances(sb, client, duplicate):
+    ds, source, destination = duplicate
     source_doc = metadata(client, ds, source)
-    series_uid = next(iter(source_doc["Study"]["Series"]))
+    series_uid, series = next(iter(source_doc["Study"]["Series"].items()))
+    instance_uid = next(iter(series["Instances"]))
     dest_latest = sb.store.versions(ds, destination)[-1]["versionId"]
-    response = client.copy_image_set(
-        datastoreId=ds,
-        sourceImageSetId=source,
-        copyImageSetInformation={
-            "sourceImageSet": {
-                "latestVersionId": sb.store.versions(ds, source)[-1]["versionId"],
-                "DICOMCopies": {
-                    "copiableAttributes": json.dumps(
-                        {"SchemaVersion": "1.1", "Study": {"Series": {series_uid: {}}}}
-                    )
+    selection = {"Study": {"Series": {series_uid: {"Instances": {instance_uid: {}}}}}}
+
+    def copy():
+        return client.copy_image_set(
+            datastoreId=ds,
+            sourceImageSetId=source,
+            copyImageSetInformation={
+                "sourceImageSet": {
+                    "latestVersionId": sb.store.versions(ds, source)[-1]["versionId"],
+                    "DICOMCopies": {
+                        "copiableAttributes": json.dumps({"SchemaVersion": "1.1", **selection})
+                    },
                 },
+                "destinationImageSet": {"imageSetId": destination, "latestVersionId": dest_latest},
             },
-            "destinationImageSet": {"imageSetId": destination, "latestVersionId": dest_latest},
-        },
-        promoteToPrimary=True,
+        )
+
+    # CopyImageSet force: "force completion of the CopyImageSet operation, even if there
+    # are inconsistent Patient, Study, and/or Series level metadata elements between the
+    # sourceImageSet and destinationImageSet" -- so without it, inconsistency is refused.
+    primary_study = metadata(client, ds, destination)["Study"]["DICOM"]
+    assert source_doc["Study"]["DICOM"] != primary_study  # the demo's primary moved on
+    with pytest.raises(client.exceptions.ValidationException, match="Study level"):
+        copy()
+    # "After resolving metadata conflicts that data can be made primary": reconcile the
+    # non-primary image set (StudyID needs force), then copy it in.
+    client.update_image_set_metadata(
+        datastoreId=ds,
+        imageSetId=source,
+        latestVersionId=sb.store.versions(ds, source)[-1]["versionId"],
+        updateImageSetMetadataUpdates=updates({"Study": {"DICOM": primary_study}}),
+        force=True,
     )
+    sb.clock.advance(2)
+    response = copy()
     dst = response["destinationImageSetProperties"]
     assert dst["latestVersionId"] == str(int(dest_latest) + 1)
     sb.clock.advance(2)
     merged = metadata(client, ds, destination)
-    assert series_uid in merged["Study"]["Series"]
+    assert instance_uid in merged["Study"]["Series"][series_uid]["Instances"]
     final = client.get_image_set(datastoreId=ds, imageSetId=destination)
     assert final["imageSetWorkflowStatus"] == "COPIED" and final["isPrimary"] is True
 
@@ -341,13 +369,13 @@ def test_create_datastore_is_idempotent_with_client_token(client):
     assert first["datastoreId"] == again["datastoreId"]
 
 
-def test_unsupported_operation_answers_clearly(client, target):
+def test_an_image_frame_not_in_the_image_set_is_not_found(client, target):
     ds, image_set = target
-    with pytest.raises(client.exceptions.ValidationException) as excinfo:
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as excinfo:
         client.get_image_frame(
             datastoreId=ds, imageSetId=image_set, imageFrameInformation={"imageFrameId": "a" * 32}
         )
-    assert "not supported" in excinfo.value.response["Error"]["Message"]
+    assert "a" * 32 in excinfo.value.response["Error"]["Message"]
 
 
 def test_blob_updates_arrive_base64_decoded(sb, client, target):

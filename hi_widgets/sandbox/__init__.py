@@ -29,9 +29,42 @@ Examples
 '73'
 """
 
-from .clock import ManualClock, SystemClock
-from .faults import Faults
-from .requestlog import RequestLogEntry
-from .runner import Sandbox, start
+from __future__ import annotations
 
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .clock import ManualClock, SystemClock
+    from .faults import Faults
+    from .requestlog import RequestLogEntry
+    from .runner import Sandbox, start
+
+# Public name -> submodule. Loaded on first use (PEP 562), so the CLI can build the
+# sandbox's argument parser (hi_widgets.sandbox.command) without importing botocore.
+_EXPORTS = {
+    "Faults": "faults",
+    "ManualClock": "clock",
+    "RequestLogEntry": "requestlog",
+    "Sandbox": "runner",
+    "SystemClock": "clock",
+    "start": "runner",
+}
 __all__ = ["Faults", "ManualClock", "RequestLogEntry", "Sandbox", "SystemClock", "start"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        # Submodules (sandbox.demo.LONG_HISTORY) stay reachable as attributes, as they
+        # were when this package imported them eagerly.
+        if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

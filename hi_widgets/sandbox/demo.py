@@ -1,31 +1,48 @@
-"""A deterministic, obviously synthetic demo dataset.
+"""A deterministic, obviously synthetic demo dataset, written by the sandbox's own operations.
 
-Layout (the same for every seed; the seed changes identifiers, timestamps and tags):
+Every image set is created by an import (one series per image set, primary unless its
+series already has a primary image set) and every later version by a real
+UpdateImageSetMetadata, revert or CopyImageSet that follows the documented rules
+(:mod:`hi_widgets.sandbox.rules`), on a clock of the demo's own running from
+:data:`DEMO_EPOCH`. Layout (the same for every seed; the seed changes identifiers,
+timestamps and values):
 
 * ``demo-radiology``: ``image_sets`` image sets (30 by default). Image set 0 has a single
   version; **image set 1 has 73 versions** and image set 3 has 57, so
   ListImageSetVersions needs two pages of 50; the others have 1 to about 40 versions.
-* ``demo-oncology``: 14 image sets; image set 0 has 51 versions and image set 1 exactly
-  50 (the page-size boundaries).
-* Every ImageSetState and ImageSetWorkflowStatus of the installed botocore model appears:
-  the latest versions of ``demo-radiology`` image sets 6, 7, ... show the in-progress and
-  failed statuses (UPDATING, COPYING, DELETED, IMPORT_FAILED, ...), continuing in
-  ``demo-oncology`` from image set 2 when the first datastore is small.
-* Failed versions carry a ``message``; some versions have ``overrides.forced``; patient
-  names look like ``DEMO^PATIENT^017`` and ids like ``DEMO-0017``.
+* ``demo-oncology``: 14 image sets; image set 0 has 51 versions and image set 1 exactly 50
+  (the page-size boundaries).
+* In each datastore, image set ``i`` with ``i % 5 == 2`` is a late, conflicting import of
+  the series of image set ``i - 1``, so it is non-primary ("Understanding image sets");
+  its instances are copied into the primary one after its Study and Series elements are
+  reconciled (COPIED versions). Image set ``i`` with ``i % 5 == 4`` is a second series of
+  the study of image set ``i - 1`` (so includeStudyImageSets has a study to update).
+* Every ImageSetState and ImageSetWorkflowStatus of the installed botocore model appears.
+  LOCKED is only ever the passing state of an operation: the demo's last operations
+  (``demo-oncology`` image sets 3, 4, 6, 7, 9 and 13: an update with
+  includeStudyImageSets, a copy, a delete, an import) are still running when the sandbox
+  starts, and end ``update_delay`` seconds of the sandbox clock later. Image set 5 ends
+  CREATED, 10 DELETED and 11 IMPORT_FAILED; UPDATE_FAILED and COPY_FAILED are in the long
+  histories.
+* Failed versions carry a ``message``; some versions have ``overrides.forced`` (StudyID
+  changes, which need force); patient names look like ``DEMO^PATIENT^017`` and ids like
+  ``DEMO-0017``.
 
 Use :data:`LONG_HISTORY` to find the 73-version image set without hard-coding ids.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..model import image_set_states, storage_tiers, workflow_statuses
+from ..model import image_set_states, storage_tiers
+from .backend import Backend
 from .clock import to_millis
-from .store import Datastore, ImageSet, Store, Version, make_id
+from .models import Datastore, ImageSet, make_id
 
 DEMO_EPOCH = datetime(2024, 1, 8, 9, 0, tzinfo=timezone.utc)
 """The earliest createdAt of the demo data."""
@@ -34,8 +51,23 @@ SECOND_DATASTORE_SIZE = 14
 LONG_HISTORY = (0, 1)
 """(datastore index, image set index) of the demo image set with 73 versions."""
 
-FIXED_LENGTHS: dict[tuple[int, int], int] = {(0, 0): 1, (0, 1): 73, (0, 2): 2, (0, 3): 57}
+FIXED_LENGTHS: dict[tuple[int, int], int] = {(0, 0): 1, (0, 1): 73, (0, 3): 57}
 FIXED_LENGTHS.update({(1, 0): 51, (1, 1): 50})
+FIXED_ACTIONS = {5: "fail-update", 7: "force", 9: "copy", 13: "fail-copy"}
+"""Actions at fixed version numbers of the long histories (so each shows every outcome)."""
+
+ACTION_ODDS = (
+    (0.6, "update"),
+    (0.66, "force"),
+    (0.76, "revert"),
+    (0.9, "copy"),
+    (0.95, "fail-update"),
+    (1.0, "fail-copy"),
+)
+"""Cumulative odds of the operation that writes each version of the other histories."""
+
+OPERATION_SECONDS = 90.0
+"""How long the demo's operations take on the demo clock."""
 
 FAILURE_MESSAGES = {
     "UPDATE_FAILED": "Update failed: StudyDate in updatableAttributes is not a DICOM DA value",
@@ -43,21 +75,9 @@ FAILURE_MESSAGES = {
     "IMPORT_FAILED": "Import failed: 3 of 12 DICOM instances could not be parsed",
 }
 
-# Latest-version showcases: workflow status -> (state, single-version history).
-SHOWCASES: dict[str, tuple[str, bool]] = {
-    "CREATED": ("ACTIVE", True),
-    "IMPORTING": ("LOCKED", True),
-    "IMPORT_FAILED": ("ACTIVE", True),
-    "UPDATING": ("LOCKED", False),
-    "UPDATING_FOR_STUDY_CONSISTENCY": ("LOCKED", False),
-    "COPYING": ("LOCKED", False),
-    "COPYING_WITH_READ_ONLY_ACCESS": ("LOCKED", False),
-    "DELETING": ("LOCKED", False),
-    "DELETED": ("DELETED", False),
-    "UPDATE_FAILED": ("ACTIVE", False),
-    "COPY_FAILED": ("ACTIVE", False),
-}
-FIRST_SHOWCASE_INDEX = 6
+# demo-oncology image sets whose story ends in a showcase (see the module docstring).
+SINGLE_VERSION_ENDINGS = {5: "CREATED", 11: "IMPORT_FAILED", 13: "IMPORTING"}
+STUDY_UPDATE, COPY_DESTINATION, DELETING, DELETED = 4, 6, 9, 10
 
 MODALITIES = (
     ("CT", "1.2.840.10008.5.1.4.1.1.2", ("CHEST", "HEAD", "ABDOMEN")),
@@ -68,13 +88,326 @@ MODALITIES = (
 )
 
 
+class _DemoClock:
+    """The demo's own clock: set by the builder, never by the wall."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def monotonic(self) -> float:
+        return (self.now() - DEMO_EPOCH).total_seconds()
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._now = to_millis(when)
+
+
 def _uid(*parts: object) -> str:
     """Return a valid, obviously synthetic DICOM UID under the 2.25 (UUID) root."""
     return "2.25." + str(int(make_id("uid", *parts), 16))
 
 
-def _ms(value: datetime) -> datetime:
-    return to_millis(value)
+def _instances(rng: random.Random, key: str, sop_class: str, first: int, count: int) -> dict:
+    instances = {}
+    for instance_number in range(first, first + count):
+        sop_uid = _uid(key, "instance", instance_number)
+        size = rng.choice((256, 512))
+        instances[sop_uid] = {
+            "DICOM": {
+                "SOPClassUID": sop_class,
+                "SOPInstanceUID": sop_uid,
+                "InstanceNumber": instance_number,
+                "Rows": size,
+                "Columns": size,
+            },
+            "ImageFrames": [
+                {
+                    "ID": make_id("frame", key, instance_number),
+                    "FrameSizeInBytes": size * size * 2,
+                    "MinPixelValue": 0,
+                    "MaxPixelValue": 4095,
+                    "PixelDataChecksumFromBaseToFullResolution": [
+                        {"Width": size, "Height": size, "Checksum": rng.randrange(2**31)}
+                    ],
+                }
+            ],
+        }
+    return instances
+
+
+def _document(rng: random.Random, seed: int, study_key: str, series_number: int, day) -> dict:
+    """Return an imported image set's metadata: one study, one series of 1-4 instances."""
+    study_rng = random.Random(f"hi-widgets-demo-study:{seed}:{study_key}")
+    number = int(study_key.split(":")[-1]) + 1 + 100 * int(study_key.split(":")[0])
+    patient_number = (number + 1) // 2  # two studies per demo patient
+    patient_rng = random.Random(f"hi-widgets-demo-patient:{seed}:{patient_number}")
+    birth = datetime(1940, 1, 1) + timedelta(days=patient_rng.randint(0, 70 * 365))
+    name, sop_class, parts = study_rng.choice(MODALITIES)
+    body_part = study_rng.choice(parts)
+    series_key = f"{seed}:{study_key}:{series_number}"
+    series_uid = _uid(series_key, "series")
+    study_day = day - timedelta(days=study_rng.randint(0, 20), minutes=study_rng.randint(0, 600))
+    return {
+        "Patient": {
+            "DICOM": {
+                "PatientName": f"DEMO^PATIENT^{patient_number:03d}",
+                "PatientID": f"DEMO-{patient_number:04d}",
+                "PatientBirthDate": birth.strftime("%Y%m%d"),
+                "PatientSex": patient_rng.choice(("F", "M", "O")),
+            }
+        },
+        "Study": {
+            "DICOM": {
+                "StudyInstanceUID": _uid(seed, study_key, "study"),
+                "StudyID": f"DEMO{number:04d}",
+                "AccessionNumber": f"DEMOACC{number:05d}",
+                "StudyDate": study_day.strftime("%Y%m%d"),
+                "StudyTime": study_day.strftime("%H%M%S"),
+                "StudyDescription": f"DEMO {name} {body_part}",
+            },
+            "Series": {
+                series_uid: {
+                    "DICOM": {
+                        "Modality": name,
+                        "SeriesInstanceUID": series_uid,
+                        "SeriesNumber": series_number,
+                        "SeriesDescription": f"DEMO SERIES {series_number}",
+                        "BodyPartExamined": body_part,
+                    },
+                    "Instances": _instances(rng, series_key, sop_class, 1, rng.randint(1, 4)),
+                }
+            },
+        },
+    }
+
+
+def _late_instances(rng: random.Random, document: dict, key: str) -> dict:
+    """Return the same series with 1-2 other instances: a late, conflicting import of it."""
+    study = document["Study"]
+    (uid, series), *_ = study["Series"].items()
+    sop_class = next(iter(series["Instances"].values()))["DICOM"]["SOPClassUID"]
+    late = _instances(rng, key, sop_class, 50, rng.randint(1, 2))
+    return {**document, "Study": {**study, "Series": {uid: {**series, "Instances": late}}}}
+
+
+def _blob(document: dict) -> bytes:
+    return json.dumps({"SchemaVersion": "1.1", **document}).encode()
+
+
+class _Builder:
+    """Writes the demo histories of one datastore through the backend's operations."""
+
+    def __init__(self, store: Backend, clock: _DemoClock, seed: int, ds_index: int) -> None:
+        self.store, self.clock, self.seed, self.ds_index = store, clock, seed, ds_index
+        self.datastore_id = make_id("demo", seed, "datastore", ds_index)
+        self.ends: dict[int, datetime] = {}
+        self.ids: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _at(self, when: datetime) -> None:
+        self.clock.set(when)
+
+    def _wait(self, seconds: float = OPERATION_SECONDS * 1.5) -> None:
+        self.clock.set(self.clock.now() + timedelta(seconds=seconds))
+        self.store.settle()
+
+    def _latest(self, index: int) -> str:
+        return str(self.store.image_set(self.datastore_id, self.ids[index]).latest.version_id)
+
+    def _document(self, index: int) -> dict:
+        return self.store.image_set(self.datastore_id, self.ids[index]).latest.document
+
+    def import_set(self, index: int, document: dict, outcome: str = "IMPORTED") -> None:
+        image_set_id = make_id("demo", self.seed, "imageset", self.ds_index, index)
+        self.store.add_imported_image_set(
+            self.datastore_id,
+            document,
+            outcome=outcome,
+            message=FAILURE_MESSAGES.get(outcome),
+            image_set_id=image_set_id,
+        )
+        self.ids[index] = image_set_id
+
+    def update(self, index: int, updates: dict, *, force: bool = False, study: bool = False):
+        self.store.update_image_set_metadata(
+            datastore_id=self.datastore_id,
+            image_set_id=self.ids[index],
+            latest_version_id=self._latest(index),
+            update_image_set_metadata_updates={
+                "DICOMUpdates": {"updatableAttributes": _blob(updates)}
+            },
+            force=force,
+            include_study_image_sets=study,
+        )
+
+    def revert(self, index: int, version_id: int) -> None:
+        self.store.update_image_set_metadata(
+            datastore_id=self.datastore_id,
+            image_set_id=self.ids[index],
+            latest_version_id=self._latest(index),
+            update_image_set_metadata_updates={"revertToVersionId": str(version_id)},
+        )
+
+    def copy_from_duplicate(self, index: int, duplicate: int, *, fail: bool = False) -> None:
+        """Reconcile the duplicate's Study and Series elements, then copy it in."""
+        target, source = self._document(index), self._document(duplicate)
+        fixes: dict[str, Any] = {}
+        study = {
+            k: v
+            for k, v in target["Study"]["DICOM"].items()
+            if source["Study"]["DICOM"].get(k) != v
+        }
+        if study:
+            fixes["Study"] = {"DICOM": study}
+        (uid, series), *_ = target["Study"]["Series"].items()
+        series_fixes = {
+            k: v
+            for k, v in series["DICOM"].items()
+            if source["Study"]["Series"][uid]["DICOM"].get(k) != v
+        }
+        if series_fixes:
+            fixes.setdefault("Study", {})["Series"] = {uid: {"DICOM": series_fixes}}
+        if fixes:
+            self.update(duplicate, fixes, force="StudyID" in study)
+            self._wait()
+        if fail:
+            self.store.fail_next_write("COPY_FAILED", FAILURE_MESSAGES["COPY_FAILED"])
+        self.store.copy_image_set(
+            datastore_id=self.datastore_id,
+            source_image_set_id=self.ids[duplicate],
+            copy_image_set_information={
+                "sourceImageSet": {"latestVersionId": self._latest(duplicate)},
+                "destinationImageSet": {
+                    "imageSetId": self.ids[index],
+                    "latestVersionId": self._latest(index),
+                },
+            },
+        )
+
+    # ------------------------------------------------------------------- stories
+
+    def history(
+        self, index: int, length: int, rng: random.Random, duplicate: int | None, study: bool
+    ) -> None:
+        """Write versions 2..length of an image set, one operation per version."""
+        fixed = (self.ds_index, index) in FIXED_LENGTHS
+        spacing_days = min(4.0, 400.0 / max(length, 1))
+        for version_id in range(2, length + 1):
+            self._at(self.clock.now() + timedelta(days=rng.uniform(0.1, spacing_days)))
+            roll = rng.random()
+            action = FIXED_ACTIONS.get(version_id) if fixed else None
+            if action is None:
+                action = next(name for limit, name in ACTION_ODDS if roll < limit)
+            if action in ("copy", "fail-copy") and duplicate is None:
+                action = "update"
+            if action == "fail-update":
+                self.store.fail_next_write("UPDATE_FAILED", FAILURE_MESSAGES["UPDATE_FAILED"])
+            description = self._document(index)["Study"]["DICOM"]["StudyDescription"]
+            revised = f"{description.split(' REV ')[0]} REV {version_id}"
+            if action in ("copy", "fail-copy"):
+                fail = action == "fail-copy"
+                self.copy_from_duplicate(index, duplicate, fail=fail)  # type: ignore[arg-type]
+            elif action == "force":  # StudyID is one of the attributes that need force
+                self.update(
+                    index, {"Study": {"DICOM": {"StudyID": f"DEMO{version_id:04d}F"}}}, force=True
+                )
+            elif action == "revert":
+                self.revert(index, rng.randint(1, version_id - 1))
+            else:
+                changes = {"Study": {"DICOM": {"StudyDescription": revised}}}
+                self.update(index, changes, study=study and rng.random() < 0.5)
+            self._wait()
+        self.ends[index] = self.clock.now()
+
+    def build(self, index: int, length: int, ending: str | None = None) -> None:
+        """Import image set ``index`` and write its history (with its duplicate's)."""
+        rng = random.Random(f"hi-widgets-demo:{self.seed}:{self.ds_index}:{index}")
+        study_key = f"{self.ds_index}:{index}"
+        series_number = 1
+        created = DEMO_EPOCH + timedelta(days=rng.uniform(0, 150))
+        sibling = index % 5 == 4 and index - 1 in self.ends
+        # A study-wide update also writes a version of the other image set of the study;
+        # the fixed-length histories must keep their length.
+        study_wide = sibling and (self.ds_index, index - 1) not in FIXED_LENGTHS
+        if sibling:  # a second series of the previous image set's study
+            study_key, series_number = f"{self.ds_index}:{index - 1}", 2
+            created = max(created, self.ends[index - 1] + timedelta(hours=rng.uniform(1, 48)))
+        self._at(created)
+        document = _document(rng, self.seed, study_key, series_number, self.clock.now())
+        outcome = ending if ending in ("CREATED", "IMPORT_FAILED") else "IMPORTED"
+        self.import_set(index, document, outcome)
+        self._wait()
+        duplicate = None
+        if (index + 1) % 5 == 2 and index + 1 < self._size:
+            duplicate = index + 1
+            self._at(self.clock.now() + timedelta(hours=rng.uniform(1, 12)))
+            key = f"{self.seed}:{self.ds_index}:{duplicate}:late"
+            self.import_set(duplicate, _late_instances(rng, document, key))
+            self._wait()
+        self.history(index, length, rng, duplicate, study_wide)
+        if duplicate is not None:
+            self._at(self.ends[index])
+            dup_rng = random.Random(f"hi-widgets-demo:{self.seed}:{self.ds_index}:{duplicate}")
+            self.history(
+                duplicate,
+                self.store.version_count(self.datastore_id, self.ids[duplicate])
+                + dup_rng.randint(0, 3),
+                dup_rng,
+                None,
+                False,
+            )
+        if ending == "DELETED":
+            self._at(self.clock.now() + timedelta(days=1))
+            self.store.delete_image_set(
+                datastore_id=self.datastore_id, image_set_id=self.ids[index]
+            )
+            self._wait()
+            self.ends[index] = self.clock.now()
+        image_set = self.store.image_set(self.datastore_id, self.ids[index])
+        _finish_touch(image_set, rng)
+        if duplicate is not None:
+            _finish_touch(self.store.image_set(self.datastore_id, self.ids[duplicate]), rng)
+
+    def run(self, size: int, endings: bool) -> None:
+        self._size = size
+        for index in range(size):
+            if index in self.ids:  # a duplicate, written with its primary image set
+                continue
+            ending = SINGLE_VERSION_ENDINGS.get(index) if endings else None
+            if endings and ending == "IMPORTING":
+                continue  # imported last, still running when the sandbox starts
+            if (self.ds_index, index) in FIXED_LENGTHS:
+                length = FIXED_LENGTHS[(self.ds_index, index)]
+            elif ending is not None:
+                length = 1
+            else:
+                length = _history_length(
+                    random.Random(f"hi-widgets-demo-length:{index}:{self.seed}:{self.ds_index}")
+                )
+            self.build(index, length, "DELETED" if endings and index == DELETED else ending)
+
+    def start_running_operations(self, when: datetime) -> None:
+        """Start the operations that are still running when the sandbox starts."""
+        self._at(when)
+        rng = random.Random(f"hi-widgets-demo-running:{self.seed}")
+        self.copy_from_duplicate(COPY_DESTINATION, COPY_DESTINATION + 1)  # reconciles first
+        self.update(
+            STUDY_UPDATE,
+            {"Study": {"DICOM": {"StudyDescription": "DEMO STUDY REVIEW"}}},
+            study=True,
+        )
+        self.store.delete_image_set(
+            datastore_id=self.datastore_id, image_set_id=self.ids[DELETING]
+        )
+        importing = max(SINGLE_VERSION_ENDINGS)
+        document = _document(rng, self.seed, f"{self.ds_index}:{importing}", 1, when)
+        self.import_set(importing, document)
 
 
 def _history_length(rng: random.Random) -> int:
@@ -88,242 +421,73 @@ def _history_length(rng: random.Random) -> int:
     return rng.randint(26, 40)
 
 
-def _series(rng: random.Random, seed: int, key: str, number: int, modality: tuple) -> tuple:
-    name, sop_class, parts = modality
-    series_uid = _uid(seed, key, "series", number)
-    instances = {}
-    for instance_number in range(1, rng.randint(1, 4) + 1):
-        sop_uid = _uid(seed, key, "instance", number, instance_number)
-        size = rng.choice((256, 512))
-        instances[sop_uid] = {
-            "DICOM": {
-                "SOPClassUID": sop_class,
-                "SOPInstanceUID": sop_uid,
-                "InstanceNumber": instance_number,
-                "Rows": size,
-                "Columns": size,
-            },
-            "ImageFrames": [
-                {
-                    "ID": make_id("frame", seed, key, number, instance_number),
-                    "FrameSizeInBytes": size * size * 2,
-                    "MinPixelValue": 0,
-                    "MaxPixelValue": 4095,
-                    "PixelDataChecksumFromBaseToFullResolution": [
-                        {"Width": size, "Height": size, "Checksum": rng.randrange(2**31)}
-                    ],
-                }
-            ],
-        }
-    dicom = {
-        "Modality": name,
-        "SeriesInstanceUID": series_uid,
-        "SeriesNumber": number,
-        "SeriesDescription": f"DEMO SERIES {number}",
-        "BodyPartExamined": rng.choice(parts),
-    }
-    return series_uid, {"DICOM": dicom, "Instances": instances}
+def _finish_touch(image_set: ImageSet, rng: random.Random) -> None:
+    """Set the access time and storage tier, which no operation writes."""
+    tiers = storage_tiers() or (None,)
+    last = image_set.latest.updated_at
+    image_set.last_accessed_at = to_millis(last + timedelta(days=rng.uniform(0, 60)))
+    image_set.storage_tier = tiers[0] if rng.random() < 0.75 else tiers[-1]
 
 
-def _base_document(
-    rng: random.Random, seed: int, key: str, number: int, created: datetime
-) -> dict[str, Any]:
-    patient_number = (number + 1) // 2  # two studies per demo patient
-    modality = rng.choice(MODALITIES)
-    series = dict(_series(rng, seed, key, n, modality) for n in range(1, rng.randint(1, 3) + 1))
-    first = next(iter(series.values()))["DICOM"]
-    study_day = created - timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 600))
-    patient_rng = random.Random(f"hi-widgets-demo-patient:{seed}:{patient_number}")
-    birth = datetime(1940, 1, 1) + timedelta(days=patient_rng.randint(0, 70 * 365))
-    return {
-        "Patient": {
-            "DICOM": {
-                "PatientName": f"DEMO^PATIENT^{patient_number:03d}",
-                "PatientID": f"DEMO-{patient_number:04d}",
-                "PatientBirthDate": birth.strftime("%Y%m%d"),
-                "PatientSex": patient_rng.choice(("F", "M", "O")),
-            }
-        },
-        "Study": {
-            "DICOM": {
-                "StudyInstanceUID": _uid(seed, key, "study"),
-                "StudyID": f"DEMO{number:04d}",
-                "AccessionNumber": f"DEMOACC{number:05d}",
-                "StudyDate": study_day.strftime("%Y%m%d"),
-                "StudyTime": study_day.strftime("%H%M%S"),
-                "StudyDescription": f"DEMO {modality[0]} {first['BodyPartExamined']}",
-            },
-            "Series": series,
-        },
-    }
-
-
-def _revise(document: dict[str, Any], version_id: int) -> dict[str, Any]:
-    study = document["Study"]
-    description = study["DICOM"]["StudyDescription"].split(" REV ")[0]
-    return {
-        **document,
-        "Study": {
-            **study,
-            "DICOM": {**study["DICOM"], "StudyDescription": f"{description} REV {version_id}"},
-        },
-    }
-
-
-def _add_series(
-    rng: random.Random, document: dict[str, Any], seed: int, key: str, version_id: int
-) -> dict[str, Any]:
-    study = document["Study"]
-    if len(study["Series"]) >= 5:
-        return _revise(document, version_id)
-    number = 100 + version_id
-    uid, series = _series(rng, seed, key, number, rng.choice(MODALITIES))
-    return {**document, "Study": {**study, "Series": {**study["Series"], uid: series}}}
-
-
-def _build_history(
-    rng: random.Random,
-    seed: int,
-    key: str,
-    number: int,
-    length: int,
-    showcase: str | None,
-    long_history: bool,
-) -> list[Version]:
-    created = _ms(DEMO_EPOCH + timedelta(days=rng.uniform(0, 150)))
-    document = _base_document(rng, seed, key, number, created)
-    is_primary = rng.random() < 0.85
-    spacing_days = min(4.0, 400.0 / max(length, 1))
-    versions: list[Version] = []
-    for version_id in range(1, length + 1):
-        if version_id > 1:
-            created = _ms(created + timedelta(days=rng.uniform(0.1, spacing_days)))
-            roll = rng.random()
-            if long_history and version_id in (5, 13, 9):
-                status = {5: "UPDATE_FAILED", 9: "COPIED", 13: "COPY_FAILED"}[version_id]
-            elif roll < 0.78:
-                status = "UPDATED"
-            elif roll < 0.88:
-                status = "COPIED"
-            elif roll < 0.95:
-                status = "UPDATE_FAILED"
-            else:
-                status = "COPY_FAILED"
-        else:
-            status = "IMPORTED"
-        forced = None
-        if status == "UPDATED":
-            document = _revise(document, version_id)
-            if rng.random() < 0.08 or (long_history and version_id == 7):
-                forced = True
-        elif status == "COPIED":
-            document = _add_series(rng, document, seed, key, version_id)
-        updated = _ms(created + timedelta(seconds=rng.uniform(3, 900)))
-        versions.append(
-            Version(
-                version_id=version_id,
-                state="ACTIVE",
-                workflow_status=status,
-                created_at=created,
-                updated_at=updated,
-                document=document,
-                message=FAILURE_MESSAGES.get(status),
-                forced=forced,
-                is_primary=is_primary,
-            )
-        )
-    if showcase is not None:
-        _apply_showcase(versions[-1], showcase)
-    return versions
-
-
-def _apply_showcase(version: Version, status: str) -> None:
-    state = SHOWCASES.get(status, ("ACTIVE", False))[0]
-    version.workflow_status = status
-    version.state = state
-    version.message = FAILURE_MESSAGES.get(status)
-    if state == "LOCKED":
-        version.updated_at = version.created_at
-    if status == "DELETED":
-        version.deleted_at = version.updated_at
-
-
-def populate(store: Store, *, seed: int = 0, image_sets: int = 30) -> None:
+def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
     """Fill ``store`` with the demo datastores, image sets and version histories.
 
     Parameters
     ----------
     store
-        An empty store.
+        An empty backend; its clock is the sandbox's (the demo's last operations end
+        ``update_delay`` seconds of it later).
     seed
-        Changes identifiers, timestamps and tag values, never the layout.
+        Changes identifiers, timestamps and values, never the layout.
     image_sets
         Size of the first datastore (``demo-radiology``), at least 1. Larger values give a
         bigger datastore for benchmarks (about 9 versions per image set on average).
     """
     if image_sets < 1:
         raise ValueError(f"image_sets must be >= 1, got {image_sets}")
-    statuses = workflow_statuses()
-    showcases = [s for s in SHOWCASES if s in statuses]
-    showcases += [
-        s for s in statuses if s not in SHOWCASES and s not in ("UPDATED", "COPIED", "IMPORTED")
-    ]
-    sizes = (image_sets, SECOND_DATASTORE_SIZE)
-    slots = [(0, i) for i in range(FIRST_SHOWCASE_INDEX, image_sets)]
-    slots += [(1, i) for i in range(2, SECOND_DATASTORE_SIZE)]
-    assigned = dict(zip(slots, showcases, strict=False))
-    tiers = storage_tiers() or (None,)
-    number = 0
-    built: list[ImageSet] = []
-    for ds_index, (name, size) in enumerate(
-        zip(("demo-radiology", "demo-oncology"), sizes, strict=True)
-    ):
-        datastore_id = make_id("demo", seed, "datastore", ds_index)
-        created = DEMO_EPOCH - timedelta(days=30 - ds_index)
-        datastore = Datastore(
-            datastore_id=datastore_id,
-            name=name,
-            status="ACTIVE",
-            arn=store.datastore_arn(datastore_id),
-            created_at=created,
-            updated_at=created + timedelta(minutes=4, seconds=12),
-            tags={"project": "hi-widgets-demo", "seed": str(seed)},
-        )
-        for index in range(size):
-            number += 1
-            key = f"{ds_index}:{index}"
-            rng = random.Random(f"hi-widgets-demo:{seed}:{key}")
-            showcase = assigned.get((ds_index, index))
-            if (ds_index, index) in FIXED_LENGTHS:
-                length = FIXED_LENGTHS[(ds_index, index)]
-            elif showcase is not None and SHOWCASES.get(showcase, ("", False))[1]:
-                length = 1
-            else:
-                length = _history_length(rng)
-                if showcase is not None:
-                    length = max(length, 2)
-            versions = _build_history(
-                rng, seed, key, number, length, showcase, (ds_index, index) == LONG_HISTORY
+    real_clock, real_delay = store.clock, store.update_delay
+    clock = _DemoClock(DEMO_EPOCH)
+    store.update_delay = OPERATION_SECONDS
+    store.use_clock(clock)
+    try:
+        builders = []
+        for ds_index, (name, size) in enumerate(
+            zip(
+                ("demo-radiology", "demo-oncology"),
+                (image_sets, SECOND_DATASTORE_SIZE),
+                strict=True,
             )
-            image_set_id = make_id("demo", seed, "imageset", ds_index, index)
-            last = versions[-1].updated_at
-            datastore.image_sets[image_set_id] = ImageSet(
-                datastore_id=datastore_id,
-                image_set_id=image_set_id,
-                arn=store.image_set_arn(datastore_id, image_set_id),
-                versions=versions,
-                last_accessed_at=_ms(last + timedelta(days=rng.uniform(0, 60))),
-                storage_tier=tiers[0] if rng.random() < 0.75 else tiers[-1],
+        ):
+            builder = _Builder(store, clock, seed, ds_index)
+            created = DEMO_EPOCH - timedelta(days=30 - ds_index)
+            store.add_datastore(
+                Datastore(
+                    datastore_id=builder.datastore_id,
+                    name=name,
+                    status="ACTIVE",
+                    arn=store.datastore_arn(builder.datastore_id),
+                    created_at=created,
+                    updated_at=created + timedelta(minutes=4, seconds=12),
+                    tags={"project": "hi-widgets-demo", "seed": str(seed)},
+                )
             )
-        store.add_datastore(datastore)
-        built.extend(datastore.image_sets.values())
-    _cover_states(built)
+            builder.run(size, endings=ds_index == 1)
+            builders.append(builder)
+        last = max(end for builder in builders for end in builder.ends.values())
+        builders[1].start_running_operations(last + timedelta(days=1))
+    finally:
+        store.update_delay = real_delay
+        store.use_clock(real_clock)
+    _cover_states(store)
 
 
-def _cover_states(image_sets: list[ImageSet]) -> None:
+def _cover_states(store: Backend) -> None:
     """Make sure every ImageSetState of the model appears (states newer than this code)."""
+    image_sets = [
+        store.image_set(ds, i) for ds in store.datastore_ids() for i in store.image_set_ids(ds)
+    ]
     seen = {version.state for image_set in image_sets for version in image_set.versions}
-    latest_versions = [image_set.latest for image_set in image_sets]
+    seen.add("LOCKED")  # the running operations above
     missing = [state for state in image_set_states() if state not in seen]
-    for state, version in zip(missing, reversed(latest_versions), strict=False):
-        version.state = state
+    for state, image_set in zip(missing, reversed(image_sets), strict=False):
+        image_set.latest.state = state

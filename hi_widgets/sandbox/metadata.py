@@ -15,10 +15,6 @@ from .exceptions import validation_error
 
 SCHEMA_VERSION = "1.1"
 TOP_LEVEL_KEYS = ("Patient", "Study")
-FORCE_REQUIRED_KEYS = frozenset(
-    {"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyID", "PatientID"}
-)
-"""Attributes that UpdateImageSetMetadata changes only with ``force=true``."""
 
 
 def parse_attributes(blob: bytes | str, what: str) -> dict[str, Any]:
@@ -67,14 +63,29 @@ def remove(document: Mapping[str, Any], removals: Mapping[str, Any]) -> dict[str
     return result
 
 
-def changed_keys(updates: Mapping[str, Any]) -> set[str]:
-    """Return every key name that appears anywhere in ``updates``."""
-    keys: set[str] = set()
-    for key, value in updates.items():
-        keys.add(key)
-        if isinstance(value, Mapping):
-            keys |= changed_keys(value)
-    return keys
+def rekey(document: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``document`` with series and instances keyed by their (possibly new) UIDs.
+
+    A forced SeriesInstanceUID or SOPInstanceUID update changes the attribute; the keys of
+    ``Study.Series`` and ``Instances`` follow it.
+    """
+    study = document.get("Study", {})
+    series = study.get("Series")
+    if not series:
+        return dict(document)
+    rekeyed: dict[str, Any] = {}
+    for uid, node in series.items():
+        instances = node.get("Instances")
+        if instances:
+            node = {
+                **node,
+                "Instances": {
+                    item.get("DICOM", {}).get("SOPInstanceUID", key): item
+                    for key, item in instances.items()
+                },
+            }
+        rekeyed[node.get("DICOM", {}).get("SeriesInstanceUID", uid)] = node
+    return {**document, "Study": {**study, "Series": rekeyed}}
 
 
 def select(document: Mapping[str, Any], selection: Mapping[str, Any]) -> dict[str, Any]:
@@ -150,3 +161,8 @@ def dicom_tags(document: Mapping[str, Any]) -> dict[str, Any]:
 def series_uids(document: Mapping[str, Any]) -> list[str]:
     """Return the SeriesInstanceUIDs of a document."""
     return list(document.get("Study", {}).get("Series", {}))
+
+
+def study_uid(document: Mapping[str, Any]) -> str | None:
+    """Return the StudyInstanceUID of a document."""
+    return document.get("Study", {}).get("DICOM", {}).get("StudyInstanceUID")

@@ -1,34 +1,16 @@
-"""Per-operation token buckets with HealthImaging's published default quotas."""
+"""Server-side token buckets, one per operation, at HealthImaging's published quotas.
+
+The rates come from the one published table, :mod:`hi_widgets.quotas`; overrides are
+checked against it, so a misspelt operation is an error rather than silently ignored.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
 
-DEFAULT_RATES: dict[str, tuple[float, float]] = {
-    "GetImageSet": (25.0, 50.0),
-    "ListImageSetVersions": (25.0, 50.0),
-    "SearchImageSets": (25.0, 50.0),
-    "GetImageSetMetadata": (50.0, 100.0),
-    "GetImageFrame": (100.0, 200.0),
-    "GetDatastore": (10.0, 20.0),
-    "ListDatastores": (5.0, 10.0),
-    "CreateDatastore": (1.0, 2.0),
-    "DeleteDatastore": (1.0, 2.0),
-    "UpdateImageSetMetadata": (0.25, 1.0),
-    "CopyImageSet": (0.25, 1.0),
-    "DeleteImageSet": (0.25, 1.0),
-    "TagResource": (10.0, 20.0),
-    "UntagResource": (10.0, 20.0),
-    "ListTagsForResource": (10.0, 20.0),
-    "StartDICOMImportJob": (1.0, 2.0),
-    "GetDICOMImportJob": (10.0, 20.0),
-    "ListDICOMImportJobs": (10.0, 20.0),
-}
-"""Requests per second and burst size per operation (published defaults where AWS
-publishes them; other operations get a sensible value)."""
+from ..quotas import PUBLISHED_QUOTAS, Quota, check_quota
 
-FALLBACK_RATE: tuple[float, float] = (10.0, 20.0)
 _EPSILON = 1e-9
 
 
@@ -75,7 +57,13 @@ class QuotaTable:
     enabled
         Whether quotas are enforced.
     rates
-        Overrides of :data:`DEFAULT_RATES`: ``{"GetImageSet": (rate, burst), ...}``.
+        Overrides of :data:`hi_widgets.quotas.PUBLISHED_QUOTAS`:
+        ``{"GetImageSet": (rate, burst), ...}``.
+
+    Raises
+    ------
+    ValueError
+        If an override names an unknown operation or is not a valid quota.
     """
 
     def __init__(
@@ -93,9 +81,9 @@ class QuotaTable:
         self, enabled: bool, rates: Mapping[str, tuple[float, float]] | None = None
     ) -> None:
         """Turn quotas on or off and replace rate overrides; all buckets start full again."""
-        merged = dict(DEFAULT_RATES)
-        for operation, (rate, burst) in (rates or {}).items():
-            merged[operation] = (float(rate), float(burst))
+        merged: dict[str, Quota] = dict(PUBLISHED_QUOTAS)
+        for operation, quota in (rates or {}).items():
+            merged[operation] = check_quota(operation, *quota)
         with self._lock:
             self.enabled = bool(enabled)
             self.rates = merged
@@ -108,6 +96,8 @@ class QuotaTable:
                 return True
             bucket = self._buckets.get(operation)
             if bucket is None:
-                rate, burst = self.rates.get(operation, FALLBACK_RATE)
+                if operation not in self.rates:  # newer than the published table: no
+                    return True  # quota is known, so none is invented here
+                rate, burst = self.rates[operation]
                 bucket = self._buckets[operation] = TokenBucket(rate, burst, self._time_fn)
             return bucket.try_take()

@@ -8,14 +8,16 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..model import service_model
+from ..model import SERVICE_NAME, service_model
+from .backend import Backend
 from .clock import Clock, SystemClock
 from .demo import populate
 from .faults import FaultInjector, Faults
+from .models import DEFAULT_REGION
 from .quotas import QuotaTable
+from .registry import OperationRegistry
 from .requestlog import RequestLog, RequestLogEntry
 from .server import SandboxHTTPServer, Service
-from .store import DEFAULT_REGION, Store
 
 ACCESS_KEY_ID = "HIWIDGETSSANDBOXDUMMYKEY"
 SECRET_ACCESS_KEY = "hi-widgets-sandbox-dummy-secret-not-a-real-key"
@@ -57,6 +59,14 @@ class Sandbox:
         Recompute and check every SigV4 signature against the sandbox's dummy secret;
         requests signed with any other credentials are then denied. Off by default, so
         any signed request is served (the sandbox cannot know real secrets).
+    import_from
+        DICOM to load at start-up into an extra ACTIVE datastore named
+        ``import_datastore_name``: an ``s3://bucket/prefix`` URI (read with boto3's
+        standard S3 configuration, so ``AWS_ENDPOINT_URL_S3`` may point at any
+        S3-compatible server), or local files and folders. Files that are not DICOM are
+        skipped.
+    import_datastore_name
+        Name of that datastore.
     """
 
     def __init__(
@@ -75,12 +85,16 @@ class Sandbox:
         access_key_ids: Iterable[str] | None = None,
         quota_rates: Mapping[str, tuple[float, float]] | None = None,
         verify_signatures: bool = False,
+        import_from: str | Iterable[str] | None = None,
+        import_datastore_name: str = "imported-dicom",
     ) -> None:
         self.seed = seed
         self.region = region
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.store = Store(self.clock, region=region, update_delay=update_delay, id_seed=seed)
+        self.store = Backend(self.clock, region=region, update_delay=update_delay, id_seed=seed)
         populate(self.store, seed=seed, image_sets=image_sets)
+        if import_from is not None:
+            self.store.import_at_startup(import_from, import_datastore_name)
         if faults is None:
             faults = Faults(latency_ms=latency_ms)
         elif latency_ms:
@@ -88,14 +102,16 @@ class Sandbox:
         self._log = RequestLog()
         self._quotas = QuotaTable(self.clock.monotonic, enabled=quotas, rates=quota_rates)
         self._faults = FaultInjector(faults)
+        model = service_model()
         self._service = Service(
-            service_model(),
-            self.store,
+            model,
+            OperationRegistry.for_backend(model, self.store),
             self._quotas,
             self._faults,
             self._log,
             access_key_ids,
             {ACCESS_KEY_ID: SECRET_ACCESS_KEY} if verify_signatures else None,
+            account_id=self.store.account_id,
         )
         self._host = host
         self._port = port
@@ -168,20 +184,50 @@ class Sandbox:
         """Return the dummy credentials the sandbox hands out."""
         return {"aws_access_key_id": ACCESS_KEY_ID, "aws_secret_access_key": SECRET_ACCESS_KEY}
 
-    def client(self, **kwargs: Any) -> Any:
-        """Return a ``medical-imaging`` client for this sandbox.
+    def client(
+        self,
+        *,
+        max_attempts: int = 5,
+        retry_mode: str = "standard",
+        config: Any = None,
+        session: Any = None,
+    ) -> Any:
+        """Return a boto3 ``medical-imaging`` client for this sandbox.
 
-        Built with :func:`hi_widgets.make_client` from a session holding the dummy
-        credentials; ``kwargs`` (e.g. ``max_attempts=1``) are passed through.
+        Parameters
+        ----------
+        max_attempts
+            Total attempts per request, including retries (1: no retry).
+        retry_mode
+            botocore retry mode (``"standard"``, ``"adaptive"`` or ``"legacy"``).
+        config
+            A ``botocore.config.Config`` merged over the sandbox's defaults.
+        session
+            The boto3 session to build from; default: one holding the sandbox's keys.
+
+        Returns
+        -------
+        botocore.client.BaseClient
+            A client for the sandbox's endpoint, host-prefix injection off (data-plane
+            calls would otherwise go to ``runtime-127.0.0.1``).
         """
         import boto3
+        from botocore.config import Config
 
-        from ..client import make_client
+        from .._version import __version__
 
-        kwargs.setdefault("session", boto3.Session(region_name=self.region, **self.credentials()))
-        kwargs.setdefault("region", self.region)
-        kwargs.setdefault("endpoint_url", self.endpoint_url)
-        return make_client(**kwargs)
+        if session is None:
+            session = boto3.Session(region_name=self.region, **self.credentials())
+        merged = Config(
+            inject_host_prefix=False,
+            retries={"total_max_attempts": max_attempts, "mode": retry_mode},
+            user_agent_extra=f"hi-widgets/{__version__}",
+        )
+        if config is not None:
+            merged = merged.merge(config)
+        return session.client(
+            SERVICE_NAME, region_name=self.region, endpoint_url=self.endpoint_url, config=merged
+        )
 
     def env(self) -> dict[str, str]:
         """Environment variables that point plain boto3 or the AWS CLI at the sandbox."""

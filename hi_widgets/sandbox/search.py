@@ -8,14 +8,12 @@ version, ``updatedAt`` and ``isPrimary`` from the latest.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import metadata as md
 from .clock import to_millis
 from .exceptions import validation_error
-
-if TYPE_CHECKING:
-    from .store import ImageSet
+from .models import ImageSet
 
 
 def _study_date_time(image_set: ImageSet) -> str:

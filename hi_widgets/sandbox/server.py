@@ -21,7 +21,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from botocore import xform_name
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -30,8 +29,8 @@ from botocore.model import ServiceModel
 from .exceptions import ServiceError
 from .faults import FAULT_DROP, FAULT_ERROR, FAULT_THROTTLE, FaultInjector
 from .quotas import QuotaTable
+from .registry import OperationRegistry
 from .requestlog import DROPPED, RequestLog, RequestLogEntry
-from .store import Store
 from .validate import validate_request
 from .wire import Response, Router, parse_request, serialize_error, serialize_response
 
@@ -116,8 +115,8 @@ class Service:
     ----------
     model
         The botocore service model that routes, parses, validates and serialises.
-    store
-        The backend that implements the operations.
+    operations
+        The registry of the operations answered (nothing else is reachable).
     quotas
         Per-operation token buckets.
     faults
@@ -126,6 +125,8 @@ class Service:
         Where each request is recorded.
     access_key_ids
         If given, only requests signed with one of these access key ids are served.
+    account_id
+        The account named in access-denied messages.
     secret_keys
         If given (``{access_key_id: secret_access_key}``), header signatures are verified:
         only these access keys are served, and only with a matching signature.
@@ -134,16 +135,18 @@ class Service:
     def __init__(
         self,
         model: ServiceModel,
-        store: Store,
+        operations: OperationRegistry,
         quotas: QuotaTable,
         faults: FaultInjector,
         log: RequestLog,
         access_key_ids: Iterable[str] | None = None,
         secret_keys: dict[str, str] | None = None,
+        account_id: str = "123456789012",
     ) -> None:
         self.model = model
         self.router = Router(model)
-        self.store = store
+        self.operations = operations
+        self.account_id = account_id
         self.quotas = quotas
         self.faults = faults
         self.log = log
@@ -231,7 +234,7 @@ class Service:
             if self._denied(name, labels):
                 raise ServiceError(
                     "AccessDeniedException",
-                    f"User: arn:aws:iam::{self.store.account_id}:user/sandbox is not "
+                    f"User: arn:aws:iam::{self.account_id}:user/sandbox is not "
                     f"authorized to perform: medical-imaging:{name}",
                 )
             decision = self.faults.decide(name)
@@ -248,13 +251,7 @@ class Service:
                 raise ServiceError("ThrottlingException", "Rate exceeded")
             params = parse_request(operation, labels, query, headers, body)
             validate_request(operation, params)
-            implementation = getattr(self.store, xform_name(name), None)
-            if implementation is None:
-                raise ServiceError(
-                    "ValidationException",
-                    f"{name} is not supported by the hi_widgets sandbox",
-                )
-            output = implementation(params)
+            output = self.operations[name](params)
         except ServiceError as error:
             return self._error(name, params, error)
         except Exception as error:  # a sandbox bug must still answer like the service

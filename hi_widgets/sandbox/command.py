@@ -1,0 +1,257 @@
+"""The sandbox's command line: ``hi-widgets sandbox`` and ``python -m hi_widgets.sandbox``.
+
+The argument parser lives here, in the sandbox package, so the sandbox runs on its own
+(``python -m hi_widgets.sandbox``) without importing the rest of hi_widgets; ``cli.py``
+reuses :func:`add_arguments` and :func:`run` for its ``sandbox`` subcommand. Building the
+parser imports only the standard library; the server is imported when :func:`run` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+HELP = "serve the local HealthImaging sandbox until Ctrl-C"
+DESCRIPTION = (
+    "Serve a local AWS HealthImaging-compatible sandbox with deterministic demo data, and "
+    "print the environment lines that point boto3 and the AWS CLI at it."
+)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the sandbox's options to ``parser``."""
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=8080,
+        help="port, 0 to 65535 (0: any free port; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="demo data seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=_non_negative_float,
+        default=0.0,
+        help="latency added to every response",
+    )
+    parser.add_argument(
+        "--no-quotas", action="store_true", help="do not enforce the per-operation quotas"
+    )
+    parser.add_argument(
+        "--quota-scale",
+        type=_positive_float,
+        default=1.0,
+        metavar="FACTOR",
+        help=(
+            "multiply every published quota rate and burst by FACTOR, as after a granted "
+            "quota increase (bursts stay at least 1; default: %(default)s)"
+        ),
+    )
+    parser.add_argument(
+        "--image-sets",
+        type=_count,
+        default=30,
+        help="image sets in the first demo datastore (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--update-delay",
+        type=_non_negative_float,
+        default=2.0,
+        help="seconds that UPDATING/COPYING/DELETING last (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--verify-signatures",
+        action="store_true",
+        help="check SigV4 signatures against the printed dummy secret",
+    )
+    parser.add_argument(
+        "--import",
+        dest="import_from",
+        action="append",
+        metavar="SOURCE",
+        help=(
+            "load DICOM P10 files at start-up into a datastore 'imported-dicom': an "
+            "s3://bucket/prefix URI (boto3's S3 configuration, e.g. AWS_ENDPOINT_URL_S3) or "
+            "a local file or folder; repeat for several"
+        ),
+    )
+    parser.add_argument(
+        "--shell",
+        choices=("sh", "powershell", "cmd"),
+        default="sh",
+        help="syntax of the printed environment lines (default: %(default)s)",
+    )
+    parser.set_defaults(func=run)
+
+
+def env_lines(env: dict[str, str], shell: str = "sh") -> list[str]:
+    """Format environment variables as lines to paste into a shell."""
+    if shell == "powershell":
+        return [f"$env:{key} = '{value}'" for key, value in env.items()]
+    if shell == "cmd":
+        return [f"set {key}={value}" for key, value in env.items()]
+    return [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
+
+
+def sample_lines(store, samples: int = 3) -> list[str]:
+    """Lines naming a few demo image set ids and a ready-to-paste ``versions`` command.
+
+    The longest history (73 versions in the default demo) comes first: it is the one
+    worth looking at.
+    """
+    datastores = store.datastore_ids()
+    image_sets = store.image_set_ids(datastores[0]) if datastores else []
+    if not image_sets:
+        return []
+    datastore = datastores[0]
+    counts = {i: store.version_count(datastore, i) for i in image_sets}
+    longest = max(image_sets, key=counts.__getitem__)
+    picked = [longest, *[i for i in image_sets if i != longest][: samples - 1]]
+    lines = [f"Sample image sets in datastore {datastore}:"]
+    lines += [f"  {i}  ({counts[i]} version{'s' * (counts[i] != 1)})" for i in picked]
+    lines.append("Try, in a shell with the lines above pasted:")
+    lines.append(
+        f"  hi-widgets versions --datastore {datastore} --image-set {' '.join(picked)} "
+        "-o versions.csv"
+    )
+    return lines
+
+
+def _import_sources(sources: list[str] | None) -> str | list[str] | None:
+    # One S3 URI is read as a bucket prefix; local paths may be several.
+    if not sources:
+        return None
+    if len(sources) == 1 and sources[0].startswith("s3://"):
+        return sources[0]
+    if any(source.startswith("s3://") for source in sources):
+        raise ValueError("--import takes one s3:// URI, or local files and folders")
+    return sources
+
+
+def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    """Serve until Ctrl-C, SIGTERM or ``stop`` is set; return the exit status."""
+    from ..quotas import scaled_quotas
+    from .runner import start
+
+    if args.host not in LOOPBACK_HOSTS:
+        print(
+            f"warning: binding {args.host}; the sandbox is reachable from other machines",
+            file=sys.stderr,
+        )
+    stop = stop or threading.Event()
+    try:
+        running = start(
+            seed=args.seed,
+            latency_ms=args.latency_ms,
+            quotas=not args.no_quotas,
+            host=args.host,
+            port=args.port,
+            image_sets=args.image_sets,
+            update_delay=args.update_delay,
+            verify_signatures=args.verify_signatures,
+            quota_rates=scaled_quotas(args.quota_scale) if args.quota_scale != 1 else None,
+            import_from=_import_sources(getattr(args, "import_from", None)),
+        )
+    except OSError as error:
+        print(
+            f"error: cannot listen on {args.host}:{args.port} ({error.strerror or error}); "
+            "pick another --port, or --port 0 for any free port",
+            file=sys.stderr,
+        )
+        return 1
+    except (ValueError, OverflowError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        datastores = running.store.datastore_ids()
+        quotas = "off" if args.no_quotas else "on"
+        if not args.no_quotas and args.quota_scale != 1:
+            quotas += f", x{args.quota_scale:g}"
+        print(
+            f"HealthImaging sandbox serving on {running.endpoint_url} (seed {args.seed}, "
+            f"quotas {quotas}); datastores: {', '.join(datastores)}",
+            file=sys.stderr,
+        )
+        print("Paste these lines into your shell, then use boto3 or the AWS CLI:", file=sys.stderr)
+        for line in env_lines(running.env(), args.shell):
+            print(line)
+        for line in sample_lines(running.store):
+            print(line, file=sys.stderr)
+        print("Press Ctrl-C to stop.", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        while not stop.wait(0.25):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    print("sandbox stopped", file=sys.stderr)
+    return 0
+
+
+def build_parser(prog: str = "python -m hi_widgets.sandbox") -> argparse.ArgumentParser:
+    """Return the stand-alone parser of the sandbox command."""
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sandbox command; return the exit status."""
+    args = build_parser().parse_args(argv)
+    return run(args)

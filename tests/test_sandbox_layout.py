@@ -1,0 +1,167 @@
+"""The sandbox's layout: an explicit operation registry, no upward imports, no cycles."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from botocore import xform_name
+
+from hi_widgets import sandbox
+from hi_widgets.model import service_model
+from hi_widgets.quotas import PUBLISHED_QUOTAS
+from hi_widgets.sandbox.backend import Backend
+from hi_widgets.sandbox.clock import ManualClock
+from hi_widgets.sandbox.quotas import QuotaTable
+from hi_widgets.sandbox.registry import PROVIDERS, OperationRegistry
+from hi_widgets.sandbox.responses import HealthImagingResponses, Responses
+
+SANDBOX_DIR = Path(sandbox.__file__).parent
+ALLOWED_UPWARD = {"hi_widgets.quotas", "hi_widgets.model", "hi_widgets._version"}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return OperationRegistry.for_backend(service_model(), Backend(ManualClock()))
+
+
+def test_registry_is_exactly_the_installed_models_operations(registry):
+    assert set(registry) == set(service_model().operation_names)
+
+
+def test_backend_helpers_are_not_operations(registry):
+    handlers = {handler.__name__ for handler in registry.values()}
+    for helper in ("versions", "settle", "datastore_ids", "image_set_ids", "metadata_document"):
+        assert helper not in handlers
+    # Every handler is a method of a Responses class, never of the backend itself.
+    assert all(isinstance(handler.__self__, Responses) for handler in registry.values())
+
+
+def test_a_request_for_a_helper_name_is_no_operation():
+    with sandbox.start(quotas=False) as sb:
+        client = sb.client(max_attempts=1)
+        client.list_datastores()  # the sandbox answers
+        endpoint = sb.endpoint_url
+        for path in ("/settle", "/versions", "/datastore/x/versions"):
+            request = urllib.request.Request(endpoint + path, method="POST", data=b"{}")
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(request, timeout=10)
+            assert info.value.code in (403, 404)
+
+
+def test_registry_refuses_a_public_method_that_is_no_operation():
+    class Leaky(HealthImagingResponses):
+        def versions(self, params):  # a helper left public by mistake
+            return {}
+
+    with pytest.raises(ValueError, match=r"Leaky\.versions is public"):
+        OperationRegistry(service_model(), [Leaky(Backend(ManualClock()))])
+
+
+def test_registry_refuses_an_operation_provided_twice():
+    class Twice(Responses):
+        def get_image_set(self, params):
+            return {}
+
+    backend = Backend(ManualClock())
+    with pytest.raises(ValueError, match="GetImageSet is provided by both"):
+        OperationRegistry(service_model(), [HealthImagingResponses(backend), Twice(backend)])
+
+
+def test_every_provider_method_is_named_like_an_operation():
+    names = {xform_name(name) for name in service_model().operation_names}
+    for provider in PROVIDERS:
+        assert set(provider.operation_methods()) <= names
+
+
+# ---------------------------------------------------------------------------- imports
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute names of the modules ``path`` imports (relative imports resolved)."""
+    package = "hi_widgets.sandbox"
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+                if node.module is None:  # from . import metadata
+                    found.update(f"{base}.{alias.name}" for alias in node.names)
+                    continue
+            else:
+                module = node.module or ""
+            found.add(module)
+    return found
+
+
+def test_the_sandbox_imports_nothing_of_the_package_but_quotas_model_and_version():
+    for path in SANDBOX_DIR.glob("*.py"):
+        upward = {
+            name
+            for name in _imports(path)
+            if name.startswith("hi_widgets") and not name.startswith("hi_widgets.sandbox")
+        }
+        assert upward <= ALLOWED_UPWARD, f"{path.name} imports {sorted(upward - ALLOWED_UPWARD)}"
+
+
+def test_no_import_cycles_inside_the_sandbox():
+    modules = {f"hi_widgets.sandbox.{p.stem}": p for p in SANDBOX_DIR.glob("*.py")}
+    graph = {
+        name: {m for m in _imports(path) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        assert name not in visiting, "import cycle: " + " -> ".join([*visiting, name])
+        if name in done:
+            return
+        visiting.append(name)
+        for target in graph[name]:
+            if not target.endswith("__init__"):
+                visit(target)
+        visiting.pop()
+        done.add(name)
+
+    for name in graph:
+        visit(name)
+
+
+def test_running_the_sandbox_loads_no_other_part_of_the_package():
+    probe = (
+        "import sys, hi_widgets.sandbox.runner, hi_widgets.sandbox.command\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('hi_widgets')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    outside = {m for m in loaded if not m.startswith("hi_widgets.sandbox")} - {"hi_widgets"}
+    assert outside <= ALLOWED_UPWARD
+
+
+# ----------------------------------------------------------------------------- quotas
+
+
+def test_server_quotas_are_the_published_table():
+    table = QuotaTable(ManualClock().monotonic)
+    assert table.rates == dict(PUBLISHED_QUOTAS)
+
+
+def test_a_misspelt_operation_in_rates_is_an_error_naming_it():
+    # Issue 15: rates={'Bogus': ...} was silently ignored.
+    with pytest.raises(ValueError, match="'Bogus'"):
+        QuotaTable(ManualClock().monotonic, rates={"Bogus": (1.0, 1.0)})
+    with pytest.raises(ValueError, match="'GetImageSte'"):
+        sandbox.Sandbox(quota_rates={"GetImageSte": (1.0, 2.0)})
+    box = sandbox.Sandbox()
+    with pytest.raises(ValueError, match="'Bogus'"):
+        box.set_quotas(True, {"Bogus": (1.0, 1.0)})
