@@ -131,7 +131,8 @@ _PRIVATE_TAG = re.compile(r"^[0-9A-Fa-f]{3}[13579BDFbdf][0-9A-Fa-f]{4}$")
 _PHI_PATH = re.compile(
     "|".join(rf"{re.escape(p.rstrip('.'))}(?:$|[.\[])" for p in PHI_PATH_PREFIXES)
 )
-_DIFF_COLUMNS = ("path", "change", "old", "new")  # hi_widgets.diff.DIFF_COLUMNS
+# A diff (hi_widgets.diff.DIFF_COLUMNS), possibly with more columns a front end added.
+_DIFF_COLUMNS = {"path", "old", "new"}
 
 
 def _column_keyword(column: Any) -> str | None:
@@ -239,11 +240,11 @@ class Deidentifier:
         """De-identify a frame's columns (``DICOM<Keyword>`` or ``<Keyword>`` names).
 
         Removed attributes' columns are dropped; UID columns get their replacements; a
-        diff frame (``path``, ``change``, ``old``, ``new``) goes to :meth:`diff`. The input
-        is not modified.
+        diff frame (with ``path``, ``old`` and ``new`` columns) also goes through
+        :meth:`diff`. The input is not modified.
         """
-        if tuple(df.columns) == _DIFF_COLUMNS:
-            return self.diff(df)
+        if set(df.columns) >= _DIFF_COLUMNS:
+            df = self.diff(df)
         drop = [c for c in df.columns if isinstance(c, str) and self.removes(c)]
         out = df.drop(columns=drop) if drop else df
         uids = [c for c in out.columns if isinstance(c, str) and action_for(c) == "U"]

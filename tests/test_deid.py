@@ -117,3 +117,15 @@ def test_docs_list_every_row_of_the_table():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "phi.md").read_text()
     for row in PROFILE.values():
         assert f"| `{row.tag}` | {row.keyword} | {row.action} |" in doc, row
+
+
+def test_a_diff_with_extra_columns_is_still_deidentified():
+    from hi_widgets.diff import diff_metadata
+
+    old = {"Study": {"DICOM": {"AccessionNumber": "A1", "Modality": "CT"}}}
+    new = {"Study": {"DICOM": {"AccessionNumber": "A2", "Modality": "MR"}}}
+    diff = diff_metadata(old, new)
+    diff["attribute"] = diff["path"].str.rsplit(".", n=1).str[-1]  # a front end's column
+    out = deidentify(diff)
+    assert out["attribute"].tolist() == ["Modality"]
+    assert "A1" not in out.to_csv() and "A2" not in out.to_csv()
