@@ -208,6 +208,12 @@ def _checked_client(args: argparse.Namespace):
     except BotoCoreError as error:
         return f"cannot load the {profile}: {error}; {_CREDENTIALS_HELP}"
     if frozen is None or not frozen.access_key or not frozen.secret_key:
+        if args.profile:
+            return (
+                f"--profile {args.profile}: the profile holds no credentials; add them "
+                "('aws configure --profile NAME'), log in ('aws sso login --profile NAME'), "
+                "or pick another --profile"
+            )
         return f"no AWS credentials found: {_CREDENTIALS_HELP}"
     try:
         return make_client(

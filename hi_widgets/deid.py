@@ -71,11 +71,6 @@ class ProfileAttribute(NamedTuple):
     action: str
     """The action as the table writes it: ``X``, ``Z``, ``D``, ``U``, ``X/Z/D``..."""
 
-    @property
-    def removed(self) -> bool:
-        """True if an export leaves the attribute out (every action but ``U``)."""
-        return self.action != "U"
-
 
 def _parse(table: str) -> dict[str, ProfileAttribute]:
     rows = {}

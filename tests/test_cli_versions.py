@@ -336,6 +336,7 @@ def test_a_malformed_id_is_reported_before_any_progress_bar(sb, ids, tmp_path, c
     ("setup", "flag"),
     [
         ({"--profile": "nosuchprofile"}, "--profile"),
+        ({"--profile": "empty"}, "--profile empty: the profile holds no credentials"),
         ({"unset": ["AWS_DEFAULT_REGION"]}, "--region"),
         ({"unset": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]}, "AWS_ACCESS_KEY_ID"),
     ],
@@ -346,6 +347,9 @@ def test_configuration_problems_exit_2_naming_what_to_set(
     ds, image_sets = ids
     for name in setup.get("unset", []):
         monkeypatch.delenv(name)
+    config = tmp_path.parent / f"{tmp_path.name}-config"
+    config.write_text("[profile empty]\nregion = us-east-1\n")  # a profile without keys
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     argv = ["versions", "--datastore", ds, "--image-set", *image_sets[:3]]
     argv += ["-o", str(tmp_path / "v.csv")]
     if "--profile" in setup:
