@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "ThrottlingError": "errors",
     "UnknownServiceError": "errors",
     "ValidationError": "errors",
+    "deidentify": "deid",
     "export_frame": "export",
     "read_frame": "export",
     "to_bytes": "export",
@@ -88,6 +89,7 @@ __all__ = [
     "VersionBrowser",
     "__version__",
     "changes_frame",
+    "deidentify",
     "diff_metadata",
     "diff_versions",
     "export_dataset",
@@ -133,6 +135,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .changes_plot import plot_changes
     from .client import make_client
     from .dataset import DatasetWrite, export_dataset
+    from .deid import deidentify
     from .diff import diff_metadata, diff_versions, flatten_metadata
     from .errors import (
         AccessDeniedError,

@@ -184,13 +184,15 @@ def test_diff_export_leaves_out_patient_attributes_unless_asked(sb, ids, tmp_pat
     assert not export.include_phi.value
     assert "metadata-diff-" in export.download.value
     shared = exported()
-    assert "Study.DICOM.StudyDescription" in set(shared["path"])
+    # PS3.15 basic profile: StudyDescription (X) goes as well as the patient module.
+    assert "Study.DICOM.StudyDescription" not in set(shared["path"])
     assert not shared["path"].str.startswith("Patient.").any()
     assert b"DEMO^" not in downloaded(export.download.value)  # old or new name
+    assert b"PHI TEST" not in downloaded(export.download.value)
     target = tmp_path / "diff.csv"
     export.path.value = str(target)
     export.save_button.click()
     assert not pd.read_csv(target)["path"].str.startswith("Patient.").any()
     export.include_phi.value = True
-    assert "Patient.DICOM.PatientName" in set(exported()["path"])
+    assert {"Patient.DICOM.PatientName", "Study.DICOM.StudyDescription"} <= set(exported()["path"])
     assert b"DEMO^RENAMED" in downloaded(export.download.value)

@@ -142,6 +142,30 @@ def env_lines(env: dict[str, str], shell: str = "sh") -> list[str]:
     return [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
 
 
+def sample_lines(store, samples: int = 3) -> list[str]:
+    """Lines naming a few demo image set ids and a ready-to-paste ``versions`` command.
+
+    The longest history (73 versions in the default demo) comes first: it is the one
+    worth looking at.
+    """
+    datastores = store.datastore_ids()
+    image_sets = store.image_set_ids(datastores[0]) if datastores else []
+    if not image_sets:
+        return []
+    datastore = datastores[0]
+    counts = {i: store.version_count(datastore, i) for i in image_sets}
+    longest = max(image_sets, key=counts.__getitem__)
+    picked = [longest, *[i for i in image_sets if i != longest][: samples - 1]]
+    lines = [f"Sample image sets in datastore {datastore}:"]
+    lines += [f"  {i}  ({counts[i]} version{'s' * (counts[i] != 1)})" for i in picked]
+    lines.append("Try, in a shell with the lines above pasted:")
+    lines.append(
+        f"  hi-widgets versions --datastore {datastore} --image-set {' '.join(picked)} "
+        "-o versions.csv"
+    )
+    return lines
+
+
 def _import_sources(sources: list[str] | None) -> str | list[str] | None:
     # One S3 URI is read as a bucket prefix; local paths may be several.
     if not sources:
@@ -203,6 +227,8 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         print("Paste these lines into your shell, then use boto3 or the AWS CLI:", file=sys.stderr)
         for line in env_lines(running.env(), args.shell):
             print(line)
+        for line in sample_lines(running.store):
+            print(line, file=sys.stderr)
         print("Press Ctrl-C to stop.", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
