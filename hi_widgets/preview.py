@@ -5,7 +5,8 @@ from the metadata document (:func:`choose_frames`), fetches their first frame wi
 GetImageFrame (kept in a small LRU cache, :class:`FrameCache`), decodes it
 (:func:`decode_frame`: HTJ2K, the service's default, and the other stored formats) and
 maps it to 0..1 for display (:func:`window_pixels`: the modality rescale, then the
-metadata's window centre/width, else a robust min/max). :func:`plot_frames` draws the
+metadata's window centre/width, else a robust min/max; colour frames by their range,
+PALETTE COLOR through the metadata's lookup tables). :func:`plot_frames` draws the
 results on a pyplot-free Figure.
 
 A frame that cannot be fetched or decoded does not stop the others: each result carries
