@@ -22,7 +22,12 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 _IAM_PREFIX = "medical-imaging"
-_LABELS = {"datastoreId": "datastore", "imageSetId": "image set", "versionId": "version"}
+_LABELS = {
+    "datastoreId": "datastore",
+    "imageSetId": "image set",
+    "versionId": "version",
+    "imageFrameId": "image frame",
+}
 
 
 class HealthImagingError(Exception):
@@ -158,6 +163,7 @@ def _describe(identifiers: Mapping[str, Any]) -> str:
 _NOT_FOUND_HINTS = {
     "versionId": "Versions are numbered from 1 to the latest; fetch all versions to see "
     "which exist.",
+    "imageFrameId": "Frame ids come from the metadata of this image set (ImageFrames[].ID).",
     "imageSetId": "Check the image set id, and that it belongs to this datastore.",
     "datastoreId": "Check the datastore id and the region (datastores are regional).",
     None: "Check the identifiers and the region.",
@@ -166,7 +172,9 @@ _NOT_FOUND_HINTS = {
 
 def _not_found_key(identifiers: Mapping[str, Any], service_message: str) -> str | None:
     """Return the identifier the service says is missing, else the most specific one."""
-    sent = [k for k in ("versionId", "imageSetId", "datastoreId") if identifiers.get(k)]
+    sent = [
+        k for k in ("versionId", "imageFrameId", "imageSetId", "datastoreId") if identifiers.get(k)
+    ]
     said = service_message.lower()
     for key in sent:
         if _LABELS[key] in said or key.lower() in said:
