@@ -110,8 +110,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--verify-signatures",
-        action="store_true",
-        help="check SigV4 signatures against the printed dummy secret",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=(
+            "check every SigV4 signature against the printed keys and the 15-minute "
+            "clock skew (default: on; --no-verify-signatures serves any well-formed "
+            "signature, for clients with keys of their own)"
+        ),
+    )
+    parser.add_argument(
+        "--secret-access-key",
+        metavar="SECRET",
+        help="the secret the sandbox hands out and verifies (default: random at each start)",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=(
+            "a host name clients may use besides IP addresses and localhost (repeatable); "
+            "other names in the Host header are refused (DNS rebinding)"
+        ),
     )
     parser.add_argument(
         "--shell",
@@ -152,6 +172,8 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
             image_sets=args.image_sets,
             update_delay=args.update_delay,
             verify_signatures=args.verify_signatures,
+            secret_access_key=args.secret_access_key,
+            allowed_hosts=args.allowed_host,
             quota_rates=scaled_quotas(args.quota_scale) if args.quota_scale != 1 else None,
         )
     except OSError as error:
