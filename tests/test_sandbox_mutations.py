@@ -369,13 +369,13 @@ def test_create_datastore_is_idempotent_with_client_token(client):
     assert first["datastoreId"] == again["datastoreId"]
 
 
-def test_unsupported_operation_answers_clearly(client, target):
+def test_an_image_frame_not_in_the_image_set_is_not_found(client, target):
     ds, image_set = target
-    with pytest.raises(client.exceptions.ValidationException) as excinfo:
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as excinfo:
         client.get_image_frame(
             datastoreId=ds, imageSetId=image_set, imageFrameInformation={"imageFrameId": "a" * 32}
         )
-    assert "not supported" in excinfo.value.response["Error"]["Message"]
+    assert "a" * 32 in excinfo.value.response["Error"]["Message"]
 
 
 def test_blob_updates_arrive_base64_decoded(sb, client, target):

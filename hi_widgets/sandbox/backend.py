@@ -8,7 +8,8 @@ over the shared :class:`~hi_widgets.sandbox.state.BackendState`:
   GetImageSetMetadata, SearchImageSets;
 * :mod:`~hi_widgets.sandbox.writes`: UpdateImageSetMetadata, CopyImageSet, DeleteImageSet;
 * :mod:`~hi_widgets.sandbox.ingest`: image sets created by an import (no operation of its
-  own: the import jobs and the demo data call ``add_imported_image_set``).
+  own: the demo data calls ``add_imported_image_set``);
+* :mod:`~hi_widgets.sandbox.dicom_backend`: DICOM import jobs and GetImageFrame.
 
 Each method takes the operation's input members as snake_case keyword arguments and
 returns the output dict (the wire layer drops keys the output shape does not have);
@@ -34,22 +35,25 @@ Adding operations from another module (DICOM import jobs, image frames)
    ``botocore.xform_name`` (``StartDICOMImportJob`` -> ``start_dicom_import_job``), each
    taking the validated params dict and returning the output dict. Its ``__init__``
    receives the backend.
-3. Add the class to :data:`hi_widgets.sandbox.registry.PROVIDERS` and remove the
-   operations from :class:`~hi_widgets.sandbox.responses.PendingImportResponses`. The
-   registry refuses an operation provided twice and a public method that is not an
-   operation, and ``tests/test_sandbox_layout.py`` checks that the registry covers
-   exactly the installed botocore model.
+3. Add the class to :data:`hi_widgets.sandbox.registry.PROVIDERS` (as
+   :mod:`~hi_widgets.sandbox.dicom_responses` is). The registry refuses an operation
+   provided twice and a public method that is not an operation, and
+   ``tests/test_sandbox_layout.py`` checks that the registry covers exactly the installed
+   botocore model.
 """
 
 from __future__ import annotations
 
 from .datastores import DatastoreOperations
+from .dicom_backend import DicomImportOperations
 from .ingest import ImageSetIngest
 from .reads import ImageSetReads
 from .writes import ImageSetWrites
 
 
-class Backend(DatastoreOperations, ImageSetReads, ImageSetWrites, ImageSetIngest):
+class Backend(
+    DatastoreOperations, ImageSetReads, ImageSetWrites, ImageSetIngest, DicomImportOperations
+):
     """The in-memory HealthImaging of one sandbox.
 
     Parameters

@@ -134,6 +134,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
+        "--import",
+        dest="import_from",
+        action="append",
+        metavar="SOURCE",
+        help=(
+            "load DICOM P10 files at start-up into a datastore 'imported-dicom': an "
+            "s3://bucket/prefix URI (boto3's S3 configuration, e.g. AWS_ENDPOINT_URL_S3) or "
+            "a local file or folder; repeat for several"
+        ),
+    )
+    parser.add_argument(
         "--shell",
         choices=("sh", "powershell", "cmd"),
         default="sh",
@@ -149,6 +160,17 @@ def env_lines(env: dict[str, str], shell: str = "sh") -> list[str]:
     if shell == "cmd":
         return [f"set {key}={value}" for key, value in env.items()]
     return [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
+
+
+def _import_sources(sources: list[str] | None) -> str | list[str] | None:
+    # One S3 URI is read as a bucket prefix; local paths may be several.
+    if not sources:
+        return None
+    if len(sources) == 1 and sources[0].startswith("s3://"):
+        return sources[0]
+    if any(source.startswith("s3://") for source in sources):
+        raise ValueError("--import takes one s3:// URI, or local files and folders")
+    return sources
 
 
 def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -175,6 +197,7 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
             secret_access_key=args.secret_access_key,
             allowed_hosts=args.allowed_host,
             quota_rates=scaled_quotas(args.quota_scale) if args.quota_scale != 1 else None,
+            import_from=_import_sources(getattr(args, "import_from", None)),
         )
     except OSError as error:
         print(

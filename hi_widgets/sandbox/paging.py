@@ -19,6 +19,7 @@ _TOKEN_FIELDS: dict[str, dict[str, type]] = {
     "ListDatastores": {"o": int},
     "SearchImageSets": {"o": int, "q": str},
     "ListImageSetVersions": {"i": str, "v": int},
+    "ListDICOMImportJobs": {"o": int},
 }
 """The fields of each operation's nextToken payload."""
 

@@ -15,11 +15,12 @@ from botocore import xform_name
 from botocore.model import ServiceModel
 
 from .backend import Backend
-from .responses import HealthImagingResponses, PendingImportResponses, Responses
+from .dicom_responses import DicomImportResponses
+from .responses import HealthImagingResponses, Responses
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
-PROVIDERS: tuple[type[Responses], ...] = (HealthImagingResponses, PendingImportResponses)
+PROVIDERS: tuple[type[Responses], ...] = (HealthImagingResponses, DicomImportResponses)
 """The ``Responses`` classes whose operations the sandbox answers."""
 
 

@@ -14,7 +14,6 @@ import inspect
 from typing import Any
 
 from .backend import Backend
-from .exceptions import validation_error
 
 Params = dict[str, Any]
 
@@ -136,27 +135,3 @@ class HealthImagingResponses(Responses):
 
     def list_tags_for_resource(self, params: Params) -> Params:
         return self.backend.list_tags_for_resource(resource_arn=params["resourceArn"])
-
-
-def _not_supported(operation: str) -> Exception:
-    return validation_error(f"{operation} is not supported by the hi_widgets sandbox")
-
-
-class PendingImportResponses(Responses):
-    """Import jobs and image frames, answered "not supported" until their modules exist.
-
-    ``hi_widgets.sandbox.imports`` and ``hi_widgets.sandbox.frames`` replace these (see
-    :mod:`hi_widgets.sandbox.backend` on how to register operations).
-    """
-
-    def start_dicom_import_job(self, params: Params) -> Params:
-        raise _not_supported("StartDICOMImportJob")
-
-    def get_dicom_import_job(self, params: Params) -> Params:
-        raise _not_supported("GetDICOMImportJob")
-
-    def list_dicom_import_jobs(self, params: Params) -> Params:
-        raise _not_supported("ListDICOMImportJobs")
-
-    def get_image_frame(self, params: Params) -> Params:
-        raise _not_supported("GetImageFrame")

@@ -78,6 +78,14 @@ class Sandbox:
         (DNS rebinding protection); ``["*"]`` accepts any.
     max_connections
         Connections served at once (one thread each); more are answered 503.
+    import_from
+        DICOM to load at start-up into an extra ACTIVE datastore named
+        ``import_datastore_name``: an ``s3://bucket/prefix`` URI (read with boto3's
+        standard S3 configuration, so ``AWS_ENDPOINT_URL_S3`` may point at any
+        S3-compatible server), or local files and folders. Files that are not DICOM are
+        skipped.
+    import_datastore_name
+        Name of that datastore.
     """
 
     def __init__(
@@ -100,6 +108,8 @@ class Sandbox:
         max_clock_skew: float | None = 900.0,
         allowed_hosts: Iterable[str] = (),
         max_connections: int = MAX_CONNECTIONS,
+        import_from: str | Iterable[str] | None = None,
+        import_datastore_name: str = "imported-dicom",
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer from 0 to 65535, got {port!r}")
@@ -112,6 +122,8 @@ class Sandbox:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.store = Backend(self.clock, region=region, update_delay=update_delay, id_seed=seed)
         populate(self.store, seed=seed, image_sets=image_sets)
+        if import_from is not None:
+            self.store.import_at_startup(import_from, import_datastore_name)
         if faults is None:
             faults = Faults(latency_ms=latency_ms)
         elif latency_ms:
