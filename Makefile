@@ -1,13 +1,14 @@
 # One entry point for a fresh machine:
 #   make demo   -> .venv, install, serve the explorer (Voila) on the local sandbox
 #   make test   -> .venv, install with the test extra, lint and run every test
+#   make test-fast -> lint and the unit tests only (no browser, notebooks or servers)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 8866
 
-.PHONY: demo test lint browser-deps bench compat clean
+.PHONY: demo test test-fast lint browser-deps bench compat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,11 @@ test: $(STAMP) browser-deps lint
 	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	  $(BIN)/python -m pytest
 
+# Lint and the unit tests: no browser, no notebook kernels, no Jupyter/Voila servers.
+test-fast: $(STAMP) lint
+	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+	  $(BIN)/python -m pytest -m "not browser and not notebooks and not slow"
+
 # The data layer on the oldest supported pandas (2.2), in a venv of its own.
 compat:
 	$(PYTHON) -m venv .venv-pandas22
@@ -42,6 +48,7 @@ compat:
 	  tests/test_plots.py tests/test_fetch.py tests/test_diff.py tests/test_bulk.py
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/frames_and_plots.py
 	$(BIN)/python benchmarks/fetch_versions.py
 

@@ -23,7 +23,11 @@ _EXPORTS: dict[str, str] = {
     "FetchStats": "bulk",
     "fetch_versions": "bulk",
     "refresh": "bulk",
+    "changes_frame": "changes",
+    "plot_changes": "changes_plot",
     "make_client": "client",
+    "DatasetWrite": "dataset",
+    "export_dataset": "dataset",
     "diff_metadata": "diff",
     "diff_versions": "diff",
     "flatten_metadata": "diff",
@@ -53,6 +57,8 @@ _EXPORTS: dict[str, str] = {
     "plot_activity": "plots",
     "plot_state_counts": "plots",
     "plot_version_timeline": "plots",
+    "plot_frames": "preview",
+    "preview_image_set": "preview",
     "RECORD_FIELDS": "records",
     "BatchFetcher": "widgets",
     "ImageSetExplorer": "widgets",
@@ -67,6 +73,7 @@ __all__ = [
     "ConflictError",
     "ConnectionFailedError",
     "CredentialsError",
+    "DatasetWrite",
     "FetchResult",
     "FetchStats",
     "HealthImagingError",
@@ -80,8 +87,10 @@ __all__ = [
     "ValidationError",
     "VersionBrowser",
     "__version__",
+    "changes_frame",
     "diff_metadata",
     "diff_versions",
+    "export_dataset",
     "export_frame",
     "fetch_versions",
     "flatten_metadata",
@@ -92,8 +101,11 @@ __all__ = [
     "list_datastores",
     "make_client",
     "plot_activity",
+    "plot_changes",
+    "plot_frames",
     "plot_state_counts",
     "plot_version_timeline",
+    "preview_image_set",
     "read_frame",
     "refresh",
     "search_image_sets",
@@ -117,7 +129,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .bulk import FetchResult, FetchStats, fetch_versions, refresh
+    from .changes import changes_frame
+    from .changes_plot import plot_changes
     from .client import make_client
+    from .dataset import DatasetWrite, export_dataset
     from .diff import diff_metadata, diff_versions, flatten_metadata
     from .errors import (
         AccessDeniedError,
@@ -143,5 +158,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     )
     from .frames import PHI_COLUMNS, image_sets_frame, versions_frame
     from .plots import plot_activity, plot_state_counts, plot_version_timeline
+    from .preview import plot_frames, preview_image_set
     from .records import RECORD_FIELDS
     from .widgets import BatchFetcher, ImageSetExplorer, VersionBrowser

@@ -76,7 +76,14 @@ def _add_versions(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="CSV with an imageSetId column (and optionally datastoreId), or one id per line",
     )
-    parser.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="PATH",
+        help="file to write; a folder (ending in /) or s3://bucket/prefix/: append to a "
+        "Parquet dataset partitioned by datastoreId",
+    )
     parser.add_argument(
         "--format", choices=EXPORT_FORMATS, help="file format (default: from the suffix)"
     )
@@ -159,13 +166,17 @@ def _run_versions(args: argparse.Namespace) -> int:
         pairs = [(datastore, image_set) for image_set in args.image_sets]
     if any(ds is None for ds, _ in pairs):
         return fail("give --datastore (or a datastoreId column in --from-file)")
+    try:  # -o is an s3:// URI or a folder: append to a Parquet dataset instead of a file
+        write_dataset = _dataset_writer(args)
+    except ValueError as error:
+        return fail(str(error))
     output = Path(args.output)
-    if args.format is None and output.suffix.lower() not in SUFFIXES:
+    if write_dataset is None and args.format is None and output.suffix.lower() not in SUFFIXES:
         return fail(
             f"cannot tell the format of {args.output}: use --format or a suffix among "
             f"{', '.join(SUFFIXES)}"
         )
-    if not output.parent.is_dir():
+    if write_dataset is None and not output.parent.is_dir():
         return fail(f"the folder of {args.output} does not exist")
     if args.max_workers < 1:
         return fail("--max-workers must be at least 1")
@@ -202,8 +213,12 @@ def _run_versions(args: argparse.Namespace) -> int:
             )
     except InvalidIdentifierError as error:
         return fail(str(error))
-    export_frame(result.frame, output, format=args.format, include_phi=args.include_phi)
-    print(f"wrote {output}: {result.summary()}", file=sys.stderr)
+    if write_dataset is not None:
+        written = write_dataset(result.frame)
+    else:
+        export_frame(result.frame, output, format=args.format, include_phi=args.include_phi)
+        written = str(output)
+    print(f"wrote {written}: {result.summary()}", file=sys.stderr)
     if result.stats.cancelled:
         print(
             f"interrupted: {len(result.pending)} image set(s) were not fetched; the file "
@@ -219,6 +234,65 @@ def _run_versions(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _dataset_writer(args: argparse.Namespace):
+    """Return how to write a dataset when ``-o`` names one, else None (``-o`` is a file).
+
+    ``-o s3://bucket/prefix/``, a path ending in ``/`` or an existing folder is a
+    hive-partitioned Parquet dataset (:func:`hi_widgets.dataset.export_dataset`,
+    partitioned by datastoreId), appended to without duplicating stored versions. The
+    writer takes the frame and returns what was written, for the summary line.
+
+    Raises ValueError before any HealthImaging request: for options a dataset cannot
+    take, and for an S3 location that cannot be listed with ``--profile``/``--region``
+    (the endpoint comes from boto3's configuration, e.g. ``AWS_ENDPOINT_URL_S3``), so an
+    hour of fetching does not end at a wrong bucket. If the dataset write still fails, the
+    fetched versions are saved to a Parquet file in the current folder first.
+    """
+    import os
+
+    output = args.output
+    if not ("://" in output or output.endswith(("/", os.sep)) or os.path.isdir(output)):
+        return None
+    if args.format not in (None, "parquet"):
+        raise ValueError(f"--format {args.format}: a dataset (-o {output}) is always Parquet")
+    from ._dataset_store import parse_root
+    from .dataset import export_dataset
+    from .export import export_frame
+    from .frames import empty_versions_frame
+
+    export_dataset(empty_versions_frame(), output)  # checks the arguments; no I/O when empty
+    s3_client = None
+    kind, bucket, prefix = parse_root(output)
+    if kind == "s3":
+        import boto3
+        import botocore.exceptions
+
+        try:
+            session = boto3.Session(profile_name=args.profile, region_name=args.region)
+            s3_client = session.client("s3")
+            s3_client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+            raise ValueError(f"cannot use -o {output}: {error}") from error
+
+    def write(frame) -> str:
+        try:
+            done = export_dataset(frame, output, include_phi=args.include_phi, s3_client=s3_client)
+        except Exception:
+            import time
+
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            rescue = os.path.abspath(f"hi-widgets-versions-{stamp}.parquet")
+            export_frame(frame, rescue, include_phi=args.include_phi)
+            print(f"error: writing {output} failed; the versions are in {rescue}", file=sys.stderr)
+            raise
+        return (
+            f"{output} ({len(done.files)} new file(s), {done.rows_written} new row(s), "
+            f"{done.rows_skipped} already stored)"
+        )
+
+    return write
 
 
 def _fetch_until_interrupted(fetch):

@@ -1,0 +1,216 @@
+"""Pixels of image frames: decoding what GetImageFrame returns, and windowing for display.
+
+Decoding needs imagecodecs, the optional extra ``images``; it is imported when a frame is
+decoded, not before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "INSTALL_HINT",
+    "FrameDecodeError",
+    "MissingCodecError",
+    "decode_frame",
+    "dicom_number",
+    "display_pixels",
+    "window_pixels",
+]
+
+INSTALL_HINT = 'pip install "hi-widgets[images]"'
+
+# Leading bytes of the encodings GetImageFrame returns (the content type says the same,
+# but a sandbox or proxy may answer application/octet-stream for all of them).
+_J2K_CODESTREAM = b"\xff\x4f\xff\x51"
+_JP2_BOX = b"\x00\x00\x00\x0cjP  "
+_JPEG = b"\xff\xd8\xff"
+_HTJ2K_TYPES = ("image/jph", "image/jphc")
+_VIDEO_PREFIX = "video/"
+
+
+class MissingCodecError(ImportError):
+    """imagecodecs, needed to decode image frames, is not installed."""
+
+
+class FrameDecodeError(ValueError):
+    """An image frame's bytes could not be turned into pixels."""
+
+
+def dicom_number(value: Any) -> float | None:
+    """Return the first value of a numeric DICOM attribute (number, text or multi-valued)."""
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    if isinstance(value, str):
+        value = value.split("\\")[0].strip()
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+# ------------------------------------------------------------------------ decoding
+
+
+def _imagecodecs() -> Any:
+    try:
+        import imagecodecs
+    except ImportError as error:
+        raise MissingCodecError(
+            f"Decoding image frames needs imagecodecs: {INSTALL_HINT}"
+        ) from error
+    return imagecodecs
+
+
+def _raw(blob: bytes, attributes: Mapping[str, Any]) -> np.ndarray:
+    rows, columns = dicom_number(attributes.get("Rows")), dicom_number(attributes.get("Columns"))
+    if rows is None or columns is None:
+        raise FrameDecodeError("uncompressed pixels, but Rows/Columns are not in the metadata")
+    bits = int(dicom_number(attributes.get("BitsAllocated")) or 16)
+    samples = int(dicom_number(attributes.get("SamplesPerPixel")) or 1)
+    signed = dicom_number(attributes.get("PixelRepresentation")) == 1
+    if bits not in (8, 16, 32):
+        raise FrameDecodeError(f"uncompressed pixels of {bits} bits are not supported")
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    shape = (int(rows), int(columns)) + ((samples,) if samples > 1 else ())
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(blob) != expected:
+        raise FrameDecodeError(
+            f"uncompressed pixels: expected {expected} bytes for {shape} of {dtype}"
+        )
+    return np.frombuffer(blob, dtype=dtype).reshape(shape)
+
+
+def decode_frame(
+    blob: bytes,
+    content_type: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> np.ndarray:
+    """Decode the bytes GetImageFrame returned into a pixel array.
+
+    Parameters
+    ----------
+    blob
+        The frame's bytes.
+    content_type
+        The response's content type: ``image/jph`` or ``image/jphc`` (HTJ2K),
+        ``image/j2c`` (JPEG 2000), ``image/jpeg``, or ``application/octet-stream``
+        (uncompressed, or any of the above recognised by its leading bytes).
+    attributes
+        DICOM attributes of the instance; ``Rows``, ``Columns``, ``BitsAllocated``,
+        ``PixelRepresentation`` and ``SamplesPerPixel`` are needed for uncompressed pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        The stored pixel values, (rows, columns) or (rows, columns, samples).
+
+    Raises
+    ------
+    FrameDecodeError
+        Saying why (content type, size, the decoder's message).
+    MissingCodecError
+        When a compressed frame needs imagecodecs and it is not installed.
+    """
+    kind = (content_type or "").split(";")[0].strip().lower()
+    data = bytes(blob)
+    what = f"{len(data)} bytes of {kind or 'unknown content type'}"
+    if kind.startswith(_VIDEO_PREFIX):
+        raise FrameDecodeError(f"cannot decode {what}: a video, not a still image frame")
+    if not data:
+        raise FrameDecodeError(f"cannot decode {what}: the frame is empty")
+    try:
+        return _decode(data, kind, attributes or {})
+    except MissingCodecError:
+        raise
+    except Exception as error:  # the codecs raise their own RuntimeError subclasses
+        reason = str(error) or type(error).__name__
+        raise FrameDecodeError(f"cannot decode {what}: {reason}") from error
+
+
+def _decode(data: bytes, kind: str, attributes: Mapping[str, Any]) -> np.ndarray:
+    if data.startswith(_JPEG) or kind == "image/jpeg":
+        return _imagecodecs().jpeg8_decode(data)
+    if kind == "image/j2c":
+        return _imagecodecs().jpeg2k_decode(data)
+    if kind in _HTJ2K_TYPES or data.startswith((_J2K_CODESTREAM, _JP2_BOX)):
+        codecs = _imagecodecs()
+        try:
+            return codecs.htj2k_decode(data)
+        except Exception:
+            if kind in _HTJ2K_TYPES:
+                raise
+            # A classic JPEG 2000 codestream sent as octet-stream: openjpeg reads it.
+            return codecs.jpeg2k_decode(data)
+    return _raw(data, attributes)
+
+
+# ----------------------------------------------------------------------- windowing
+
+
+def window_pixels(
+    pixels: np.ndarray,
+    *,
+    center: float | None = None,
+    width: float | None = None,
+    slope: float | None = None,
+    intercept: float | None = None,
+    invert: bool = False,
+    percentiles: tuple[float, float] = (0.5, 99.5),
+) -> np.ndarray:
+    """Map stored pixel values to 0..1 for display.
+
+    Parameters
+    ----------
+    pixels
+        Stored values (as :func:`decode_frame` returns them).
+    center, width
+        The VOI window (DICOM WindowCenter / WindowWidth, in rescaled units). Applied
+        with the DICOM linear function (PS3.3 C.11.2.1.2.1) when both are given and
+        ``width >= 1``; otherwise the window spans the ``percentiles`` of the pixels.
+    slope, intercept
+        The modality rescale (RescaleSlope / RescaleIntercept), applied first.
+    invert
+        Flip the result (MONOCHROME1: low values are white).
+    percentiles
+        Lower and upper percentiles of the robust min/max.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` in [0, 1], same shape. Colour (3-sample) frames are scaled by their
+        type's range instead, without a window. A constant image gives zeros.
+    """
+    values = np.asarray(pixels)
+    if values.ndim == 3 and values.shape[-1] in (3, 4):
+        top = np.iinfo(values.dtype).max if values.dtype.kind in "ui" else max(values.max(), 1)
+        return np.clip(values.astype(np.float32) / np.float32(top), 0, 1)
+    data = values.astype(np.float64)
+    if slope is not None or intercept is not None:
+        data = data * (1.0 if slope is None else slope) + (0.0 if intercept is None else intercept)
+    if center is not None and width is not None and width >= 1:
+        # DICOM's linear VOI: c - 0.5 - (w - 1) / 2 maps to 0, c - 0.5 + (w - 1) / 2 to 1.
+        out = (data - (center - 0.5)) / (width - 1) + 0.5 if width > 1 else data >= center
+    else:
+        finite = data[np.isfinite(data)]
+        low, high = np.percentile(finite, percentiles) if finite.size else (0.0, 0.0)
+        out = (data - low) / (high - low) if high > low else np.zeros_like(data)
+    out = np.clip(np.nan_to_num(np.asarray(out, dtype=np.float64)), 0.0, 1.0)
+    return (1.0 - out if invert else out).astype(np.float32)
+
+
+def display_pixels(pixels: np.ndarray, attributes: Mapping[str, Any]) -> np.ndarray:
+    """Window stored pixels for display with the instance's own DICOM attributes."""
+    photometric = str(attributes.get("PhotometricInterpretation") or "").upper()
+    return window_pixels(
+        pixels,
+        center=dicom_number(attributes.get("WindowCenter")),
+        width=dicom_number(attributes.get("WindowWidth")),
+        slope=dicom_number(attributes.get("RescaleSlope")),
+        intercept=dicom_number(attributes.get("RescaleIntercept")),
+        invert=photometric == "MONOCHROME1",
+    )
