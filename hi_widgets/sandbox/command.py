@@ -180,7 +180,9 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
 
     if args.host not in LOOPBACK_HOSTS:
         print(
-            f"warning: binding {args.host}; the sandbox is reachable from other machines",
+            f"warning: binding {args.host}; the sandbox is reachable from other machines "
+            "(clients must sign with the printed keys; name this host with --allowed-host "
+            "if they reach it by a DNS name)",
             file=sys.stderr,
         )
     stop = stop or threading.Event()
