@@ -207,8 +207,9 @@ class Sandbox:
         if self._server is None:
             raise RuntimeError("the sandbox is not running")
         host, port = self._server.server_address[:2]
-        host = f"[{host}]" if ":" in str(host) else host
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        name = f"[{name}]" if ":" in name else name
+        return f"http://{name}:{port}"
 
     @property
     def port(self) -> int:
@@ -254,10 +255,15 @@ class Sandbox:
         from .._version import __version__
 
         if session is None:
-            session = boto3.Session(region_name=self.region, **self.credentials())
+            keys = self.credentials()
+            session = boto3.Session(
+                aws_access_key_id=keys["aws_access_key_id"],
+                aws_secret_access_key=keys["aws_secret_access_key"],
+                region_name=self.region,
+            )
         merged = Config(
             inject_host_prefix=False,
-            retries={"total_max_attempts": max_attempts, "mode": retry_mode},
+            retries={"total_max_attempts": max_attempts, "mode": retry_mode},  # type: ignore[arg-type]
             user_agent_extra=f"hi-widgets/{__version__}",
         )
         if config is not None:
