@@ -39,7 +39,7 @@ _BUSY = (
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "hi-widgets-sandbox"
-    timeout = 30  # idle keep-alive connections close after half a minute
+    timeout = 60  # idle keep-alive connections close after a minute
     disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
     server: SandboxHTTPServer
 
