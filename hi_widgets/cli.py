@@ -2,6 +2,8 @@
 
 Each subcommand registers itself in :func:`build_parser` through an ``_add_<name>``
 function and runs through the ``func`` default it sets, so subcommands stay independent.
+Building the parser imports nothing heavy (tests/test_imports.py checks it); a command
+imports the data layer (pandas, boto3) inside its ``_run_<name>`` function, when it runs.
 """
 
 from __future__ import annotations
@@ -248,37 +250,7 @@ def _add_versions(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run_versions)
 
 
-def read_id_file(path: str, datastore: str | None) -> list[tuple[str | None, str]]:
-    """Read (datastoreId, imageSetId) pairs from a CSV with a header or a plain id list.
-
-    A first line naming an ``imageSetId`` column makes the file a CSV (an optional
-    ``datastoreId`` column overrides ``datastore`` per row); otherwise every non-blank line
-    not starting with ``#`` is one image set id. Identifiers are not validated here.
-    """
-    import csv
-
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        text = fh.read()
-    lines = text.splitlines()
-    header = next((line for line in lines if line.strip()), "")
-    if "imageSetId" in [cell.strip() for cell in header.split(",")]:
-        rows = csv.DictReader(line for line in lines if line.strip())
-        return [
-            (
-                (row.get("datastoreId") or "").strip() or datastore,
-                (row["imageSetId"] or "").strip(),
-            )
-            for row in rows
-        ]
-    return [
-        (datastore, line.strip())
-        for line in lines
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-
-
 def _run_versions(args: argparse.Namespace) -> int:
-    import csv
     from pathlib import Path
 
     from .bulk import fetch_versions
@@ -286,6 +258,7 @@ def _run_versions(args: argparse.Namespace) -> int:
     from .errors import CredentialsError, InvalidIdentifierError
     from .export import SUFFIXES, export_frame
     from .ids import validate_datastore_id
+    from .items import read_id_file
 
     def fail(message: str) -> int:
         print(f"error: {message}", file=sys.stderr)
@@ -297,15 +270,19 @@ def _run_versions(args: argparse.Namespace) -> int:
         return fail(f"--datastore: {error}")
     if args.from_file is not None:
         try:
-            pairs = read_id_file(args.from_file, datastore)
-        except (OSError, UnicodeDecodeError, csv.Error) as error:
+            pairs, problems = read_id_file(args.from_file, datastore)
+        except (OSError, UnicodeDecodeError) as error:
             return fail(f"cannot read --from-file {args.from_file}: {error}")
+        if problems:
+            shown = "\n".join(f"  line {p.line}: {p.message}" for p in problems[:10])
+            more = f"\n  and {len(problems) - 10} more" if len(problems) > 10 else ""
+            return fail(f"--from-file {args.from_file} has bad lines:\n{shown}{more}")
         if not pairs:
             return fail(f"--from-file {args.from_file} holds no image set ids")
+    elif datastore is None:
+        return fail("give --datastore for the --image-set ids")
     else:
         pairs = [(datastore, image_set) for image_set in args.image_sets]
-    if any(ds is None for ds, _ in pairs):
-        return fail("give --datastore (or a datastoreId column in --from-file)")
     output = Path(args.output)
     if args.format is None and output.suffix.lower() not in SUFFIXES:
         return fail(

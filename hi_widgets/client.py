@@ -52,7 +52,9 @@ def make_client(
     max_attempts
         Total attempts per request, including retries (1 means no retry).
     retry_mode
-        botocore retry mode: ``"standard"`` or ``"adaptive"`` (client-side rate limiting).
+        botocore retry mode, one of :data:`RETRY_MODES`: ``"standard"``, ``"adaptive"``
+        (standard plus client-side rate limiting) or ``"legacy"`` (botocore's older
+        rules). :func:`hi_widgets.fetch_versions` replaces these retries with its own.
     config
         Extra botocore ``Config``, merged over hi_widgets' defaults.
 

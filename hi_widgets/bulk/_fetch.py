@@ -1,0 +1,115 @@
+"""fetch_versions: every version of many image sets, at the quota, each exactly once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from ..frames import versions_frame
+from ..items import validated_pairs
+from ..ratelimit import RateLimiter
+from ..walk import Strategy, walk_versions
+from ._engine import Engine, check_options, make_limiter
+from ._pool import Item, ItemProgress, run
+from ._result import FetchResult, assemble
+from ._twin import close_twin, single_attempt_client
+
+
+def _walk(engine: Engine, item: Item) -> list[dict[str, Any]]:
+    return list(walk_versions(engine.send, *item, strategy=engine.strategy))  # type: ignore[arg-type]
+
+
+def fetch_versions(
+    client: Any,
+    items: Iterable[tuple[str, str]] | pd.DataFrame,
+    *,
+    strategy: Strategy = "auto",
+    max_workers: int = 8,
+    rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
+    progress: ItemProgress | None = None,
+    cancel: threading.Event | None = None,
+) -> FetchResult:
+    """Fetch every version of many image sets, as fast as the request quota allows.
+
+    Parameters
+    ----------
+    client
+        A boto3 ``medical-imaging`` client (see :func:`hi_widgets.make_client`). If it
+        retries on its own, a single-attempt twin is used instead (module notes).
+    items
+        (datastoreId, imageSetId) pairs, or a DataFrame with those columns (for example
+        a search result or a versions frame). Duplicates are fetched once. Every
+        identifier is checked before the first request.
+    strategy
+        ``"list"``: ListImageSetVersions, every page. ``"get"``: GetImageSet for the
+        latest version, then each older version number. ``"auto"``: list, falling back
+        to get for an image set whose listing is denied.
+    max_workers
+        Threads sending requests. The quota, not this, bounds the speed: a few more
+        threads than ``rate * latency`` keep the quota busy.
+    rates
+        Quota overrides ``{"ListImageSetVersions": (rate, burst), ...}`` for an account
+        with raised quotas, or a :class:`~hi_widgets.ratelimit.RateLimiter` to share
+        between concurrent calls (quotas are per account and region). Default: the
+        published quotas.
+    progress
+        Called as ``progress(done, total, (datastoreId, imageSetId))`` each time an
+        image set finishes or fails. It is called **from worker threads**, one call at
+        a time per thread: make it thread-safe (a tqdm bar's ``update`` is), and do not
+        touch ipywidgets' ``Output`` with ``with out:`` from it. If it raises, the fetch
+        stops and the exception propagates.
+    cancel
+        When set, workers stop before their next request (a request already on the wire
+        finishes), and the result holds what was complete so far.
+
+    Returns
+    -------
+    FetchResult
+        ``.frame``: every version of every completed image set, exactly once.
+        ``.errors``: one row per failed image set. ``.stats``: request counters.
+        ``.pending``: image sets left undone by cancellation.
+
+    Raises
+    ------
+    InvalidIdentifierError
+        Before any request, naming every malformed item (up to five).
+    ValueError, TypeError
+        For a bad ``strategy``, ``max_workers``, ``rates`` or ``items`` shape.
+
+    Notes
+    -----
+    Retryable failures (ThrottlingException, 5xx, dropped connections) are retried up to
+    :data:`MAX_ATTEMPTS` times per request with full-jitter exponential backoff; a
+    throttle also empties the operation's bucket and cuts its rate (see
+    :mod:`hi_widgets.ratelimit`). Any other error, or a retryable one that persists,
+    fails its image set only.
+
+    An image set that fails part-way through its pages keeps **none** of its versions:
+    it is either complete in ``.frame`` or listed in ``.errors``, never both, so a frame
+    never silently holds a partial history. The same holds for cancellation: an image
+    set being fetched when ``cancel`` is set goes to ``.pending``.
+
+    Examples
+    --------
+    >>> result = fetch_versions(client, [(datastore_id, image_set_id)])  # doctest: +SKIP
+    >>> result.frame.shape, result.errors.empty  # doctest: +SKIP
+    """
+    started = time.monotonic()
+    check_options(strategy, max_workers)
+    limiter = make_limiter(rates)
+    pairs = validated_pairs(items)
+    if not pairs:
+        engine = Engine(client, limiter, strategy, cancel)
+        return assemble(engine, [], {}, versions_frame([]), 0, started)
+    engine = Engine(single_attempt_client(client, max_workers), limiter, strategy, cancel)
+    try:
+        outcomes = run(engine, pairs, lambda item: _walk(engine, item), max_workers, progress)
+    finally:
+        close_twin(engine.client, client)
+    records = [r for item in pairs if item in outcomes for r in outcomes[item].records or ()]
+    frame = versions_frame(records)
+    return assemble(engine, pairs, outcomes, frame, len(frame), started)
