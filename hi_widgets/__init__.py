@@ -21,6 +21,7 @@ from ._version import __version__
 _EXPORTS: dict[str, str] = {
     "FetchResult": "bulk",
     "FetchStats": "bulk",
+    "fetch_datastore": "bulk",
     "fetch_versions": "bulk",
     "refresh": "bulk",
     "make_client": "client",
@@ -83,6 +84,7 @@ __all__ = [
     "diff_metadata",
     "diff_versions",
     "export_frame",
+    "fetch_datastore",
     "fetch_versions",
     "flatten_metadata",
     "get_image_set",
@@ -116,7 +118,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
-    from .bulk import FetchResult, FetchStats, fetch_versions, refresh
+    from .bulk import FetchResult, FetchStats, fetch_datastore, fetch_versions, refresh
     from .client import make_client
     from .diff import diff_metadata, diff_versions, flatten_metadata
     from .errors import (

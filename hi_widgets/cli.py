@@ -225,6 +225,12 @@ def _add_versions(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="CSV with an imageSetId column (and optionally datastoreId), or one id per line",
     )
+    source.add_argument(
+        "--all",
+        action="store_true",
+        help="every image set of --datastore (SearchImageSets; fetched over the GetImageSet "
+        "and ListImageSetVersions quotas at once; --strategy does not apply)",
+    )
     parser.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
     parser.add_argument(
         "--format", choices=EXPORT_FORMATS, help="file format (default: from the suffix)"
@@ -253,9 +259,9 @@ def _add_versions(subparsers: argparse._SubParsersAction) -> None:
 def _run_versions(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .bulk import fetch_versions
+    from .bulk import fetch_datastore, fetch_versions
     from .client import make_client
-    from .errors import CredentialsError, InvalidIdentifierError
+    from .errors import CredentialsError, HealthImagingError, InvalidIdentifierError
     from .export import SUFFIXES, export_frame
     from .ids import validate_datastore_id
     from .items import read_id_file
@@ -280,7 +286,9 @@ def _run_versions(args: argparse.Namespace) -> int:
         if not pairs:
             return fail(f"--from-file {args.from_file} holds no image set ids")
     elif datastore is None:
-        return fail("give --datastore for the --image-set ids")
+        return fail(f"give --datastore for {'--all' if args.all else 'the --image-set ids'}")
+    elif args.all:
+        pairs = []
     else:
         pairs = [(datastore, image_set) for image_set in args.image_sets]
     output = Path(args.output)
@@ -306,7 +314,7 @@ def _run_versions(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     bar = tqdm(
-        total=len(dict.fromkeys(pairs)),
+        total=None if args.all else len(dict.fromkeys(pairs)),
         unit="image set",
         file=sys.stderr,
         disable=args.no_progress,
@@ -314,18 +322,32 @@ def _run_versions(args: argparse.Namespace) -> int:
     )
     try:
         with bar:
-            result = _fetch_until_interrupted(
-                lambda cancel: fetch_versions(
-                    client,
-                    pairs,
-                    strategy=args.strategy,
-                    max_workers=args.max_workers,
-                    progress=lambda done, total, item: bar.update(1),
-                    cancel=cancel,
+            if args.all:
+                result = _fetch_until_interrupted(
+                    lambda cancel: fetch_datastore(
+                        client,
+                        datastore,
+                        max_workers=args.max_workers,
+                        progress=lambda done, total, item: bar.update(1),
+                        cancel=cancel,
+                    )
                 )
-            )
+            else:
+                result = _fetch_until_interrupted(
+                    lambda cancel: fetch_versions(
+                        client,
+                        pairs,
+                        strategy=args.strategy,
+                        max_workers=args.max_workers,
+                        progress=lambda done, total, item: bar.update(1),
+                        cancel=cancel,
+                    )
+                )
     except InvalidIdentifierError as error:
         return fail(str(error))
+    except HealthImagingError as error:  # --all: the datastore's search failed
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     export_frame(result.frame, output, format=args.format, include_phi=args.include_phi)
     print(f"wrote {output}: {result.summary()}", file=sys.stderr)
     if result.stats.cancelled:

@@ -26,9 +26,13 @@ client (including a ``botocore.stub.Stubber``) are not copied: pass a client bui
 
 Modules: ``_engine`` (the rate-limited, retrying send), ``_twin`` (the single-attempt
 client), ``_pool`` (the threads), ``_result`` (FetchResult, FetchStats), ``_fetch`` and
-``_refresh`` (the public functions).
+``_refresh`` and ``_datastore`` (the public functions).
+
+:func:`fetch_datastore` enumerates a datastore with SearchImageSets and spreads the work
+over the GetImageSet and ListImageSetVersions quotas at once (see ``_datastore``).
 """
 
+from ._datastore import fetch_datastore
 from ._engine import BACKOFF_BASE, BACKOFF_CAP, MAX_ATTEMPTS
 from ._fetch import fetch_versions
 from ._pool import Item, ItemProgress
@@ -44,6 +48,7 @@ __all__ = [
     "FetchStats",
     "Item",
     "ItemProgress",
+    "fetch_datastore",
     "fetch_versions",
     "refresh",
 ]

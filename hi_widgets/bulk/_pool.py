@@ -1,11 +1,11 @@
-"""The thread pool: one task per image set, outcomes kept per item, progress, abort."""
+"""The thread pools: one task per image set, outcomes kept per item, progress, abort."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,10 @@ Item = tuple[str, str]
 """(datastoreId, imageSetId)."""
 
 ItemProgress = Callable[[int, int, Item], object]
-"""``progress(done, total, item)``, called from a worker thread as each image set ends."""
+"""``progress(done, total, item)``, called from a worker thread as each image set ends.
+
+``total`` is the number of image sets known so far (it grows while a datastore's search
+pages arrive)."""
 
 Work = Callable[[Item], list[dict[str, Any]]]
 """Fetch one image set: its records (raises :class:`~hi_widgets.walk.Cancelled`)."""
@@ -33,26 +36,48 @@ class Outcome:
     error: BaseException | None = None
 
 
-def run(
-    engine: Engine,
-    items: list[Item],
-    work: Work,
-    max_workers: int,
-    progress: ItemProgress | None,
-    on_outcome: Callable[[Item, Outcome], None] | None = None,
-) -> dict[Item, Outcome]:
-    """Run ``work`` for every item on a thread pool; return outcomes of the items that ended.
+class Pool:
+    """Thread pools ("lanes") that run one task per image set and keep every outcome.
 
-    ``on_outcome`` is called (under the pool's lock, so one at a time) as each item ends.
+    Each lane has its own ``max_workers`` threads, so work waiting on one operation's
+    token bucket never holds up the work of another lane. Use as a context manager:
+    leaving it waits for every task; an exception (a raising ``progress``, Ctrl-C)
+    aborts the engine and cancels the tasks not started.
     """
-    outcomes: dict[Item, Outcome] = {}
-    lock = threading.Lock()
-    total = len(items)
-    done = 0
 
-    def task(item: Item) -> None:
-        nonlocal done
-        if engine.stopped():
+    def __init__(
+        self,
+        engine: Engine,
+        max_workers: int,
+        progress: ItemProgress | None,
+        *,
+        lanes: Iterable[str] = ("main",),
+        total: int | None = None,
+        on_outcome: Callable[[Item, Outcome], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.outcomes: dict[Item, Outcome] = {}
+        self._progress = progress
+        self._on_outcome = on_outcome
+        self._lock = threading.Lock()
+        self._done = 0
+        self._total = total or 0
+        self._counting = total is None  # else: every item is known before the first ends
+        self._futures: list[Future] = []
+        self._executors = {
+            lane: ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"hi-{lane}")
+            for lane in lanes
+        }
+
+    def submit(self, item: Item, work: Work, lane: str = "main") -> None:
+        """Run ``work(item)`` on a thread of ``lane``."""
+        if self._counting:
+            with self._lock:
+                self._total += 1
+        self._futures.append(self._executors[lane].submit(self._task, item, work))
+
+    def _task(self, item: Item, work: Work) -> None:
+        if self.engine.stopped():
             return
         outcome = Outcome()
         try:
@@ -64,26 +89,51 @@ def run(
         except Exception as error:  # one item's failure must not lose the others
             log.exception("unexpected error fetching %s", item[1])
             outcome.error = error
-        with lock:
-            if on_outcome is not None:
-                on_outcome(item, outcome)
-            outcomes[item] = outcome
-            done += 1
-            count = done
-        if progress is not None:
+        with self._lock:
+            if self._on_outcome is not None:
+                self._on_outcome(item, outcome)
+            self.outcomes[item] = outcome
+            self._done += 1
+            done, total = self._done, self._total
+        if self._progress is not None:
             try:
-                progress(count, total, item)
+                self._progress(done, total, item)
             except BaseException:
-                engine.abort.set()  # stop every worker now, not when the caller sees it
+                self.engine.abort.set()  # stop every worker now, not when the caller sees it
                 raise
 
-    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hi-fetch") as pool:
-        futures = [pool.submit(task, item) for item in items]
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         try:
-            for future in futures:
-                future.result()
+            if kind is None:
+                for future in self._futures:
+                    future.result()
         except BaseException:
-            engine.abort.set()  # a progress callback raised, or KeyboardInterrupt here
-            pool.shutdown(wait=True, cancel_futures=True)
+            self._stop()
             raise
-    return outcomes
+        if kind is not None:  # e.g. KeyboardInterrupt while submitting
+            self._stop()
+        for executor in self._executors.values():
+            executor.shutdown(wait=True)
+
+    def _stop(self) -> None:
+        self.engine.abort.set()  # a progress callback raised, or KeyboardInterrupt here
+        for executor in self._executors.values():
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def run(
+    engine: Engine,
+    items: list[Item],
+    work: Work,
+    max_workers: int,
+    progress: ItemProgress | None,
+    on_outcome: Callable[[Item, Outcome], None] | None = None,
+) -> dict[Item, Outcome]:
+    """Run ``work`` for every item on one pool; return outcomes of the items that ended."""
+    with Pool(engine, max_workers, progress, total=len(items), on_outcome=on_outcome) as pool:
+        for item in items:
+            pool.submit(item, work)
+    return pool.outcomes

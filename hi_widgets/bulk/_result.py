@@ -145,8 +145,14 @@ def assemble(
     versions: int,
     started: float,
     walked: list[Item] | None = None,
+    *,
+    search_error: BaseException | None = None,
 ) -> FetchResult:
-    """Assemble the result; ``walked`` are the items actually fetched (default: all)."""
+    """Assemble the result; ``walked`` are the items actually fetched (default: all).
+
+    ``search_error``: the enumeration of a datastore stopped early; it is one more
+    failure, in an error row without an image set.
+    """
     walked = items if walked is None else walked
     order = {item: i for i, item in enumerate(walked)}
     failed = sorted(
@@ -154,12 +160,15 @@ def assemble(
         key=order.__getitem__,
     )
     errors = [_error_row(item, outcomes[item].error) for item in failed]  # type: ignore[arg-type]
+    if search_error is not None:
+        datastore_id = getattr(search_error, "identifiers", {}).get("datastoreId")
+        errors.append(_error_row((datastore_id, None), search_error))  # type: ignore[arg-type]
     pending = tuple(item for item in walked if item not in outcomes)
     c = engine.counters
     stats = FetchStats(
         items=len(items),
         completed=len(items) - len(failed) - len(pending),
-        failed=len(failed),
+        failed=len(errors),
         pending=len(pending),
         versions=versions,
         requests=c.requests,
