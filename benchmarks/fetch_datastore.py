@@ -14,7 +14,7 @@ burst 50). The run prints:
 3. ``fetch_datastore``'s wall time (its SearchImageSets pages included: they overlap
    the fetching, in their own bucket), and its throttles.
 
-Targets: (3) within 1.15x of (2), (2)... and (3) at most 0.75x of (1), with zero
+Targets: (3) within 1.15x of (2) and (3) at most 0.75x of (1), with zero
 throttling errors reaching the caller; each printed as ok/MISS with its value.
 
 Run: ``python benchmarks/fetch_datastore.py [--image-sets 2000] [--quota-scale 2]
@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     frame = result.frame
     counts = frame.groupby("imageSetId", observed=True).size().tolist()
+    # SearchImageSets does not return deleted image sets.
     searchable = [
         i
         for i in store.image_set_ids(ds)
