@@ -12,7 +12,7 @@ from hi_widgets import InvalidIdentifierError, bulk, make_client, sandbox
 from hi_widgets.bulk import ERROR_COLUMNS, FetchResult, fetch_versions, refresh
 from hi_widgets.bulk._engine import Engine
 from hi_widgets.bulk._pool import run
-from hi_widgets.bulk._twin import single_attempt_client
+from hi_widgets.bulk._twin import _utc_timestamp, single_attempt_client
 from hi_widgets.frames import VERSION_KEY
 from hi_widgets.ratelimit import RateLimiter
 
@@ -619,3 +619,17 @@ def test_backoff_wakes_on_abort_even_when_a_cancel_event_is_given():
     engine.abort.set()  # e.g. another worker's progress callback raised
     sleeper.join(timeout=30)
     assert not sleeper.is_alive()
+
+
+def test_the_twin_is_built_once_per_client_and_parses_timestamps_to_utc():
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1"
+    )
+    retrying = make_client(session=session, endpoint_url="http://127.0.0.1:9", max_attempts=5)
+    twin = single_attempt_client(retrying, 8)
+    assert single_attempt_client(retrying, 4) is twin  # kept, with its warm connections
+    noon = datetime(2025, 1, 1, 12, tzinfo=timezone.utc)
+    assert _utc_timestamp(noon.timestamp()) == noon
+    assert _utc_timestamp(noon.timestamp()).tzinfo is timezone.utc
+    assert _utc_timestamp("2025-01-01T13:00:00+01:00") == noon
+    assert single_attempt_client(retrying, 64) is not twin  # a larger pool is rebuilt

@@ -29,7 +29,7 @@ from ..walk import PAGE_SIZE, Cancelled, get_version, search_summaries, walk_ver
 from ._engine import Engine, check_options, make_limiter
 from ._pool import Item, ItemProgress, Pool
 from ._result import FetchResult, assemble
-from ._twin import close_twin, single_attempt_client
+from ._twin import single_attempt_client
 
 log = logging.getLogger(__name__)
 
@@ -147,29 +147,26 @@ def fetch_datastore(
     router = _Router(limiter)
     found: dict[Item, None] = {}
     search_error: HealthImagingError | None = None
-    try:
-        with Pool(engine, max_workers, progress, lanes=(LIST, GET)) as pool:
-            summaries = search_summaries(engine.send, datastore_id, dict(search_criteria or {}))
-            try:
-                for summary in summaries:
-                    item = (datastore_id, summary["imageSetId"])
-                    if item in found:  # repeated when a page boundary shifted
-                        continue
-                    found[item] = None
-                    version = summary.get("version")
-                    if router.route(version) == GET:
-                        pool.submit(item, lambda i, v=version: _by_get(engine, i, v), GET)
-                    else:
-                        pool.submit(item, lambda i: _by_list(engine, i), LIST)
-            except Cancelled:
-                pass
-            except HealthImagingError as error:
-                if not found:
-                    raise
-                log.warning("SearchImageSets failed after %d image sets: %s", len(found), error)
-                search_error = error
-    finally:
-        close_twin(engine.client, client)
+    with Pool(engine, max_workers, progress, lanes=(LIST, GET)) as pool:
+        summaries = search_summaries(engine.send, datastore_id, dict(search_criteria or {}))
+        try:
+            for summary in summaries:
+                item = (datastore_id, summary["imageSetId"])
+                if item in found:  # repeated when a page boundary shifted
+                    continue
+                found[item] = None
+                version = summary.get("version")
+                if router.route(version) == GET:
+                    pool.submit(item, lambda i, v=version: _by_get(engine, i, v), GET)
+                else:
+                    pool.submit(item, lambda i: _by_list(engine, i), LIST)
+        except Cancelled:
+            pass
+        except HealthImagingError as error:
+            if not found:
+                raise
+            log.warning("SearchImageSets failed after %d image sets: %s", len(found), error)
+            search_error = error
     outcomes = pool.outcomes
     records = [r for item in found if item in outcomes for r in outcomes[item].records or ()]
     frame = versions_frame(records)

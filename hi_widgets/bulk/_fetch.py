@@ -16,7 +16,7 @@ from ..walk import Strategy, walk_versions
 from ._engine import Engine, check_options, make_limiter
 from ._pool import Item, ItemProgress, run
 from ._result import FetchResult, assemble
-from ._twin import close_twin, single_attempt_client
+from ._twin import single_attempt_client
 
 
 def _walk(engine: Engine, item: Item) -> list[dict[str, Any]]:
@@ -106,10 +106,7 @@ def fetch_versions(
         engine = Engine(client, limiter, strategy, cancel)
         return assemble(engine, [], {}, versions_frame([]), 0, started)
     engine = Engine(single_attempt_client(client, max_workers), limiter, strategy, cancel)
-    try:
-        outcomes = run(engine, pairs, lambda item: _walk(engine, item), max_workers, progress)
-    finally:
-        close_twin(engine.client, client)
+    outcomes = run(engine, pairs, lambda item: _walk(engine, item), max_workers, progress)
     records = [r for item in pairs if item in outcomes for r in outcomes[item].records or ()]
     frame = versions_frame(records)
     return assemble(engine, pairs, outcomes, frame, len(frame), started)

@@ -21,7 +21,7 @@ from ..walk import Cancelled, Strategy, search_summaries, walk_versions
 from ._engine import Engine, check_options, make_limiter
 from ._pool import Item, ItemProgress, run
 from ._result import FetchResult, assemble
-from ._twin import close_twin, single_attempt_client
+from ._twin import single_attempt_client
 
 log = logging.getLogger(__name__)
 
@@ -158,17 +158,14 @@ def refresh(
     if not items:
         return assemble(Engine(client, limiter, strategy, cancel), [], {}, old, 0, started)
     engine = Engine(single_attempt_client(client, max_workers), limiter, strategy, cancel)
-    try:
-        candidates = _refresh_candidates(engine, old, known) if search else items
-        outcomes = run(
-            engine,
-            candidates,
-            lambda item: _known_walk(engine, item, known[item]),
-            max_workers,
-            progress,
-        )
-    finally:
-        close_twin(engine.client, client)
+    candidates = _refresh_candidates(engine, old, known) if search else items
+    outcomes = run(
+        engine,
+        candidates,
+        lambda item: _known_walk(engine, item, known[item]),
+        max_workers,
+        progress,
+    )
     fresh = [r for item in candidates if item in outcomes for r in outcomes[item].records or ()]
     merged = _merge(old, fresh) if fresh else old
     return assemble(engine, items, outcomes, merged, len(fresh), started, candidates)
