@@ -253,6 +253,12 @@ def _add_versions(subparsers: argparse._SubParsersAction) -> None:
         "--max-workers", type=int, default=8, help="concurrent requests (default: %(default)s)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="record each completed image set in PATH; rerunning the same command with "
+        "it (after Ctrl-C or a crash) fetches only what is missing",
+    )
     parser.set_defaults(func=_run_versions)
 
 
@@ -330,6 +336,7 @@ def _run_versions(args: argparse.Namespace) -> int:
                         max_workers=args.max_workers,
                         progress=lambda done, total, item: bar.update(1),
                         cancel=cancel,
+                        checkpoint=args.checkpoint,
                     )
                 )
             else:
@@ -341,9 +348,10 @@ def _run_versions(args: argparse.Namespace) -> int:
                         max_workers=args.max_workers,
                         progress=lambda done, total, item: bar.update(1),
                         cancel=cancel,
+                        checkpoint=args.checkpoint,
                     )
                 )
-    except InvalidIdentifierError as error:
+    except (InvalidIdentifierError, ValueError) as error:  # ValueError: a foreign checkpoint
         return fail(str(error))
     except HealthImagingError as error:  # --all: the datastore's search failed
         print(f"error: {error}", file=sys.stderr)

@@ -176,3 +176,17 @@ def test_all_fetches_every_image_set_the_datastore_search_returns(sb, ids, tmp_p
     assert rows(read_frame(out)) == history(sb, ds, sorted(searched))
     assert main(["versions", "--all", "-o", str(out)]) == 2
     assert "give --datastore for --all" in capsys.readouterr().err
+
+
+def test_checkpoint_resumes_and_refuses_other_inputs(sb, ids, tmp_path, capsys):
+    ds, image_sets = ids
+    out, saved = tmp_path / "out.csv", tmp_path / "run.checkpoint"
+    base = ["versions", "--datastore", ds, "-o", str(out), "--no-progress"]
+    argv = [*base, "--checkpoint", str(saved), "--image-set", *image_sets[:3]]
+    assert main(argv) == 0
+    sent = len(sb.requests)
+    assert main(argv) == 0  # everything is in the checkpoint: nothing is requested
+    assert len(sb.requests) == sent
+    assert rows(read_frame(out, format="csv")) == history(sb, ds, image_sets[:3])
+    assert main([*base, "--checkpoint", str(saved), "--image-set", image_sets[0]]) == 2
+    assert "other inputs" in capsys.readouterr().err

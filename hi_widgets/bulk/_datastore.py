@@ -14,8 +14,10 @@ the other bucket.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -26,6 +28,7 @@ from ..frames import versions_frame
 from ..ids import validate_datastore_id
 from ..ratelimit import RateLimiter
 from ..walk import PAGE_SIZE, Cancelled, get_version, search_summaries, walk_versions
+from ._checkpoint import Checkpoint
 from ._engine import Engine, check_options, make_limiter
 from ._pool import Item, ItemProgress, Pool
 from ._result import FetchResult, assemble
@@ -92,6 +95,7 @@ def fetch_datastore(
     rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
     progress: ItemProgress | None = None,
     cancel: threading.Event | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> FetchResult:
     """Fetch every version of every image set of a datastore, using two quotas at once.
 
@@ -114,6 +118,10 @@ def fetch_datastore(
         ``total`` grows while search pages arrive. If it raises, the fetch stops.
     cancel
         When set, no further request is sent; the result holds what was complete.
+    checkpoint
+        A file recording each image set as it completes, as for :func:`fetch_versions`;
+        a rerun with the same ``datastore_id`` and ``search_criteria`` searches again
+        and fetches only the image sets not in it.
 
     Returns
     -------
@@ -147,14 +155,29 @@ def fetch_datastore(
     router = _Router(limiter)
     found: dict[Item, None] = {}
     search_error: HealthImagingError | None = None
-    with Pool(engine, max_workers, progress, lanes=(LIST, GET)) as pool:
-        summaries = search_summaries(engine.send, datastore_id, dict(search_criteria or {}))
+    criteria = dict(search_criteria or {})
+    with contextlib.ExitStack() as stack:
+        saved = None
+        if checkpoint is not None:
+            inputs = {"datastoreId": datastore_id, "searchCriteria": criteria}
+            saved = stack.enter_context(Checkpoint(checkpoint, "fetch_datastore", inputs))
+        pool = stack.enter_context(
+            Pool(
+                engine,
+                max_workers,
+                progress,
+                lanes=(LIST, GET),
+                on_outcome=None if saved is None else saved.record,
+            )
+        )
         try:
-            for summary in summaries:
+            for summary in search_summaries(engine.send, datastore_id, criteria):
                 item = (datastore_id, summary["imageSetId"])
                 if item in found:  # repeated when a page boundary shifted
                     continue
                 found[item] = None
+                if saved is not None and item in saved.done:
+                    continue
                 version = summary.get("version")
                 if router.route(version) == GET:
                     pool.submit(item, lambda i, v=version: _by_get(engine, i, v), GET)
@@ -168,6 +191,8 @@ def fetch_datastore(
             log.warning("SearchImageSets failed after %d image sets: %s", len(found), error)
             search_error = error
     outcomes = pool.outcomes
+    if saved is not None:
+        outcomes.update(saved.outcomes(list(found)))
     records = [r for item in found if item in outcomes for r in outcomes[item].records or ()]
     frame = versions_frame(records)
     return assemble(

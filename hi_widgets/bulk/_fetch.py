@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -13,6 +15,7 @@ from ..frames import versions_frame
 from ..items import validated_pairs
 from ..ratelimit import RateLimiter
 from ..walk import Strategy, walk_versions
+from ._checkpoint import Checkpoint
 from ._engine import Engine, check_options, make_limiter
 from ._pool import Item, ItemProgress, run
 from ._result import FetchResult, assemble
@@ -32,6 +35,7 @@ def fetch_versions(
     rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
     progress: ItemProgress | None = None,
     cancel: threading.Event | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> FetchResult:
     """Fetch every version of many image sets, as fast as the request quota allows.
 
@@ -65,6 +69,12 @@ def fetch_versions(
     cancel
         When set, workers stop before their next request (a request already on the wire
         finishes), and the result holds what was complete so far.
+    checkpoint
+        A file that records each image set as it completes (durably: appended and
+        fsynced). Calling again with the same file and the same ``items`` and
+        ``strategy`` (after a crash, a kill or a cancel) fetches only the image sets not
+        in it, and returns them all. A file written for other inputs is refused
+        (ValueError). ``progress`` then counts the image sets this call fetches.
 
     Returns
     -------
@@ -102,11 +112,28 @@ def fetch_versions(
     check_options(strategy, max_workers)
     limiter = make_limiter(rates)
     pairs = validated_pairs(items)
-    if not pairs:
-        engine = Engine(client, limiter, strategy, cancel)
-        return assemble(engine, [], {}, versions_frame([]), 0, started)
-    engine = Engine(single_attempt_client(client, max_workers), limiter, strategy, cancel)
-    outcomes = run(engine, pairs, lambda item: _walk(engine, item), max_workers, progress)
+    with contextlib.ExitStack() as stack:
+        saved = None
+        if checkpoint is not None:
+            inputs = {"items": sorted(pairs), "strategy": strategy}
+            saved = stack.enter_context(Checkpoint(checkpoint, "fetch_versions", inputs))
+        todo = [item for item in pairs if saved is None or item not in saved.done]
+        if not todo:
+            engine = Engine(client, limiter, strategy, cancel)
+            outcomes = {}
+        else:
+            twin = single_attempt_client(client, max_workers)
+            engine = Engine(twin, limiter, strategy, cancel)
+            outcomes = run(
+                engine,
+                todo,
+                lambda item: _walk(engine, item),
+                max_workers,
+                progress,
+                on_outcome=None if saved is None else saved.record,
+            )
+        if saved is not None:
+            outcomes.update(saved.outcomes(pairs))
     records = [r for item in pairs if item in outcomes for r in outcomes[item].records or ()]
     frame = versions_frame(records)
     return assemble(engine, pairs, outcomes, frame, len(frame), started)

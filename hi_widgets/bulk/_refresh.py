@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -18,6 +20,7 @@ from ..items import validated_pairs
 from ..ratelimit import RateLimiter
 from ..records import RECORD_FIELDS
 from ..walk import Cancelled, Strategy, search_summaries, walk_versions
+from ._checkpoint import Checkpoint
 from ._engine import Engine, check_options, make_limiter
 from ._pool import Item, ItemProgress, run
 from ._result import FetchResult, assemble
@@ -106,6 +109,7 @@ def refresh(
     progress: ItemProgress | None = None,
     cancel: threading.Event | None = None,
     search: bool = True,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> FetchResult:
     """Bring a versions frame up to date, fetching only what changed.
 
@@ -123,6 +127,10 @@ def refresh(
         were updated at or after the newest ``updatedAt`` of the frame's datastore, and
         list only those plus the ones whose known state may still change. If False, or
         if the search fails (e.g. it is denied), every image set is listed.
+    checkpoint
+        A file recording each re-listed image set as it completes, as for
+        :func:`fetch_versions`; a rerun with the same ``frame`` fetches only the image
+        sets not in it.
 
     Returns
     -------
@@ -158,14 +166,31 @@ def refresh(
     if not items:
         return assemble(Engine(client, limiter, strategy, cancel), [], {}, old, 0, started)
     engine = Engine(single_attempt_client(client, max_workers), limiter, strategy, cancel)
-    candidates = _refresh_candidates(engine, old, known) if search else items
-    outcomes = run(
-        engine,
-        candidates,
-        lambda item: _known_walk(engine, item, known[item]),
-        max_workers,
-        progress,
-    )
+    with contextlib.ExitStack() as stack:
+        saved = None
+        if checkpoint is not None:
+            inputs = {
+                "known": sorted(
+                    [*item, version, str(signature)]
+                    for item, versions in known.items()
+                    for version, signature in versions.items()
+                ),
+                "items": sorted(items),
+                "strategy": strategy,
+                "search": search,
+            }
+            saved = stack.enter_context(Checkpoint(checkpoint, "refresh", inputs))
+        candidates = _refresh_candidates(engine, old, known) if search else items
+        outcomes = run(
+            engine,
+            [item for item in candidates if saved is None or item not in saved.done],
+            lambda item: _known_walk(engine, item, known[item]),
+            max_workers,
+            progress,
+            on_outcome=None if saved is None else saved.record,
+        )
+        if saved is not None:
+            outcomes.update(saved.outcomes(candidates))
     fresh = [r for item in candidates if item in outcomes for r in outcomes[item].records or ()]
     merged = _merge(old, fresh) if fresh else old
     return assemble(engine, items, outcomes, merged, len(fresh), started, candidates)
