@@ -297,6 +297,7 @@ def _run_versions(args: argparse.Namespace) -> int:
         pairs = []
     else:
         pairs = [(datastore, image_set) for image_set in args.image_sets]
+    whole_datastore = datastore if args.all else None
     output = Path(args.output)
     if args.format is None and output.suffix.lower() not in SUFFIXES:
         return fail(
@@ -328,11 +329,11 @@ def _run_versions(args: argparse.Namespace) -> int:
     )
     try:
         with bar:
-            if args.all:
+            if whole_datastore is not None:
                 result = _fetch_until_interrupted(
                     lambda cancel: fetch_datastore(
                         client,
-                        datastore,
+                        whole_datastore,
                         max_workers=args.max_workers,
                         progress=lambda done, total, item: bar.update(1),
                         cancel=cancel,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -90,8 +91,9 @@ def make_client(
             "AWS_DEFAULT_REGION, or add a region to your profile.",
             operation="CreateClient",
         )
+    retries: Any = {"total_max_attempts": max_attempts, "mode": retry_mode}
     defaults = Config(
-        retries={"total_max_attempts": max_attempts, "mode": retry_mode},
+        retries=retries,
         user_agent_extra=f"hi-widgets/{__version__}",
     )
     if custom_endpoint:
@@ -101,5 +103,8 @@ def make_client(
         defaults = defaults.merge(config)
     with translate("CreateClient"):
         return session.client(
-            SERVICE_NAME, region_name=region, endpoint_url=endpoint_url, config=defaults
+            SERVICE_NAME,  # type: ignore[call-overload]  # the stubs want a literal name
+            region_name=region,
+            endpoint_url=endpoint_url,
+            config=defaults,
         )

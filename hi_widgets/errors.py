@@ -238,8 +238,8 @@ def from_client_error(
     """Map a botocore ``ClientError`` to the matching :class:`HealthImagingError`."""
     identifiers = dict(identifiers or {})
     info = error.response.get("Error", {})
-    code = info.get("Code") or ""
-    service_message = info.get("Message") or error.response.get("message") or ""
+    code = str(info.get("Code") or "")
+    service_message = str(info.get("Message") or error.response.get("message") or "")
     cls = _BY_CODE.get(code, UnknownServiceError)
     if cls is UnknownServiceError:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

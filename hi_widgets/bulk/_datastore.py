@@ -15,6 +15,7 @@ the other bucket.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -71,14 +72,14 @@ def _by_list(engine: Engine, item: Item) -> list[dict[str, Any]]:
     return list(walk_versions(engine.send, *item, strategy="auto"))
 
 
-def _by_get(engine: Engine, item: Item, searched_version: int) -> list[dict[str, Any]]:
+def _by_get(engine: Engine, item: Item, *, searched: int | None) -> list[dict[str, Any]]:
     """GetImageSet walk; an image set changed since the search is listed instead."""
     try:
         latest = get_version(engine.send, *item)
     except AccessDeniedError:
         log.info("GetImageSet denied for %s; listing its versions", item[1])
         return list(walk_versions(engine.send, *item, strategy="list"))
-    if latest["versionId"] > searched_version:
+    if searched is None or latest["versionId"] > searched:
         # Updated between the search and now: its history may be longer than planned,
         # and the listing is the cheap way to read all of it, each version once.
         listed = walk_versions(engine.send, *item, strategy="auto")
@@ -180,9 +181,9 @@ def fetch_datastore(
                     continue
                 version = summary.get("version")
                 if router.route(version) == GET:
-                    pool.submit(item, lambda i, v=version: _by_get(engine, i, v), GET)
+                    pool.submit(item, functools.partial(_by_get, engine, searched=version), GET)
                 else:
-                    pool.submit(item, lambda i: _by_list(engine, i), LIST)
+                    pool.submit(item, functools.partial(_by_list, engine), LIST)
         except Cancelled:
             pass
         except HealthImagingError as error:

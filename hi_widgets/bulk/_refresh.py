@@ -34,7 +34,7 @@ Signature = tuple[Any, Any, Any]
 """(updatedAt, imageSetWorkflowStatus, imageSetState) of a version."""
 
 
-def _signature(record: Mapping[str, Any]) -> Signature:
+def _signature(record: Mapping[Any, Any]) -> Signature:
     updated = record.get("updatedAt")
     updated = None if updated is None or pd.isna(updated) else pd.Timestamp(updated)
     status = record.get("imageSetWorkflowStatus")
@@ -74,12 +74,12 @@ def _known_versions(frame: pd.DataFrame) -> dict[Item, dict[int, Signature]]:
         "imageSetWorkflowStatus",
         "imageSetState",
     ]
-    for row in frame[columns].itertuples(index=False):
-        item = (str(row.datastoreId), str(row.imageSetId))
+    for row in frame[columns].to_dict("records"):
+        item = (str(row["datastoreId"]), str(row["imageSetId"]))
         versions = known.setdefault(item, {})
-        if pd.isna(row.versionId):
+        if pd.isna(row["versionId"]):
             continue
-        versions[int(row.versionId)] = _signature(row._asdict())
+        versions[int(row["versionId"])] = _signature(row)
     return known
 
 
@@ -224,7 +224,7 @@ def _merge(old: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
     """Old rows plus fetched records; a fetched version replaces its old row."""
     columns = {}
     for name in RECORD_FIELDS:
-        before = old[name].to_numpy(dtype=object, na_value=None)
+        before = old[name].to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
         after = np.empty(len(records), dtype=object)
         after[:] = [record[name] for record in records]
         columns[name] = np.concatenate([before, after])

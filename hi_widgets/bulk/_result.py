@@ -115,7 +115,7 @@ class FetchResult:
 
 
 def _errors_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    data = {
+    data: dict[str, Any] = {
         column: pd.array([row[column] for row in rows], dtype="string")
         for column in ERROR_COLUMNS[:-1]
     }
