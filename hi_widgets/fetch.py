@@ -86,24 +86,27 @@ def iter_versions(
     datastore_id, image_set_id
         32 lower-case letters and digits each; checked before any request.
     strategy
-        ``"list"``: the ListImageSetVersions paginator, all pages.
+        ``"list"``: ListImageSetVersions, every page.
         ``"get"``: GetImageSet for the latest version, then each older version number
         down to 1 (for principals allowed GetImageSet but not ListImageSetVersions).
-        ``"auto"``: ``"list"``, falling back to ``"get"`` if listing is denied.
+        ``"auto"``: ``"list"``, falling back to ``"get"`` if the first page is denied
+        (a denial after that is raised). The rules are :mod:`hi_widgets.walk`'s, shared
+        with :func:`hi_widgets.fetch_versions`.
     progress
         Called after each request with ``(versions_so_far, total)``; ``total`` is the
         latest version number once known, else None.
     on_missing
         ``"get"`` only: called with ``(version_number, error)`` for a version that no
-        longer exists. The walk continues; by default the gap is logged.
+        longer exists. The walk continues; by default the gap is logged as a warning.
     cancel
         When set, the iteration stops before its next request.
 
     Yields
     ------
     dict
-        Normalized records. List items lack ``imageSetArn``, ``lastAccessedAt`` and
-        ``storageTier`` (the service does not return them there): those are None.
+        Normalized records, each version once. List items lack ``imageSetArn``,
+        ``lastAccessedAt`` and ``storageTier`` (the service does not return them there):
+        those are None.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
