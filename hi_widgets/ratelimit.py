@@ -63,11 +63,15 @@ _EPSILON = 1e-9
 
 
 def _positive_quota(rate: float, burst: float) -> Quota:
-    if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
+    try:
+        rate, burst = float(rate), float(burst)
+    except (TypeError, ValueError):
+        raise ValueError(f"a bucket needs numbers (rate, burst), got {(rate, burst)!r}") from None
+    if not (math.isfinite(rate) and rate > 0):
         raise ValueError(f"rate of the bucket must be a positive number, got {rate!r}")
-    if not (isinstance(burst, (int, float)) and math.isfinite(burst) and burst >= 1):
+    if not (math.isfinite(burst) and burst >= 1):
         raise ValueError(f"burst of the bucket must be a number >= 1, got {burst!r}")
-    return Quota(float(rate), float(burst))
+    return Quota(rate, burst)
 
 
 class TokenBucket:
