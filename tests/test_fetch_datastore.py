@@ -9,8 +9,15 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from hi_widgets import AccessDeniedError, fetch_datastore, make_client, sandbox
-from hi_widgets.bulk._datastore import GET, LIST, _Router
+from hi_widgets import (
+    AccessDeniedError,
+    fetch_datastore,
+    fetch_versions,
+    image_sets_frame,
+    make_client,
+    sandbox,
+)
+from hi_widgets.bulk._routing import GET, LIST, Router
 from hi_widgets.frames import VERSION_KEY
 from hi_widgets.ratelimit import RateLimiter
 
@@ -69,7 +76,7 @@ def test_search_criteria_narrow_the_datastore(sb):
 
 
 def test_the_router_balances_the_two_queues_and_prefers_get_for_single_versions():
-    router = _Router(RateLimiter())
+    router = Router(RateLimiter())
     assert router.route(1) == GET  # a tie: the same cost, a fuller record
     assert router.route(30) == LIST
     assert router.route(None) == LIST  # unknown history: one listing shows it
@@ -154,3 +161,24 @@ def test_a_failed_first_search_page_raises(stubbed):
     stub.add_client_error("search_image_sets", "AccessDeniedException", "denied", 403)
     with pytest.raises(AccessDeniedError, match="SearchImageSets"):
         fetch_datastore(client, DS, rates=FAST)
+
+
+def test_fetch_versions_of_a_search_frame_routes_by_its_known_versions(sb):
+    ds = sb.store.datastore_ids()[0]
+    summaries = sb.client().search_image_sets(datastoreId=ds, maxResults=50)
+    found = image_sets_frame(summaries["imageSetsMetadataSummaries"], datastore_id=ds)
+    sent = len(sb.requests)
+    result = fetch_versions(sb.client(), found, rates=FAST)
+    operations = collections.Counter(r.operation for r in sb.requests[sent:])
+    assert operations["GetImageSet"] > 0 and operations["ListImageSetVersions"] > 0
+    assert result.ok and result.stats.items == len(found)
+    truth = {
+        (i, int(v["versionId"])) for i in found["imageSetId"] for v in sb.store.versions(ds, i)
+    }
+    frame = result.frame
+    assert set(zip(frame["imageSetId"], frame["versionId"].astype(int), strict=True)) == truth
+    assert not frame.duplicated(list(VERSION_KEY)).any()
+    # An explicit strategy keeps its meaning: "list" lists every image set.
+    sent = len(sb.requests)
+    fetch_versions(sb.client(), found, rates=FAST, strategy="list")
+    assert {r.operation for r in sb.requests[sent:]} == {"ListImageSetVersions"}

@@ -1,15 +1,7 @@
 """fetch_datastore: every image set of a datastore, spread over two operations' quotas.
 
 SearchImageSets enumerates the image sets, and each summary carries the image set's
-latest ``version``. HealthImaging's quotas are per operation, so the image sets are
-routed as the pages arrive: one with v versions costs ``ceil(v / 50)`` ListImageSetVersions
-requests or ``v`` GetImageSet requests, and :class:`_Router` sends each to the operation
-whose queue (in seconds of its quota) it would finish first. Single-version image sets,
-the common case, then keep the GetImageSet bucket as busy as the ListImageSetVersions
-one, and a GetImageSet also returns imageSetArn, lastAccessedAt and storageTier.
-
-Each lane has its own threads, so work waiting for one bucket's tokens never holds up
-the other bucket.
+latest ``version``; the image sets are routed (``_routing``) as the pages arrive.
 """
 
 from __future__ import annotations
@@ -17,74 +9,25 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import math
 import os
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import AccessDeniedError, HealthImagingError
+from ..errors import HealthImagingError
 from ..frames import versions_frame
 from ..ids import validate_datastore_id
 from ..ratelimit import RateLimiter
-from ..walk import PAGE_SIZE, Cancelled, get_version, search_summaries, walk_versions
+from ..walk import Cancelled, search_summaries
 from ._checkpoint import Checkpoint
 from ._engine import Engine, check_options, make_limiter
 from ._pool import Item, ItemProgress, Pool
 from ._result import FetchResult, assemble
+from ._routing import GET, LIST, Router, by_get, by_list
 from ._twin import single_attempt_client
 
 log = logging.getLogger(__name__)
-
-LIST, GET = "list", "get"
-
-
-class _Router:
-    """Send each image set to the operation whose queue it would finish soonest."""
-
-    def __init__(self, limiter: RateLimiter) -> None:
-        self._rate = {
-            LIST: limiter.quota("ListImageSetVersions").rate,
-            GET: limiter.quota("GetImageSet").rate,
-        }
-        self.queued = {LIST: 0.0, GET: 0.0}  # seconds of quota assigned so far
-
-    def route(self, versions: int | None) -> str:
-        if not isinstance(versions, int) or versions < 1:  # unknown: one listing shows it
-            self.queued[LIST] += 1 / self._rate[LIST]
-            return LIST
-        by_list = math.ceil(versions / PAGE_SIZE) / self._rate[LIST]
-        by_get = versions / self._rate[GET]
-        finish_list = max(self.queued[LIST] + by_list, self.queued[GET])
-        finish_get = max(self.queued[LIST], self.queued[GET] + by_get)
-        # On a tie a single version goes to GetImageSet: the same cost, a fuller record.
-        lane = (
-            GET
-            if finish_get < finish_list or (finish_get == finish_list and versions == 1)
-            else LIST
-        )
-        self.queued[lane] += by_get if lane == GET else by_list
-        return lane
-
-
-def _by_list(engine: Engine, item: Item) -> list[dict[str, Any]]:
-    return list(walk_versions(engine.send, *item, strategy="auto"))
-
-
-def _by_get(engine: Engine, item: Item, *, searched: int | None) -> list[dict[str, Any]]:
-    """GetImageSet walk; an image set changed since the search is listed instead."""
-    try:
-        latest = get_version(engine.send, *item)
-    except AccessDeniedError:
-        log.info("GetImageSet denied for %s; listing its versions", item[1])
-        return list(walk_versions(engine.send, *item, strategy="list"))
-    if searched is None or latest["versionId"] > searched:
-        # Updated between the search and now: its history may be longer than planned,
-        # and the listing is the cheap way to read all of it, each version once.
-        listed = walk_versions(engine.send, *item, strategy="auto")
-        return [latest if r["versionId"] == latest["versionId"] else r for r in listed]
-    return list(walk_versions(engine.send, *item, strategy="get", latest=latest))
 
 
 def fetch_datastore(
@@ -153,7 +96,7 @@ def fetch_datastore(
         raise TypeError(f"search_criteria must be a mapping, got {type(search_criteria).__name__}")
     limiter = make_limiter(rates)
     engine = Engine(single_attempt_client(client, max_workers), limiter, "auto", cancel)
-    router = _Router(limiter)
+    router = Router(limiter)
     found: dict[Item, None] = {}
     search_error: HealthImagingError | None = None
     criteria = dict(search_criteria or {})
@@ -181,9 +124,9 @@ def fetch_datastore(
                     continue
                 version = summary.get("version")
                 if router.route(version) == GET:
-                    pool.submit(item, functools.partial(_by_get, engine, searched=version), GET)
+                    pool.submit(item, functools.partial(by_get, engine, searched=version), GET)
                 else:
-                    pool.submit(item, functools.partial(_by_list, engine), LIST)
+                    pool.submit(item, functools.partial(by_list, engine), LIST)
         except Cancelled:
             pass
         except HealthImagingError as error:

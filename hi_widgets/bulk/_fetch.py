@@ -3,27 +3,65 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
 
 from ..frames import versions_frame
+from ..ids import validate_datastore_id, validate_image_set_id
 from ..items import validated_pairs
 from ..ratelimit import RateLimiter
 from ..walk import Strategy, walk_versions
 from ._checkpoint import Checkpoint
 from ._engine import Engine, check_options, make_limiter
-from ._pool import Item, ItemProgress, run
+from ._pool import Item, ItemProgress, Outcome, Pool, run
 from ._result import FetchResult, assemble
+from ._routing import GET, LIST, Router, by_get, by_list
 from ._twin import single_attempt_client
 
 
 def _walk(engine: Engine, item: Item) -> list[dict[str, Any]]:
     return list(walk_versions(engine.send, *item, strategy=engine.strategy))  # type: ignore[arg-type]
+
+
+def _latest_versions(items: Any) -> dict[Item, int]:
+    """Latest known version of each image set of a frame with ``versionId``, else {}."""
+    if not isinstance(items, pd.DataFrame) or "versionId" not in items.columns:
+        return {}
+    known = items[["datastoreId", "imageSetId", "versionId"]].dropna()
+    latest: dict[Item, int] = {}
+    for ds, iset, version in known.itertuples(index=False, name=None):
+        item = (validate_datastore_id(ds), validate_image_set_id(iset))
+        latest[item] = max(latest.get(item, 0), int(version))
+    return latest
+
+
+def _routed(
+    engine: Engine,
+    todo: list[Item],
+    latest: dict[Item, int],
+    max_workers: int,
+    progress: ItemProgress | None,
+    on_outcome: Callable[[Item, Outcome], None] | None,
+) -> dict[Item, Outcome]:
+    """Fetch over both operations' quotas, planned by the known version counts."""
+    router = Router(engine.limiter)
+    lanes = (LIST, GET)
+    with Pool(
+        engine, max_workers, progress, lanes=lanes, total=len(todo), on_outcome=on_outcome
+    ) as pool:
+        for item in todo:
+            version = latest.get(item)
+            if router.route(version) == GET:
+                pool.submit(item, functools.partial(by_get, engine, searched=version), GET)
+            else:
+                pool.submit(item, functools.partial(by_list, engine), LIST)
+    return pool.outcomes
 
 
 def fetch_versions(
@@ -51,7 +89,10 @@ def fetch_versions(
     strategy
         ``"list"``: ListImageSetVersions, every page. ``"get"``: GetImageSet for the
         latest version, then each older version number. ``"auto"``: list, falling back
-        to get for an image set whose listing is denied.
+        to get for an image set whose listing is denied. With ``"auto"`` and a frame
+        holding ``versionId`` (a search result's latest version, or a versions frame),
+        the known version counts plan the work over both operations' quotas, as
+        :func:`fetch_datastore` does (an image set found newer than planned is listed).
     max_workers
         Threads sending requests. The quota, not this, bounds the speed: a few more
         threads than ``rate * latency`` keep the quota busy.
@@ -124,14 +165,13 @@ def fetch_versions(
         else:
             twin = single_attempt_client(client, max_workers)
             engine = Engine(twin, limiter, strategy, cancel)
-            outcomes = run(
-                engine,
-                todo,
-                lambda item: _walk(engine, item),
-                max_workers,
-                progress,
-                on_outcome=None if saved is None else saved.record,
-            )
+            on_outcome = None if saved is None else saved.record
+            latest = _latest_versions(items) if strategy == "auto" else {}
+            if latest:
+                outcomes = _routed(engine, todo, latest, max_workers, progress, on_outcome)
+            else:
+                work = functools.partial(_walk, engine)
+                outcomes = run(engine, todo, work, max_workers, progress, on_outcome)
         if saved is not None:
             outcomes.update(saved.outcomes(pairs))
     records = [r for item in pairs if item in outcomes for r in outcomes[item].records or ()]
