@@ -25,11 +25,13 @@ client (including a ``botocore.stub.Stubber``) are not copied: pass a client bui
 ``make_client(max_attempts=1)`` to have yours used as is.
 
 Modules: ``_engine`` (the rate-limited, retrying send), ``_twin`` (the single-attempt
-client), ``_pool`` (the threads), ``_result`` (FetchResult, FetchStats), ``_fetch`` and
-``_refresh`` and ``_datastore`` (the public functions).
+client), ``_pool`` (the threads, one lane per operation), ``_routing`` (GetImageSet or
+ListImageSetVersions per image set), ``_checkpoint`` (durable progress for resuming),
+``_result`` (FetchResult, FetchStats), and the public functions in ``_fetch``,
+``_datastore`` and ``_refresh``.
 
 :func:`fetch_datastore` enumerates a datastore with SearchImageSets and spreads the work
-over the GetImageSet and ListImageSetVersions quotas at once (see ``_datastore``).
+over the GetImageSet and ListImageSetVersions quotas at once (see ``_routing``).
 """
 
 from ._datastore import fetch_datastore
