@@ -41,6 +41,20 @@ def _decode(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _write_new(path: Path, header: dict[str, Any]) -> None:
     """Create the checkpoint with its header atomically (temp file, fsync, replace)."""
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -50,6 +64,7 @@ def _write_new(path: Path, header: dict[str, Any]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
+        _fsync_folder(path.parent)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
