@@ -129,7 +129,7 @@ def test_a_checkpoint_for_other_inputs_is_refused(sb, tmp_path):
     assert len(sb.requests) == sent
 
 
-def test_fetch_datastore_and_refresh_resume_from_their_checkpoints(sb, tmp_path):
+def test_fetch_datastore_resumes_from_its_checkpoint(sb, tmp_path):
     ds = sb.store.datastore_ids()[0]
     path = tmp_path / "datastore.checkpoint"
     cancel = threading.Event()
@@ -147,5 +147,26 @@ def test_fetch_datastore_and_refresh_resume_from_their_checkpoints(sb, tmp_path)
     fetched = {r.params.get("imageSetId") for r in sb.requests[sent:]} - {None}
     assert not fetched & done_before
 
-    again = refresh(sb.client(), full.frame, checkpoint=tmp_path / "refresh.checkpoint")
-    assert again.ok and rows(again.frame) == rows(full.frame)
+
+def test_refresh_resumes_after_a_cancel_listing_only_the_rest(sb, tmp_path):
+    ds = sb.store.datastore_ids()[0]
+    full = fetch_versions(sb.client(), [(ds, i) for i in sb.store.image_set_ids(ds)])
+    path = tmp_path / "refresh.checkpoint"
+    cancel = threading.Event()
+
+    def progress(done, total, item):
+        if done == 5:
+            cancel.set()
+
+    first = refresh(
+        sb.client(), full.frame, search=False, checkpoint=path, progress=progress, cancel=cancel
+    )
+    assert first.stats.cancelled and first.pending
+    done_before = checkpointed(path)
+    sent = len(sb.requests)
+    second = refresh(sb.client(), full.frame, search=False, checkpoint=path)
+    assert second.ok and rows(second.frame) == rows(full.frame)
+    relisted = {r.params["imageSetId"] for r in sb.requests[sent:]}
+    assert relisted == set(full.frame["imageSetId"]) - done_before
+    with pytest.raises(ValueError, match="other inputs"):
+        refresh(sb.client(), full.frame.iloc[1:], search=False, checkpoint=path)
