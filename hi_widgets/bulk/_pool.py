@@ -42,7 +42,9 @@ class Pool:
     Each lane has its own ``max_workers`` threads, so work waiting on one operation's
     token bucket never holds up the work of another lane. Use as a context manager:
     leaving it waits for every task; an exception (a raising ``progress``, Ctrl-C)
-    aborts the engine and cancels the tasks not started.
+    aborts the engine and cancels the tasks not started. ``on_outcome(item, outcome)``
+    runs in the worker as each item ends, before it counts as done (a checkpoint writes
+    the item there).
     """
 
     def __init__(
@@ -89,9 +91,9 @@ class Pool:
         except Exception as error:  # one item's failure must not lose the others
             log.exception("unexpected error fetching %s", item[1])
             outcome.error = error
+        if self._on_outcome is not None:
+            self._on_outcome(item, outcome)
         with self._lock:
-            if self._on_outcome is not None:
-                self._on_outcome(item, outcome)
             self.outcomes[item] = outcome
             self._done += 1
             done, total = self._done, self._total
