@@ -51,6 +51,8 @@ _EXPORTS: dict[str, str] = {
     "PHI_COLUMNS": "frames",
     "image_sets_frame": "frames",
     "versions_frame": "frames",
+    "fetch_versions_frame": "queries",
+    "search_frame": "queries",
     "plot_activity": "plots",
     "plot_state_counts": "plots",
     "plot_version_timeline": "plots",
@@ -86,6 +88,7 @@ __all__ = [
     "export_frame",
     "fetch_datastore",
     "fetch_versions",
+    "fetch_versions_frame",
     "flatten_metadata",
     "get_image_set",
     "get_image_set_metadata",
@@ -98,6 +101,7 @@ __all__ = [
     "plot_version_timeline",
     "read_frame",
     "refresh",
+    "search_frame",
     "search_image_sets",
     "to_bytes",
     "versions_frame",
@@ -145,5 +149,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     )
     from .frames import PHI_COLUMNS, image_sets_frame, versions_frame
     from .plots import plot_activity, plot_state_counts, plot_version_timeline
+    from .queries import fetch_versions_frame, search_frame
     from .records import RECORD_FIELDS
     from .widgets import BatchFetcher, ImageSetExplorer, VersionBrowser
