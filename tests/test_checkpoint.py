@@ -47,8 +47,14 @@ def rows(frame):
 
 
 def checkpointed(path):
-    lines = path.read_text().splitlines()[1:]
-    return {json.loads(line)["item"][1] for line in lines}
+    """Image sets in a checkpoint; a torn last line (killed mid-write) does not count."""
+    done = set()
+    for line in path.read_text().splitlines()[1:]:
+        try:
+            done.add(json.loads(line)["item"][1])
+        except ValueError:
+            break
+    return done
 
 
 def run_child_until_killed(sb, ds, image_sets, path, stop_after):

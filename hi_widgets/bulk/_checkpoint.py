@@ -102,7 +102,8 @@ class Checkpoint:
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._written = self._synced = 0
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        # Unbuffered: a line goes to the file in one write, not split at a buffer's size.
+        self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
 
     def _load(self, header: dict[str, Any]) -> None:
         with open(self.path, "rb") as file:
@@ -144,8 +145,9 @@ class Checkpoint:
             {"item": list(item), "records": [_encode(r) for r in outcome.records]}, default=str
         )
         with self._lock:
-            self._file.write(line + "\n")
-            self._file.flush()
+            data = memoryview((line + "\n").encode())
+            while data:
+                data = data[self._file.write(data) :]
             self._written += 1
             mine = self._written
         # Group commit: one fsync covers every line written before it, so workers that
