@@ -19,11 +19,12 @@ from hi_widgets import fetch_versions, make_client
 
 ds, path, stop_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
 ids = sys.stdin.read().split()
-blocked = threading.Event()
+blocked, told = threading.Event(), threading.Lock()
 
 def progress(done, total, item):
     if done >= stop_after:  # every worker parks here from the N-th image set on
-        print("STOPPED", flush=True)
+        if told.acquire(blocking=False):  # tell the parent once
+            print("STOPPED", flush=True)
         blocked.wait()
 
 fetch_versions(make_client(max_attempts=1), [(ds, i) for i in ids], checkpoint=path,
