@@ -10,13 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import HealthImagingError
+from ..items import Item
 from ..walk import Cancelled
 from ._engine import Engine
 
 log = logging.getLogger(__name__)
-
-Item = tuple[str, str]
-"""(datastoreId, imageSetId)."""
 
 ItemProgress = Callable[[int, int, Item], object]
 """``progress(done, total, item)``, called from a worker thread as each image set ends.

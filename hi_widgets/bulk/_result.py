@@ -24,15 +24,17 @@ class FetchStats:
     items
         Distinct image sets asked for.
     completed
-        Image sets whose whole history (or, for refresh, every change) was fetched.
+        Image sets whose whole history (or, for refresh, every change) was fetched,
+        including those read back from a checkpoint.
     failed
-        Image sets that ended with an error (see :attr:`FetchResult.errors`).
+        Rows of :attr:`FetchResult.errors`: image sets that ended with an error, and a
+        datastore search that stopped early.
     pending
         Image sets not (completely) fetched because the call was cancelled.
     versions
-        Rows fetched by this call (for refresh: new or changed versions only).
+        Rows of :attr:`FetchResult.frame` (for refresh: new or changed versions only).
     requests
-        HTTP requests sent, retries included.
+        HTTP requests sent by this call, retries included.
     retries
         Requests that were repeats of a failed one.
     throttles
