@@ -179,8 +179,6 @@ def _get_walk(
         progress(len(seen), total)
     yield latest
     for number in range(total - 1, 0, -1):
-        if number in seen:
-            continue
         try:
             record = get_version(send, datastore_id, image_set_id, number)
         except ResourceNotFoundError as error:
@@ -188,15 +186,15 @@ def _get_walk(
                 on_missing(number, error)
             else:
                 log.warning("image set %s has no version %d; skipped", image_set_id, number)
-            record = None
-        if record is not None and stop_at is not None and stop_at(record):
+            if progress is not None:
+                progress(len(seen), total)
+            continue
+        if stop_at is not None and stop_at(record):
             return
-        if record is not None:
-            seen.add(number)
+        seen.add(number)
         if progress is not None:
             progress(len(seen), total)
-        if record is not None:
-            yield record
+        yield record
 
 
 def walk_versions(
