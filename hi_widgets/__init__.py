@@ -21,6 +21,7 @@ from ._version import __version__
 _EXPORTS: dict[str, str] = {
     "FetchResult": "bulk",
     "FetchStats": "bulk",
+    "fetch_datastore": "bulk",
     "fetch_versions": "bulk",
     "refresh": "bulk",
     "changes_frame": "changes",
@@ -55,6 +56,8 @@ _EXPORTS: dict[str, str] = {
     "PHI_COLUMNS": "frames",
     "image_sets_frame": "frames",
     "versions_frame": "frames",
+    "fetch_versions_frame": "queries",
+    "search_frame": "queries",
     "plot_activity": "plots",
     "plot_state_counts": "plots",
     "plot_version_timeline": "plots",
@@ -94,7 +97,9 @@ __all__ = [
     "diff_versions",
     "export_dataset",
     "export_frame",
+    "fetch_datastore",
     "fetch_versions",
+    "fetch_versions_frame",
     "flatten_metadata",
     "get_image_set",
     "get_image_set_metadata",
@@ -110,6 +115,7 @@ __all__ = [
     "preview_image_set",
     "read_frame",
     "refresh",
+    "search_frame",
     "search_image_sets",
     "to_bytes",
     "versions_frame",
@@ -130,7 +136,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
-    from .bulk import FetchResult, FetchStats, fetch_versions, refresh
+    from .bulk import FetchResult, FetchStats, fetch_datastore, fetch_versions, refresh
     from .changes import changes_frame
     from .changes_plot import plot_changes
     from .client import make_client
@@ -162,5 +168,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .frames import PHI_COLUMNS, image_sets_frame, versions_frame
     from .plots import plot_activity, plot_state_counts, plot_version_timeline
     from .preview import plot_frames, preview_image_set
+    from .queries import fetch_versions_frame, search_frame
     from .records import RECORD_FIELDS
     from .widgets import BatchFetcher, ImageSetExplorer, VersionBrowser

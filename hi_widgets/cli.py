@@ -79,6 +79,12 @@ def _add_versions(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="CSV with an imageSetId column (and optionally datastoreId), or one id per line",
     )
+    source.add_argument(
+        "--all",
+        action="store_true",
+        help="every image set of --datastore (SearchImageSets; fetched over the GetImageSet "
+        "and ListImageSetVersions quotas at once; --strategy does not apply)",
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -115,36 +121,13 @@ def _add_versions(subparsers: argparse._SubParsersAction) -> None:
         "--max-workers", type=int, default=8, help="concurrent requests (default: %(default)s)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="record each completed image set in PATH; rerunning the same command with "
+        "it (after Ctrl-C or a crash) fetches only what is missing",
+    )
     parser.set_defaults(func=_run_versions)
-
-
-def read_id_file(path: str, datastore: str | None) -> list[tuple[str | None, str]]:
-    """Read (datastoreId, imageSetId) pairs from a CSV with a header or a plain id list.
-
-    A first line naming an ``imageSetId`` column makes the file a CSV (an optional
-    ``datastoreId`` column overrides ``datastore`` per row); otherwise every non-blank line
-    not starting with ``#`` is one image set id. Identifiers are not validated here.
-    """
-    import csv
-
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        text = fh.read()
-    lines = text.splitlines()
-    header = next((line for line in lines if line.strip()), "")
-    if "imageSetId" in [cell.strip() for cell in header.split(",")]:
-        rows = csv.DictReader(line for line in lines if line.strip())
-        return [
-            (
-                (row.get("datastoreId") or "").strip() or datastore,
-                (row["imageSetId"] or "").strip(),
-            )
-            for row in rows
-        ]
-    return [
-        (datastore, line.strip())
-        for line in lines
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
 
 
 def _fail(message: str) -> int:
@@ -227,21 +210,29 @@ def _checked_client(args: argparse.Namespace):
 
 
 def _read_pairs(args: argparse.Namespace):
-    """Return validated (datastoreId, imageSetId) pairs, or an error message."""
-    import csv
+    """Return validated (datastoreId, imageSetId) pairs, or an error message.
 
+    With ``--all`` the pairs are empty: the datastore's image sets are found by search.
+    """
     from .errors import InvalidIdentifierError
     from .ids import validate_datastore_id, validate_image_set_id
+    from .items import read_id_file
 
     try:
         datastore = None if args.datastore is None else validate_datastore_id(args.datastore)
     except InvalidIdentifierError as error:
         return f"--datastore: {error}"
+    if args.all:
+        return [] if datastore is not None else "give --datastore for --all"
     if args.from_file is not None:
         try:
-            pairs = read_id_file(args.from_file, datastore)
-        except (OSError, UnicodeDecodeError, csv.Error) as error:
+            pairs, problems = read_id_file(args.from_file, datastore)
+        except (OSError, UnicodeDecodeError) as error:
             return f"cannot read --from-file {args.from_file}: {error}"
+        if problems:
+            shown = "\n".join(f"  line {p.line}: {p.message}" for p in problems[:10])
+            more = f"\n  and {len(problems) - 10} more" if len(problems) > 10 else ""
+            return f"--from-file {args.from_file} has bad lines:\n{shown}{more}"
         if not pairs:
             return f"--from-file {args.from_file} holds no image set ids"
     else:
@@ -255,7 +246,8 @@ def _read_pairs(args: argparse.Namespace):
 
 
 def _run_versions(args: argparse.Namespace) -> int:
-    from .bulk import fetch_versions
+    from .bulk import fetch_datastore, fetch_versions
+    from .errors import HealthImagingError
 
     pairs = _read_pairs(args)
     if isinstance(pairs, str):
@@ -276,23 +268,46 @@ def _run_versions(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     bar = tqdm(
-        total=len(dict.fromkeys(pairs)),
+        total=None if args.all else len(dict.fromkeys(pairs)),
         unit="image set",
         file=sys.stderr,
         disable=args.no_progress,
         dynamic_ncols=True,
     )
-    with bar:
-        result = _fetch_until_interrupted(
-            lambda cancel: fetch_versions(
+
+    def progress(done: int, total: int | None, _item: object) -> None:
+        if total is not None and bar.total != total:  # --all: known once the search ends
+            bar.total = total
+        bar.update(1)
+
+    def fetch(cancel: threading.Event):
+        if args.all:
+            return fetch_datastore(
                 client,
-                pairs,
-                strategy=args.strategy,
+                args.datastore,
                 max_workers=args.max_workers,
-                progress=lambda done, total, item: bar.update(1),
+                progress=progress,
                 cancel=cancel,
+                checkpoint=args.checkpoint,
             )
+        return fetch_versions(
+            client,
+            pairs,
+            strategy=args.strategy,
+            max_workers=args.max_workers,
+            progress=progress,
+            cancel=cancel,
+            checkpoint=args.checkpoint,
         )
+
+    try:
+        with bar:
+            result = _fetch_until_interrupted(fetch)
+    except ValueError as error:  # a checkpoint written for other inputs
+        return _fail(str(error))
+    except HealthImagingError as error:  # --all: the datastore's first search page failed
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if destination is None:
         saved = _save_dataset(result, write_dataset)
     else:

@@ -125,15 +125,21 @@ class CredentialsError(HealthImagingError):
 
 
 class InvalidIdentifierError(HealthImagingError, ValueError):
-    """An identifier was rejected before any call was made."""
+    """An identifier was rejected before any call was made.
 
-    def __init__(self, field: str, value: Any, expected: str) -> None:
-        shown = repr(value)
-        if len(shown) > 48:
-            shown = shown[:40] + "…" + shown[-6:] + f" ({len(str(value))} characters)"
-        super().__init__(
-            f"Invalid {field}: {shown}. Expected {expected}.", identifiers={field: None}
-        )
+    ``field``, ``value`` and ``expected`` describe the (first) bad identifier; ``message``,
+    if given, replaces the one built from them (e.g. to name every bad item of a list).
+    """
+
+    def __init__(
+        self, field: str, value: Any, expected: str, *, message: str | None = None
+    ) -> None:
+        if message is None:
+            shown = repr(value)
+            if len(shown) > 48:
+                shown = shown[:40] + "…" + shown[-6:] + f" ({len(str(value))} characters)"
+            message = f"Invalid {field}: {shown}. Expected {expected}."
+        super().__init__(message, identifiers={field: None})
         self.field = field
         self.value = value
         self.expected = expected
@@ -240,8 +246,8 @@ def from_client_error(
     """Map a botocore ``ClientError`` to the matching :class:`HealthImagingError`."""
     identifiers = dict(identifiers or {})
     info = error.response.get("Error", {})
-    code = info.get("Code") or ""
-    service_message = info.get("Message") or error.response.get("message") or ""
+    code = str(info.get("Code") or "")
+    service_message = str(info.get("Message") or error.response.get("message") or "")
     cls = _BY_CODE.get(code, UnknownServiceError)
     if cls is UnknownServiceError:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

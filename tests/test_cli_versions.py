@@ -368,3 +368,34 @@ def test_cli_format_choices_match_the_exporter():
     from hi_widgets.export import FORMATS
 
     assert tuple(EXPORT_FORMATS) == tuple(FORMATS)
+
+
+def test_all_fetches_every_image_set_the_datastore_search_returns(sb, ids, tmp_path, capsys):
+    ds, _ = ids
+    out = tmp_path / "all.parquet"
+    assert main(["versions", "--datastore", ds, "--all", "-o", str(out), "--no-progress"]) == 0
+    operations = {r.operation for r in sb.requests}
+    assert {"SearchImageSets", "GetImageSet", "ListImageSetVersions"} <= operations
+    searched = {
+        s["imageSetId"]
+        for s in sb.client().search_image_sets(datastoreId=ds, maxResults=50)[
+            "imageSetsMetadataSummaries"
+        ]
+    }
+    assert rows(read_frame(out)) == history(sb, ds, sorted(searched))
+    assert main(["versions", "--all", "-o", str(out)]) == 2
+    assert "give --datastore for --all" in capsys.readouterr().err
+
+
+def test_checkpoint_resumes_and_refuses_other_inputs(sb, ids, tmp_path, capsys):
+    ds, image_sets = ids
+    out, saved = tmp_path / "out.csv", tmp_path / "run.checkpoint"
+    base = ["versions", "--datastore", ds, "-o", str(out), "--no-progress"]
+    argv = [*base, "--checkpoint", str(saved), "--image-set", *image_sets[:3]]
+    assert main(argv) == 0
+    sent = len(sb.requests)
+    assert main(argv) == 0  # everything is in the checkpoint: nothing is requested
+    assert len(sb.requests) == sent
+    assert rows(read_frame(out, format="csv")) == history(sb, ds, image_sets[:3])
+    assert main([*base, "--checkpoint", str(saved), "--image-set", image_sets[0]]) == 2
+    assert "other inputs" in capsys.readouterr().err
