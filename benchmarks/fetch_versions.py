@@ -402,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
             f"Raised quota ({rate:g}/s, burst {burst:g}), rates= passed to fetch_versions",
         )
         ok = ok and rows[1]["versions"] == truth
+        ratio = rows[1]["seconds"] / ideal
+        print(
+            f"  {'ok  ' if ratio <= 1.3 else 'MISS'} raised quota within 1.3x of the ideal (4): "
+            f"{ratio:.2f}x (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+        )
     print("\nall versions fetched, no throttling error reached the caller" if ok else "FAILED")
     return 0 if ok else 1
 

@@ -21,6 +21,7 @@ from ._version import __version__
 _EXPORTS: dict[str, str] = {
     "FetchResult": "bulk",
     "FetchStats": "bulk",
+    "fetch_datastore": "bulk",
     "fetch_versions": "bulk",
     "refresh": "bulk",
     "changes_frame": "changes",
@@ -43,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "ThrottlingError": "errors",
     "UnknownServiceError": "errors",
     "ValidationError": "errors",
+    "deidentify": "deid",
     "export_frame": "export",
     "read_frame": "export",
     "to_bytes": "export",
@@ -54,6 +56,8 @@ _EXPORTS: dict[str, str] = {
     "PHI_COLUMNS": "frames",
     "image_sets_frame": "frames",
     "versions_frame": "frames",
+    "fetch_versions_frame": "queries",
+    "search_frame": "queries",
     "plot_activity": "plots",
     "plot_state_counts": "plots",
     "plot_version_timeline": "plots",
@@ -88,11 +92,14 @@ __all__ = [
     "VersionBrowser",
     "__version__",
     "changes_frame",
+    "deidentify",
     "diff_metadata",
     "diff_versions",
     "export_dataset",
     "export_frame",
+    "fetch_datastore",
     "fetch_versions",
+    "fetch_versions_frame",
     "flatten_metadata",
     "get_image_set",
     "get_image_set_metadata",
@@ -108,6 +115,7 @@ __all__ = [
     "preview_image_set",
     "read_frame",
     "refresh",
+    "search_frame",
     "search_image_sets",
     "to_bytes",
     "versions_frame",
@@ -128,11 +136,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
-    from .bulk import FetchResult, FetchStats, fetch_versions, refresh
+    from .bulk import FetchResult, FetchStats, fetch_datastore, fetch_versions, refresh
     from .changes import changes_frame
     from .changes_plot import plot_changes
     from .client import make_client
     from .dataset import DatasetWrite, export_dataset
+    from .deid import deidentify
     from .diff import diff_metadata, diff_versions, flatten_metadata
     from .errors import (
         AccessDeniedError,
@@ -159,5 +168,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .frames import PHI_COLUMNS, image_sets_frame, versions_frame
     from .plots import plot_activity, plot_state_counts, plot_version_timeline
     from .preview import plot_frames, preview_image_set
+    from .queries import fetch_versions_frame, search_frame
     from .records import RECORD_FIELDS
     from .widgets import BatchFetcher, ImageSetExplorer, VersionBrowser

@@ -6,6 +6,8 @@ decoded, not before.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from typing import Any
 
@@ -161,6 +163,7 @@ def window_pixels(
     intercept: float | None = None,
     invert: bool = False,
     percentiles: tuple[float, float] = (0.5, 99.5),
+    bits_stored: int | None = None,
 ) -> np.ndarray:
     """Map stored pixel values to 0..1 for display.
 
@@ -178,17 +181,19 @@ def window_pixels(
         Flip the result (MONOCHROME1: low values are white).
     percentiles
         Lower and upper percentiles of the robust min/max.
+    bits_stored
+        DICOM BitsStored of colour frames: their range is ``2**bits_stored - 1``.
 
     Returns
     -------
     numpy.ndarray
         ``float32`` in [0, 1], same shape. Colour (3-sample) frames are scaled by their
-        type's range instead, without a window. A constant image gives zeros.
+        range instead (``bits_stored``, else their type's), without a window. A constant
+        image gives zeros.
     """
     values = np.asarray(pixels)
     if values.ndim == 3 and values.shape[-1] in (3, 4):
-        top = np.iinfo(values.dtype).max if values.dtype.kind in "ui" else max(values.max(), 1)
-        return np.clip(values.astype(np.float32) / np.float32(top), 0, 1)
+        return _scale_colour(values, bits_stored)
     data = values.astype(np.float64)
     if slope is not None or intercept is not None:
         data = data * (1.0 if slope is None else slope) + (0.0 if intercept is None else intercept)
@@ -203,9 +208,72 @@ def window_pixels(
     return (1.0 - out if invert else out).astype(np.float32)
 
 
+def _scale_colour(values: np.ndarray, bits_stored: int | None) -> np.ndarray:
+    if bits_stored is not None and 1 <= bits_stored <= 8 * values.dtype.itemsize:
+        top = float(2**bits_stored - 1)
+    elif values.dtype.kind in "ui":
+        top = float(np.iinfo(values.dtype).max)
+    else:
+        top = max(float(values.max()), 1.0)
+    return np.clip(values.astype(np.float64) / top, 0, 1).astype(np.float32)
+
+
+def _binary(value: Any) -> bytes | None:
+    """Return the bytes of a binary (OW/OB) metadata value: base64 text inline, or None."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, str):
+        return None  # absent, or kept out of the metadata (a BulkDataURI)
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _palette_lut(attributes: Mapping[str, Any], colour: str) -> tuple[np.ndarray, int] | None:
+    """Return one channel's lookup table in 0..1 and its first mapped value, or None."""
+    descriptor = attributes.get(f"{colour}PaletteColorLookupTableDescriptor")
+    data = _binary(attributes.get(f"{colour}PaletteColorLookupTableData"))
+    if not isinstance(descriptor, (list, tuple)) or len(descriptor) != 3 or not data:
+        return None
+    entries, first, bits = (int(dicom_number(v) or 0) for v in descriptor)
+    entries = entries or 65536  # PS3.3 C.7.6.3.1.5: 0 means 2**16 entries
+    if bits not in (8, 16):
+        return None
+    # 8-bit entries are usually padded to 16-bit words, but some writers pack them.
+    dtype = np.dtype("u1" if bits == 8 and len(data) == entries else "<u2")
+    table = np.frombuffer(data[: len(data) - len(data) % dtype.itemsize], dtype=dtype)
+    if table.size < entries:
+        return None
+    return table[:entries].astype(np.float32) / np.float32(2**bits - 1), first
+
+
+def _apply_palette(pixels: np.ndarray, attributes: Mapping[str, Any]) -> np.ndarray | None:
+    """Map PALETTE COLOR indices to RGB in 0..1 (PS3.3 C.7.6.3.1.5), or None."""
+    luts = [_palette_lut(attributes, colour) for colour in ("Red", "Green", "Blue")]
+    if pixels.ndim != 2 or any(lut is None for lut in luts):
+        return None
+    channels = []
+    for table, first in luts:  # type: ignore[misc]
+        index = np.clip(pixels.astype(np.int64) - first, 0, table.size - 1)
+        channels.append(table[index])
+    return np.stack(channels, axis=-1)
+
+
 def display_pixels(pixels: np.ndarray, attributes: Mapping[str, Any]) -> np.ndarray:
-    """Window stored pixels for display with the instance's own DICOM attributes."""
+    """Map stored pixels to 0..1 for display with the instance's own DICOM attributes.
+
+    PALETTE COLOR frames go through their lookup tables when the metadata holds them
+    (inline, base64); otherwise frames are windowed by :func:`window_pixels`.
+    """
     photometric = str(attributes.get("PhotometricInterpretation") or "").upper()
+    if photometric == "PALETTE COLOR":
+        coloured = _apply_palette(np.asarray(pixels), attributes)
+        if coloured is not None:
+            return coloured
+    bits = dicom_number(attributes.get("BitsStored"))
     return window_pixels(
         pixels,
         center=dicom_number(attributes.get("WindowCenter")),
@@ -213,4 +281,5 @@ def display_pixels(pixels: np.ndarray, attributes: Mapping[str, Any]) -> np.ndar
         slope=dicom_number(attributes.get("RescaleSlope")),
         intercept=dicom_number(attributes.get("RescaleIntercept")),
         invert=photometric == "MONOCHROME1",
+        bits_stored=None if bits is None else int(bits),
     )

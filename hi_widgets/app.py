@@ -8,6 +8,7 @@ the notebook and shows only the widgets, never the code.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import signal
 import socket
@@ -125,7 +126,45 @@ def stop_process(process: subprocess.Popen) -> None:
             process.wait(timeout=15)
 
 
-def serve(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", use_aws: bool = False) -> int:
+def is_loopback(ip: str) -> bool:
+    """Tell whether ``ip`` (an address or ``localhost``) serves this machine only."""
+    if ip.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def bind_problems(ip: str, use_aws: bool, allow_remote_aws: bool) -> tuple[str | None, str | None]:
+    """Return (error, warning) about serving the app on ``ip``; both None on loopback.
+
+    With ``--aws`` the app acts with this machine's AWS credentials and can save files
+    on it, for anyone who can reach the address: refused off loopback unless allowed.
+    """
+    if is_loopback(ip):
+        return None, None
+    if use_aws and not allow_remote_aws:
+        return (
+            f"refusing to serve the app with --aws on {ip}: anyone who can reach {ip} "
+            "would act with this machine's AWS credentials and save files on it. Use "
+            "--ip 127.0.0.1 (and an SSH tunnel to reach it), or pass --allow-remote-aws "
+            "if every machine on that network is trusted",
+            None,
+        )
+    data = "real AWS with this machine's credentials" if use_aws else "the demo sandbox"
+    return None, (
+        f"warning: serving on {ip}: the app (with {data}, and Save writing files on this "
+        "machine) is reachable from other machines; there is no login"
+    )
+
+
+def serve(
+    port: int = DEFAULT_PORT,
+    ip: str = "127.0.0.1",
+    use_aws: bool = False,
+    allow_remote_aws: bool = False,
+) -> int:
     """Serve the explorer app with Voila until Ctrl-C.
 
     Parameters
@@ -137,12 +176,20 @@ def serve(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", use_aws: bool = False
     use_aws
         Connect the explorer to real AWS with the default credentials instead of starting
         the local sandbox (it still falls back to the sandbox if no credentials exist).
+    allow_remote_aws
+        Allow ``use_aws`` on an address other machines can reach (refused otherwise).
 
     Returns
     -------
     int
-        Exit status: 0 after Ctrl-C, non-zero if Voila failed.
+        Exit status: 0 after Ctrl-C, 2 if refused, non-zero if Voila failed.
     """
+    error, warning = bind_problems(ip, use_aws, allow_remote_aws)
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     if find_spec("voila") is None:
         print(
             "Voila is not installed: pip install 'hi-widgets[app]' (or run `make demo`).",
@@ -205,8 +252,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use real AWS with your default credentials instead of the local sandbox",
     )
+    parser.add_argument(
+        "--allow-remote-aws",
+        action="store_true",
+        help=(
+            "allow --aws with an --ip other machines can reach (they would act with your "
+            "AWS credentials; refused without this flag)"
+        ),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``demo`` subcommand from parsed arguments."""
-    return serve(port=args.port, ip=args.ip, use_aws=args.aws)
+    return serve(
+        port=args.port, ip=args.ip, use_aws=args.aws, allow_remote_aws=args.allow_remote_aws
+    )

@@ -50,8 +50,9 @@ from typing import Any
 
 import pandas as pd
 
-from ._changes_fetch import ProgressCallback, Sender, fetch_documents, make_limiter
-from .bulk import _close_twin, _single_attempt_client
+from ._changes_fetch import ProgressCallback, fetch_documents
+from .bulk._engine import Engine, make_limiter
+from .bulk._twin import single_attempt_client
 from .diff import CHANGE_KINDS, diff_metadata, flatten_metadata
 from .errors import InvalidIdentifierError
 from .frames import TIME_UNIT, apply_schema
@@ -505,17 +506,13 @@ def changes_frame(
     limiter = make_limiter(rates)
     if wanted == []:
         return empty_changes_frame()
-    used = _single_attempt_client(client, max_workers)
-    sender = Sender(used, limiter, cancel)
-    try:
-        records, outcomes = fetch_documents(
-            sender, ids, wanted, max_workers, progress, lambda doc: _Parsed(_parse(doc))
-        )
-    finally:
-        _close_twin(used, client)
+    engine = Engine(single_attempt_client(client, max_workers), limiter, "list", cancel)
+    records, outcomes = fetch_documents(
+        engine, ids, wanted, max_workers, progress, lambda doc: _Parsed(_parse(doc))
+    )
     documents = {v: outcomes.get(v) for v in records}
     errors = [d for d in documents.values() if isinstance(d, BaseException)]
     fetched = any(isinstance(d, _Parsed) for d in documents.values())
-    if errors and not fetched and not sender.stopped():
+    if errors and not fetched and not engine.stopped():
         raise errors[0]
     return changes_from_documents(documents, records)

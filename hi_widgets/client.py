@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -52,7 +53,9 @@ def make_client(
     max_attempts
         Total attempts per request, including retries (1 means no retry).
     retry_mode
-        botocore retry mode: ``"standard"`` or ``"adaptive"`` (client-side rate limiting).
+        botocore retry mode, one of :data:`RETRY_MODES`: ``"standard"``, ``"adaptive"``
+        (standard plus client-side rate limiting) or ``"legacy"`` (botocore's older
+        rules). :func:`hi_widgets.fetch_versions` replaces these retries with its own.
     config
         Extra botocore ``Config``, merged over hi_widgets' defaults.
 
@@ -88,8 +91,9 @@ def make_client(
             "AWS_DEFAULT_REGION, or add a region to your profile.",
             operation="CreateClient",
         )
+    retries: Any = {"total_max_attempts": max_attempts, "mode": retry_mode}
     defaults = Config(
-        retries={"total_max_attempts": max_attempts, "mode": retry_mode},
+        retries=retries,
         user_agent_extra=f"hi-widgets/{__version__}",
     )
     if custom_endpoint:
@@ -99,5 +103,8 @@ def make_client(
         defaults = defaults.merge(config)
     with translate("CreateClient"):
         return session.client(
-            SERVICE_NAME, region_name=region, endpoint_url=endpoint_url, config=defaults
+            SERVICE_NAME,  # type: ignore[call-overload]  # the stubs want a literal name
+            region_name=region,
+            endpoint_url=endpoint_url,
+            config=defaults,
         )

@@ -5,18 +5,20 @@ update changed. These functions flatten the metadata document (Patient / Study /
 Instances, as :func:`hi_widgets.fetch.get_image_set_metadata` returns it) into attribute
 paths and compare two of them.
 
-The metadata contains PHI (patient name, id, birth date...): a diff does too.
+The metadata contains PHI (patient name, id, birth date, accession number, study date,
+UIDs...): a diff does too. :func:`drop_phi_paths` de-identifies a diff by DICOM PS3.15
+Annex E (:mod:`hi_widgets.deid`); exports do it by default.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
+from .deid import PHI_PATH_PREFIXES, Deidentifier
 from .fetch import get_image_set_metadata
 from .ids import validate_datastore_id, validate_image_set_id, validate_optional_version_id
 
@@ -37,16 +39,7 @@ CHANGE_KINDS: tuple[str, ...] = ("added", "removed", "changed")
 DIFF_COLUMNS: tuple[str, ...] = ("path", "change", "old", "new")
 """Columns of :func:`diff_metadata`, in order."""
 
-PHI_PATH_PREFIXES: tuple[str, ...] = ("Patient.",)
-"""Attribute paths under these prefixes (the DICOM patient module) are PHI."""
-
 _STRING = pd.StringDtype()
-
-# A PHI path is under a prefix, or is its root itself ("Patient" replaced by a value)
-# or a list under it ("Patient[0]..."): the first path segment decides.
-_PHI_PATH = "|".join(
-    rf"{re.escape(prefix.rstrip('.'))}(?:$|[.\[])" for prefix in PHI_PATH_PREFIXES
-)
 
 
 def _is_scalar(value: Any) -> bool:
@@ -208,22 +201,34 @@ def diff_versions(
     return diff_metadata(old, new)
 
 
-def drop_phi_paths(diff: pd.DataFrame) -> pd.DataFrame:
-    """Return a diff without the rows of PHI attributes (paths in :data:`PHI_PATH_PREFIXES`).
+def drop_phi_paths(
+    diff: pd.DataFrame,
+    *,
+    keep_dates: bool = False,
+    uid_key: bytes | str | None = None,
+) -> pd.DataFrame:
+    """Return a diff de-identified by DICOM PS3.15 Annex E (basic profile).
 
-    A path is PHI when it starts with a prefix (``Patient.DICOM.PatientName``), or is the
-    prefix's root itself or a list under it (``Patient``, ``Patient[0].PatientName``), so
-    a patient module replaced by a value or a list is left out too.
+    Rows go when any attribute on their path is one the profile removes (actions X, Z,
+    D and their compounds: ``AccessionNumber``, ``StudyDate``, ``StudyDescription``,
+    ``InstitutionName``...; see :data:`hi_widgets.deid.PROFILE`), when the path is a
+    private tag, or when it lies in the patient module (:data:`PHI_PATH_PREFIXES`: also
+    ``Patient`` itself or a list under it). UIDs in paths (series and instance keys) and
+    in the values of UID attributes are replaced by a keyed hash, the same on both sides,
+    so the rows still line up.
 
     Parameters
     ----------
     diff
         A frame from :func:`diff_metadata`.
+    keep_dates
+        Keep rows of DICOM dates and times (not the patient's birth date).
+    uid_key
+        HMAC key for the UID replacements; ``None``: a random key for this call.
 
     Returns
     -------
     pandas.DataFrame
-        The other rows, same schema, fresh index. Use it before sharing a diff.
+        The remaining rows, same schema, fresh index. Use it before sharing a diff.
     """
-    phi = diff["path"].str.match(_PHI_PATH).fillna(False).to_numpy(dtype=bool)
-    return diff[~phi].reset_index(drop=True)
+    return Deidentifier(uid_key, keep_dates).diff(diff)

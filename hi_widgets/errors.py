@@ -22,7 +22,12 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 _IAM_PREFIX = "medical-imaging"
-_LABELS = {"datastoreId": "datastore", "imageSetId": "image set", "versionId": "version"}
+_LABELS = {
+    "datastoreId": "datastore",
+    "imageSetId": "image set",
+    "versionId": "version",
+    "imageFrameId": "image frame",
+}
 
 
 class HealthImagingError(Exception):
@@ -120,15 +125,21 @@ class CredentialsError(HealthImagingError):
 
 
 class InvalidIdentifierError(HealthImagingError, ValueError):
-    """An identifier was rejected before any call was made."""
+    """An identifier was rejected before any call was made.
 
-    def __init__(self, field: str, value: Any, expected: str) -> None:
-        shown = repr(value)
-        if len(shown) > 48:
-            shown = shown[:40] + "…" + shown[-6:] + f" ({len(str(value))} characters)"
-        super().__init__(
-            f"Invalid {field}: {shown}. Expected {expected}.", identifiers={field: None}
-        )
+    ``field``, ``value`` and ``expected`` describe the (first) bad identifier; ``message``,
+    if given, replaces the one built from them (e.g. to name every bad item of a list).
+    """
+
+    def __init__(
+        self, field: str, value: Any, expected: str, *, message: str | None = None
+    ) -> None:
+        if message is None:
+            shown = repr(value)
+            if len(shown) > 48:
+                shown = shown[:40] + "…" + shown[-6:] + f" ({len(str(value))} characters)"
+            message = f"Invalid {field}: {shown}. Expected {expected}."
+        super().__init__(message, identifiers={field: None})
         self.field = field
         self.value = value
         self.expected = expected
@@ -158,6 +169,7 @@ def _describe(identifiers: Mapping[str, Any]) -> str:
 _NOT_FOUND_HINTS = {
     "versionId": "Versions are numbered from 1 to the latest; fetch all versions to see "
     "which exist.",
+    "imageFrameId": "Frame ids come from the metadata of this image set (ImageFrames[].ID).",
     "imageSetId": "Check the image set id, and that it belongs to this datastore.",
     "datastoreId": "Check the datastore id and the region (datastores are regional).",
     None: "Check the identifiers and the region.",
@@ -166,7 +178,9 @@ _NOT_FOUND_HINTS = {
 
 def _not_found_key(identifiers: Mapping[str, Any], service_message: str) -> str | None:
     """Return the identifier the service says is missing, else the most specific one."""
-    sent = [k for k in ("versionId", "imageSetId", "datastoreId") if identifiers.get(k)]
+    sent = [
+        k for k in ("versionId", "imageFrameId", "imageSetId", "datastoreId") if identifiers.get(k)
+    ]
     said = service_message.lower()
     for key in sent:
         if _LABELS[key] in said or key.lower() in said:
@@ -232,8 +246,8 @@ def from_client_error(
     """Map a botocore ``ClientError`` to the matching :class:`HealthImagingError`."""
     identifiers = dict(identifiers or {})
     info = error.response.get("Error", {})
-    code = info.get("Code") or ""
-    service_message = info.get("Message") or error.response.get("message") or ""
+    code = str(info.get("Code") or "")
+    service_message = str(info.get("Message") or error.response.get("message") or "")
     cls = _BY_CODE.get(code, UnknownServiceError)
     if cls is UnknownServiceError:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

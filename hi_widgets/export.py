@@ -19,9 +19,22 @@ File formats
 
 PHI
 ---
-Unless ``include_phi=True``, the columns of :data:`hi_widgets.frames.PHI_COLUMNS` are
-dropped, and so is any other ``DICOMPatient*`` column (a patient tag newer than the
-installed botocore model, which :func:`hi_widgets.frames.image_sets_frame` keeps).
+Unless ``include_phi=True``, every export is de-identified by the basic profile of DICOM
+PS3.15 Annex E (:mod:`hi_widgets.deid`, which says exactly what is removed, replaced and
+kept): identifying attributes are removed (:data:`hi_widgets.frames.PHI_COLUMNS` and any
+other ``DICOMPatient*`` column, dates unless ``keep_dates=True``), UIDs are replaced by a
+keyed hash (consistent within one export, or across exports given one ``uid_key``), and
+a metadata diff loses the rows of removed attributes.
+
+Files
+-----
+Data goes to a temporary file in the destination folder (named
+``.<name>.hi-widgets-<pid>-<random>.tmp``), is fsynced, then renamed over the destination;
+temporary files left by a killed export are removed by the next export to that folder.
+A de-identified export gets the mode any new file gets (``0o666`` less the umask), or
+keeps the mode of the file it replaces; an export that keeps PHI is readable by its
+owner only (``0o600``), whatever the umask or the replaced file's mode. CSV and JSON are
+written in chunks of rows, so memory stays near the frame's own size.
 
 The row index is never written.
 """
@@ -32,17 +45,29 @@ import contextlib
 import io
 import json
 import os
-import tempfile
-from collections.abc import Callable
+import re
+import secrets
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
-from hi_widgets.frames import PHI_COLUMNS, apply_schema
+from hi_widgets.deid import Deidentifier
+from hi_widgets.frames import apply_schema
 
-__all__ = ["FORMATS", "MEDIA_TYPES", "SUFFIXES", "export_frame", "read_frame", "to_bytes"]
+__all__ = [
+    "FORMATS",
+    "MEDIA_TYPES",
+    "SUFFIXES",
+    "check_destination",
+    "export_frame",
+    "read_frame",
+    "remove_stale_temp_files",
+    "to_bytes",
+]
 
 FORMATS: tuple[str, ...] = ("csv", "parquet", "json")
 """Formats :func:`export_frame` and :func:`to_bytes` write."""
@@ -63,10 +88,9 @@ MEDIA_TYPES: dict[str, str] = {
 """Media type of each format, e.g. for a browser download."""
 
 _METADATA_KEY = b"hi_widgets"
-
-# image_sets_frame keeps DICOM tags the model does not know yet; a new patient tag is PHI
-# as much as the four in PHI_COLUMNS.
-_PHI_TAG = "DICOMPatient"
+_CHUNK_ROWS = 10_000  # ~5 MB of JSON text per chunk
+_TEMP_MARK = ".hi-widgets-"
+_TEMP_NAME = re.compile(r"^\..+\.hi-widgets-(\d+)-[0-9a-f]+\.tmp$")
 
 
 def _check_format(format: str, argument: str = "format") -> str:
@@ -96,17 +120,22 @@ def _resolve_format(path: Path, format: str | None) -> str:
     return SUFFIXES[suffix]
 
 
-def _without_phi(df: pd.DataFrame, include_phi: bool) -> pd.DataFrame:
+def _without_phi(
+    df: pd.DataFrame,
+    include_phi: bool,
+    keep_dates: bool = False,
+    uid_key: bytes | str | None = None,
+) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     if include_phi:
         return df
-    phi = [
-        column
-        for column in df.columns
-        if column in PHI_COLUMNS or (isinstance(column, str) and column.startswith(_PHI_TAG))
-    ]
-    return df.drop(columns=phi) if phi else df
+    return Deidentifier(uid_key, keep_dates).frame(df)
+
+
+def _chunks(df: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(df), _CHUNK_ROWS):
+        yield df.iloc[start : start + _CHUNK_ROWS]
 
 
 def _iso_utc(series: pd.Series) -> np.ndarray:
@@ -134,32 +163,40 @@ def _portable(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_csv(df: pd.DataFrame, fh: IO[bytes]) -> None:
-    text = _portable(df).to_csv(index=False, lineterminator="\n")
-    fh.write(text.encode("utf-8"))
+    header = _portable(df.iloc[:0]).to_csv(index=False, lineterminator="\n")
+    fh.write(header.encode("utf-8"))
+    for chunk in _chunks(df):
+        text = _portable(chunk).to_csv(index=False, header=False, lineterminator="\n")
+        fh.write(text.encode("utf-8"))
 
 
 def _write_json(df: pd.DataFrame, fh: IO[bytes]) -> None:
-    if len(df) == 0:
-        text = "[]"
-    else:
-        text = _portable(df).to_json(orient="records", force_ascii=False, double_precision=15)
-    fh.write(text.encode("utf-8"))
+    fh.write(b"[")
+    for number, chunk in enumerate(_chunks(df)):
+        text = _portable(chunk).to_json(orient="records", force_ascii=False, double_precision=15)
+        if number:
+            fh.write(b",")
+        fh.write(memoryview(text.encode("utf-8"))[1:-1])  # the records, not the brackets
+    fh.write(b"]")
 
 
 def _write_parquet(df: pd.DataFrame, fh: IO[bytes]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(df, preserve_index=False)
+    schema = pa.Schema.from_pandas(df, preserve_index=False)
     categories = {
         str(name): [str(value) for value in df[name].cat.categories]
         for name in df.columns
         if isinstance(df[name].dtype, pd.CategoricalDtype)
         and all(isinstance(value, str) for value in df[name].cat.categories)
     }
-    metadata = dict(table.schema.metadata or {})
+    metadata = dict(schema.metadata or {})
     metadata[_METADATA_KEY] = json.dumps({"categories": categories}).encode("utf-8")
-    pq.write_table(table.replace_schema_metadata(metadata), fh)
+    schema = schema.with_metadata(metadata)
+    with pq.ParquetWriter(fh, schema) as writer:
+        for chunk in _chunks(df) if len(df) else [df]:
+            writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
 
 
 _WRITERS: dict[str, Callable[[pd.DataFrame, IO[bytes]], None]] = {
@@ -169,7 +206,24 @@ _WRITERS: dict[str, Callable[[pd.DataFrame, IO[bytes]], None]] = {
 }
 
 
-def to_bytes(df: pd.DataFrame, format: str, include_phi: bool = False) -> bytes:
+_PHI_DOC = """include_phi
+        Keep everything, PHI included (the file is then owner-only). By default the frame
+        is de-identified by DICOM PS3.15 Annex E, basic profile (:mod:`hi_widgets.deid`).
+    keep_dates
+        Keep DICOM dates and times when de-identifying (not the patient's birth date).
+    uid_key
+        HMAC key for the UID replacements; ``None``: a random key for this export. Give
+        one key to several exports to keep their UIDs joinable."""
+
+
+def to_bytes(
+    df: pd.DataFrame,
+    format: str,
+    include_phi: bool = False,
+    *,
+    keep_dates: bool = False,
+    uid_key: bytes | str | None = None,
+) -> bytes:
     """Serialize a frame in memory, e.g. for a download button.
 
     Parameters
@@ -179,9 +233,7 @@ def to_bytes(df: pd.DataFrame, format: str, include_phi: bool = False) -> bytes:
     format
         One of :data:`FORMATS` (``"csv"``, ``"parquet"``, ``"json"``; case and a leading
         dot are ignored, ``"pq"`` means parquet).
-    include_phi
-        Keep the PHI columns (:data:`hi_widgets.frames.PHI_COLUMNS` and any other
-        ``DICOMPatient*`` column); by default they are dropped.
+    {phi}
 
     Returns
     -------
@@ -194,10 +246,13 @@ def to_bytes(df: pd.DataFrame, format: str, include_phi: bool = False) -> bytes:
         If ``format`` is not one of :data:`FORMATS`.
     """
     name = _check_format(format)
-    frame = _without_phi(df, include_phi)
+    frame = _without_phi(df, include_phi, keep_dates, uid_key)
     buffer = io.BytesIO()
     _WRITERS[name](frame, buffer)
     return buffer.getvalue()
+
+
+to_bytes.__doc__ = (to_bytes.__doc__ or "").replace("{phi}", _PHI_DOC)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -210,32 +265,138 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove temporary files that a killed export left in ``folder``.
+
+    Only files named as :func:`export_frame` names its temporary files
+    (``.<name>.hi-widgets-<pid>-<random>.tmp``) whose process is gone are removed: they
+    may hold PHI and are never complete.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            match = _TEMP_NAME.match(entry.name)
+            if match and entry.is_file(follow_symlinks=False):
+                pid = int(match.group(1))
+                if pid != os.getpid() and not _pid_alive(pid):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed.append(Path(entry.path))
+    return removed
+
+
+def check_destination(path: str | os.PathLike[str], format: str | None = None) -> tuple[Path, str]:
+    """Check that a frame can be exported to ``path``, before any work is done.
+
+    Returns
+    -------
+    tuple of (pathlib.Path, str)
+        The destination with ``~`` expanded, and its format.
+
+    Raises
+    ------
+    ValueError
+        If the format is unknown or cannot be told from the suffix.
+    OSError
+        If the folder does not exist or is not writable, or ``path`` is a folder or a
+        special file (``/proc``, ``/sys``, a device); the message names ``path``.
+    """
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise IsADirectoryError(21, "is a folder, not a file", str(target))
+    name = _resolve_format(target, format)
+    folder = target.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(2, f"its folder {folder} does not exist", str(target))
+    if target.exists() and not target.is_file():
+        raise OSError(22, "is not a regular file", str(target))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(13, f"its folder {folder} is not writable", str(target))
+    # /proc and /sys pass os.access but take no new files: the probe below finds out.
+    try:
+        probe_fd, probe = _temp_file(target)
+    except OSError as error:
+        reason = f"cannot create a file in {folder} ({error.strerror or error})"
+        raise type(error)(error.errno, reason, str(target)) from error
+    os.close(probe_fd)
+    os.unlink(probe)
+    return target, name
+
+
+def _temp_file(target: Path) -> tuple[int, str]:
+    name = f".{target.name}{_TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    temp = target.parent / name
+    try:
+        # 0600 while being written: the mode for the finished file is set before rename.
+        return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(temp)
+    except OSError as error:
+        raise type(error)(error.errno, error.strerror, str(target)) from error
+
+
+def _final_mode(target: Path, include_phi: bool) -> int:
+    if include_phi:
+        return 0o600
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Read it where the system shows it: setting it to learn it would change it, for a
+    # moment, for every thread of the process.
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return umask
+
+
 def export_frame(
     df: pd.DataFrame,
     path: str | os.PathLike[str],
     format: str | None = None,
     include_phi: bool = False,
+    *,
+    keep_dates: bool = False,
+    uid_key: bytes | str | None = None,
 ) -> Path:
-    """Write a frame to a file atomically, dropping PHI columns unless asked not to.
+    """Write a frame to a file atomically, de-identified unless asked not to be.
 
     The data goes to a temporary file in the destination folder, is flushed and fsynced,
     then renamed over ``path`` with :func:`os.replace`. If anything fails, the temporary
-    file is removed and an earlier file at ``path`` is left exactly as it was. A replaced
-    file keeps its permission bits; a new file is created readable by its owner only
-    (``0o600``), as exports may hold patient data.
+    file is removed and an earlier file at ``path`` is left exactly as it was; the error
+    names ``path``. Temporary files a killed export left in the folder are removed first.
+    A de-identified file follows the umask (or keeps the mode of the file it replaces);
+    a file that keeps PHI is owner-only (``0o600``).
 
     Parameters
     ----------
     df
         The frame to write (not modified). Its index is not written.
     path
-        Destination file; its folder must exist.
+        Destination file (``~`` is expanded); its folder must exist.
     format
         One of :data:`FORMATS`; ``None`` picks it from the suffix of ``path``
         (:data:`SUFFIXES`: ``.csv``, ``.parquet``, ``.pq``, ``.json``).
-    include_phi
-        Keep the PHI columns (:data:`hi_widgets.frames.PHI_COLUMNS` and any other
-        ``DICOMPatient*`` column); by default they are dropped.
+    {phi}
 
     Returns
     -------
@@ -248,58 +409,63 @@ def export_frame(
         If the format is unknown or cannot be told from the suffix (nothing is written).
     TypeError
         If ``df`` is not a DataFrame (nothing is written).
+    OSError
+        If the destination cannot be written (see :func:`check_destination`); the
+        message names ``path``, and nothing at ``path`` changed.
     """
-    target = Path(path)
-    name = _resolve_format(target, format)
-    frame = _without_phi(df, include_phi)
-    writer = _WRITERS[name]
-    folder = target.parent
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    target, name = check_destination(path, format)
+    remove_stale_temp_files(target.parent)
+    frame = _without_phi(df, include_phi, keep_dates, uid_key)
+    fd, temp_name = _temp_file(target)
     try:
         with os.fdopen(fd, "wb") as fh:
-            writer(frame, fh)
+            _WRITERS[name](frame, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(temp_name, target.stat().st_mode & 0o7777)
+        os.chmod(temp_name, _final_mode(target, include_phi))
         os.replace(temp_name, target)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
+        if isinstance(error, OSError) and error.filename in (None, temp_name):
+            # Name the destination, not our temporary file.
+            raise (
+                type(error)(error.errno, error.strerror, str(target))
+                if error.errno
+                else type(error)(f"cannot write {target}: {error}")
+            ) from error
         raise
-    _fsync_folder(folder)
+    _fsync_folder(target.parent)
     return target
+
+
+export_frame.__doc__ = (export_frame.__doc__ or "").replace("{phi}", _PHI_DOC)
 
 
 def _restore_categories(frame: pd.DataFrame, metadata: dict[bytes, bytes] | None) -> None:
     if not metadata or _METADATA_KEY not in metadata:
         return
     stored = json.loads(metadata[_METADATA_KEY].decode("utf-8")).get("categories", {})
+    if not isinstance(stored, dict):
+        raise ValueError("its hi_widgets metadata holds no categories mapping")
     for name, categories in stored.items():
         if name in frame.columns and isinstance(frame[name].dtype, pd.CategoricalDtype):
-            frame[name] = frame[name].cat.set_categories(categories)
+            # Values the stored list lacks (a newer state, another writer) are kept.
+            present = [c for c in frame[name].cat.categories if c not in set(categories)]
+            frame[name] = frame[name].cat.set_categories([*categories, *present])
 
 
-def read_frame(path: str | os.PathLike[str], format: str | None = None) -> pd.DataFrame:
-    """Read a file written by :func:`export_frame` back into a typed frame.
+def _read_json(source: Path) -> pd.DataFrame:
+    rows = json.loads(source.read_text(encoding="utf-8"))
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ValueError("expected a JSON array of objects (one per row), as export_frame writes")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return apply_schema(pd.DataFrame.from_records(rows, columns=columns))
 
-    Parameters
-    ----------
-    path
-        The file.
-    format
-        One of :data:`FORMATS`; ``None`` picks it from the suffix.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Parquet: the stored dtypes, with categories restored from the hi_widgets metadata.
-        CSV and JSON: every cell read as text, then known hi_widgets columns converted by
-        :func:`hi_widgets.frames.apply_schema` (other columns stay text). An empty JSON
-        file has no columns (an empty array carries none).
-    """
-    source = Path(path)
-    name = _resolve_format(source, format)
+def _read(source: Path, name: str) -> pd.DataFrame:
     if name == "parquet":
         import pyarrow.parquet as pq
 
@@ -309,6 +475,48 @@ def read_frame(path: str | os.PathLike[str], format: str | None = None) -> pd.Da
     if name == "csv":
         text = pd.read_csv(source, dtype=object, keep_default_na=False, na_values=[""])
         return apply_schema(text)
-    rows = json.loads(source.read_text(encoding="utf-8"))
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    return apply_schema(pd.DataFrame.from_records(rows, columns=columns))
+    return _read_json(source)
+
+
+def read_frame(path: str | os.PathLike[str], format: str | None = None) -> pd.DataFrame:
+    """Read a file written by :func:`export_frame` back into a typed frame.
+
+    Parameters
+    ----------
+    path
+        The file (``~`` is expanded).
+    format
+        One of :data:`FORMATS`; ``None`` picks it from the suffix.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Parquet: the stored dtypes, with categories restored from the hi_widgets metadata
+        (values outside the stored categories are kept, as extra categories).
+        CSV and JSON: every cell read as text, then known hi_widgets columns converted by
+        :func:`hi_widgets.frames.apply_schema` (other columns stay text). An empty JSON
+        file has no columns (an empty array carries none).
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError
+        If the file cannot be opened.
+    ValueError
+        If the file is not a valid file of its format; the message names the file and
+        what is wrong.
+    """
+    source = Path(path).expanduser()
+    name = _resolve_format(source, format)
+    if not source.is_file():
+        if source.is_dir():
+            raise IsADirectoryError(21, "is a folder, not a file", str(source))
+        raise FileNotFoundError(2, "no such file", str(source))
+    try:
+        return _read(source, name)
+    except (FileNotFoundError, PermissionError):
+        raise
+    except RecursionError:
+        raise ValueError(f"cannot read {source} as {name}: nested too deeply") from None
+    except Exception as error:  # every parser's own error type, reported as one
+        what = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"cannot read {source} as {name}: {what}") from error

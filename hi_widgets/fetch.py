@@ -10,26 +10,29 @@ import gzip
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from .errors import AccessDeniedError, ResourceNotFoundError, translate
+from .errors import translate
 from .ids import (
     validate_datastore_id,
     validate_image_set_id,
     validate_optional_version_id,
 )
-from .records import normalize_image_set
+from .walk import (
+    STRATEGIES,
+    Cancelled,
+    MissingCallback,
+    Strategy,
+    VersionProgress,
+    direct_send,
+    get_version,
+    search_summaries,
+    walk_versions,
+)
 
 log = logging.getLogger(__name__)
-
-PAGE_SIZE = 50  # ListImageSetVersions / SearchImageSets accept maxResults 1..50
-STRATEGIES = ("auto", "list", "get")
-
-Strategy = Literal["auto", "list", "get"]
-ProgressCallback = Callable[[int, "int | None"], None]
-MissingCallback = Callable[[int, ResourceNotFoundError], None]
 
 
 def get_image_set(
@@ -61,18 +64,7 @@ def get_image_set(
     datastore_id = validate_datastore_id(datastore_id)
     image_set_id = validate_image_set_id(image_set_id)
     version = validate_optional_version_id(version_id)
-    return _get(client, datastore_id, image_set_id, version)
-
-
-def _get(client: Any, datastore_id: str, image_set_id: str, version: str | None) -> dict:
-    params = {"datastoreId": datastore_id, "imageSetId": image_set_id}
-    if version is not None:
-        params["versionId"] = version
-    with translate(
-        "GetImageSet", datastoreId=datastore_id, imageSetId=image_set_id, versionId=version
-    ):
-        response = client.get_image_set(**params)
-    return normalize_image_set(response, datastore_id=datastore_id, image_set_id=image_set_id)
+    return get_version(direct_send(client), datastore_id, image_set_id, version)
 
 
 def iter_versions(
@@ -81,7 +73,7 @@ def iter_versions(
     image_set_id: str,
     *,
     strategy: Strategy = "auto",
-    progress: ProgressCallback | None = None,
+    progress: VersionProgress | None = None,
     on_missing: MissingCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -94,115 +86,49 @@ def iter_versions(
     datastore_id, image_set_id
         32 lower-case letters and digits each; checked before any request.
     strategy
-        ``"list"``: the ListImageSetVersions paginator, all pages.
+        ``"list"``: ListImageSetVersions, every page.
         ``"get"``: GetImageSet for the latest version, then each older version number
         down to 1 (for principals allowed GetImageSet but not ListImageSetVersions).
-        ``"auto"``: ``"list"``, falling back to ``"get"`` if listing is denied.
+        ``"auto"``: ``"list"``, falling back to ``"get"`` if the first page is denied
+        (a denial after that is raised). The rules are :mod:`hi_widgets.walk`'s, shared
+        with :func:`hi_widgets.fetch_versions`.
     progress
         Called after each request with ``(versions_so_far, total)``; ``total`` is the
         latest version number once known, else None.
     on_missing
         ``"get"`` only: called with ``(version_number, error)`` for a version that no
-        longer exists. The walk continues; by default the gap is logged.
+        longer exists. The walk continues; by default the gap is logged as a warning.
     cancel
         When set, the iteration stops before its next request.
 
     Yields
     ------
     dict
-        Normalized records. List items lack ``imageSetArn``, ``lastAccessedAt`` and
-        ``storageTier`` (the service does not return them there): those are None.
+        Normalized records, each version once. List items lack ``imageSetArn``,
+        ``lastAccessedAt`` and ``storageTier`` (the service does not return them there):
+        those are None.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     datastore_id = validate_datastore_id(datastore_id)
     image_set_id = validate_image_set_id(image_set_id)
-    args = (client, datastore_id, image_set_id, progress, cancel)
-    if strategy == "get":
-        yield from _walk_get(*args, on_missing)
-        return
-    listed = _walk_list(*args)
-    try:
-        first = next(listed, None)
-    except AccessDeniedError:
-        if strategy == "list":
-            raise
-        log.info("ListImageSetVersions denied for %s; walking with GetImageSet", image_set_id)
-        yield from _walk_get(*args, on_missing)
-        return
-    if first is not None:
-        yield first
-        yield from listed
-
-
-def _walk_list(
-    client: Any,
-    datastore_id: str,
-    image_set_id: str,
-    progress: ProgressCallback | None,
-    cancel: threading.Event | None,
-) -> Iterator[dict[str, Any]]:
-    paginator = client.get_paginator("list_image_set_versions")
-    pages = iter(
-        paginator.paginate(
-            datastoreId=datastore_id,
-            imageSetId=image_set_id,
-            PaginationConfig={"PageSize": PAGE_SIZE},
+    return _until_cancelled(
+        walk_versions(
+            direct_send(client, None if cancel is None else cancel.is_set),
+            datastore_id,
+            image_set_id,
+            strategy=strategy,
+            progress=progress,
+            on_missing=on_missing,
         )
     )
-    done, total = 0, None
-    ids = {"datastoreId": datastore_id, "imageSetId": image_set_id}
-    while not (cancel is not None and cancel.is_set()):
-        with translate("ListImageSetVersions", **ids):
-            page = next(pages, None)
-        if page is None:
-            return
-        items = page.get("imageSetPropertiesList", [])
-        records = [
-            normalize_image_set(item, datastore_id=datastore_id, image_set_id=image_set_id)
-            for item in items
-        ]
-        if total is None and records:
-            total = max(r["versionId"] for r in records)
-        done += len(records)
-        if progress is not None:
-            progress(done, total)
+
+
+def _until_cancelled(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    try:
         yield from records
-
-
-def _walk_get(
-    client: Any,
-    datastore_id: str,
-    image_set_id: str,
-    progress: ProgressCallback | None,
-    cancel: threading.Event | None,
-    on_missing: MissingCallback | None,
-) -> Iterator[dict[str, Any]]:
-    if cancel is not None and cancel.is_set():
+    except Cancelled:
         return
-    latest = _get(client, datastore_id, image_set_id, None)
-    total = latest["versionId"]
-    done = 1
-    if progress is not None:
-        progress(done, total)
-    yield latest
-    for number in range(total - 1, 0, -1):
-        if cancel is not None and cancel.is_set():
-            return
-        try:
-            record = _get(client, datastore_id, image_set_id, str(number))
-        except ResourceNotFoundError as error:
-            if on_missing is not None:
-                on_missing(number, error)
-            else:
-                log.warning("image set %s has no version %d", image_set_id, number)
-            record = None
-        else:
-            done += 1
-        if progress is not None:
-            progress(done, total)
-        if record is not None:
-            yield record
 
 
 def list_datastores(client: Any, *, status: str | None = None) -> list[dict[str, Any]]:
@@ -275,17 +201,7 @@ def search_image_sets(
     criteria: dict[str, Any] = {"filters": filters} if filters else {}
     if sort is not None:
         criteria["sort"] = {"sortField": sort[0], "sortOrder": sort[1]}
-    params: dict[str, Any] = {"datastoreId": datastore_id}
-    if criteria:
-        params["searchCriteria"] = criteria
-    paginator = client.get_paginator("search_image_sets")
-    found: list[dict[str, Any]] = []
-    with translate("SearchImageSets", datastoreId=datastore_id):
-        for page in paginator.paginate(**params, PaginationConfig={"PageSize": PAGE_SIZE}):
-            found.extend(page.get("imageSetsMetadataSummaries", []))
-            if limit is not None and len(found) >= limit:
-                return found[:limit]
-    return found
+    return list(search_summaries(direct_send(client), datastore_id, criteria, limit=limit))
 
 
 def get_image_set_metadata(

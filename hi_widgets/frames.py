@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hi_widgets import deid as _deid
 from hi_widgets.model import image_set_states, service_model, storage_tiers, workflow_statuses
 from hi_widgets.records import RECORD_FIELDS
 
@@ -44,13 +45,10 @@ __all__ = [
 TIME_UNIT = "us"
 """Resolution of every timestamp and duration column."""
 
-PHI_COLUMNS: tuple[str, ...] = (
-    "DICOMPatientId",
-    "DICOMPatientName",
-    "DICOMPatientBirthDate",
-    "DICOMPatientSex",
-)
-"""Columns holding protected health information; exports drop them unless asked not to."""
+PHI_COLUMNS: tuple[str, ...] = _deid.PHI_COLUMNS
+"""SearchImageSets columns that exports remove unless asked not to (PS3.15 Annex E, basic
+profile: patient, accession number, study id, description, date and time); the UID
+columns (:data:`hi_widgets.deid.UID_COLUMNS`) are replaced instead."""
 
 DERIVED_COLUMNS: tuple[str, ...] = ("duration", "isLatest")
 """Columns :func:`versions_frame` computes: ``updatedAt - createdAt`` and latest-version flag."""

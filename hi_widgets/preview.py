@@ -5,7 +5,8 @@ from the metadata document (:func:`choose_frames`), fetches their first frame wi
 GetImageFrame (kept in a small LRU cache, :class:`FrameCache`), decodes it
 (:func:`decode_frame`: HTJ2K, the service's default, and the other stored formats) and
 maps it to 0..1 for display (:func:`window_pixels`: the modality rescale, then the
-metadata's window centre/width, else a robust min/max). :func:`plot_frames` draws the
+metadata's window centre/width, else a robust min/max; colour frames by their range,
+PALETTE COLOR through the metadata's lookup tables). :func:`plot_frames` draws the
 results on a pyplot-free Figure.
 
 A frame that cannot be fetched or decoded does not stop the others: each result carries
@@ -71,6 +72,8 @@ class FrameRef:
         The instance's InstanceNumber, when present.
     frame_index
         Index of the frame within its instance (0 unless a single multi-frame instance).
+    frame_count
+        Number of frames of the instance.
     attributes
         DICOM attributes for decoding and display, instance level over series level.
     """
@@ -81,6 +84,7 @@ class FrameRef:
     sop_instance_uid: str
     instance_number: int | None
     frame_index: int = 0
+    frame_count: int = 1
     attributes: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -158,6 +162,7 @@ def choose_frames(metadata: Mapping[str, Any]) -> list[FrameRef]:
                     sop_instance_uid=str(sop_uid),
                     instance_number=None if number is None else int(number),
                     frame_index=frame_index,
+                    frame_count=len(instance["ImageFrames"]),
                     attributes={**series_dicom, **dicom},
                 )
             )
@@ -288,7 +293,10 @@ class FramePreview:
     ref
         Which frame (:class:`FrameRef`).
     image
-        ``float32`` pixels in [0, 1] (see :func:`window_pixels`), or None.
+        ``float32`` pixels in [0, 1] for display (see :func:`window_pixels`; RGB for
+        colour and PALETTE COLOR frames), or None.
+    pixels
+        The decoded stored values (as :func:`decode_frame` returns them), or None.
     error
         Why there is no image (the fetch or decode error's message), or None.
     content_type, size
@@ -297,6 +305,7 @@ class FramePreview:
 
     ref: FrameRef
     image: np.ndarray | None = field(default=None, repr=False)
+    pixels: np.ndarray | None = field(default=None, repr=False)
     error: str | None = None
     content_type: str | None = None
     size: int | None = None
@@ -308,9 +317,12 @@ class FramePreview:
 
     @property
     def title(self) -> str:
-        """A short caption: position and instance number."""
-        number = self.ref.instance_number
-        return f"{self.ref.position}" + (f" (#{number})" if number is not None else "")
+        """A short caption: position, instance number, and frame of a multi-frame instance."""
+        ref = self.ref
+        parts = [] if ref.instance_number is None else [f"#{ref.instance_number}"]
+        if ref.frame_count > 1:
+            parts.append(f"frame {ref.frame_index + 1}/{ref.frame_count}")
+        return ref.position + (f" ({', '.join(parts)})" if parts else "")
 
 
 ProgressCallback = Callable[[int, int], object]
@@ -387,12 +399,13 @@ def _preview_one(
     except HealthImagingError as error:
         return FramePreview(ref, error=f"could not fetch frame {ref.frame_id}: {error.message}")
     try:
-        image = display_pixels(decode_frame(blob, content_type, ref.attributes), ref.attributes)
+        pixels = decode_frame(blob, content_type, ref.attributes)
+        image = display_pixels(pixels, ref.attributes)
     except MissingCodecError:
         raise
     except Exception as error:  # one bad frame must not stop the preview of the others
         return FramePreview(ref, error=str(error), content_type=content_type, size=len(blob))
-    return FramePreview(ref, image=image, content_type=content_type, size=len(blob))
+    return FramePreview(ref, image=image, pixels=pixels, content_type=content_type, size=len(blob))
 
 
 # --------------------------------------------------------------------------- plots
@@ -412,8 +425,8 @@ def plot_frames(previews: Sequence[FramePreview], axes: Sequence[Any] | None = N
     -------
     matplotlib.figure.Figure
         The figure drawn on (shown as a PNG in Jupyter). A preview without an image
-        shows its error, wrapped, in place of the picture; no previews give one empty
-        panel saying so.
+        shows its error, wrapped (and cut short when long), in place of the picture;
+        no previews give one empty panel saying so.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -437,7 +450,8 @@ def plot_frames(previews: Sequence[FramePreview], axes: Sequence[Any] | None = N
         if preview.image is not None:
             ax.imshow(preview.image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="antialiased")
         else:
-            text = textwrap.fill(preview.error or "no image", width=32)
+            # The panel holds a few lines; the whole message stays in preview.error.
+            text = textwrap.fill(preview.error or "no image", width=32, max_lines=9)
             ax.text(
                 0.5,
                 0.5,

@@ -32,10 +32,10 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+
+from .quotas import PUBLISHED_QUOTAS, Quota, check_quota, quota_for
 
 __all__ = [
-    "FALLBACK_QUOTA",
     "PUBLISHED_QUOTAS",
     "SAFETY_MARGIN",
     "Quota",
@@ -43,29 +43,6 @@ __all__ = [
     "TokenBucket",
 ]
 
-
-class Quota(NamedTuple):
-    """A request quota: sustained ``rate`` (requests per second) and ``burst`` size."""
-
-    rate: float
-    burst: float
-
-
-PUBLISHED_QUOTAS: Mapping[str, Quota] = {
-    "GetImageSet": Quota(25.0, 50.0),
-    "ListImageSetVersions": Quota(25.0, 50.0),
-    "SearchImageSets": Quota(25.0, 50.0),
-    "GetImageSetMetadata": Quota(50.0, 100.0),
-    "GetDatastore": Quota(10.0, 20.0),
-    "ListDatastores": Quota(5.0, 10.0),
-    "UpdateImageSetMetadata": Quota(0.25, 1.0),
-    "CopyImageSet": Quota(0.25, 1.0),
-    "DeleteImageSet": Quota(0.25, 1.0),
-}
-"""HealthImaging's published default quotas per operation (rate per second, burst)."""
-
-FALLBACK_QUOTA = Quota(5.0, 10.0)
-"""Quota assumed for an operation missing from :data:`PUBLISHED_QUOTAS` and the overrides."""
 
 SAFETY_MARGIN = 0.03
 """Fraction of rate and burst left unused, for arrival jitter and clock drift."""
@@ -85,17 +62,15 @@ SleepFunction = Callable[[float], object]
 _EPSILON = 1e-9
 
 
-def _check_quota(operation: str, rate: float, burst: float) -> Quota:
+def _positive_quota(rate: float, burst: float) -> Quota:
     try:
         rate, burst = float(rate), float(burst)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"quota of {operation} must be numbers (rate, burst), got {(rate, burst)!r}"
-        ) from None
+        raise ValueError(f"a bucket needs numbers (rate, burst), got {(rate, burst)!r}") from None
     if not (math.isfinite(rate) and rate > 0):
-        raise ValueError(f"rate of {operation} must be a positive number, got {rate!r}")
+        raise ValueError(f"rate of the bucket must be a positive number, got {rate!r}")
     if not (math.isfinite(burst) and burst >= 1):
-        raise ValueError(f"burst of {operation} must be a number >= 1, got {burst!r}")
+        raise ValueError(f"burst of the bucket must be a number >= 1, got {burst!r}")
     return Quota(rate, burst)
 
 
@@ -142,7 +117,7 @@ class TokenBucket:
         recovery: float = RECOVERY_PER_SECOND,
         min_fraction: float = MIN_RATE_FRACTION,
     ) -> None:
-        rate, burst = _check_quota("the bucket", rate, burst)
+        rate, burst = _positive_quota(rate, burst)
         if not 0 <= margin < 1:
             raise ValueError(f"margin must be in [0, 1), got {margin!r}")
         if not 0 < decrease < 1:
@@ -286,9 +261,9 @@ class RateLimiter:
     Parameters
     ----------
     rates
-        Overrides of :data:`PUBLISHED_QUOTAS`: ``{"GetImageSet": (rate, burst), ...}``,
-        for an account whose quotas were raised. Operations in neither get
-        :data:`FALLBACK_QUOTA`.
+        Overrides of :data:`~hi_widgets.quotas.PUBLISHED_QUOTAS`:
+        ``{"GetImageSet": (rate, burst), ...}``, for an account whose quotas were raised.
+        An operation name not in that table is a ``ValueError`` naming it.
     margin, clock, sleep
         Passed to every :class:`TokenBucket`.
 
@@ -319,7 +294,7 @@ class RateLimiter:
                 raise ValueError(
                     f"quota of {operation} must be a pair (rate, burst), got {value!r}"
                 ) from None
-            quotas[operation] = _check_quota(operation, rate, burst)
+            quotas[operation] = check_quota(operation, rate, burst)
         self._quotas = quotas
         self._margin = margin
         self._clock = clock
@@ -328,8 +303,8 @@ class RateLimiter:
         self._buckets: dict[str, TokenBucket] = {}
 
     def quota(self, operation: str) -> Quota:
-        """Return the configured quota of ``operation``."""
-        return self._quotas.get(operation, FALLBACK_QUOTA)
+        """Return the configured quota of ``operation`` (ValueError if it is unknown)."""
+        return quota_for(operation, self._quotas)
 
     def bucket(self, operation: str) -> TokenBucket:
         """Return the bucket of ``operation``, creating it (full) on first use."""

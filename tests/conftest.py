@@ -29,6 +29,11 @@ def isolated_aws_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # boto3's module-level default session caches the credentials it resolved first
+    # (boto3.client(...) uses it): each test starts without one.
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 
 # --------------------------------------------------------------------------- widget tests

@@ -64,6 +64,55 @@ def test_demo_parser_defaults():
     assert args.func is app.run
 
 
+@pytest.mark.parametrize(
+    ("ip", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("myhost.example", False),
+    ],
+)
+def test_loopback_addresses(ip, loopback):
+    assert app.is_loopback(ip) is loopback
+    error, warning = app.bind_problems(ip, use_aws=False, allow_remote_aws=False)
+    assert error is None
+    assert (warning is None) is loopback
+    if not loopback:
+        assert ip in warning and "other machines" in warning
+
+
+def test_aws_off_loopback_needs_the_explicit_flag():
+    error, warning = app.bind_problems("0.0.0.0", use_aws=True, allow_remote_aws=False)
+    assert "--allow-remote-aws" in error and "credentials" in error and warning is None
+    error, warning = app.bind_problems("0.0.0.0", use_aws=True, allow_remote_aws=True)
+    assert error is None and "AWS" in warning
+    assert app.bind_problems("127.0.0.1", use_aws=True, allow_remote_aws=False) == (None, None)
+
+
+def test_hi_widgets_demo_refuses_aws_on_a_network_address_before_starting_anything():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PYTHONPATH"] = str(Path(app.__file__).resolve().parents[1])
+    argv = [sys.executable, "-m", "hi_widgets.cli", "demo", "--ip", "0.0.0.0", "--aws"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--allow-remote-aws" in done.stderr
+    assert "Starting" not in done.stdout  # Voila was never started
+
+
+def test_demo_parser_has_the_remote_aws_flag_off_by_default():
+    from hi_widgets.cli import build_parser
+
+    assert build_parser().parse_args(["demo"]).allow_remote_aws is False
+    args = build_parser().parse_args(["demo", "--aws", "--allow-remote-aws"])
+    assert args.allow_remote_aws is True
+
+
 def _read_lines(stream, lines: queue.Queue) -> None:
     for line in iter(stream.readline, ""):
         lines.put(line)

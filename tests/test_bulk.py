@@ -10,6 +10,9 @@ from botocore.stub import Stubber
 
 from hi_widgets import InvalidIdentifierError, bulk, make_client, sandbox
 from hi_widgets.bulk import ERROR_COLUMNS, FetchResult, fetch_versions, refresh
+from hi_widgets.bulk._engine import Engine
+from hi_widgets.bulk._pool import run
+from hi_widgets.bulk._twin import _utc_timestamp, single_attempt_client
 from hi_widgets.frames import VERSION_KEY
 from hi_widgets.ratelimit import RateLimiter
 
@@ -24,7 +27,7 @@ FAST = {"ListImageSetVersions": (5000, 5000), "GetImageSet": (5000, 5000)}
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(bulk, "BACKOFF_BASE", 0.001)
+    monkeypatch.setattr(bulk._engine, "BACKOFF_BASE", 0.001)
 
 
 # ------------------------------------------------------------------- stubbed client
@@ -156,7 +159,7 @@ def test_throttles_and_server_errors_are_retried(stubbed):
 
 
 def test_a_persistent_retryable_error_fails_only_its_item(stubbed, monkeypatch):
-    monkeypatch.setattr(bulk, "MAX_ATTEMPTS", 3)
+    monkeypatch.setattr(bulk._engine, "MAX_ATTEMPTS", 3)
     client, stub = stubbed
     for _ in range(3):
         stub.add_client_error(
@@ -267,9 +270,9 @@ def test_a_retrying_client_is_replaced_by_a_single_attempt_twin():
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1"
     )
     single = make_client(session=session, max_attempts=1)
-    assert bulk._single_attempt_client(single, 8) is single
+    assert single_attempt_client(single, 8) is single
     retrying = make_client(session=session, endpoint_url="http://127.0.0.1:9", max_attempts=5)
-    twin = bulk._single_attempt_client(retrying, 32)
+    twin = single_attempt_client(retrying, 32)
     assert twin is not retrying
     assert twin.meta.config.retries["total_max_attempts"] == 1
     assert twin.meta.config.max_pool_connections == 32
@@ -476,11 +479,12 @@ def test_a_raising_progress_stops_other_workers_at_once():
     # raised must stop the run itself: Z must not be started while the caller's thread
     # is still waiting on X's future.
     x, y, z = [(DS, str(n) * 32) for n in (1, 2, 3)]
-    engine = bulk._Engine(None, RateLimiter(FAST), "list", None)
+    engine = Engine(None, RateLimiter(FAST), "list", None)
     started = []
     z_started = threading.Event()
 
-    def versions(datastore_id, image_set_id, known):
+    def versions(item):
+        image_set_id = item[1]
         started.append(image_set_id)
         if image_set_id == z[1]:
             z_started.set()
@@ -495,9 +499,8 @@ def test_a_raising_progress_stops_other_workers_at_once():
         if item == y:
             raise RuntimeError("progress broke")
 
-    engine.versions = versions
     with pytest.raises(RuntimeError, match="progress broke"):
-        bulk._run(engine, [x, y, z], None, 2, progress)
+        run(engine, [x, y, z], versions, 2, progress)
     assert z[1] not in started
 
 
@@ -610,9 +613,23 @@ def test_refresh_rejects_a_non_frame(sb):
 
 
 def test_backoff_wakes_on_abort_even_when_a_cancel_event_is_given():
-    engine = bulk._Engine(object(), RateLimiter(), "list", threading.Event())
+    engine = Engine(object(), RateLimiter(), "list", threading.Event())
     sleeper = threading.Thread(target=engine._sleep, args=(600,))
     sleeper.start()
     engine.abort.set()  # e.g. another worker's progress callback raised
     sleeper.join(timeout=30)
     assert not sleeper.is_alive()
+
+
+def test_the_twin_is_built_once_per_client_and_parses_timestamps_to_utc():
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1"
+    )
+    retrying = make_client(session=session, endpoint_url="http://127.0.0.1:9", max_attempts=5)
+    twin = single_attempt_client(retrying, 8)
+    assert single_attempt_client(retrying, 4) is twin  # kept, with its warm connections
+    noon = datetime(2025, 1, 1, 12, tzinfo=timezone.utc)
+    assert _utc_timestamp(noon.timestamp()) == noon
+    assert _utc_timestamp(noon.timestamp()).tzinfo is timezone.utc
+    assert _utc_timestamp("2025-01-01T13:00:00+01:00") == noon
+    assert single_attempt_client(retrying, 64) is not twin  # a larger pool is rebuilt

@@ -132,26 +132,235 @@ def test_argparse_errors_exit_2(sb, ids, tmp_path):
     assert info.value.code == 2
 
 
-def test_ctrl_c_writes_the_complete_histories_fetched_so_far(sb, ids, tmp_path, capsys):
+def interrupt_after(monkeypatch, completed: int) -> None:
+    """Press Ctrl-C once ``completed`` image sets are done, and hold the fetch until the
+    CLI has acted on it (set its cancel event): a known point, not a timer."""
     import _thread
-    import threading
 
+    from hi_widgets import bulk
+
+    real = bulk.fetch_versions
+
+    def fetch_versions(client, items, *, progress, cancel, **options):
+        def on_progress(done, total, item):
+            progress(done, total, item)
+            if done == completed:
+                _thread.interrupt_main()
+                assert cancel.wait(60), "the CLI never acted on Ctrl-C"
+
+        return real(client, items, progress=on_progress, cancel=cancel, **options)
+
+    monkeypatch.setattr(bulk, "fetch_versions", fetch_versions)
+
+
+def test_ctrl_c_writes_the_complete_histories_fetched_so_far(
+    sb, ids, tmp_path, capsys, monkeypatch
+):
     ds, image_sets = ids
-    sb.set_faults(latency_ms=100)
     out = tmp_path / "partial.parquet"
-    timer = threading.Timer(1.0, _thread.interrupt_main)
-    timer.start()
-    try:
-        argv = ["versions", "--datastore", ds, "--image-set", *image_sets, "-o", str(out)]
-        status = main([*argv, "--max-workers", "1", "--no-progress"])
-    finally:
-        timer.cancel()
+    interrupt_after(monkeypatch, completed=3)
+    argv = ["versions", "--datastore", ds, "--image-set", *image_sets, "-o", str(out)]
+    status = main([*argv, "--max-workers", "1", "--no-progress"])
     assert status == 130
     frame = read_frame(out)
     fetched = sorted(set(frame["imageSetId"]))
-    assert 0 < len(fetched) < len(image_sets)
+    assert fetched == sorted(image_sets[:3])  # one worker: exactly the first three
     assert rows(frame) == history(sb, ds, fetched)  # whole histories only, nothing partial
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_ctrl_c_on_a_real_hi_widgets_versions_process(sb, ids, tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import hi_widgets
+
+    ds, image_sets = ids
+    out = tmp_path / "prev.csv"
+    out.write_text("good data from an earlier run\n")
+    sb.set_faults(latency_ms=150)  # 30 image sets, one worker: seconds of work left
+    env = {**os.environ, "PYTHONPATH": str(Path(hi_widgets.__file__).parents[1])}
+    argv = ["versions", "--datastore", ds, "--image-set", *image_sets, "-o", str(out)]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "hi_widgets.cli", *argv, "--max-workers", "1"],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # A known point: the child's own progress bar shows 3 image sets done.
+        seen = b""
+        while not re.search(rb"\b([3-9]|\d\d)/30\b", seen):
+            chunk = os.read(child.stderr.fileno(), 4096)
+            assert chunk, f"the child ended early: {seen.decode()}"
+            seen += chunk
+        child.send_signal(signal.SIGINT)
+        _, rest = child.communicate(timeout=60)
+        err = (seen + rest).decode()
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 130, err
+    assert "interrupted" in err
+    assert out.read_text() == "good data from an earlier run\n"  # not replaced
+    (beside,) = tmp_path.glob("prev.partial-*.csv")
+    assert str(beside) in err
+    frame = read_frame(beside)
+    fetched = sorted(set(frame["imageSetId"]))
+    assert 0 < len(fetched) < len(image_sets)
+    assert rows(frame) == history(sb, ds, fetched)
+
+
+def write_previous(ds, image_sets, sb, out):
+    assert (
+        main(
+            [
+                "versions",
+                "--datastore",
+                ds,
+                "--image-set",
+                *image_sets[:4],
+                "-o",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    return out.read_bytes()
+
+
+def test_a_run_that_fetched_nothing_never_touches_the_file(sb, ids, tmp_path, capsys):
+    ds, image_sets = ids
+    out = tmp_path / "prev.parquet"
+    before = write_previous(ds, image_sets, sb, out)
+    sb.deny("ListImageSetVersions")
+    sb.deny("GetImageSet")
+    argv = ["versions", "--datastore", ds, "--image-set", *image_sets[4:6], "-o", str(out)]
+    assert main([*argv, "--no-progress"]) == 1
+    assert out.read_bytes() == before
+    err = capsys.readouterr().err
+    assert f"nothing was fetched: {out} left as it was" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prev.parquet"]
+
+
+def test_an_incomplete_run_writes_beside_the_file_unless_forced(sb, ids, tmp_path, capsys):
+    ds, image_sets = ids
+    out = tmp_path / "prev.parquet"
+    before = write_previous(ds, image_sets, sb, out)
+    capsys.readouterr()
+    sb.deny("ListImageSetVersions", image_set_ids=[image_sets[1]])
+    sb.deny("GetImageSet", image_set_ids=[image_sets[1]])
+    argv = ["versions", "--datastore", ds, "--image-set", *image_sets[:3], "-o", str(out)]
+    assert main([*argv, "--no-progress"]) == 1
+    assert out.read_bytes() == before
+    (beside,) = [p for p in tmp_path.iterdir() if p.name != "prev.parquet"]
+    assert beside.name.startswith("prev.partial-") and beside.suffix == ".parquet"
+    assert rows(read_frame(beside)) == history(sb, ds, [image_sets[0], image_sets[2]])
+    err = capsys.readouterr().err
+    assert f"{out} is not replaced" in err and str(beside) in err and "--force" in err
+    assert main([*argv, "--no-progress", "--force"]) == 1
+    assert rows(read_frame(out)) == history(sb, ds, [image_sets[0], image_sets[2]])
+
+
+def test_a_failed_final_write_saves_the_data_elsewhere(sb, ids, tmp_path, capsys, monkeypatch):
+    import shutil
+    import tempfile
+
+    from hi_widgets import bulk
+
+    ds, image_sets = ids
+    folder = tmp_path / "vanishing"
+    folder.mkdir()
+    real = bulk.fetch_versions
+
+    def fetch_then_lose_the_folder(*args, **kwargs):
+        result = real(*args, **kwargs)
+        shutil.rmtree(folder)  # the destination disappears during the fetch
+        return result
+
+    monkeypatch.setattr(bulk, "fetch_versions", fetch_then_lose_the_folder)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    argv = ["versions", "--datastore", ds, "--image-set", *image_sets[:2]]
+    assert main([*argv, "-o", str(folder / "out.csv"), "--no-progress"]) == 0
+    (saved,) = tmp_path.glob("out.partial-*.csv")
+    assert rows(read_frame(saved)) == history(sb, ds, image_sets[:2])
+    err = capsys.readouterr().err
+    assert f"cannot write {folder / 'out.csv'}" in err
+    assert f"saved the fetched versions to {saved} instead" in err
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("/proc/hi-widgets-test.csv", "/proc/hi-widgets-test.csv: "),
+        ("/sys/hi-widgets-test.csv", "/sys/hi-widgets-test.csv"),
+        ("{tmp}/out.xlsx", "--format"),
+        ("{tmp}/nowhere/out.csv", "does not exist"),
+    ],
+)
+def test_destinations_are_checked_before_the_first_request(
+    sb, ids, tmp_path, capsys, output, message
+):
+    ds, image_sets = ids
+    output = output.format(tmp=tmp_path)
+    argv = ["versions", "--datastore", ds, "--image-set", image_sets[0], "-o", output]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("error: -o ")
+    assert sb.requests == []
+    assert "%" not in err  # no progress bar was drawn
+
+
+def test_tilde_is_expanded(sb, ids, tmp_path, monkeypatch):
+    ds, image_sets = ids
+    monkeypatch.setenv("HOME", str(tmp_path))
+    argv = ["versions", "--datastore", ds, "--image-set", image_sets[0], "-o", "~/v.csv"]
+    assert main([*argv, "--no-progress"]) == 0
+    assert rows(read_frame(tmp_path / "v.csv")) == history(sb, ds, image_sets[:1])
+
+
+def test_a_malformed_id_is_reported_before_any_progress_bar(sb, ids, tmp_path, capsys):
+    ds, image_sets = ids
+    argv = ["versions", "--datastore", ds, "--image-set", image_sets[0], "NOT-AN-ID"]
+    assert main([*argv, "-o", str(tmp_path / "v.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "NOT-AN-ID" in err and "0/" not in err and "%" not in err
+    assert sb.requests == []
+
+
+@pytest.mark.parametrize(
+    ("setup", "flag"),
+    [
+        ({"--profile": "nosuchprofile"}, "--profile"),
+        ({"--profile": "empty"}, "--profile empty: the profile holds no credentials"),
+        ({"unset": ["AWS_DEFAULT_REGION"]}, "--region"),
+        ({"unset": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]}, "AWS_ACCESS_KEY_ID"),
+    ],
+)
+def test_configuration_problems_exit_2_naming_what_to_set(
+    sb, ids, tmp_path, capsys, monkeypatch, setup, flag
+):
+    ds, image_sets = ids
+    for name in setup.get("unset", []):
+        monkeypatch.delenv(name)
+    config = tmp_path.parent / f"{tmp_path.name}-config"
+    config.write_text("[profile empty]\nregion = us-east-1\n")  # a profile without keys
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    argv = ["versions", "--datastore", ds, "--image-set", *image_sets[:3]]
+    argv += ["-o", str(tmp_path / "v.csv")]
+    if "--profile" in setup:
+        argv += ["--profile", setup["--profile"]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert flag in err
+    assert "hi_widgets." not in err and "region=" not in err  # no Python for CLI users
+    assert err.count("\n") == 1 and "..." not in err  # one line, never cut off
+    assert sb.requests == []
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_format_choices_match_the_exporter():
@@ -159,3 +368,34 @@ def test_cli_format_choices_match_the_exporter():
     from hi_widgets.export import FORMATS
 
     assert tuple(EXPORT_FORMATS) == tuple(FORMATS)
+
+
+def test_all_fetches_every_image_set_the_datastore_search_returns(sb, ids, tmp_path, capsys):
+    ds, _ = ids
+    out = tmp_path / "all.parquet"
+    assert main(["versions", "--datastore", ds, "--all", "-o", str(out), "--no-progress"]) == 0
+    operations = {r.operation for r in sb.requests}
+    assert {"SearchImageSets", "GetImageSet", "ListImageSetVersions"} <= operations
+    searched = {
+        s["imageSetId"]
+        for s in sb.client().search_image_sets(datastoreId=ds, maxResults=50)[
+            "imageSetsMetadataSummaries"
+        ]
+    }
+    assert rows(read_frame(out)) == history(sb, ds, sorted(searched))
+    assert main(["versions", "--all", "-o", str(out)]) == 2
+    assert "give --datastore for --all" in capsys.readouterr().err
+
+
+def test_checkpoint_resumes_and_refuses_other_inputs(sb, ids, tmp_path, capsys):
+    ds, image_sets = ids
+    out, saved = tmp_path / "out.csv", tmp_path / "run.checkpoint"
+    base = ["versions", "--datastore", ds, "-o", str(out), "--no-progress"]
+    argv = [*base, "--checkpoint", str(saved), "--image-set", *image_sets[:3]]
+    assert main(argv) == 0
+    sent = len(sb.requests)
+    assert main(argv) == 0  # everything is in the checkpoint: nothing is requested
+    assert len(sb.requests) == sent
+    assert rows(read_frame(out, format="csv")) == history(sb, ds, image_sets[:3])
+    assert main([*base, "--checkpoint", str(saved), "--image-set", image_sets[0]]) == 2
+    assert "other inputs" in capsys.readouterr().err

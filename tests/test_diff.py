@@ -171,17 +171,56 @@ def test_diff_versions_checks_ids_before_any_request(sb):
         diff_versions(client, ds, image_set, 1, 999)
 
 
-def test_drop_phi_paths():
+def test_drop_phi_paths_follows_the_basic_profile():
     new = copy.deepcopy(DOC)
     new["Patient"]["DICOM"]["PatientName"] = "DEMO^OTHER"
-    new["Study"]["DICOM"]["StudyDescription"] = "CT HEAD REV 2"
+    new["Study"]["DICOM"]["StudyDescription"] = "CT HEAD REV 2"  # X: removed
+    new["Study"]["DICOM"]["AccessionNumber"] = "ACC-9"  # Z: removed
+    new["Study"]["DICOM"]["InstitutionName"] = "General Hospital"  # X/Z/D: removed
+    new["Study"]["DICOM"]["StudyDate"] = "20240109"  # a date: removed unless kept
+    new["Study"]["Series"][SERIES]["DICOM"]["Modality"] = "MR"  # not in the table: kept
     diff = diff_metadata(DOC, new)
-    assert set(diff["path"]) == {"Patient.DICOM.PatientName", "Study.DICOM.StudyDescription"}
     shared = drop_phi_paths(diff)
-    assert list(shared["path"]) == ["Study.DICOM.StudyDescription"]
+    assert list(shared["path"].str.rsplit(".", n=1).str[-1]) == ["Modality"]
     assert (shared.dtypes == diff.dtypes).all()
     assert list(shared.index) == [0]
+    text = shared.to_csv()
+    for secret in ("DEMO", "CT HEAD", "ACC-9", "General", "2024", SERIES):
+        assert secret not in text
+    dated = drop_phi_paths(diff, keep_dates=True)
+    assert "Study.DICOM.StudyDate" in set(dated["path"])
     assert drop_phi_paths(empty_diff_frame()).empty
+
+
+def test_drop_phi_paths_replaces_uids_consistently_so_rows_still_line_up():
+    new = copy.deepcopy(DOC)
+    instance = new["Study"]["Series"][SERIES]["Instances"][INSTANCE]
+    instance["DICOM"]["InstanceNumber"] = 7
+    instance["DICOM"]["SOPInstanceUID"] = INSTANCE  # U: value replaced
+    new["Study"]["Series"][SERIES]["DICOM"]["SeriesNumber"] = 2
+    diff = diff_metadata(DOC, new)
+    first = drop_phi_paths(diff, uid_key="shared key")
+    again = drop_phi_paths(diff, uid_key="shared key")
+    other = drop_phi_paths(diff, uid_key="another key")
+    assert first.equals(again)
+    assert not first["path"].equals(other["path"])
+    paths = list(first["path"])
+    assert len(paths) == 3
+    assert all(SERIES not in p and "113619" not in p for p in paths)
+    series = {p.split(".DICOM.")[0].split(".Instances.")[0] for p in paths}
+    assert len(series) == 1  # the same series key on every row
+    (uid_row,) = first[first["path"].str.endswith("SOPInstanceUID")].itertuples()
+    assert uid_row.new.startswith("2.25.") and uid_row.new.split(".")[2].isdigit()
+    assert len(uid_row.new) <= 64  # a valid UID
+    assert uid_row.new in uid_row.path  # the value and the instance key stay joined
+
+
+def test_drop_phi_paths_removes_private_tags_and_whole_removed_sequences():
+    old = {"Study": {"DICOM": {"00091001": "secret", "OperatorsName": "X^Y", "A": 1}}}
+    new = {"Study": {"DICOM": {"00091001": "other", "OperatorsName": "Z^W", "A": 2}}}
+    new["Study"]["DICOM"]["ReferencedImageSequence"] = [{"ReferencedSOPInstanceUID": "1.2"}]
+    shared = drop_phi_paths(diff_metadata(old, new))
+    assert list(shared["path"]) == ["Study.DICOM.A"]
 
 
 def test_drop_phi_paths_also_drops_the_patient_root_and_lists_under_it():
@@ -192,3 +231,31 @@ def test_drop_phi_paths_also_drops_the_patient_root_and_lists_under_it():
     shared = drop_phi_paths(diff)
     assert list(shared["path"]) == ["PatientsLikeMe.x", "Study.A"]
     assert "DOE" not in shared.to_csv()
+
+
+def test_a_diff_exported_without_phi_follows_the_profile_too(sb, tmp_path):
+    from hi_widgets.export import export_frame, read_frame
+
+    client = sb.client(max_attempts=1)
+    ds = sb.store.datastore_ids()[0]
+    image_set = sb.store.image_set_ids(ds)[5]
+    latest = sb.store.versions(ds, image_set)[-1]["versionId"]
+    updates = {
+        "SchemaVersion": 1.1,
+        "Study": {"DICOM": {"StudyDescription": "EDITED", "AccessionNumber": "ACC-EDIT"}},
+    }
+    new = client.update_image_set_metadata(
+        datastoreId=ds,
+        imageSetId=image_set,
+        latestVersionId=latest,
+        updateImageSetMetadataUpdates={
+            "DICOMUpdates": {"updatableAttributes": json.dumps(updates).encode()}
+        },
+    )["latestVersionId"]
+    diff = diff_versions(client, ds, image_set, latest, new)
+    assert {"Study.DICOM.StudyDescription", "Study.DICOM.AccessionNumber"} <= set(diff["path"])
+    path = export_frame(diff, tmp_path / "diff.csv")
+    assert b"EDITED" not in path.read_bytes() and b"ACC-EDIT" not in path.read_bytes()
+    assert read_frame(path).empty or "Study.DICOM" not in set(read_frame(path)["path"])
+    kept = export_frame(diff, tmp_path / "diff-phi.csv", include_phi=True)
+    assert b"ACC-EDIT" in kept.read_bytes()

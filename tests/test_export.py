@@ -52,6 +52,9 @@ def image_sets() -> pd.DataFrame:
         "DICOMPatientSex": "F",
         "DICOMStudyInstanceUID": "1.2.3",
         "DICOMSeriesNumber": 4,
+        "DICOMAccessionNumber": "ACC-77",
+        "DICOMStudyDate": "20240108",
+        "DICOMStudyDescription": "CT HEAD",
     }
     summary = {
         "imageSetId": image_set_id(1),
@@ -140,11 +143,32 @@ def test_phi_dropped_by_default(tmp_path, image_sets, fmt):
     path = export_frame(image_sets, tmp_path / f"sets.{fmt}")
     back = read_frame(path)
     assert not set(PHI_COLUMNS) & set(back.columns)
-    assert "DICOMStudyInstanceUID" in back.columns
     raw = path.read_bytes()
-    for secret in (b"Doe^Jane", b"PID-1", b"19700101"):
+    for secret in (b"Doe^Jane", b"PID-1", b"19700101", b"ACC-77", b"20240108", b"HEAD"):
         assert secret not in raw
+    assert back.loc[0, "DICOMSeriesNumber"] == 4  # not in the profile: kept
+    # UIDs are replaced, not dropped: a valid UID, not the original.
+    uid = back.loc[0, "DICOMStudyInstanceUID"]
+    assert uid.startswith("2.25.") and uid != "1.2.3" and len(uid) <= 64
+    assert b"1.2.3," not in raw and b'"1.2.3"' not in raw
     assert set(PHI_COLUMNS) <= set(image_sets.columns)  # input untouched
+    assert image_sets.loc[0, "DICOMStudyInstanceUID"] == "1.2.3"
+
+
+def test_uids_join_across_exports_given_one_key(image_sets):
+    def uid(key):
+        csv = to_bytes(image_sets, "csv", uid_key=key).decode()
+        row = dict(zip(*[line.split(",") for line in csv.splitlines()[:2]], strict=True))
+        return row["DICOMStudyInstanceUID"]
+
+    assert uid("project-key") == uid("project-key") != uid("other-key")
+    assert uid(None) != uid(None)  # a fresh random key per export by default
+
+
+def test_keep_dates_keeps_the_study_date_not_the_birth_date(image_sets):
+    raw = to_bytes(image_sets, "csv", keep_dates=True)
+    assert b"20240108" in raw
+    assert b"19700101" not in raw and b"Doe^Jane" not in raw
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -246,11 +270,180 @@ def test_overwrite_replaces_content_and_keeps_mode(tmp_path, versions):
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
-def test_new_file_is_private(tmp_path, versions):
-    path = export_frame(versions, tmp_path / "v.csv")
+def test_deidentified_file_follows_the_umask(tmp_path, versions):
+    previous = os.umask(0o022)
+    try:
+        path = export_frame(versions, tmp_path / "v.csv")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_file_keeping_phi_is_owner_only_even_over_a_shared_file(tmp_path, image_sets):
+    path = tmp_path / "sets.csv"
+    path.write_text("old")
+    os.chmod(path, 0o644)
+    export_frame(image_sets, path, include_phi=True)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_export_accepts_str_path(tmp_path, versions):
     path = export_frame(versions, str(tmp_path / "v.json"))
     assert path.exists()
+
+
+# ----------------------------------------------------------------- files on a real disk
+
+
+def test_errors_name_the_destination_not_the_temp_file(tmp_path, versions, monkeypatch):
+    path = tmp_path / "v.csv"
+
+    def failing_replace(src, dst):
+        raise PermissionError(13, "Permission denied", src)
+
+    monkeypatch.setattr(export.os, "replace", failing_replace)
+    with pytest.raises(PermissionError) as info:
+        export_frame(versions, path)
+    assert str(path) in str(info.value) and ".tmp" not in str(info.value)
+
+
+def test_destination_problems_are_named(tmp_path, versions):
+    with pytest.raises(IsADirectoryError, match="is a folder") as info:
+        export_frame(versions, tmp_path)
+    assert info.value.filename == str(tmp_path)
+    with pytest.raises(OSError, match="cannot create a file in /proc"):
+        export_frame(versions, "/proc/hi-widgets-test.csv")
+
+
+def test_tilde_is_expanded_on_write_and_read(tmp_path, versions, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert export_frame(versions, "~/v.parquet") == tmp_path / "v.parquet"
+    assert len(read_frame("~/v.parquet")) == len(versions)
+
+
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_stale_temp_files_of_dead_exports_are_removed_by_the_next_export(tmp_path, versions):
+    stale = tmp_path / f".v.csv.hi-widgets-{dead_pid()}-0a1b2c3d.tmp"
+    stale.write_text("Doe^Jane half written")
+    live = tmp_path / f".w.csv.hi-widgets-{os.getppid()}-0a1b2c3d.tmp"  # a live process
+    live.write_text("in progress elsewhere")
+    foreign = tmp_path / ".v.csv.tmp"  # not ours
+    foreign.write_text("someone else's")
+    export_frame(versions, tmp_path / "other.json")
+    assert not stale.exists()
+    assert live.exists() and foreign.exists()
+
+
+WRITER_KILLED_MID_WRITE = """
+import sys
+import pandas as pd
+from hi_widgets import export
+
+def slow_writer(df, fh):
+    fh.write(b"Doe^Jane, half of a file")
+    fh.flush()
+    print("writing", flush=True)
+    sys.stdin.readline()  # blocks until the parent kills this process
+
+export._WRITERS["csv"] = slow_writer
+export.export_frame(pd.DataFrame({"a": [1]}), sys.argv[1])
+"""
+
+
+def test_kill_9_during_a_write_leaves_the_previous_file_and_the_next_export_cleans_up(
+    tmp_path, versions
+):
+    import signal
+    import subprocess
+    import sys
+
+    path = export_frame(versions.iloc[:1], tmp_path / "v.csv")
+    before = path.read_bytes()
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITER_KILLED_MID_WRITE, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline() == "writing\n"  # a known point: mid-write
+        (temp,) = [p for p in tmp_path.iterdir() if p.name != "v.csv"]
+        assert temp.name.startswith(".v.csv.hi-widgets-") and temp.name.endswith(".tmp")
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+        child.stdin.close()
+        child.stdout.close()
+    assert path.read_bytes() == before
+    assert temp.exists()  # what kill -9 leaves behind...
+    export_frame(versions, tmp_path / "w.csv")
+    assert not temp.exists()  # ...is gone after the next export to that folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.csv", "w.csv"]
+
+
+# ---------------------------------------------------------------------- reading back
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("n.json", b"5", "expected a JSON array of objects"),
+        ("l.json", b"[1, 2]", "expected a JSON array of objects"),
+        ("d.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        ("t.json", b'[{"a": ', "cannot read"),
+        ("b.csv", b"\xff\xfe\x00garbage", "cannot read"),
+        ("x.parquet", b"PAR1 not really", "cannot read"),
+        ("e.parquet", b"", "cannot read"),
+    ],
+)
+def test_read_frame_on_a_corrupt_file_names_the_file_and_the_problem(
+    tmp_path, name, content, message
+):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as info:
+        read_frame(path)
+    assert str(path) in str(info.value)
+
+
+def test_read_frame_missing_file_or_folder(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        read_frame(tmp_path / "missing.csv")
+    assert str(tmp_path / "missing.csv") in str(info.value)
+    with pytest.raises(IsADirectoryError):
+        read_frame(tmp_path, format="csv")
+
+
+def test_parquet_with_other_stored_categories_keeps_every_value(tmp_path, versions):
+    import pyarrow.parquet as pq
+
+    path = export_frame(versions, tmp_path / "v.parquet")
+    table = pq.read_table(path)
+    metadata = dict(table.schema.metadata)
+    stored = json.loads(metadata[b"hi_widgets"])
+    stored["categories"]["imageSetState"] = ["ACTIVE"]  # an older writer's list
+    metadata[b"hi_widgets"] = json.dumps(stored).encode()
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+    back = read_frame(path)
+    assert back["imageSetState"].tolist() == versions["imageSetState"].tolist()
+    assert not back["imageSetState"].isna().any()
+    assert back["imageSetState"].cat.categories[0] == "ACTIVE"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_chunked_writing_gives_the_same_file(tmp_path, versions, monkeypatch, fmt):
+    whole = export_frame(versions, tmp_path / f"whole.{fmt}")
+    monkeypatch.setattr(export, "_CHUNK_ROWS", 1)  # one row per chunk
+    chunked = export_frame(versions, tmp_path / f"chunked.{fmt}")
+    pd.testing.assert_frame_equal(read_frame(chunked), read_frame(whole))
+    if fmt != "parquet":  # parquet row groups differ; the values are compared above
+        assert chunked.read_bytes() == whole.read_bytes()

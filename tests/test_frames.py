@@ -298,13 +298,20 @@ def test_image_sets_frame_empty_has_schema():
     assert set(PHI_COLUMNS) <= set(df.columns)
 
 
-def test_phi_columns_are_the_patient_tags():
-    assert PHI_COLUMNS == (
+def test_phi_columns_follow_the_basic_profile():
+    # PS3.15 Annex E: the patient tags, and the study's accession number, id, description,
+    # date and time; the UIDs are replaced, not removed.
+    assert set(PHI_COLUMNS) == {
         "DICOMPatientId",
         "DICOMPatientName",
         "DICOMPatientBirthDate",
         "DICOMPatientSex",
-    )
+        "DICOMAccessionNumber",
+        "DICOMStudyId",
+        "DICOMStudyDescription",
+        "DICOMStudyDate",
+        "DICOMStudyTime",
+    }
 
 
 def test_many_records_build():

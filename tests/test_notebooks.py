@@ -25,6 +25,7 @@ EXPECTED = {
     "02-version-history.ipynb",
     "03-bulk-and-export.ipynb",
     "04-real-aws.ipynb",
+    "05-what-changed.ipynb",
     "explorer-app.ipynb",
 }
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -14,6 +15,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+from hi_widgets._pixels import display_pixels
 from hi_widgets.errors import InvalidIdentifierError
 from hi_widgets.preview import (
     FrameCache,
@@ -150,6 +152,31 @@ def test_window_without_centre_uses_a_robust_min_max():
     assert window_pixels(np.arange(16), width=0, center=3).max() == 1.0  # bad width ignored
     colour = np.full((2, 2, 3), 255, dtype=np.uint8)
     assert (window_pixels(colour) == 1.0).all()
+
+
+def test_palette_colour_uses_inline_tables_and_falls_back_to_grey():
+    indices = np.array([[10, 11], [12, 99]], dtype=np.uint8)
+    ramp = np.arange(256, dtype=np.uint8)  # 8-bit entries packed, first mapped value 10
+    tables = {"Red": ramp, "Green": ramp[::-1].copy(), "Blue": np.zeros(256, dtype=np.uint8)}
+    attributes = {"PhotometricInterpretation": "PALETTE COLOR"}
+    for colour, table in tables.items():
+        attributes[f"{colour}PaletteColorLookupTableDescriptor"] = [256, 10, 8]
+        data = base64.b64encode(table.tobytes()).decode()
+        attributes[f"{colour}PaletteColorLookupTableData"] = data
+    rgb = display_pixels(indices, attributes)
+    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.float32
+    np.testing.assert_allclose(rgb[..., 0], [[0, 1 / 255], [2 / 255, 89 / 255]], atol=1e-6)
+    np.testing.assert_allclose(rgb[..., 1], 1 - rgb[..., 0], atol=1e-6)
+    assert not rgb[..., 2].any()
+    # Tables kept out of the metadata (a BulkDataURI): the indices are shown in grey.
+    del attributes["BluePaletteColorLookupTableData"]
+    np.testing.assert_array_equal(display_pixels(indices, attributes), window_pixels(indices))
+
+
+def test_colour_frames_are_scaled_by_bits_stored():
+    twelve_bit = np.full((2, 2, 3), 4095, dtype=np.uint16)
+    assert (display_pixels(twelve_bit, {"BitsStored": 12}) == 1.0).all()
+    assert display_pixels(twelve_bit, {}).max() == pytest.approx(4095 / 65535)
 
 
 # ------------------------------------------------------------------------- decoding

@@ -5,7 +5,6 @@ import threading
 import pytest
 
 from hi_widgets.ratelimit import (
-    FALLBACK_QUOTA,
     PUBLISHED_QUOTAS,
     SAFETY_MARGIN,
     Quota,
@@ -249,7 +248,8 @@ def test_limiter_has_one_bucket_per_operation_with_overrides():
     limiter = RateLimiter({"GetImageSet": (100, 200)}, clock=clock, sleep=clock.sleep)
     assert limiter.quota("GetImageSet") == Quota(100, 200)
     assert limiter.quota("ListImageSetVersions") == Quota(25, 50)
-    assert limiter.quota("SomethingNew") == FALLBACK_QUOTA
+    with pytest.raises(ValueError, match="'SomethingNew'"):
+        limiter.quota("SomethingNew")
     assert limiter.bucket("GetImageSet") is limiter.bucket("GetImageSet")
     assert limiter.acquire("GetImageSet") == 0.0
     assert limiter.on_throttle("ListImageSetVersions") is True
@@ -257,3 +257,16 @@ def test_limiter_has_one_bucket_per_operation_with_overrides():
     assert rates["GetImageSet"] == pytest.approx(100 * (1 - SAFETY_MARGIN))
     assert rates["ListImageSetVersions"] == pytest.approx(25 * (1 - SAFETY_MARGIN) * 0.7)
     assert "quota=100/s burst 200" in repr(limiter.bucket("GetImageSet"))
+
+
+def test_a_misspelt_operation_in_rates_is_an_error_naming_it():
+    with pytest.raises(ValueError, match="unknown HealthImaging operation 'ListImageSetVersion'"):
+        RateLimiter({"ListImageSetVersion": (100, 200)})
+
+
+def test_the_limiter_uses_the_one_published_quota_table():
+    from hi_widgets import quotas
+
+    assert PUBLISHED_QUOTAS is quotas.PUBLISHED_QUOTAS and Quota is quotas.Quota
+    limiter = RateLimiter()
+    assert all(limiter.quota(op) == quota for op, quota in quotas.PUBLISHED_QUOTAS.items())

@@ -19,7 +19,7 @@ from hi_widgets import make_client, sandbox
 from hi_widgets.cli import main
 from hi_widgets.model import service_model
 from hi_widgets.sandbox.exceptions import ServiceError
-from hi_widgets.sandbox.server import signed_access_key
+from hi_widgets.sandbox.sigv4 import signed_access_key
 from hi_widgets.sandbox.validate import validate_request
 from hi_widgets.sandbox.wire import Router, parse_request, serialize_error, serialize_response
 
@@ -175,9 +175,15 @@ def test_signature_forms():
     presigned = {
         "X-Amz-Algorithm": ["AWS4-HMAC-SHA256"],
         "X-Amz-Credential": ["KEY/20250101/us-east-1/medical-imaging/aws4_request"],
+        "X-Amz-Date": ["20250101T000000Z"],
+        "X-Amz-Expires": ["3600"],
+        "X-Amz-SignedHeaders": ["host"],
         "X-Amz-Signature": ["b" * 64],
     }
     assert signed_access_key({}, presigned) == "KEY"
+    for missing in ("X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders"):
+        partial = {k: v for k, v in presigned.items() if k != missing}
+        assert signed_access_key({}, partial) is None
 
 
 def test_presigned_url_is_served():

@@ -1,4 +1,4 @@
-"""BatchFetcher: input parsing (pure) and the widget against the sandbox over HTTP."""
+"""BatchFetcher against the sandbox over HTTP (its parser: tests/test_items.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from widget_helpers import WAIT, downloaded_csv, ready, rows
 
 from hi_widgets.frames import PHI_COLUMNS
 from hi_widgets.widgets import BatchFetcher
-from hi_widgets.widgets.batch import LineProblem, csv_to_lines, parse_batch_text
 from hi_widgets.widgets.connection import MODE_SANDBOX
 
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
@@ -18,68 +17,6 @@ DS = "a" * 32
 DS2 = "b" * 32
 IS1 = "0123456789abcdef0123456789abcdef"
 IS2 = "fedcba9876543210fedcba9876543210"
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def test_parse_ids_pairs_comments_header_and_duplicates():
-    text = "\n".join(
-        [
-            "datastoreId,imageSetId",
-            "# a comment",
-            IS1,
-            "",
-            f"{DS2},{IS2}",
-            f"  {DS2}\t{IS1}  ",
-            f"{DS2} ; {IS2}",  # duplicate of line 5
-            IS1,  # duplicate of line 3
-        ]
-    )
-    items, problems = parse_batch_text(text, DS)
-    assert problems == []
-    assert items == [(DS, IS1), (DS2, IS2), (DS2, IS1)]
-
-
-def test_parse_reports_every_bad_line_with_its_number():
-    text = "\n".join(
-        [
-            IS1,
-            "SHORT",
-            IS1.upper(),
-            f"{DS},{IS1},extra",
-            f"not-a-datastore,{IS2}",
-            f"{DS},{IS2[:-1]}!",
-        ]
-    )
-    items, problems = parse_batch_text(text, DS)
-    assert items == [(DS, IS1)]
-    assert [p.line for p in problems] == [2, 3, 4, 5, 6]
-    assert all(isinstance(p, LineProblem) for p in problems)
-    assert "imageSetId" in problems[0].message and "5 characters" in problems[0].message
-    assert "upper-case" in problems[1].message
-    assert "3 fields" in problems[2].message
-    assert "datastoreId" in problems[3].message
-    assert "imageSetId" in problems[4].message
-
-
-def test_parse_bare_id_needs_a_valid_default_datastore():
-    _items, problems = parse_batch_text(IS1, None)
-    assert [p.line for p in problems] == [1] and "no datastore" in problems[0].message
-    _items, problems = parse_batch_text(IS1, "nope")
-    assert "default datastore is invalid" in problems[0].message
-    items, problems = parse_batch_text(f"{DS},{IS1}", None)
-    assert items == [(DS, IS1)] and problems == []
-
-
-def test_csv_to_lines():
-    data = f"\ufeffdatastoreId,imageSetId\n{DS},{IS1}\n,{IS2}\n".encode()
-    assert csv_to_lines(data).splitlines() == [f"{DS},{IS1}", IS2]
-    assert csv_to_lines(f"imageSetId\n{IS1}\n".encode()) == IS1
-    with pytest.raises(ValueError, match="imageSetId column"):
-        csv_to_lines(b"id,name\n1,2\n")
-    with pytest.raises(ValueError, match="could not read"):
-        csv_to_lines(b"")
 
 
 # --------------------------------------------------------------------------- widget

@@ -3,8 +3,16 @@
 The server speaks the real rest-json wire protocol of ``medical-imaging``: routes, query
 parameters, validation, serialisation and error status codes all come from the installed
 botocore service model, so boto3, the AWS CLI and hi_widgets talk to it as to AWS. It
-answers only SigV4-signed requests, enforces the published per-operation quotas (token
-buckets), and can inject latency, errors, throttling and dropped connections from a seed.
+enforces the published per-operation quotas (token buckets), and can inject latency,
+errors, throttling and dropped connections from a seed.
+
+Only its owner can drive it: it binds 127.0.0.1, verifies every SigV4 signature (header
+and presigned query forms) with the keys it prints (:meth:`Sandbox.credentials`; the
+secret is random per sandbox unless given), refuses signing times more than 15 minutes
+from its clock, refuses Host headers that are not an IP address or ``localhost`` (DNS
+rebinding), caps request bodies at 16 MB however they are framed, and serves at most
+``max_connections`` connections at once. ``verify_signatures=False`` is the opt-out for
+clients that sign with keys of their own.
 
 Start it with :func:`start` (a context manager), or from a shell with
 ``hi-widgets sandbox --port 8080`` / ``python -m hi_widgets.sandbox``.
@@ -13,8 +21,9 @@ Demo data (see :mod:`hi_widgets.sandbox.demo`): datastores ``demo-radiology`` (3
 sets, or ``start(image_sets=N)``) and ``demo-oncology`` (14); image set 1 of the first
 datastore has 73 versions, so ListImageSetVersions spans two pages.
 
-Timing: UPDATING/COPYING/DELETING/CREATING last ``update_delay`` seconds of the sandbox
-clock. With a :class:`ManualClock` they change only when the test calls ``advance``, and
+Timing: UPDATING/COPYING/DELETING/CREATING/IMPORTING last ``update_delay`` seconds of the
+sandbox clock (LOCKED always passes; the demo's last operations are still running when a
+sandbox starts). With a :class:`ManualClock` they change only when the test calls ``advance``, and
 so do the quota buckets: pass ``quotas=False`` when a test makes many calls on a frozen
 clock.
 

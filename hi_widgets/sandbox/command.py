@@ -9,11 +9,13 @@ parser imports only the standard library; the server is imported when :func:`run
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 HELP = "serve the local HealthImaging sandbox until Ctrl-C"
 DESCRIPTION = (
@@ -23,44 +25,27 @@ DESCRIPTION = (
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
-    return value
+def _checked(
+    convert: Callable[[str], float], accept: Callable[[float], bool], expected: str
+) -> Callable[[str], Any]:
+    """Return an argparse ``type`` that converts a value and accepts only good ones."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+_port = _checked(int, lambda v: 0 <= v <= 65535, "a port number from 0 to 65535")
+_count = _checked(int, lambda v: v >= 1, "a whole number >= 1")
+_positive_float = _checked(float, lambda v: 0 < v < math.inf, "a positive number")
+_non_negative_float = _checked(float, lambda v: 0 <= v < math.inf, "a number >= 0")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,8 +95,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--verify-signatures",
-        action="store_true",
-        help="check SigV4 signatures against the printed dummy secret",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=(
+            "check every SigV4 signature against the printed keys and the 15-minute "
+            "clock skew (default: on; --no-verify-signatures serves any well-formed "
+            "signature, for clients with keys of their own)"
+        ),
+    )
+    parser.add_argument(
+        "--secret-access-key",
+        metavar="SECRET",
+        help="the secret the sandbox hands out and verifies (default: random at each start)",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=(
+            "a host name clients may use besides IP addresses and localhost (repeatable); "
+            "other names in the Host header are refused (DNS rebinding)"
+        ),
     )
     parser.add_argument(
         "--import",
@@ -142,6 +147,30 @@ def env_lines(env: dict[str, str], shell: str = "sh") -> list[str]:
     return [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
 
 
+def sample_lines(store, samples: int = 3) -> list[str]:
+    """Lines naming a few demo image set ids and a ready-to-paste ``versions`` command.
+
+    The longest history (73 versions in the default demo) comes first: it is the one
+    worth looking at.
+    """
+    datastores = store.datastore_ids()
+    image_sets = store.image_set_ids(datastores[0]) if datastores else []
+    if not image_sets:
+        return []
+    datastore = datastores[0]
+    counts = {i: store.version_count(datastore, i) for i in image_sets}
+    longest = max(image_sets, key=counts.__getitem__)
+    picked = [longest, *[i for i in image_sets if i != longest][: samples - 1]]
+    lines = [f"Sample image sets in datastore {datastore}:"]
+    lines += [f"  {i}  ({counts[i]} version{'s' * (counts[i] != 1)})" for i in picked]
+    lines.append("Try, in a shell with the lines above pasted:")
+    lines.append(
+        f"  hi-widgets versions --datastore {datastore} --image-set {' '.join(picked)} "
+        "-o versions.csv"
+    )
+    return lines
+
+
 def _import_sources(sources: list[str] | None) -> str | list[str] | None:
     # One S3 URI is read as a bucket prefix; local paths may be several.
     if not sources:
@@ -160,7 +189,9 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
 
     if args.host not in LOOPBACK_HOSTS:
         print(
-            f"warning: binding {args.host}; the sandbox is reachable from other machines",
+            f"warning: binding {args.host}; the sandbox is reachable from other machines "
+            "(clients must sign with the printed keys; name this host with --allowed-host "
+            "if they reach it by a DNS name)",
             file=sys.stderr,
         )
     stop = stop or threading.Event()
@@ -174,6 +205,8 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
             image_sets=args.image_sets,
             update_delay=args.update_delay,
             verify_signatures=args.verify_signatures,
+            secret_access_key=args.secret_access_key,
+            allowed_hosts=args.allowed_host,
             quota_rates=scaled_quotas(args.quota_scale) if args.quota_scale != 1 else None,
             import_from=_import_sources(getattr(args, "import_from", None)),
         )
@@ -203,6 +236,8 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         print("Paste these lines into your shell, then use boto3 or the AWS CLI:", file=sys.stderr)
         for line in env_lines(running.env(), args.shell):
             print(line)
+        for line in sample_lines(running.store):
+            print(line, file=sys.stderr)
         print("Press Ctrl-C to stop.", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()

@@ -1,7 +1,10 @@
-"""A deterministic, obviously synthetic demo dataset, written by the sandbox's own operations.
+"""A deterministic demo dataset of real DICOM, written by the sandbox's own operations.
 
-Every image set is created by an import (one series per image set, primary unless its
-series already has a primary image set) and every later version by a real
+Every image set is created by an import of real DICOM: pydicom's test files, read by the
+import pipeline and re-identified with obviously fake patients, studies and UIDs
+(:mod:`hi_widgets.sandbox.demo_dicom`; synthetic instances stand in when pydicom is not
+installed). Each holds one series, and is primary unless its series already has a primary
+image set; every later version is written by a real
 UpdateImageSetMetadata, revert or CopyImageSet that follows the documented rules
 (:mod:`hi_widgets.sandbox.rules`), on a clock of the demo's own running from
 :data:`DEMO_EPOCH`. Layout (the same for every seed; the seed changes identifiers,
@@ -40,6 +43,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..model import image_set_states, storage_tiers
+from . import demo_dicom
 from .backend import Backend
 from .clock import to_millis
 from .models import Datastore, ImageSet, make_id
@@ -224,6 +228,7 @@ class _Builder:
         return self.store.image_set(self.datastore_id, self.ids[index]).latest.document
 
     def import_set(self, index: int, document: dict, outcome: str = "IMPORTED") -> None:
+        document = demo_dicom.realize(self.store, document) or document
         image_set_id = make_id("demo", self.seed, "imageset", self.ds_index, index)
         self.store.add_imported_image_set(
             self.datastore_id,

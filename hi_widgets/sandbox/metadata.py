@@ -134,7 +134,8 @@ def dicom_tags(document: Mapping[str, Any]) -> dict[str, Any]:
     study = document.get("Study", {})
     study_dicom = study.get("DICOM", {})
     series = study.get("Series", {})
-    first = next(iter(series.values()), {}).get("DICOM", {}) if series else {}
+    first_series: Mapping[str, Any] = next(iter(series.values()), {})
+    first: Mapping[str, Any] = first_series.get("DICOM", {})
     tags = {
         "DICOMPatientId": patient.get("PatientID"),
         "DICOMPatientName": patient.get("PatientName"),

@@ -45,7 +45,7 @@ def read_token(token: str | None, kind: str) -> dict[str, Any] | None:
         if (
             not isinstance(value, expected)
             or isinstance(value, bool)
-            or (expected is int and value < 0)
+            or (isinstance(value, int) and value < 0)
         ):
             raise validation_error("The nextToken is not valid")
     return payload

@@ -117,7 +117,7 @@ _PRIVATE_TAG = re.compile(r"\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?")
 def is_private_tag(key: str) -> bool:
     """Return whether ``key`` names a private data element (odd group number)."""
     match = _PRIVATE_TAG.fullmatch(key)
-    return bool(match) and int(match.group(1), 16) % 2 == 1
+    return match is not None and int(match.group(1), 16) % 2 == 1
 
 
 def _leaves(updates: Mapping[str, Any]) -> Iterator[tuple[str, str | None, str | None, str, Any]]:

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import secrets
 import threading
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from ..model import SERVICE_NAME, service_model
 from .backend import Backend
-from .clock import Clock, SystemClock
+from .clock import Clock, ManualClock, SystemClock
 from .demo import populate
 from .faults import FaultInjector, Faults
+from .httpserver import SandboxHTTPServer
 from .models import DEFAULT_REGION
 from .quotas import QuotaTable
 from .registry import OperationRegistry
 from .requestlog import RequestLog, RequestLogEntry
-from .server import SandboxHTTPServer, Service
+from .server import MAX_CONNECTIONS, Service
 
 ACCESS_KEY_ID = "HIWIDGETSSANDBOXDUMMYKEY"
-SECRET_ACCESS_KEY = "hi-widgets-sandbox-dummy-secret-not-a-real-key"
+SECRET_PREFIX = "hi-widgets-sandbox-dummy-secret-"
+"""Every sandbox secret starts so; the rest is random per sandbox (see ``Sandbox``)."""
 
 
 class Sandbox:
@@ -56,9 +60,24 @@ class Sandbox:
     quota_rates
         Overrides of the quota rates: ``{"GetImageSet": (rate_per_s, burst), ...}``.
     verify_signatures
-        Recompute and check every SigV4 signature against the sandbox's dummy secret;
-        requests signed with any other credentials are then denied. Off by default, so
-        any signed request is served (the sandbox cannot know real secrets).
+        Recompute every SigV4 signature (header and presigned query forms) with the
+        sandbox's secret, and refuse requests signed with anything else or outside the
+        clock skew. On by default. ``False`` is the opt-out for tests whose clients sign
+        with keys the sandbox cannot know: any well-formed signature is then served.
+    secret_access_key
+        The secret the sandbox hands out (:meth:`credentials`, :meth:`env`, the printed
+        lines). Default: random for each sandbox, so a web page cannot sign requests to
+        it; pass one to keep it stable across restarts.
+    max_clock_skew
+        Seconds a header signature's time may be from the sandbox's time (AWS: 900,
+        15 minutes); ``None``: no limit. The sandbox's time is its ``clock``, except that
+        a :class:`ManualClock` moves state and quotas, not signing time: clients sign
+        with the real time, so with a ManualClock the real time is used.
+    allowed_hosts
+        Host names accepted in the Host header besides IP literals and ``localhost``
+        (DNS rebinding protection); ``["*"]`` accepts any.
+    max_connections
+        Connections served at once (one thread each); more are answered 503.
     import_from
         DICOM to load at start-up into an extra ACTIVE datastore named
         ``import_datastore_name``: an ``s3://bucket/prefix`` URI (read with boto3's
@@ -84,10 +103,20 @@ class Sandbox:
         region: str = DEFAULT_REGION,
         access_key_ids: Iterable[str] | None = None,
         quota_rates: Mapping[str, tuple[float, float]] | None = None,
-        verify_signatures: bool = False,
+        verify_signatures: bool = True,
+        secret_access_key: str | None = None,
+        max_clock_skew: float | None = 900.0,
+        allowed_hosts: Iterable[str] = (),
+        max_connections: int = MAX_CONNECTIONS,
         import_from: str | Iterable[str] | None = None,
         import_datastore_name: str = "imported-dicom",
     ) -> None:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an integer from 0 to 65535, got {port!r}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+        if max_clock_skew is not None and not max_clock_skew > 0:
+            raise ValueError(f"max_clock_skew must be > 0 seconds or None, got {max_clock_skew!r}")
         self.seed = seed
         self.region = region
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -102,7 +131,9 @@ class Sandbox:
         self._log = RequestLog()
         self._quotas = QuotaTable(self.clock.monotonic, enabled=quotas, rates=quota_rates)
         self._faults = FaultInjector(faults)
+        self._secret = secret_access_key or SECRET_PREFIX + secrets.token_hex(12)
         model = service_model()
+        signing_clock = SystemClock() if isinstance(self.clock, ManualClock) else self.clock
         self._service = Service(
             model,
             OperationRegistry.for_backend(model, self.store),
@@ -110,9 +141,13 @@ class Sandbox:
             self._faults,
             self._log,
             access_key_ids,
-            {ACCESS_KEY_ID: SECRET_ACCESS_KEY} if verify_signatures else None,
+            {ACCESS_KEY_ID: self._secret} if verify_signatures else None,
             account_id=self.store.account_id,
+            signing_time=signing_clock.now,
+            max_clock_skew=timedelta(seconds=max_clock_skew) if max_clock_skew else None,
+            allowed_hosts=allowed_hosts,
         )
+        self._max_connections = max_connections
         self._host = host
         self._port = port
         self._server: SandboxHTTPServer | None = None
@@ -124,7 +159,9 @@ class Sandbox:
         """Bind the socket and serve from a daemon thread; return ``self``."""
         if self._server is not None:
             raise RuntimeError("the sandbox is already running")
-        self._server = SandboxHTTPServer((self._host, self._port), self._service)
+        self._server = SandboxHTTPServer(
+            (self._host, self._port), self._service, self._max_connections
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -170,8 +207,9 @@ class Sandbox:
         if self._server is None:
             raise RuntimeError("the sandbox is not running")
         host, port = self._server.server_address[:2]
-        host = f"[{host}]" if ":" in str(host) else host
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        name = f"[{name}]" if ":" in name else name
+        return f"http://{name}:{port}"
 
     @property
     def port(self) -> int:
@@ -181,8 +219,8 @@ class Sandbox:
         return int(self._server.server_address[1])
 
     def credentials(self) -> dict[str, str]:
-        """Return the dummy credentials the sandbox hands out."""
-        return {"aws_access_key_id": ACCESS_KEY_ID, "aws_secret_access_key": SECRET_ACCESS_KEY}
+        """Return the dummy credentials the sandbox hands out (and verifies)."""
+        return {"aws_access_key_id": ACCESS_KEY_ID, "aws_secret_access_key": self._secret}
 
     def client(
         self,
@@ -217,10 +255,15 @@ class Sandbox:
         from .._version import __version__
 
         if session is None:
-            session = boto3.Session(region_name=self.region, **self.credentials())
+            keys = self.credentials()
+            session = boto3.Session(
+                aws_access_key_id=keys["aws_access_key_id"],
+                aws_secret_access_key=keys["aws_secret_access_key"],
+                region_name=self.region,
+            )
         merged = Config(
             inject_host_prefix=False,
-            retries={"total_max_attempts": max_attempts, "mode": retry_mode},
+            retries={"total_max_attempts": max_attempts, "mode": retry_mode},  # type: ignore[arg-type]
             user_agent_extra=f"hi-widgets/{__version__}",
         )
         if config is not None:
@@ -235,7 +278,7 @@ class Sandbox:
             "AWS_ENDPOINT_URL_MEDICAL_IMAGING": self.endpoint_url,
             "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
             "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": self._secret,
             "AWS_DEFAULT_REGION": self.region,
         }
 

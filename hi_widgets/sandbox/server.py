@@ -1,29 +1,24 @@
-"""The HTTP side of the sandbox: the request pipeline and a threaded stdlib server.
+"""The sandbox's request pipeline, independent of the HTTP server.
 
 Every request goes through :meth:`Service.handle`, in the order the real service applies
-its checks: route (from the model) -> SigV4 signature present -> per-operation denials ->
+its checks: Host header (no DNS rebinding) -> route (from the model) -> SigV4 signature
+(verified with the sandbox's keys, within the clock skew) -> per-operation denials ->
 injected faults and latency -> quotas -> request parsing and validation (from the model)
--> the operation itself -> serialisation (from the model).
+-> the operation (from the explicit registry) -> serialisation (from the model).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hmac
+import ipaddress
 import logging
-import re
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.model import ServiceModel
 
 from .exceptions import ServiceError
@@ -31,81 +26,45 @@ from .faults import FAULT_DROP, FAULT_ERROR, FAULT_THROTTLE, FaultInjector
 from .quotas import QuotaTable
 from .registry import OperationRegistry
 from .requestlog import DROPPED, RequestLog, RequestLogEntry
+from .sigv4 import (
+    MAX_CLOCK_SKEW,
+    SIGNING_NAME,
+    read_signature,
+    signature_matches,
+    time_problem,
+)
 from .validate import validate_request
 from .wire import Response, Router, parse_request, serialize_error, serialize_response
 
 logger = logging.getLogger(__name__)
 
-SIGNING_NAME = "medical-imaging"
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """Requests with a larger body are refused (the largest model member is ~260 kB)."""
-_CREDENTIAL = re.compile(
-    r"Credential=(?P<key>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/,\s]+)/"
-    r"(?P<service>[^/,\s]+)/aws4_request"
-)
+MAX_CONNECTIONS = 64
+"""Connections served at once (one thread each); more are answered 503 and closed."""
 
 
-def signed_access_key(headers: dict[str, str], query: dict[str, list[str]]) -> str | None:
-    """Return the access key id of a SigV4-signed request, or None if it is not signed.
+def host_allowed(host_header: str | None, extra: frozenset[str]) -> bool:
+    """Return whether a Host header names this sandbox, not someone else's domain.
 
-    Only the form of the signature is checked (header or presigned query string, credential
-    scope for ``medical-imaging``, signed headers and signature present); the sandbox does
-    not know real secrets, so it cannot verify the HMAC itself.
+    An IP literal or ``localhost`` is accepted (a DNS rebinding attack needs a domain
+    name of the attacker's, which resolves to 127.0.0.1 only for the attack), and so is
+    any name in ``extra``; ``"*"`` in ``extra`` accepts every Host.
     """
-    lower = {key.lower(): value for key, value in headers.items()}
-    authorization = lower.get("authorization", "")
-    if authorization.startswith("AWS4-HMAC-SHA256 "):
-        match = _CREDENTIAL.search(authorization)
-        if (
-            match
-            and match["service"] == SIGNING_NAME
-            and "SignedHeaders=" in authorization
-            and re.search(r"Signature=[0-9a-f]{64}", authorization)
-            and ("x-amz-date" in lower or "date" in lower)
-        ):
-            return match["key"]
-        return None
-    if query.get("X-Amz-Algorithm") == ["AWS4-HMAC-SHA256"] and "X-Amz-Signature" in query:
-        match = _CREDENTIAL.search("Credential=" + query.get("X-Amz-Credential", [""])[0])
-        if match and match["service"] == SIGNING_NAME:
-            return match["key"]
-    return None
-
-
-def signature_matches(
-    method: str, target: str, headers: dict[str, str], body: bytes, secret_key: str
-) -> bool:
-    """Recompute the SigV4 signature of a header-signed request and compare it.
-
-    Parameters
-    ----------
-    method, target, headers, body
-        The request as received (``target`` is the raw path and query string).
-    secret_key
-        The secret access key that belongs to the request's access key id.
-    """
-    lower = {key.lower(): value for key, value in headers.items()}
-    authorization = lower.get("authorization", "")
-    match = _CREDENTIAL.search(authorization)
-    signed = re.search(r"SignedHeaders=([^,\s]+)", authorization)
-    signature = re.search(r"Signature=([0-9a-f]{64})", authorization)
-    timestamp = lower.get("x-amz-date")
-    if not (match and signed and signature and timestamp and "host" in lower):
+    if "*" in extra:
+        return True
+    if not host_header:
         return False
-    names = signed.group(1).split(";")
-    if any(name not in lower for name in names):
+    name = urlsplit(f"//{host_header}").hostname
+    if name is None:
         return False
-    request = AWSRequest(
-        method=method,
-        url=f"http://{lower['host']}{target}",
-        headers={name: lower[name] for name in names},
-        data=body,
-    )
-    request.context["timestamp"] = timestamp
-    signer = SigV4Auth(Credentials(match["key"], secret_key), match["service"], match["region"])
-    canonical = signer.canonical_request(request)
-    expected = signer.signature(signer.string_to_sign(request, canonical), request)
-    return hmac.compare_digest(expected, signature.group(1))
+    if name == "localhost" or name in extra:
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 class Service:
@@ -125,11 +84,21 @@ class Service:
         Where each request is recorded.
     access_key_ids
         If given, only requests signed with one of these access key ids are served.
+    secret_keys
+        ``{access_key_id: secret_access_key}``: every signature (header or presigned query
+        form) is recomputed with the secret of its key and must match; only these keys are
+        served. None turns verification off (only the signature's form is checked): the
+        documented opt-out for tests whose clients sign with keys the sandbox cannot know.
     account_id
         The account named in access-denied messages.
-    secret_keys
-        If given (``{access_key_id: secret_access_key}``), header signatures are verified:
-        only these access keys are served, and only with a matching signature.
+    signing_time
+        The "now" that signing times are compared with (default: the real time).
+    max_clock_skew
+        How far a header signature's time may be from ``signing_time`` (AWS: 15 minutes);
+        None: no limit. Only checked while ``secret_keys`` is set.
+    allowed_hosts
+        Host names accepted in the Host header besides IP literals and ``localhost``
+        (``"*"``: any; see :func:`host_allowed`).
     """
 
     def __init__(
@@ -141,17 +110,24 @@ class Service:
         log: RequestLog,
         access_key_ids: Iterable[str] | None = None,
         secret_keys: dict[str, str] | None = None,
+        *,
         account_id: str = "123456789012",
+        signing_time: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        max_clock_skew: timedelta | None = MAX_CLOCK_SKEW,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.model = model
         self.router = Router(model)
         self.operations = operations
-        self.account_id = account_id
         self.quotas = quotas
         self.faults = faults
         self.log = log
         self.access_key_ids = frozenset(access_key_ids) if access_key_ids is not None else None
         self.secret_keys = dict(secret_keys) if secret_keys is not None else None
+        self.account_id = account_id
+        self.signing_time = signing_time
+        self.max_clock_skew = max_clock_skew
+        self.allowed_hosts = frozenset(allowed_hosts)
         self._denials: dict[str, frozenset[str] | None] = {}
         self._lock = threading.Lock()
 
@@ -189,6 +165,19 @@ class Service:
 
         ``body`` is None when it could not be read (malformed framing or too large).
         """
+        host = {k.lower(): v for k, v in headers.items()}.get("host")
+        if not host_allowed(host, self.allowed_hosts):
+            # DNS rebinding: a page of another origin that resolves its own name to this
+            # address reaches the sandbox with its name in the Host header.
+            return self._error(
+                "",
+                {},
+                ServiceError(
+                    "AccessDeniedException",
+                    f"Host {host!r} is not an address of this sandbox (use its IP address "
+                    "or localhost, or start it with allowed_hosts)",
+                ),
+            )
         split = urlsplit(target)
         query = parse_qs(split.query, keep_blank_values=True)
         matched = self.router.match(method, split.path, query)
@@ -210,27 +199,7 @@ class Service:
                     "ValidationException",
                     f"The request body is malformed or larger than {MAX_BODY_BYTES} bytes",
                 )
-            key = signed_access_key(headers, query)
-            if key is None:
-                raise ServiceError(
-                    "AccessDeniedException",
-                    "Missing or malformed SigV4 signature: requests must carry an "
-                    "'Authorization: AWS4-HMAC-SHA256 Credential=...' header",
-                )
-            if self.access_key_ids is not None and key not in self.access_key_ids:
-                raise ServiceError(
-                    "AccessDeniedException",
-                    f"The access key id {key} is not allowed by this sandbox",
-                )
-            if self.secret_keys is not None and not (
-                key in self.secret_keys
-                and signature_matches(method, target, headers, body, self.secret_keys[key])
-            ):
-                raise ServiceError(
-                    "AccessDeniedException",
-                    "The request signature we calculated does not match the signature you "
-                    "provided (or the access key is unknown to this sandbox)",
-                )
+            self._authenticate(method, target, headers, query, body)
             if self._denied(name, labels):
                 raise ServiceError(
                     "AccessDeniedException",
@@ -266,126 +235,44 @@ class Service:
         self.log.append(RequestLogEntry(name, params, response.status, None))
         return response
 
+    def _authenticate(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        query: dict[str, list[str]],
+        body: bytes,
+    ) -> None:
+        """Raise AccessDeniedException unless the request is signed as this sandbox wants."""
+        signature = read_signature(headers, query)
+        if signature is None or signature.service != SIGNING_NAME:
+            raise ServiceError(
+                "AccessDeniedException",
+                "Missing or malformed SigV4 signature: requests must be signed for "
+                f"{SIGNING_NAME} ('Authorization: AWS4-HMAC-SHA256 Credential=...' or a "
+                "presigned X-Amz-Signature query string)",
+            )
+        key = signature.access_key
+        if self.access_key_ids is not None and key not in self.access_key_ids:
+            raise ServiceError(
+                "AccessDeniedException", f"The access key id {key} is not allowed by this sandbox"
+            )
+        if self.secret_keys is None:
+            return
+        if key not in self.secret_keys or not signature_matches(
+            method, target, headers, body, self.secret_keys[key], signature
+        ):
+            raise ServiceError(
+                "AccessDeniedException",
+                "The request signature we calculated does not match the signature you "
+                "provided (sign with the keys the sandbox prints: Sandbox.credentials())",
+            )
+        problem = time_problem(signature, self.signing_time(), self.max_clock_skew)
+        if problem is not None:
+            raise ServiceError("AccessDeniedException", problem)
+
     def _error(self, operation: str, params: dict[str, Any], error: ServiceError) -> Response:
         response = serialize_error(self.model, error.code, error.message)
         response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
         self.log.append(RequestLogEntry(operation, params, response.status, error.code))
         return response
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "hi-widgets-sandbox"
-    timeout = 60  # idle keep-alive connections close after a minute
-    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
-    server: SandboxHTTPServer
-
-    def _read_body(self) -> bytes | None:
-        """Return the request body, or None if it is malformed or too large."""
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                try:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                except ValueError:
-                    return None
-                total += size
-                if total > MAX_BODY_BYTES:
-                    return None
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            return None
-        if length > MAX_BODY_BYTES:
-            return None
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _send(self, response: Response) -> None:
-        self.send_response(response.status)
-        for key, value in response.headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-
-    def _dispatch(self) -> None:
-        body = self._read_body()
-        if body is None:  # answered and logged as a ValidationException; the rest of the
-            self.close_connection = True  # stream cannot be trusted, so close it after
-        response = self.server.service.handle(self.command, self.path, dict(self.headers), body)
-        if response is None:
-            self.close_connection = True
-            return
-        self._send(response)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet: the request log replaces stderr logging."""
-
-
-class SandboxHTTPServer(ThreadingHTTPServer):
-    """A threaded HTTP server that can close its keep-alive connections on shutdown."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default listen backlog is 5: a pool of clients connecting at once
-    # overflows it, and each dropped SYN costs the client a one-second retransmit.
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], service: Service) -> None:
-        self.service = service
-        self._connections: set[socket.socket] = set()
-        self._connection_threads: set[threading.Thread] = set()
-        self._tracking = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(
-            target=self._serve_connection,
-            args=(request, client_address),
-            name=f"hi-widgets-sandbox-conn-{client_address[1]}",
-            daemon=True,
-        )
-        with self._tracking:
-            self._connections.add(request)
-            self._connection_threads.add(thread)
-        thread.start()
-
-    def _serve_connection(self, request: Any, client_address: Any) -> None:
-        try:
-            self.process_request_thread(request, client_address)
-        finally:
-            with self._tracking:
-                self._connections.discard(request)
-                self._connection_threads.discard(threading.current_thread())
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("connection error from %s", client_address, exc_info=True)
-
-    def close_connections(self, timeout: float = 5.0) -> None:
-        """Shut down open client connections and wait for their threads to end."""
-        with self._tracking:
-            connections = list(self._connections)
-            threads = list(self._connection_threads)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        deadline = time.monotonic() + timeout
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    def server_close(self) -> None:
-        self.close_connections()
-        super().server_close()

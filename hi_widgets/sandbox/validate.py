@@ -12,7 +12,7 @@ import re
 from functools import cache
 from typing import Any
 
-from botocore.model import OperationModel, Shape
+from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
 from .exceptions import validation_error
 
@@ -81,7 +81,7 @@ def _check(
     type_name = shape.type_name
     meta = shape.metadata
     sensitive = sensitive or bool(meta.get("sensitive"))
-    if type_name == "structure":
+    if isinstance(shape, StructureShape):
         members = shape.members
         for name in shape.required_members:
             if value.get(name) is None:
@@ -97,11 +97,11 @@ def _check(
             )
         for name in present:
             _check(members[name], value[name], _join(path, name), problems, sensitive)
-    elif type_name == "list":
+    elif isinstance(shape, ListShape):
         _check_size(shape, value, path, problems, "length", sensitive)
         for index, item in enumerate(value, start=1):
             _check(shape.member, item, f"{path}.{index}.member", problems, sensitive)
-    elif type_name == "map":
+    elif isinstance(shape, MapShape):
         _check_size(shape, value, path, problems, "length", sensitive)
         for key, item in value.items():
             _check(shape.key, key, f"{path}.key", problems, sensitive)

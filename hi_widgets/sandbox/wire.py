@@ -20,7 +20,14 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import unquote
 
-from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.model import (
+    ListShape,
+    MapShape,
+    OperationModel,
+    ServiceModel,
+    Shape,
+    StructureShape,
+)
 
 from .exceptions import validation_error
 
@@ -60,7 +67,7 @@ class Route:
                 rest = parts[index:]
                 if not rest or rest == [""]:
                     return None
-                labels[segment.label] = unquote("/".join(rest))
+                labels[str(segment.label)] = unquote("/".join(rest))
                 return labels
             if index >= len(parts):
                 return None
@@ -71,7 +78,7 @@ class Route:
             else:
                 if not part:
                     return None
-                labels[segment.label] = unquote(part)
+                labels[str(segment.label)] = unquote(part)
         return labels if len(parts) == len(self.segments) else None
 
 
@@ -175,7 +182,7 @@ def from_json(shape: Shape, value: Any, path: str) -> Any:
     if value is None:
         return None
     type_name = shape.type_name
-    if type_name == "structure":
+    if isinstance(shape, StructureShape):
         if not isinstance(value, dict):
             raise _bad(path or shape.name, "be an object")
         result = {}
@@ -184,13 +191,13 @@ def from_json(shape: Shape, value: Any, path: str) -> Any:
             if key in value and value[key] is not None:
                 result[name] = from_json(member, value[key], f"{path}.{name}" if path else name)
         return result
-    if type_name == "list":
+    if isinstance(shape, ListShape):
         if not isinstance(value, list):
             raise _bad(path, "be a list")
         return [
             from_json(shape.member, item, f"{path}.{i}.member") for i, item in enumerate(value, 1)
         ]
-    if type_name == "map":
+    if isinstance(shape, MapShape):
         if not isinstance(value, dict):
             raise _bad(path, "be a map")
         return {key: from_json(shape.value, item, f"{path}.{key}") for key, item in value.items()}
@@ -257,7 +264,7 @@ def parse_request(
             if wire_name in labels:
                 params[name] = _from_text(member, labels[wire_name], name)
         elif location == "querystring":
-            if member.type_name == "list":
+            if isinstance(member, ListShape):
                 if wire_name in query:
                     params[name] = [_from_text(member.member, v, name) for v in query[wire_name]]
             elif member.type_name == "map":
@@ -316,15 +323,15 @@ def _format_timestamp(value: datetime, fmt: str) -> Any:
 def to_json(shape: Shape, value: Any) -> Any:
     """Convert a Python value to its JSON form for ``shape`` (drops unknown members)."""
     type_name = shape.type_name
-    if type_name == "structure":
+    if isinstance(shape, StructureShape):
         result = {}
         for name, member in shape.members.items():
             if name in value and value[name] is not None:
                 result[member.serialization.get("name", name)] = to_json(member, value[name])
         return result
-    if type_name == "list":
+    if isinstance(shape, ListShape):
         return [to_json(shape.member, item) for item in value]
-    if type_name == "map":
+    if isinstance(shape, MapShape):
         return {key: to_json(shape.value, item) for key, item in value.items()}
     if type_name == "timestamp":
         return _format_timestamp(

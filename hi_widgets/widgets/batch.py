@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import html
-import io
-import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as w
-import pandas as pd
 
-from ..errors import InvalidIdentifierError
-from ..ids import validate_datastore_id, validate_image_set_id
+from ..items import LineProblem, csv_to_lines, parse_id_text
 from .common import (
     BackgroundRunner,
     ConnectedMixin,
@@ -27,135 +22,7 @@ from .common import (
 from .explorer import timeline_png
 from .identifiers import DatastoreField
 
-__all__ = ["BatchFetcher", "LineProblem", "csv_to_lines", "parse_batch_text"]
-
-_SPLIT = re.compile(r"\s*[,;\t]\s*|\s+")
-_HEADERS = {"imagesetid", "datastoreid"}
-
-
-@dataclass(frozen=True)
-class LineProblem:
-    """A line of batch input that cannot be fetched.
-
-    Attributes
-    ----------
-    line
-        1-based line number.
-    text
-        The line as typed.
-    message
-        What is wrong and what is expected.
-    """
-
-    line: int
-    text: str
-    message: str
-
-
-def parse_batch_text(
-    text: str, default_datastore_id: str | None = None
-) -> tuple[list[tuple[str, str]], list[LineProblem]]:
-    """Parse pasted image set ids into ``(datastore_id, image_set_id)`` pairs.
-
-    Every line is checked before anything is fetched.
-
-    Parameters
-    ----------
-    text
-        One item a line: an image set id (uses ``default_datastore_id``), or
-        ``datastoreId,imageSetId`` (a comma, semicolon, tab or spaces between them).
-        Blank lines, ``#`` comments and a ``datastoreId,imageSetId`` header are skipped.
-    default_datastore_id
-        Datastore for lines holding only an image set id.
-
-    Returns
-    -------
-    items : list of tuple
-        Valid pairs in input order, duplicates removed.
-    problems : list of LineProblem
-        One per bad line (empty when everything is valid).
-    """
-    items: list[tuple[str, str]] = []
-    seen: set[tuple[str, str]] = set()
-    problems: list[LineProblem] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        fields = [f for f in _SPLIT.split(line) if f]
-        if {f.lower() for f in fields} <= _HEADERS:
-            continue
-        try:
-            if len(fields) == 1:
-                if not default_datastore_id:
-                    raise ValueError(
-                        "no datastore: choose a default datastore, or write datastoreId,imageSetId"
-                    )
-                try:
-                    datastore_id = validate_datastore_id(default_datastore_id)
-                except InvalidIdentifierError as error:
-                    raise ValueError(
-                        f"the default datastore is invalid: {error.message}"
-                    ) from None
-                image_set_id = validate_image_set_id(fields[0])
-            elif len(fields) == 2:
-                datastore_id = validate_datastore_id(fields[0])
-                image_set_id = validate_image_set_id(fields[1])
-            else:
-                raise ValueError(
-                    f"{len(fields)} fields; expected imageSetId or datastoreId,imageSetId"
-                )
-        except InvalidIdentifierError as error:
-            problems.append(LineProblem(number, raw, error.message))
-            continue
-        except ValueError as error:
-            problems.append(LineProblem(number, raw, str(error)))
-            continue
-        key = (datastore_id, image_set_id)
-        if key not in seen:
-            seen.add(key)
-            items.append(key)
-    return items, problems
-
-
-def csv_to_lines(data: bytes) -> str:
-    """Turn an uploaded CSV (``imageSetId`` and optional ``datastoreId`` columns) into text.
-
-    Parameters
-    ----------
-    data
-        The file's bytes (UTF-8; a BOM is accepted).
-
-    Returns
-    -------
-    str
-        One ``datastoreId,imageSetId`` (or ``imageSetId``) a line, for
-        :func:`parse_batch_text`.
-
-    Raises
-    ------
-    ValueError
-        If the file has no ``imageSetId`` column or is not CSV.
-    """
-    try:
-        frame = pd.read_csv(
-            io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig"
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise ValueError(f"could not read the CSV file: {error}") from error
-    columns = {c.strip().lower(): c for c in frame.columns}
-    if "imagesetid" not in columns:
-        raise ValueError(
-            f"the CSV file needs an imageSetId column (and optionally datastoreId); "
-            f"it has {list(frame.columns)}"
-        )
-    image_sets = frame[columns["imagesetid"]].str.strip()
-    if "datastoreid" in columns:
-        datastores = frame[columns["datastoreid"]].str.strip()
-        lines = [f"{d},{i}" if d else i for d, i in zip(datastores, image_sets, strict=True)]
-    else:
-        lines = list(image_sets)
-    return "\n".join(lines)
+__all__ = ["BatchFetcher"]
 
 
 def problems_html(problems: Sequence[LineProblem]) -> str:
@@ -315,7 +182,7 @@ class BatchFetcher(ConnectedMixin, w.VBox):
 
     def _validate(self) -> bool:
         datastore = self.datastore.value.strip() or None
-        self.items, self.problems = parse_batch_text(self.ids.value, datastore)
+        self.items, self.problems = parse_id_text(self.ids.value, datastore)
         self.problems_box.value = problems_html(self.problems)
         n = len(self.items)
         self.summary.value = f"{n} image set{'' if n == 1 else 's'} ready" if n else ""

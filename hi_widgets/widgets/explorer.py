@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 import pandas as pd
 
-from ..fetch import get_image_set, iter_versions
+from ..fetch import get_image_set
+from ..queries import fetch_versions_frame, search_frame
 from .common import (
     BackgroundRunner,
     ConnectedMixin,
@@ -20,9 +20,9 @@ from .common import (
     plot_image,
     record_html,
 )
-from .identifiers import IdentifierForm, SearchPanel, search_frame
+from .identifiers import IdentifierForm, SearchPanel
 
-__all__ = ["ImageSetExplorer", "fetch_versions_frame", "timeline_png"]
+__all__ = ["ImageSetExplorer", "timeline_png"]
 
 TAB_PROPERTIES, TAB_VERSIONS, TAB_TIMELINE, TAB_EXPORT = range(4)
 
@@ -51,43 +51,6 @@ def timeline_png(frame: pd.DataFrame, *, highlight_version: int | None = None) -
 
     ax = plot_version_timeline(frame, highlight_version=highlight_version)
     return figure_png(ax, dpi=TIMELINE_DPI, width=TIMELINE_WIDTH)
-
-
-def fetch_versions_frame(
-    client: Any,
-    datastore_id: str,
-    image_set_id: str,
-    *,
-    progress: Callable[[int, int | None], None] | None = None,
-    cancel: threading.Event | None = None,
-    strategy: str = "auto",
-) -> pd.DataFrame:
-    """Fetch every version of an image set into a versions frame.
-
-    Parameters
-    ----------
-    client, datastore_id, image_set_id, progress, cancel, strategy
-        Passed to :func:`hi_widgets.iter_versions`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        :func:`hi_widgets.frames.versions_frame` of the versions fetched (all of them
-        unless cancelled).
-    """
-    from ..frames import versions_frame
-
-    records = list(
-        iter_versions(
-            client,
-            datastore_id,
-            image_set_id,
-            strategy=strategy,  # type: ignore[arg-type]
-            progress=progress,
-            cancel=cancel,
-        )
-    )
-    return versions_frame(records)
 
 
 class ImageSetExplorer(ConnectedMixin, w.VBox):

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, time, timezone
 from typing import Any
 
 import ipywidgets as w
 import pandas as pd
 
 from ..errors import AccessDeniedError, HealthImagingError, InvalidIdentifierError
-from ..fetch import list_datastores, search_image_sets
+from ..fetch import list_datastores
 from ..ids import validate_datastore_id, validate_image_set_id, validate_optional_version_id
 
 __all__ = [
@@ -26,7 +25,6 @@ __all__ = [
     "SearchPanel",
     "VersionField",
     "check_field",
-    "search_frame",
 ]
 
 LATEST = ""
@@ -351,52 +349,6 @@ class IdentifierForm(w.VBox):
         )
 
 
-def _day_bounds(start: date | None, end: date | None) -> tuple[datetime, datetime] | None:
-    if start is None and end is None:
-        return None
-    low = datetime.combine(start or date(1970, 1, 1), time.min, tzinfo=timezone.utc)
-    high = (
-        datetime.combine(end, time.max, tzinfo=timezone.utc)
-        if end is not None
-        else datetime.now(timezone.utc)
-    )
-    return low, high
-
-
-def search_frame(
-    client: Any,
-    datastore_id: str,
-    *,
-    patient_id: str | None = None,
-    accession_number: str | None = None,
-    study_instance_uid: str | None = None,
-    created_from: date | None = None,
-    created_to: date | None = None,
-    limit: int | None = 200,
-) -> pd.DataFrame:
-    """Search image sets and return :func:`hi_widgets.frames.image_sets_frame`.
-
-    Dates are whole UTC days (``created_to`` inclusive); a missing end is "now".
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per image set found; contains PHI columns.
-    """
-    from ..frames import image_sets_frame
-
-    summaries = search_image_sets(
-        client,
-        datastore_id,
-        patient_id=patient_id or None,
-        accession_number=accession_number or None,
-        study_instance_uid=study_instance_uid or None,
-        created_between=_day_bounds(created_from, created_to),
-        limit=limit,
-    )
-    return image_sets_frame(summaries, datastore_id=datastore_id)
-
-
 class SearchPanel(w.VBox):
     """Search criteria and results; choosing a result fills the image set field.
 
@@ -448,7 +400,7 @@ class SearchPanel(w.VBox):
         self.add_class("hi-search")
 
     def criteria(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`search_frame` from the fields."""
+        """Keyword arguments for :func:`hi_widgets.queries.search_frame` from the fields."""
         return {
             "patient_id": self.patient_id.value.strip() or None,
             "accession_number": self.accession_number.value.strip() or None,

@@ -12,6 +12,7 @@ import pandas as pd
 from ..diff import diff_versions, drop_phi_paths
 from ..errors import InvalidIdentifierError
 from ..ids import validate_datastore_id, validate_image_set_id, validate_version_id
+from ..queries import fetch_versions_frame
 from .common import (
     BackgroundRunner,
     ExportPanel,
@@ -21,7 +22,7 @@ from .common import (
     plot_image,
     record_html,
 )
-from .explorer import fetch_versions_frame, timeline_png
+from .explorer import timeline_png
 
 __all__ = ["VersionBrowser"]
 

@@ -1,0 +1,179 @@
+"""fetch_versions: every version of many image sets, at the quota, each exactly once."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from ..frames import versions_frame
+from ..ids import validate_datastore_id, validate_image_set_id
+from ..items import validated_pairs
+from ..ratelimit import RateLimiter
+from ..walk import Strategy, walk_versions
+from ._checkpoint import Checkpoint
+from ._engine import Engine, check_options, make_limiter
+from ._pool import Item, ItemProgress, Outcome, Pool, run
+from ._result import FetchResult, assemble
+from ._routing import GET, LIST, Router, by_get, by_list
+from ._twin import single_attempt_client
+
+
+def _walk(engine: Engine, item: Item) -> list[dict[str, Any]]:
+    return list(walk_versions(engine.send, *item, strategy=engine.strategy))  # type: ignore[arg-type]
+
+
+def _latest_versions(items: Any) -> dict[Item, int]:
+    """Latest known version of each image set of a frame with ``versionId``, else {}."""
+    if not isinstance(items, pd.DataFrame) or "versionId" not in items.columns:
+        return {}
+    known = items[["datastoreId", "imageSetId", "versionId"]].dropna()
+    latest: dict[Item, int] = {}
+    for ds, iset, version in known.itertuples(index=False, name=None):
+        item = (validate_datastore_id(ds), validate_image_set_id(iset))
+        latest[item] = max(latest.get(item, 0), int(version))
+    return latest
+
+
+def _routed(
+    engine: Engine,
+    todo: list[Item],
+    latest: dict[Item, int],
+    max_workers: int,
+    progress: ItemProgress | None,
+    on_outcome: Callable[[Item, Outcome], None] | None,
+) -> dict[Item, Outcome]:
+    """Fetch over both operations' quotas, planned by the known version counts."""
+    router = Router(engine.limiter)
+    lanes = (LIST, GET)
+    with Pool(
+        engine, max_workers, progress, lanes=lanes, total=len(todo), on_outcome=on_outcome
+    ) as pool:
+        for item in todo:
+            version = latest.get(item)
+            if router.route(version) == GET:
+                pool.submit(item, functools.partial(by_get, engine, searched=version), GET)
+            else:
+                pool.submit(item, functools.partial(by_list, engine), LIST)
+    return pool.outcomes
+
+
+def fetch_versions(
+    client: Any,
+    items: Iterable[tuple[str, str]] | pd.DataFrame,
+    *,
+    strategy: Strategy = "auto",
+    max_workers: int = 8,
+    rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
+    progress: ItemProgress | None = None,
+    cancel: threading.Event | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+) -> FetchResult:
+    """Fetch every version of many image sets, as fast as the request quota allows.
+
+    Parameters
+    ----------
+    client
+        A boto3 ``medical-imaging`` client (see :func:`hi_widgets.make_client`). If it
+        retries on its own, a single-attempt twin is used instead (module notes).
+    items
+        (datastoreId, imageSetId) pairs, or a DataFrame with those columns (for example
+        a search result or a versions frame). Duplicates are fetched once. Every
+        identifier is checked before the first request.
+    strategy
+        ``"list"``: ListImageSetVersions, every page. ``"get"``: GetImageSet for the
+        latest version, then each older version number. ``"auto"``: list, falling back
+        to get for an image set whose listing is denied. With ``"auto"`` and a frame
+        holding ``versionId`` (a search result's latest version, or a versions frame),
+        the known version counts plan the work over both operations' quotas, as
+        :func:`fetch_datastore` does (an image set found newer than planned is listed).
+    max_workers
+        Threads sending requests. The quota, not this, bounds the speed: a few more
+        threads than ``rate * latency`` keep the quota busy.
+    rates
+        Quota overrides ``{"ListImageSetVersions": (rate, burst), ...}`` for an account
+        with raised quotas, or a :class:`~hi_widgets.ratelimit.RateLimiter` to share
+        between concurrent calls (quotas are per account and region). Default: the
+        published quotas.
+    progress
+        Called as ``progress(done, total, (datastoreId, imageSetId))`` each time an
+        image set finishes or fails. It is called **from worker threads**, one call at
+        a time per thread: make it thread-safe (a tqdm bar's ``update`` is), and do not
+        touch ipywidgets' ``Output`` with ``with out:`` from it. If it raises, the fetch
+        stops and the exception propagates.
+    cancel
+        When set, workers stop before their next request (a request already on the wire
+        finishes), and the result holds what was complete so far.
+    checkpoint
+        A file that records each image set as it completes (durably: appended and
+        fsynced). Calling again with the same file and the same ``items`` and
+        ``strategy`` (after a crash, a kill or a cancel) fetches only the image sets not
+        in it, and returns them all. A file written for other inputs is refused
+        (ValueError). ``progress`` then counts the image sets this call fetches.
+
+    Returns
+    -------
+    FetchResult
+        ``.frame``: every version of every completed image set, exactly once.
+        ``.errors``: one row per failed image set. ``.stats``: request counters.
+        ``.pending``: image sets left undone by cancellation.
+
+    Raises
+    ------
+    InvalidIdentifierError
+        Before any request, naming every malformed item (up to five).
+    ValueError, TypeError
+        For a bad ``strategy``, ``max_workers``, ``rates`` or ``items`` shape.
+
+    Notes
+    -----
+    Retryable failures (ThrottlingException, 5xx, dropped connections) are retried up to
+    :data:`MAX_ATTEMPTS` times per request with full-jitter exponential backoff; a
+    throttle also empties the operation's bucket and cuts its rate (see
+    :mod:`hi_widgets.ratelimit`). Any other error, or a retryable one that persists,
+    fails its image set only.
+
+    An image set that fails part-way through its pages keeps **none** of its versions:
+    it is either complete in ``.frame`` or listed in ``.errors``, never both, so a frame
+    never silently holds a partial history. The same holds for cancellation: an image
+    set being fetched when ``cancel`` is set goes to ``.pending``.
+
+    Examples
+    --------
+    >>> result = fetch_versions(client, [(datastore_id, image_set_id)])  # doctest: +SKIP
+    >>> result.frame.shape, result.errors.empty  # doctest: +SKIP
+    """
+    started = time.monotonic()
+    check_options(strategy, max_workers)
+    limiter = make_limiter(rates)
+    pairs = validated_pairs(items)
+    with contextlib.ExitStack() as stack:
+        saved = None
+        if checkpoint is not None:
+            inputs = {"items": sorted(pairs), "strategy": strategy}
+            saved = stack.enter_context(Checkpoint(checkpoint, "fetch_versions", inputs))
+        todo = [item for item in pairs if saved is None or item not in saved.done]
+        if not todo:
+            engine = Engine(client, limiter, strategy, cancel)
+            outcomes = {}
+        else:
+            twin = single_attempt_client(client, max_workers)
+            engine = Engine(twin, limiter, strategy, cancel)
+            on_outcome = None if saved is None else saved.record
+            latest = _latest_versions(items) if strategy == "auto" else {}
+            if latest:
+                outcomes = _routed(engine, todo, latest, max_workers, progress, on_outcome)
+            else:
+                work = functools.partial(_walk, engine)
+                outcomes = run(engine, todo, work, max_workers, progress, on_outcome)
+        if saved is not None:
+            outcomes.update(saved.outcomes(pairs))
+    records = [r for item in pairs if item in outcomes for r in outcomes[item].records or ()]
+    frame = versions_frame(records)
+    return assemble(engine, pairs, outcomes, frame, len(frame), started)

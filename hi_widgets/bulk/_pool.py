@@ -1,0 +1,139 @@
+"""The thread pools: one task per image set, outcomes kept per item, progress, abort."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import HealthImagingError
+from ..items import Item
+from ..walk import Cancelled
+from ._engine import Engine
+
+log = logging.getLogger(__name__)
+
+ItemProgress = Callable[[int, int, Item], object]
+"""``progress(done, total, item)``, called from a worker thread as each image set ends.
+
+``total`` is the number of image sets known so far (it grows while a datastore's search
+pages arrive)."""
+
+Work = Callable[[Item], list[dict[str, Any]]]
+"""Fetch one image set: its records (raises :class:`~hi_widgets.walk.Cancelled`)."""
+
+
+@dataclass
+class Outcome:
+    """What became of one image set: its records, or the error that failed it."""
+
+    records: list[dict[str, Any]] | None = None
+    error: BaseException | None = None
+
+
+class Pool:
+    """Thread pools ("lanes") that run one task per image set and keep every outcome.
+
+    Each lane has its own ``max_workers`` threads, so work waiting on one operation's
+    token bucket never holds up the work of another lane. Use as a context manager:
+    leaving it waits for every task; an exception (a raising ``progress``, Ctrl-C)
+    aborts the engine and cancels the tasks not started. ``on_outcome(item, outcome)``
+    runs in the worker as each item ends, before it counts as done (a checkpoint writes
+    the item there).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        max_workers: int,
+        progress: ItemProgress | None,
+        *,
+        lanes: Iterable[str] = ("main",),
+        total: int | None = None,
+        on_outcome: Callable[[Item, Outcome], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.outcomes: dict[Item, Outcome] = {}
+        self._progress = progress
+        self._on_outcome = on_outcome
+        self._lock = threading.Lock()
+        self._done = 0
+        self._total = total or 0
+        self._counting = total is None  # else: every item is known before the first ends
+        self._futures: list[Future] = []
+        self._executors = {
+            lane: ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"hi-{lane}")
+            for lane in lanes
+        }
+
+    def submit(self, item: Item, work: Work, lane: str = "main") -> None:
+        """Run ``work(item)`` on a thread of ``lane``."""
+        if self._counting:
+            with self._lock:
+                self._total += 1
+        self._futures.append(self._executors[lane].submit(self._task, item, work))
+
+    def _task(self, item: Item, work: Work) -> None:
+        if self.engine.stopped():
+            return
+        outcome = Outcome()
+        try:
+            outcome.records = work(item)
+        except Cancelled:
+            return
+        except HealthImagingError as error:
+            outcome.error = error
+        except Exception as error:  # one item's failure must not lose the others
+            log.exception("unexpected error fetching %s", item[1])
+            outcome.error = error
+        if self._on_outcome is not None:
+            self._on_outcome(item, outcome)
+        with self._lock:
+            self.outcomes[item] = outcome
+            self._done += 1
+            done, total = self._done, self._total
+        if self._progress is not None:
+            try:
+                self._progress(done, total, item)
+            except BaseException:
+                self.engine.abort.set()  # stop every worker now, not when the caller sees it
+                raise
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is None:
+                for future in self._futures:
+                    future.result()
+        except BaseException:
+            self._stop()
+            raise
+        if kind is not None:  # e.g. KeyboardInterrupt while submitting
+            self._stop()
+        for executor in self._executors.values():
+            executor.shutdown(wait=True)
+
+    def _stop(self) -> None:
+        self.engine.abort.set()  # a progress callback raised, or KeyboardInterrupt here
+        for executor in self._executors.values():
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def run(
+    engine: Engine,
+    items: list[Item],
+    work: Work,
+    max_workers: int,
+    progress: ItemProgress | None,
+    on_outcome: Callable[[Item, Outcome], None] | None = None,
+) -> dict[Item, Outcome]:
+    """Run ``work`` for every item on one pool; return outcomes of the items that ended."""
+    with Pool(engine, max_workers, progress, total=len(items), on_outcome=on_outcome) as pool:
+        for item in items:
+            pool.submit(item, work)
+    return pool.outcomes

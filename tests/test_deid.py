@@ -1,0 +1,131 @@
+"""The de-identification table (DICOM PS3.15 Annex E, basic profile) and its rules."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from pydicom.datadict import keyword_for_tag
+
+from hi_widgets import deid
+from hi_widgets.deid import PROFILE, SOURCE, Deidentifier, action_for, deidentify
+
+BASIC_ACTIONS = {"X", "Z", "D", "U", "X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*"}
+
+
+def test_the_table_cites_its_source_and_uses_the_standards_actions():
+    assert "PS3.15" in SOURCE and "E.1-1" in SOURCE and "2024b" in SOURCE
+    assert len(PROFILE) >= 600  # every row of the 2024b table
+    assert {row.action for row in PROFILE.values()} <= BASIC_ACTIONS
+
+
+def test_every_keyword_and_tag_matches_the_dicom_dictionary():
+    # Cross-check against pydicom's data dictionary (PS3.6), a separate source.
+    for keyword, row in PROFILE.items():
+        group, element = row.tag.strip("()").split(",")
+        assert keyword_for_tag(int(group + element, 16)) == keyword, row
+
+
+@pytest.mark.parametrize(
+    ("keyword", "action"),
+    [
+        ("PatientName", "Z"),
+        ("PatientID", "Z/D"),
+        ("PatientBirthDate", "Z"),
+        ("PatientSex", "Z"),
+        ("PatientAge", "X"),
+        ("PatientWeight", "X"),
+        ("PatientSize", "X"),
+        ("AccessionNumber", "Z"),
+        ("StudyDate", "Z"),
+        ("StudyTime", "Z"),
+        ("StudyID", "Z"),
+        ("StudyDescription", "X"),
+        ("SeriesDescription", "X"),
+        ("ReferringPhysicianName", "Z"),
+        ("InstitutionName", "X/Z/D"),
+        ("OperatorsName", "X/Z/D"),
+        ("StudyInstanceUID", "U"),
+        ("SeriesInstanceUID", "U"),
+        ("SOPInstanceUID", "U"),
+        ("FrameOfReferenceUID", "U"),
+        ("SeriesDate", "X/D"),
+        ("AcquisitionDateTime", "X/Z/D"),
+        ("ContentDate", "Z/D"),
+    ],
+)
+def test_healthimaging_attributes_have_the_tables_action(keyword, action):
+    assert PROFILE[keyword].action == action
+    assert action_for(keyword) == action
+
+
+def test_columns_tags_and_unknown_names():
+    assert action_for("DICOMPatientId") == "Z/D"
+    assert action_for("DICOMStudyId") == "Z"
+    assert action_for("DICOMAccessionNumber") == "Z"
+    assert action_for("00080050") == "Z"  # a tag in hex
+    assert action_for("00091001") == "X"  # private (odd group)
+    assert action_for("DICOMPatientFutureTag") == "X"  # a patient column we do not know
+    for kept in ("DICOMSeriesModality", "DICOMSeriesNumber", "Modality", "SOPClassUID"):
+        assert action_for(kept) == "K"
+
+
+def test_uid_replacement_is_a_valid_uid_keyed_and_consistent():
+    a, b = Deidentifier("key"), Deidentifier("key")
+    uid = "1.2.840.113619.2.55.3.604688119.969.1268071029.320"
+    assert a.uid(uid) == b.uid(uid) != Deidentifier("other").uid(uid)
+    replaced = a.uid(uid)
+    assert replaced.startswith("2.25.") and len(replaced) <= 64
+    assert int(replaced[5:]) < 2**128 and not replaced[5:].startswith("0")
+    assert "key" not in repr(a)
+    with pytest.raises(ValueError, match="uid_key"):
+        Deidentifier(b"")
+
+
+def test_deidentify_frame_by_keyword_columns_keeps_input():
+    frame = pd.DataFrame(
+        {
+            "PatientName": ["A^B", "C^D"],
+            "SeriesInstanceUID": pd.array(["1.2.3", "1.2.3"], dtype="string"),
+            "InstitutionName": ["H1", "H2"],
+            "SeriesDate": ["20240101", None],
+            "Rows": [512, 512],
+        }
+    )
+    out = deidentify(frame, uid_key="k")
+    assert list(out.columns) == ["SeriesInstanceUID", "Rows"]
+    assert out["SeriesInstanceUID"].dtype == pd.StringDtype()
+    assert out["SeriesInstanceUID"].nunique() == 1  # still joins
+    assert out["SeriesInstanceUID"][0] != "1.2.3"
+    assert list(deidentify(frame, keep_dates=True).columns) == [
+        "SeriesInstanceUID",
+        "SeriesDate",
+        "Rows",
+    ]
+    assert frame["SeriesInstanceUID"][0] == "1.2.3"
+    with pytest.raises(TypeError, match="DataFrame"):
+        deidentify([1])
+
+
+def test_phi_and_uid_columns_are_derived_from_the_table():
+    assert all(action_for(c) not in ("U", "K") for c in deid.PHI_COLUMNS)
+    assert deid.UID_COLUMNS == ("DICOMStudyInstanceUID", "DICOMSeriesInstanceUID")
+
+
+def test_docs_list_every_row_of_the_table():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "phi.md").read_text()
+    for row in PROFILE.values():
+        assert f"| `{row.tag}` | {row.keyword} | {row.action} |" in doc, row
+
+
+def test_a_diff_with_extra_columns_is_still_deidentified():
+    from hi_widgets.diff import diff_metadata
+
+    old = {"Study": {"DICOM": {"AccessionNumber": "A1", "Modality": "CT"}}}
+    new = {"Study": {"DICOM": {"AccessionNumber": "A2", "Modality": "MR"}}}
+    diff = diff_metadata(old, new)
+    diff["attribute"] = diff["path"].str.rsplit(".", n=1).str[-1]  # a front end's column
+    out = deidentify(diff)
+    assert out["attribute"].tolist() == ["Modality"]
+    assert "A1" not in out.to_csv() and "A2" not in out.to_csv()

@@ -1,0 +1,184 @@
+"""fetch_datastore: a whole datastore over two operations' quotas, each version once."""
+
+from __future__ import annotations
+
+import collections
+from datetime import datetime, timezone
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from hi_widgets import (
+    AccessDeniedError,
+    fetch_datastore,
+    fetch_versions,
+    image_sets_frame,
+    make_client,
+    sandbox,
+)
+from hi_widgets.bulk._routing import GET, LIST, Router
+from hi_widgets.frames import VERSION_KEY
+from hi_widgets.ratelimit import RateLimiter
+
+DS = "a" * 32
+IS = "0123456789abcdef0123456789abcdef"
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+FAST = {"ListImageSetVersions": (5000, 5000), "GetImageSet": (5000, 5000)}
+
+
+@pytest.fixture
+def sb():
+    with sandbox.start(seed=2, image_sets=80, quotas=False) as box:
+        yield box
+
+
+def searchable_truth(sb, ds):
+    """(imageSetId, versionId) of every image set SearchImageSets returns."""
+    found = sb.client().search_image_sets(datastoreId=ds, maxResults=50)
+    ids = {s["imageSetId"] for s in found["imageSetsMetadataSummaries"]}
+    token = found.get("nextToken")
+    while token:
+        found = sb.client().search_image_sets(datastoreId=ds, maxResults=50, nextToken=token)
+        ids |= {s["imageSetId"] for s in found["imageSetsMetadataSummaries"]}
+        token = found.get("nextToken")
+    return {(i, v["versionId"]) for i in ids for v in sb.store.versions(ds, i)}
+
+
+def test_every_version_of_every_image_set_once_using_both_operations(sb):
+    ds = sb.store.datastore_ids()[0]
+    calls = []
+    result = fetch_datastore(
+        sb.client(), ds, rates=FAST, progress=lambda *call: calls.append(call)
+    )
+    sent = list(sb.requests)
+    assert result.ok and result.errors.empty
+    frame = result.frame
+    rows = set(zip(frame["imageSetId"], frame["versionId"].astype(int), strict=True))
+    assert rows == {(i, int(v)) for i, v in searchable_truth(sb, ds)}
+    assert not result.frame.duplicated(list(VERSION_KEY)).any()
+    operations = collections.Counter(r.operation for r in sent)
+    assert operations["GetImageSet"] > 0 and operations["ListImageSetVersions"] > 0
+    assert result.stats.requests == len(sent)
+    assert [c[0] for c in calls] == list(range(1, result.stats.items + 1))
+    # A single-version image set fetched by GetImageSet carries GetImageSet's fields.
+    by_get = result.frame[result.frame["imageSetArn"].notna()]
+    assert len(by_get) > 0
+
+
+def test_search_criteria_narrow_the_datastore(sb):
+    ds = sb.store.datastore_ids()[0]
+    first = sb.client().search_image_sets(datastoreId=ds, maxResults=1)
+    patient = first["imageSetsMetadataSummaries"][0]["DICOMTags"]["DICOMPatientId"]
+    criteria = {"filters": [{"values": [{"DICOMPatientId": patient}], "operator": "EQUAL"}]}
+    result = fetch_datastore(sb.client(), ds, search_criteria=criteria, rates=FAST)
+    assert result.ok and 0 < result.stats.items < len(sb.store.image_set_ids(ds))
+
+
+def test_the_router_balances_the_two_queues_and_prefers_get_for_single_versions():
+    router = Router(RateLimiter())
+    assert router.route(1) == GET  # a tie: the same cost, a fuller record
+    assert router.route(30) == LIST
+    assert router.route(None) == LIST  # unknown history: one listing shows it
+    lanes = [router.route(v) for v in [1] * 10 + [5] * 40]
+    assert lanes.count(GET) >= 10 and lanes.count(LIST) > 0
+    assert abs(router.queued[GET] - router.queued[LIST]) <= 5 / 25
+
+
+def test_bad_arguments_before_any_request(sb):
+    with pytest.raises(ValueError, match="datastoreId"):
+        fetch_datastore(sb.client(), "nope")
+    with pytest.raises(TypeError, match="search_criteria"):
+        fetch_datastore(sb.client(), DS, search_criteria=[("a", 1)])
+    with pytest.raises(ValueError, match="unknown HealthImaging operation"):
+        fetch_datastore(sb.client(), DS, rates={"GetImageSets": (1, 1)})
+    assert sb.requests == []
+
+
+# --------------------------------------------------------------------- stubbed client
+
+
+@pytest.fixture
+def stubbed():
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    client = make_client(session=session, max_attempts=1)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def listed(version):
+    return {
+        "imageSetId": IS,
+        "versionId": str(version),
+        "imageSetState": "ACTIVE",
+        "ImageSetWorkflowStatus": "UPDATED",
+        "createdAt": T0,
+        "updatedAt": T0,
+    }
+
+
+def got(version):
+    return {
+        "datastoreId": DS,
+        "imageSetId": IS,
+        "versionId": str(version),
+        "imageSetState": "ACTIVE",
+        "imageSetWorkflowStatus": "UPDATED",
+        "imageSetArn": f"arn:aws:medical-imaging:us-east-1:123456789012:datastore/{DS}",
+    }
+
+
+def search_returns(stub, version):
+    summary = {"imageSetId": IS, "version": version, "createdAt": T0, "updatedAt": T0}
+    stub.add_response(
+        "search_image_sets",
+        {"imageSetsMetadataSummaries": [summary]},
+        {"datastoreId": DS, "maxResults": 50},
+    )
+
+
+def test_an_image_set_updated_after_the_search_is_completed_by_listing(stubbed):
+    client, stub = stubbed
+    search_returns(stub, 1)  # planned as one GetImageSet ...
+    stub.add_response("get_image_set", got(3), {"datastoreId": DS, "imageSetId": IS})
+    stub.add_response(  # ... but it has three versions now: listed, each once
+        "list_image_set_versions",
+        {"imageSetPropertiesList": [listed(3), listed(2), listed(1)]},
+        {"datastoreId": DS, "imageSetId": IS, "maxResults": 50},
+    )
+    result = fetch_datastore(client, DS, rates=FAST)
+    assert result.ok
+    assert sorted(result.frame["versionId"].astype(int)) == [1, 2, 3]
+    latest = result.frame.set_index("versionId").loc[3]
+    assert latest["imageSetArn"].startswith("arn:")  # GetImageSet's record kept for it
+
+
+def test_a_failed_first_search_page_raises(stubbed):
+    client, stub = stubbed
+    stub.add_client_error("search_image_sets", "AccessDeniedException", "denied", 403)
+    with pytest.raises(AccessDeniedError, match="SearchImageSets"):
+        fetch_datastore(client, DS, rates=FAST)
+
+
+def test_fetch_versions_of_a_search_frame_routes_by_its_known_versions(sb):
+    ds = sb.store.datastore_ids()[0]
+    summaries = sb.client().search_image_sets(datastoreId=ds, maxResults=50)
+    found = image_sets_frame(summaries["imageSetsMetadataSummaries"], datastore_id=ds)
+    sent = len(sb.requests)
+    result = fetch_versions(sb.client(), found, rates=FAST)
+    operations = collections.Counter(r.operation for r in sb.requests[sent:])
+    assert operations["GetImageSet"] > 0 and operations["ListImageSetVersions"] > 0
+    assert result.ok and result.stats.items == len(found)
+    truth = {
+        (i, int(v["versionId"])) for i in found["imageSetId"] for v in sb.store.versions(ds, i)
+    }
+    frame = result.frame
+    assert set(zip(frame["imageSetId"], frame["versionId"].astype(int), strict=True)) == truth
+    assert not frame.duplicated(list(VERSION_KEY)).any()
+    # An explicit strategy keeps its meaning: "list" lists every image set.
+    sent = len(sb.requests)
+    fetch_versions(sb.client(), found, rates=FAST, strategy="list")
+    assert {r.operation for r in sb.requests[sent:]} == {"ListImageSetVersions"}
