@@ -110,6 +110,7 @@ _EXTERNAL = (
     "socket",
     "socketserver",
     "threading",
+    "tracemalloc",
     "types",
     "typing",
     "typing_extensions",

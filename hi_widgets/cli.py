@@ -39,7 +39,10 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
         help="serve the explorer as a Voila app on the local sandbox until Ctrl-C",
         description=(
             "Serve the ImageSetExplorer as a Voila web app on this machine. The app's "
-            "kernel starts the local sandbox with demo data, so no AWS account is needed."
+            "kernel starts the local sandbox with demo data, so no AWS account is needed. "
+            "Exit status: 0 after Ctrl-C, 143 after SIGTERM, 2 if refused (--aws on an "
+            "address other machines can reach, without --allow-remote-aws) or Voila is not "
+            "installed, otherwise Voila's own status if it stops or does not start."
         ),
     )
     app.add_arguments(parser)

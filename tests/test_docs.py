@@ -119,6 +119,18 @@ def test_errors_page_shows_every_exception_with_its_real_message():
     assert "(HTTP 429)" in page
 
 
+def test_phi_page_lists_every_row_of_the_table_with_what_an_export_does():
+    from hi_widgets.deid import PROFILE
+
+    table = generated_pages.deid_fragment()
+    for row in PROFILE.values():
+        assert f"| `{row.tag}` | {row.keyword} | `{row.action}` |" in table, row
+    assert "| StudyInstanceUID | `U` | replaced (keyed hash) |" in table
+    assert "| StudyDate | `Z` | removed (kept with `keep_dates=True`) |" in table
+    assert "| PatientBirthDate | `Z` | removed |" in table
+    assert "_generated/phi-table.md" in (DOCS / "phi.md").read_text(encoding="utf-8")
+
+
 # -------------------------------------------------------------------------- built site
 
 

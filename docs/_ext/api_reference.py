@@ -66,7 +66,7 @@ GROUPS = (
         "export",
         "Export and de-identification",
         "DataFrames to files and datasets: atomic writes, de-identified by DICOM PS3.15 "
-        "Annex E unless PHI is asked for.",
+        "Annex E unless PHI is asked for (see :doc:`/phi`).",
         ("export", "dataset", "_dataset_store", "deid", "_deid_table"),
     ),
     Group(

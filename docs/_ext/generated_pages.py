@@ -12,6 +12,8 @@ Sphinx does not treat it as pages), which the hand-written pages pull in with
   ``hi_widgets.errors.translate``, or a bad identifier through ``hi_widgets.ids``);
 - ``sandbox-operations.md``: every operation of the installed botocore model, and whether
   the sandbox answers it (its ``Responses`` classes);
+- ``phi-table.md``: table E.1-1 of DICOM PS3.15 as :mod:`hi_widgets.deid` holds it, and
+  what an export does with each attribute;
 - ``benchmarks.md``: each script in ``benchmarks/`` and its docstring (what it measures,
   its targets, how to run it).
 
@@ -349,6 +351,7 @@ FRAGMENTS = {
     "errors.md": errors_fragment,
     "benchmarks.md": benchmarks_fragment,
     "sandbox-operations.md": sandbox_operations_fragment,
+    "phi-table.md": deid_fragment,
 }
 
 
