@@ -41,6 +41,7 @@ __all__ = [
     "plot_state_counts",
     "plot_version_timeline",
     "status_color",
+    "timeline_png",
 ]
 
 NO_DATA_TEXT = "No versions to show"
@@ -585,21 +586,54 @@ def plot_activity(df: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> 
     return ax
 
 
-def figure_to_png(figure: Figure, *, dpi: float = 100) -> bytes:
+def figure_to_png(figure: Figure | Axes, *, dpi: float = 100, width: float | None = None) -> bytes:
     """Render a figure to PNG bytes with Agg (no pyplot), e.g. for an ``Image`` widget.
+
+    The image is cropped to what is drawn (``bbox_inches="tight"``): blank margins go,
+    and labels or a legend placed outside the figure are kept whole rather than cut off.
 
     Parameters
     ----------
     figure
-        The figure, e.g. ``ax.figure`` of a plot from this module.
+        The figure, or an Axes of it (e.g. what a plot function of this module returns).
     dpi
         Resolution.
+    width
+        Figure width in inches to render at (the height is kept); default as it is.
 
     Returns
     -------
     bytes
         The PNG file content.
     """
+    fig = figure.figure if isinstance(figure, Axes) else figure
+    if width is not None:
+        fig.set_size_inches(width, fig.get_figheight())
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
+
+
+TIMELINE_WIDTH = 12.0
+"""Width (inches) :func:`timeline_png` renders at: wider than most notebook containers, so
+the browser scales the image down (sharp) rather than up."""
+TIMELINE_DPI = 144
+
+
+def timeline_png(frame: pd.DataFrame, *, highlight_version: int | None = None) -> bytes:
+    """Plot a versions frame's timeline and return it as PNG bytes (the static fallback).
+
+    Parameters
+    ----------
+    frame
+        A versions frame (:func:`hi_widgets.frames.versions_frame`).
+    highlight_version
+        A version number to mark.
+
+    Returns
+    -------
+    bytes
+        PNG data, :data:`TIMELINE_WIDTH` inches wide at :data:`TIMELINE_DPI`.
+    """
+    ax = plot_version_timeline(frame, highlight_version=highlight_version)
+    return figure_to_png(ax, dpi=TIMELINE_DPI, width=TIMELINE_WIDTH)

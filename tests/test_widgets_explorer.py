@@ -13,7 +13,7 @@ from widget_helpers import WAIT, downloaded_csv, ready, rows
 
 from hi_widgets.frames import PHI_COLUMNS
 from hi_widgets.widgets import ImageSetExplorer
-from hi_widgets.widgets.common import frame_html
+from hi_widgets.widgets._html import frame_html
 from hi_widgets.widgets.connection import MODE_SANDBOX
 
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
@@ -462,15 +462,15 @@ def test_unexpected_exception_is_shown_and_logged(caplog):
 
 
 def test_thread_that_cannot_start_leaves_the_widget_usable(sb, ids, monkeypatch):
-    from hi_widgets.widgets import common
+    from hi_widgets.widgets import _runner
 
     explorer = make(sb, image_set_id=ids["short"])
 
-    class NoThreads(common.threading.Thread):
+    class NoThreads(_runner.threading.Thread):
         def start(self):
             raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(common.threading, "Thread", NoThreads)
+    monkeypatch.setattr(_runner.threading, "Thread", NoThreads)
     assert not explorer.get()
     assert not explorer.busy
     assert not explorer.get_button.disabled and not explorer.fetch_button.disabled
@@ -530,9 +530,9 @@ def test_include_phi_is_unticked_for_each_new_frame(sb, ids):
 
 
 def test_large_frames_build_the_download_only_on_request(sb, ids, monkeypatch):
-    from hi_widgets.widgets import common
+    from hi_widgets.widgets import _export
 
-    monkeypatch.setattr(common, "EAGER_DOWNLOAD_ROWS", 10)
+    monkeypatch.setattr(_export, "EAGER_DOWNLOAD_ROWS", 10)
     explorer = make(sb, image_set_id=ids["long"])
     explorer.fetch_button.click()
     assert explorer.wait(WAIT)

@@ -8,49 +8,19 @@ from typing import Any
 
 import ipywidgets as w
 import pandas as pd
+import traitlets
 
 from ..fetch import get_image_set, iter_versions
-from .common import (
-    BackgroundRunner,
-    ConnectedMixin,
-    ExportPanel,
-    FrameTable,
-    StatusArea,
-    figure_png,
-    plot_image,
-    record_html,
-)
-from .identifiers import IdentifierForm, SearchPanel, search_frame
+from ..plots import timeline_png
+from ._base import ActionWidget
+from ._export import ExportPanel
+from ._html import plot_image, record_html
+from ._table import FrameTable
+from .identifiers import DatastoreField, IdentifierForm, SearchPanel, search_frame
 
-__all__ = ["ImageSetExplorer", "fetch_versions_frame", "timeline_png"]
+__all__ = ["ImageSetExplorer", "fetch_versions_frame"]
 
 TAB_PROPERTIES, TAB_VERSIONS, TAB_TIMELINE, TAB_EXPORT = range(4)
-
-#: Width (inches) and resolution timelines are rendered at for the widgets: wider than
-#: most containers, so the browser scales the image down (sharp) rather than up.
-TIMELINE_WIDTH = 12.0
-TIMELINE_DPI = 144
-
-
-def timeline_png(frame: pd.DataFrame, *, highlight_version: int | None = None) -> bytes:
-    """Plot a versions frame's timeline (no pyplot) and return it as PNG bytes.
-
-    Parameters
-    ----------
-    frame
-        A versions frame (:func:`hi_widgets.frames.versions_frame`).
-    highlight_version
-        A version number to mark.
-
-    Returns
-    -------
-    bytes
-        PNG data.
-    """
-    from ..plots import plot_version_timeline
-
-    ax = plot_version_timeline(frame, highlight_version=highlight_version)
-    return figure_png(ax, dpi=TIMELINE_DPI, width=TIMELINE_WIDTH)
 
 
 def fetch_versions_frame(
@@ -90,7 +60,7 @@ def fetch_versions_frame(
     return versions_frame(records)
 
 
-class ImageSetExplorer(ConnectedMixin, w.VBox):
+class ImageSetExplorer(ActionWidget):
     """Explore one image set: its properties, whole version history, timeline and export.
 
     Display it as a cell's result. Actions run in a background thread (the kernel stays
@@ -111,23 +81,24 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
     Attributes
     ----------
     record : dict or None
-        The last record from "Get image set".
+        Traitlet: the last record from "Get image set".
     versions : pandas.DataFrame or None
-        The last version history from "Fetch all versions" (partial if cancelled, see
-        :attr:`versions_complete`).
+        Traitlet: the last version history from "Fetch all versions" (partial if
+        cancelled, see :attr:`versions_complete`).
+    result
+        Traitlet: the record (dict) after "Get image set", the versions DataFrame after
+        a complete "Fetch all versions"; :meth:`on_result` callbacks get the same.
     client
         The client in use (None until connected).
-
-    Notes
-    -----
-    :meth:`on_result` callbacks get the record (dict) after "Get image set" and the
-    versions DataFrame after "Fetch all versions".
 
     Examples
     --------
     >>> explorer = ImageSetExplorer(client)  # doctest: +SKIP
     >>> explorer  # doctest: +SKIP
     """
+
+    record = traitlets.Instance(dict, allow_none=True, help="the last Get image set record")
+    versions = traitlets.Instance(pd.DataFrame, allow_none=True, help="the last history")
 
     def __init__(
         self,
@@ -139,13 +110,13 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
         sandbox_options: dict[str, Any] | None = None,
         client_options: dict[str, Any] | None = None,
     ) -> None:
-        self.client = client
-        self.record: dict[str, Any] | None = None
-        self.versions: pd.DataFrame | None = None
+        super().__init__(
+            client,
+            unit="versions",
+            sandbox_options=sandbox_options,
+            client_options=client_options,
+        )
         self.versions_complete = False
-
-        self.status = StatusArea()
-        self.runner = BackgroundRunner(self.status, self._busy_changed, unit="versions")
         self.form = IdentifierForm(on_change=self._form_changed, on_submit=self._submit)
         self.get_button = w.Button(description="Get image set", icon="download", disabled=True)
         self.get_button.add_class("hi-get")
@@ -178,8 +149,8 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
         )
         self.tabs.add_class("hi-tabs")
 
-        children = self._init_connection(client, sandbox_options, client_options)
-        children += [
+        self.children = [
+            *self._connection_children(),
             self.form,
             search_box,
             w.HBox([self.get_button, self.fetch_button]),
@@ -187,7 +158,6 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
             self.status,
             self.tabs,
         ]
-        super().__init__(children)
         self.add_class("hi-explorer")
 
         if datastore_id:
@@ -211,10 +181,8 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
         self.fetch_button.disabled = blocked
         datastore_ok = not self.form.errors.get("datastoreId")
         self.search.button.disabled = self.runner.busy or self.client is None or not datastore_ok
-        self._update_connect_button()
 
-    @property
-    def _datastore_field(self) -> Any:
+    def _datastore_field(self) -> DatastoreField:
         return self.form.datastore
 
     def _revalidate(self) -> bool:
@@ -258,7 +226,7 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
                 f"{record.get('imageSetState')} / {record.get('imageSetWorkflowStatus')}.",
                 "info",
             )
-            self._notify(record)
+            self._publish(record)
 
         what = f"version {version}" if version else "latest version"
         return self.runner.start(job, on_success=done, label=f"Getting {what}…")
@@ -294,7 +262,7 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
                     f"{len(frame)} versions of image set {image_set_id}.",
                     "info",
                 )
-                self._notify(frame)
+                self._publish(frame)
             else:
                 self.status.show(
                     f"Cancelled: showing the {len(frame)} versions fetched so far (partial).",

@@ -8,22 +8,21 @@ from typing import Any
 
 import ipywidgets as w
 import pandas as pd
+import traitlets
 
 from ..diff import diff_versions, drop_phi_paths
 from ..errors import InvalidIdentifierError
 from ..ids import validate_datastore_id, validate_image_set_id, validate_version_id
-from .common import (
-    BackgroundRunner,
-    ExportPanel,
-    FrameTable,
-    RunnerMixin,
-    StatusArea,
-    plot_image,
-    record_html,
-)
-from .explorer import fetch_versions_frame, timeline_png
+from ..plots import timeline_png
+from ._base import ActionWidget
+from ._export import ExportPanel
+from ._html import plot_image, record_html
+from ._table import FrameTable
+from .explorer import fetch_versions_frame
 
 __all__ = ["VersionBrowser"]
+
+TAB_PROPERTIES, TAB_TIMELINE, TAB_DIFF = range(3)
 
 _PLACEHOLDER = [("—", 0)]
 
@@ -36,7 +35,7 @@ def _values(widget: w.Dropdown) -> list[Any]:
     return [o[1] if isinstance(o, tuple) else o for o in widget.options]
 
 
-class VersionBrowser(RunnerMixin, w.VBox):
+class VersionBrowser(ActionWidget):
     """Browse the versions of one image set and diff the metadata of two of them.
 
     Versions load in the background as soon as the widget is built (the kernel stays
@@ -57,10 +56,13 @@ class VersionBrowser(RunnerMixin, w.VBox):
     Attributes
     ----------
     versions : pandas.DataFrame or None
-        The version history (oldest first).
+        Traitlet: the version history (oldest first).
     diff : pandas.DataFrame or None
-        The last comparison (:func:`hi_widgets.diff.diff_metadata`); contains PHI when
-        patient attributes changed.
+        Traitlet: the last comparison (:func:`hi_widgets.diff.diff_metadata`); contains
+        PHI when patient attributes changed.
+    result
+        Traitlet: the versions frame after loading, the diff after Compare;
+        :meth:`on_result` callbacks get the same.
 
     Raises
     ------
@@ -77,18 +79,20 @@ class VersionBrowser(RunnerMixin, w.VBox):
     progress ``hi-progress``, cancel ``hi-cancel``.
     """
 
+    versions = traitlets.Instance(pd.DataFrame, allow_none=True, help="the version history")
+    diff = traitlets.Instance(pd.DataFrame, allow_none=True, help="the last comparison")
+
     def __init__(
         self, client: Any, datastore_id: str, image_set_id: str, *, load: bool = True
     ) -> None:
-        self.client = client
-        self.datastore_id = validate_datastore_id(datastore_id)
-        self.image_set_id = validate_image_set_id(image_set_id)
-        self.versions: pd.DataFrame | None = None
-        self.diff: pd.DataFrame | None = None
+        datastore_id = validate_datastore_id(datastore_id)
+        image_set_id = validate_image_set_id(image_set_id)
+        if client is None:
+            raise ValueError("client: expected a boto3 medical-imaging client, got None")
+        super().__init__(client, unit="versions")
+        self.datastore_id = datastore_id
+        self.image_set_id = image_set_id
         self.diff_versions: tuple[int, int] | None = None
-
-        self.status = StatusArea()
-        self.runner = BackgroundRunner(self.status, self._busy_changed, unit="versions")
         self.title = w.HTML(
             f"<b>Image set</b> <code>{self.image_set_id}</code> "
             f"<small>(datastore <code>{self.datastore_id}</code>)</small>"
@@ -142,15 +146,13 @@ class VersionBrowser(RunnerMixin, w.VBox):
             ],
             titles=("Properties", "Timeline", "Metadata diff"),
         )
-        super().__init__(
-            [
-                w.HBox([self.title, self.reload_button]),
-                self.slider,
-                self.runner.box,
-                self.status,
-                self.tabs,
-            ]
-        )
+        self.children = [
+            w.HBox([self.title, self.reload_button]),
+            self.slider,
+            self.runner.box,
+            self.status,
+            self.tabs,
+        ]
         self.add_class("hi-version-browser")
         if load:
             self.load()
@@ -167,10 +169,10 @@ class VersionBrowser(RunnerMixin, w.VBox):
     def selected_version(self, version: int | str) -> None:
         self.slider.value = int(validate_version_id(version))
 
-    def _busy_changed(self, busy: bool) -> None:
+    def _update_buttons(self) -> None:
         loaded = self.versions is not None and not self.versions.empty
-        self.compare_button.disabled = busy or not loaded
-        self.reload_button.disabled = busy
+        self.compare_button.disabled = self.runner.busy or not loaded
+        self.reload_button.disabled = self.runner.busy
 
     # ------------------------------------------------------------------ actions
 
@@ -207,6 +209,8 @@ class VersionBrowser(RunnerMixin, w.VBox):
             if cancelled:
                 message = f"Cancelled: {len(frame)} versions loaded (partial)."
             self.status.show(message, "warning" if cancelled else "info")
+            if not cancelled:
+                self._publish(frame)
 
         return self.runner.start(job, on_success=done, label="Loading versions…")
 
@@ -297,8 +301,9 @@ class VersionBrowser(RunnerMixin, w.VBox):
             self.diff_export.set_frame(
                 frame, basename=f"metadata-diff-{self.image_set_id}-v{a}-v{b}"
             )
-            self.tabs.selected_index = 2
+            self.tabs.selected_index = TAB_DIFF
             self.status.show(f"Compared version {a} with {b}: {len(frame)} differences.", "info")
+            self._publish(frame)
 
         return self.runner.start(
             job, on_success=done, label=f"Comparing versions {a} and {b}…", cancellable=False

@@ -1,0 +1,180 @@
+"""HTML the widgets show: cell texts, records, tables, download links, plot images."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from ..export import MEDIA_TYPES
+
+
+def format_value(value: Any) -> str:
+    """Return a readable text for one cell: ISO timestamps, blank for missing values."""
+    if value is None:
+        return ""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):  # lists and other non-scalars
+        pass
+    if isinstance(value, datetime):  # pd.Timestamp too
+        return value.isoformat()
+    return str(value)
+
+
+def record_html(record: Mapping[str, Any], *, css_class: str = "hi-record") -> str:
+    """Render a record (one image set version) as a two-column HTML table.
+
+    Parameters
+    ----------
+    record
+        Field name to value; every field is shown, missing values as a dash.
+    css_class
+        Class of the ``<table>``.
+
+    Returns
+    -------
+    str
+        HTML; values are escaped.
+    """
+    rows = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(str(key))}</th>"
+        f"<td>{html.escape(format_value(value)) or '—'}</td></tr>"
+        for key, value in record.items()
+    )
+    return f"<table class='{css_class}'><tbody>{rows}</tbody></table>"
+
+
+def format_cell(value: Any) -> str:
+    """Return the short text of a table cell: timestamps as ``2025-03-01 12:00:05Z`` (UTC).
+
+    Time zone aware timestamps are converted to UTC and end in ``Z``; naive ones are
+    shown as they are, without the ``Z``. Everything else as :func:`format_value`.
+    """
+    text = format_value(value)
+    if text and isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return text
+
+
+_CELL_STYLE = "text-align:left;white-space:nowrap;padding:2px 10px 2px 4px"
+_HEAD_STYLE = _CELL_STYLE + ";position:sticky;top:0;background:var(--jp-layout-color1,#fff)"
+
+
+def _cell_html(value: Any, max_chars: int | None) -> str:
+    text = format_cell(value)
+    if max_chars and len(text) > max_chars:
+        shown = text[: max_chars - 1].rstrip() + "…"
+        title = html.escape(text, quote=True)
+        return f"<td title=\"{title}\" style='{_CELL_STYLE}'>{html.escape(shown)}</td>"
+    return f"<td style='{_CELL_STYLE}'>{html.escape(text)}</td>"
+
+
+def frame_html(
+    frame: pd.DataFrame,
+    *,
+    css_class: str = "hi-table",
+    max_chars: int | None = 60,
+    max_height: str | None = "480px",
+) -> str:
+    """Render a DataFrame as an escaped, scrollable HTML table.
+
+    One ``<tr>`` a row inside ``<tbody>``; cells do not wrap, timestamps are compact UTC
+    (:func:`format_cell`), missing values blank. The table sits in a ``<div>`` (class
+    ``hi-table-scroll``) that scrolls sideways, so a wide table is never cut off, and
+    down beyond ``max_height`` with the header row kept in view.
+
+    Parameters
+    ----------
+    frame
+        Any DataFrame.
+    css_class
+        Extra class of the ``<table>`` (its classes are ``dataframe`` and this one).
+    max_chars
+        Longer texts are cut to this many characters with ``…``; the whole text is the
+        cell's ``title`` (a tooltip). None keeps every text whole.
+    max_height
+        CSS height beyond which the table scrolls; None for no limit.
+
+    Returns
+    -------
+    str
+        HTML.
+    """
+    head = "".join(f"<th style='{_HEAD_STYLE}'>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(_cell_html(value, max_chars) for value in row) + "</tr>"
+        for row in frame.itertuples(index=False, name=None)
+    )
+    height = f";max-height:{max_height};overflow-y:auto" if max_height else ""
+    return (
+        f"<div class='hi-table-scroll' style='overflow-x:auto;max-width:100%{height}'>"
+        f"<table class='dataframe {html.escape(css_class, quote=True)}' "
+        f"style='border-collapse:collapse'>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
+def plot_image(css_class: str, *, fill: bool = True) -> w.Image:
+    """Return an empty PNG ``Image`` widget for a plot.
+
+    Parameters
+    ----------
+    css_class
+        Class added to the widget.
+    fill
+        Scale the image to the container's width (height in proportion); render the
+        PNG at least that wide so it is scaled down, never blurred. With False the image
+        keeps its own size, shrunk only when the container is narrower.
+
+    Returns
+    -------
+    ipywidgets.Image
+    """
+    layout = (
+        w.Layout(width="100%", height="auto", object_fit="contain")
+        if fill
+        else w.Layout(max_width="100%", height="auto")
+    )
+    image = w.Image(format="png", value=b"", layout=layout)
+    image.add_class(css_class)
+    return image
+
+
+def download_link_html(data: bytes, filename: str, *, mime: str | None = None) -> str:
+    """Return an ``<a download>`` link holding ``data`` as a base64 ``data:`` URL.
+
+    Works in JupyterLab, Notebook and Voila without a server round trip.
+
+    Parameters
+    ----------
+    data
+        File contents.
+    filename
+        Name the browser saves the file under.
+    mime
+        Media type; default from the file extension.
+
+    Returns
+    -------
+    str
+        HTML of a link styled as a button (class ``hi-download-link``).
+    """
+    if mime is None:
+        mime = MEDIA_TYPES.get(filename.rpartition(".")[2], "application/octet-stream")
+    payload = base64.b64encode(data).decode("ascii")
+    name = html.escape(filename, quote=True)
+    return (
+        f"<a class='hi-download-link jupyter-button mod-primary' download='{name}' "
+        f"href='data:{mime};base64,{payload}' "
+        f"style='padding:4px 12px;text-decoration:none;display:inline-block'>"
+        f"Download {html.escape(filename)} ({len(data):,} bytes)</a>"
+    )
