@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import ipywidgets as w
 import pandas as pd
 import pytest
-from widget_helpers import WAIT, downloaded, downloaded_csv, ready, rows, update_metadata
+from widget_helpers import (
+    WAIT,
+    downloaded,
+    downloaded_csv,
+    grid_text,
+    ready,
+    update_metadata,
+)
 
 from hi_widgets.errors import InvalidIdentifierError
 from hi_widgets.widgets import VersionBrowser
@@ -72,9 +82,9 @@ def test_compare_two_versions_that_differ(sb, ids):
     row = diff[diff["path"] == "Study.DICOM.StudyDescription"]
     assert list(row["change"]) == ["changed"] and list(row["new"]) == ["BROWSER EDIT"]
     assert [r.operation for r in sb.requests] == ["GetImageSetMetadata"] * 2
-    assert "Study.DICOM.StudyDescription" in browser.diff_table.table.value
-    assert "BROWSER EDIT" in browser.diff_table.table.value
-    assert rows(browser.diff_table.table.value) == min(len(diff), 50)
+    assert "Study.DICOM.StudyDescription" in grid_text(browser.diff_table)
+    assert "BROWSER EDIT" in grid_text(browser.diff_table)
+    assert len(browser.diff_table.shown) == len(diff)
     n = len(diff)
     assert browser.diff_table.count.value == f"{n} change" + ("" if n == 1 else "s")
     assert f"Version {latest} → {new}" in browser.diff_summary.value
@@ -99,14 +109,14 @@ def test_compare_error_keeps_the_earlier_diff(sb, ids):
     browser = browse(sb, ids["ds"], ids["long"])
     assert browser.compare(1, 2)
     assert browser.wait(WAIT)
-    earlier, table = browser.diff, browser.diff_table.table.value
+    earlier, table = browser.diff, grid_text(browser.diff_table)
     sb.deny("GetImageSetMetadata")
     browser.compare_button.click()
     assert browser.wait(WAIT)
     assert browser.status.kind == "error"
     assert "medical-imaging:GetImageSetMetadata" in browser.status.text
     assert browser.diff is earlier
-    assert browser.diff_table.table.value == table
+    assert grid_text(browser.diff_table) == table
     assert not browser.compare_button.disabled
     # A bad version number is refused before any request.
     sb.clear_requests()
@@ -175,7 +185,7 @@ def test_diff_export_leaves_out_patient_attributes_unless_asked(sb, ids, tmp_pat
     assert browser.wait(WAIT)
     paths = set(browser.diff["path"])
     assert {"Patient.DICOM.PatientName", "Study.DICOM.StudyDescription"} <= paths
-    assert "DEMO^RENAMED" in browser.diff_table.table.value  # shown in the widget
+    assert "DEMO^RENAMED" in grid_text(browser.diff_table)  # shown in the widget
 
     def exported():
         return downloaded_csv(browser.diff_export.download.value)
@@ -194,3 +204,55 @@ def test_diff_export_leaves_out_patient_attributes_unless_asked(sb, ids, tmp_pat
     export.include_phi.value = True
     assert "Patient.DICOM.PatientName" in set(exported()["path"])
     assert b"DEMO^RENAMED" in downloaded(export.download.value)
+
+
+def test_diff_shows_the_attribute_first_and_a_short_series_label(sb, ids):
+    browser = browse(sb, ids["ds"], ids["long"])
+    assert browser.compare(3, 4) or browser.compare(8, 9)
+    assert browser.wait(WAIT)
+    shown = browser.diff_table.shown
+    assert list(shown.columns[:3]) == ["attribute", "where", "change"]
+    series = shown[shown["path"].str.contains(".Series.", regex=False)]
+    assert len(series), browser.diff["path"].tolist()
+    row = series.iloc[0]
+    uid = row["path"].split(".Series.", 1)[1].split(".DICOM.", 1)[0]
+    assert row["attribute"] == row["path"].rsplit(".", 1)[1]
+    assert f"title='{uid}'" in row["where"]  # the full UID on hover
+    label = re.search(r">([^<]*)</span>", row["where"]).group(1)
+    assert label == "Series …" + uid.replace(".", "")[-6:]
+
+
+def test_the_diff_opens_on_the_newest_pair_that_differs(sb, ids):
+    ds, image_set = ids["ds"], ids["edit"]
+    client = sb.client(max_attempts=1)
+    changed = update_metadata(
+        client, sb, ds, image_set, {"Study": {"DICOM": {"StudyDescription": "NEWEST CHANGE"}}}
+    )
+    # An update that changes nothing: the newest pair is identical.
+    latest = update_metadata(
+        client, sb, ds, image_set, {"Study": {"DICOM": {"StudyDescription": "NEWEST CHANGE"}}}
+    )
+    browser = browse(sb, ds, image_set)
+    browser.tabs.selected_index = 2  # opening the diff looks for the newest change
+    assert browser.wait(WAIT)
+    assert browser.diff_versions == (changed - 1, changed), browser.diff_summary.value
+    assert (browser.version_a.value, browser.version_b.value) == (changed - 1, changed)
+    assert "NEWEST CHANGE" in grid_text(browser.diff_table)
+    assert browser.compare(latest - 1, latest)
+    assert browser.wait(WAIT)
+    assert browser.diff.empty and "identical" in browser.diff_summary.value
+
+
+def test_properties_of_the_selected_version_come_from_one_cached_get(sb, ids):
+    browser = browse(sb, ids["ds"], ids["long"])
+    arn = sb.client().get_image_set(datastoreId=ids["ds"], imageSetId=ids["long"])["imageSetArn"]
+    assert html.escape(arn) in browser.properties.value  # ListImageSetVersions has no arn
+    sb.clear_requests()
+    browser.slider.value = 10
+    assert browser.wait(WAIT)
+    gets = [r for r in sb.requests if r.operation == "GetImageSet"]
+    assert len(gets) == 1 and ">10<" in browser.properties.value
+    browser.slider.value = 73
+    browser.slider.value = 10
+    assert browser.wait(WAIT)
+    assert len([r for r in sb.requests if r.operation == "GetImageSet"]) == 1  # cached

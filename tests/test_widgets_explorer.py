@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import html
+import json
 import re
 from datetime import date
 
 import ipywidgets as w
 import pandas as pd
 import pytest
-from widget_helpers import WAIT, downloaded_csv, ready, rows
+from widget_helpers import WAIT, downloaded_csv, grid_text, ready
 
 from hi_widgets.frames import PHI_COLUMNS
 from hi_widgets.widgets import ImageSetExplorer
-from hi_widgets.widgets._html import frame_html
 from hi_widgets.widgets.connection import MODE_SANDBOX
 
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
@@ -68,23 +67,6 @@ def test_css_classes_present(sb):
     # With client= the connection panel is not shown.
     assert explorer.connection is None
     assert isinstance(explorer, w.VBox)
-
-
-def test_frame_html_cells_compact_truncated_with_tooltip():
-    frame = pd.DataFrame(
-        {
-            "createdAt": pd.to_datetime(["2025-03-01T13:00:05.250+01:00"], utc=True),
-            "message": ["x" * 100 + " <b>&'"],
-        }
-    )
-    out = frame_html(frame, max_chars=20)
-    assert "<td style='text-align:left;white-space:nowrap" in out
-    assert ">2025-03-01 12:00:05Z</td>" in out
-    cell = re.search(r"<td title=\"([^\"]*)\"[^>]*>([^<]*)</td>", out)
-    assert cell.group(2) == "x" * 19 + "…"
-    assert html.unescape(cell.group(1)) == frame["message"][0]  # whole text, escaped
-    assert "<b>" not in out
-    assert rows(out) == 1
 
 
 def test_idle_progress_is_hidden_and_cancel_neutral(sb):
@@ -158,23 +140,26 @@ def test_fetch_all_versions_table_timeline_export(sb, ids, tmp_path):
     assert explorer.runner.progress.value == explorer.runner.progress.max == 73
     assert explorer.runner.progress_label.value == "Done: 73 / 73 versions"
     assert explorer.runner.progress.bar_style == "success"
-    # Versions tab: count label, first page of 50, then every row with "All".
+    # Versions tab: a grid with every row, key columns first, readable cells.
     table = explorer.table
     assert table.count.value == "73 versions"
-    assert rows(table.table.value) == 50
-    assert "rows 1–50 of 73" in table.page_label.value
-    table.next_button.click()
-    assert rows(table.table.value) == 23
-    assert table.next_button.disabled and not table.prev_button.disabled
-    table.page_size.value = 0  # "All"
-    assert rows(table.table.value) == 73
-    # One image set: no repeated ids; compact UTC times that do not wrap; side scrolling.
-    heads = re.findall(r"<th[^>]*>([^<]*)</th>", table.table.value)
-    assert heads[:3] == ["versionId", "imageSetState", "imageSetWorkflowStatus"]
-    assert not {"datastoreId", "imageSetId", "imageSetArn"} & set(heads)
-    assert re.search(r">\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ</td>", table.table.value)
-    assert "+00:00" not in table.table.value and "white-space:nowrap" in table.table.value
-    assert "overflow-x:auto" in table.table.value
+    shown = table.shown
+    assert len(shown) == 73 and list(shown["versionId"]) == list(range(1, 74))
+    assert list(shown.columns[:4]) == [
+        "versionId",
+        "imageSetState",
+        "imageSetWorkflowStatus",
+        "updatedAt",
+    ]
+    assert not {"datastoreId", "imageSetId", "imageSetArn"} & set(shown.columns)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", t) for t in shown["updatedAt"])
+    assert all(
+        re.fullmatch(r"(\d+(\.\d)? s|\d+ min \d+ s|\d+ h \d+ min|\d+ d \d+ h)?", t)
+        for t in shown["duration"]
+    )
+    options = table.grid._dt_args
+    assert options["scrollX"] and options["scrollY"] and options["fixedColumns"] == {"left": 1}
+    assert len(json.loads(options["data_json"])) == 73  # every row: no down-sampling
     assert explorer.tabs.selected_index == 1
     # Timeline: a PNG in an Image widget.
     assert explorer.timeline.value[:8] == b"\x89PNG\r\n\x1a\n"
@@ -326,7 +311,7 @@ def assert_kept(explorer, record, versions, properties, table, timeline, image_s
     assert explorer.record is record
     assert explorer.versions is versions
     assert explorer.properties.value == properties
-    assert explorer.table.table.value == table
+    assert grid_text(explorer.table) == table
     assert explorer.timeline.value == timeline
     assert explorer.form.image_set.value == image_set
     assert not explorer.get_button.disabled
@@ -357,7 +342,7 @@ def test_service_error_shown_and_results_kept(sb, ids, setup, action, expected):
         explorer.record,
         explorer.versions,
         explorer.properties.value,
-        explorer.table.table.value,
+        grid_text(explorer.table),
         explorer.timeline.value,
         explorer.form.image_set.value,
     )
@@ -385,7 +370,7 @@ def test_plot_failure_leaves_every_tab_as_it_was(sb, ids, monkeypatch):
     explorer = explorer_with_results(sb, ids)
     versions, table, link = (
         explorer.versions,
-        explorer.table.table.value,
+        grid_text(explorer.table),
         explorer.export.download.value,
     )
 
@@ -399,7 +384,7 @@ def test_plot_failure_leaves_every_tab_as_it_was(sb, ids, monkeypatch):
     assert explorer.status.kind == "error" and "plot broke" in explorer.status.text
     # No mix of the new history in some tabs and the old one in others.
     assert explorer.versions is versions
-    assert explorer.table.table.value == table and explorer.export.download.value == link
+    assert grid_text(explorer.table) == table and explorer.export.download.value == link
     assert not explorer.fetch_button.disabled
 
 

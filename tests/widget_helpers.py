@@ -50,3 +50,8 @@ def update_metadata(client: Any, sb: Any, ds: str, image_set: str, updates: dict
         },
     )
     return int(latest) + 1
+
+
+def grid_text(grid: Any) -> str:
+    """Everything a FrameGrid shows, as CSV text ("" when empty), for comparisons."""
+    return "" if grid.shown is None else grid.shown.to_csv(index=False)

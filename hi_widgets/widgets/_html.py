@@ -44,11 +44,17 @@ def record_html(record: Mapping[str, Any], *, css_class: str = "hi-record") -> s
         HTML; values are escaped.
     """
     rows = "".join(
-        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(str(key))}</th>"
-        f"<td>{html.escape(format_value(value)) or '—'}</td></tr>"
+        f"<tr><th style='text-align:left;padding-right:1em;vertical-align:top'>"
+        f"{html.escape(str(key))}</th>"
+        f"<td style='overflow-wrap:anywhere;word-break:break-all'>"
+        f"{html.escape(format_value(value)) or '—'}</td></tr>"
         for key, value in record.items()
     )
-    return f"<table class='{css_class}'><tbody>{rows}</tbody></table>"
+    # table-layout fixed + a max width: a long imageSetArn wraps inside the box.
+    return (
+        f"<table class='{css_class}' style='table-layout:fixed;width:100%;max-width:60em'>"
+        f"<colgroup><col style='width:14em'><col></colgroup><tbody>{rows}</tbody></table>"
+    )
 
 
 def format_cell(value: Any) -> str:
@@ -63,64 +69,6 @@ def format_cell(value: Any) -> str:
             return value.strftime("%Y-%m-%d %H:%M:%S")
         return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
     return text
-
-
-_CELL_STYLE = "text-align:left;white-space:nowrap;padding:2px 10px 2px 4px"
-_HEAD_STYLE = _CELL_STYLE + ";position:sticky;top:0;background:var(--jp-layout-color1,#fff)"
-
-
-def _cell_html(value: Any, max_chars: int | None) -> str:
-    text = format_cell(value)
-    if max_chars and len(text) > max_chars:
-        shown = text[: max_chars - 1].rstrip() + "…"
-        title = html.escape(text, quote=True)
-        return f"<td title=\"{title}\" style='{_CELL_STYLE}'>{html.escape(shown)}</td>"
-    return f"<td style='{_CELL_STYLE}'>{html.escape(text)}</td>"
-
-
-def frame_html(
-    frame: pd.DataFrame,
-    *,
-    css_class: str = "hi-table",
-    max_chars: int | None = 60,
-    max_height: str | None = "480px",
-) -> str:
-    """Render a DataFrame as an escaped, scrollable HTML table.
-
-    One ``<tr>`` a row inside ``<tbody>``; cells do not wrap, timestamps are compact UTC
-    (:func:`format_cell`), missing values blank. The table sits in a ``<div>`` (class
-    ``hi-table-scroll``) that scrolls sideways, so a wide table is never cut off, and
-    down beyond ``max_height`` with the header row kept in view.
-
-    Parameters
-    ----------
-    frame
-        Any DataFrame.
-    css_class
-        Extra class of the ``<table>`` (its classes are ``dataframe`` and this one).
-    max_chars
-        Longer texts are cut to this many characters with ``…``; the whole text is the
-        cell's ``title`` (a tooltip). None keeps every text whole.
-    max_height
-        CSS height beyond which the table scrolls; None for no limit.
-
-    Returns
-    -------
-    str
-        HTML.
-    """
-    head = "".join(f"<th style='{_HEAD_STYLE}'>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(_cell_html(value, max_chars) for value in row) + "</tr>"
-        for row in frame.itertuples(index=False, name=None)
-    )
-    height = f";max-height:{max_height};overflow-y:auto" if max_height else ""
-    return (
-        f"<div class='hi-table-scroll' style='overflow-x:auto;max-width:100%{height}'>"
-        f"<table class='dataframe {html.escape(css_class, quote=True)}' "
-        f"style='border-collapse:collapse'>"
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
-    )
 
 
 def plot_image(css_class: str, *, fill: bool = True) -> w.Image:

@@ -18,9 +18,9 @@ from ..ids import validate_datastore_id, validate_image_set_id
 from ..plots import figure_to_png, plot_state_counts, timeline_png
 from ._base import ActionWidget
 from ._export import ExportPanel
+from ._grid import VERSION_KEY_COLUMNS, FrameGrid
 from ._html import plot_image
 from ._runner import BackgroundRunner
-from ._table import FrameTable
 from .identifiers import DatastoreField
 
 if TYPE_CHECKING:
@@ -262,11 +262,18 @@ class BatchFetcher(ActionWidget):
         self.fetch_button.add_class("hi-batch-fetch")
         self.fetch_button.on_click(lambda _b: self.fetch())
 
-        self.table = FrameTable(
-            "version", table_class="hi-batch-versions-table", count_class="hi-batch-version-count"
+        self.table = FrameGrid(
+            "version",
+            grid_class="hi-batch-versions-table",
+            count_class="hi-batch-version-count",
+            key_columns=("imageSetId", *VERSION_KEY_COLUMNS),
+            hide_columns=("imageSetArn",),
         )
-        self.errors_table = FrameTable(
-            "error", table_class="hi-batch-errors-table", count_class="hi-batch-error-count"
+        self.errors_table = FrameGrid(
+            "error",
+            grid_class="hi-batch-errors-table",
+            count_class="hi-batch-error-count",
+            key_columns=("imageSetId", "error", "message"),
         )
         self.timeline = plot_image("hi-batch-timeline")
         self.state_counts = plot_image("hi-batch-state-counts", fill=False)

@@ -14,8 +14,8 @@ from ..fetch import get_image_set, iter_versions
 from ..plots import timeline_png
 from ._base import ActionWidget
 from ._export import ExportPanel
+from ._grid import VERSION_KEY_COLUMNS, FrameGrid
 from ._html import plot_image, record_html
-from ._table import FrameTable
 from .identifiers import DatastoreField, IdentifierForm, SearchPanel, search_frame
 
 __all__ = ["ImageSetExplorer", "fetch_versions_frame"]
@@ -135,10 +135,11 @@ class ImageSetExplorer(ActionWidget):
         self.properties = w.HTML(value="<i>Get an image set to see its properties.</i>")
         self.properties.add_class("hi-properties")
         # One image set: its ids are in the form and the status line, not in every row.
-        self.table = FrameTable(
+        self.table = FrameGrid(
             "version",
-            table_class="hi-versions-table",
+            grid_class="hi-versions-table",
             count_class="hi-version-count",
+            key_columns=VERSION_KEY_COLUMNS,
             hide_columns=("datastoreId", "imageSetId", "imageSetArn"),
         )
         self.timeline = plot_image("hi-timeline")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -11,18 +12,26 @@ import pandas as pd
 import traitlets
 
 from ..diff import diff_versions, drop_phi_paths
-from ..errors import InvalidIdentifierError
+from ..errors import HealthImagingError, InvalidIdentifierError
+from ..fetch import get_image_set
 from ..ids import validate_datastore_id, validate_image_set_id, validate_version_id
 from ..plots import timeline_png
 from ._base import ActionWidget
+from ._diff_view import DIFF_COLUMNS, diff_display
 from ._export import ExportPanel
+from ._grid import FrameGrid
 from ._html import plot_image, record_html
-from ._table import FrameTable
 from .explorer import fetch_versions_frame
 
 __all__ = ["VersionBrowser"]
 
 TAB_PROPERTIES, TAB_TIMELINE, TAB_DIFF = range(3)
+
+DETAIL_FIELDS = ("imageSetArn", "lastAccessedAt", "storageTier")
+"""Fields ListImageSetVersions does not return: one GetImageSet of the selected version."""
+
+MAX_PAIRS_SEARCHED = 10
+"""How many neighbouring pairs, newest first, the diff looks at for a change on opening."""
 
 _PLACEHOLDER = [("—", 0)]
 
@@ -93,6 +102,8 @@ class VersionBrowser(ActionWidget):
         self.datastore_id = datastore_id
         self.image_set_id = image_set_id
         self.diff_versions: tuple[int, int] | None = None
+        self._details: dict[int, dict[str, Any]] = {}
+        self._diff_opened = False
         self.title = w.HTML(
             f"<b>Image set</b> <code>{self.image_set_id}</code> "
             f"<small>(datastore <code>{self.datastore_id}</code>)</small>"
@@ -124,8 +135,13 @@ class VersionBrowser(ActionWidget):
             value="<i>Choose two versions and press Compare to see what changed.</i>"
         )
         self.diff_summary.add_class("hi-diff-summary")
-        self.diff_table = FrameTable(
-            "change", table_class="hi-diff-table", count_class="hi-diff-count"
+        self.diff_table = FrameGrid(
+            "change",
+            grid_class="hi-diff-table",
+            count_class="hi-diff-count",
+            key_columns=DIFF_COLUMNS,
+            html_columns=("where",),
+            height="360px",
         )
         self.diff_export = ExportPanel(self.status, basename="metadata-diff", redact=_redact)
         self.diff_export.include_phi.description = "Include patient (PHI) attributes"
@@ -146,6 +162,7 @@ class VersionBrowser(ActionWidget):
             ],
             titles=("Properties", "Timeline", "Metadata diff"),
         )
+        self.tabs.observe(self._tab_opened, names="selected_index")
         self.children = [
             w.HBox([self.title, self.reload_button]),
             self.slider,
@@ -184,15 +201,22 @@ class VersionBrowser(ActionWidget):
         bool
             False if a job is already running.
         """
+        self._details.clear()
+        self._diff_opened = False
 
         def job(cancel: threading.Event) -> pd.DataFrame:
-            return fetch_versions_frame(
+            frame = fetch_versions_frame(
                 self.client,
                 self.datastore_id,
                 self.image_set_id,
                 progress=self.runner.report,
                 cancel=cancel,
             )
+            if len(frame) and not cancel.is_set():
+                # The history is what was asked for: without details it still shows.
+                with contextlib.suppress(HealthImagingError):
+                    self._fetch_details(int(frame["versionId"].max()))
+            return frame
 
         def done(frame: pd.DataFrame) -> None:
             cancelled = self.runner.cancel_event.is_set()
@@ -250,8 +274,32 @@ class VersionBrowser(ActionWidget):
             self.properties.value = f"<i>Version {version} is not in the history.</i>"
             return
         png = timeline_png(frame, highlight_version=version)  # first: may fail
-        self.properties.value = record_html(rows.iloc[0].to_dict(), css_class="hi-record")
+        record = rows.iloc[0].to_dict()
+        details = self._details.get(version)
+        if details is not None:
+            record.update({k: details.get(k) for k in DETAIL_FIELDS})
+        self.properties.value = record_html(record, css_class="hi-record")
         self.timeline.value = png
+        if details is None and not self.runner.busy:
+            self.runner.start(
+                lambda _cancel: self._fetch_details(version),
+                on_success=lambda _r: self._show_details(),
+                label=f"Getting details of version {version}…",
+                cancellable=False,
+            )
+
+    def _fetch_details(self, version: int) -> None:
+        """GetImageSet of ``version`` and then of whatever is selected now (cached)."""
+        while version not in self._details:
+            record = get_image_set(self.client, self.datastore_id, self.image_set_id, version)
+            self._details[version] = dict(record)
+            version = self.selected_version or version
+
+    def _show_details(self) -> None:
+        version = self.selected_version
+        if version is not None and self.versions is not None:
+            self._render_selected(version)
+        self.status.clear()
 
     def compare(
         self, version_a: int | str | None = None, version_b: int | str | None = None
@@ -285,26 +333,71 @@ class VersionBrowser(ActionWidget):
         def job(_cancel: threading.Event) -> pd.DataFrame:
             return diff_versions(self.client, self.datastore_id, self.image_set_id, a, b)
 
-        def done(frame: pd.DataFrame) -> None:
-            self.diff = frame
-            self.diff_versions = (a, b)
-            counts = frame["change"].value_counts()
-            parts = [
-                f"{int(counts.get(kind, 0))} {kind}" for kind in ("added", "removed", "changed")
-            ]
-            self.diff_summary.value = (
-                f"Version {a} → {b}: " + ", ".join(parts)
-                if len(frame)
-                else f"Version {a} → {b}: the metadata is identical."
-            )
-            self.diff_table.set_frame(frame)
-            self.diff_export.set_frame(
-                frame, basename=f"metadata-diff-{self.image_set_id}-v{a}-v{b}"
-            )
-            self.tabs.selected_index = TAB_DIFF
-            self.status.show(f"Compared version {a} with {b}: {len(frame)} differences.", "info")
-            self._publish(frame)
-
         return self.runner.start(
-            job, on_success=done, label=f"Comparing versions {a} and {b}…", cancellable=False
+            job,
+            on_success=lambda frame: self._show_diff(a, b, frame),
+            label=f"Comparing versions {a} and {b}…",
+            cancellable=False,
         )
+
+    def _show_diff(self, a: int, b: int, frame: pd.DataFrame) -> None:
+        self._diff_opened = True
+        self.diff = frame
+        self.diff_versions = (a, b)
+        counts = frame["change"].value_counts()
+        parts = [f"{int(counts.get(kind, 0))} {kind}" for kind in ("added", "removed", "changed")]
+        self.diff_summary.value = (
+            f"Version {a} → {b}: " + ", ".join(parts)
+            if len(frame)
+            else f"Version {a} → {b}: identical (no metadata changed)."
+        )
+        self.diff_table.set_frame(diff_display(frame))
+        self.diff_export.set_frame(frame, basename=f"metadata-diff-{self.image_set_id}-v{a}-v{b}")
+        self.tabs.selected_index = TAB_DIFF
+        self.status.show(f"Compared version {a} with {b}: {len(frame)} differences.", "info")
+        self._publish(frame)
+
+    def _tab_opened(self, change: Mapping[str, Any]) -> None:
+        if change["new"] == TAB_DIFF and not self._diff_opened and self.diff is None:
+            self.compare_newest_change()
+
+    def compare_newest_change(self) -> bool:
+        """Show the newest pair of neighbouring versions whose metadata differs.
+
+        Looks at up to :data:`MAX_PAIRS_SEARCHED` pairs, newest first, in the background;
+        if all of them are identical, shows the newest pair and says so.
+
+        Returns
+        -------
+        bool
+            False if versions are not loaded yet or a job is running.
+        """
+        if self.runner.busy or self.versions is None or len(self.versions) < 2:
+            return False
+        self._diff_opened = True
+        numbers = sorted(int(v) for v in self.versions["versionId"].dropna())
+        pairs = list(zip(numbers[-2::-1], numbers[:0:-1], strict=True))[:MAX_PAIRS_SEARCHED]
+        client, ds, image_set = self.client, self.datastore_id, self.image_set_id
+
+        def job(cancel: threading.Event) -> tuple[int, int, pd.DataFrame, int]:
+            first: tuple[int, int, pd.DataFrame] | None = None
+            for searched, (a, b) in enumerate(pairs, start=1):
+                frame = diff_versions(client, ds, image_set, a, b)
+                first = first or (a, b, frame)
+                self.runner.report(searched, len(pairs))
+                if len(frame) or cancel.is_set():
+                    return a, b, frame, searched
+            assert first is not None
+            return (*first, len(pairs))
+
+        def done(found: tuple[int, int, pd.DataFrame, int]) -> None:
+            a, b, frame, searched = found
+            self.version_a.value, self.version_b.value = a, b
+            self._show_diff(a, b, frame)
+            if frame.empty:
+                self.diff_summary.value = (
+                    f"The newest {searched} pairs of versions are identical "
+                    f"(no metadata changed); showing {a} → {b}."
+                )
+
+        return self.runner.start(job, on_success=done, label="Looking for the newest change…")
