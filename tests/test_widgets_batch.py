@@ -132,8 +132,7 @@ def test_fetch_pasted_ids_with_one_failure(sb, ids):
     assert fetcher.state_counts.value[:4] == b"\x89PNG"
     assert "1 error" in fetcher.status.text and fetcher.status.kind == "warning"
     assert fetcher.runner.progress.value == fetcher.runner.progress.max == 6
-    link = fetcher.export.download.value
-    exported = downloaded_csv(link)
+    exported = downloaded_csv(fetcher.export)
     assert len(exported) == expected
     assert not set(PHI_COLUMNS) & set(exported.columns)
     assert not fetcher.fetch_button.disabled

@@ -9,7 +9,7 @@ from datetime import date
 import ipywidgets as w
 import pandas as pd
 import pytest
-from widget_helpers import WAIT, downloaded_csv, grid_text, ready
+from widget_helpers import WAIT, downloaded, downloaded_csv, grid_text, ready
 
 from hi_widgets.frames import PHI_COLUMNS
 from hi_widgets.widgets import ImageSetExplorer
@@ -167,16 +167,20 @@ def test_fetch_all_versions_table_timeline_export(sb, ids, tmp_path):
     version = explorer.form.version
     assert version.uses_dropdown
     assert [v for _l, v in version.dropdown.options][:3] == ["", "73", "72"]
-    # Export: a data: URL download link, PHI off by default.
-    link = explorer.export.download.value
-    assert "download='versions-" in link
-    exported = downloaded_csv(link)
+    # Export: a download built on request, PHI off by default; no file in widget state.
+    export = explorer.export
+    assert export.download_button.filename == f"versions-{ids['long']}.csv"
+    assert "73 rows" in export.download.value
+    exported = downloaded_csv(export)
     assert len(exported) == 73
     assert not set(PHI_COLUMNS) & set(exported.columns)
-    assert not explorer.export.include_phi.value
-    explorer.export.format.value = "json"
-    assert "download='versions-" in explorer.export.download.value
-    assert ".json" in explorer.export.download.value
+    assert not export.include_phi.value
+    export.format.value = "json"
+    assert export.download_button.filename.endswith(".json")
+    assert downloaded(export).startswith(b"[")
+    state = export.download_button.get_state()
+    state.pop("_esm")  # the button's own JavaScript
+    assert len(json.dumps(state, default=str)) < 1000  # no file in widget state
     target = tmp_path / "history.parquet"
     explorer.export.format.value = "parquet"
     explorer.export.path.value = str(target)
@@ -368,11 +372,7 @@ def test_plot_failure_leaves_every_tab_as_it_was(sb, ids, monkeypatch):
     from hi_widgets.widgets import explorer as explorer_module
 
     explorer = explorer_with_results(sb, ids)
-    versions, table, link = (
-        explorer.versions,
-        grid_text(explorer.table),
-        explorer.export.download.value,
-    )
+    versions, table = explorer.versions, grid_text(explorer.table)
 
     def broken(_frame, **_kwargs):
         raise RuntimeError("plot broke")
@@ -382,9 +382,12 @@ def test_plot_failure_leaves_every_tab_as_it_was(sb, ids, monkeypatch):
     explorer.fetch_button.click()
     assert explorer.wait(WAIT)
     assert explorer.status.kind == "error" and "plot broke" in explorer.status.text
-    # No mix of the new history in some tabs and the old one in others.
+    # No mix of the new history in some tabs and the old one in others, and no download
+    # that no longer matches the inputs.
     assert explorer.versions is versions
-    assert grid_text(explorer.table) == table and explorer.export.download.value == link
+    assert grid_text(explorer.table) == table
+    assert "failed" in explorer.table.note.value
+    assert explorer.export.frame is None and explorer.export.download_button.disabled
     assert not explorer.fetch_button.disabled
 
 
@@ -511,25 +514,7 @@ def test_include_phi_is_unticked_for_each_new_frame(sb, ids):
     explorer.fetch_button.click()
     assert explorer.wait(WAIT)
     assert not explorer.export.include_phi.value
-    assert "download=" in explorer.export.download.value
-
-
-def test_large_frames_build_the_download_only_on_request(sb, ids, monkeypatch):
-    from hi_widgets.widgets import _export
-
-    monkeypatch.setattr(_export, "EAGER_DOWNLOAD_ROWS", 10)
-    explorer = make(sb, image_set_id=ids["long"])
-    explorer.fetch_button.click()
-    assert explorer.wait(WAIT)
-    export = explorer.export
-    assert "download=" not in export.download.value
-    assert "73 rows" in export.download.value
-    assert export.prepare_button.layout.display != "none"
-    export.prepare_button.click()
-    assert len(downloaded_csv(export.download.value)) == 73
-    assert export.prepare_button.layout.display == "none"
-    export.format.value = "json"  # a new choice drops the stale link again
-    assert "download=" not in export.download.value
+    assert not explorer.export.download_button.disabled
 
 
 def test_swallowed_callback_exceptions_would_be_caught(caplog):

@@ -164,3 +164,63 @@ def test_an_observer_that_raises_is_shown_and_callbacks_still_run(sb, ids):
     assert explorer.wait(WAIT)
     assert called == [explorer.record]
     assert explorer.status.kind == "error" and "observer broke" in explorer.status.text
+
+
+def test_cancel_after_the_job_fetched_everything_leaves_one_outcome():
+    runner, _busy = make_runner()
+    messages = []
+
+    def job(cancel):
+        runner.report(73, 73)
+        runner.cancel()  # Cancel pressed as the last page came in
+        return "all 73"
+
+    def done(result):
+        messages.append("cancelled" if runner.cancelled else result)
+        runner.cancel_button.click()  # a click that reaches the kernel after the end
+        runner.status.show(f"{result} versions", "info")
+
+    runner.start(job, on_success=done)
+    assert runner.wait(WAIT)
+    assert messages == ["all 73"] and not runner.cancelled
+    assert runner.status.text == "all 73 versions" and runner.status.kind == "info"
+    assert runner.progress_label.value == "Done: 73 / 73 versions"
+
+
+def test_explorer_cancel_as_a_fast_fetch_finishes_shows_one_outcome(sb, ids):
+    explorer = ready(ImageSetExplorer, sb, datastore_id=ids["ds"], image_set_id=ids["long"])
+    # The result callback runs when the fetch is complete: the latest moment a user's
+    # Cancel can arrive while the action is still running.
+    explorer.on_result(lambda _frame: explorer.runner.cancel_button.click())
+    explorer.fetch_all()
+    assert explorer.wait(WAIT)
+    assert explorer.status.kind == "info" and explorer.status.text.startswith("73 versions")
+    assert explorer.runner.progress_label.value == "Done: 73 / 73 versions"
+    assert explorer.versions_complete
+
+
+def test_failed_fetch_marks_the_results_and_withdraws_the_download(sb, ids):
+    explorer = ready(ImageSetExplorer, sb, datastore_id=ids["ds"], image_set_id=ids["long"])
+    explorer.fetch_all()
+    assert explorer.wait(WAIT)
+    assert not explorer.export.download_button.disabled and explorer.table.note.value == ""
+    explorer.form.image_set.value = "0" * 32
+    assert "not the one in the form" in explorer.table.note.value
+    explorer.fetch_all()
+    assert explorer.wait(WAIT)
+    assert explorer.status.kind == "error" and "not found" in explorer.status.text.lower()
+    assert len(explorer.versions) == 73  # nothing fetched is lost
+    assert "failed" in explorer.table.note.value and ids["long"] in explorer.table.note.value
+    assert explorer.export.download_button.disabled and explorer.export.frame is None
+    assert "failed" in explorer.export.download.value
+
+
+def test_switching_datastore_clears_the_image_set_and_search_results(sb, ids, box):
+    explorer = ready(ImageSetExplorer, sb, datastore_id=ids["ds"], image_set_id=ids["long"])
+    explorer.run_search()
+    assert explorer.wait(WAIT)
+    assert explorer.search.results.options
+    other = box.store.datastore_ids()[1]
+    explorer.form.datastore.value = other
+    assert explorer.form.image_set.value == ""
+    assert explorer.search.results.options == () and explorer.search.frame is None

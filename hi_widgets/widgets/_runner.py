@@ -74,7 +74,10 @@ class BackgroundRunner:
         self._lock = threading.Lock()
         self._running = False
         self._reported = False
+        self._counts: tuple[int, int | None] = (0, None)
         self._label = ""
+        self._returned = False
+        self._cancelled = False
         self.last_error: BaseException | None = None
 
     @property
@@ -87,8 +90,20 @@ class BackgroundRunner:
         """The Event of the current (or last) job; set by :meth:`cancel`."""
         return self._cancel
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether the last job was cut short by Cancel.
+
+        Decided once, when the job returned: a Cancel that arrives after the job had
+        already fetched everything it reported (``done == total``), or after it returned,
+        does not count, so an action ends with one outcome, never "done" and "cancelled".
+        """
+        return self._cancelled
+
     def cancel(self) -> None:
         """Ask the running job to stop before its next request."""
+        if self._returned:  # too late: the result is in and being shown
+            return
         self._cancel.set()
         self._enable_cancel(False)
         if self.busy:
@@ -97,6 +112,7 @@ class BackgroundRunner:
     def report(self, done: int, total: int | None) -> None:
         """Progress callback for the data layer: ``(done, total or None)``."""
         self._reported = True
+        self._counts = (int(done), int(total) if total else None)
         if total:
             self.progress.max = max(int(total), 1)
             self.progress.value = min(int(done), self.progress.max)
@@ -139,6 +155,9 @@ class BackgroundRunner:
             self.progress.bar_style = "info"
             self.progress_label.value = label
             self._reported = False
+            self._counts = (0, None)
+            self._returned = False
+            self._cancelled = False
             self._label = label
             self._show_progress(True)
             self._enable_cancel(cancellable)
@@ -175,9 +194,13 @@ class BackgroundRunner:
         outcome = "failed"
         try:
             result = job(cancel)
+            self._returned = True
+            self._enable_cancel(False)
+            done, total = self._counts
+            self._cancelled = cancel.is_set() and not (total is not None and done >= total)
             if on_success is not None:
                 on_success(result)
-            outcome = "cancelled" if cancel.is_set() else "done"
+            outcome = "cancelled" if self._cancelled else "done"
         except Exception as error:  # shown in the widget, never lost
             self.last_error = error
             try:
@@ -188,6 +211,7 @@ class BackgroundRunner:
             except Exception:
                 log.exception("hi_widgets could not show an error in the widget")
         finally:
+            self._returned = True
             self._enable_cancel(False)
             self._show_outcome(outcome)
             self._running = False

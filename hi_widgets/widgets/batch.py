@@ -376,7 +376,7 @@ class BatchFetcher(ActionWidget):
             self.last_result = result
             self.show_result(result)
             text = _summary(result)
-            if self.runner.cancel_event.is_set() or result.pending:
+            if self.runner.cancelled or result.pending:
                 self.status.show(
                     f"Cancelled (partial; {len(result.pending)} image sets not fetched): {text}",
                     "warning",

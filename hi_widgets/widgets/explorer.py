@@ -117,6 +117,8 @@ class ImageSetExplorer(ActionWidget):
             client_options=client_options,
         )
         self.versions_complete = False
+        self._datastore = ""  # the last valid datastore id of the form
+        self._shown_key: tuple[str, str] | None = None  # whose versions are on screen
         self.form = IdentifierForm(on_change=self._form_changed, on_submit=self._submit)
         self.get_button = w.Button(description="Get image set", icon="download", disabled=True)
         self.get_button.add_class("hi-get")
@@ -174,7 +176,16 @@ class ImageSetExplorer(ActionWidget):
     # ------------------------------------------------------------------ state
 
     def _form_changed(self, _valid: bool) -> None:
+        datastore = self.form.datastore.value.strip()
+        if not self.form.errors.get("datastoreId") and datastore != self._datastore:
+            if self._datastore:
+                # Another datastore: the image set id and search results of the old
+                # one mean nothing there.
+                self.form.image_set.value = ""
+                self.search.set_results(None)
+            self._datastore = datastore
         self._update_buttons()
+        self._mark_results()
 
     def _update_buttons(self) -> None:
         blocked = self.runner.busy or self.client is None or not self.form.valid
@@ -222,6 +233,7 @@ class ImageSetExplorer(ActionWidget):
             self.runner.report(1, 1)
             self.properties.value = record_html(record, css_class="hi-record")
             self.tabs.selected_index = TAB_PROPERTIES
+            self._mark_results()
             self.status.show(
                 f"Image set {image_set_id}, version {record.get('versionId')}: "
                 f"{record.get('imageSetState')} / {record.get('imageSetWorkflowStatus')}.",
@@ -230,7 +242,9 @@ class ImageSetExplorer(ActionWidget):
             self._publish(record)
 
         what = f"version {version}" if version else "latest version"
-        return self.runner.start(job, on_success=done, label=f"Getting {what}…")
+        return self.runner.start(
+            job, on_success=done, on_error=self._failed, label=f"Getting {what}…"
+        )
 
     def fetch_all(self) -> bool:
         """Run "Fetch all versions" in the background (progress, cancellable).
@@ -251,7 +265,7 @@ class ImageSetExplorer(ActionWidget):
             )
 
         def done(frame: pd.DataFrame) -> None:
-            cancelled = self.runner.cancel_event.is_set()
+            cancelled = self.runner.cancelled
             if cancelled and frame.empty:
                 self.status.show("Cancelled before any version was fetched.", "warning")
                 return
@@ -270,7 +284,37 @@ class ImageSetExplorer(ActionWidget):
                     "warning",
                 )
 
-        return self.runner.start(job, on_success=done, label="Fetching versions…")
+        return self.runner.start(
+            job, on_success=done, on_error=self._failed, label="Fetching versions…"
+        )
+
+    def _failed(self, error: BaseException) -> None:
+        """Show the error; results on screen stay, marked as earlier, and are not offered."""
+        self.status.show_error(error)
+        if self._shown_key is not None:
+            self._mark_results(failed=True)
+            self.export.set_frame(
+                None, note="The last action failed: nothing to export for these inputs."
+            )
+
+    def _mark_results(self, failed: bool = False) -> None:
+        """Say when the versions on screen are not those of the form's image set."""
+        if self._shown_key is None:
+            return
+        datastore, image_set = self._shown_key
+        now = (self.form.datastore.value.strip(), self.form.image_set.value.strip())
+        if failed:
+            self.table.set_note(
+                f"The last action failed; these versions are of image set {image_set}, "
+                "fetched before."
+            )
+        elif now != self._shown_key:
+            where = "" if now[0] == datastore else f" in datastore {datastore}"
+            self.table.set_note(
+                f"These versions are of image set {image_set}{where}, not the one in the form."
+            )
+        else:
+            self.table.set_note("")
 
     def show_versions(self, frame: pd.DataFrame, *, complete: bool = True) -> None:
         """Show a versions frame in the Versions, Timeline and Export tabs.
@@ -280,8 +324,12 @@ class ImageSetExplorer(ActionWidget):
         png = timeline_png(frame)
         self.versions = frame
         self.versions_complete = complete
-        self.table.set_frame(frame)
         ids = frame["imageSetId"].dropna().unique()
+        datastores = frame["datastoreId"].dropna().unique()
+        self._shown_key = (
+            (str(datastores[0]), str(ids[0])) if len(ids) == 1 and len(datastores) == 1 else None
+        )
+        self.table.set_frame(frame)
         basename = f"versions-{ids[0]}" if len(ids) == 1 else "versions"
         self.export.set_frame(frame, basename=basename)
         self.tabs.selected_index = TAB_VERSIONS

@@ -457,11 +457,11 @@ class SearchPanel(w.VBox):
             "created_to": self.created_to.value,
         }
 
-    def set_results(self, frame: pd.DataFrame) -> None:
-        """Show search results (call from any thread)."""
+    def set_results(self, frame: pd.DataFrame | None) -> None:
+        """Show search results (call from any thread); None clears them."""
         self.frame = frame
         options = []
-        for row in frame.itertuples(index=False):
+        for row in () if frame is None else frame.itertuples(index=False):
             parts = [str(row.imageSetId), f"v{row.versionId}"]
             for column in ("DICOMStudyDescription", "DICOMStudyDate", "DICOMAccessionNumber"):
                 value = getattr(row, column, None)
@@ -470,7 +470,11 @@ class SearchPanel(w.VBox):
             options.append((" · ".join(parts), str(row.imageSetId)))
         self.results.value = None
         self.results.options = options
-        self.count.value = f"{len(options)} image set" + ("" if len(options) == 1 else "s")
+        self.count.value = (
+            ""
+            if frame is None
+            else f"{len(options)} image set" + ("" if len(options) == 1 else "s")
+        )
 
     def _picked(self, change: Mapping[str, Any]) -> None:
         if change["new"]:

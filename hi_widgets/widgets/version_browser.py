@@ -219,7 +219,7 @@ class VersionBrowser(ActionWidget):
             return frame
 
         def done(frame: pd.DataFrame) -> None:
-            cancelled = self.runner.cancel_event.is_set()
+            cancelled = self.runner.cancelled
             if frame.empty:
                 self.status.show(
                     "Cancelled before any version was loaded."
