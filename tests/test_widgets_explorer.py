@@ -700,3 +700,42 @@ def test_search_with_too_many_criteria_is_refused_before_any_request(sb, ids):
     assert explorer.status.kind == "error"
     assert "at most 2 criteria" in explorer.status.text
     assert len(sb.requests) == before
+
+
+def test_search_says_matching_is_exact_and_keeps_patient_data_out_of_widget_state(sb, ids):
+    explorer = make(sb)
+    search = explorer.search
+    help_text = search.children[0].value
+    assert "exactly" in help_text and "EQUAL" in help_text and "BETWEEN" in help_text
+    document = sb.store.metadata_document(ids["ds"], ids["long"])
+    patient_id = document["Patient"]["DICOM"]["PatientID"]
+    search.patient_id.value = patient_id[:-1]  # a prefix finds nothing: exact match
+    search.button.click()
+    assert explorer.wait(WAIT)
+    assert search.results.options == () and search.count.value == "0 image sets"
+    search.patient_id.value = patient_id
+    search.button.click()
+    assert explorer.wait(WAIT)
+    assert search.results.options
+    labels = " ".join(label for label, _v in search.results.options)
+    for column in ("DICOMAccessionNumber", "DICOMStudyDate", "DICOMPatientName"):
+        for value in search.frame[column].dropna().astype(str):
+            assert value not in labels, column
+
+
+def test_search_by_update_date_range(sb, ids):
+    explorer = make(sb)
+    search = explorer.search
+    search.date_field.value = "updated"
+    search.created_from.value = date(2000, 1, 1)
+    search.created_to.value = date.today()
+    assert search.criteria()["updated_from"] == date(2000, 1, 1)
+    sb.clear_requests()
+    search.button.click()
+    assert explorer.wait(WAIT), explorer.status.text
+    assert explorer.status.kind == "info", explorer.status.text
+    assert len(search.results.options) > 0
+    search.created_to.value = date(2000, 1, 2)
+    search.button.click()
+    assert explorer.wait(WAIT)
+    assert search.results.options == ()

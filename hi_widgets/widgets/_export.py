@@ -141,11 +141,19 @@ class ExportPanel(w.VBox):
             layout=w.Layout(width="36em", max_width="100%"),
         )
         self.path.add_class("hi-export-path")
-        self.save_button = w.Button(description="Save", icon="save", disabled=True)
+        self.save_button = w.Button(
+            description="Save",
+            icon="save",
+            disabled=True,
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
         self.save_button.add_class("hi-export-save")
         self.save_button.on_click(lambda _b: self.save())
         self.overwrite_button = w.Button(
-            description="Overwrite", icon="exclamation-triangle", button_style="danger"
+            description="Overwrite",
+            icon="exclamation-triangle",
+            button_style="danger",
+            layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.overwrite_button.add_class("hi-export-overwrite")
         self.overwrite_button.layout.display = "none"

@@ -65,7 +65,12 @@ class BackgroundRunner:
         self.progress.add_class("hi-progress")
         self.progress_label = w.Label(value="", layout=w.Layout(display="none"))
         self.progress_label.add_class("hi-progress-label")
-        self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
+        self.cancel_button = w.Button(
+            description="Cancel",
+            icon="stop",
+            disabled=True,
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
         self.cancel_button.add_class("hi-cancel")
         self.cancel_button.on_click(lambda _button: self.cancel())
         self.box = w.HBox([self.cancel_button, self.progress, self.progress_label])

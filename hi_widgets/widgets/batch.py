@@ -257,7 +257,10 @@ class BatchFetcher(ActionWidget):
         )
         self.workers.add_class("hi-batch-workers")
         self.fetch_button = w.Button(
-            description="Fetch all versions", icon="history", disabled=True
+            description="Fetch all versions",
+            icon="history",
+            disabled=True,
+            layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.fetch_button.add_class("hi-batch-fetch")
         self.fetch_button.on_click(lambda _b: self.fetch())

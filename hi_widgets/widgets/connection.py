@@ -89,7 +89,12 @@ class ConnectionPanel(w.VBox):
             value="", placeholder="optional, e.g. http://127.0.0.1:8080", description="Endpoint"
         )
         self.endpoint.add_class("hi-endpoint")
-        self.connect_button = w.Button(description="Connect", icon="plug", button_style="primary")
+        self.connect_button = w.Button(
+            description="Connect",
+            icon="plug",
+            button_style="primary",
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
         self.connect_button.add_class("hi-connect")
         self.info = w.HTML(value="")
         self.info.add_class("hi-connection-info")

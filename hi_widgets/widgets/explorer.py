@@ -16,7 +16,8 @@ from ._base import ActionWidget
 from ._export import ExportPanel
 from ._grid import VERSION_KEY_COLUMNS, FrameGrid
 from ._html import plot_image, record_html
-from .identifiers import DatastoreField, IdentifierForm, SearchPanel, search_frame
+from ._search import SearchPanel
+from .identifiers import DatastoreField, IdentifierForm, search_frame
 
 __all__ = ["ImageSetExplorer", "fetch_versions_frame"]
 
@@ -120,10 +121,18 @@ class ImageSetExplorer(ActionWidget):
         self._datastore = ""  # the last valid datastore id of the form
         self._shown_key: tuple[str, str] | None = None  # whose versions are on screen
         self.form = IdentifierForm(on_change=self._form_changed, on_submit=self._submit)
-        self.get_button = w.Button(description="Get image set", icon="download", disabled=True)
+        self.get_button = w.Button(
+            description="Get image set",
+            icon="download",
+            disabled=True,
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
         self.get_button.add_class("hi-get")
         self.fetch_button = w.Button(
-            description="Fetch all versions", icon="history", disabled=True
+            description="Fetch all versions",
+            icon="history",
+            disabled=True,
+            layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.fetch_button.add_class("hi-fetch-all")
         self.get_button.on_click(lambda _b: self.get())

@@ -125,10 +125,19 @@ class VersionBrowser(ActionWidget):
         self.version_a.add_class("hi-diff-a")
         self.version_b = w.Dropdown(options=_PLACEHOLDER, description="New", disabled=True)
         self.version_b.add_class("hi-diff-b")
-        self.compare_button = w.Button(description="Compare", icon="exchange", disabled=True)
+        self.compare_button = w.Button(
+            description="Compare",
+            icon="exchange",
+            disabled=True,
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
         self.compare_button.add_class("hi-compare")
         self.compare_button.on_click(lambda _b: self.compare())
-        self.reload_button = w.Button(description="Reload", icon="refresh")
+        self.reload_button = w.Button(
+            description="Reload",
+            icon="refresh",
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
         self.reload_button.add_class("hi-reload")
         self.reload_button.on_click(lambda _b: self.load())
         self.diff_summary = w.HTML(
