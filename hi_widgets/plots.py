@@ -41,7 +41,9 @@ __all__ = [
     "plot_state_counts",
     "plot_version_timeline",
     "status_color",
+    "timeline_height",
     "timeline_png",
+    "timeline_versions",
 ]
 
 NO_DATA_TEXT = "No versions to show"
@@ -265,8 +267,11 @@ def _thin_ticks(ax: Axes, labels: list[str]) -> None:
     ax.set_yticks(ticks, [labels[i] for i in ticks])
 
 
-def _timeline_height(df: pd.DataFrame) -> float:
-    """Figure height (inches): a row per image set, or per version for one image set."""
+def timeline_height(df: pd.DataFrame) -> float:
+    """Return the figure height (inches) :func:`plot_version_timeline` uses for ``df``.
+
+    A row per image set, or per version for a frame of one image set.
+    """
     if len(df) == 0:
         return 2.25
     n_sets = df[["datastoreId", "imageSetId"]].drop_duplicates().shape[0]
@@ -315,7 +320,7 @@ def plot_version_timeline(
         ``"deletions"`` (scatter) and ``"highlight"`` (PolyCollection) when present.
     """
     _require(df, ("datastoreId", "imageSetId", "versionId", "createdAt", "updatedAt"))
-    ax = _new_axes(ax, height=_timeline_height(df))
+    ax = _new_axes(ax, height=timeline_height(df))
     if len(df) == 0:
         return _no_data(ax)
     frame, labels, single = _timeline_rows(df)
@@ -584,6 +589,20 @@ def plot_activity(df: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> 
     ax.grid(axis="y", color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)
     return ax
+
+
+def timeline_versions(df: pd.DataFrame) -> pd.DataFrame:
+    """Return the rows of ``df`` in the order :func:`plot_version_timeline` draws its bars.
+
+    Row ``i`` is the version of path ``i`` of the ``"versions"`` PolyCollection, so a
+    widget can tell which version is under the mouse (versions without any time are not
+    drawn and not returned).
+    """
+    if len(df) == 0:
+        return df.iloc[0:0]
+    frame, _labels, _single = _timeline_rows(df)
+    drawn = frame[~np.isnan(frame["_start"].to_numpy())]
+    return drawn.drop(columns=[c for c in drawn.columns if c.startswith("_")])
 
 
 def figure_to_png(figure: Figure | Axes, *, dpi: float = 100, width: float | None = None) -> bytes:

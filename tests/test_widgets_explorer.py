@@ -162,7 +162,7 @@ def test_fetch_all_versions_table_timeline_export(sb, ids, tmp_path):
     assert len(json.loads(options["data_json"])) == 73  # every row: no down-sampling
     assert explorer.tabs.selected_index == 1
     # Timeline: a PNG in an Image widget.
-    assert explorer.timeline.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(explorer.timeline.rows["versionId"]) == list(range(1, 74))
     # The version field became a dropdown of the known versions.
     version = explorer.form.version
     assert version.uses_dropdown
@@ -316,7 +316,7 @@ def assert_kept(explorer, record, versions, properties, table, timeline, image_s
     assert explorer.versions is versions
     assert explorer.properties.value == properties
     assert grid_text(explorer.table) == table
-    assert explorer.timeline.value == timeline
+    assert explorer.timeline.figure is timeline
     assert explorer.form.image_set.value == image_set
     assert not explorer.get_button.disabled
 
@@ -347,7 +347,7 @@ def test_service_error_shown_and_results_kept(sb, ids, setup, action, expected):
         explorer.versions,
         explorer.properties.value,
         grid_text(explorer.table),
-        explorer.timeline.value,
+        explorer.timeline.figure,
         explorer.form.image_set.value,
     )
     setup(sb)
@@ -369,7 +369,7 @@ def test_service_error_shown_and_results_kept(sb, ids, setup, action, expected):
 
 
 def test_plot_failure_leaves_every_tab_as_it_was(sb, ids, monkeypatch):
-    from hi_widgets.widgets import explorer as explorer_module
+    from hi_widgets.widgets import _timeline
 
     explorer = explorer_with_results(sb, ids)
     versions, table = explorer.versions, grid_text(explorer.table)
@@ -377,7 +377,7 @@ def test_plot_failure_leaves_every_tab_as_it_was(sb, ids, monkeypatch):
     def broken(_frame, **_kwargs):
         raise RuntimeError("plot broke")
 
-    monkeypatch.setattr(explorer_module, "timeline_png", broken)
+    monkeypatch.setattr(_timeline, "plot_version_timeline", broken)
     explorer.form.image_set.value = ids["long"]
     explorer.fetch_button.click()
     assert explorer.wait(WAIT)

@@ -15,12 +15,13 @@ import pandas as pd
 
 from ..errors import InvalidIdentifierError
 from ..ids import validate_datastore_id, validate_image_set_id
-from ..plots import figure_to_png, plot_state_counts, timeline_png
+from ..plots import figure_to_png, plot_state_counts
 from ._base import ActionWidget
 from ._export import ExportPanel
 from ._grid import VERSION_KEY_COLUMNS, FrameGrid
 from ._html import plot_image
 from ._runner import BackgroundRunner
+from ._timeline import InteractiveTimeline
 from .identifiers import DatastoreField
 
 if TYPE_CHECKING:
@@ -278,7 +279,7 @@ class BatchFetcher(ActionWidget):
             count_class="hi-batch-error-count",
             key_columns=("imageSetId", "error", "message"),
         )
-        self.timeline = plot_image("hi-batch-timeline")
+        self.timeline = InteractiveTimeline("hi-batch-timeline")
         self.state_counts = plot_image("hi-batch-state-counts", fill=False)
         self.export = ExportPanel(self.status, basename="batch-versions")
         self.tabs = w.Tab(
@@ -399,13 +400,12 @@ class BatchFetcher(ActionWidget):
         The plots are drawn first: if that fails, every tab keeps what it showed.
         """
         frame, errors = result.frame, result.errors
-        timeline = timeline_png(frame)
         state_counts = figure_to_png(plot_state_counts(frame))
+        self.timeline.set_frame(frame)
         self.table.set_frame(frame)
         self.errors_table.set_frame(errors)
         self.export.set_frame(frame)
         self.tabs.selected_index = 0 if len(frame) or not len(errors) else 1
-        self.timeline.value = timeline
         self.state_counts.value = state_counts
 
 

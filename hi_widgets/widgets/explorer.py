@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as w
@@ -11,12 +11,12 @@ import pandas as pd
 import traitlets
 
 from ..fetch import get_image_set, iter_versions
-from ..plots import timeline_png
 from ._base import ActionWidget
 from ._export import ExportPanel
 from ._grid import VERSION_KEY_COLUMNS, FrameGrid
-from ._html import plot_image, record_html
+from ._html import record_html
 from ._search import SearchPanel
+from ._timeline import InteractiveTimeline
 from .identifiers import DatastoreField, IdentifierForm, search_frame
 
 __all__ = ["ImageSetExplorer", "fetch_versions_frame"]
@@ -153,7 +153,9 @@ class ImageSetExplorer(ActionWidget):
             key_columns=VERSION_KEY_COLUMNS,
             hide_columns=("datastoreId", "imageSetId", "imageSetArn"),
         )
-        self.timeline = plot_image("hi-timeline")
+        self.timeline = InteractiveTimeline("hi-timeline")
+        # A version clicked on the timeline becomes the form's version (for Get).
+        self.timeline.observe(self._timeline_clicked, names="selected_version")
         self.export = ExportPanel(self.status, basename="versions")
         self.tabs = w.Tab(
             children=[self.properties, self.table, self.timeline, self.export],
@@ -215,6 +217,13 @@ class ImageSetExplorer(ActionWidget):
     def _submit(self) -> None:
         """Enter in a field: the main action ("Get image set")."""
         self.get()
+
+    def _timeline_clicked(self, change: Mapping[str, Any]) -> None:
+        if change["new"] is not None and self._shown_key == self._form_key():
+            self.form.version.value = str(change["new"])
+
+    def _form_key(self) -> tuple[str, str]:
+        return (self.form.datastore.value.strip(), self.form.image_set.value.strip())
 
     def _picked(self, image_set_id: str) -> None:
         self.form.image_set.value = image_set_id
@@ -311,7 +320,7 @@ class ImageSetExplorer(ActionWidget):
         if self._shown_key is None:
             return
         datastore, image_set = self._shown_key
-        now = (self.form.datastore.value.strip(), self.form.image_set.value.strip())
+        now = self._form_key()
         if failed:
             self.table.set_note(
                 f"The last action failed; these versions are of image set {image_set}, "
@@ -330,7 +339,7 @@ class ImageSetExplorer(ActionWidget):
 
         The timeline is drawn first: if that fails, every tab keeps what it showed.
         """
-        png = timeline_png(frame)
+        self.timeline.set_frame(frame)
         self.versions = frame
         self.versions_complete = complete
         ids = frame["imageSetId"].dropna().unique()
@@ -342,7 +351,6 @@ class ImageSetExplorer(ActionWidget):
         basename = f"versions-{ids[0]}" if len(ids) == 1 else "versions"
         self.export.set_frame(frame, basename=basename)
         self.tabs.selected_index = TAB_VERSIONS
-        self.timeline.value = png
 
     def run_search(self) -> bool:
         """Search image sets in the chosen datastore with the search panel's criteria."""

@@ -15,12 +15,12 @@ from ..diff import diff_versions, drop_phi_paths
 from ..errors import HealthImagingError, InvalidIdentifierError
 from ..fetch import get_image_set
 from ..ids import validate_datastore_id, validate_image_set_id, validate_version_id
-from ..plots import timeline_png
 from ._base import ActionWidget
 from ._diff_view import DIFF_COLUMNS, diff_display
 from ._export import ExportPanel
 from ._grid import FrameGrid
-from ._html import plot_image, record_html
+from ._html import record_html
+from ._timeline import InteractiveTimeline
 from .explorer import fetch_versions_frame
 
 __all__ = ["VersionBrowser"]
@@ -120,7 +120,8 @@ class VersionBrowser(ActionWidget):
         self.slider.observe(self._selected, names="value")
         self.properties = w.HTML(value="<i>Loading versions…</i>")
         self.properties.add_class("hi-browser-properties")
-        self.timeline = plot_image("hi-browser-timeline")
+        self.timeline = InteractiveTimeline("hi-browser-timeline")
+        self.timeline.observe(self._timeline_clicked, names="selected_version")
         self.version_a = w.Dropdown(options=_PLACEHOLDER, description="Old", disabled=True)
         self.version_a.add_class("hi-diff-a")
         self.version_b = w.Dropdown(options=_PLACEHOLDER, description="New", disabled=True)
@@ -282,13 +283,17 @@ class VersionBrowser(ActionWidget):
         if rows.empty:
             self.properties.value = f"<i>Version {version} is not in the history.</i>"
             return
-        png = timeline_png(frame, highlight_version=version)  # first: may fail
+        if self.timeline.selected_version != version or self.timeline.frame is not frame:
+            if self.timeline.frame is frame:
+                self.timeline.highlight(version)
+            else:
+                self.timeline.set_frame(frame, highlight_version=version)
+                self.timeline.selected_version = version
         record = rows.iloc[0].to_dict()
         details = self._details.get(version)
         if details is not None:
             record.update({k: details.get(k) for k in DETAIL_FIELDS})
         self.properties.value = record_html(record, css_class="hi-record")
-        self.timeline.value = png
         if details is None and not self.runner.busy:
             self.runner.start(
                 lambda _cancel: self._fetch_details(version),
@@ -365,6 +370,16 @@ class VersionBrowser(ActionWidget):
         self.tabs.selected_index = TAB_DIFF
         self.status.show(f"Compared version {a} with {b}: {len(frame)} differences.", "info")
         self._publish(frame)
+
+    def _timeline_clicked(self, change: Mapping[str, Any]) -> None:
+        """Select the version clicked on the timeline; diff it with the one before."""
+        version = change["new"]
+        if version is None or version not in _values(self.version_b):
+            return
+        self.slider.value = version
+        older = [v for v in _values(self.version_a) if v < version]
+        self.version_b.value = version
+        self.version_a.value = older[-1] if older else version
 
     def _tab_opened(self, change: Mapping[str, Any]) -> None:
         if change["new"] == TAB_DIFF and not self._diff_opened and self.diff is None:
