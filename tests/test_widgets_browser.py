@@ -240,6 +240,8 @@ def test_the_diff_opens_on_the_newest_pair_that_differs(sb, ids):
     assert browser.diff_versions == (changed - 1, changed), browser.diff_summary.value
     assert (browser.version_a.value, browser.version_b.value) == (changed - 1, changed)
     assert "NEWEST CHANGE" in grid_text(browser.diff_table)
+    assert "the newest change" in browser.diff_summary.value
+    assert browser.runner.progress_label.value.endswith("pairs")
     assert browser.compare(latest - 1, latest)
     assert browser.wait(WAIT)
     assert browser.diff.empty and "identical" in browser.diff_summary.value

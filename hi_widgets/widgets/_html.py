@@ -47,14 +47,22 @@ def record_html(record: Mapping[str, Any], *, css_class: str = "hi-record") -> s
         f"<tr><th style='text-align:left;padding-right:1em;vertical-align:top'>"
         f"{html.escape(str(key))}</th>"
         f"<td style='overflow-wrap:anywhere;word-break:break-all'>"
-        f"{html.escape(format_value(value)) or '—'}</td></tr>"
+        f"{html.escape(_record_value(value)) or '—'}</td></tr>"
         for key, value in record.items()
     )
     # table-layout fixed + a max width: a long imageSetArn wraps inside the box.
     return (
         f"<table class='{css_class}' style='table-layout:fixed;width:100%;max-width:60em'>"
-        f"<colgroup><col style='width:14em'><col></colgroup><tbody>{rows}</tbody></table>"
+        f"<colgroup><col style='width:17em'><col></colgroup><tbody>{rows}</tbody></table>"
     )
+
+
+def _record_value(value: Any) -> str:
+    if isinstance(value, pd.Timedelta):
+        from ._grid import format_duration  # the grid owns the wording of durations
+
+        return format_duration(value)
+    return format_cell(value)
 
 
 def format_cell(value: Any) -> str:

@@ -81,6 +81,7 @@ class BackgroundRunner:
         self._reported = False
         self._counts: tuple[int, int | None] = (0, None)
         self._label = ""
+        self._unit = unit
         self._returned = False
         self._cancelled = False
         self.last_error: BaseException | None = None
@@ -121,11 +122,11 @@ class BackgroundRunner:
         if total:
             self.progress.max = max(int(total), 1)
             self.progress.value = min(int(done), self.progress.max)
-            self.progress_label.value = f"{done} / {total} {self.unit}"
+            self.progress_label.value = f"{done} / {total} {self._unit}"
         else:
             self.progress.max = max(int(done), 1)
             self.progress.value = int(done)
-            self.progress_label.value = f"{done} {self.unit}"
+            self.progress_label.value = f"{done} {self._unit}"
 
     def start(
         self,
@@ -135,6 +136,7 @@ class BackgroundRunner:
         on_error: Callable[[BaseException], None] | None = None,
         label: str = "Working…",
         cancellable: bool = True,
+        unit: str | None = None,
     ) -> bool:
         """Start ``job(cancel_event)`` in a thread unless one is running.
 
@@ -164,6 +166,7 @@ class BackgroundRunner:
             self._returned = False
             self._cancelled = False
             self._label = label
+            self._unit = unit or self.unit
             self._show_progress(True)
             self._enable_cancel(cancellable)
             self.status.show(label, "")

@@ -418,10 +418,18 @@ class VersionBrowser(ActionWidget):
             a, b, frame, searched = found
             self.version_a.value, self.version_b.value = a, b
             self._show_diff(a, b, frame)
+            newest = pairs[0]
             if frame.empty:
                 self.diff_summary.value = (
                     f"The newest {searched} pairs of versions are identical "
                     f"(no metadata changed); showing {a} → {b}."
                 )
+            elif (a, b) != newest:
+                self.diff_summary.value += (
+                    f" <small>(the newest change: versions {b} to {newest[1]} have "
+                    "identical metadata)</small>"
+                )
 
-        return self.runner.start(job, on_success=done, label="Looking for the newest change…")
+        return self.runner.start(
+            job, on_success=done, label="Looking for the newest change…", unit="pairs"
+        )

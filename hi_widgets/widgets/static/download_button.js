@@ -3,9 +3,14 @@
 function render({ model, el }) {
   const button = document.createElement("button");
   button.className = "jupyter-button widget-button mod-primary hi-download-button";
+  // Sized to its label (never cut off); visibly off when there is nothing to download.
+  button.style.width = "auto";
+  button.style.minWidth = "fit-content";
   const update = () => {
     button.textContent = model.get("description");
     button.disabled = model.get("disabled");
+    button.style.opacity = button.disabled ? "0.45" : "";
+    button.style.cursor = button.disabled ? "not-allowed" : "";
     button.title = model.get("filename");
   };
   update();
