@@ -219,8 +219,9 @@ def test_switching_datastore_clears_the_image_set_and_search_results(sb, ids, bo
     explorer = ready(ImageSetExplorer, sb, datastore_id=ids["ds"], image_set_id=ids["long"])
     explorer.run_search()
     assert explorer.wait(WAIT)
-    assert explorer.search.results.options
+    assert len(explorer.search.results.frame)
     other = box.store.datastore_ids()[1]
     explorer.form.datastore.value = other
     assert explorer.form.image_set.value == ""
-    assert explorer.search.results.options == () and explorer.search.frame is None
+    assert explorer.search.results.frame is None and explorer.search.frame is None
+    assert explorer.search.results.shown is None

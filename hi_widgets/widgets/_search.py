@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 import ipywidgets as w
 import pandas as pd
 
-__all__ = ["DATE_FIELDS", "SearchPanel"]
+from ._grid import FrameGrid
+
+__all__ = ["DATE_FIELDS", "RESULT_COLUMNS", "SearchPanel"]
+
+RESULT_COLUMNS = ("imageSetId", "versionId", "createdAt", "updatedAt", "isPrimary")
+"""What the results grid shows: no DICOM tag (they carry patient data)."""
 
 
 DATE_FIELDS = {"Created": "created", "Updated": "updated"}
@@ -20,11 +24,12 @@ class SearchPanel(w.VBox):
     """Search criteria and results; choosing a result fills the image set field.
 
     The fields name the operator SearchImageSets applies: identifiers match exactly
-    (EQUAL), dates are a range (BETWEEN). The results list shows image set ids, versions,
-    states and update times only: no patient data is put in widget state.
+    (EQUAL), dates are a range (BETWEEN). The results grid shows image set ids, versions,
+    states and times only: no patient data is put in widget state (the whole frame,
+    with its DICOM tags, is :attr:`frame`, a Python attribute).
 
     CSS class ``hi-search`` on the panel; the button is ``hi-search-button`` and the
-    results list ``hi-search-results``.
+    results grid ``hi-search-results`` (select a row to pick it).
 
     Parameters
     ----------
@@ -69,10 +74,15 @@ class SearchPanel(w.VBox):
             layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.button.add_class("hi-search-button")
-        self.results = w.Select(options=[], rows=6, layout=w.Layout(width="95%"))
-        self.results.add_class("hi-search-results")
-        self.count = w.Label(value="")
-        self.results.observe(self._picked, names="value")
+        self.results = FrameGrid(
+            "image set",
+            grid_class="hi-search-results",
+            key_columns=RESULT_COLUMNS,
+            height="220px",
+            select=True,
+        )
+        self.count = self.results.count
+        self.results.grid.observe(self._picked, names="selected_rows")
         self.frame: pd.DataFrame | None = None
         help_text = w.HTML(
             "<div class='hi-search-help' style='white-space:normal;line-height:1.4'>"
@@ -88,7 +98,7 @@ class SearchPanel(w.VBox):
                 w.HBox([self.study_instance_uid, self.series_instance_uid], layout=_wrap()),
                 w.HBox([self.study_id], layout=_wrap()),
                 w.HBox([self.date_field, self.created_from, self.created_to], layout=_wrap()),
-                w.HBox([self.button, self.count]),
+                self.button,
                 self.results,
             ]
         )
@@ -110,30 +120,17 @@ class SearchPanel(w.VBox):
     def set_results(self, frame: pd.DataFrame | None) -> None:
         """Show search results (call from any thread); None clears them."""
         self.frame = frame
-        options = []
-        for row in () if frame is None else frame.itertuples(index=False):
-            parts = [str(row.imageSetId), f"v{row.versionId}"]
-            for column in ("imageSetState", "updatedAt"):
-                value = getattr(row, column, None)
-                if value is not None and not pd.isna(value):
-                    parts.append(_result_text(value))
-            options.append((" · ".join(parts), str(row.imageSetId)))
-        self.results.value = None
-        self.results.options = options
-        n = len(options)
-        self.count.value = "" if frame is None else f"{n} image set" + ("" if n == 1 else "s")
+        shown = None if frame is None else frame[[c for c in RESULT_COLUMNS if c in frame]]
+        self.results.set_frame(shown)
+        if frame is None:
+            self.count.value = ""
 
     def _picked(self, change: Mapping[str, Any]) -> None:
-        if change["new"]:
-            self._on_pick(change["new"])
+        shown = self.results.frame
+        if change["new"] and shown is not None and change["new"][0] < len(shown):
+            self._on_pick(str(shown["imageSetId"].iloc[change["new"][0]]))
 
 
 def _wrap() -> w.Layout:
     # Fields wrap onto the next line in a narrow notebook rather than being cut off.
     return w.Layout(flex_flow="row wrap")
-
-
-def _result_text(value: Any) -> str:
-    if isinstance(value, datetime):
-        return "updated " + value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-    return str(value)

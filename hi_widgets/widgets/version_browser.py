@@ -368,7 +368,10 @@ class VersionBrowser(ActionWidget):
         self.diff_table.set_frame(diff_display(frame))
         self.diff_export.set_frame(frame, basename=f"metadata-diff-{self.image_set_id}-v{a}-v{b}")
         self.tabs.selected_index = TAB_DIFF
-        self.status.show(f"Compared version {a} with {b}: {len(frame)} differences.", "info")
+        n = len(frame)
+        self.status.show(
+            f"Compared version {a} with {b}: {n} difference{'' if n == 1 else 's'}.", "info"
+        )
         self._publish(frame)
 
     def _timeline_clicked(self, change: Mapping[str, Any]) -> None:
