@@ -137,7 +137,15 @@ class _DisplayAxes(Axes):
     """Axes that Jupyter shows as the PNG of their figure, when a cell ends with a plot."""
 
     def _repr_png_(self) -> bytes:
-        return figure_to_png(self.figure)
+        return figure_to_png(self)
+
+
+def _root_figure(artist: Figure | Axes) -> Figure:
+    """Return the top-level Figure of an Axes (or of a sub-figure's Axes)."""
+    figure: Any = artist if isinstance(artist, Figure) else artist.figure
+    while not isinstance(figure, Figure):  # a SubFigure sits inside its parent
+        figure = figure.figure
+    return figure
 
 
 def _new_axes(ax: Axes | None, height: float = 4.0) -> Axes:
@@ -260,7 +268,7 @@ def _thin_ticks(ax: Axes, labels: list[str]) -> None:
     """
     n = len(labels)
     font = FontProperties(size=matplotlib.rcParams["ytick.labelsize"]).get_size_in_points()
-    height_pt = ax.figure.get_figheight() * ax.get_position().height * 72.0
+    height_pt = _root_figure(ax).get_figheight() * ax.get_position().height * 72.0
     fit = max(2, int(height_pt / (font * _TICK_PITCH)))
     step = _nice_step(n / min(fit, _MAX_TICK_LABELS))
     ticks = np.arange(0, n) if step == 1 else np.unique(np.r_[0, np.arange(step - 1, n, step)])
@@ -365,7 +373,7 @@ def plot_version_timeline(
     edge[failed] = to_rgba(FAILURE_EDGE)
     widths = np.where(failed, 0.6 if dense else 1.5, 0.0 if dense else 0.3)
     bars = PolyCollection(
-        verts, facecolors=palette[codes], edgecolors=edge, linewidths=widths, gid="versions"
+        list(verts), facecolors=palette[codes], edgecolors=edge, linewidths=widths, gid="versions"
     )
     ax.add_collection(bars, autolim=True)
 
@@ -585,7 +593,8 @@ def plot_activity(df: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> 
     _utc_date_axis(ax)
     ax.set_ylabel(f"versions created per {_period_words(first.freqstr)}")
     ax.set_title(f"{int(counts.sum())} versions created", loc="left", fontsize="medium")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    locator: Any = ax.yaxis.get_major_locator()  # a MaxNLocator: it takes integer=
+    locator.set_params(integer=True)
     ax.grid(axis="y", color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)
     return ax
@@ -625,7 +634,7 @@ def figure_to_png(figure: Figure | Axes, *, dpi: float = 100, width: float | Non
     bytes
         The PNG file content.
     """
-    fig = figure.figure if isinstance(figure, Axes) else figure
+    fig = _root_figure(figure)
     if width is not None:
         fig.set_size_inches(width, fig.get_figheight())
     buffer = io.BytesIO()

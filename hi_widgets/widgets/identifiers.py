@@ -127,7 +127,7 @@ class DatastoreField:
         Free text.
     """
 
-    def __init__(self, on_change: Callable[[], None], on_submit: Callable[[], None]) -> None:
+    def __init__(self, on_change: Callable[[], object], on_submit: Callable[[], None]) -> None:
         self.dropdown = w.Dropdown(options=[], description="Datastore", layout=_field_layout())
         self.dropdown.add_class("hi-datastore")
         self.text = _id_text("Datastore", _ID_HINT, "hi-datastore")

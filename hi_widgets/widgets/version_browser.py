@@ -289,7 +289,7 @@ class VersionBrowser(ActionWidget):
             else:
                 self.timeline.set_frame(frame, highlight_version=version)
                 self.timeline.selected_version = version
-        record = rows.iloc[0].to_dict()
+        record = {str(k): v for k, v in rows.iloc[0].items()}
         details = self._details.get(version)
         if details is not None:
             record.update({k: details.get(k) for k in DETAIL_FIELDS})
