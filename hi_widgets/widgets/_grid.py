@@ -18,41 +18,12 @@ import ipywidgets as w
 import pandas as pd
 from itables.widget import ITable
 
-from ._html import format_cell
+from ._html import format_cell, format_duration
 
-__all__ = ["FrameGrid", "display_frame", "format_duration"]
+__all__ = ["VERSION_KEY_COLUMNS", "FrameGrid", "display_frame"]
 
 VERSION_KEY_COLUMNS = ("versionId", "imageSetState", "imageSetWorkflowStatus", "updatedAt")
 """Columns of a versions frame that come first and stay visible at 1280 px."""
-
-
-def format_duration(value: Any) -> str:
-    """Return a duration as people read it: ``1 min 46 s``, ``2 h 5 min``, ``3 d 4 h``.
-
-    Missing values give ``""``; under ten seconds one decimal is kept (``4.2 s``).
-    """
-    if value is None or value is pd.NaT:
-        return ""
-    try:
-        seconds = pd.Timedelta(value).total_seconds()
-    except (TypeError, ValueError):
-        return str(value)
-    if pd.isna(seconds):
-        return ""
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    if seconds < 10:
-        return f"{sign}{seconds:.1f} s"
-    whole = round(seconds)
-    days, rest = divmod(whole, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days} d {hours} h"
-    if hours:
-        return f"{sign}{hours} h {minutes} min"
-    if minutes:
-        return f"{sign}{minutes} min {secs} s"
-    return f"{sign}{secs} s"
 
 
 def display_frame(

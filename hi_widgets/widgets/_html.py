@@ -1,8 +1,7 @@
-"""HTML the widgets show: cell texts, records, tables, download links, plot images."""
+"""What the widgets show as text: cell texts, durations, records, plot images."""
 
 from __future__ import annotations
 
-import base64
 import html
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -10,8 +9,6 @@ from typing import Any
 
 import ipywidgets as w
 import pandas as pd
-
-from ..export import MEDIA_TYPES
 
 
 def format_value(value: Any) -> str:
@@ -57,10 +54,37 @@ def record_html(record: Mapping[str, Any], *, css_class: str = "hi-record") -> s
     )
 
 
+def format_duration(value: Any) -> str:
+    """Return a duration as people read it: ``1 min 46 s``, ``2 h 5 min``, ``3 d 4 h``.
+
+    Missing values give ``""``; under ten seconds one decimal is kept (``4.2 s``).
+    """
+    if value is None or value is pd.NaT:
+        return ""
+    try:
+        seconds = pd.Timedelta(value).total_seconds()
+    except (TypeError, ValueError):
+        return str(value)
+    if pd.isna(seconds):
+        return ""
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    if seconds < 10:
+        return f"{sign}{seconds:.1f} s"
+    whole = round(seconds)
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days} d {hours} h"
+    if hours:
+        return f"{sign}{hours} h {minutes} min"
+    if minutes:
+        return f"{sign}{minutes} min {secs} s"
+    return f"{sign}{secs} s"
+
+
 def _record_value(value: Any) -> str:
     if isinstance(value, pd.Timedelta):
-        from ._grid import format_duration  # the grid owns the wording of durations
-
         return format_duration(value)
     return format_cell(value)
 
@@ -103,34 +127,3 @@ def plot_image(css_class: str, *, fill: bool = True) -> w.Image:
     image = w.Image(format="png", value=b"", layout=layout)
     image.add_class(css_class)
     return image
-
-
-def download_link_html(data: bytes, filename: str, *, mime: str | None = None) -> str:
-    """Return an ``<a download>`` link holding ``data`` as a base64 ``data:`` URL.
-
-    Works in JupyterLab, Notebook and Voila without a server round trip.
-
-    Parameters
-    ----------
-    data
-        File contents.
-    filename
-        Name the browser saves the file under.
-    mime
-        Media type; default from the file extension.
-
-    Returns
-    -------
-    str
-        HTML of a link styled as a button (class ``hi-download-link``).
-    """
-    if mime is None:
-        mime = MEDIA_TYPES.get(filename.rpartition(".")[2], "application/octet-stream")
-    payload = base64.b64encode(data).decode("ascii")
-    name = html.escape(filename, quote=True)
-    return (
-        f"<a class='hi-download-link jupyter-button mod-primary' download='{name}' "
-        f"href='data:{mime};base64,{payload}' "
-        f"style='padding:4px 12px;text-decoration:none;display:inline-block'>"
-        f"Download {html.escape(filename)} ({len(data):,} bytes)</a>"
-    )

@@ -18,8 +18,7 @@ import traitlets
 from matplotlib.figure import Figure
 
 from ..plots import plot_version_timeline, timeline_height, timeline_versions
-from ._grid import format_duration
-from ._html import format_cell
+from ._html import format_cell, format_duration
 
 __all__ = ["InteractiveTimeline", "version_text"]
 
