@@ -230,3 +230,24 @@ def test_connection_panel_sandbox_choice(box):
     assert len(fetcher.result.frame) == 1
     fetcher.close()
     assert not started.running
+
+
+def test_a_failed_fetch_marks_the_earlier_results_and_withdraws_the_download(sb, ids, monkeypatch):
+    from hi_widgets.widgets import batch
+
+    fetcher = make(sb)
+    fetcher.ids.value = ids["image_sets"][2]
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT)
+    shown = grid_text(fetcher.table)
+
+    def broken(_frame):
+        raise RuntimeError("plot broke")
+
+    monkeypatch.setattr(batch, "plot_state_counts", broken)
+    fetcher.ids.value = ids["image_sets"][3]
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT)
+    assert fetcher.status.kind == "error" and "plot broke" in fetcher.status.text
+    assert grid_text(fetcher.table) == shown and "failed" in fetcher.table.note.value
+    assert fetcher.export.frame is None and fetcher.export.download_button.disabled

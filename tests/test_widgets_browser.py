@@ -119,6 +119,8 @@ def test_compare_error_keeps_the_earlier_diff(sb, ids):
     assert "medical-imaging:GetImageSetMetadata" in browser.status.text
     assert browser.diff is earlier
     assert grid_text(browser.diff_table) == table
+    assert "failed" in browser.diff_table.note.value  # marked as the earlier diff
+    assert browser.diff_export.download_button.disabled  # and no stale download
     assert not browser.compare_button.disabled
     # A bad version number is refused before any request.
     sb.clear_requests()

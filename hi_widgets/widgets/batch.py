@@ -391,8 +391,18 @@ class BatchFetcher(ActionWidget):
 
         n = len(items)
         return self.runner.start(
-            job, on_success=done, label=f"Fetching {n} image set{'' if n == 1 else 's'}…"
+            job,
+            on_success=done,
+            on_error=self._failed,
+            label=f"Fetching {n} image set{'' if n == 1 else 's'}…",
         )
+
+    def _failed(self, error: BaseException) -> None:
+        """Show the error; earlier results stay, marked so, and are not offered for export."""
+        self.status.show_error(error)
+        if self.last_result is not None:
+            self.table.set_note("The last fetch failed; these versions are from before.")
+            self.export.set_frame(None, note="The last fetch failed: nothing to export.")
 
     def show_result(self, result: FetchResult) -> None:
         """Show a FetchResult: versions, errors, plots and export.

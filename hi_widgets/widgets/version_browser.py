@@ -350,9 +350,20 @@ class VersionBrowser(ActionWidget):
         return self.runner.start(
             job,
             on_success=lambda frame: self._show_diff(a, b, frame),
+            on_error=self._compare_failed,
             label=f"Comparing versions {a} and {b}…",
             cancellable=False,
         )
+
+    def _compare_failed(self, error: BaseException) -> None:
+        """Show the error; an earlier diff stays, marked so, and is not offered for export."""
+        self.status.show_error(error)
+        if self.diff_versions is not None:
+            a, b = self.diff_versions
+            self.diff_table.set_note(
+                f"The last comparison failed; this is the diff of versions {a} → {b}."
+            )
+            self.diff_export.set_frame(None, note="The last comparison failed: nothing to export.")
 
     def _show_diff(self, a: int, b: int, frame: pd.DataFrame) -> None:
         self._diff_opened = True
