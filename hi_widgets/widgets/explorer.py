@@ -340,8 +340,8 @@ class ImageSetExplorer(ActionWidget):
         The timeline is drawn first: if that fails, every tab keeps what it showed.
         """
         self.timeline.set_frame(frame)
+        self.versions_complete = complete  # first: observers of `versions` read it
         self.versions = frame
-        self.versions_complete = complete
         ids = frame["imageSetId"].dropna().unique()
         datastores = frame["datastoreId"].dropna().unique()
         self._shown_key = (

@@ -433,7 +433,11 @@ class VersionBrowser(ActionWidget):
             self.version_a.value, self.version_b.value = a, b
             self._show_diff(a, b, frame)
             newest = pairs[0]
-            if frame.empty:
+            if frame.empty and self.runner.cancelled:
+                self.diff_summary.value = (
+                    f"Cancelled after {searched} pairs; showing {a} → {b}, which is identical."
+                )
+            elif frame.empty:
                 self.diff_summary.value = (
                     f"The newest {searched} pairs of versions are identical "
                     f"(no metadata changed); showing {a} → {b}."
