@@ -322,11 +322,25 @@ def test_explorer_browser_and_batch_in_the_voila_app(voila_app, browser, demo_tr
         )
         page.locator(".hi-explorer .lm-TabBar-tab", has_text="Versions").click()
         expect(count).to_have_text(f"{n_versions} versions")
-        expect(page.locator(".hi-explorer .hi-grid-note")).to_contain_text("failed")
+        expect(page.locator(".hi-explorer .hi-tabs .hi-grid-note")).to_contain_text("failed")
         page.locator(".hi-explorer .lm-TabBar-tab", has_text="Export").click()
         expect(page.locator(".hi-explorer .hi-download")).to_contain_text("failed")
         expect(page.locator(".hi-explorer button.hi-download-button")).to_be_disabled()
         _screenshot(page, "05-not-found-no-stale-download")
+
+        # Search by creation date; picking a row of the results grid fills the form.
+        page.locator(
+            ".hi-explorer .p-Accordion-header, .hi-explorer .lm-AccordionPanel-title, "
+            ".hi-explorer .jupyter-widget-Collapse-header"
+        ).first.click()
+        page.locator(".hi-explorer .hi-search-from input").fill("2000-01-01")
+        page.locator(".hi-explorer button.hi-search-button").click()
+        results = page.locator(".hi-explorer .hi-search-results .dt-scroll-body tbody tr")
+        expect(results.nth(1)).to_be_visible(timeout=ACTION_TIMEOUT)
+        picked = results.nth(1).locator("td").first.inner_text().strip()
+        results.nth(1).locator("td").first.click()
+        expect(image_set).to_have_value(picked, timeout=ACTION_TIMEOUT)
+        _screenshot(page, "06-search-picked")
 
         # The version browser with its diff, on its own tab.
         page.locator(".hi-app .lm-TabBar-tab", has_text="Version browser").click()
@@ -335,18 +349,18 @@ def test_explorer_browser_and_batch_in_the_voila_app(voila_app, browser, demo_tr
         expect(browser_widget.locator(".hi-browser-properties")).to_contain_text(
             "arn:aws:medical-imaging", timeout=ACTION_TIMEOUT
         )
-        _screenshot(page, "06-version-browser")
+        _screenshot(page, "07-version-browser")
         browser_widget.locator(".lm-TabBar-tab", has_text="Metadata diff").click()
         summary = browser_widget.locator(".hi-diff-summary")
         expect(summary).to_contain_text("→", timeout=ACTION_TIMEOUT)
         expect(
             browser_widget.locator(".hi-diff-table .dt-scroll-body tbody tr").first
         ).to_be_visible()
-        _screenshot(page, "07-metadata-diff")
+        _screenshot(page, "08-metadata-diff")
 
         page.locator(".hi-app .lm-TabBar-tab", has_text="Batch fetch").click()
         expect(page.locator(".hi-batch .hi-batch-ids textarea")).to_be_visible()
-        _screenshot(page, "08-batch-fetch")
+        _screenshot(page, "09-batch-fetch")
     except Exception:
         _screenshot(page, "failure")
         raise

@@ -98,7 +98,7 @@ class SearchPanel(w.VBox):
                 w.HBox([self.study_instance_uid, self.series_instance_uid], layout=_wrap()),
                 w.HBox([self.study_id], layout=_wrap()),
                 w.HBox([self.date_field, self.created_from, self.created_to], layout=_wrap()),
-                self.button,
+                w.HBox([self.button]),
                 self.results,
             ]
         )
