@@ -18,9 +18,6 @@ from ._status import StatusArea
 log = logging.getLogger("hi_widgets.widgets")
 
 
-ProgressFn = Callable[[int, "int | None"], None]
-
-
 class BackgroundRunner:
     """Run one job at a time in a daemon thread, with progress, cancel and a status area.
 
