@@ -1,7 +1,7 @@
 """The demo's pixels and attributes from real DICOM: pydicom's own test files, imported.
 
 Each demo image set is made from one of a few files that pydicom ships
-(:data:`SOURCE_FILES`), read once per process by the DICOM import pipeline
+(:data:`SOURCE_FILES`), read once per user and version (then cached) by the DICOM import pipeline
 (:func:`hi_widgets.sandbox.dicom_read.read_instance`: metadata normalised into levels,
 frames re-encoded as HTJ2K) and then re-identified as the demo's own patient, study,
 series and instances: the identifying attributes are the demo's obviously fake ones
@@ -24,6 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import demo_cache
 from .models import make_id
 
 if TYPE_CHECKING:
@@ -45,19 +46,38 @@ _SERIES_KEEP_REAL = frozenset({"Modality", "BodyPartExamined"})
 
 @cache
 def templates() -> tuple[Instance, ...]:
-    """Return the source files read by the import pipeline, once per process (or ())."""
+    """Return the source files as the import pipeline reads them, once per process (or ()).
+
+    A per-user cache (:mod:`~hi_widgets.sandbox.demo_cache`) spares a new process the
+    reading and re-encoding, and the import of pydicom.
+    """
+    sources = demo_cache.source_paths(SOURCE_FILES) or _testdata_files()
+    if not sources:
+        return ()
+    return demo_cache.cached(sources, _read_templates)
+
+
+def _testdata_files() -> dict[str, Path]:
+    """Return the source files pydicom finds (it may fetch them), or {} without pydicom."""
     try:
         from pydicom.data import get_testdata_file
-
-        from .dicom_read import Instance, read_instance
     except ImportError:  # the sandbox extra is not installed
+        return {}
+    found = {name: get_testdata_file(name) for name in SOURCE_FILES}
+    return {name: Path(path) for name, path in found.items() if path is not None}
+
+
+def _read_templates(sources: dict[str, Path]) -> tuple[Instance, ...]:
+    """Read ``sources`` (name: path) with the import pipeline; () without pydicom."""
+    try:
+        import pydicom  # noqa: F401  (read_instance needs it; without it there is no demo)
+    except ImportError:
         return ()
+    from .dicom_read import Instance, read_instance
+
     found = []
-    for name in SOURCE_FILES:
-        path = get_testdata_file(name)
-        if path is None:
-            continue
-        result = read_instance(f"pydicom/{name}", Path(path).read_bytes())
+    for name, path in sources.items():
+        result = read_instance(f"pydicom/{name}", path.read_bytes())
         if isinstance(result, Instance) and result.frames:
             found.append(result)
     return tuple(found)
