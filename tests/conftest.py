@@ -37,14 +37,17 @@ def isolated_aws_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 
-@pytest.fixture(autouse=True)
-def session_cache_dir(monkeypatch, tmp_path_factory):
+@pytest.fixture(scope="session", autouse=True)
+def session_cache_dir(tmp_path_factory):
     """Point hi-widgets' per-user cache at one temporary folder for the test session.
 
-    Tests (and the processes they start) never write into the real home; the demo's
-    template cache is still shared between them, as between a user's sandbox starts.
+    Session-scoped so it is set before any module-scoped sandbox starts. Tests (and the
+    processes they start) never write into the real home; the demo's template cache is
+    still shared between them, as between a user's sandbox starts.
     """
-    monkeypatch.setenv("HI_WIDGETS_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HI_WIDGETS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 # --------------------------------------------------------------------------- widget tests
