@@ -20,7 +20,7 @@ pytest.importorskip("imagecodecs")
 from hi_widgets.sandbox import demo_cache, demo_dicom
 
 # A new process starts the demo, reads a few image sets' metadata and one frame over real
-# HTTP with boto3, and says whether pydicom was imported on the way.
+# HTTP with boto3, and says whether pydicom (and numpy, imagecodecs) were imported.
 CHILD = textwrap.dedent(
     """
     import gzip, hashlib, json, sys
@@ -45,6 +45,7 @@ CHILD = textwrap.dedent(
         "documents": documents,
         "frame_sha256": hashlib.sha256(blob).hexdigest(),
         "pydicom_imported": "pydicom" in sys.modules,
+        "heavy_imported": sorted({"numpy", "imagecodecs"} & set(sys.modules)),
     }))
     """
 )
@@ -101,6 +102,7 @@ def test_second_start_in_a_new_process_serves_the_same_demo_without_pydicom(empt
 
     second = _start_demo_in_new_process()
     assert not second["pydicom_imported"]
+    assert second["heavy_imported"] == []
     assert second["documents"] == first["documents"]
     assert second["frame_sha256"] == first["frame_sha256"]
     assert _cache_files() == [written]
