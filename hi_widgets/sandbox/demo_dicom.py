@@ -1,10 +1,11 @@
 """The demo's pixels and attributes from real DICOM: pydicom's own test files, imported.
 
 Each demo image set is made from one of a few files that pydicom ships
-(:data:`SOURCE_FILES`), read once per user and version (then cached) by the DICOM import pipeline
+(:data:`SOURCE_FILES`), read by the DICOM import pipeline
 (:func:`hi_widgets.sandbox.dicom_read.read_instance`: metadata normalised into levels,
-frames re-encoded as HTJ2K) and then re-identified as the demo's own patient, study,
-series and instances: the identifying attributes are the demo's obviously fake ones
+frames re-encoded as HTJ2K; the result is cached per user, see
+:mod:`~hi_widgets.sandbox.demo_cache`) and then re-identified as the demo's own patient,
+study, series and instances: the identifying attributes are the demo's obviously fake ones
 (``DEMO^PATIENT^017``, ``DEMO-0017``, UIDs under 2.25), everything else (SOP class,
 modality, rows and columns, pixel data, the rest of the file's attributes) is the real
 file's. The re-identified instances are grouped into an image set by the pipeline's
