@@ -17,11 +17,9 @@ colour from their name.
 from __future__ import annotations
 
 import io
-import zlib
 from datetime import timezone
 from typing import Any
 
-import matplotlib
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
@@ -30,8 +28,27 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba, to_rgba_array
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Patch
+
+from ._plot_colors import (
+    FAILURE_EDGE,
+    HIGHLIGHT_EDGE,
+    MISSING_COLOR,
+    MISSING_LABEL,
+    STATE_COLORS,
+    STATUS_COLORS,
+    is_failure,
+    status_color,
+)
+from ._timeline_layout import (
+    _date_numbers,
+    _root_figure,
+    _short_id,
+    _thin_ticks,
+    _timeline_rows,
+    timeline_height,
+    timeline_versions,
+)
 
 __all__ = [
     "NO_DATA_TEXT",
@@ -41,86 +58,15 @@ __all__ = [
     "plot_state_counts",
     "plot_version_timeline",
     "status_color",
+    "timeline_height",
+    "timeline_png",
+    "timeline_versions",
 ]
 
 NO_DATA_TEXT = "No versions to show"
 """Text an Axes shows when the frame has no rows to plot."""
 
-STATUS_COLORS: dict[str, str] = {
-    "CREATED": "#1f77b4",
-    "COPIED": "#17becf",
-    "COPYING": "#9edae5",
-    "COPYING_WITH_READ_ONLY_ACCESS": "#6baed6",
-    "COPY_FAILED": "#e6550d",
-    "UPDATING": "#fdae6b",
-    "UPDATING_FOR_STUDY_CONSISTENCY": "#fdd0a2",
-    "UPDATED": "#2ca02c",
-    "UPDATE_FAILED": "#d62728",
-    "DELETING": "#969696",
-    "DELETED": "#252525",
-    "IMPORTING": "#c5b0d5",
-    "IMPORTED": "#9467bd",
-    "IMPORT_FAILED": "#a50f15",
-}
-"""Colour of each workflow status of the model (failures red, deletions grey/black)."""
-
-STATE_COLORS: dict[str, str] = {"ACTIVE": "#2ca02c", "LOCKED": "#ff7f0e", "DELETED": "#252525"}
-"""Colour of each image set state."""
-
-MISSING_COLOR = "#d9d9d9"
-MISSING_LABEL = "(none)"
-FAILURE_EDGE = "#67000d"
-HIGHLIGHT_EDGE = "#000000"
-
-# Colours for values the model does not know yet, picked by a stable hash of the name.
-_FALLBACK = (
-    "#8c564b",
-    "#e377c2",
-    "#bcbd22",
-    "#7f7f7f",
-    "#393b79",
-    "#637939",
-    "#8c6d31",
-    "#7b4173",
-    "#3182bd",
-    "#31a354",
-)
-
-_MAX_TICK_LABELS = 30
-_TICK_PITCH = 1.7  # room a y tick label needs, in multiples of its font size
 _MAX_PERIODS = 10_000
-
-
-def status_color(status: Any, palette: dict[str, str] | None = None) -> str:
-    """Return the colour of a workflow status (or of any category with ``palette``).
-
-    Parameters
-    ----------
-    status
-        A status name; a missing value gives a light grey.
-    palette
-        Name-to-colour mapping to look in first; default :data:`STATUS_COLORS`.
-
-    Returns
-    -------
-    str
-        A matplotlib colour. Unknown names always get the same colour, chosen from their
-        CRC-32 (not Python's salted ``hash``).
-    """
-    if status is None or status is pd.NA or (isinstance(status, float) and np.isnan(status)):
-        return MISSING_COLOR
-    colors = STATUS_COLORS if palette is None else palette
-    name = str(status)
-    if name in colors:
-        return colors[name]
-    if name.endswith("_FAILED"):
-        return "#cb181d"
-    return _FALLBACK[zlib.crc32(name.encode("utf-8")) % len(_FALLBACK)]
-
-
-def is_failure(status: Any) -> bool:
-    """Return whether a workflow status is a failure (``*_FAILED``)."""
-    return isinstance(status, str) and status.endswith("_FAILED")
 
 
 class _DisplayFigure(Figure):
@@ -134,7 +80,7 @@ class _DisplayAxes(Axes):
     """Axes that Jupyter shows as the PNG of their figure, when a cell ends with a plot."""
 
     def _repr_png_(self) -> bytes:
-        return figure_to_png(self.figure)
+        return figure_to_png(self)
 
 
 def _new_axes(ax: Axes | None, height: float = 4.0) -> Axes:
@@ -163,24 +109,11 @@ def _require(df: pd.DataFrame, columns: tuple[str, ...]) -> None:
         )
 
 
-def _date_numbers(series: pd.Series) -> np.ndarray:
-    """Matplotlib date numbers (days) of UTC timestamps; NaT becomes NaN."""
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-    values = pd.to_datetime(series).to_numpy(dtype="datetime64[us]")
-    return np.asarray(mdates.date2num(values), dtype=float)
-
-
 def _utc_date_axis(ax: Axes) -> None:
     locator = mdates.AutoDateLocator(tz=timezone.utc)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=timezone.utc))
     ax.set_xlabel("time (UTC)")
-
-
-def _short_id(value: Any) -> str:
-    text = "?" if value is None or value is pd.NA else str(value)
-    return text if len(text) <= 9 else f"{text[:8]}…"
 
 
 def _status_order(statuses: pd.Series) -> list[Any]:
@@ -197,81 +130,6 @@ def _status_order(statuses: pd.Series) -> list[Any]:
 
 def _labels(values: list[Any]) -> list[str]:
     return [MISSING_LABEL if value is None else str(value) for value in values]
-
-
-def _timeline_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], bool]:
-    """Sort versions, give each its y row, start, end; return the frame and row labels."""
-    frame = df.loc[:, [c for c in df.columns if c != "_row"]].copy()
-    if "deletedAt" not in frame:
-        frame["deletedAt"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
-    frame["_set"] = (
-        frame["datastoreId"].astype("string").fillna("")
-        + "/"
-        + frame["imageSetId"].astype("string").fillna("")
-    )
-    frame = frame.sort_values(["_set", "versionId", "createdAt"], na_position="last")
-    single = frame["_set"].nunique(dropna=False) == 1
-    start = _date_numbers(frame["createdAt"])
-    updated = _date_numbers(frame["updatedAt"])
-    deleted = _date_numbers(frame["deletedAt"])
-    following = _date_numbers(frame.groupby("_set", sort=False)["createdAt"].shift(-1))
-    # A version lasts until the next one is created; the latest until its last update or
-    # deletion. Missing ends fall back to the start; the minimum width is applied later.
-    own_end = np.fmax(updated, deleted)
-    end = np.where(np.isnan(following), own_end, following)
-    start = np.where(np.isnan(start), np.fmin(end, updated), start)
-    end = np.fmax(np.where(np.isnan(end), start, end), start)
-    frame["_start"] = start
-    frame["_end"] = end
-    frame["_deleted"] = deleted
-    if single:
-        frame["_row"] = np.arange(len(frame))
-        labels = [f"v{v}" if v is not pd.NA else "v?" for v in frame["versionId"]]
-    else:
-        sets = frame.groupby("_set", sort=False).agg(
-            first=("_start", "min"), imageSetId=("imageSetId", "first")
-        )
-        sets = sets.reset_index().sort_values(["first", "_set"], na_position="last")
-        rows = pd.Series(np.arange(len(sets)), index=sets["_set"].to_numpy())
-        frame["_row"] = rows.reindex(frame["_set"].to_numpy()).to_numpy(dtype=int)
-        labels = [_short_id(value) for value in sets["imageSetId"]]
-    return frame, labels, single
-
-
-def _nice_step(raw: float) -> int:
-    """Return the smallest of 1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, ... >= raw."""
-    raw = max(1.0, float(raw))
-    magnitude = 10 ** int(np.floor(np.log10(raw)))
-    for factor in (1, 2, 2.5, 5, 10):
-        step = factor * magnitude
-        if step >= raw and float(step).is_integer():
-            return int(step)
-    return 10 * magnitude
-
-
-def _thin_ticks(ax: Axes, labels: list[str]) -> None:
-    """Label as many rows as fit the axes' height without overlap, at a round step.
-
-    With a step of n > 1 the labelled rows are the first and every n-th (``v1``, ``v5``,
-    ``v10``, ... for versions 1, 2, 3, ...).
-    """
-    n = len(labels)
-    font = FontProperties(size=matplotlib.rcParams["ytick.labelsize"]).get_size_in_points()
-    height_pt = ax.figure.get_figheight() * ax.get_position().height * 72.0
-    fit = max(2, int(height_pt / (font * _TICK_PITCH)))
-    step = _nice_step(n / min(fit, _MAX_TICK_LABELS))
-    ticks = np.arange(0, n) if step == 1 else np.unique(np.r_[0, np.arange(step - 1, n, step)])
-    ax.set_yticks(ticks, [labels[i] for i in ticks])
-
-
-def _timeline_height(df: pd.DataFrame) -> float:
-    """Figure height (inches): a row per image set, or per version for one image set."""
-    if len(df) == 0:
-        return 2.25
-    n_sets = df[["datastoreId", "imageSetId"]].drop_duplicates().shape[0]
-    if n_sets == 1:
-        return min(5.0, 1.8 + 0.05 * len(df))
-    return min(12.0, 2.0 + 0.25 * n_sets)
 
 
 def plot_version_timeline(
@@ -314,7 +172,7 @@ def plot_version_timeline(
         ``"deletions"`` (scatter) and ``"highlight"`` (PolyCollection) when present.
     """
     _require(df, ("datastoreId", "imageSetId", "versionId", "createdAt", "updatedAt"))
-    ax = _new_axes(ax, height=_timeline_height(df))
+    ax = _new_axes(ax, height=timeline_height(df))
     if len(df) == 0:
         return _no_data(ax)
     frame, labels, single = _timeline_rows(df)
@@ -359,7 +217,7 @@ def plot_version_timeline(
     edge[failed] = to_rgba(FAILURE_EDGE)
     widths = np.where(failed, 0.6 if dense else 1.5, 0.0 if dense else 0.3)
     bars = PolyCollection(
-        verts, facecolors=palette[codes], edgecolors=edge, linewidths=widths, gid="versions"
+        list(verts), facecolors=palette[codes], edgecolors=edge, linewidths=widths, gid="versions"
     )
     ax.add_collection(bars, autolim=True)
 
@@ -579,27 +437,61 @@ def plot_activity(df: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> 
     _utc_date_axis(ax)
     ax.set_ylabel(f"versions created per {_period_words(first.freqstr)}")
     ax.set_title(f"{int(counts.sum())} versions created", loc="left", fontsize="medium")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    locator: Any = ax.yaxis.get_major_locator()  # a MaxNLocator: it takes integer=
+    locator.set_params(integer=True)
     ax.grid(axis="y", color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)
     return ax
 
 
-def figure_to_png(figure: Figure, *, dpi: float = 100) -> bytes:
+def figure_to_png(figure: Figure | Axes, *, dpi: float = 100, width: float | None = None) -> bytes:
     """Render a figure to PNG bytes with Agg (no pyplot), e.g. for an ``Image`` widget.
+
+    The image is cropped to what is drawn (``bbox_inches="tight"``): blank margins go,
+    and labels or a legend placed outside the figure are kept whole rather than cut off.
 
     Parameters
     ----------
     figure
-        The figure, e.g. ``ax.figure`` of a plot from this module.
+        The figure, or an Axes of it (e.g. what a plot function of this module returns).
     dpi
         Resolution.
+    width
+        Figure width in inches to render at (the height is kept); default as it is.
 
     Returns
     -------
     bytes
         The PNG file content.
     """
+    fig = _root_figure(figure)
+    if width is not None:
+        fig.set_size_inches(width, fig.get_figheight())
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
+
+
+TIMELINE_WIDTH = 12.0
+"""Width (inches) :func:`timeline_png` renders at: wider than most notebook containers, so
+the browser scales the image down (sharp) rather than up."""
+TIMELINE_DPI = 144
+
+
+def timeline_png(frame: pd.DataFrame, *, highlight_version: int | None = None) -> bytes:
+    """Plot a versions frame's timeline and return it as PNG bytes (the static fallback).
+
+    Parameters
+    ----------
+    frame
+        A versions frame (:func:`hi_widgets.frames.versions_frame`).
+    highlight_version
+        A version number to mark.
+
+    Returns
+    -------
+    bytes
+        PNG data, :data:`TIMELINE_WIDTH` inches wide at :data:`TIMELINE_DPI`.
+    """
+    ax = plot_version_timeline(frame, highlight_version=highlight_version)
+    return figure_to_png(ax, dpi=TIMELINE_DPI, width=TIMELINE_WIDTH)

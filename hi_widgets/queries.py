@@ -37,13 +37,18 @@ def search_frame(
     patient_id: str | None = None,
     accession_number: str | None = None,
     study_instance_uid: str | None = None,
+    series_instance_uid: str | None = None,
+    study_id: str | None = None,
     created_from: date | None = None,
     created_to: date | None = None,
+    updated_from: date | None = None,
+    updated_to: date | None = None,
     limit: int | None = 200,
 ) -> pd.DataFrame:
     """Search image sets and return :func:`hi_widgets.frames.image_sets_frame`.
 
-    Dates are whole UTC days (``created_to`` inclusive); a missing end is "now".
+    Identifiers match exactly (operator EQUAL); dates are whole UTC days (operator
+    BETWEEN, the ``*_to`` day inclusive; a missing end is "now").
 
     Returns
     -------
@@ -56,7 +61,10 @@ def search_frame(
         patient_id=patient_id or None,
         accession_number=accession_number or None,
         study_instance_uid=study_instance_uid or None,
+        series_instance_uid=series_instance_uid or None,
+        study_id=study_id or None,
         created_between=_day_bounds(created_from, created_to),
+        updated_between=_day_bounds(updated_from, updated_to),
         limit=limit,
     )
     return image_sets_frame(summaries, datastore_id=datastore_id)

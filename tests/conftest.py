@@ -1,4 +1,5 @@
-"""Shared test setup: no test may see real AWS credentials, profiles or endpoints."""
+"""Shared test setup: no test may see real AWS credentials, profiles or endpoints,
+nor write into the user's cache folder."""
 
 import logging
 import threading
@@ -34,6 +35,19 @@ def isolated_aws_environment(monkeypatch, tmp_path_factory):
     import boto3
 
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache_dir(tmp_path_factory):
+    """Point hi-widgets' per-user cache at one temporary folder for the test session.
+
+    Session-scoped so it is set before any module-scoped sandbox starts. Tests (and the
+    processes they start) never write into the real home; the demo's template cache is
+    still shared between them, as between a user's sandbox starts.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HI_WIDGETS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 # --------------------------------------------------------------------------- widget tests

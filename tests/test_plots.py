@@ -27,6 +27,7 @@ from hi_widgets.plots import (
     plot_state_counts,
     plot_version_timeline,
     status_color,
+    timeline_png,
 )
 
 pytestmark = pytest.mark.filterwarnings("error::FutureWarning", "error::DeprecationWarning")
@@ -385,6 +386,36 @@ def test_figure_to_png(history):
     data = figure_to_png(plot_version_timeline(history).figure)
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert figure_to_png(Figure())[:4] == b"\x89PNG"
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    # PNG IHDR: width and height are the big-endian ints at bytes 16..24.
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_figure_to_png_crops_to_what_is_drawn_and_keeps_outside_labels():
+    fig = Figure(figsize=(4, 3))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1])
+    plain_width, _ = _png_size(figure_to_png(fig, dpi=100))
+    assert plain_width < 400  # blank margins cropped
+    ax.text(1.6, 0.5, "a label right of the figure", transform=ax.transAxes)
+    width, _ = _png_size(figure_to_png(ax, dpi=100))  # an Axes works too
+    assert width > 400  # the label is kept whole, not cut at the figure's edge
+
+
+def test_figure_to_png_renders_at_a_given_width():
+    fig = Figure(figsize=(4, 3))
+    fig.add_subplot().plot([0, 1], [0, 1])
+    narrow, _ = _png_size(figure_to_png(fig, dpi=100))
+    wide, _ = _png_size(figure_to_png(fig, dpi=100, width=8))
+    assert wide > 1.8 * narrow and fig.get_figheight() == 3
+
+
+def test_timeline_png_is_the_static_timeline(history):
+    data = timeline_png(history, highlight_version=int(history["versionId"].iloc[0]))
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _png_size(data)[0] > 1000  # rendered wide, for sharp down-scaling
 
 
 def test_new_figures_and_axes_show_themselves_in_jupyter(history):

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from hi_widgets import app
+from hi_widgets.queries import fetch_versions_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_NOTEBOOK = ROOT / "notebooks" / "explorer-app.ipynb"
@@ -150,14 +151,16 @@ def demo_truth() -> dict[str, object]:
             image_set_id: len(sb.store.versions(datastore_id, image_set_id))
             for image_set_id in sb.store.image_set_ids(datastore_id)
         }
+        image_set_id = max(counts, key=counts.__getitem__)
+        frame = fetch_versions_frame(sb.client(), datastore_id, image_set_id)
     finally:
         sb.stop()
-    image_set_id = max(counts, key=counts.__getitem__)
     assert counts[image_set_id] > 50, counts
     return {
         "datastore_id": datastore_id,
         "image_set_id": image_set_id,
         "versions": counts[image_set_id],
+        "frame": frame,
     }
 
 
@@ -166,31 +169,72 @@ def test_chromium_launches_and_renders(page):
     assert page.inner_text(".probe") == "hi_widgets"
 
 
+VIEWPORT = {"width": 1280, "height": 900}
+KEY_COLUMNS = ("versionId", "imageSetState", "imageSetWorkflowStatus", "updatedAt")
+GRID_ROWS = ".hi-explorer .hi-versions-table .dt-scroll-body tbody tr"
+
+
 def _table_version_ids(page) -> list[int]:
-    """versionId of every row in the versions table, read from the DOM."""
+    """versionId of every row in the explorer's versions grid, read from the DOM."""
     return page.evaluate(
         """() => {
-            const table = document.querySelector(".hi-versions-table table");
-            const heads = [...table.querySelectorAll("thead th")].map(th => th.textContent.trim());
+            const grid = document.querySelector(".hi-explorer .hi-versions-table");
+            const heads = [...grid.querySelectorAll(".dt-scroll-head thead th")].map(
+                th => (th.querySelector(".dt-column-title") || th).textContent.trim());
             const col = heads.indexOf("versionId");
             if (col < 0) { throw new Error("no versionId column in " + heads.join(",")); }
-            return [...table.querySelectorAll("tbody tr")].map(
+            return [...grid.querySelectorAll(".dt-scroll-body tbody tr")].map(
                 tr => parseInt(tr.children[col].textContent.trim(), 10));
         }"""
     )
 
 
+def _key_column_boxes(page) -> dict[str, dict]:
+    """Bounding boxes of the key columns' header cells in the explorer's grid."""
+    return page.evaluate(
+        """(keys) => {
+            const grid = document.querySelector(".hi-explorer .hi-versions-table");
+            const out = {};
+            for (const th of grid.querySelectorAll(".dt-scroll-head thead th")) {
+                const name = (th.querySelector(".dt-column-title") || th).textContent.trim();
+                if (keys.includes(name)) {
+                    const r = th.getBoundingClientRect();
+                    out[name] = {left: r.left, right: r.right, width: r.width};
+                }
+            }
+            return out;
+        }""",
+        list(KEY_COLUMNS),
+    )
+
+
 def _status_text(page) -> str:
-    return page.locator(".hi-status").inner_text().strip()
+    return page.locator(".hi-explorer .hi-status").inner_text().strip()
 
 
-def test_explorer_fetches_every_version_and_keeps_results_on_error(voila_app, page, demo_truth):
+def _bar_on_page(canvas, frame, version: int) -> tuple[float, float]:
+    """Page coordinates of a version's bar: the app draws the same figure as this one."""
+    from hi_widgets.widgets._timeline import InteractiveTimeline
+
+    timeline = InteractiveTimeline()
+    timeline.set_frame(frame)
+    index = timeline.rows.index[timeline.rows["versionId"] == version][0]
+    x, y = timeline._bars.get_paths()[index].vertices[:4].mean(axis=0)
+    px, py = timeline.figure.axes[0].transData.transform((x, y))
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box is not None
+    return box["x"] + px, box["y"] + timeline.figure.bbox.height - py
+
+
+def test_explorer_browser_and_batch_in_the_voila_app(voila_app, browser, demo_truth):
     from playwright.sync_api import expect
 
-    datastore_id = demo_truth["datastore_id"]
     image_set_id = demo_truth["image_set_id"]
     n_versions = demo_truth["versions"]
     errors: list[str] = []
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
     try:
@@ -203,69 +247,123 @@ def test_explorer_fetches_every_version_and_keeps_results_on_error(voila_app, pa
         if error_output.count():
             pytest.fail(f"the app notebook failed:\n{error_output.first.inner_text()}")
         expect(explorer).to_be_visible()
-
-        # The kernel lists the sandbox's datastores into the dropdown in the background.
-        datastore = page.locator(".hi-explorer .hi-datastore select")
-        option = datastore.locator("option", has_text=datastore_id)
-        expect(option).to_have_count(1, timeout=ACTION_TIMEOUT)
-        datastore.select_option(label=option.inner_text())
-        _screenshot(page, "01-app-rendered")
-
-        page.locator(".hi-explorer .hi-image-set input").fill(image_set_id)
+        for title in ("Explorer", "Version browser", "Batch fetch"):
+            expect(page.locator(".hi-app .lm-TabBar-tab", has_text=title)).to_have_count(1)
+        image_set = page.locator(".hi-explorer .hi-image-set input")
+        expect(image_set).to_have_value(image_set_id, timeout=ACTION_TIMEOUT)
         fetch_all = page.locator(".hi-explorer button.hi-fetch-all")
         expect(fetch_all).to_be_enabled(timeout=ACTION_TIMEOUT)
+        label = fetch_all.evaluate("b => [b.scrollWidth, b.clientWidth]")
+        assert label[0] <= label[1], f"the button's label is cut off: {label}"
+        _screenshot(page, "01-app-rendered")
         fetch_all.click()
 
         count = page.locator(".hi-explorer .hi-version-count")
         expect(count).to_have_text(f"{n_versions} versions", timeout=ACTION_TIMEOUT)
-        expect(page.locator(".hi-status")).to_contain_text(
+        expect(page.locator(".hi-explorer .hi-status")).to_contain_text(
             f"{n_versions} versions", timeout=ACTION_TIMEOUT
         )
-        # The table is paged: show every row, then check each version is there once.
-        page.locator(".hi-explorer .hi-page-size select").select_option(label="All")
-        rows = page.locator(".hi-explorer .hi-versions-table tbody tr")
+        rows = page.locator(GRID_ROWS)
         expect(rows).to_have_count(n_versions, timeout=ACTION_TIMEOUT)
         assert sorted(_table_version_ids(page)) == list(range(1, n_versions + 1))
-        _screenshot(page, "02-all-versions")
-
-        page.locator(".hi-explorer .lm-TabBar-tab", has_text="Timeline").click()
-        timeline = page.locator(".hi-explorer img.hi-timeline")
-        expect(timeline).to_be_visible(timeout=ACTION_TIMEOUT)
-        page.wait_for_function(
-            """() => {
-                const img = document.querySelector(".hi-explorer img.hi-timeline");
-                return img && img.getAttribute("src") && img.complete && img.naturalWidth > 0;
-            }""",
-            timeout=ACTION_TIMEOUT,
+        # Every key column is on screen at 1280 px without scrolling sideways.
+        boxes = _key_column_boxes(page)
+        assert set(boxes) == set(KEY_COLUMNS), boxes
+        for name, box in boxes.items():
+            assert box["width"] > 20 and box["left"] >= 0 and box["right"] <= 1280, (name, box)
+        # The rows scroll inside the grid: the page stays put and the header stays in view.
+        body = page.locator(".hi-explorer .hi-versions-table .dt-scroll-body")
+        sizes = body.evaluate("b => [b.scrollHeight, b.clientHeight]")
+        assert sizes[0] > sizes[1], sizes
+        page_y = page.evaluate("() => window.scrollY")
+        inside = body.evaluate(
+            """b => {
+                const head = b.parentElement.querySelector(".dt-scroll-head");
+                const headBefore = head.getBoundingClientRect().top;
+                b.scrollTop = b.scrollHeight;
+                const last = b.querySelector("tbody tr:last-child").getBoundingClientRect();
+                const box = b.getBoundingClientRect();
+                return {
+                    scrolled: b.scrollTop > 0,
+                    lastShown: last.bottom <= box.bottom + 1 && last.top >= box.top - 1,
+                    headStill: Math.abs(head.getBoundingClientRect().top - headBefore) < 1,
+                };
+            }"""
         )
-        size = timeline.evaluate("img => [img.naturalWidth, img.naturalHeight]")
-        assert size[0] > 200 and size[1] > 100, size
-        _screenshot(page, "03-timeline")
+        assert inside == {"scrolled": True, "lastShown": True, "headStill": True}, inside
+        assert page.evaluate("() => window.scrollY") == page_y
+        _screenshot(page, "02-all-versions-grid")
 
-        # A malformed id: the form says why next to the field, nothing is sent, and the
-        # fetched history stays on screen.
-        page.locator(".hi-explorer .hi-image-set input").fill("not-an-image-set-id")
-        message = page.locator(".hi-explorer .hi-image-set-message")
-        expect(message).to_contain_text("imageSetId", timeout=ACTION_TIMEOUT)
-        expect(fetch_all).to_be_disabled(timeout=ACTION_TIMEOUT)
-        expect(count).to_have_text(f"{n_versions} versions")
-        _screenshot(page, "04-invalid-id")
+        # The timeline: a hover names a version, a click picks it for the form.
+        page.locator(".hi-explorer .lm-TabBar-tab", has_text="Timeline").click()
+        canvas = page.locator(".hi-explorer .hi-timeline-canvas canvas").last
+        expect(canvas).to_be_visible(timeout=ACTION_TIMEOUT)
+        hover = page.locator(".hi-explorer .hi-timeline-hover")
+        page.mouse.move(*_bar_on_page(canvas, demo_truth["frame"], 12))
+        expect(hover).to_contain_text("v12 · ACTIVE", timeout=ACTION_TIMEOUT)
+        expect(hover).to_contain_text("created 20")
+        _screenshot(page, "03-timeline-hover")
+        page.mouse.move(*_bar_on_page(canvas, demo_truth["frame"], 20))
+        expect(hover).to_contain_text("v20 ·", timeout=ACTION_TIMEOUT)
+        page.mouse.down()
+        page.mouse.up()
+        expect(page.locator(".hi-explorer .hi-version select")).to_have_value(
+            "20", timeout=ACTION_TIMEOUT
+        )
+        _screenshot(page, "04-timeline-click")
 
-        # A well-formed id that does not exist: the service error is shown in the status
-        # area, and the previous results are still all there.
-        page.locator(".hi-explorer .hi-image-set input").fill("0" * 32)
-        expect(message).to_have_text("", timeout=ACTION_TIMEOUT)
+        # A well-formed id that does not exist: the error is shown, the fetched history
+        # stays (marked as earlier), and the Export tab offers no stale download.
+        image_set.fill("0" * 32)
         expect(fetch_all).to_be_enabled(timeout=ACTION_TIMEOUT)
         fetch_all.click()
-        expect(page.locator(".hi-status")).to_contain_text(
+        expect(page.locator(".hi-explorer .hi-status")).to_contain_text(
             "not found", ignore_case=True, timeout=ACTION_TIMEOUT
         )
         page.locator(".hi-explorer .lm-TabBar-tab", has_text="Versions").click()
         expect(count).to_have_text(f"{n_versions} versions")
-        expect(rows).to_have_count(n_versions)
-        assert sorted(_table_version_ids(page)) == list(range(1, n_versions + 1))
-        _screenshot(page, "05-not-found-keeps-results")
+        expect(page.locator(".hi-explorer .hi-tabs .hi-grid-note")).to_contain_text("failed")
+        page.locator(".hi-explorer .lm-TabBar-tab", has_text="Export").click()
+        expect(page.locator(".hi-explorer .hi-download")).to_contain_text("failed")
+        expect(page.locator(".hi-explorer button.hi-download-button")).to_be_disabled()
+        _screenshot(page, "05-not-found-no-stale-download")
+
+        # Search by creation date; picking a row of the results grid fills the form.
+        page.locator(
+            ".hi-explorer .p-Accordion-header, .hi-explorer .lm-AccordionPanel-title, "
+            ".hi-explorer .jupyter-widget-Collapse-header"
+        ).first.click()
+        page.locator(".hi-explorer .hi-search-from input").fill("2000-01-01")
+        page.locator(".hi-explorer button.hi-search-button").click()
+        results = page.locator(".hi-explorer .hi-search-results .dt-scroll-body tbody tr")
+        expect(results.nth(1)).to_be_visible(timeout=ACTION_TIMEOUT)
+        picked = results.nth(1).locator("td").first.inner_text().strip()
+        results.nth(1).locator("td").first.click()
+        expect(image_set).to_have_value(picked, timeout=ACTION_TIMEOUT)
+        _screenshot(page, "06-search-picked")
+
+        # The version browser with its diff, on its own tab.
+        page.locator(".hi-app .lm-TabBar-tab", has_text="Version browser").click()
+        browser_widget = page.locator(".hi-version-browser")
+        expect(browser_widget).to_be_visible(timeout=ACTION_TIMEOUT)
+        expect(browser_widget.locator(".hi-browser-properties")).to_contain_text(
+            "arn:aws:medical-imaging", timeout=ACTION_TIMEOUT
+        )
+        _screenshot(page, "07-version-browser")
+        browser_widget.locator(".lm-TabBar-tab", has_text="Metadata diff").click()
+        summary = browser_widget.locator(".hi-diff-summary")
+        expect(summary).to_contain_text("→", timeout=ACTION_TIMEOUT)
+        expect(
+            browser_widget.locator(".hi-diff-table .dt-scroll-body tbody tr").first
+        ).to_be_visible()
+        _screenshot(page, "08-metadata-diff")
+
+        page.locator(".hi-app .lm-TabBar-tab", has_text="Batch fetch").click()
+        expect(page.locator(".hi-batch .hi-batch-ids textarea")).to_be_visible()
+        _screenshot(page, "09-batch-fetch")
     except Exception:
         _screenshot(page, "failure")
         raise
+    finally:
+        context.close()
     assert not errors, f"JavaScript errors in the page: {errors}"

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import ipywidgets as w
 import pytest
-from widget_helpers import WAIT, downloaded_csv, ready, rows
+from widget_helpers import WAIT, downloaded_csv, grid_text, ready
 
 from hi_widgets.frames import PHI_COLUMNS
 from hi_widgets.widgets import BatchFetcher
@@ -60,16 +60,16 @@ def test_fetch_pasted_ids_with_one_failure(sb, ids):
     assert len(frame) == expected
     assert set(frame["imageSetId"]) == {*chosen, other}
     assert len(result.errors) == 1
-    assert missing in fetcher.errors_table.table.value
+    assert missing in grid_text(fetcher.errors_table)
     assert fetcher.errors_table.count.value == "1 error"
     assert fetcher.table.count.value == f"{expected} versions"
-    assert rows(fetcher.table.table.value) == min(expected, 50)
-    assert fetcher.timeline.value[:4] == b"\x89PNG"
+    assert len(fetcher.table.shown) == expected
+    assert list(fetcher.table.shown.columns[:2]) == ["imageSetId", "versionId"]
+    assert len(fetcher.timeline.rows) == expected  # one bar a version
     assert fetcher.state_counts.value[:4] == b"\x89PNG"
     assert "1 error" in fetcher.status.text and fetcher.status.kind == "warning"
     assert fetcher.runner.progress.value == fetcher.runner.progress.max == 6
-    link = fetcher.export.download.value
-    exported = downloaded_csv(link)
+    exported = downloaded_csv(fetcher.export)
     assert len(exported) == expected
     assert not set(PHI_COLUMNS) & set(exported.columns)
     assert not fetcher.fetch_button.disabled
@@ -129,7 +129,7 @@ def test_every_item_failing_lands_in_the_errors_table(sb, ids):
     errors = fetcher.result.errors
     assert len(errors) == 2 and set(errors["error"]) == {"AccessDeniedError"}
     assert fetcher.errors_table.count.value == "2 errors"
-    assert "medical-imaging:" in fetcher.errors_table.table.value
+    assert "medical-imaging:" in grid_text(fetcher.errors_table)
     assert fetcher.status.kind == "warning" and "2 errors" in fetcher.status.text
     assert fetcher.tabs.selected_index == 1  # the errors tab, as nothing was fetched
     assert not fetcher.fetch_button.disabled
@@ -167,3 +167,24 @@ def test_connection_panel_sandbox_choice(box):
     assert len(fetcher.result.frame) == 1
     fetcher.close()
     assert not started.running
+
+
+def test_a_failed_fetch_marks_the_earlier_results_and_withdraws_the_download(sb, ids, monkeypatch):
+    from hi_widgets.widgets import batch
+
+    fetcher = make(sb)
+    fetcher.ids.value = ids["image_sets"][2]
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT)
+    shown = grid_text(fetcher.table)
+
+    def broken(_frame):
+        raise RuntimeError("plot broke")
+
+    monkeypatch.setattr(batch, "plot_state_counts", broken)
+    fetcher.ids.value = ids["image_sets"][3]
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT)
+    assert fetcher.status.kind == "error" and "plot broke" in fetcher.status.text
+    assert grid_text(fetcher.table) == shown and "failed" in fetcher.table.note.value
+    assert fetcher.export.frame is None and fetcher.export.download_button.disabled

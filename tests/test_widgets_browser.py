@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import ipywidgets as w
 import pandas as pd
 import pytest
-from widget_helpers import WAIT, downloaded, downloaded_csv, ready, rows, update_metadata
+from widget_helpers import (
+    WAIT,
+    downloaded,
+    downloaded_csv,
+    grid_text,
+    ready,
+    update_metadata,
+)
 
+from hi_widgets.changes import changes_frame
 from hi_widgets.errors import InvalidIdentifierError
 from hi_widgets.widgets import VersionBrowser
 
@@ -35,19 +46,21 @@ def test_loads_versions_in_the_background(sb, ids):
     assert not browser.slider.disabled
     assert [v for _l, v in browser.slider.options] == list(range(1, 74))
     assert ">73<" in browser.properties.value
-    assert browser.timeline.value[:4] == b"\x89PNG"
+    assert browser.timeline.selected_version == 73 and len(browser.timeline.rows) == 73
     assert (browser.version_a.value, browser.version_b.value) == (72, 73)
     assert not browser.compare_button.disabled
 
 
 def test_moving_the_slider_shows_that_version_highlighted(sb, ids):
     browser = browse(sb, ids["ds"], ids["long"])
-    latest_png = browser.timeline.value
     browser.slider.value = 10
     assert browser.selected_version == 10
     assert ">10<" in browser.properties.value
-    assert browser.timeline.value[:4] == b"\x89PNG"
-    assert browser.timeline.value != latest_png
+    assert browser.timeline.selected_version == 10
+    (outline,) = [
+        c for c in browser.timeline.figure.axes[0].collections if c.get_gid() == "highlight"
+    ]
+    assert len(outline.get_paths()) == 1
     browser.selected_version = "11"
     assert ">11<" in browser.properties.value
     with pytest.raises(InvalidIdentifierError):
@@ -72,9 +85,9 @@ def test_compare_two_versions_that_differ(sb, ids):
     row = diff[diff["path"] == "Study.DICOM.StudyDescription"]
     assert list(row["change"]) == ["changed"] and list(row["new"]) == ["BROWSER EDIT"]
     assert [r.operation for r in sb.requests] == ["GetImageSetMetadata"] * 2
-    assert "Study.DICOM.StudyDescription" in browser.diff_table.table.value
-    assert "BROWSER EDIT" in browser.diff_table.table.value
-    assert rows(browser.diff_table.table.value) == min(len(diff), 50)
+    assert "Study.DICOM.StudyDescription" in grid_text(browser.diff_table)
+    assert "BROWSER EDIT" in grid_text(browser.diff_table)
+    assert len(browser.diff_table.shown) == len(diff)
     n = len(diff)
     assert browser.diff_table.count.value == f"{n} change" + ("" if n == 1 else "s")
     assert f"Version {latest} → {new}" in browser.diff_summary.value
@@ -99,14 +112,16 @@ def test_compare_error_keeps_the_earlier_diff(sb, ids):
     browser = browse(sb, ids["ds"], ids["long"])
     assert browser.compare(1, 2)
     assert browser.wait(WAIT)
-    earlier, table = browser.diff, browser.diff_table.table.value
+    earlier, table = browser.diff, grid_text(browser.diff_table)
     sb.deny("GetImageSetMetadata")
     browser.compare_button.click()
     assert browser.wait(WAIT)
     assert browser.status.kind == "error"
     assert "medical-imaging:GetImageSetMetadata" in browser.status.text
     assert browser.diff is earlier
-    assert browser.diff_table.table.value == table
+    assert grid_text(browser.diff_table) == table
+    assert "failed" in browser.diff_table.note.value  # marked as the earlier diff
+    assert browser.diff_export.download_button.disabled  # and no stale download
     assert not browser.compare_button.disabled
     # A bad version number is refused before any request.
     sb.clear_requests()
@@ -181,24 +196,82 @@ def test_diff_export_leaves_out_patient_attributes_unless_asked(sb, ids, tmp_pat
     assert browser.wait(WAIT)
     paths = set(browser.diff["path"])
     assert {"Patient.DICOM.PatientName", "Study.DICOM.StudyDescription"} <= paths
-    assert "DEMO^RENAMED" in browser.diff_table.table.value  # shown in the widget
+    assert "DEMO^RENAMED" in grid_text(browser.diff_table)  # shown in the widget
 
     def exported():
-        return downloaded_csv(browser.diff_export.download.value)
+        return downloaded_csv(browser.diff_export)
 
     export = browser.diff_export
     assert not export.include_phi.value
-    assert "metadata-diff-" in export.download.value
+    assert export.filename.startswith("metadata-diff-")
     shared = exported()
     # PS3.15 basic profile: StudyDescription (X) goes as well as the patient module.
     assert "Study.DICOM.StudyDescription" not in set(shared["path"])
     assert not shared["path"].str.startswith("Patient.").any()
-    assert b"DEMO^" not in downloaded(export.download.value)  # old or new name
-    assert b"PHI TEST" not in downloaded(export.download.value)
+    assert b"DEMO^" not in downloaded(export)  # old or new name
+    assert b"PHI TEST" not in downloaded(export)
     target = tmp_path / "diff.csv"
     export.path.value = str(target)
     export.save_button.click()
     assert not pd.read_csv(target)["path"].str.startswith("Patient.").any()
     export.include_phi.value = True
     assert {"Patient.DICOM.PatientName", "Study.DICOM.StudyDescription"} <= set(exported()["path"])
-    assert b"DEMO^RENAMED" in downloaded(export.download.value)
+    assert b"DEMO^RENAMED" in downloaded(export)
+
+
+def test_diff_shows_the_attribute_first_and_a_short_series_label(sb, ids):
+    # The first version whose change is inside a series (found from the change log).
+    log = changes_frame(sb.client(max_attempts=1), ids["ds"], ids["long"])
+    inside = log[log["level"].isin(["Series", "Instance"])]
+    version = int(inside["versionId"].iloc[0])
+    browser = browse(sb, ids["ds"], ids["long"])
+    assert browser.compare(version - 1, version)
+    assert browser.wait(WAIT)
+    shown = browser.diff_table.shown
+    assert list(shown.columns[:3]) == ["attribute", "where", "change"]
+    series = shown[shown["path"].str.contains(".Series.", regex=False)]
+    assert len(series), browser.diff["path"].tolist()
+    row = series.iloc[0]
+    uid = re.search(r"\.Series\.(.+?)\.(?:DICOM|Instances)\.", row["path"]).group(1)
+    assert row["attribute"] == row["path"].rsplit(".", 1)[1]
+    assert f"title='{uid}'" in row["where"]  # the full UID on hover
+    label = re.search(r">([^<]*)</span>", row["where"]).group(1)
+    assert label == "Series …" + uid.replace(".", "")[-6:]
+
+
+def test_the_diff_opens_on_the_newest_pair_that_differs(sb, ids):
+    ds, image_set = ids["ds"], ids["edit"]
+    client = sb.client(max_attempts=1)
+    changed = update_metadata(
+        client, sb, ds, image_set, {"Study": {"DICOM": {"StudyDescription": "NEWEST CHANGE"}}}
+    )
+    # An update that changes nothing: the newest pair is identical.
+    latest = update_metadata(
+        client, sb, ds, image_set, {"Study": {"DICOM": {"StudyDescription": "NEWEST CHANGE"}}}
+    )
+    browser = browse(sb, ds, image_set)
+    browser.tabs.selected_index = 2  # opening the diff looks for the newest change
+    assert browser.wait(WAIT)
+    assert browser.diff_versions == (changed - 1, changed), browser.diff_summary.value
+    assert (browser.version_a.value, browser.version_b.value) == (changed - 1, changed)
+    assert "NEWEST CHANGE" in grid_text(browser.diff_table)
+    assert "the newest change" in browser.diff_summary.value
+    assert browser.runner.progress_label.value.endswith("pairs")
+    assert browser.compare(latest - 1, latest)
+    assert browser.wait(WAIT)
+    assert browser.diff.empty and "identical" in browser.diff_summary.value
+
+
+def test_properties_of_the_selected_version_come_from_one_cached_get(sb, ids):
+    browser = browse(sb, ids["ds"], ids["long"])
+    arn = sb.client().get_image_set(datastoreId=ids["ds"], imageSetId=ids["long"])["imageSetArn"]
+    assert html.escape(arn) in browser.properties.value  # ListImageSetVersions has no arn
+    sb.clear_requests()
+    browser.slider.value = 10
+    assert browser.wait(WAIT)
+    gets = [r for r in sb.requests if r.operation == "GetImageSet"]
+    assert len(gets) == 1 and ">10<" in browser.properties.value
+    browser.slider.value = 73
+    browser.slider.value = 10
+    assert browser.wait(WAIT)
+    assert len([r for r in sb.requests if r.operation == "GetImageSet"]) == 1  # cached

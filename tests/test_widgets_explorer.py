@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import html
+import json
 import re
 from datetime import date
 
 import ipywidgets as w
 import pandas as pd
 import pytest
-from widget_helpers import WAIT, downloaded_csv, ready, rows
+from widget_helpers import WAIT, downloaded, downloaded_csv, grid_text, ready
 
 from hi_widgets.frames import PHI_COLUMNS
 from hi_widgets.widgets import ImageSetExplorer
-from hi_widgets.widgets.common import frame_html
 from hi_widgets.widgets.connection import MODE_SANDBOX
 
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
@@ -68,23 +67,6 @@ def test_css_classes_present(sb):
     # With client= the connection panel is not shown.
     assert explorer.connection is None
     assert isinstance(explorer, w.VBox)
-
-
-def test_frame_html_cells_compact_truncated_with_tooltip():
-    frame = pd.DataFrame(
-        {
-            "createdAt": pd.to_datetime(["2025-03-01T13:00:05.250+01:00"], utc=True),
-            "message": ["x" * 100 + " <b>&'"],
-        }
-    )
-    out = frame_html(frame, max_chars=20)
-    assert "<td style='text-align:left;white-space:nowrap" in out
-    assert ">2025-03-01 12:00:05Z</td>" in out
-    cell = re.search(r"<td title=\"([^\"]*)\"[^>]*>([^<]*)</td>", out)
-    assert cell.group(2) == "x" * 19 + "…"
-    assert html.unescape(cell.group(1)) == frame["message"][0]  # whole text, escaped
-    assert "<b>" not in out
-    assert rows(out) == 1
 
 
 def test_idle_progress_is_hidden_and_cancel_neutral(sb):
@@ -158,40 +140,47 @@ def test_fetch_all_versions_table_timeline_export(sb, ids, tmp_path):
     assert explorer.runner.progress.value == explorer.runner.progress.max == 73
     assert explorer.runner.progress_label.value == "Done: 73 / 73 versions"
     assert explorer.runner.progress.bar_style == "success"
-    # Versions tab: count label, first page of 50, then every row with "All".
+    # Versions tab: a grid with every row, key columns first, readable cells.
     table = explorer.table
     assert table.count.value == "73 versions"
-    assert rows(table.table.value) == 50
-    assert "rows 1–50 of 73" in table.page_label.value
-    table.next_button.click()
-    assert rows(table.table.value) == 23
-    assert table.next_button.disabled and not table.prev_button.disabled
-    table.page_size.value = 0  # "All"
-    assert rows(table.table.value) == 73
-    # One image set: no repeated ids; compact UTC times that do not wrap; side scrolling.
-    heads = re.findall(r"<th[^>]*>([^<]*)</th>", table.table.value)
-    assert heads[:3] == ["versionId", "imageSetState", "imageSetWorkflowStatus"]
-    assert not {"datastoreId", "imageSetId", "imageSetArn"} & set(heads)
-    assert re.search(r">\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ</td>", table.table.value)
-    assert "+00:00" not in table.table.value and "white-space:nowrap" in table.table.value
-    assert "overflow-x:auto" in table.table.value
+    shown = table.shown
+    assert len(shown) == 73 and list(shown["versionId"]) == list(range(1, 74))
+    assert list(shown.columns[:4]) == [
+        "versionId",
+        "imageSetState",
+        "imageSetWorkflowStatus",
+        "updatedAt",
+    ]
+    assert not {"datastoreId", "imageSetId", "imageSetArn"} & set(shown.columns)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", t) for t in shown["updatedAt"])
+    assert all(
+        re.fullmatch(r"(\d+(\.\d)? s|\d+ min \d+ s|\d+ h \d+ min|\d+ d \d+ h)?", t)
+        for t in shown["duration"]
+    )
+    options = table.grid._dt_args
+    assert options["scrollX"] and options["scrollY"] and options["fixedColumns"] == {"left": 1}
+    assert len(json.loads(options["data_json"])) == 73  # every row: no down-sampling
     assert explorer.tabs.selected_index == 1
     # Timeline: a PNG in an Image widget.
-    assert explorer.timeline.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(explorer.timeline.rows["versionId"]) == list(range(1, 74))
     # The version field became a dropdown of the known versions.
     version = explorer.form.version
     assert version.uses_dropdown
     assert [v for _l, v in version.dropdown.options][:3] == ["", "73", "72"]
-    # Export: a data: URL download link, PHI off by default.
-    link = explorer.export.download.value
-    assert "download='versions-" in link
-    exported = downloaded_csv(link)
+    # Export: a download built on request, PHI off by default; no file in widget state.
+    export = explorer.export
+    assert export.download_button.filename == f"versions-{ids['long']}.csv"
+    assert "73 rows" in export.download.value
+    exported = downloaded_csv(export)
     assert len(exported) == 73
     assert not set(PHI_COLUMNS) & set(exported.columns)
-    assert not explorer.export.include_phi.value
-    explorer.export.format.value = "json"
-    assert "download='versions-" in explorer.export.download.value
-    assert ".json" in explorer.export.download.value
+    assert not export.include_phi.value
+    export.format.value = "json"
+    assert export.download_button.filename.endswith(".json")
+    assert downloaded(export).startswith(b"[")
+    state = export.download_button.get_state()
+    state.pop("_esm")  # the button's own JavaScript
+    assert len(json.dumps(state, default=str)) < 1000  # no file in widget state
     target = tmp_path / "history.parquet"
     explorer.export.format.value = "parquet"
     explorer.export.path.value = str(target)
@@ -237,10 +226,10 @@ def test_search_fills_the_image_set_field(sb, ids):
     explorer.search.button.click()
     assert explorer.wait(WAIT), explorer.status.text
     assert explorer.status.kind == "info", explorer.status.text
-    values = [v for _label, v in explorer.search.results.options]
+    values = list(explorer.search.results.frame["imageSetId"])
     assert ids["long"] in values
     assert all(patient_id == p for p in explorer.search.frame["DICOMPatientId"])
-    explorer.search.results.value = ids["long"]
+    explorer.search.results.grid.selected_rows = [values.index(ids["long"])]  # a click
     assert explorer.form.image_set.value == ids["long"]
     assert not explorer.get_button.disabled
 
@@ -326,8 +315,8 @@ def assert_kept(explorer, record, versions, properties, table, timeline, image_s
     assert explorer.record is record
     assert explorer.versions is versions
     assert explorer.properties.value == properties
-    assert explorer.table.table.value == table
-    assert explorer.timeline.value == timeline
+    assert grid_text(explorer.table) == table
+    assert explorer.timeline.figure is timeline
     assert explorer.form.image_set.value == image_set
     assert not explorer.get_button.disabled
 
@@ -357,8 +346,8 @@ def test_service_error_shown_and_results_kept(sb, ids, setup, action, expected):
         explorer.record,
         explorer.versions,
         explorer.properties.value,
-        explorer.table.table.value,
-        explorer.timeline.value,
+        grid_text(explorer.table),
+        explorer.timeline.figure,
         explorer.form.image_set.value,
     )
     setup(sb)
@@ -380,26 +369,25 @@ def test_service_error_shown_and_results_kept(sb, ids, setup, action, expected):
 
 
 def test_plot_failure_leaves_every_tab_as_it_was(sb, ids, monkeypatch):
-    from hi_widgets.widgets import explorer as explorer_module
+    from hi_widgets.widgets import _timeline
 
     explorer = explorer_with_results(sb, ids)
-    versions, table, link = (
-        explorer.versions,
-        explorer.table.table.value,
-        explorer.export.download.value,
-    )
+    versions, table = explorer.versions, grid_text(explorer.table)
 
     def broken(_frame, **_kwargs):
         raise RuntimeError("plot broke")
 
-    monkeypatch.setattr(explorer_module, "timeline_png", broken)
+    monkeypatch.setattr(_timeline, "plot_version_timeline", broken)
     explorer.form.image_set.value = ids["long"]
     explorer.fetch_button.click()
     assert explorer.wait(WAIT)
     assert explorer.status.kind == "error" and "plot broke" in explorer.status.text
-    # No mix of the new history in some tabs and the old one in others.
+    # No mix of the new history in some tabs and the old one in others, and no download
+    # that no longer matches the inputs.
     assert explorer.versions is versions
-    assert explorer.table.table.value == table and explorer.export.download.value == link
+    assert grid_text(explorer.table) == table
+    assert "failed" in explorer.table.note.value
+    assert explorer.export.frame is None and explorer.export.download_button.disabled
     assert not explorer.fetch_button.disabled
 
 
@@ -462,15 +450,15 @@ def test_unexpected_exception_is_shown_and_logged(caplog):
 
 
 def test_thread_that_cannot_start_leaves_the_widget_usable(sb, ids, monkeypatch):
-    from hi_widgets.widgets import common
+    from hi_widgets.widgets import _runner
 
     explorer = make(sb, image_set_id=ids["short"])
 
-    class NoThreads(common.threading.Thread):
+    class NoThreads(_runner.threading.Thread):
         def start(self):
             raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(common.threading, "Thread", NoThreads)
+    monkeypatch.setattr(_runner.threading, "Thread", NoThreads)
     assert not explorer.get()
     assert not explorer.busy
     assert not explorer.get_button.disabled and not explorer.fetch_button.disabled
@@ -526,25 +514,7 @@ def test_include_phi_is_unticked_for_each_new_frame(sb, ids):
     explorer.fetch_button.click()
     assert explorer.wait(WAIT)
     assert not explorer.export.include_phi.value
-    assert "download=" in explorer.export.download.value
-
-
-def test_large_frames_build_the_download_only_on_request(sb, ids, monkeypatch):
-    from hi_widgets.widgets import common
-
-    monkeypatch.setattr(common, "EAGER_DOWNLOAD_ROWS", 10)
-    explorer = make(sb, image_set_id=ids["long"])
-    explorer.fetch_button.click()
-    assert explorer.wait(WAIT)
-    export = explorer.export
-    assert "download=" not in export.download.value
-    assert "73 rows" in export.download.value
-    assert export.prepare_button.layout.display != "none"
-    export.prepare_button.click()
-    assert len(downloaded_csv(export.download.value)) == 73
-    assert export.prepare_button.layout.display == "none"
-    export.format.value = "json"  # a new choice drops the stale link again
-    assert "download=" not in export.download.value
+    assert not explorer.export.download_button.disabled
 
 
 def test_swallowed_callback_exceptions_would_be_caught(caplog):
@@ -705,7 +675,7 @@ def test_search_by_creation_date_range(sb, ids):
     explorer.search.button.click()
     assert explorer.wait(WAIT)
     assert explorer.status.kind == "info", explorer.status.text
-    found = [v for _label, v in explorer.search.results.options]
+    found = list(explorer.search.results.frame["imageSetId"])
     assert ids["long"] in found and ids["short"] in found
     search = requests_of(sb, "SearchImageSets")[-1]
     (criterion,) = search.params["searchCriteria"]["filters"]
@@ -715,7 +685,7 @@ def test_search_by_creation_date_range(sb, ids):
     explorer.search.created_to.value = date(2001, 1, 2)
     explorer.search.button.click()
     assert explorer.wait(WAIT)
-    assert explorer.search.results.options == ()
+    assert len(explorer.search.results.frame) == 0
     assert explorer.search.count.value == "0 image sets"
 
 
@@ -730,3 +700,43 @@ def test_search_with_too_many_criteria_is_refused_before_any_request(sb, ids):
     assert explorer.status.kind == "error"
     assert "at most 2 criteria" in explorer.status.text
     assert len(sb.requests) == before
+
+
+def test_search_says_matching_is_exact_and_keeps_patient_data_out_of_widget_state(sb, ids):
+    explorer = make(sb)
+    search = explorer.search
+    help_text = search.children[0].value
+    assert "exactly" in help_text and "EQUAL" in help_text and "BETWEEN" in help_text
+    document = sb.store.metadata_document(ids["ds"], ids["long"])
+    patient_id = document["Patient"]["DICOM"]["PatientID"]
+    search.patient_id.value = patient_id[:-1]  # a prefix finds nothing: exact match
+    search.button.click()
+    assert explorer.wait(WAIT)
+    assert len(search.results.frame) == 0 and search.count.value == "0 image sets"
+    search.patient_id.value = patient_id
+    search.button.click()
+    assert explorer.wait(WAIT)
+    assert len(search.results.frame)
+    assert not any(c.startswith("DICOM") for c in search.results.shown.columns)
+    state = json.dumps(search.results.grid.get_state(), default=str)
+    for column in ("DICOMAccessionNumber", "DICOMStudyDate", "DICOMPatientName"):
+        for value in search.frame[column].dropna().astype(str):
+            assert value not in state, column
+
+
+def test_search_by_update_date_range(sb, ids):
+    explorer = make(sb)
+    search = explorer.search
+    search.date_field.value = "updated"
+    search.created_from.value = date(2000, 1, 1)
+    search.created_to.value = date.today()
+    assert search.criteria()["updated_from"] == date(2000, 1, 1)
+    sb.clear_requests()
+    search.button.click()
+    assert explorer.wait(WAIT), explorer.status.text
+    assert explorer.status.kind == "info", explorer.status.text
+    assert len(search.results.frame) > 0
+    search.created_to.value = date(2000, 1, 2)
+    search.button.click()
+    assert explorer.wait(WAIT)
+    assert len(search.results.frame) == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import re
@@ -27,15 +26,29 @@ def rows(html: str) -> int:
     return 0 if body is None else body.group(1).count("<tr")
 
 
-def downloaded(link_html: str) -> bytes:
-    """The file an ExportPanel's ``data:`` download link holds (decoded)."""
-    payload = re.search(r"base64,([A-Za-z0-9+/=]+)", link_html).group(1)
-    return base64.b64decode(payload)
+def downloaded(panel: Any) -> bytes:
+    """Press an ExportPanel's download button as the browser does; return the file sent.
+
+    The button's front end sends ``{"event": "download"}``; the kernel answers with one
+    custom message carrying the file as a buffer, which is what this returns.
+    """
+    sent: list[tuple[dict, list]] = []
+    button = panel.download_button
+    original = button.send
+    button.send = lambda content, buffers=None: sent.append((content, buffers or []))
+    try:
+        button._handle_custom_msg({"event": "download"}, [])
+    finally:
+        button.send = original
+    assert len(sent) == 1, "no file was sent (see the status area)"
+    content, buffers = sent[0]
+    assert content["event"] == "file" and content["filename"] == panel.filename
+    return bytes(buffers[0])
 
 
-def downloaded_csv(link_html: str) -> pd.DataFrame:
-    """Read the CSV an ExportPanel's ``data:`` download link holds."""
-    return pd.read_csv(io.BytesIO(downloaded(link_html)))
+def downloaded_csv(panel: Any) -> pd.DataFrame:
+    """Read the CSV an ExportPanel's download button sends."""
+    return pd.read_csv(io.BytesIO(downloaded(panel)))
 
 
 def update_metadata(client: Any, sb: Any, ds: str, image_set: str, updates: dict) -> int:
@@ -50,3 +63,8 @@ def update_metadata(client: Any, sb: Any, ds: str, image_set: str, updates: dict
         },
     )
     return int(latest) + 1
+
+
+def grid_text(grid: Any) -> str:
+    """Everything a FrameGrid shows, as CSV text ("" when empty), for comparisons."""
+    return "" if grid.shown is None else grid.shown.to_csv(index=False)

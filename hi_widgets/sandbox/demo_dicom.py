@@ -1,10 +1,11 @@
 """The demo's pixels and attributes from real DICOM: pydicom's own test files, imported.
 
 Each demo image set is made from one of a few files that pydicom ships
-(:data:`SOURCE_FILES`), read once per process by the DICOM import pipeline
+(:data:`SOURCE_FILES`), read by the DICOM import pipeline
 (:func:`hi_widgets.sandbox.dicom_read.read_instance`: metadata normalised into levels,
-frames re-encoded as HTJ2K) and then re-identified as the demo's own patient, study,
-series and instances: the identifying attributes are the demo's obviously fake ones
+frames re-encoded as HTJ2K; the result is cached per user, see
+:mod:`~hi_widgets.sandbox.demo_cache`) and then re-identified as the demo's own patient,
+study, series and instances: the identifying attributes are the demo's obviously fake ones
 (``DEMO^PATIENT^017``, ``DEMO-0017``, UIDs under 2.25), everything else (SOP class,
 modality, rows and columns, pixel data, the rest of the file's attributes) is the real
 file's. The re-identified instances are grouped into an image set by the pipeline's
@@ -17,18 +18,20 @@ the demo keeps its synthetic instances.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+import json
 import zlib
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import demo_cache
+from .dicom import group_instances
+from .dicom_read import Instance, read_instance
 from .models import make_id
 
 if TYPE_CHECKING:
     from .backend import Backend
-    from .dicom_read import Instance
 
 SOURCE_FILES = (
     "CT_small.dcm",
@@ -45,31 +48,52 @@ _SERIES_KEEP_REAL = frozenset({"Modality", "BodyPartExamined"})
 
 @cache
 def templates() -> tuple[Instance, ...]:
-    """Return the source files read by the import pipeline, once per process (or ())."""
+    """Return the source files as the import pipeline reads them, once per process (or ()).
+
+    A per-user cache (:mod:`~hi_widgets.sandbox.demo_cache`) spares a new process the
+    reading and re-encoding, and the import of pydicom.
+    """
+    sources = demo_cache.source_paths(SOURCE_FILES) or _testdata_files()
+    if not sources:
+        return ()
+    return demo_cache.cached(sources, _read_templates)
+
+
+def _testdata_files() -> dict[str, Path]:
+    """Return the source files pydicom finds (it may fetch them), or {} without pydicom."""
     try:
         from pydicom.data import get_testdata_file
-
-        from .dicom_read import Instance, read_instance
     except ImportError:  # the sandbox extra is not installed
+        return {}
+    found = {name: get_testdata_file(name) for name in SOURCE_FILES}
+    return {name: Path(path) for name, path in found.items() if path is not None}
+
+
+def _read_templates(sources: dict[str, Path]) -> tuple[Instance, ...]:
+    """Read ``sources`` (name: path) with the import pipeline; () without pydicom."""
+    try:
+        import pydicom  # noqa: F401  (read_instance needs it; without it there is no demo)
+    except ImportError:
         return ()
     found = []
-    for name in SOURCE_FILES:
-        path = get_testdata_file(name)
-        if path is None:
-            continue
-        result = read_instance(f"pydicom/{name}", Path(path).read_bytes())
+    for name, path in sources.items():
+        result = read_instance(f"pydicom/{name}", path.read_bytes())
         if isinstance(result, Instance) and result.frames:
             found.append(result)
     return tuple(found)
 
 
-def _clone(template: Instance, document: dict[str, Any], instance: dict[str, Any]) -> Instance:
-    """Return ``template`` re-identified as one instance of the demo ``document``."""
-    from .dicom_read import Instance
+def _clone(
+    template: Instance, levels_json: str, document: dict[str, Any], instance: dict[str, Any]
+) -> Instance:
+    """Return ``template`` re-identified as one instance of the demo ``document``.
 
+    ``levels_json`` is ``template.levels`` as JSON: loading it is a deep copy, several
+    times faster than ``copy.deepcopy`` (the demo clones about a hundred instances).
+    """
     study = document["Study"]
     (series,) = study["Series"].values()
-    levels = copy.deepcopy(template.levels)
+    levels = json.loads(levels_json)
     levels["Patient"] = dict(document["Patient"]["DICOM"])
     levels["Study"].update(study["DICOM"])
     levels["Series"].update(
@@ -103,13 +127,14 @@ def realize(store: Backend, document: dict[str, Any]) -> dict[str, Any] | None:
     keeps its identifiers and takes everything else from a pydicom test file, through the
     import pipeline. None without pydicom.
     """
-    from .dicom import group_instances
-
     template = template_for(document["Study"]["DICOM"]["StudyInstanceUID"])
     if template is None:
         return None
     (series,) = document["Study"]["Series"].values()
-    instances = [_clone(template, document, item) for item in series["Instances"].values()]
+    levels_json = json.dumps(template.levels)
+    instances = [
+        _clone(template, levels_json, document, item) for item in series["Instances"].values()
+    ]
     (draft,) = group_instances(instances)
     for frame in draft.frames():
         store.frames.put(frame.frame_id, frame.htj2k)

@@ -5,22 +5,22 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
 from ..items import LineProblem, csv_to_lines, parse_id_text
-from .common import (
-    BackgroundRunner,
-    ConnectedMixin,
-    ExportPanel,
-    FrameTable,
-    StatusArea,
-    figure_png,
-    plot_image,
-)
-from .explorer import timeline_png
+from ..plots import figure_to_png, plot_state_counts
+from ._base import ActionWidget
+from ._export import ExportPanel
+from ._grid import VERSION_KEY_COLUMNS, FrameGrid
+from ._html import plot_image
+from ._runner import BackgroundRunner
+from ._timeline import InteractiveTimeline
 from .identifiers import DatastoreField
+
+if TYPE_CHECKING:
+    from ..bulk import FetchResult
 
 __all__ = ["BatchFetcher"]
 
@@ -40,7 +40,7 @@ def problems_html(problems: Sequence[LineProblem]) -> str:
     )
 
 
-class BatchFetcher(ConnectedMixin, w.VBox):
+class BatchFetcher(ActionWidget):
     """Fetch the version histories of many image sets at once.
 
     Paste image set ids (one a line, or ``datastoreId,imageSetId``) or upload a CSV with an
@@ -63,7 +63,9 @@ class BatchFetcher(ConnectedMixin, w.VBox):
     Attributes
     ----------
     result
-        The last ``FetchResult`` (``.frame``, ``.errors``, ``.stats``), or None.
+        Traitlet: the last complete :class:`hi_widgets.bulk.FetchResult` (``.frame``,
+        ``.errors``, ``.stats``, ``.pending``), or None; :meth:`on_result` callbacks get
+        the same. :attr:`last_result` is the last one shown, cancelled or not.
     items : list of tuple
         The valid ``(datastore_id, image_set_id)`` pairs of the input.
     problems : list of LineProblem
@@ -87,13 +89,15 @@ class BatchFetcher(ConnectedMixin, w.VBox):
         sandbox_options: Mapping[str, Any] | None = None,
         client_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.client = client
-        self.result: Any = None
+        super().__init__(
+            client,
+            unit="image sets",
+            sandbox_options=sandbox_options,
+            client_options=client_options,
+        )
+        self.last_result: FetchResult | None = None
         self.items: list[tuple[str, str]] = []
         self.problems: list[LineProblem] = []
-
-        self.status = StatusArea()
-        self.runner = BackgroundRunner(self.status, self._busy_changed, unit="image sets")
         self.datastore = DatastoreField(self._validate, lambda: None)
         self.datastore.text.description = "Default datastore"
         self.datastore.dropdown.description = "Default datastore"
@@ -121,18 +125,28 @@ class BatchFetcher(ConnectedMixin, w.VBox):
         )
         self.workers.add_class("hi-batch-workers")
         self.fetch_button = w.Button(
-            description="Fetch all versions", icon="history", disabled=True
+            description="Fetch all versions",
+            icon="history",
+            disabled=True,
+            layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.fetch_button.add_class("hi-batch-fetch")
         self.fetch_button.on_click(lambda _b: self.fetch())
 
-        self.table = FrameTable(
-            "version", table_class="hi-batch-versions-table", count_class="hi-batch-version-count"
+        self.table = FrameGrid(
+            "version",
+            grid_class="hi-batch-versions-table",
+            count_class="hi-batch-version-count",
+            key_columns=("imageSetId", *VERSION_KEY_COLUMNS),
+            hide_columns=("imageSetArn",),
         )
-        self.errors_table = FrameTable(
-            "error", table_class="hi-batch-errors-table", count_class="hi-batch-error-count"
+        self.errors_table = FrameGrid(
+            "error",
+            grid_class="hi-batch-errors-table",
+            count_class="hi-batch-error-count",
+            key_columns=("imageSetId", "error", "message"),
         )
-        self.timeline = plot_image("hi-batch-timeline")
+        self.timeline = InteractiveTimeline("hi-batch-timeline")
         self.state_counts = plot_image("hi-batch-state-counts", fill=False)
         self.export = ExportPanel(self.status, basename="batch-versions")
         self.tabs = w.Tab(
@@ -146,8 +160,8 @@ class BatchFetcher(ConnectedMixin, w.VBox):
             titles=("Versions", "Errors", "Timeline", "Status counts", "Export"),
         )
 
-        children = self._init_connection(client, sandbox_options, client_options)
-        children += [
+        self.children = [
+            *self._connection_children(),
             self.datastore.box,
             self.ids,
             w.HBox([self.upload, self.workers, self.fetch_button, self.summary]),
@@ -156,7 +170,6 @@ class BatchFetcher(ConnectedMixin, w.VBox):
             self.status,
             self.tabs,
         ]
-        super().__init__(children)
         self.add_class("hi-batch")
         self._validate()
         if client is not None:
@@ -171,9 +184,7 @@ class BatchFetcher(ConnectedMixin, w.VBox):
     def _update_buttons(self) -> None:
         ready = bool(self.items) and not self.problems and self.client is not None
         self.fetch_button.disabled = self.runner.busy or not ready
-        self._update_connect_button()
 
-    @property
     def _datastore_field(self) -> DatastoreField:
         return self.datastore
 
@@ -222,64 +233,64 @@ class BatchFetcher(ConnectedMixin, w.VBox):
             else:
                 self.status.show("Nothing to fetch: paste image set ids first.", "warning")
             return False
-        from ..bulk import fetch_versions
+        from ..bulk import fetch_versions  # pandas-heavy; only when fetching
 
         client, items, workers = self.client, list(self.items), int(self.workers.value)
         progress = _MonotonicProgress(self.runner)
 
-        def job(cancel: threading.Event) -> Any:
+        def job(cancel: threading.Event) -> FetchResult:
             return fetch_versions(
                 client, items, max_workers=workers, progress=progress, cancel=cancel
             )
 
-        def done(result: Any) -> None:
-            self.result = result
+        def done(result: FetchResult) -> None:
+            self.last_result = result
             self.show_result(result)
             text = _summary(result)
-            cancelled = self.runner.cancel_event.is_set() or bool(getattr(result, "pending", ()))
-            if cancelled:
-                pending = len(getattr(result, "pending", ()))
+            if self.runner.cancelled or result.pending:
                 self.status.show(
-                    f"Cancelled (partial; {pending} image sets not fetched): {text}", "warning"
+                    f"Cancelled (partial; {len(result.pending)} image sets not fetched): {text}",
+                    "warning",
                 )
                 return
             self.status.show(text, "warning" if len(result.errors) else "info")
-            self._notify(result)
+            self._publish(result)
 
         n = len(items)
         return self.runner.start(
-            job, on_success=done, label=f"Fetching {n} image set{'' if n == 1 else 's'}…"
+            job,
+            on_success=done,
+            on_error=self._failed,
+            label=f"Fetching {n} image set{'' if n == 1 else 's'}…",
         )
 
-    def show_result(self, result: Any) -> None:
+    def _failed(self, error: BaseException) -> None:
+        """Show the error; earlier results stay, marked so, and are not offered for export."""
+        self.status.show_error(error)
+        if self.last_result is not None:
+            self.table.set_note("The last fetch failed; these versions are from before.")
+            self.export.set_frame(None, note="The last fetch failed: nothing to export.")
+
+    def show_result(self, result: FetchResult) -> None:
         """Show a FetchResult: versions, errors, plots and export.
 
         The plots are drawn first: if that fails, every tab keeps what it showed.
         """
-        from ..plots import plot_state_counts
-
         frame, errors = result.frame, result.errors
-        timeline = timeline_png(frame)
-        state_counts = figure_png(plot_state_counts(frame))
+        state_counts = figure_to_png(plot_state_counts(frame))
+        self.timeline.set_frame(frame)
         self.table.set_frame(frame)
         self.errors_table.set_frame(errors)
         self.export.set_frame(frame)
         self.tabs.selected_index = 0 if len(frame) or not len(errors) else 1
-        self.timeline.value = timeline
         self.state_counts.value = state_counts
 
 
-def _summary(result: Any) -> str:
-    frame, errors = result.frame, result.errors
-    fetched = frame["imageSetId"].nunique() if len(frame) else 0
-    text = (
-        f"{len(frame)} versions of {fetched} image sets; "
-        f"{len(errors)} error{'' if len(errors) == 1 else 's'}."
-    )
-    stats = getattr(result, "stats", None)
-    if stats is not None and hasattr(stats, "requests"):
-        text += f" {stats.requests} requests in {stats.elapsed:.1f} s."
-    return text
+def _summary(result: FetchResult) -> str:
+    # FetchStats.summary() is the one wording; the error count is said plainly in front
+    # because the Errors tab holds the details.
+    errors = len(result.errors)
+    return f"{errors} error{'' if errors == 1 else 's'}; {result.summary()}."
 
 
 class _MonotonicProgress:

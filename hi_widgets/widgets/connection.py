@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -70,7 +70,6 @@ class ConnectionPanel(w.VBox):
         self.client_options = dict(client_options or {})
         self.sandbox: Any = None
         self._finalizer: weakref.finalize | None = None
-        self._callbacks: list[Callable[[Any], None]] = []
         self.mode = w.ToggleButtons(options=[MODE_AWS, MODE_SANDBOX], value=MODE_AWS)
         self.mode.add_class("hi-connection-mode")
         self.profile = w.Dropdown(
@@ -90,7 +89,12 @@ class ConnectionPanel(w.VBox):
             value="", placeholder="optional, e.g. http://127.0.0.1:8080", description="Endpoint"
         )
         self.endpoint.add_class("hi-endpoint")
-        self.connect_button = w.Button(description="Connect", icon="plug", button_style="primary")
+        self.connect_button = w.Button(
+            description="Connect",
+            icon="plug",
+            button_style="primary",
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
         self.connect_button.add_class("hi-connect")
         self.info = w.HTML(value="")
         self.info.add_class("hi-connection-info")

@@ -3,57 +3,29 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import ipywidgets as w
 import pandas as pd
+import traitlets
 
 from ..fetch import get_image_set
 from ..queries import fetch_versions_frame, search_frame
-from .common import (
-    BackgroundRunner,
-    ConnectedMixin,
-    ExportPanel,
-    FrameTable,
-    StatusArea,
-    figure_png,
-    plot_image,
-    record_html,
-)
-from .identifiers import IdentifierForm, SearchPanel
+from ._base import ActionWidget
+from ._export import ExportPanel
+from ._grid import VERSION_KEY_COLUMNS, FrameGrid
+from ._html import record_html
+from ._search import SearchPanel
+from ._timeline import InteractiveTimeline
+from .identifiers import DatastoreField, IdentifierForm
 
-__all__ = ["ImageSetExplorer", "timeline_png"]
+__all__ = ["ImageSetExplorer"]
 
 TAB_PROPERTIES, TAB_VERSIONS, TAB_TIMELINE, TAB_EXPORT = range(4)
 
-#: Width (inches) and resolution timelines are rendered at for the widgets: wider than
-#: most containers, so the browser scales the image down (sharp) rather than up.
-TIMELINE_WIDTH = 12.0
-TIMELINE_DPI = 144
 
-
-def timeline_png(frame: pd.DataFrame, *, highlight_version: int | None = None) -> bytes:
-    """Plot a versions frame's timeline (no pyplot) and return it as PNG bytes.
-
-    Parameters
-    ----------
-    frame
-        A versions frame (:func:`hi_widgets.frames.versions_frame`).
-    highlight_version
-        A version number to mark.
-
-    Returns
-    -------
-    bytes
-        PNG data.
-    """
-    from ..plots import plot_version_timeline
-
-    ax = plot_version_timeline(frame, highlight_version=highlight_version)
-    return figure_png(ax, dpi=TIMELINE_DPI, width=TIMELINE_WIDTH)
-
-
-class ImageSetExplorer(ConnectedMixin, w.VBox):
+class ImageSetExplorer(ActionWidget):
     """Explore one image set: its properties, whole version history, timeline and export.
 
     Display it as a cell's result. Actions run in a background thread (the kernel stays
@@ -74,23 +46,24 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
     Attributes
     ----------
     record : dict or None
-        The last record from "Get image set".
+        Traitlet: the last record from "Get image set".
     versions : pandas.DataFrame or None
-        The last version history from "Fetch all versions" (partial if cancelled, see
-        :attr:`versions_complete`).
+        Traitlet: the last version history from "Fetch all versions" (partial if
+        cancelled, see :attr:`versions_complete`).
+    result
+        Traitlet: the record (dict) after "Get image set", the versions DataFrame after
+        a complete "Fetch all versions"; :meth:`on_result` callbacks get the same.
     client
         The client in use (None until connected).
-
-    Notes
-    -----
-    :meth:`on_result` callbacks get the record (dict) after "Get image set" and the
-    versions DataFrame after "Fetch all versions".
 
     Examples
     --------
     >>> explorer = ImageSetExplorer(client)  # doctest: +SKIP
     >>> explorer  # doctest: +SKIP
     """
+
+    record = traitlets.Instance(dict, allow_none=True, help="the last Get image set record")
+    versions = traitlets.Instance(pd.DataFrame, allow_none=True, help="the last history")
 
     def __init__(
         self,
@@ -102,18 +75,28 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
         sandbox_options: dict[str, Any] | None = None,
         client_options: dict[str, Any] | None = None,
     ) -> None:
-        self.client = client
-        self.record: dict[str, Any] | None = None
-        self.versions: pd.DataFrame | None = None
+        super().__init__(
+            client,
+            unit="versions",
+            sandbox_options=sandbox_options,
+            client_options=client_options,
+        )
         self.versions_complete = False
-
-        self.status = StatusArea()
-        self.runner = BackgroundRunner(self.status, self._busy_changed, unit="versions")
+        self._datastore = ""  # the last valid datastore id of the form
+        self._shown_key: tuple[str, str] | None = None  # whose versions are on screen
         self.form = IdentifierForm(on_change=self._form_changed, on_submit=self._submit)
-        self.get_button = w.Button(description="Get image set", icon="download", disabled=True)
+        self.get_button = w.Button(
+            description="Get image set",
+            icon="download",
+            disabled=True,
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
         self.get_button.add_class("hi-get")
         self.fetch_button = w.Button(
-            description="Fetch all versions", icon="history", disabled=True
+            description="Fetch all versions",
+            icon="history",
+            disabled=True,
+            layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.fetch_button.add_class("hi-fetch-all")
         self.get_button.on_click(lambda _b: self.get())
@@ -127,13 +110,16 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
         self.properties = w.HTML(value="<i>Get an image set to see its properties.</i>")
         self.properties.add_class("hi-properties")
         # One image set: its ids are in the form and the status line, not in every row.
-        self.table = FrameTable(
+        self.table = FrameGrid(
             "version",
-            table_class="hi-versions-table",
+            grid_class="hi-versions-table",
             count_class="hi-version-count",
+            key_columns=VERSION_KEY_COLUMNS,
             hide_columns=("datastoreId", "imageSetId", "imageSetArn"),
         )
-        self.timeline = plot_image("hi-timeline")
+        self.timeline = InteractiveTimeline("hi-timeline")
+        # A version clicked on the timeline becomes the form's version (for Get).
+        self.timeline.observe(self._timeline_clicked, names="selected_version")
         self.export = ExportPanel(self.status, basename="versions")
         self.tabs = w.Tab(
             children=[self.properties, self.table, self.timeline, self.export],
@@ -141,8 +127,8 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
         )
         self.tabs.add_class("hi-tabs")
 
-        children = self._init_connection(client, sandbox_options, client_options)
-        children += [
+        self.children = [
+            *self._connection_children(),
             self.form,
             search_box,
             w.HBox([self.get_button, self.fetch_button]),
@@ -150,7 +136,6 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
             self.status,
             self.tabs,
         ]
-        super().__init__(children)
         self.add_class("hi-explorer")
 
         if datastore_id:
@@ -166,7 +151,16 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
     # ------------------------------------------------------------------ state
 
     def _form_changed(self, _valid: bool) -> None:
+        datastore = self.form.datastore.value.strip()
+        if not self.form.errors.get("datastoreId") and datastore != self._datastore:
+            if self._datastore:
+                # Another datastore: the image set id and search results of the old
+                # one mean nothing there.
+                self.form.image_set.value = ""
+                self.search.set_results(None)
+            self._datastore = datastore
         self._update_buttons()
+        self._mark_results()
 
     def _update_buttons(self) -> None:
         blocked = self.runner.busy or self.client is None or not self.form.valid
@@ -174,10 +168,8 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
         self.fetch_button.disabled = blocked
         datastore_ok = not self.form.errors.get("datastoreId")
         self.search.button.disabled = self.runner.busy or self.client is None or not datastore_ok
-        self._update_connect_button()
 
-    @property
-    def _datastore_field(self) -> Any:
+    def _datastore_field(self) -> DatastoreField:
         return self.form.datastore
 
     def _revalidate(self) -> bool:
@@ -189,6 +181,13 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
     def _submit(self) -> None:
         """Enter in a field: the main action ("Get image set")."""
         self.get()
+
+    def _timeline_clicked(self, change: Mapping[str, Any]) -> None:
+        if change["new"] is not None and self._shown_key == self._form_key():
+            self.form.version.value = str(change["new"])
+
+    def _form_key(self) -> tuple[str, str]:
+        return (self.form.datastore.value.strip(), self.form.image_set.value.strip())
 
     def _picked(self, image_set_id: str) -> None:
         self.form.image_set.value = image_set_id
@@ -216,15 +215,18 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
             self.runner.report(1, 1)
             self.properties.value = record_html(record, css_class="hi-record")
             self.tabs.selected_index = TAB_PROPERTIES
+            self._mark_results()
             self.status.show(
                 f"Image set {image_set_id}, version {record.get('versionId')}: "
                 f"{record.get('imageSetState')} / {record.get('imageSetWorkflowStatus')}.",
                 "info",
             )
-            self._notify(record)
+            self._publish(record)
 
         what = f"version {version}" if version else "latest version"
-        return self.runner.start(job, on_success=done, label=f"Getting {what}…")
+        return self.runner.start(
+            job, on_success=done, on_error=self._failed, label=f"Getting {what}…"
+        )
 
     def fetch_all(self) -> bool:
         """Run "Fetch all versions" in the background (progress, cancellable).
@@ -245,7 +247,7 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
             )
 
         def done(frame: pd.DataFrame) -> None:
-            cancelled = self.runner.cancel_event.is_set()
+            cancelled = self.runner.cancelled
             if cancelled and frame.empty:
                 self.status.show("Cancelled before any version was fetched.", "warning")
                 return
@@ -257,29 +259,62 @@ class ImageSetExplorer(ConnectedMixin, w.VBox):
                     f"{len(frame)} versions of image set {image_set_id}.",
                     "info",
                 )
-                self._notify(frame)
+                self._publish(frame)
             else:
                 self.status.show(
                     f"Cancelled: showing the {len(frame)} versions fetched so far (partial).",
                     "warning",
                 )
 
-        return self.runner.start(job, on_success=done, label="Fetching versions…")
+        return self.runner.start(
+            job, on_success=done, on_error=self._failed, label="Fetching versions…"
+        )
+
+    def _failed(self, error: BaseException) -> None:
+        """Show the error; results on screen stay, marked as earlier, and are not offered."""
+        self.status.show_error(error)
+        if self._shown_key is not None:
+            self._mark_results(failed=True)
+            self.export.set_frame(
+                None, note="The last action failed: nothing to export for these inputs."
+            )
+
+    def _mark_results(self, failed: bool = False) -> None:
+        """Say when the versions on screen are not those of the form's image set."""
+        if self._shown_key is None:
+            return
+        datastore, image_set = self._shown_key
+        now = self._form_key()
+        if failed:
+            self.table.set_note(
+                f"The last action failed; these versions are of image set {image_set}, "
+                "fetched before."
+            )
+        elif now != self._shown_key:
+            where = "" if now[0] == datastore else f" in datastore {datastore}"
+            self.table.set_note(
+                f"These versions are of image set {image_set}{where}, not the one in the form."
+            )
+        else:
+            self.table.set_note("")
 
     def show_versions(self, frame: pd.DataFrame, *, complete: bool = True) -> None:
         """Show a versions frame in the Versions, Timeline and Export tabs.
 
         The timeline is drawn first: if that fails, every tab keeps what it showed.
         """
-        png = timeline_png(frame)
+        self.timeline.set_frame(frame)
+        self.versions_complete = complete  # first: observers of `versions` read it
         self.versions = frame
-        self.versions_complete = complete
-        self.table.set_frame(frame)
         ids = frame["imageSetId"].dropna().unique()
+        datastores = frame["datastoreId"].dropna().unique()
+        self._shown_key = (
+            (str(datastores[0]), str(ids[0])) if len(ids) == 1 and len(datastores) == 1 else None
+        )
+        self.table.set_frame(frame)
         basename = f"versions-{ids[0]}" if len(ids) == 1 else "versions"
         self.export.set_frame(frame, basename=basename)
         self.tabs.selected_index = TAB_VERSIONS
-        self.timeline.value = png
 
     def run_search(self) -> bool:
         """Search image sets in the chosen datastore with the search panel's criteria."""

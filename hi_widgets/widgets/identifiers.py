@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as w
-import pandas as pd
 
 from ..errors import AccessDeniedError, HealthImagingError, InvalidIdentifierError
 from ..fetch import list_datastores
@@ -22,7 +21,6 @@ __all__ = [
     "LATEST",
     "DatastoreField",
     "IdentifierForm",
-    "SearchPanel",
     "VersionField",
     "check_field",
 ]
@@ -126,7 +124,7 @@ class DatastoreField:
         Free text.
     """
 
-    def __init__(self, on_change: Callable[[], None], on_submit: Callable[[], None]) -> None:
+    def __init__(self, on_change: Callable[[], object], on_submit: Callable[[], None]) -> None:
         self.dropdown = w.Dropdown(options=[], description="Datastore", layout=_field_layout())
         self.dropdown.add_class("hi-datastore")
         self.text = _id_text("Datastore", _ID_HINT, "hi-datastore")
@@ -347,83 +345,3 @@ class IdentifierForm(w.VBox):
             validate_image_set_id(self.image_set.value),
             validate_optional_version_id(self.version.value),
         )
-
-
-class SearchPanel(w.VBox):
-    """Search criteria and results; choosing a result fills the image set field.
-
-    CSS class ``hi-search`` on the panel; the button is ``hi-search-button`` and the
-    results list ``hi-search-results``.
-
-    Parameters
-    ----------
-    on_pick
-        Called with the image set id the user chose.
-    """
-
-    def __init__(self, on_pick: Callable[[str], None]) -> None:
-        self._on_pick = on_pick
-        style = {"description_width": "9em"}
-        self.patient_id = w.Text(description="Patient ID", style=style)
-        self.accession_number = w.Text(description="Accession no.", style=style)
-        self.study_instance_uid = w.Text(description="Study UID", style=style)
-        self.created_from = w.DatePicker(description="Created from", style=style)
-        self.created_to = w.DatePicker(description="Created to", style=style)
-        for widget, css in (
-            (self.patient_id, "hi-search-patient-id"),
-            (self.accession_number, "hi-search-accession"),
-            (self.study_instance_uid, "hi-search-study-uid"),
-            (self.created_from, "hi-search-from"),
-            (self.created_to, "hi-search-to"),
-        ):
-            widget.add_class(css)
-        self.button = w.Button(description="Search", icon="search")
-        self.button.add_class("hi-search-button")
-        self.results = w.Select(options=[], rows=6, layout=w.Layout(width="95%"))
-        self.results.add_class("hi-search-results")
-        self.count = w.Label(value="")
-        self.results.observe(self._picked, names="value")
-        self.frame: pd.DataFrame | None = None
-        super().__init__(
-            [
-                w.HTML(
-                    "<small>At most two criteria (SearchImageSets' limit); results show "
-                    "patient data.</small>"
-                ),
-                w.HBox([self.patient_id, self.accession_number]),
-                w.HBox([self.study_instance_uid]),
-                w.HBox([self.created_from, self.created_to]),
-                w.HBox([self.button, self.count]),
-                self.results,
-            ]
-        )
-        self.add_class("hi-search")
-
-    def criteria(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`hi_widgets.queries.search_frame` from the fields."""
-        return {
-            "patient_id": self.patient_id.value.strip() or None,
-            "accession_number": self.accession_number.value.strip() or None,
-            "study_instance_uid": self.study_instance_uid.value.strip() or None,
-            "created_from": self.created_from.value,
-            "created_to": self.created_to.value,
-        }
-
-    def set_results(self, frame: pd.DataFrame) -> None:
-        """Show search results (call from any thread)."""
-        self.frame = frame
-        options = []
-        for row in frame.itertuples(index=False):
-            parts = [str(row.imageSetId), f"v{row.versionId}"]
-            for column in ("DICOMStudyDescription", "DICOMStudyDate", "DICOMAccessionNumber"):
-                value = getattr(row, column, None)
-                if value is not None and not pd.isna(value) and str(value):
-                    parts.append(str(value))
-            options.append((" · ".join(parts), str(row.imageSetId)))
-        self.results.value = None
-        self.results.options = options
-        self.count.value = f"{len(options)} image set" + ("" if len(options) == 1 else "s")
-
-    def _picked(self, change: Mapping[str, Any]) -> None:
-        if change["new"]:
-            self._on_pick(change["new"])

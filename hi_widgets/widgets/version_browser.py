@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 import ipywidgets as w
 import pandas as pd
+import traitlets
 
 from ..diff import diff_versions, drop_phi_paths
-from ..errors import InvalidIdentifierError
+from ..errors import HealthImagingError, InvalidIdentifierError
+from ..fetch import get_image_set
 from ..ids import validate_datastore_id, validate_image_set_id, validate_version_id
 from ..queries import fetch_versions_frame
-from .common import (
-    BackgroundRunner,
-    ExportPanel,
-    FrameTable,
-    RunnerMixin,
-    StatusArea,
-    plot_image,
-    record_html,
-)
-from .explorer import timeline_png
+from ._base import ActionWidget
+from ._diff_view import DIFF_COLUMNS, diff_display
+from ._export import ExportPanel
+from ._grid import FrameGrid
+from ._html import record_html
+from ._timeline import InteractiveTimeline
 
 __all__ = ["VersionBrowser"]
+
+TAB_PROPERTIES, TAB_TIMELINE, TAB_DIFF = range(3)
+
+DETAIL_FIELDS = ("imageSetArn", "lastAccessedAt", "storageTier")
+"""Fields ListImageSetVersions does not return: one GetImageSet of the selected version."""
+
+MAX_PAIRS_SEARCHED = 10
+"""How many neighbouring pairs, newest first, the diff looks at for a change on opening."""
 
 _PLACEHOLDER = [("—", 0)]
 
@@ -37,7 +44,7 @@ def _values(widget: w.Dropdown) -> list[Any]:
     return [o[1] if isinstance(o, tuple) else o for o in widget.options]
 
 
-class VersionBrowser(RunnerMixin, w.VBox):
+class VersionBrowser(ActionWidget):
     """Browse the versions of one image set and diff the metadata of two of them.
 
     Versions load in the background as soon as the widget is built (the kernel stays
@@ -58,10 +65,13 @@ class VersionBrowser(RunnerMixin, w.VBox):
     Attributes
     ----------
     versions : pandas.DataFrame or None
-        The version history (oldest first).
+        Traitlet: the version history (oldest first).
     diff : pandas.DataFrame or None
-        The last comparison (:func:`hi_widgets.diff.diff_metadata`); contains PHI when
-        patient attributes changed.
+        Traitlet: the last comparison (:func:`hi_widgets.diff.diff_metadata`); contains
+        PHI when patient attributes changed.
+    result
+        Traitlet: the versions frame after loading, the diff after Compare;
+        :meth:`on_result` callbacks get the same.
 
     Raises
     ------
@@ -78,18 +88,22 @@ class VersionBrowser(RunnerMixin, w.VBox):
     progress ``hi-progress``, cancel ``hi-cancel``.
     """
 
+    versions = traitlets.Instance(pd.DataFrame, allow_none=True, help="the version history")
+    diff = traitlets.Instance(pd.DataFrame, allow_none=True, help="the last comparison")
+
     def __init__(
         self, client: Any, datastore_id: str, image_set_id: str, *, load: bool = True
     ) -> None:
-        self.client = client
-        self.datastore_id = validate_datastore_id(datastore_id)
-        self.image_set_id = validate_image_set_id(image_set_id)
-        self.versions: pd.DataFrame | None = None
-        self.diff: pd.DataFrame | None = None
+        datastore_id = validate_datastore_id(datastore_id)
+        image_set_id = validate_image_set_id(image_set_id)
+        if client is None:
+            raise ValueError("client: expected a boto3 medical-imaging client, got None")
+        super().__init__(client, unit="versions")
+        self.datastore_id = datastore_id
+        self.image_set_id = image_set_id
         self.diff_versions: tuple[int, int] | None = None
-
-        self.status = StatusArea()
-        self.runner = BackgroundRunner(self.status, self._busy_changed, unit="versions")
+        self._details: dict[int, dict[str, Any]] = {}
+        self._diff_opened = False
         self.title = w.HTML(
             f"<b>Image set</b> <code>{self.image_set_id}</code> "
             f"<small>(datastore <code>{self.datastore_id}</code>)</small>"
@@ -106,23 +120,38 @@ class VersionBrowser(RunnerMixin, w.VBox):
         self.slider.observe(self._selected, names="value")
         self.properties = w.HTML(value="<i>Loading versions…</i>")
         self.properties.add_class("hi-browser-properties")
-        self.timeline = plot_image("hi-browser-timeline")
+        self.timeline = InteractiveTimeline("hi-browser-timeline")
+        self.timeline.observe(self._timeline_clicked, names="selected_version")
         self.version_a = w.Dropdown(options=_PLACEHOLDER, description="Old", disabled=True)
         self.version_a.add_class("hi-diff-a")
         self.version_b = w.Dropdown(options=_PLACEHOLDER, description="New", disabled=True)
         self.version_b.add_class("hi-diff-b")
-        self.compare_button = w.Button(description="Compare", icon="exchange", disabled=True)
+        self.compare_button = w.Button(
+            description="Compare",
+            icon="exchange",
+            disabled=True,
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
         self.compare_button.add_class("hi-compare")
         self.compare_button.on_click(lambda _b: self.compare())
-        self.reload_button = w.Button(description="Reload", icon="refresh")
+        self.reload_button = w.Button(
+            description="Reload",
+            icon="refresh",
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
         self.reload_button.add_class("hi-reload")
         self.reload_button.on_click(lambda _b: self.load())
         self.diff_summary = w.HTML(
             value="<i>Choose two versions and press Compare to see what changed.</i>"
         )
         self.diff_summary.add_class("hi-diff-summary")
-        self.diff_table = FrameTable(
-            "change", table_class="hi-diff-table", count_class="hi-diff-count"
+        self.diff_table = FrameGrid(
+            "change",
+            grid_class="hi-diff-table",
+            count_class="hi-diff-count",
+            key_columns=DIFF_COLUMNS,
+            html_columns=("where",),
+            height="360px",
         )
         self.diff_export = ExportPanel(self.status, basename="metadata-diff", redact=_redact)
         self.diff_export.include_phi.description = "Include patient (PHI) attributes"
@@ -143,15 +172,14 @@ class VersionBrowser(RunnerMixin, w.VBox):
             ],
             titles=("Properties", "Timeline", "Metadata diff"),
         )
-        super().__init__(
-            [
-                w.HBox([self.title, self.reload_button]),
-                self.slider,
-                self.runner.box,
-                self.status,
-                self.tabs,
-            ]
-        )
+        self.tabs.observe(self._tab_opened, names="selected_index")
+        self.children = [
+            w.HBox([self.title, self.reload_button]),
+            self.slider,
+            self.runner.box,
+            self.status,
+            self.tabs,
+        ]
         self.add_class("hi-version-browser")
         if load:
             self.load()
@@ -168,10 +196,10 @@ class VersionBrowser(RunnerMixin, w.VBox):
     def selected_version(self, version: int | str) -> None:
         self.slider.value = int(validate_version_id(version))
 
-    def _busy_changed(self, busy: bool) -> None:
+    def _update_buttons(self) -> None:
         loaded = self.versions is not None and not self.versions.empty
-        self.compare_button.disabled = busy or not loaded
-        self.reload_button.disabled = busy
+        self.compare_button.disabled = self.runner.busy or not loaded
+        self.reload_button.disabled = self.runner.busy
 
     # ------------------------------------------------------------------ actions
 
@@ -183,18 +211,25 @@ class VersionBrowser(RunnerMixin, w.VBox):
         bool
             False if a job is already running.
         """
+        self._details.clear()
+        self._diff_opened = False
 
         def job(cancel: threading.Event) -> pd.DataFrame:
-            return fetch_versions_frame(
+            frame = fetch_versions_frame(
                 self.client,
                 self.datastore_id,
                 self.image_set_id,
                 progress=self.runner.report,
                 cancel=cancel,
             )
+            if len(frame) and not cancel.is_set():
+                # The history is what was asked for: without details it still shows.
+                with contextlib.suppress(HealthImagingError):
+                    self._fetch_details(int(frame["versionId"].max()))
+            return frame
 
         def done(frame: pd.DataFrame) -> None:
-            cancelled = self.runner.cancel_event.is_set()
+            cancelled = self.runner.cancelled
             if frame.empty:
                 self.status.show(
                     "Cancelled before any version was loaded."
@@ -208,6 +243,8 @@ class VersionBrowser(RunnerMixin, w.VBox):
             if cancelled:
                 message = f"Cancelled: {len(frame)} versions loaded (partial)."
             self.status.show(message, "warning" if cancelled else "info")
+            if not cancelled:
+                self._publish(frame)
 
         return self.runner.start(job, on_success=done, label="Loading versions…")
 
@@ -246,9 +283,37 @@ class VersionBrowser(RunnerMixin, w.VBox):
         if rows.empty:
             self.properties.value = f"<i>Version {version} is not in the history.</i>"
             return
-        png = timeline_png(frame, highlight_version=version)  # first: may fail
-        self.properties.value = record_html(rows.iloc[0].to_dict(), css_class="hi-record")
-        self.timeline.value = png
+        if self.timeline.selected_version != version or self.timeline.frame is not frame:
+            if self.timeline.frame is frame:
+                self.timeline.highlight(version)
+            else:
+                self.timeline.set_frame(frame, highlight_version=version)
+                self.timeline.selected_version = version
+        record = {str(k): v for k, v in rows.iloc[0].items()}
+        details = self._details.get(version)
+        if details is not None:
+            record.update({k: details.get(k) for k in DETAIL_FIELDS})
+        self.properties.value = record_html(record, css_class="hi-record")
+        if details is None and not self.runner.busy:
+            self.runner.start(
+                lambda _cancel: self._fetch_details(version),
+                on_success=lambda _r: self._show_details(),
+                label=f"Getting details of version {version}…",
+                cancellable=False,
+            )
+
+    def _fetch_details(self, version: int) -> None:
+        """GetImageSet of ``version`` and then of whatever is selected now (cached)."""
+        while version not in self._details:
+            record = get_image_set(self.client, self.datastore_id, self.image_set_id, version)
+            self._details[version] = dict(record)
+            version = self.selected_version or version
+
+    def _show_details(self) -> None:
+        version = self.selected_version
+        if version is not None and self.versions is not None:
+            self._render_selected(version)
+        self.status.clear()
 
     def compare(
         self, version_a: int | str | None = None, version_b: int | str | None = None
@@ -282,25 +347,107 @@ class VersionBrowser(RunnerMixin, w.VBox):
         def job(_cancel: threading.Event) -> pd.DataFrame:
             return diff_versions(self.client, self.datastore_id, self.image_set_id, a, b)
 
-        def done(frame: pd.DataFrame) -> None:
-            self.diff = frame
-            self.diff_versions = (a, b)
-            counts = frame["change"].value_counts()
-            parts = [
-                f"{int(counts.get(kind, 0))} {kind}" for kind in ("added", "removed", "changed")
-            ]
-            self.diff_summary.value = (
-                f"Version {a} → {b}: " + ", ".join(parts)
-                if len(frame)
-                else f"Version {a} → {b}: the metadata is identical."
+        return self.runner.start(
+            job,
+            on_success=lambda frame: self._show_diff(a, b, frame),
+            on_error=self._compare_failed,
+            label=f"Comparing versions {a} and {b}…",
+            cancellable=False,
+        )
+
+    def _compare_failed(self, error: BaseException) -> None:
+        """Show the error; an earlier diff stays, marked so, and is not offered for export."""
+        self.status.show_error(error)
+        if self.diff_versions is not None:
+            a, b = self.diff_versions
+            self.diff_table.set_note(
+                f"The last comparison failed; this is the diff of versions {a} → {b}."
             )
-            self.diff_table.set_frame(frame)
-            self.diff_export.set_frame(
-                frame, basename=f"metadata-diff-{self.image_set_id}-v{a}-v{b}"
-            )
-            self.tabs.selected_index = 2
-            self.status.show(f"Compared version {a} with {b}: {len(frame)} differences.", "info")
+            self.diff_export.set_frame(None, note="The last comparison failed: nothing to export.")
+
+    def _show_diff(self, a: int, b: int, frame: pd.DataFrame) -> None:
+        self._diff_opened = True
+        self.diff = frame
+        self.diff_versions = (a, b)
+        counts = frame["change"].value_counts()
+        parts = [f"{int(counts.get(kind, 0))} {kind}" for kind in ("added", "removed", "changed")]
+        self.diff_summary.value = (
+            f"Version {a} → {b}: " + ", ".join(parts)
+            if len(frame)
+            else f"Version {a} → {b}: identical (no metadata changed)."
+        )
+        self.diff_table.set_frame(diff_display(frame))
+        self.diff_export.set_frame(frame, basename=f"metadata-diff-{self.image_set_id}-v{a}-v{b}")
+        self.tabs.selected_index = TAB_DIFF
+        n = len(frame)
+        self.status.show(
+            f"Compared version {a} with {b}: {n} difference{'' if n == 1 else 's'}.", "info"
+        )
+        self._publish(frame)
+
+    def _timeline_clicked(self, change: Mapping[str, Any]) -> None:
+        """Select the version clicked on the timeline; diff it with the one before."""
+        version = change["new"]
+        if version is None or version not in _values(self.version_b):
+            return
+        self.slider.value = version
+        older = [v for v in _values(self.version_a) if v < version]
+        self.version_b.value = version
+        self.version_a.value = older[-1] if older else version
+
+    def _tab_opened(self, change: Mapping[str, Any]) -> None:
+        if change["new"] == TAB_DIFF and not self._diff_opened and self.diff is None:
+            self.compare_newest_change()
+
+    def compare_newest_change(self) -> bool:
+        """Show the newest pair of neighbouring versions whose metadata differs.
+
+        Looks at up to :data:`MAX_PAIRS_SEARCHED` pairs, newest first, in the background;
+        if all of them are identical, shows the newest pair and says so.
+
+        Returns
+        -------
+        bool
+            False if versions are not loaded yet or a job is running.
+        """
+        if self.runner.busy or self.versions is None or len(self.versions) < 2:
+            return False
+        self._diff_opened = True
+        numbers = sorted(int(v) for v in self.versions["versionId"].dropna())
+        pairs = list(zip(numbers[-2::-1], numbers[:0:-1], strict=True))[:MAX_PAIRS_SEARCHED]
+        client, ds, image_set = self.client, self.datastore_id, self.image_set_id
+
+        def job(cancel: threading.Event) -> tuple[int, int, pd.DataFrame, int]:
+            first: tuple[int, int, pd.DataFrame] | None = None
+            for searched, (a, b) in enumerate(pairs, start=1):
+                frame = diff_versions(client, ds, image_set, a, b)
+                first = first or (a, b, frame)
+                self.runner.report(searched, len(pairs))
+                if len(frame) or cancel.is_set():
+                    return a, b, frame, searched
+            assert first is not None
+            return (*first, len(pairs))
+
+        def done(found: tuple[int, int, pd.DataFrame, int]) -> None:
+            a, b, frame, searched = found
+            self.version_a.value, self.version_b.value = a, b
+            self._show_diff(a, b, frame)
+            newest = pairs[0]
+            if frame.empty and self.runner.cancelled:
+                self.diff_summary.value = (
+                    f"Cancelled after {searched} pairs; showing {a} → {b}, which is identical."
+                )
+            elif frame.empty:
+                self.diff_summary.value = (
+                    f"The newest {searched} pairs of versions are identical "
+                    f"(no metadata changed); showing {a} → {b}."
+                )
+            elif (a, b) != newest:
+                self.diff_summary.value += (
+                    f" <small>(the newest change: versions {b} to {newest[1]} have "
+                    "identical metadata)</small>"
+                )
 
         return self.runner.start(
-            job, on_success=done, label=f"Comparing versions {a} and {b}…", cancellable=False
+            job, on_success=done, label="Looking for the newest change…", unit="pairs"
         )

@@ -1,0 +1,80 @@
+"""How the version browser shows a metadata diff: the attribute first, then where it is.
+
+A diff path such as ``Study.Series.2.25.3328…3846.DICOM.Modality`` repeats a 40-digit
+series UID in every row and gets cut off before the attribute. The grid shows
+``Modality`` first and the place as a short label that stays the same across diffs
+(``Series …753846``: the UID's last six digits), with the whole UID as a tooltip.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+
+__all__ = ["DIFF_COLUMNS", "diff_display", "place_label"]
+
+DIFF_COLUMNS = ("attribute", "where", "change", "old", "new", "path")
+"""Columns of :func:`diff_display`, in order."""
+
+_LEVEL_UID = re.compile(r"(Series|Instances)\.([0-9.]+?)\.(?=DICOM|Instances|Series|$)")
+_SHORT = 6
+
+
+def _short(uid: str) -> str:
+    digits = uid.replace(".", "")
+    return uid if len(uid) <= _SHORT + 2 else "…" + digits[-_SHORT:]
+
+
+def place_label(path: str) -> tuple[str, str, str]:
+    """Split a diff path into ``(attribute, place, place_html)``.
+
+    Parameters
+    ----------
+    path
+        A path of :func:`hi_widgets.diff.diff_metadata`, e.g.
+        ``Study.Series.<uid>.Instances.<uid>.DICOM.SOPClassUID``.
+
+    Returns
+    -------
+    attribute : str
+        The last part after ``DICOM.`` (or the last segment).
+    place : str
+        ``Study``, ``Patient``, ``Series …753846`` or ``Series …753846 › instance …0042``.
+    place_html : str
+        ``place`` with each UID's full value as a ``title`` tooltip (escaped).
+    """
+    head, sep, attribute = path.rpartition(".DICOM.")
+    if not sep:
+        head, _, attribute = path.rpartition(".")
+    texts, htmls = [], []
+    for match in _LEVEL_UID.finditer(head + "."):
+        level = "Series" if match.group(1) == "Series" else "instance"
+        uid = match.group(2)
+        text = f"{level} {_short(uid)}"
+        texts.append(text)
+        htmls.append(f"<span title='{html.escape(uid, quote=True)}'>{html.escape(text)}</span>")
+    if not texts:
+        level = head.split(".", 1)[0] if head else "—"
+        return attribute, level, html.escape(level)
+    return attribute, " › ".join(texts), " › ".join(htmls)
+
+
+def diff_display(diff: pd.DataFrame) -> pd.DataFrame:
+    """Return a diff frame as the grid shows it (:data:`DIFF_COLUMNS`; ``where`` is HTML).
+
+    The full ``path`` stays as the last column so nothing is lost.
+    """
+    parts = [place_label(str(p)) for p in diff["path"]]
+    return pd.DataFrame(
+        {
+            "attribute": [a for a, _t, _h in parts],
+            "where": [h for _a, _t, h in parts],
+            "change": diff["change"].astype("string").to_numpy(),
+            "old": diff["old"].to_numpy(),
+            "new": diff["new"].to_numpy(),
+            "path": diff["path"].to_numpy(),
+        },
+        index=range(len(diff)),
+    )

@@ -1,0 +1,268 @@
+"""ExportPanel: format, include-PHI, a browser download built on request, save to a path.
+
+The download is built only when the user presses the button and travels to the browser
+in one message: no file (and no PHI) sits in widget state, so none is saved into the
+notebook file. Save writes under ``exports/`` by default (ignored by git), asks before
+replacing a file, and never writes one format under another format's suffix.
+"""
+
+from __future__ import annotations
+
+import html
+import pathlib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import ipywidgets as w
+import pandas as pd
+import traitlets
+
+from ..export import FORMATS, MEDIA_TYPES, SUFFIXES, export_frame, to_bytes
+from ._status import StatusArea
+
+__all__ = ["DEFAULT_EXPORT_FOLDER", "DownloadButton", "ExportPanel"]
+
+DEFAULT_EXPORT_FOLDER = "exports"
+"""Folder (relative to the kernel's working directory) Save writes to by default."""
+
+
+class DownloadButton(anywidget.AnyWidget):
+    """A button whose file is built by ``build()`` when pressed, then saved by the browser.
+
+    Only ``description``, ``filename`` and ``disabled`` are synced; the bytes go in one
+    custom message (``{"event": "file"}`` with the data as a buffer).
+
+    Parameters
+    ----------
+    build
+        Returns ``(filename, data)``; called in the kernel on each press.
+    on_error
+        Called with an exception ``build`` raised (the widget shows its own errors).
+    """
+
+    _esm = pathlib.Path(__file__).parent / "static" / "download_button.js"
+    description = traitlets.Unicode("Download").tag(sync=True)
+    filename = traitlets.Unicode("").tag(sync=True)
+    disabled = traitlets.Bool(True).tag(sync=True)
+
+    def __init__(
+        self,
+        build: Callable[[], tuple[str, bytes]],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        super().__init__()
+        self._build = build
+        self._on_error = on_error
+        self.on_msg(self._on_message)
+
+    def _on_message(
+        self, _widget: Any, content: Mapping[str, Any], _buffers: Sequence[Any]
+    ) -> None:
+        if isinstance(content, Mapping) and content.get("event") == "download":
+            self.send_file()
+
+    def send_file(self) -> tuple[str, bytes] | None:
+        """Build the file and send it to the browser; return it (None if it failed)."""
+        if self.disabled:
+            return None
+        try:
+            filename, data = self._build()
+        except Exception as error:
+            self._on_error(error)
+            return None
+        mime = MEDIA_TYPES.get(filename.rpartition(".")[2], "application/octet-stream")
+        self.send({"event": "file", "filename": filename, "mime": mime}, buffers=[data])
+        return filename, data
+
+
+def _target(text: str, basename: str, format: str) -> Path:
+    """Return the path to save to, with the format's suffix; refuse another format's."""
+    path = Path(text.strip() or f"{DEFAULT_EXPORT_FOLDER}/{basename}.{format}").expanduser()
+    if path.is_dir() or text.strip().endswith(("/", "\\")):
+        return path / f"{basename}.{format}"
+    suffix = path.suffix.lower()
+    if not suffix:
+        return path.with_name(f"{path.name}.{format}")
+    if SUFFIXES.get(suffix) != format:
+        expected = ", ".join(s for s, f in SUFFIXES.items() if f == format)
+        raise ValueError(
+            f"Save to path: {str(path)!r} ends in {suffix!r} but the format is {format}; "
+            f"use a name ending in {expected} or choose another format"
+        )
+    return path
+
+
+class ExportPanel(w.VBox):
+    """Export a DataFrame: format, include-PHI (off), browser download, save to a path.
+
+    Parameters
+    ----------
+    status
+        Where save outcomes and errors are shown.
+    basename
+        File name without extension for downloads and the default path.
+    redact
+        ``redact(frame, include_phi) -> frame`` applied before writing, for frames whose
+        PHI is in rows rather than in :data:`hi_widgets.frames.PHI_COLUMNS` (e.g. a
+        metadata diff); PHI columns are dropped by :mod:`hi_widgets.export` anyway.
+    """
+
+    def __init__(
+        self,
+        status: StatusArea,
+        basename: str = "versions",
+        redact: Callable[[pd.DataFrame, bool], pd.DataFrame] | None = None,
+    ) -> None:
+        self.status = status
+        self.basename = basename
+        self.redact = redact
+        self.frame: pd.DataFrame | None = None
+        self._confirm: Path | None = None  # the existing file the user may overwrite
+        self._note = ""
+        auto = w.Layout(width="auto")
+        self.format = w.Dropdown(options=list(FORMATS), value=FORMATS[0], description="Format")
+        self.format.add_class("hi-export-format")
+        self.include_phi = w.Checkbox(
+            value=False, description="Include PHI columns", indent=False, layout=auto
+        )
+        self.include_phi.add_class("hi-include-phi")
+        self.download_button = DownloadButton(self._download_file, self._download_failed)
+        self.download_button.add_class("hi-download-button")
+        self.download = w.HTML(value="<i>Nothing to export yet.</i>")
+        self.download.add_class("hi-download")
+        self.path = w.Text(
+            value="",
+            placeholder=f"{DEFAULT_EXPORT_FOLDER}/{basename}.csv",
+            description="Save to path",
+            continuous_update=True,
+            style={"description_width": "initial"},
+            layout=w.Layout(width="36em", max_width="100%"),
+        )
+        self.path.add_class("hi-export-path")
+        self.save_button = w.Button(
+            description="Save",
+            icon="save",
+            disabled=True,
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
+        self.save_button.add_class("hi-export-save")
+        self.save_button.on_click(lambda _b: self.save())
+        self.overwrite_button = w.Button(
+            description="Overwrite",
+            icon="exclamation-triangle",
+            button_style="danger",
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
+        self.overwrite_button.add_class("hi-export-overwrite")
+        self.overwrite_button.layout.display = "none"
+        self.overwrite_button.on_click(lambda _b: self.save(overwrite=True))
+        for widget in (self.format, self.include_phi):
+            widget.observe(self._refresh, names="value")
+        self.path.observe(lambda _c: self._ask_overwrite(None), names="value")
+        super().__init__(
+            [
+                w.HBox([self.format, self.include_phi]),
+                w.HBox([self.download_button, self.download]),
+                w.HBox([self.path, self.save_button, self.overwrite_button]),
+            ]
+        )
+
+    def set_frame(
+        self, frame: pd.DataFrame | None, basename: str | None = None, note: str = ""
+    ) -> None:
+        """Export this frame from now on (None: nothing; ``note`` says why).
+
+        Include-PHI is unticked again: a consent given for one frame does not carry over.
+        """
+        self.frame = frame
+        if basename:
+            self.basename = basename
+        self._note = note
+        if self.include_phi.value:
+            self.include_phi.value = False  # its observer refreshes
+        else:
+            self._refresh()
+
+    @property
+    def filename(self) -> str:
+        """Name of the download for the current frame and format."""
+        return f"{self.basename}.{self.format.value}"
+
+    def payload(self) -> bytes:
+        """Return the file contents for the chosen format and PHI setting."""
+        return to_bytes(self.prepared(), self.format.value, include_phi=self.include_phi.value)
+
+    def prepared(self) -> pd.DataFrame:
+        """Return the frame as it will be written (after ``redact``, before PHI columns)."""
+        if self.frame is None:
+            raise ValueError("nothing to export yet")
+        if self.redact is None:
+            return self.frame
+        return self.redact(self.frame, self.include_phi.value)
+
+    def _download_file(self) -> tuple[str, bytes]:
+        return self.filename, self.payload()
+
+    def _download_failed(self, error: BaseException) -> None:
+        self.status.show_error(error, context="Export failed")
+
+    def _refresh(self, _change: Any = None) -> None:
+        self._ask_overwrite(None)
+        empty = self.frame is None
+        self.save_button.disabled = empty
+        self.download_button.disabled = empty
+        self.download_button.filename = "" if empty else self.filename
+        self.download_button.description = "Download" if empty else f"Download {self.filename}"
+        self.path.placeholder = f"{DEFAULT_EXPORT_FOLDER}/{self.basename}.{self.format.value}"
+        if self.frame is None:
+            self.download.value = f"<i>{html.escape(self._note or 'Nothing to export yet.')}</i>"
+        else:
+            rows = len(self.frame)
+            self.download.value = f"<span>{rows:,} row{'' if rows == 1 else 's'}</span>"
+
+    def _ask_overwrite(self, path: Path | None) -> None:
+        self._confirm = path
+        self.overwrite_button.layout.display = "none" if path is None else ""
+
+    def save(self, overwrite: bool = False) -> str | None:
+        """Write the frame to the path in the text field (atomic, via export_frame).
+
+        The format is the dropdown's; a name without a suffix gets it, a name with another
+        format's suffix is refused. An existing file is replaced only with ``overwrite``
+        (the Overwrite button, shown after Save found the file).
+
+        Returns
+        -------
+        str or None
+            The path written, or None if nothing was written (the status area says why).
+        """
+        if self.frame is None:
+            self.status.show("Nothing to export yet: fetch something first.", "warning")
+            return None
+        try:
+            target = _target(self.path.value, self.basename, self.format.value)
+        except ValueError as error:
+            self.status.show(str(error), "error")
+            return None
+        if target.exists() and not (overwrite and self._confirm == target):
+            self._ask_overwrite(target)
+            self.status.show(
+                f"{target} already exists: press Overwrite to replace it, or change the path.",
+                "warning",
+            )
+            return None
+        self._ask_overwrite(None)
+        try:
+            if target.parent == Path(DEFAULT_EXPORT_FOLDER):
+                target.parent.mkdir(exist_ok=True)
+            frame = self.prepared()
+            written = export_frame(
+                frame, target, format=self.format.value, include_phi=self.include_phi.value
+            )
+        except Exception as error:
+            self.status.show_error(error, context=f"Could not save {target}")
+            return None
+        self.status.show(f"Saved {len(frame)} rows to {written}.", "info")
+        return str(written)

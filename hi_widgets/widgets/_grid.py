@@ -1,0 +1,168 @@
+"""FrameGrid: a DataFrame in an interactive data grid (itables' DataTables widget).
+
+Why itables' ``ITable``: it is an anywidget whose JavaScript (DataTables with its
+ColumnControl, FixedColumns and Scroller extensions) ships inside the Python package, so
+it works offline and needs no front-end extension in JupyterLab 4, Notebook 7 and Voila;
+it sorts, filters, keeps the header in view, scrolls inside its own box and pins
+columns. ipydatagrid also does most of this but needs its lab extension and has had no
+release since 2024-12.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+from itables.widget import ITable
+
+from ._html import format_cell, format_duration
+
+__all__ = ["VERSION_KEY_COLUMNS", "FrameGrid", "display_frame"]
+
+VERSION_KEY_COLUMNS = ("versionId", "imageSetState", "imageSetWorkflowStatus", "updatedAt")
+"""Columns of a versions frame that come first and stay visible at 1280 px."""
+
+
+def display_frame(
+    frame: pd.DataFrame,
+    *,
+    key_columns: Sequence[str] = (),
+    hide_columns: Sequence[str] = (),
+    html_columns: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Return ``frame`` as the grid shows it: key columns first, cells as readable text.
+
+    Timestamps become compact UTC (``2025-03-01 12:00:05Z``, which also sorts right),
+    durations ``1 min 46 s``, missing values blank; integers stay numbers so they sort as
+    numbers. With ``html_columns`` those columns are passed as HTML and every other
+    text is escaped.
+    """
+    frame = frame.drop(columns=[c for c in hide_columns if c in frame.columns])
+    first = [c for c in key_columns if c in frame.columns]
+    frame = frame[first + [c for c in frame.columns if c not in first]]
+    shown: dict[str, Any] = {}
+    for column in frame.columns:
+        series = frame[column]
+        if pd.api.types.is_timedelta64_dtype(series):
+            shown[column] = [format_duration(v) for v in series]
+        elif pd.api.types.is_integer_dtype(series) and not series.isna().any():
+            shown[column] = series.astype("int64")
+        else:
+            texts = [format_cell(v) for v in series]
+            if html_columns and column not in html_columns:
+                texts = [html.escape(t) for t in texts]
+            shown[column] = texts
+    return pd.DataFrame(shown, index=range(len(frame)), columns=list(frame.columns))
+
+
+class FrameGrid(w.VBox):
+    """A DataFrame in a sortable, filterable grid with a row count.
+
+    Parameters
+    ----------
+    noun
+        Counted thing for the count label, e.g. ``"version"`` gives "57 versions".
+    grid_class, count_class
+        CSS classes added to the grid widget and the count label.
+    key_columns
+        Columns shown first; the first of them is pinned while scrolling sideways.
+    hide_columns
+        Columns not to show (e.g. identifiers shown above the grid already).
+    height
+        CSS height of the rows' area; rows scroll inside it under a fixed header.
+    html_columns
+        Columns whose cells are HTML (e.g. with a ``title`` tooltip); the rest is escaped.
+    select
+        Let the user select one row (see ``grid.selected_rows``).
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame or None
+        The frame given to :meth:`set_frame`.
+    shown : pandas.DataFrame or None
+        What the grid holds (see :func:`display_frame`).
+    count : ipywidgets.Label
+    grid : itables.widget.ITable
+    """
+
+    def __init__(
+        self,
+        noun: str = "row",
+        *,
+        grid_class: str = "hi-grid",
+        count_class: str | None = None,
+        key_columns: Sequence[str] = (),
+        hide_columns: Sequence[str] = (),
+        height: str = "420px",
+        html_columns: Sequence[str] = (),
+        select: bool = False,
+    ) -> None:
+        self.noun = noun
+        self.html_columns = tuple(html_columns)
+        self.key_columns = tuple(key_columns)
+        self.hide_columns = tuple(hide_columns)
+        self.frame: pd.DataFrame | None = None
+        self.shown: pd.DataFrame | None = None
+        self.count = w.Label(value=f"0 {noun}s")
+        if count_class:
+            self.count.add_class(count_class)
+        self.note = w.HTML(value="")
+        self.note.add_class("hi-grid-note")
+        self._options: dict[str, Any] = {
+            "classes": "display compact nowrap cell-border",
+            "scrollX": True,
+            "scrollY": height,
+            "scrollCollapse": True,
+            "paging": True,
+            "pageLength": 100,
+            "lengthMenu": [25, 50, 100, 500, 2000],
+            "fixedColumns": {"left": 1},
+            "columnControl": ["order", "searchDropdown"],
+            "ordering": {"indicators": False, "handler": False},
+            "autoWidth": False,
+            "showIndex": False,
+            "maxBytes": 0,  # never down-sample: every row is reachable
+            "style": "width:100%;margin:0",
+        }
+        if html_columns:
+            self._options["allow_html"] = True
+        if select:
+            self._options["select"] = {"style": "single"}
+        self.grid = ITable(pd.DataFrame(), **self._options)
+        self.grid.add_class("hi-grid")
+        self.grid.add_class(grid_class)
+        self.grid.layout = w.Layout(width="100%")
+        super().__init__(
+            [w.HBox([self.count, self.note]), self.grid], layout=w.Layout(width="100%")
+        )
+
+    def set_frame(self, frame: pd.DataFrame | None, note: str = "") -> None:
+        """Show a new frame (None clears the grid); ``note`` is shown next to the count."""
+        self.frame = frame
+        n = 0 if frame is None else len(frame)
+        self.count.value = f"{n} {self.noun}" + ("" if n == 1 else "s")
+        self.shown = (
+            None
+            if frame is None
+            else display_frame(
+                frame,
+                key_columns=self.key_columns,
+                hide_columns=self.hide_columns,
+                html_columns=self.html_columns,
+            )
+        )
+        self.grid.update(self.shown if self.shown is not None else pd.DataFrame(), **self._options)
+        self.set_note(note)
+
+    def set_note(self, note: str, kind: str = "warning") -> None:
+        """Say something about the rows shown, e.g. that they belong to earlier inputs."""
+        color = "#8a5300" if kind == "warning" else "inherit"
+        self.note.value = (
+            f"<span class='hi-grid-note-{kind}' style='color:{color};margin-left:1em'>"
+            f"{html.escape(note)}</span>"
+            if note
+            else ""
+        )

@@ -1,0 +1,180 @@
+"""InteractiveTimeline: the version timeline on matplotlib's Jupyter canvas (ipympl).
+
+Hovering a bar names the version (id, state, workflow status, times, message), clicking
+it sets :attr:`InteractiveTimeline.selected_version`, and the toolbar zooms and pans.
+The figure is made without pyplot (no global figure list, nothing shown twice); the
+static PNG (:func:`hi_widgets.plots.timeline_png`) stays the fallback for exports and
+front ends without widgets.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+import traitlets
+from matplotlib.figure import Figure
+
+from ..plots import plot_version_timeline, timeline_height, timeline_versions
+from ._html import format_cell, format_duration
+
+__all__ = ["InteractiveTimeline", "version_text"]
+
+WIDTH_INCHES = 10.0  # 1000 px at dpi 100: fits a 1280 px screen beside the toolbar
+DPI = 100
+
+
+def version_text(row: pd.Series) -> str:
+    """One line about a version: ``v12 · ACTIVE · UPDATED · created … · updated … · message``."""
+    parts = [f"v{row.get('versionId')}"]
+    for column in ("imageSetState", "imageSetWorkflowStatus"):
+        value = row.get(column)
+        if value is not None and not pd.isna(value):
+            parts.append(str(value))
+    for column, word in (("createdAt", "created"), ("updatedAt", "updated")):
+        text = format_cell(row.get(column))
+        if text:
+            parts.append(f"{word} {text}")
+    duration = format_duration(row.get("duration"))
+    if duration:
+        parts.append(f"took {duration}")
+    message = row.get("message")
+    if message is not None and not pd.isna(message) and str(message):
+        parts.append(str(message))
+    return " · ".join(parts)
+
+
+class InteractiveTimeline(w.VBox):
+    """A versions frame's timeline with hover, click-to-select, zoom and pan.
+
+    Parameters
+    ----------
+    css_class
+        Class added to the canvas widget.
+
+    Attributes
+    ----------
+    selected_version : int or None
+        Traitlet: the version last clicked (or set with :meth:`highlight`).
+    hovered_version : int or None
+        Traitlet: the version under the mouse.
+    hover : ipywidgets.HTML
+        Says which version is under the mouse (class ``hi-timeline-hover``).
+    canvas : ipympl.backend_nbagg.Canvas
+        The figure's widget (class ``hi-timeline-canvas``).
+    rows : pandas.DataFrame
+        The versions in bar order (:func:`hi_widgets.plots.timeline_versions`).
+    """
+
+    selected_version = traitlets.Int(None, allow_none=True)
+    hovered_version = traitlets.Int(None, allow_none=True)
+
+    def __init__(self, css_class: str = "hi-timeline") -> None:
+        # ipympl loads IPython display machinery: only when a timeline is built.
+        from ipympl.backend_nbagg import Canvas, FigureManager
+
+        self.figure = Figure(figsize=(WIDTH_INCHES, 2.25), dpi=DPI)
+        self.canvas = Canvas(self.figure)
+        # A manager without pyplot's Gcf: the canvas needs one to answer the front end.
+        self._manager = FigureManager(self.canvas, 0)
+        self.canvas.header_visible = False
+        self.canvas.footer_visible = False
+        self.canvas.resizable = False
+        self.canvas.toolbar_visible = "visible"
+        self.canvas.toolbar_position = "left"
+        self.canvas.add_class("hi-timeline-canvas")
+        self.canvas.add_class(css_class)
+        self.hover = w.HTML(value="<i>Hover over a version for details; click to select it.</i>")
+        self.hover.add_class("hi-timeline-hover")
+        self.rows = pd.DataFrame()
+        self.frame: pd.DataFrame | None = None
+        self._bars: Any = None
+        self._annotation: Any = None
+        super().__init__([self.hover, self.canvas], layout=w.Layout(width="100%"))
+        self.add_class("hi-interactive-timeline")
+
+    def set_frame(self, frame: pd.DataFrame, highlight_version: int | None = None) -> None:
+        """Draw ``frame``'s timeline (zoom is reset), optionally outlining a version."""
+        self.frame = frame
+        self._draw(highlight_version, keep_view=False)
+
+    def highlight(self, version: int | None) -> None:
+        """Outline ``version`` (keeping the zoom) and make it :attr:`selected_version`."""
+        self.selected_version = version
+        if self.frame is not None:
+            self._draw(version, keep_view=True)
+
+    def _draw(self, highlight_version: int | None, keep_view: bool) -> None:
+        frame = self.frame
+        if frame is None:
+            return
+        view = None
+        if keep_view and self.figure.axes:
+            view = (self.figure.axes[0].get_xlim(), self.figure.axes[0].get_ylim())
+        # Draw on a new figure and swap it in only when drawing worked: a failure leaves
+        # the timeline on screen as it was.
+        figure = Figure(figsize=(WIDTH_INCHES, timeline_height(frame)), dpi=DPI)
+        ax = figure.add_subplot()
+        plot_version_timeline(frame, ax=ax, highlight_version=highlight_version)
+        figure.tight_layout()
+        if view is not None:
+            ax.set_xlim(view[0])
+            ax.set_ylim(view[1])
+        figure.set_canvas(self.canvas)
+        self.canvas.figure = self.figure = figure
+        # Canvas callbacks live on the figure: connect them to each new one.
+        self.canvas.mpl_connect("motion_notify_event", self._on_move)
+        self.canvas.mpl_connect("button_press_event", self._on_click)
+        self.rows = timeline_versions(frame).reset_index(drop=True)
+        self._bars = next((c for c in ax.collections if c.get_gid() == "versions"), None)
+        if self._bars is not None:
+            self._bars.set_pickradius(0)  # only the bar under the mouse, not its neighbours
+        self._annotation = ax.annotate(
+            "",
+            xy=(0, 0),
+            xytext=(12, 12),
+            textcoords="offset points",
+            fontsize="small",
+            bbox={"boxstyle": "round", "fc": "#ffffe0", "ec": "0.5"},
+            zorder=10,
+            visible=False,
+        )
+        width, height = self.figure.bbox.size
+        self._manager.resize(width, height)
+        self.canvas.draw_idle()
+
+    def version_at(self, event: Any) -> int | None:
+        """Return the index in :attr:`rows` of the bar under a mouse event, or None."""
+        if self._bars is None or event.inaxes is None:
+            return None
+        hit, info = self._bars.contains(event)
+        if not hit or not len(info.get("ind", ())):
+            return None
+        return int(info["ind"][-1])  # the top-most bar
+
+    def _on_move(self, event: Any) -> None:
+        index = self.version_at(event)
+        version = None if index is None else int(self.rows["versionId"].iloc[index])
+        if version == self.hovered_version:
+            return
+        self.hovered_version = version
+        if index is None:
+            self._annotation.set_visible(False)
+        else:
+            row = self.rows.iloc[index]
+            text = version_text(row)
+            self.hover.value = f"<span class='hi-timeline-hover-text'>{html.escape(text)}</span>"
+            self._annotation.xy = (event.xdata, event.ydata)
+            self._annotation.set_text(text if len(text) < 90 else text[:89] + "…")
+            self._annotation.set_visible(True)
+        self.canvas.draw_idle()
+
+    def _on_click(self, event: Any) -> None:
+        toolbar = self._manager.toolbar
+        if event.button != 1 or (toolbar is not None and str(getattr(toolbar, "mode", ""))):
+            return  # zooming or panning, not choosing
+        index = self.version_at(event)
+        if index is not None:
+            self.highlight(int(self.rows["versionId"].iloc[index]))

@@ -1,0 +1,61 @@
+"""The data grid's cell wording: durations, timestamps, key columns first, escaping."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from hi_widgets.widgets._grid import FrameGrid, display_frame
+from hi_widgets.widgets._html import format_duration
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.25, "0.2 s"),
+        (4.24, "4.2 s"),
+        (46.4, "46 s"),
+        (106.233, "1 min 46 s"),
+        (3_600 * 2 + 300, "2 h 5 min"),
+        (86_400 * 3 + 3_600 * 4, "3 d 4 h"),
+        (-90, "-1 min 30 s"),
+    ],
+)
+def test_durations_read_as_people_say_them(seconds, text):
+    assert format_duration(pd.Timedelta(seconds=seconds)) == text
+
+
+def test_missing_durations_are_blank():
+    assert format_duration(pd.NaT) == "" and format_duration(None) == ""
+
+
+def test_display_frame_orders_formats_and_escapes():
+    frame = pd.DataFrame(
+        {
+            "message": ["<b>bold</b>", None],
+            "versionId": pd.array([2, 10], dtype="Int64"),
+            "updatedAt": pd.to_datetime(["2025-03-01T13:00:05.250+01:00", None], utc=True),
+            "duration": pd.to_timedelta([106.233, None], unit="s"),
+        }
+    )
+    shown = display_frame(frame, key_columns=("versionId", "updatedAt"))
+    assert list(shown.columns) == ["versionId", "updatedAt", "message", "duration"]
+    assert list(shown["versionId"]) == [2, 10]  # numbers, so 10 sorts after 2
+    assert list(shown["updatedAt"]) == ["2025-03-01 12:00:05Z", ""]
+    assert list(shown["duration"]) == ["1 min 46 s", ""]
+    assert shown["message"][0] == "<b>bold</b>"  # itables escapes it (allow_html is off)
+    escaped = display_frame(frame, html_columns=("versionId",))
+    assert escaped["message"][0] == "&lt;b&gt;bold&lt;/b&gt;"
+
+
+def test_grid_holds_every_row_and_pins_the_first_key_column():
+    grid = FrameGrid("version", key_columns=("versionId",))
+    grid.set_frame(pd.DataFrame({"x": range(5_000), "versionId": range(5_000)}))
+    assert grid.count.value == "5000 versions"
+    options = grid.grid._dt_args
+    assert len(json.loads(options["data_json"])) == 5_000  # no down-sampling
+    assert options["fixedColumns"] == {"left": 1} and options["scrollX"]
+    grid.set_frame(None)
+    assert grid.count.value == "0 versions" and grid.shown is None
