@@ -497,7 +497,16 @@ def _fetch_until_interrupted(fetch):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the ``hi-widgets`` argument parser with every subcommand."""
+    """Return the ``hi-widgets`` argument parser with every subcommand.
+
+    Examples
+    --------
+    >>> from hi_widgets.cli import build_parser
+    >>> args = build_parser().parse_args(["versions", "--datastore", datastore_id,
+    ...                                   "--image-set", image_set_id, "-o", "versions.csv"])
+    >>> args.command, args.image_sets == [image_set_id]
+    ('versions', True)
+    """
     parser = argparse.ArgumentParser(
         prog="hi-widgets",
         description="AWS HealthImaging version histories: local sandbox, demo, exports.",
@@ -517,6 +526,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ----------
     argv
         Arguments without the program name; default: ``sys.argv[1:]``.
+
+    Examples
+    --------
+    >>> from hi_widgets.cli import main
+    >>> main(["versions", "--datastore", "not-an-id", "--image-set", image_set_id,
+    ...       "-o", "versions.csv"])  # bad arguments: exit status 2, nothing requested
+    2
     """
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -201,6 +201,11 @@ def render_index(groups: list[Group]) -> str:
         "(``hi_widgets.sandbox.__all__``), grouped by layer, from the bottom up. Import "
         "them from the package (``import hi_widgets as hw; hw.fetch_versions``); the module "
         "beside each list is where the name is defined.\n",
+        "The examples run as doctests against a local sandbox (``make test``). Each "
+        "assumes ``import hi_widgets as hw``, ``sb = sandbox.start(seed=0)`` (``from hi_widgets "
+        "import sandbox``), "
+        "``client = sb.client()``, ``datastore_id`` the first demo datastore and "
+        "``image_set_id`` its image set with 73 versions (see ``conftest.py``).\n",
         ".. toctree::\n   :maxdepth: 2\n",
     ]
     lines.extend(f"   {group.slug}" for group in groups)

@@ -86,6 +86,13 @@ class VersionBrowser(ActionWidget):
     download link ``hi-download``; patient attributes are left out of exports unless
     "Include patient (PHI) attributes" is ticked); status ``hi-status``,
     progress ``hi-progress``, cancel ``hi-cancel``.
+
+    Examples
+    --------
+    >>> browser = hw.VersionBrowser(
+    ...     client=client, datastore_id=datastore_id, image_set_id=image_set_id
+    ... )
+    >>> browser  # doctest: +SKIP
     """
 
     versions = traitlets.Instance(pd.DataFrame, allow_none=True, help="the version history")
