@@ -117,6 +117,7 @@ def test_errors_page_shows_every_exception_with_its_real_message():
     assert isinstance(throttled, errors.ThrottlingError)
     assert str(throttled) in page
     assert "(HTTP 429)" in page
+    assert ">>>" not in page and "--------" not in page, "docstring sections leaked"
 
 
 def test_phi_page_lists_every_row_of_the_table_with_what_an_export_does():

@@ -48,6 +48,12 @@ def rst_to_myst(text: str) -> str:
     return re.sub(r":(?:py:)?(\w+):`", r"{py:\1}`", text)
 
 
+def prose(doc: str) -> str:
+    """A docstring without its numpydoc sections (``Examples``, ``Parameters``...)."""
+    section = re.search(r"^\S[^\n]*\n-{3,}$", doc, re.MULTILINE)
+    return (doc[: section.start()] if section else doc).strip()
+
+
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -264,7 +270,7 @@ def errors_fragment() -> str:
     """One section per exception class: when, service code, retryable, the message."""
     out = []
     for cls in error_classes():
-        doc = rst_to_myst(inspect.getdoc(cls) or "")
+        doc = rst_to_myst(prose(inspect.getdoc(cls) or ""))
         bases = ", ".join(
             f"{{py:class}}`~hi_widgets.{base.__name__}`"
             if base.__module__.startswith("hi_widgets")
@@ -278,9 +284,9 @@ def errors_fragment() -> str:
             status = _service_status(cls.code)
             facts.append(f"service error `{cls.code}`" + (f" (HTTP {status})" if status else ""))
         facts.append(
-            "retryable: the bulk fetchers retry it, with backoff, before reporting it"
+            "`retryable` is True: the bulk fetchers retry it, with backoff, before reporting it"
             if cls.retryable
-            else "not retryable: retrying the same request gives the same answer"
+            else "not retried automatically (`retryable` is False)"
         )
         out.append("; ".join(facts) + ".\n")
         error = _example_error(cls)
