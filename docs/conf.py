@@ -138,7 +138,9 @@ nb_execution_raise_on_error = True  # a failing notebook fails the build
 nb_execution_show_tb = True
 nb_execution_in_temp = True  # exports a notebook writes go to a scratch folder
 nb_merge_streams = True
-nb_ipywidgets_js = {}  # offline pages: no widget manager from a CDN; widgets show as text
+# Offline pages: no widget manager from a CDN, so a widget shows its text form.
+nb_ipywidgets_js = {}
+nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
