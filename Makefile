@@ -29,8 +29,8 @@ browser-deps:
 	  else echo "chromium is missing and this user cannot apt-get install it; browser tests will be skipped"; fi; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check hi_widgets tests benchmarks notebooks docs
-	$(BIN)/ruff format --check hi_widgets tests benchmarks notebooks docs
+	$(BIN)/ruff check hi_widgets tests benchmarks notebooks docs conftest.py
+	$(BIN)/ruff format --check hi_widgets tests benchmarks notebooks docs conftest.py
 
 # The site, offline, with every notebook executed. -W --keep-going -n: a broken reference,
 # a public name without a docstring or a failing notebook fails the build (all reported).

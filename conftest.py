@@ -33,7 +33,7 @@ _AWS_SETTINGS = (
 
 @pytest.fixture(scope="session")
 def doctest_sandbox():
-    """The sandbox the docstring examples run against."""
+    """Start the sandbox the docstring examples run against (one per session)."""
     from hi_widgets import sandbox
 
     with sandbox.start(seed=0, quotas=False) as sb:
