@@ -160,7 +160,13 @@ class ChangesView(w.VBox):
         """
 
         def job(cancel: threading.Event) -> pd.DataFrame:
-            return self._load_log(self.runner.report, cancel)
+            frame = self._load_log(self.runner.report, cancel)
+            # Versions skipped by Cancel count as done in the log's progress: report what
+            # was fetched, so the runner calls the outcome cancelled, not done.
+            kinds = frame.drop_duplicates("versionId")["kind"]
+            if (kinds == "cancelled").any():
+                self.runner.report(int((kinds != "cancelled").sum()), len(kinds))
+            return frame
 
         return self.runner.start(
             job,
