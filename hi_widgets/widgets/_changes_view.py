@@ -22,10 +22,11 @@ from ..changes_plot import plot_changes
 from ..plots import figure_to_png
 from ._export import ExportPanel
 from ._grid import FrameGrid
+from ._preview_panel import show_png
 from ._runner import BackgroundRunner
 from ._status import StatusArea
 
-__all__ = ["CHANGES_KEY_COLUMNS", "MAX_WORKERS", "ChangesView"]
+__all__ = ["CHANGES_KEY_COLUMNS", "MAX_WORKERS", "ChangesView", "change_log_loader"]
 
 CHANGES_KEY_COLUMNS = (
     "versionId",
@@ -130,15 +131,15 @@ class ChangesView(w.VBox):
         self.export = ExportPanel(status, basename=basename)
         self.export.include_phi.description = "Include PHI (patient attributes, dates, UIDs)"
         self.export.add_class("hi-changes-export")
+        hint = w.HTML(
+            "<small>Select a row to see the diff of that version with the one before it.</small>"
+        )
         super().__init__(
             [
                 w.HBox([self.load_button, self.summary]),
-                w.HTML(
-                    "<small>Select a row to see the diff of that version with the one "
-                    "before it.</small>"
-                ),
-                self.grid,
                 self.plot,
+                hint,
+                self.grid,
                 w.HTML("<b>Export the change log</b>"),
                 self.export,
             ]
@@ -185,8 +186,7 @@ class ChangesView(w.VBox):
             frame,
             note="Cancelled: versions not fetched are marked cancelled." if cancelled else "",
         )
-        self.plot.value = png
-        self.plot.layout.display = ""
+        show_png(self.plot, png)
         self.summary.value = html.escape(_summary(frame))
         versions = frame["versionId"].nunique()
         fetched = int((frame.drop_duplicates("versionId")["kind"] != "cancelled").sum())

@@ -21,7 +21,14 @@ from ..preview import FrameCache, FramePreview, MissingCodecError, plot_frames, 
 from ._runner import BackgroundRunner
 from ._status import StatusArea
 
-__all__ = ["PreviewPanel", "PreviewTarget"]
+__all__ = ["PreviewPanel", "PreviewTarget", "show_png"]
+
+
+def show_png(image: w.Image, png: bytes) -> None:
+    """Show a PNG at its own width (the front end would stretch it to the container's)."""
+    image.value = png
+    image.width = str(int.from_bytes(png[16:20], "big"))  # IHDR: width, big-endian
+    image.layout.display = ""
 
 
 class PreviewTarget(NamedTuple):
@@ -132,8 +139,7 @@ class PreviewPanel(w.VBox):
     def _show(self, target: PreviewTarget, previews: list[FramePreview], png: bytes) -> None:
         self.previews = previews
         self.shown = target
-        self.image.value = png
-        self.image.layout.display = ""
+        show_png(self.image, png)
         failed = [p for p in previews if not p.ok]
         lines = [f"Images of {html.escape(target.label)}."]
         lines += [
