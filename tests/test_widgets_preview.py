@@ -14,6 +14,7 @@ from widget_helpers import WAIT, ready
 from hi_widgets.fetch import get_image_set_metadata
 from hi_widgets.preview import choose_frames
 from hi_widgets.widgets import ImageSetExplorer, VersionBrowser
+from hi_widgets.widgets.version_browser import TAB_IMAGES
 
 pytest.importorskip("imagecodecs")
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
@@ -144,7 +145,7 @@ def test_the_browser_previews_the_selected_version(sb, three_frames):
     browser = ready(VersionBrowser, sb, ds, image_set)
     version = browser.selected_version
     sb.clear_requests()
-    browser.tabs.selected_index = 4
+    browser.tabs.selected_index = TAB_IMAGES
     browser.preview.show_button.click()
     assert browser.wait(WAIT)
     assert browser.status.kind == "info", browser.status.text
