@@ -177,3 +177,18 @@ def test_no_phi_reaches_widget_state(sb, three_frames):
         if isinstance(value, str)
     ]
     assert not [s for s in secrets for text in texts if s in text]
+
+
+def test_a_frame_that_cannot_be_decoded_says_why(sb, three_frames):
+    ds, image_set, metadata = three_frames
+    explorer = explore(sb, ds, image_set)
+    first = choose_frames(metadata)[0]
+    # A damaged frame in the panel's cache stands for a corrupt answer of the service.
+    explorer.preview.cache.put((ds, image_set, first.frame_id), b"not htj2k", "image/jph")
+    show(explorer)
+    broken, *others = explorer.preview.previews
+    assert not broken.ok and broken.error and all(p.ok for p in others)
+    message = explorer.preview.message.value
+    assert message.count("hi-preview-error") == 1 and "first" in message
+    assert explorer.status.kind == "warning" and "1 of 3" in explorer.status.text
+    assert operations(sb).count("GetImageFrame") == 2
