@@ -5,7 +5,6 @@ client lives, so repeated calls do not pay for building it. It shares the client
 loaded service model (building one from scratch costs ~150 ms of CPU) and parses
 timestamps straight to UTC: botocore's default parser goes through the local time zone,
 which costs more CPU per response than anything else in the parse at high request rates.
-Its response parser walks each output shape once instead of per response (``_parser``).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from botocore.config import Config
 from botocore.utils import parse_timestamp
 
 from ..model import SERVICE_NAME
-from ._parser import CompiledParserFactory
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +49,9 @@ def _build_twin(client: Any, pool: int) -> Any:
     loader = getattr(client, "_loader", None)
     if loader is not None:
         session.register_component("data_loader", loader)
-    parsers = CompiledParserFactory()
-    parsers.set_parser_defaults(timestamp_parser=_utc_timestamp)
-    session.register_component("response_parser_factory", parsers)
+    session.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=_utc_timestamp
+    )
     twin_config = client.meta.config.merge(
         Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
