@@ -128,6 +128,19 @@ _PHI_PATH = re.compile(
 )
 # A diff (hi_widgets.diff.DIFF_COLUMNS), possibly with more columns a front end added.
 _DIFF_COLUMNS = {"path", "old", "new"}
+# A change log (hi_widgets.changes.CHANGES_COLUMNS): a diff with version rows and UIDs.
+_CHANGES_COLUMNS = {"versionId", "kind", "attribute", "path", "old", "new"}
+_CHANGE_ROW_COLUMNS = (
+    "level",
+    "series",
+    "seriesInstanceUID",
+    "attribute",
+    "path",
+    "change",
+    "old",
+    "new",
+)
+_SERIES_LABEL_TAIL = re.compile(r" \(…\d+\)$")  # "S2 (…753846)": a UID's last digits
 
 
 def _column_keyword(column: Any) -> str | None:
@@ -235,10 +248,12 @@ class Deidentifier:
         """De-identify a frame's columns (``DICOM<Keyword>`` or ``<Keyword>`` names).
 
         Removed attributes' columns are dropped; UID columns get their replacements; a
-        diff frame (with ``path``, ``old`` and ``new`` columns) also goes through
-        :meth:`diff`. The input is not modified.
+        change log goes through :meth:`changes`, any other diff frame (with ``path``,
+        ``old`` and ``new`` columns) through :meth:`diff`. The input is not modified.
         """
-        if set(df.columns) >= _DIFF_COLUMNS:
+        if set(df.columns) >= _CHANGES_COLUMNS:
+            df = self.changes(df)
+        elif set(df.columns) >= _DIFF_COLUMNS:
             df = self.diff(df)
         drop = [c for c in df.columns if isinstance(c, str) and self.removes(c)]
         out = df.drop(columns=drop) if drop else df
@@ -287,16 +302,29 @@ class Deidentifier:
         Rows of removed attributes (or under them) go; UIDs in paths and in the values of
         UID attributes are replaced.
         """
+        return self._diff_rows(diff, version_rows=False)
+
+    def _diff_rows(self, diff: pd.DataFrame, version_rows: bool) -> pd.DataFrame:
         keep, paths, olds, news = [], [], [], []
-        for position, (path, old, new) in enumerate(
-            zip(diff["path"], diff["old"], diff["new"], strict=True)
+        attributes = diff["attribute"] if "attribute" in diff.columns else [None] * len(diff)
+        for position, (path, old, new, attribute) in enumerate(
+            zip(diff["path"], diff["old"], diff["new"], attributes, strict=True)
         ):
             if not isinstance(path, str):
+                if version_rows and pd.isna(old) and pd.isna(new):  # no attribute, no value
+                    keep.append(position)
+                    paths.append(path)
+                    olds.append(old)
+                    news.append(new)
                 continue
             new_path, keyword = self._path(path)
             if new_path is None:
                 continue
-            uid = keyword is not None and action_for(keyword) == "U"
+            # A whole series or instance added or removed: the path ends in its UID, which
+            # is also the value; its ``attribute`` (SeriesInstanceUID...) says so.
+            uid = any(
+                isinstance(name, str) and action_for(name) == "U" for name in (keyword, attribute)
+            )
             keep.append(position)
             paths.append(new_path)
             olds.append(self._uid_value(old) if uid and not pd.isna(old) else old)
@@ -304,6 +332,43 @@ class Deidentifier:
         out = diff.iloc[keep].reset_index(drop=True)
         for column, values in (("path", paths), ("old", olds), ("new", news)):
             out[column] = pd.Series(values, index=out.index, dtype=diff[column].dtype)
+        return out
+
+    def changes(self, log: pd.DataFrame) -> pd.DataFrame:
+        """De-identify a change log (:func:`hi_widgets.changes_frame`).
+
+        Attribute rows as in :meth:`diff`; version rows (no attribute: ``initial``,
+        ``failed``, ``unchanged``...) stay. UIDs are replaced in paths, in the values of
+        UID attributes and of whole series or instances, and in ``seriesInstanceUID``;
+        a ``series`` label ends in the replacement's digits instead of the UID's.
+        """
+        numbered = log.assign(_position=range(len(log)))
+        out = self._diff_rows(numbered, version_rows=True)
+        # A version all of whose rows went keeps one row without them, so the log still
+        # lists every version (with its time and status), as a versions export does.
+        gone = ~log["versionId"].isin(out["versionId"]) & log["versionId"].notna()
+        if gone.any():
+            first = numbered[gone].drop_duplicates("versionId")
+            first.loc[:, [c for c in _CHANGE_ROW_COLUMNS if c in first.columns]] = None
+            out = pd.concat([out, first.astype(out.dtypes.to_dict())])
+        out = out.sort_values("_position", kind="stable").drop(columns="_position")
+        out = out.reset_index(drop=True)
+        if "seriesInstanceUID" not in out.columns:
+            return out
+        uids = self._map(out["seriesInstanceUID"])
+        if "series" in out.columns:
+            out["series"] = pd.Series(
+                [
+                    label
+                    if pd.isna(label) or pd.isna(uid)
+                    else _SERIES_LABEL_TAIL.sub("", str(label))
+                    + f" (…{str(uid).replace('.', '')[-6:]})"
+                    for label, uid in zip(out["series"], uids, strict=True)
+                ],
+                index=out.index,
+                dtype=out["series"].dtype,
+            )
+        out["seriesInstanceUID"] = uids
         return out
 
 

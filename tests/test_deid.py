@@ -121,3 +121,31 @@ def test_a_diff_with_extra_columns_is_still_deidentified():
     out = deidentify(diff)
     assert out["attribute"].tolist() == ["Modality"]
     assert "A1" not in out.to_csv() and "A2" not in out.to_csv()
+
+
+def test_a_change_log_is_deidentified_row_by_row_and_keeps_every_version():
+    from hi_widgets.changes import changes_from_documents
+
+    series, sop = "1.2.826.0.1.3680043.8.498.111111", "1.2.826.0.1.3680043.8.498.222222"
+    first = {
+        "Patient": {"DICOM": {"PatientName": "DOE^JANE"}},
+        "Study": {"DICOM": {"StudyDescription": "HEAD"}, "Series": {}},
+    }
+    second = {
+        "Patient": {"DICOM": {"PatientName": "DOE^JOHN"}},
+        "Study": {
+            "DICOM": {"StudyDescription": "HEAD"},
+            "Series": {series: {"DICOM": {"Modality": "CT"}, "Instances": {sop: {"DICOM": {}}}}},
+        },
+    }
+    third = {**second, "Study": {**second["Study"], "DICOM": {"StudyDescription": "NECK"}}}
+    log = changes_from_documents({1: first, 2: second, 3: third})
+    out = deidentify(log, uid_key="test")  # a fixed key: the same replacements every run
+    text = out.to_csv()
+    assert not [s for s in ("DOE^", "HEAD", "NECK", series, sop, series[-6:]) if s in text]
+    assert list(out.columns) == list(log.columns)
+    assert sorted(set(out["versionId"])) == [1, 2, 3]  # version 3 changed only PHI
+    (whole,) = out[out["attribute"] == "SeriesInstanceUID"].itertuples()
+    assert whole.path == f"Study.Series.{whole.new}" == f"Study.Series.{whole.seriesInstanceUID}"
+    assert whole.series.endswith(f"(…{whole.new.replace('.', '')[-6:]})")
+    assert pd.isna(out.loc[out["versionId"] == 3, "attribute"]).all()

@@ -358,6 +358,25 @@ def test_explorer_browser_and_batch_in_the_voila_app(voila_app, browser, demo_tr
         ).to_be_visible()
         _screenshot(page, "08-metadata-diff")
 
+        # The change log, and a look at the images (real HTJ2K frames, decoded).
+        browser_widget.locator(".lm-TabBar-tab", has_text="Changes").click()
+        expect(browser_widget.locator(".hi-changes-summary")).to_contain_text(
+            f"{n_versions} versions", timeout=ACTION_TIMEOUT
+        )
+        expect(
+            browser_widget.locator(".hi-changes-table .dt-scroll-body tbody tr").first
+        ).to_be_visible()
+        expect(browser_widget.locator(".hi-changes-plot")).to_be_visible()
+        _screenshot(page, "08b-changes")
+        browser_widget.locator(".lm-TabBar-tab", has_text="Images").click()
+        browser_widget.locator("button.hi-preview-show").click()
+        picture = browser_widget.locator("img.hi-preview-image")
+        expect(picture).to_be_visible(timeout=ACTION_TIMEOUT)
+        expect(browser_widget.locator(".hi-preview-message")).to_contain_text("Images of")
+        size = picture.evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight]")
+        assert size[0] and size[1] > 100 and size[2] > 100, size
+        _screenshot(page, "08c-preview")
+
         page.locator(".hi-app .lm-TabBar-tab", has_text="Batch fetch").click()
         expect(page.locator(".hi-batch .hi-batch-ids textarea")).to_be_visible()
         _screenshot(page, "09-batch-fetch")

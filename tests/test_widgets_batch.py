@@ -188,3 +188,57 @@ def test_a_failed_fetch_marks_the_earlier_results_and_withdraws_the_download(sb,
     assert fetcher.status.kind == "error" and "plot broke" in fetcher.status.text
     assert grid_text(fetcher.table) == shown and "failed" in fetcher.table.note.value
     assert fetcher.export.frame is None and fetcher.export.download_button.disabled
+
+
+def list_requests(sb):
+    return [r for r in sb.requests if r.operation == "ListImageSetVersions"]
+
+
+def test_a_cancelled_batch_resumes_from_its_checkpoint(sb, ids, hold_request, tmp_path):
+    path = tmp_path / "batch.checkpoint"
+    chosen = ids["image_sets"][:8]
+    fetcher = make(sb, max_workers=1, checkpoint=path)
+    assert fetcher.checkpoint.value == str(path)
+    fetcher.ids.value = "\n".join(chosen)
+    gate = hold_request(fetcher.client, "ListImageSetVersions", nth=3)
+    fetcher.fetch_button.click()
+    gate.wait_reached()  # one worker, on its third request
+    fetcher.runner.cancel_button.click()
+    gate.release()
+    assert fetcher.wait(WAIT)
+    first = fetcher.last_result
+    assert first.pending and "Cancelled" in fetcher.status.text
+    kept = set(zip(first.frame["datastoreId"], first.frame["imageSetId"], strict=True))
+
+    # As after a kernel restart: a new widget, the same ids and checkpoint file.
+    again = make(sb)
+    again.ids.value = "\n".join(chosen)
+    again.checkpoint.value = str(path)
+    sb.clear_requests()
+    again.fetch_button.click()
+    assert again.wait(WAIT)
+    result = again.result
+    assert result.ok and again.status.kind == "info"
+    missing = [i for i in chosen if (ids["ds"], i) not in kept]
+    assert 0 < len(missing) < len(chosen)
+    pages = sum(-(-sb.store.version_count(ids["ds"], i) // 50) for i in missing)
+    assert len(list_requests(sb)) == pages  # only what the checkpoint did not hold
+    assert {r.params.get("imageSetId") for r in list_requests(sb)} <= set(missing)
+    assert len(result.frame) == sum(sb.store.version_count(ids["ds"], i) for i in chosen)
+    assert not result.frame.duplicated(["imageSetId", "versionId"]).any()
+
+
+def test_a_checkpoint_for_other_ids_is_refused_in_the_status_area(sb, ids, tmp_path):
+    path = tmp_path / "other.checkpoint"
+    fetcher = make(sb, checkpoint=str(path))
+    fetcher.ids.value = ids["image_sets"][0]
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT) and fetcher.status.kind == "info"
+    fetcher.ids.value = ids["image_sets"][1]
+    sb.clear_requests()
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT)
+    assert fetcher.status.kind == "error"
+    assert str(path) in fetcher.status.text and "other inputs" in fetcher.status.text
+    assert sb.requests == []  # refused before any request
+    assert not fetcher.fetch_button.disabled

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,12 @@ class BatchFetcher(ActionWidget):
         A boto3 ``medical-imaging`` client; without one, a connection panel is shown.
     max_workers
         Initial number of concurrent workers.
+    checkpoint
+        Initial checkpoint file (the Checkpoint field; empty: none). Each completed image
+        set is appended to it, so fetching again with the same file and ids (after a
+        Cancel or a kernel restart) fetches only what is missing; see
+        :func:`hi_widgets.bulk.fetch_versions`. A file written for other ids is refused
+        in the status area.
     sandbox_options, client_options
         Passed to the connection panel.
 
@@ -75,7 +82,7 @@ class BatchFetcher(ActionWidget):
     -----
     CSS classes: ``hi-batch`` (root), ``hi-batch-ids`` (textarea), ``hi-batch-upload``,
     ``hi-datastore`` (default datastore), ``hi-batch-problems``, ``hi-batch-summary``,
-    ``hi-batch-fetch``, ``hi-cancel``, ``hi-progress``, ``hi-status``,
+    ``hi-batch-checkpoint``, ``hi-batch-fetch``, ``hi-cancel``, ``hi-progress``, ``hi-status``,
     ``hi-batch-versions-table``, ``hi-batch-version-count``, ``hi-batch-errors-table``,
     ``hi-batch-error-count``, ``hi-batch-timeline``, ``hi-batch-state-counts``,
     ``hi-download``, ``hi-connection``.
@@ -91,6 +98,7 @@ class BatchFetcher(ActionWidget):
         client: Any = None,
         *,
         max_workers: int = 8,
+        checkpoint: str | os.PathLike[str] | None = None,
         sandbox_options: Mapping[str, Any] | None = None,
         client_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -129,6 +137,13 @@ class BatchFetcher(ActionWidget):
             value=max_workers, min=1, max=64, description="Workers", layout={"width": "160px"}
         )
         self.workers.add_class("hi-batch-workers")
+        self.checkpoint = w.Text(
+            value="" if checkpoint is None else os.fspath(checkpoint),
+            placeholder="optional file, to resume after a cancel or restart",
+            description="Checkpoint",
+            layout=w.Layout(width="95%"),
+        )
+        self.checkpoint.add_class("hi-batch-checkpoint")
         self.fetch_button = w.Button(
             description="Fetch all versions",
             icon="history",
@@ -169,6 +184,7 @@ class BatchFetcher(ActionWidget):
             *self._connection_children(),
             self.datastore.box,
             self.ids,
+            self.checkpoint,
             w.HBox([self.upload, self.workers, self.fetch_button, self.summary]),
             self.problems_box,
             self.runner.box,
@@ -241,11 +257,17 @@ class BatchFetcher(ActionWidget):
         from ..bulk import fetch_versions  # pandas-heavy; only when fetching
 
         client, items, workers = self.client, list(self.items), int(self.workers.value)
+        checkpoint = self.checkpoint.value.strip() or None
         progress = _MonotonicProgress(self.runner)
 
         def job(cancel: threading.Event) -> FetchResult:
             return fetch_versions(
-                client, items, max_workers=workers, progress=progress, cancel=cancel
+                client,
+                items,
+                max_workers=workers,
+                progress=progress,
+                cancel=cancel,
+                checkpoint=checkpoint,
             )
 
         def done(result: FetchResult) -> None:

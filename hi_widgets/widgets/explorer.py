@@ -16,13 +16,14 @@ from ._base import ActionWidget
 from ._export import ExportPanel
 from ._grid import VERSION_KEY_COLUMNS, FrameGrid
 from ._html import record_html
+from ._preview_panel import PreviewPanel, PreviewTarget
 from ._search import SearchPanel
 from ._timeline import InteractiveTimeline
 from .identifiers import DatastoreField, IdentifierForm
 
 __all__ = ["ImageSetExplorer"]
 
-TAB_PROPERTIES, TAB_VERSIONS, TAB_TIMELINE, TAB_EXPORT = range(4)
+TAB_PROPERTIES, TAB_VERSIONS, TAB_TIMELINE, TAB_EXPORT, TAB_IMAGES = range(5)
 
 
 class ImageSetExplorer(ActionWidget):
@@ -55,6 +56,8 @@ class ImageSetExplorer(ActionWidget):
         a complete "Fetch all versions"; :meth:`on_result` callbacks get the same.
     client
         The client in use (None until connected).
+    preview : PreviewPanel
+        The Images tab: a few frames of the form's image set (and version), on request.
 
     Examples
     --------
@@ -123,9 +126,10 @@ class ImageSetExplorer(ActionWidget):
         # A version clicked on the timeline becomes the form's version (for Get).
         self.timeline.observe(self._timeline_clicked, names="selected_version")
         self.export = ExportPanel(self.status, basename="versions")
+        self.preview = PreviewPanel(self.runner, self.status, self._preview_target)
         self.tabs = w.Tab(
-            children=[self.properties, self.table, self.timeline, self.export],
-            titles=("Properties", "Versions", "Timeline", "Export"),
+            children=[self.properties, self.table, self.timeline, self.export, self.preview],
+            titles=("Properties", "Versions", "Timeline", "Export", "Images"),
         )
         self.tabs.add_class("hi-tabs")
 
@@ -168,6 +172,7 @@ class ImageSetExplorer(ActionWidget):
         blocked = self.runner.busy or self.client is None or not self.form.valid
         self.get_button.disabled = blocked
         self.fetch_button.disabled = blocked
+        self.preview.show_button.disabled = blocked
         datastore_ok = not self.form.errors.get("datastoreId")
         self.search.button.disabled = self.runner.busy or self.client is None or not datastore_ok
 
@@ -179,6 +184,12 @@ class ImageSetExplorer(ActionWidget):
 
     def _can_run(self) -> bool:
         return self._connected() and self.form.validate()
+
+    def _preview_target(self) -> PreviewTarget | None:
+        if not self._can_run():
+            return None
+        datastore_id, image_set_id, version = self.form.values()
+        return PreviewTarget(self.client, datastore_id, image_set_id, version)
 
     def _submit(self) -> None:
         """Enter in a field: the main action ("Get image set")."""

@@ -17,15 +17,17 @@ from ..fetch import get_image_set
 from ..ids import validate_datastore_id, validate_image_set_id, validate_version_id
 from ..queries import fetch_versions_frame
 from ._base import ActionWidget
+from ._changes_view import ChangesView, change_log_loader
 from ._diff_view import DIFF_COLUMNS, diff_display
 from ._export import ExportPanel
 from ._grid import FrameGrid
 from ._html import record_html
+from ._preview_panel import PreviewPanel, PreviewTarget
 from ._timeline import InteractiveTimeline
 
 __all__ = ["VersionBrowser"]
 
-TAB_PROPERTIES, TAB_TIMELINE, TAB_DIFF = range(3)
+TAB_PROPERTIES, TAB_TIMELINE, TAB_DIFF, TAB_CHANGES, TAB_IMAGES = range(5)
 
 DETAIL_FIELDS = ("imageSetArn", "lastAccessedAt", "storageTier")
 """Fields ListImageSetVersions does not return: one GetImageSet of the selected version."""
@@ -70,8 +72,12 @@ class VersionBrowser(ActionWidget):
         Traitlet: the last comparison (:func:`hi_widgets.diff.diff_metadata`); contains
         PHI when patient attributes changed.
     result
-        Traitlet: the versions frame after loading, the diff after Compare;
-        :meth:`on_result` callbacks get the same.
+        Traitlet: the versions frame after loading, the diff after Compare, the change
+        log after loading it; :meth:`on_result` callbacks get the same.
+    changes_view : ChangesView
+        The Changes tab: the change log (``changes_view.changes``), a row opens its diff.
+    preview : PreviewPanel
+        The Images tab: frames of the selected version, on request.
 
     Raises
     ------
@@ -84,8 +90,11 @@ class VersionBrowser(ActionWidget):
     ``hi-browser-properties``, ``hi-browser-timeline``, ``hi-diff-a``, ``hi-diff-b``,
     ``hi-compare``, ``hi-diff-table``, ``hi-diff-count``, ``hi-diff-export`` (its
     download link ``hi-download``; patient attributes are left out of exports unless
-    "Include patient (PHI) attributes" is ticked); status ``hi-status``,
-    progress ``hi-progress``, cancel ``hi-cancel``.
+    "Include patient (PHI) attributes" is ticked), ``hi-changes`` (the Changes tab:
+    ``hi-changes-load``, ``hi-changes-table``, ``hi-changes-plot``,
+    ``hi-changes-export``), ``hi-preview`` (the Images tab: ``hi-preview-show``,
+    ``hi-preview-image``, ``hi-preview-message``); status ``hi-status``, progress
+    ``hi-progress``, cancel ``hi-cancel``.
 
     Examples
     --------
@@ -163,6 +172,19 @@ class VersionBrowser(ActionWidget):
         self.diff_export = ExportPanel(self.status, basename="metadata-diff", redact=_redact)
         self.diff_export.include_phi.description = "Include patient (PHI) attributes"
         self.diff_export.add_class("hi-diff-export")
+        self.changes_view = ChangesView(
+            self.runner,
+            self.status,
+            change_log_loader(client, datastore_id, image_set_id),
+            open_pair=self.compare,
+            publish=self._publish,
+            basename=f"changes-{image_set_id}",
+        )
+        self.preview = PreviewPanel(
+            self.runner,
+            self.status,
+            lambda: PreviewTarget(self.client, datastore_id, image_set_id, self.selected_version),
+        )
         self.tabs = w.Tab(
             children=[
                 w.VBox([self.properties]),
@@ -176,8 +198,10 @@ class VersionBrowser(ActionWidget):
                         self.diff_export,
                     ]
                 ),
+                self.changes_view,
+                self.preview,
             ],
-            titles=("Properties", "Timeline", "Metadata diff"),
+            titles=("Properties", "Timeline", "Metadata diff", "Changes", "Images"),
         )
         self.tabs.observe(self._tab_opened, names="selected_index")
         self.children = [
@@ -207,6 +231,8 @@ class VersionBrowser(ActionWidget):
         loaded = self.versions is not None and not self.versions.empty
         self.compare_button.disabled = self.runner.busy or not loaded
         self.reload_button.disabled = self.runner.busy
+        self.changes_view.load_button.disabled = self.runner.busy
+        self.preview.show_button.disabled = self.runner.busy
 
     # ------------------------------------------------------------------ actions
 
@@ -405,6 +431,8 @@ class VersionBrowser(ActionWidget):
     def _tab_opened(self, change: Mapping[str, Any]) -> None:
         if change["new"] == TAB_DIFF and not self._diff_opened and self.diff is None:
             self.compare_newest_change()
+        elif change["new"] == TAB_CHANGES and not self.changes_view.loaded:
+            self.changes_view.load()
 
     def compare_newest_change(self) -> bool:
         """Show the newest pair of neighbouring versions whose metadata differs.
