@@ -132,6 +132,25 @@ def test_phi_page_lists_every_row_of_the_table_with_what_an_export_does():
     assert "_generated/phi-table.md" in (DOCS / "phi.md").read_text(encoding="utf-8")
 
 
+def test_every_public_function_and_class_has_an_example_that_runs():
+    # Examples in docstrings run as doctests (conftest.py); constants have no __doc__ of
+    # their own for doctest to find, so only functions and classes are held to this.
+    import inspect
+
+    from hi_widgets import cli
+
+    public = [(hi_widgets, hi_widgets.__all__), (sandbox, sandbox.__all__)]
+    public.append((cli, ["main", "build_parser"]))
+    missing = [
+        f"{module.__name__}.{name}"
+        for module, names in public
+        for name in names
+        if (inspect.isclass(obj := getattr(module, name)) or inspect.isroutine(obj))
+        and "\n    Examples\n    --------\n" not in (obj.__doc__ or "")
+    ]
+    assert not missing, missing
+
+
 # -------------------------------------------------------------------------- built site
 
 
