@@ -144,7 +144,7 @@ def public_names() -> list[PublicName]:
 def group_of(name: PublicName) -> Group:
     """The group of the module ``name`` comes from (:data:`OTHER` if none claims it)."""
     if name.package == "hi_widgets.sandbox":
-        return GROUPS[-2]
+        return next(group for group in GROUPS if group.slug == "sandbox")
     top = name.module.removeprefix("hi_widgets.").split(".")[0]
     return next((group for group in GROUPS if top in group.modules), OTHER)
 
@@ -212,7 +212,8 @@ def render_index(groups: list[Group]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_if_changed(path: Path, text: str) -> None:
+def write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` unless the file holds it already (Sphinx then sees no change)."""
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
 
@@ -233,8 +234,8 @@ def generate(outdir: Path) -> dict[str, list[str]]:
         grouped.setdefault(group, []).append(name)
     groups = [group for group in (*GROUPS, OTHER) if group in grouped]
     for group in groups:
-        _write_if_changed(outdir / f"{group.slug}.rst", render_group(group, grouped[group]))
-    _write_if_changed(outdir / "index.rst", render_index(groups))
+        write_if_changed(outdir / f"{group.slug}.rst", render_group(group, grouped[group]))
+    write_if_changed(outdir / "index.rst", render_index(groups))
     return {group.slug: [name.fullname for name in grouped[group]] for group in groups}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from api_reference import write_if_changed
 from sphinx.application import Sphinx
 
 GALLERY_DIR = "gallery"
@@ -51,15 +52,10 @@ def generate(outdir: Path) -> list[Path]:
     for stale in set(outdir.glob("*.ipynb")) - {outdir / p.name for p in sources}:
         stale.unlink()
     for source in sources:
-        _write_if_changed(outdir / source.name, source.read_text(encoding="utf-8"))
+        write_if_changed(outdir / source.name, source.read_text(encoding="utf-8"))
     entries = "\n".join(f"{_title(p)} <{p.stem}>" for p in sources)
-    _write_if_changed(outdir / "index.md", INDEX.format(entries=entries))
+    write_if_changed(outdir / "index.md", INDEX.format(entries=entries))
     return sources
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    if not path.exists() or path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
 
 
 def _on_config_inited(app: Sphinx, config) -> None:
