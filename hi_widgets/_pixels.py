@@ -49,7 +49,7 @@ def dicom_number(value: Any) -> float | None:
     if isinstance(value, str):
         value = value.split("\\")[0].strip()
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)
     except (TypeError, ValueError):
         return None
     return number if np.isfinite(number) else None

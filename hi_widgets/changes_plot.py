@@ -77,7 +77,7 @@ def _image(
     image = np.ones((len(rows) + 1, len(versions), 4))
     kinds = frame.drop_duplicates("versionId").set_index("versionId")["kind"]
     for version, kind in kinds.items():
-        x = column[int(version)]  # type: ignore[call-overload]
+        x = column[int(version)]
         if kind in _COLUMN_SHADES:
             image[1:, x] = to_rgba(_COLUMN_SHADES[kind])
         image[0, x] = to_rgba(KIND_COLORS.get(str(kind), "#ffffff"))
@@ -92,7 +92,7 @@ def _image(
         kinds_of_change = set(changes.dropna().astype(str))
         name = kinds_of_change.pop() if len(kinds_of_change) == 1 else "mixed"
         used.add(name)
-        cell = (row[(str(level), str(attribute))], column[int(version)])  # type: ignore[call-overload]
+        cell = (row[(str(level), str(attribute))], column[int(version)])
         image[cell] = to_rgba(CHANGE_COLORS[name])
     return image, used
 

@@ -429,4 +429,5 @@ def export_dataset(
         data = _parquet_bytes(table.take(positions))
         relative = f"{folder}/{_file_name()}" if folder else _file_name()
         files.append(store.write(relative, data))
-    return DatasetWrite(root_text, tuple(files), tuple(groups), table.num_rows, skipped)
+    folders = tuple(str(folder) for folder in groups)
+    return DatasetWrite(root_text, tuple(files), folders, table.num_rows, skipped)

@@ -15,7 +15,10 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .backend import Backend
 
 HELP = "serve the local HealthImaging sandbox until Ctrl-C"
 DESCRIPTION = (
@@ -147,7 +150,7 @@ def env_lines(env: dict[str, str], shell: str = "sh") -> list[str]:
     return [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
 
 
-def sample_lines(store, samples: int = 3) -> list[str]:
+def sample_lines(store: Backend, samples: int = 3) -> list[str]:
     """Lines naming a few demo image set ids and a ready-to-paste ``versions`` command.
 
     The longest history (73 versions in the default demo) comes first: it is the one

@@ -144,7 +144,9 @@ def _instances(rng: random.Random, key: str, sop_class: str, first: int, count: 
     return instances
 
 
-def _document(rng: random.Random, seed: int, study_key: str, series_number: int, day) -> dict:
+def _document(
+    rng: random.Random, seed: int, study_key: str, series_number: int, day: datetime
+) -> dict:
     """Return an imported image set's metadata: one study, one series of 1-4 instances."""
     study_rng = random.Random(f"hi-widgets-demo-study:{seed}:{study_key}")
     number = int(study_key.split(":")[-1]) + 1 + 100 * int(study_key.split(":")[0])
@@ -239,7 +241,9 @@ class _Builder:
         )
         self.ids[index] = image_set_id
 
-    def update(self, index: int, updates: dict, *, force: bool = False, study: bool = False):
+    def update(
+        self, index: int, updates: dict, *, force: bool = False, study: bool = False
+    ) -> None:
         self.store.update_image_set_metadata(
             datastore_id=self.datastore_id,
             image_set_id=self.ids[index],
