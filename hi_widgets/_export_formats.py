@@ -68,6 +68,7 @@ def _write_json(df: pd.DataFrame, fh: IO[bytes]) -> None:
 
 
 def _write_parquet(df: pd.DataFrame, fh: IO[bytes]) -> None:
+    # pyarrow.parquet loads only for Parquet: the widgets import this module at start-up.
     import pyarrow as pa
     import pyarrow.parquet as pq
 

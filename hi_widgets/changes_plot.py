@@ -101,7 +101,9 @@ def _labels_that_fit(ax: Axes, along: str) -> int:
     """Return how many tick labels fit along the axes' height (``"y"``) or width (``"x"``)."""
     setting = matplotlib.rcParams["ytick.labelsize" if along == "y" else "xtick.labelsize"]
     size = FontProperties(size=setting).get_size_in_points()
-    width, height = ax.get_figure(root=True).get_size_inches()  # type: ignore[union-attr]
+    figure = ax.get_figure(root=True)
+    assert figure is not None, "the axes belong to a figure"
+    width, height = figure.get_size_inches()
     box = ax.get_position()
     if along == "y":
         return max(2, int(height * box.height * 72.0 / (size * _TICK_PITCH)))

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..quotas import scaled_quotas
+
 if TYPE_CHECKING:
     from .backend import Backend
 
@@ -187,7 +189,7 @@ def _import_sources(sources: list[str] | None) -> str | list[str] | None:
 
 def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Serve until Ctrl-C, SIGTERM or ``stop`` is set; return the exit status."""
-    from ..quotas import scaled_quotas
+    # The server, backend and demo data load when the sandbox runs, not with the parser.
     from .runner import start
 
     if args.host not in LOOPBACK_HOSTS:

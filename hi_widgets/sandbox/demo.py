@@ -319,9 +319,9 @@ class _Builder:
                 self.store.fail_next_write("UPDATE_FAILED", FAILURE_MESSAGES["UPDATE_FAILED"])
             description = self._document(index)["Study"]["DICOM"]["StudyDescription"]
             revised = f"{description.split(' REV ')[0]} REV {version_id}"
-            if action in ("copy", "fail-copy"):
+            if action in ("copy", "fail-copy") and duplicate is not None:
                 fail = action == "fail-copy"
-                self.copy_from_duplicate(index, duplicate, fail=fail)  # type: ignore[arg-type]
+                self.copy_from_duplicate(index, duplicate, fail=fail)
             elif action == "force":  # StudyID is one of the attributes that need force
                 self.update(
                     index, {"Study": {"DICOM": {"StudyID": f"DEMO{version_id:04d}F"}}}, force=True
