@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path
 
 import hi_widgets
@@ -10,6 +12,7 @@ import hi_widgets
 PACKAGE_DIR = Path(hi_widgets.__file__).parent
 
 
+@cache
 def module_paths() -> dict[str, Path]:
     """Every module of the package by dotted name (a package by its ``__init__``)."""
     modules = {}
@@ -55,16 +58,19 @@ def imports(path: Path, *, type_checking: bool = True) -> set[str]:
     return found
 
 
-def package_graph() -> dict[str, set[str]]:
+@cache
+def package_graph() -> dict[str, frozenset[str]]:
     """Module -> the hi_widgets modules it imports when it runs (not for type checking)."""
     modules = module_paths()
     return {
-        name: {m for m in imports(path, type_checking=False) if m in modules and m != name}
+        name: frozenset(
+            m for m in imports(path, type_checking=False) if m in modules and m != name
+        )
         for name, path in modules.items()
     }
 
 
-def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
     """Return one import cycle (first module repeated at the end), or None."""
     visiting: list[str] = []
     done: set[str] = set()
