@@ -54,4 +54,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fetch_versions.py
 
 clean:
-	rm -rf $(VENV) .venv-pandas22 .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .venv-pandas22 .pytest_cache .ruff_cache .mypy_cache test-artifacts
