@@ -1,4 +1,4 @@
-"""Atomic file writing: a temporary file in the destination folder, fsync, rename.
+"""The pieces of atomic file writing: a temporary file in the destination folder, fsync, rename.
 
 Temporary files are named ``.<name>.hi-widgets-<pid>-<random>.tmp`` and created
 owner-only, so a file being written (which may hold PHI) is never readable by others and
