@@ -1,4 +1,4 @@
-"""Start-up: the sandbox and the CLI's argument parsing load no heavy library."""
+"""Start-up: the sandbox and the CLI's argument parsing load no heavy library; no import cycles."""
 
 from __future__ import annotations
 
