@@ -30,6 +30,7 @@ browser-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check hi_widgets tests benchmarks notebooks
 	$(BIN)/ruff format --check hi_widgets tests benchmarks notebooks
+	$(BIN)/mypy
 
 test: $(STAMP) browser-deps lint
 	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
@@ -53,4 +54,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fetch_versions.py
 
 clean:
-	rm -rf $(VENV) .venv-pandas22 .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .venv-pandas22 .pytest_cache .ruff_cache .mypy_cache test-artifacts

@@ -428,6 +428,7 @@ def plot_frames(previews: Sequence[FramePreview], axes: Sequence[Any] | None = N
         shows its error, wrapped (and cut short when long), in place of the picture;
         no previews give one empty panel saying so.
     """
+    # matplotlib loads only to draw: fetching and decoding previews does not need it.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     from .plots import _DisplayFigure

@@ -8,8 +8,9 @@ import secrets
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
+from .._version import __version__
 from ..model import SERVICE_NAME, service_model
 from .backend import Backend
 from .clock import Clock, ManualClock, SystemClock
@@ -226,7 +227,7 @@ class Sandbox:
         self,
         *,
         max_attempts: int = 5,
-        retry_mode: str = "standard",
+        retry_mode: Literal["standard", "adaptive", "legacy"] = "standard",
         config: Any = None,
         session: Any = None,
     ) -> Any:
@@ -249,10 +250,9 @@ class Sandbox:
             A client for the sandbox's endpoint, host-prefix injection off (data-plane
             calls would otherwise go to ``runtime-127.0.0.1``).
         """
+        # boto3 loads slowly and only clients of the sandbox need it, not the server.
         import boto3
         from botocore.config import Config
-
-        from .._version import __version__
 
         if session is None:
             keys = self.credentials()
@@ -263,7 +263,7 @@ class Sandbox:
             )
         merged = Config(
             inject_host_prefix=False,
-            retries={"total_max_attempts": max_attempts, "mode": retry_mode},  # type: ignore[arg-type]
+            retries={"total_max_attempts": max_attempts, "mode": retry_mode},
             user_agent_extra=f"hi-widgets/{__version__}",
         )
         if config is not None:
@@ -355,7 +355,8 @@ def start(**options: Any) -> Sandbox:
     return Sandbox(**options).start()
 
 
-# help(), Jupyter and IDEs show Sandbox's keyword arguments for start().
+# help(), Jupyter and IDEs show Sandbox's keyword arguments for start(). (typeshed gives
+# functions no __signature__ attribute, though inspect reads it.)
 start.__signature__ = inspect.signature(Sandbox).replace(  # type: ignore[attr-defined]
     return_annotation="Sandbox"
 )
