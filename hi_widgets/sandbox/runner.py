@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import secrets
@@ -153,6 +154,8 @@ class Sandbox:
         self._port = port
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._session: Any = None  # boto3.Session of client(), made on first use
+        self._session_lock = threading.Lock()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -254,13 +257,17 @@ class Sandbox:
         import boto3
         from botocore.config import Config
 
-        if session is None:
-            keys = self.credentials()
-            session = boto3.Session(
-                aws_access_key_id=keys["aws_access_key_id"],
-                aws_secret_access_key=keys["aws_secret_access_key"],
-                region_name=self.region,
-            )
+        shared = session is None
+        if shared:
+            with self._session_lock:
+                if self._session is None:
+                    keys = self.credentials()
+                    self._session = boto3.Session(
+                        aws_access_key_id=keys["aws_access_key_id"],
+                        aws_secret_access_key=keys["aws_secret_access_key"],
+                        region_name=self.region,
+                    )
+            session = self._session
         merged = Config(
             inject_host_prefix=False,
             retries={"total_max_attempts": max_attempts, "mode": retry_mode},
@@ -268,9 +275,16 @@ class Sandbox:
         )
         if config is not None:
             merged = merged.merge(config)
-        return session.client(
-            SERVICE_NAME, region_name=self.region, endpoint_url=self.endpoint_url, config=merged
-        )
+        # One session for all of this sandbox's clients: it loads botocore's service data
+        # once (a new session re-reads it, ~0.07 s a client). Sessions are not
+        # thread-safe, so clients are made one at a time.
+        with self._session_lock if shared else contextlib.nullcontext():
+            return session.client(
+                SERVICE_NAME,
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                config=merged,
+            )
 
     def env(self) -> dict[str, str]:
         """Environment variables that point plain boto3 or the AWS CLI at the sandbox."""
