@@ -31,6 +31,7 @@ browser-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check hi_widgets tests benchmarks notebooks docs conftest.py
 	$(BIN)/ruff format --check hi_widgets tests benchmarks notebooks docs conftest.py
+	$(BIN)/mypy
 
 # The site, offline, with every notebook executed. -W --keep-going -n: a broken reference,
 # a public name without a docstring or a failing notebook fails the build (all reported).
@@ -61,5 +62,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fetch_versions.py
 
 clean:
-	rm -rf $(VENV) .venv-pandas22 .pytest_cache .ruff_cache test-artifacts docs/_build \
-	  docs/_generated docs/api docs/gallery
+	rm -rf $(VENV) .venv-pandas22 .pytest_cache .ruff_cache .mypy_cache test-artifacts \
+	  docs/_build docs/_generated docs/api docs/gallery

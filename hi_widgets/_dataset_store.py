@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hi_widgets._atomic_file import fsync_folder
 from hi_widgets.export import MEDIA_TYPES
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -62,12 +63,7 @@ class LocalStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
             raise
-        with contextlib.suppress(OSError):  # make the rename durable where folders open
-            dir_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        fsync_folder(folder)
         return str(target)
 
 

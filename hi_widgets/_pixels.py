@@ -49,7 +49,7 @@ def dicom_number(value: Any) -> float | None:
     if isinstance(value, str):
         value = value.split("\\")[0].strip()
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)
     except (TypeError, ValueError):
         return None
     return number if np.isfinite(number) else None
@@ -252,11 +252,12 @@ def _palette_lut(attributes: Mapping[str, Any], colour: str) -> tuple[np.ndarray
 
 def _apply_palette(pixels: np.ndarray, attributes: Mapping[str, Any]) -> np.ndarray | None:
     """Map PALETTE COLOR indices to RGB in 0..1 (PS3.3 C.7.6.3.1.5), or None."""
-    luts = [_palette_lut(attributes, colour) for colour in ("Red", "Green", "Blue")]
-    if pixels.ndim != 2 or any(lut is None for lut in luts):
+    found = [_palette_lut(attributes, colour) for colour in ("Red", "Green", "Blue")]
+    luts = [lut for lut in found if lut is not None]
+    if pixels.ndim != 2 or len(luts) != len(found):
         return None
     channels = []
-    for table, first in luts:  # type: ignore[misc]
+    for table, first in luts:
         index = np.clip(pixels.astype(np.int64) - first, 0, table.size - 1)
         channels.append(table[index])
     return np.stack(channels, axis=-1)

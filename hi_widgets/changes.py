@@ -41,19 +41,26 @@ it with the export module's de-identification rules.
 
 from __future__ import annotations
 
-import json
 import numbers
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
 
+from ._changes_compare import (
+    LEVELS,
+    Entity,
+    Parsed,
+    SeriesLabels,
+    document_rows,
+    expand_diffs,
+    parse,
+)
 from ._changes_fetch import ProgressCallback, fetch_documents
 from .bulk._engine import Engine, make_limiter
 from .bulk._twin import single_attempt_client
-from .diff import CHANGE_KINDS, diff_metadata, flatten_metadata
+from .diff import CHANGE_KINDS
 from .errors import InvalidIdentifierError
 from .frames import TIME_UNIT, apply_schema
 from .ids import validate_datastore_id, validate_image_set_id, validate_version_id
@@ -87,9 +94,6 @@ CHANGES_COLUMNS: tuple[str, ...] = (
 )
 """Columns of :func:`changes_frame`, in order."""
 
-LEVELS: tuple[str, ...] = ("ImageSet", "Patient", "Study", "Series", "Instance")
-"""Categories of the ``level`` column (``ImageSet``: top-level keys such as SchemaVersion)."""
-
 VERSION_KINDS: tuple[str, ...] = (
     "initial",
     "modified",
@@ -102,197 +106,6 @@ VERSION_KINDS: tuple[str, ...] = (
 """Categories of the ``kind`` column (see the module notes)."""
 
 _STRING = pd.StringDtype()
-
-
-# -------------------------------------------------------------------------- comparison
-
-
-@dataclass(frozen=True)
-class _Entity:
-    """One Patient / Study / Series / Instance (or the top level) of a document."""
-
-    level: str
-    series_uid: str | None
-    uid: str | None  # the series or instance UID for Series and Instance
-    prefix: str
-    content: Mapping[str, Any]
-    canonical: str
-
-
-def _canonical(value: Any) -> str:
-    # json.dumps tells 1, 1.0 and true apart, as diff_metadata does.
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-
-
-def _entity(level: str, series: Any, uid: Any, prefix: str, content: Any) -> _Entity:
-    if not isinstance(content, Mapping):
-        content = {"": content}
-    return _Entity(level, series, uid, prefix, content, _canonical(content))
-
-
-def _entities(doc: Mapping[str, Any]) -> dict[tuple, _Entity]:
-    """Split a metadata document into its entities, keyed by (level, uids...)."""
-    out: dict[tuple, _Entity] = {}
-    top = {k: v for k, v in doc.items() if k not in ("Patient", "Study")}
-    if top:
-        out[("ImageSet",)] = _entity("ImageSet", None, None, "", top)
-    if "Patient" in doc:
-        out[("Patient",)] = _entity("Patient", None, None, "Patient", doc["Patient"])
-    study = doc.get("Study")
-    if study is None:
-        return out
-    all_series = study.get("Series") if isinstance(study, Mapping) else None
-    if not isinstance(all_series, Mapping):
-        out[("Study",)] = _entity("Study", None, None, "Study", study)
-        return out
-    out[("Study",)] = _entity(
-        "Study", None, None, "Study", {k: v for k, v in study.items() if k != "Series"}
-    )
-    for series_uid, series in all_series.items():
-        prefix = f"Study.Series.{series_uid}"
-        instances = series.get("Instances") if isinstance(series, Mapping) else None
-        if isinstance(instances, Mapping):
-            own = {k: v for k, v in series.items() if k != "Instances"}
-        else:
-            own, instances = series, {}
-        out[("Series", series_uid)] = _entity("Series", series_uid, series_uid, prefix, own)
-        for sop_uid, instance in instances.items():
-            out[("Instance", series_uid, sop_uid)] = _entity(
-                "Instance", series_uid, sop_uid, f"{prefix}.Instances.{sop_uid}", instance
-            )
-    return out
-
-
-class _Parsed(tuple):
-    """A document already split into entities, with its canonical text."""
-
-
-def _parse(doc: Mapping[str, Any]) -> tuple[dict[tuple, _Entity], str]:
-    if not isinstance(doc, Mapping):
-        raise TypeError(f"a metadata document must be a JSON object, got {type(doc).__name__}")
-    return _entities(doc), _canonical(doc)
-
-
-def _attribute(relative_path: str) -> str:
-    """Return the DICOM keyword (or metadata key) of the element a relative path is in."""
-    path = relative_path.removeprefix("DICOM.")
-    for i, char in enumerate(path):
-        if char in ".[":
-            return path[:i]
-    return path
-
-
-def _join(prefix: str, path: str) -> str:
-    if not path:
-        return prefix
-    return f"{prefix}.{path}" if prefix else path
-
-
-_WHOLE_ENTITY_KEYWORD = {"Series": "SeriesInstanceUID", "Instance": "SOPInstanceUID"}
-_TAG = "\x1f"  # separates a pair's number from its paths in the combined diff
-
-
-def _entity_rows(old: _Entity | None, new: _Entity | None) -> list[dict[str, Any]]:
-    """Change rows of one entity between two documents (none when equal).
-
-    Attribute-level differences are left as one pending row holding both contents under
-    ``_diff``; :func:`_expand_diffs` turns them into rows.
-    """
-    entity = new if new is not None else old
-    assert entity is not None
-    base = {"level": entity.level, "seriesInstanceUID": entity.series_uid}
-    if old is not None and new is not None and old.canonical == new.canonical:
-        return []
-    if entity.level in _WHOLE_ENTITY_KEYWORD and (old is None or new is None):
-        added = old is None
-        return [
-            {
-                **base,
-                "attribute": _WHOLE_ENTITY_KEYWORD[entity.level],
-                "path": entity.prefix,
-                "change": "added" if added else "removed",
-                "old": None if added else entity.uid,
-                "new": entity.uid if added else None,
-            }
-        ]
-    contents = ({} if old is None else old.content, {} if new is None else new.content)
-    return [{**base, "path": entity.prefix, "_diff": contents}]
-
-
-def _expand_diffs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Replace every pending entity diff by its attribute rows.
-
-    All pairs go through one :func:`~hi_widgets.diff.diff_metadata` call (each pair's
-    flattened paths behind a tag of its own), as a DataFrame per pair would cost more
-    than fetching the documents.
-    """
-    pending = [row for row in rows if "_diff" in row]
-    if not pending:
-        return rows
-    sides: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
-    for number, row in enumerate(pending):
-        for side, content in zip(sides, row["_diff"], strict=True):
-            side.update(
-                (f"{number}{_TAG}{path}", v) for path, v in flatten_metadata(content).items()
-            )
-    diff = diff_metadata(*sides)
-    found: dict[int, list[tuple[str, str, Any, Any]]] = {}
-    columns = [[None if pd.isna(v) else v for v in diff[c]] for c in ("old", "new")]
-    for tagged, change, old, new in zip(diff["path"], diff["change"], *columns, strict=True):
-        number, _, path = tagged.partition(_TAG)
-        found.setdefault(int(number), []).append((path, change, old, new))
-    index = {id(row): number for number, row in enumerate(pending)}
-    out = []
-    for row in rows:
-        if "_diff" not in row:
-            out.append(row)
-            continue
-        head = {k: v for k, v in row.items() if k != "_diff"}
-        out.extend(
-            {
-                **head,
-                "attribute": _attribute(path),
-                "path": _join(row["path"], path),
-                "change": change,
-                "old": old,
-                "new": new,
-            }
-            for path, change, old, new in sorted(found.get(index[id(row)], []))
-        )
-    return out
-
-
-def _document_rows(
-    old: dict[tuple, _Entity], new: dict[tuple, _Entity], order: Callable[[tuple], Any]
-) -> list[dict[str, Any]]:
-    rows = []
-    for key in sorted(old.keys() | new.keys(), key=order):
-        series = ("Series", key[1]) if key[0] == "Instance" else None
-        if series is not None and (series not in old or series not in new):
-            continue  # inside a series added or removed as a whole: that series' row says it
-        rows.extend(_entity_rows(old.get(key), new.get(key)))
-    return rows
-
-
-class _SeriesLabels:
-    """Short stable labels ``S1 (…a1b2c3)`` by order of first appearance."""
-
-    def __init__(self) -> None:
-        self.numbers: dict[str, int] = {}
-        self.labels: dict[str, str] = {}
-
-    def see(self, entities: Iterable[_Entity]) -> None:
-        for entity in entities:
-            uid = entity.series_uid
-            if uid is not None and uid not in self.numbers:
-                self.numbers[uid] = number = len(self.numbers) + 1
-                self.labels[uid] = f"S{number} (…{str(uid)[-6:]})"
-
-    def order(self, key: tuple) -> tuple:
-        """Sort key of an entity: by level, each series right before its instances."""
-        if len(key) == 1:
-            return (LEVELS.index(key[0]), 0, "")
-        return (LEVELS.index("Series"), self.numbers[key[1]], "" if len(key) == 2 else str(key[2]))
 
 
 def _failed(status: Any) -> bool:
@@ -326,10 +139,10 @@ def changes_from_documents(
         As :func:`changes_frame`.
     """
     records = records or {}
-    labels = _SeriesLabels()
+    labels = SeriesLabels()
     rows: list[dict[str, Any]] = []
     first_seen: dict[str, int] = {}
-    previous: tuple[int, dict[tuple, _Entity], str] | None = None
+    previous: tuple[int, dict[tuple, Entity], str] | None = None
     for version_id in sorted({*map(int, documents), *map(int, records)}):
         record = records.get(version_id, {})
         status = record.get("imageSetWorkflowStatus")
@@ -347,7 +160,7 @@ def changes_from_documents(
         if doc is None:
             rows.append({**head, "kind": "cancelled"})
             continue
-        entities, canonical = doc if isinstance(doc, _Parsed) else _parse(doc)
+        entities, canonical = doc if isinstance(doc, Parsed) else parse(doc)
         labels.see(entities.values())
         if previous is None:
             rows.append({**head, "kind": "initial"})
@@ -361,11 +174,11 @@ def changes_from_documents(
             extra = {"kind": kind, "revertedTo": reverted if kind == "revert" else None}
             rows.extend(
                 {**head, **extra, **row}
-                for row in _document_rows(previous[1], entities, labels.order)
+                for row in document_rows(previous[1], entities, labels.order)
             )
         first_seen.setdefault(canonical, version_id)
         previous = (version_id, entities, canonical)
-    rows = _expand_diffs(rows)
+    rows = expand_diffs(rows)
     for row in rows:
         uid = row.get("seriesInstanceUID")
         row["series"] = None if uid is None else labels.labels.get(uid)
@@ -514,11 +327,11 @@ def changes_frame(
         return empty_changes_frame()
     engine = Engine(single_attempt_client(client, max_workers), limiter, "list", cancel)
     records, outcomes = fetch_documents(
-        engine, ids, wanted, max_workers, progress, lambda doc: _Parsed(_parse(doc))
+        engine, ids, wanted, max_workers, progress, lambda doc: Parsed(parse(doc))
     )
     documents = {v: outcomes.get(v) for v in records}
     errors = [d for d in documents.values() if isinstance(d, BaseException)]
-    fetched = any(isinstance(d, _Parsed) for d in documents.values())
+    fetched = any(isinstance(d, Parsed) for d in documents.values())
     if errors and not fetched and not engine.stopped():
         raise errors[0]
     return changes_from_documents(documents, records)

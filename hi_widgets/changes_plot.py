@@ -77,7 +77,7 @@ def _image(
     image = np.ones((len(rows) + 1, len(versions), 4))
     kinds = frame.drop_duplicates("versionId").set_index("versionId")["kind"]
     for version, kind in kinds.items():
-        x = column[int(version)]  # type: ignore[call-overload]
+        x = column[int(version)]
         if kind in _COLUMN_SHADES:
             image[1:, x] = to_rgba(_COLUMN_SHADES[kind])
         image[0, x] = to_rgba(KIND_COLORS.get(str(kind), "#ffffff"))
@@ -92,7 +92,7 @@ def _image(
         kinds_of_change = set(changes.dropna().astype(str))
         name = kinds_of_change.pop() if len(kinds_of_change) == 1 else "mixed"
         used.add(name)
-        cell = (row[(str(level), str(attribute))], column[int(version)])  # type: ignore[call-overload]
+        cell = (row[(str(level), str(attribute))], column[int(version)])
         image[cell] = to_rgba(CHANGE_COLORS[name])
     return image, used
 
@@ -101,7 +101,9 @@ def _labels_that_fit(ax: Axes, along: str) -> int:
     """Return how many tick labels fit along the axes' height (``"y"``) or width (``"x"``)."""
     setting = matplotlib.rcParams["ytick.labelsize" if along == "y" else "xtick.labelsize"]
     size = FontProperties(size=setting).get_size_in_points()
-    width, height = ax.get_figure(root=True).get_size_inches()  # type: ignore[union-attr]
+    figure = ax.get_figure(root=True)
+    assert figure is not None, "the axes belong to a figure"
+    width, height = figure.get_size_inches()
     box = ax.get_position()
     if along == "y":
         return max(2, int(height * box.height * 72.0 / (size * _TICK_PITCH)))

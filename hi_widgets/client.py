@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -12,6 +12,9 @@ from botocore.config import Config
 from ._version import __version__
 from .errors import CredentialsError, translate
 from .model import SERVICE_NAME
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 ENDPOINT_ENV_VAR = "AWS_ENDPOINT_URL_MEDICAL_IMAGING"
 RETRY_MODES = ("standard", "adaptive", "legacy")
@@ -36,7 +39,7 @@ def make_client(
     max_attempts: int = 5,
     retry_mode: str = "standard",
     config: Config | None = None,
-):
+) -> HealthImagingClient:
     """Return a boto3 ``medical-imaging`` client configured for hi_widgets.
 
     Parameters

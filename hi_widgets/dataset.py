@@ -58,8 +58,11 @@ from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from hi_widgets._dataset_store import LocalStore, S3Store, parse_root
+from hi_widgets.export import _without_phi
 from hi_widgets.frames import VERSION_KEY
 
 __all__ = ["HIVE_NULL", "NOT_STORED", "DatasetWrite", "export_dataset"]
@@ -109,8 +112,6 @@ class DatasetWrite:
 
 def _deidentified(frame: pd.DataFrame, include_phi: bool) -> pd.DataFrame:
     # The one place datasets decide what counts as PHI: the same rule as export_frame.
-    from hi_widgets.export import _without_phi
-
     return _without_phi(frame, include_phi)
 
 
@@ -156,12 +157,11 @@ def _check_columns(
 
 def _objects(series: pd.Series) -> np.ndarray:
     """Return the values as Python objects, every missing value None."""
+    # pandas documents na_value=None (missing values become None); the stubs omit it.
     return series.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
 
 
 def _arrow_column(series: pd.Series) -> Any:
-    import pyarrow as pa
-
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):  # plain strings: no dictionary to declare
         return pa.array([None if v is None else str(v) for v in _objects(series)], pa.string())
@@ -186,15 +186,11 @@ def _arrow_column(series: pd.Series) -> Any:
 
 
 def _arrow_table(frame: pd.DataFrame) -> Any:
-    import pyarrow as pa
-
     columns = [_arrow_column(frame[name]) for name in frame.columns]
     return pa.Table.from_arrays(columns, names=list(frame.columns))
 
 
 def _parquet_bytes(table: Any) -> bytes:
-    import pyarrow.parquet as pq
-
     buffer = io.BytesIO()
     # Snappy and version-1 data pages: what every engine, old Hive readers included, reads.
     pq.write_table(table, buffer, compression="snappy", data_page_version="1.0")
@@ -280,8 +276,6 @@ def _file_keys(
     store: Any, file: tuple[str, int], partitions: list[str], keys: list[str], dtypes: Any
 ) -> list[tuple[Any, ...]]:
     """Read the keys stored in one file: its key columns, and its folder's values."""
-    import pyarrow.parquet as pq
-
     relative, size = file
     stored = [name for name in keys if name not in partitions]
     with store.open(relative, size) as fh:
@@ -398,7 +392,7 @@ def export_dataset(
 
     if kind == "s3":
         if s3_client is None:
-            import boto3
+            import boto3  # only for an S3 dataset given no client: boto3 loads slowly
 
             s3_client = boto3.client("s3")
         store: Any = S3Store(s3_client, where, prefix)
@@ -415,8 +409,6 @@ def export_dataset(
     skipped = 0
     first = next(store.files(), None)
     if first is not None:
-        import pyarrow.parquet as pq
-
         existing_partitions = list(_folder_values(first[0]))
         if existing_partitions != partitions:
             raise ValueError(
@@ -442,4 +434,5 @@ def export_dataset(
         data = _parquet_bytes(table.take(positions))
         relative = f"{folder}/{_file_name()}" if folder else _file_name()
         files.append(store.write(relative, data))
-    return DatasetWrite(root_text, tuple(files), tuple(groups), table.num_rows, skipped)
+    folders = tuple(str(folder) for folder in groups)
+    return DatasetWrite(root_text, tuple(files), folders, table.num_rows, skipped)

@@ -43,20 +43,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
-import re
-import secrets
-import stat
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
 
-import numpy as np
 import pandas as pd
 
+from hi_widgets._atomic_file import final_mode, fsync_folder, remove_stale_temp_files, temp_file
+from hi_widgets._export_formats import WRITERS as _WRITERS
+from hi_widgets._export_formats import read_file
 from hi_widgets.deid import Deidentifier
-from hi_widgets.frames import apply_schema
 
 __all__ = [
     "FORMATS",
@@ -86,11 +81,6 @@ MEDIA_TYPES: dict[str, str] = {
     "json": "application/json",
 }
 """Media type of each format, e.g. for a browser download."""
-
-_METADATA_KEY = b"hi_widgets"
-_CHUNK_ROWS = 10_000  # ~5 MB of JSON text per chunk
-_TEMP_MARK = ".hi-widgets-"
-_TEMP_NAME = re.compile(r"^\..+\.hi-widgets-(\d+)-[0-9a-f]+\.tmp$")
 
 
 def _check_format(format: str, argument: str = "format") -> str:
@@ -131,79 +121,6 @@ def _without_phi(
     if include_phi:
         return df
     return Deidentifier(uid_key, keep_dates).frame(df)
-
-
-def _chunks(df: pd.DataFrame) -> Iterator[pd.DataFrame]:
-    for start in range(0, len(df), _CHUNK_ROWS):
-        yield df.iloc[start : start + _CHUNK_ROWS]
-
-
-def _iso_utc(series: pd.Series) -> np.ndarray:
-    """Timestamps as ISO-8601 UTC text with microseconds and ``Z``; missing -> None."""
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-    values = series.to_numpy(dtype="datetime64[us]")
-    text = np.char.add(np.datetime_as_string(values, unit="us"), "Z").astype(object)
-    text[np.isnat(values)] = None
-    return text
-
-
-def _portable(df: pd.DataFrame) -> pd.DataFrame:
-    """Timestamps to ISO-8601 UTC text and durations to seconds, for CSV and JSON."""
-    columns: dict[Any, Any] = {}
-    for name in df.columns:
-        column = df[name]
-        if pd.api.types.is_datetime64_any_dtype(column.dtype):
-            columns[name] = _iso_utc(column)
-        elif pd.api.types.is_timedelta64_dtype(column.dtype):
-            columns[name] = column.dt.total_seconds()
-        else:
-            columns[name] = column
-    return pd.DataFrame(columns, index=df.index, columns=df.columns)
-
-
-def _write_csv(df: pd.DataFrame, fh: IO[bytes]) -> None:
-    header = _portable(df.iloc[:0]).to_csv(index=False, lineterminator="\n")
-    fh.write(header.encode("utf-8"))
-    for chunk in _chunks(df):
-        text = _portable(chunk).to_csv(index=False, header=False, lineterminator="\n")
-        fh.write(text.encode("utf-8"))
-
-
-def _write_json(df: pd.DataFrame, fh: IO[bytes]) -> None:
-    fh.write(b"[")
-    for number, chunk in enumerate(_chunks(df)):
-        text = _portable(chunk).to_json(orient="records", force_ascii=False, double_precision=15)
-        if number:
-            fh.write(b",")
-        fh.write(memoryview(text.encode("utf-8"))[1:-1])  # the records, not the brackets
-    fh.write(b"]")
-
-
-def _write_parquet(df: pd.DataFrame, fh: IO[bytes]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.Schema.from_pandas(df, preserve_index=False)
-    categories = {
-        str(name): [str(value) for value in df[name].cat.categories]
-        for name in df.columns
-        if isinstance(df[name].dtype, pd.CategoricalDtype)
-        and all(isinstance(value, str) for value in df[name].cat.categories)
-    }
-    metadata = dict(schema.metadata or {})
-    metadata[_METADATA_KEY] = json.dumps({"categories": categories}).encode("utf-8")
-    schema = schema.with_metadata(metadata)
-    with pq.ParquetWriter(fh, schema) as writer:
-        for chunk in _chunks(df) if len(df) else [df]:
-            writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
-
-
-_WRITERS: dict[str, Callable[[pd.DataFrame, IO[bytes]], None]] = {
-    "csv": _write_csv,
-    "parquet": _write_parquet,
-    "json": _write_json,
-}
 
 
 _PHI_DOC = """include_phi
@@ -262,51 +179,6 @@ def to_bytes(
 to_bytes.__doc__ = (to_bytes.__doc__ or "").replace("{phi}", _PHI_DOC)
 
 
-def _fsync_folder(folder: Path) -> None:
-    # Make the rename itself durable where the platform allows opening a folder.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """Remove temporary files that a killed export left in ``folder``.
-
-    Only files named as :func:`export_frame` names its temporary files
-    (``.<name>.hi-widgets-<pid>-<random>.tmp``) whose process is gone are removed: they
-    may hold PHI and are never complete.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The files removed.
-    """
-    removed = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(folder):
-            match = _TEMP_NAME.match(entry.name)
-            if match and entry.is_file(follow_symlinks=False):
-                pid = int(match.group(1))
-                if pid != os.getpid() and not _pid_alive(pid):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
-                        removed.append(Path(entry.path))
-    return removed
-
-
 def check_destination(path: str | os.PathLike[str], format: str | None = None) -> tuple[Path, str]:
     """Check that a frame can be exported to ``path``, before any work is done.
 
@@ -336,44 +208,13 @@ def check_destination(path: str | os.PathLike[str], format: str | None = None) -
         raise PermissionError(13, f"its folder {folder} is not writable", str(target))
     # /proc and /sys pass os.access but take no new files: the probe below finds out.
     try:
-        probe_fd, probe = _temp_file(target)
+        probe_fd, probe = temp_file(target)
     except OSError as error:
         reason = f"cannot create a file in {folder} ({error.strerror or error})"
         raise type(error)(error.errno, reason, str(target)) from error
     os.close(probe_fd)
     os.unlink(probe)
     return target, name
-
-
-def _temp_file(target: Path) -> tuple[int, str]:
-    name = f".{target.name}{_TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}.tmp"
-    temp = target.parent / name
-    try:
-        # 0600 while being written: the mode for the finished file is set before rename.
-        return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(temp)
-    except OSError as error:
-        raise type(error)(error.errno, error.strerror, str(target)) from error
-
-
-def _final_mode(target: Path, include_phi: bool) -> int:
-    if include_phi:
-        return 0o600
-    try:
-        return stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        return 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    # Read it where the system shows it: setting it to learn it would change it, for a
-    # moment, for every thread of the process.
-    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    umask = os.umask(0o077)
-    os.umask(umask)
-    return umask
 
 
 def export_frame(
@@ -434,13 +275,13 @@ def export_frame(
     target, name = check_destination(path, format)
     remove_stale_temp_files(target.parent)
     frame = _without_phi(df, include_phi, keep_dates, uid_key)
-    fd, temp_name = _temp_file(target)
+    fd, temp_name = temp_file(target)
     try:
         with os.fdopen(fd, "wb") as fh:
             _WRITERS[name](frame, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(temp_name, _final_mode(target, include_phi))
+        os.chmod(temp_name, final_mode(target, include_phi))
         os.replace(temp_name, target)
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
@@ -453,45 +294,11 @@ def export_frame(
                 else type(error)(f"cannot write {target}: {error}")
             ) from error
         raise
-    _fsync_folder(target.parent)
+    fsync_folder(target.parent)
     return target
 
 
 export_frame.__doc__ = (export_frame.__doc__ or "").replace("{phi}", _PHI_DOC)
-
-
-def _restore_categories(frame: pd.DataFrame, metadata: dict[bytes, bytes] | None) -> None:
-    if not metadata or _METADATA_KEY not in metadata:
-        return
-    stored = json.loads(metadata[_METADATA_KEY].decode("utf-8")).get("categories", {})
-    if not isinstance(stored, dict):
-        raise ValueError("its hi_widgets metadata holds no categories mapping")
-    for name, categories in stored.items():
-        if name in frame.columns and isinstance(frame[name].dtype, pd.CategoricalDtype):
-            # Values the stored list lacks (a newer state, another writer) are kept.
-            present = [c for c in frame[name].cat.categories if c not in set(categories)]
-            frame[name] = frame[name].cat.set_categories([*categories, *present])
-
-
-def _read_json(source: Path) -> pd.DataFrame:
-    rows = json.loads(source.read_text(encoding="utf-8"))
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise ValueError("expected a JSON array of objects (one per row), as export_frame writes")
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    return apply_schema(pd.DataFrame.from_records(rows, columns=columns))
-
-
-def _read(source: Path, name: str) -> pd.DataFrame:
-    if name == "parquet":
-        import pyarrow.parquet as pq
-
-        frame = pd.read_parquet(source, engine="pyarrow")
-        _restore_categories(frame, pq.read_schema(source).metadata)
-        return frame
-    if name == "csv":
-        text = pd.read_csv(source, dtype=object, keep_default_na=False, na_values=[""])
-        return apply_schema(text)
-    return _read_json(source)
 
 
 def read_frame(path: str | os.PathLike[str], format: str | None = None) -> pd.DataFrame:
@@ -538,7 +345,7 @@ def read_frame(path: str | os.PathLike[str], format: str | None = None) -> pd.Da
             raise IsADirectoryError(21, "is a folder, not a file", str(source))
         raise FileNotFoundError(2, "no such file", str(source))
     try:
-        return _read(source, name)
+        return read_file(source, name)
     except (FileNotFoundError, PermissionError):
         raise
     except RecursionError:

@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
+from botocore.model import StructureShape
 
 from hi_widgets import deid as _deid
 from hi_widgets.model import image_set_states, service_model, storage_tiers, workflow_statuses
@@ -42,7 +43,7 @@ __all__ = [
     "versions_frame",
 ]
 
-TIME_UNIT = "us"
+TIME_UNIT: Final[Literal["us"]] = "us"
 """Resolution of every timestamp and duration column."""
 
 PHI_COLUMNS: tuple[str, ...] = _deid.PHI_COLUMNS
@@ -108,6 +109,7 @@ def _enum(kind: str) -> tuple[str, ...]:
 def _dicom_tag_kinds() -> dict[str, str]:
     """DICOM tag columns of SearchImageSets in model order, integer tags as ``Int64``."""
     shape = service_model().shape_for("DICOMTags")
+    assert isinstance(shape, StructureShape)
     return {
         name: ("Int64" if member.type_name in ("integer", "long") else "string")
         for name, member in shape.members.items()
@@ -163,7 +165,9 @@ def _as_objects(values: Any) -> np.ndarray:
     if isinstance(values, np.ndarray) and values.dtype == object:
         return values
     if isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)):
-        return np.asarray(values.to_numpy(dtype=object, na_value=None), dtype=object)
+        # pandas documents na_value=None (missing values become None); the stubs omit it.
+        objects = values.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload, arg-type]
+        return np.asarray(objects, dtype=object)
     array = np.empty(len(values), dtype=object)
     array[:] = values
     return array

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache, lru_cache
 
 from botocore.loaders import create_loader
-from botocore.model import ServiceModel
+from botocore.model import ServiceModel, StringShape
 
 SERVICE_NAME = "medical-imaging"
 
@@ -29,7 +29,10 @@ def service_model() -> ServiceModel:
 @cache
 def enum_values(shape_name: str) -> tuple[str, ...]:
     """Return the enum values of a string shape, e.g. ``"ImageSetWorkflowStatus"``."""
-    return tuple(service_model().shape_for(shape_name).enum)
+    shape = service_model().shape_for(shape_name)
+    if not isinstance(shape, StringShape):
+        raise TypeError(f"{shape_name} is a {shape.type_name} shape, not a string enum")
+    return tuple(shape.enum)
 
 
 def image_set_states() -> tuple[str, ...]:

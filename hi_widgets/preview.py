@@ -443,6 +443,7 @@ def plot_frames(previews: Sequence[FramePreview], axes: Sequence[Any] | None = N
     >>> len(figure.axes) >= 1
     True
     """
+    # matplotlib loads only to draw: fetching and decoding previews does not need it.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     from .plots import _DisplayFigure

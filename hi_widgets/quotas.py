@@ -57,6 +57,7 @@ def check_quota(operation: str, rate: object, burst: object) -> Quota:
         known = ", ".join(sorted(PUBLISHED_QUOTAS))
         raise ValueError(f"unknown HealthImaging operation {operation!r}; expected one of {known}")
     try:
+        # Anything float() takes (numpy numbers, text); float() itself rejects the rest.
         rate_value, burst_value = float(rate), float(burst)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ValueError(

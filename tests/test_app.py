@@ -139,6 +139,7 @@ def _restore_sigint() -> None:  # background jobs may inherit SIGINT ignored
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(START_TIMEOUT + STOP_TIMEOUT + 30)
 def test_hi_widgets_demo_serves_the_app_until_ctrl_c(tmp_path):
     command = Path(sys.executable).parent / "hi-widgets"
@@ -191,6 +192,7 @@ def test_hi_widgets_demo_serves_the_app_until_ctrl_c(tmp_path):
         pytest.fail("processes of `hi-widgets demo` outlived it:\n" + "".join(output))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(START_TIMEOUT + STOP_TIMEOUT + 30)
 def test_binder_launch_links_open_the_lab_and_the_voila_app(tmp_path):
     # Binder runs `jupyter server` at the repository root; the README links open

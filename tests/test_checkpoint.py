@@ -79,6 +79,7 @@ def run_child_until_killed(sb, ds, image_sets, path, stop_after):
         child.stdout.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_after", [1, 23, 52])
 def test_resume_after_sigkill_fetches_only_what_is_missing(sb, tmp_path, stop_after):
     ds = sb.store.datastore_ids()[0]

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import hi_widgets
 from hi_widgets.export import read_frame
 
@@ -21,6 +23,7 @@ NEEDED = {
 }
 
 
+@pytest.mark.slow
 def test_the_sandboxs_example_command_runs_as_printed(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONPATH"] = str(Path(hi_widgets.__file__).resolve().parents[1])

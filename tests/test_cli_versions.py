@@ -169,6 +169,7 @@ def test_ctrl_c_writes_the_complete_histories_fetched_so_far(
     assert "interrupted" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_real_hi_widgets_versions_process(sb, ids, tmp_path):
     import os
     import re

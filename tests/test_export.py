@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from records_factory import BASE, DS, record_builder
 
-from hi_widgets import export
+from hi_widgets import _export_formats, export
 from hi_widgets.export import FORMATS, export_frame, read_frame, to_bytes
 from hi_widgets.frames import PHI_COLUMNS, image_sets_frame, versions_frame
 
@@ -442,7 +442,7 @@ def test_parquet_with_other_stored_categories_keeps_every_value(tmp_path, versio
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_chunked_writing_gives_the_same_file(tmp_path, versions, monkeypatch, fmt):
     whole = export_frame(versions, tmp_path / f"whole.{fmt}")
-    monkeypatch.setattr(export, "_CHUNK_ROWS", 1)  # one row per chunk
+    monkeypatch.setattr(_export_formats, "_CHUNK_ROWS", 1)  # one row per chunk
     chunked = export_frame(versions, tmp_path / f"chunked.{fmt}")
     pd.testing.assert_frame_equal(read_frame(chunked), read_frame(whole))
     if fmt != "parquet":  # parquet row groups differ; the values are compared above

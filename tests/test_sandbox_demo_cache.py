@@ -94,6 +94,7 @@ def _templates(builder: CountingBuilder):
     return demo_cache.cached(demo_cache.source_paths(demo_dicom.SOURCE_FILES), builder)
 
 
+@pytest.mark.slow
 def test_second_start_in_a_new_process_serves_the_same_demo_without_pydicom(empty_cache):
     first = _start_demo_in_new_process()
     assert first["pydicom_imported"]  # nothing cached yet: read from the files
@@ -157,6 +158,7 @@ def test_cache_with_a_corrupt_frame_is_rebuilt(empty_cache, reference_templates)
     assert builder.calls == 1
 
 
+@pytest.mark.slow
 def test_corrupt_cache_file_in_a_new_process_still_serves_the_same_demo(empty_cache):
     first = _start_demo_in_new_process()
     (written,) = _cache_files()

@@ -235,6 +235,7 @@ def test_stop_closes_keep_alive_connections_and_joins_threads():
     client.close()
 
 
+@pytest.mark.slow
 def test_many_concurrent_clients():
     with sandbox.start(quotas=False) as sb:
         ds, image_set = first_image_set(sb)

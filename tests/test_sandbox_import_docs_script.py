@@ -25,6 +25,7 @@ SCRIPT = Path(__file__).parent / "scripts" / "healthimaging_docs_walkthrough.py"
 ROLE = "arn:aws:iam::123456789012:role/ImportJobDataAccessRole"
 
 
+@pytest.mark.slow
 def test_the_docs_walkthrough_runs_unchanged_against_the_sandbox(s3_bucket):
     files = [get_testdata_file(name) for name in ("CT_small.dcm", "MR_small.dcm")]
     with sandbox.start(quotas=False, image_sets=1, update_delay=0.2) as sb:

@@ -188,6 +188,7 @@ def test_an_import_job_over_http_makes_searchable_image_sets_with_frames(
     )
 
 
+@pytest.mark.slow
 def test_a_later_import_of_the_same_series_makes_a_new_version_or_a_non_primary_set(
     sb, client, datastore, s3_bucket, tmp_path
 ):

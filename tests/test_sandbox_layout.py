@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 import urllib.error
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from botocore import xform_name
+from import_graph import imports
 
 from hi_widgets import sandbox
 from hi_widgets.model import service_model
@@ -82,58 +82,14 @@ def test_every_provider_method_is_named_like_an_operation():
 # ---------------------------------------------------------------------------- imports
 
 
-def _imports(path: Path) -> set[str]:
-    """Absolute names of the modules ``path`` imports (relative imports resolved)."""
-    package = "hi_widgets.sandbox"
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                module = f"{base}.{node.module}" if node.module else base
-                if node.module is None:  # from . import metadata
-                    found.update(f"{base}.{alias.name}" for alias in node.names)
-                    continue
-            else:
-                module = node.module or ""
-            found.add(module)
-    return found
-
-
 def test_the_sandbox_imports_nothing_of_the_package_but_quotas_model_and_version():
     for path in SANDBOX_DIR.glob("*.py"):
         upward = {
             name
-            for name in _imports(path)
+            for name in imports(path)
             if name.startswith("hi_widgets") and not name.startswith("hi_widgets.sandbox")
         }
         assert upward <= ALLOWED_UPWARD, f"{path.name} imports {sorted(upward - ALLOWED_UPWARD)}"
-
-
-def test_no_import_cycles_inside_the_sandbox():
-    modules = {f"hi_widgets.sandbox.{p.stem}": p for p in SANDBOX_DIR.glob("*.py")}
-    graph = {
-        name: {m for m in _imports(path) if m in modules and m != name}
-        for name, path in modules.items()
-    }
-    visiting: list[str] = []
-    done: set[str] = set()
-
-    def visit(name: str) -> None:
-        assert name not in visiting, "import cycle: " + " -> ".join([*visiting, name])
-        if name in done:
-            return
-        visiting.append(name)
-        for target in graph[name]:
-            if not target.endswith("__init__"):
-                visit(target)
-        visiting.pop()
-        done.add(name)
-
-    for name in graph:
-        visit(name)
 
 
 def test_running_the_sandbox_loads_no_other_part_of_the_package():

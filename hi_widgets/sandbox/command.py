@@ -15,7 +15,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ..quotas import scaled_quotas
+
+if TYPE_CHECKING:
+    from .backend import Backend
 
 HELP = "serve the local HealthImaging sandbox until Ctrl-C"
 DESCRIPTION = (
@@ -148,7 +153,7 @@ def env_lines(env: dict[str, str], shell: str = "sh") -> list[str]:
     return [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
 
 
-def sample_lines(store, samples: int = 3) -> list[str]:
+def sample_lines(store: Backend, samples: int = 3) -> list[str]:
     """Lines naming a few demo image set ids and a ready-to-paste ``versions`` command.
 
     The longest history (73 versions in the default demo) comes first: it is the one
@@ -185,7 +190,7 @@ def _import_sources(sources: list[str] | None) -> str | list[str] | None:
 
 def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Serve until Ctrl-C, SIGTERM or ``stop`` is set; return the exit status."""
-    from ..quotas import scaled_quotas
+    # The server, backend and demo data load when the sandbox runs, not with the parser.
     from .runner import start
 
     if args.host not in LOOPBACK_HOSTS:

@@ -144,7 +144,9 @@ def _instances(rng: random.Random, key: str, sop_class: str, first: int, count: 
     return instances
 
 
-def _document(rng: random.Random, seed: int, study_key: str, series_number: int, day) -> dict:
+def _document(
+    rng: random.Random, seed: int, study_key: str, series_number: int, day: datetime
+) -> dict:
     """Return an imported image set's metadata: one study, one series of 1-4 instances."""
     study_rng = random.Random(f"hi-widgets-demo-study:{seed}:{study_key}")
     number = int(study_key.split(":")[-1]) + 1 + 100 * int(study_key.split(":")[0])
@@ -239,7 +241,9 @@ class _Builder:
         )
         self.ids[index] = image_set_id
 
-    def update(self, index: int, updates: dict, *, force: bool = False, study: bool = False):
+    def update(
+        self, index: int, updates: dict, *, force: bool = False, study: bool = False
+    ) -> None:
         self.store.update_image_set_metadata(
             datastore_id=self.datastore_id,
             image_set_id=self.ids[index],
@@ -315,9 +319,9 @@ class _Builder:
                 self.store.fail_next_write("UPDATE_FAILED", FAILURE_MESSAGES["UPDATE_FAILED"])
             description = self._document(index)["Study"]["DICOM"]["StudyDescription"]
             revised = f"{description.split(' REV ')[0]} REV {version_id}"
-            if action in ("copy", "fail-copy"):
+            if action in ("copy", "fail-copy") and duplicate is not None:
                 fail = action == "fail-copy"
-                self.copy_from_duplicate(index, duplicate, fail=fail)  # type: ignore[arg-type]
+                self.copy_from_duplicate(index, duplicate, fail=fail)
             elif action == "force":  # StudyID is one of the attributes that need force
                 self.update(
                     index, {"Study": {"DICOM": {"StudyID": f"DEMO{version_id:04d}F"}}}, force=True

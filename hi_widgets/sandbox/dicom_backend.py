@@ -18,9 +18,16 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-from .dicom import ImageSetDraft, document_identity, merge_documents, run_pipeline
+from .dicom import (
+    ImageSetDraft,
+    document_identity,
+    iter_local_files,
+    merge_documents,
+    run_pipeline,
+)
 from .exceptions import conflict, not_found, validation_error
 from .frames import CONTENT_TYPE, FrameStore
 from .imports import ImportedImageSet, ImportJob, iter_s3_objects, s3_client
@@ -181,10 +188,6 @@ class DicomImportOperations(BackendState):
         ValueError
             If a local path does not exist or the S3 prefix cannot be read.
         """
-        from pathlib import Path
-
-        from .dicom import iter_local_files
-
         files: Iterable[tuple[str, bytes]]
         if isinstance(source, str) and source.startswith("s3://"):
             files = iter_s3_objects(self.s3_client_factory(), source)

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from . import frames
 from .dicom_levels import LENGTH_LIMITS, level_of
 
+# pydicom, numpy and imagecodecs load when a file is read (pydicom and imagecodecs are the
+# optional `sandbox` extra): the sandbox starts and serves without them.
 if TYPE_CHECKING:
     import numpy as np
     from pydicom.dataelem import DataElement

@@ -23,6 +23,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+# numpy and imagecodecs (the optional `sandbox` extra) load only to encode or decode a
+# frame: the sandbox starts and serves metadata without them.
 if TYPE_CHECKING:
     import numpy as np
 

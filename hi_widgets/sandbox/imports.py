@@ -56,7 +56,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 
 def s3_client() -> Any:
     """Return a boto3 S3 client from the standard configuration chain."""
-    import boto3
+    import boto3  # loads slowly; only import jobs from S3 need it
 
     return boto3.session.Session().client("s3")
 

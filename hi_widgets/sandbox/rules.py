@@ -128,7 +128,9 @@ def _leaves(updates: Mapping[str, Any]) -> Iterator[tuple[str, str | None, str |
     ``Study.Series.<uid>.Instances.<uid>.DICOM``).
     """
 
-    def attributes(level: str, node: Any, path: str, series: str | None, instance: str | None):
+    def attributes(
+        level: str, node: Any, path: str, series: str | None, instance: str | None
+    ) -> Iterator[tuple[str, str | None, str | None, str, Any]]:
         if not isinstance(node, Mapping):
             raise validation_error(f"{path} must be a JSON object of DICOM attributes")
         for attribute, value in node.items():
@@ -176,7 +178,9 @@ def _series_leaves(
             yield "Series", series_uid, None, key, node
 
 
-def _current(document: Mapping[str, Any], level: str, series: str | None, instance: str | None):
+def _current(
+    document: Mapping[str, Any], level: str, series: str | None, instance: str | None
+) -> Mapping[str, Any] | None:
     """Return the DICOM attributes at a leaf's level in ``document`` (None if absent)."""
     if level == "Patient":
         return document.get("Patient", {}).get("DICOM", {})

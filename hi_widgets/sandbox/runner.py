@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import secrets
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
+from .._version import __version__
 from ..model import SERVICE_NAME, service_model
 from .backend import Backend
 from .clock import Clock, ManualClock, SystemClock
@@ -159,6 +161,8 @@ class Sandbox:
         self._port = port
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._session: Any = None  # boto3.Session of client(), made on first use
+        self._session_lock = threading.Lock()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -233,7 +237,7 @@ class Sandbox:
         self,
         *,
         max_attempts: int = 5,
-        retry_mode: str = "standard",
+        retry_mode: Literal["standard", "adaptive", "legacy"] = "standard",
         config: Any = None,
         session: Any = None,
     ) -> Any:
@@ -256,28 +260,38 @@ class Sandbox:
             A client for the sandbox's endpoint, host-prefix injection off (data-plane
             calls would otherwise go to ``runtime-127.0.0.1``).
         """
+        # boto3 loads slowly and only clients of the sandbox need it, not the server.
         import boto3
         from botocore.config import Config
 
-        from .._version import __version__
-
-        if session is None:
-            keys = self.credentials()
-            session = boto3.Session(
-                aws_access_key_id=keys["aws_access_key_id"],
-                aws_secret_access_key=keys["aws_secret_access_key"],
-                region_name=self.region,
-            )
+        shared = session is None
+        if shared:
+            with self._session_lock:
+                if self._session is None:
+                    keys = self.credentials()
+                    self._session = boto3.Session(
+                        aws_access_key_id=keys["aws_access_key_id"],
+                        aws_secret_access_key=keys["aws_secret_access_key"],
+                        region_name=self.region,
+                    )
+            session = self._session
         merged = Config(
             inject_host_prefix=False,
-            retries={"total_max_attempts": max_attempts, "mode": retry_mode},  # type: ignore[arg-type]
+            retries={"total_max_attempts": max_attempts, "mode": retry_mode},
             user_agent_extra=f"hi-widgets/{__version__}",
         )
         if config is not None:
             merged = merged.merge(config)
-        return session.client(
-            SERVICE_NAME, region_name=self.region, endpoint_url=self.endpoint_url, config=merged
-        )
+        # One session for all of this sandbox's clients: it loads botocore's service data
+        # once (a new session re-reads it, ~0.07 s a client). Sessions are not
+        # thread-safe, so clients are made one at a time.
+        with self._session_lock if shared else contextlib.nullcontext():
+            return session.client(
+                SERVICE_NAME,
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                config=merged,
+            )
 
     def env(self) -> dict[str, str]:
         """Environment variables that point plain boto3 or the AWS CLI at the sandbox."""
@@ -361,7 +375,8 @@ def start(**options: Any) -> Sandbox:
     return Sandbox(**options).start()
 
 
-# help(), Jupyter and IDEs show Sandbox's keyword arguments for start().
+# help(), Jupyter and IDEs show Sandbox's keyword arguments for start(). (typeshed gives
+# functions no __signature__ attribute, though inspect reads it.)
 start.__signature__ = inspect.signature(Sandbox).replace(  # type: ignore[attr-defined]
     return_annotation="Sandbox"
 )

@@ -15,6 +15,7 @@ import boto3
 import ipywidgets as w
 from botocore.exceptions import BotoCoreError
 
+from .. import sandbox as sandbox_module
 from ..client import make_client
 
 log = logging.getLogger("hi_widgets.widgets")
@@ -130,8 +131,6 @@ class ConnectionPanel(w.VBox):
         """
         if self.mode.value == MODE_SANDBOX:
             if self.sandbox is None:
-                from .. import sandbox as sandbox_module
-
                 self.sandbox = sandbox_module.start(**self.sandbox_options)
                 self._finalizer = weakref.finalize(self, _stop_quietly, self.sandbox)
             client = self.sandbox.client(**self.client_options)
