@@ -116,19 +116,20 @@ _EXTERNAL = (
     "typing_extensions",
     "uuid",
 )
-_BUILTINS = (
+# Bare names in type hints: builtins, typing, and other projects' types imported by name.
+_BARE_NAMES = (
     "None|NoneType|Ellipsis|object|type|bool|int|float|complex|str|bytes|bytearray|list|"
     "tuple|dict|set|frozenset|range|slice|callable|Exception|BaseException|ValueError|"
     "TypeError|KeyError|OSError|RuntimeError|TimeoutError|KeyboardInterrupt|"
     "NotImplementedError|StopIteration|Any|Callable|Iterable|Iterator|Sequence|Mapping|"
     "MutableMapping|Generator|Literal|Optional|Union|TypeVar|Self|NamedTuple|TypedDict|"
     "Path|Event|Lock|DataFrame|Series|Axes|Figure|BaseClient|Timestamp|Timedelta|"
-    "datetime|timedelta|date|tzinfo"
+    "datetime|timedelta|date|tzinfo|Config|HealthImagingClient"
 )
 _EXTERNAL_RE = "|".join(re.escape(module) for module in _EXTERNAL)
 nitpick_ignore_regex = [
     (r"py:.*", rf"({_EXTERNAL_RE})(\..*)?"),
-    (r"py:.*", rf"({_BUILTINS})"),
+    (r"py:.*", rf"({_BARE_NAMES})"),
 ]
 
 # -- Notebooks (gallery) --------------------------------------------------------------
