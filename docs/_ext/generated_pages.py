@@ -126,7 +126,12 @@ def _command_section(title: str, parser: argparse.ArgumentParser, summary: str) 
         out.append(summary[0].upper() + summary[1:] + ".\n")
     out.append("```text\n" + parser.format_usage().strip() + "\n```\n")
     if parser.description:
-        out.append(_cell(parser.description) + "\n")
+        # The exit statuses get their own line below; say them once.
+        ending = EXIT_STATUS.search(parser.description)
+        if ending and ending.end() == len(parser.description):
+            out.append(_cell(parser.description[: ending.start()]) + "\n")
+        else:
+            out.append(_cell(parser.description) + "\n")
     out.append(_table(["option", "value", "meaning"], _option_rows(parser)))
     if parser.epilog:
         out.append(_cell(parser.epilog) + "\n")
