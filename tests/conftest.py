@@ -191,3 +191,24 @@ def s3_bucket(s3_endpoint):
     name = f"hi-widgets-test-{uuid.uuid4().hex[:12]}"
     boto3.client("s3").create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture
+def stubbed():
+    """A one-attempt medical-imaging client under ``botocore.stub.Stubber``: (client, stub).
+
+    Stubber checks every request and response against the real service model; the test
+    fails if a stubbed response is left unused.
+    """
+    import boto3
+    from botocore.stub import Stubber
+
+    from hi_widgets.client import make_client
+
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    client = make_client(session=session, max_attempts=1)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()

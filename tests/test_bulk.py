@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 import boto3
 import pandas as pd
 import pytest
-from botocore.stub import Stubber
 
 from hi_widgets import InvalidIdentifierError, bulk, make_client, sandbox
 from hi_widgets.bulk import ERROR_COLUMNS, FetchResult, fetch_versions, refresh
@@ -31,17 +30,6 @@ def fast_backoff(monkeypatch):
 
 
 # ------------------------------------------------------------------- stubbed client
-
-
-@pytest.fixture
-def stubbed():
-    session = boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    )
-    client = make_client(session=session, max_attempts=1)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
 
 
 def listed(image_set_id, *versions):

@@ -5,16 +5,13 @@ from __future__ import annotations
 import collections
 from datetime import datetime, timezone
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from hi_widgets import (
     AccessDeniedError,
     fetch_datastore,
     fetch_versions,
     image_sets_frame,
-    make_client,
     sandbox,
 )
 from hi_widgets.bulk._routing import GET, LIST, Router
@@ -96,17 +93,6 @@ def test_bad_arguments_before_any_request(sb):
 
 
 # --------------------------------------------------------------------- stubbed client
-
-
-@pytest.fixture
-def stubbed():
-    session = boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    )
-    client = make_client(session=session, max_attempts=1)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
 
 
 def listed(version):

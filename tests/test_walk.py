@@ -5,29 +5,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 import hi_widgets
-from hi_widgets import make_client
 from hi_widgets.walk import Cancelled, direct_send, search_summaries, walk_versions
 
 DS = "a" * 32
 IS = "0123456789abcdef0123456789abcdef"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 FAST = {"ListImageSetVersions": (5000, 5000), "GetImageSet": (5000, 5000)}
-
-
-@pytest.fixture
-def stubbed():
-    session = boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    )
-    client = make_client(session=session, max_attempts=1)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
 
 
 def item(version):
