@@ -684,3 +684,24 @@ def test_every_history_over_http_matches_the_store(client, sb):
                 assert item.get("message") == expected.get("message")
                 assert item.get("overrides") == expected.get("overrides")
                 assert item.get("deletedAt") == expected.get("deletedAt")
+
+
+def test_study_date_and_time_of_an_image_set_with_empty_values_is_empty():
+    # Imported DICOM with an empty StudyDate/StudyTime keeps them as None (AWS's metadata
+    # does the same); sorting and BETWEEN filters must see "", never "NoneNone".
+    from datetime import datetime, timezone
+
+    from hi_widgets.sandbox.models import ImageSet, Version
+    from hi_widgets.sandbox.search import SORT_KEYS
+
+    now = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+    def image_set(study: dict) -> ImageSet:
+        document = {"Study": {"DICOM": study}}
+        version = Version(1, "ACTIVE", "IMPORTED", now, now, document)
+        return ImageSet("d" * 32, "i" * 32, "arn", [version])
+
+    key = SORT_KEYS["DICOMStudyDateAndTime"]
+    assert key(image_set({"StudyDate": None, "StudyTime": None})) == ""
+    assert key(image_set({"StudyDate": "20240105", "StudyTime": None})) == "20240105"
+    assert key(image_set({"StudyDate": "20240105", "StudyTime": "101500"})) == "20240105101500"

@@ -18,7 +18,8 @@ from .models import ImageSet
 
 def _study_date_time(image_set: ImageSet) -> str:
     study = image_set.latest.document.get("Study", {}).get("DICOM", {})
-    return f"{study.get('StudyDate', '')}{study.get('StudyTime', '')}"
+    # Imported files may hold empty values, stored as None (as AWS's metadata does).
+    return f"{study.get('StudyDate') or ''}{study.get('StudyTime') or ''}"
 
 
 SORT_KEYS: dict[str, Callable[[ImageSet], Any]] = {
