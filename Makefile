@@ -1,6 +1,7 @@
 # One entry point for a fresh machine:
 #   make demo   -> .venv, install, serve the explorer (Voila) on the local sandbox
-#   make test   -> .venv, install with the test extra, lint and run every test
+#   make test   -> .venv, install with the test extra, lint, build the docs, run every test
+#   make docs   -> the documentation site in docs/_build/html (offline, warnings are errors)
 #   make test-fast -> lint and the unit tests only (no browser, notebooks or servers)
 PYTHON ?= python3
 VENV   := .venv
@@ -8,14 +9,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 8866
 
-.PHONY: demo test test-fast lint browser-deps bench compat clean
+.PHONY: demo test test-fast lint docs browser-deps bench compat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test,app]"
+	$(BIN)/pip install --quiet -e ".[test,app,docs]"
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)
@@ -28,13 +29,20 @@ browser-deps:
 	  else echo "chromium is missing and this user cannot apt-get install it; browser tests will be skipped"; fi; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check hi_widgets tests benchmarks notebooks
-	$(BIN)/ruff format --check hi_widgets tests benchmarks notebooks
+	$(BIN)/ruff check hi_widgets tests benchmarks notebooks docs conftest.py
+	$(BIN)/ruff format --check hi_widgets tests benchmarks notebooks docs conftest.py
 	$(BIN)/mypy
 
-test: $(STAMP) browser-deps lint
+# The site, offline, with every notebook executed. -W --keep-going -n: a broken reference,
+# a public name without a docstring or a failing notebook fails the build (all reported).
+docs: $(STAMP)
 	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
-	  $(BIN)/python -m pytest
+	  $(BIN)/python -m sphinx -W --keep-going -n -E -q -b html docs docs/_build/html
+
+# The docs tests use the site just built (HI_WIDGETS_DOCS_HTML) instead of building again.
+test: $(STAMP) browser-deps lint docs
+	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+	  HI_WIDGETS_DOCS_HTML=docs/_build/html $(BIN)/python -m pytest
 
 # Lint and the unit tests: no browser, no notebook kernels, no Jupyter/Voila servers.
 test-fast: $(STAMP) lint
@@ -54,4 +62,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fetch_versions.py
 
 clean:
-	rm -rf $(VENV) .venv-pandas22 .pytest_cache .ruff_cache .mypy_cache test-artifacts
+	rm -rf $(VENV) .venv-pandas22 .pytest_cache .ruff_cache .mypy_cache test-artifacts \
+	  docs/_build docs/_generated docs/api docs/gallery

@@ -308,6 +308,12 @@ def changes_frame(
         If listing the versions fails, or if no metadata document at all could be
         fetched (then nothing is lost by raising). Failures of single versions become
         ``error`` rows instead.
+
+    Examples
+    --------
+    >>> log = hw.changes_frame(client, datastore_id, image_set_id, versions=[1, 2])
+    >>> log[["versionId", "attribute", "change"]].to_dict("records")
+    [...{'versionId': 2, 'attribute': 'StudyDescription', 'change': 'changed'}...]
     """
     ids = {
         "datastoreId": validate_datastore_id(datastore_id),

@@ -162,6 +162,13 @@ def plot_changes(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
         (:data:`CHANGE_COLORS`). Version ticks are thinned to round numbers, and
         attribute labels to what fits the height of a given ``ax``, so labels never
         overlap. An empty frame gives an Axes saying so.
+
+    Examples
+    --------
+    >>> log = hw.changes_frame(client, datastore_id, image_set_id)
+    >>> ax = hw.plot_changes(log)
+    >>> ax.figure is not None
+    True
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")

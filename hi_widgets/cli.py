@@ -40,7 +40,10 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
         help="serve the explorer as a Voila app on the local sandbox until Ctrl-C",
         description=(
             "Serve the ImageSetExplorer as a Voila web app on this machine. The app's "
-            "kernel starts the local sandbox with demo data, so no AWS account is needed."
+            "kernel starts the local sandbox with demo data, so no AWS account is needed. "
+            "Exit status: 0 after Ctrl-C, 143 after SIGTERM, 2 if refused (--aws on an "
+            "address other machines can reach, without --allow-remote-aws) or Voila is not "
+            "installed, otherwise Voila's own status if it stops or does not start."
         ),
     )
     app.add_arguments(parser)
@@ -51,7 +54,16 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the ``hi-widgets`` argument parser with every subcommand."""
+    """Return the ``hi-widgets`` argument parser with every subcommand.
+
+    Examples
+    --------
+    >>> from hi_widgets.cli import build_parser
+    >>> args = build_parser().parse_args(["versions", "--datastore", datastore_id,
+    ...                                   "--image-set", image_set_id, "-o", "versions.csv"])
+    >>> args.command, args.image_sets == [image_set_id]
+    ('versions', True)
+    """
     parser = argparse.ArgumentParser(
         prog="hi-widgets",
         description="AWS HealthImaging version histories: local sandbox, demo, exports.",
@@ -71,6 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ----------
     argv
         Arguments without the program name; default: ``sys.argv[1:]``.
+
+    Examples
+    --------
+    >>> from hi_widgets.cli import main
+    >>> main(["versions", "--datastore", "not-an-id", "--image-set", image_set_id,
+    ...       "-o", "versions.csv"])  # bad arguments: exit status 2, nothing requested
+    2
     """
     parser = build_parser()
     args = parser.parse_args(argv)

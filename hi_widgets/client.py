@@ -74,6 +74,14 @@ def make_client(
         If the profile does not exist or no region can be found.
     ValueError
         If an argument is malformed.
+
+    Examples
+    --------
+    >>> import boto3
+    >>> session = boto3.Session(region_name="us-east-1", **sb.credentials())
+    >>> sandbox_client = hw.make_client(session=session, endpoint_url=sb.endpoint_url)
+    >>> [d["datastoreName"] for d in hw.list_datastores(sandbox_client)]
+    ['demo-radiology', 'demo-oncology']
     """
     if session is not None and profile is not None:
         raise ValueError("pass either session or profile, not both")

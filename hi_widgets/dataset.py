@@ -93,6 +93,14 @@ class DatasetWrite:
         Rows in the new files.
     rows_skipped
         Rows left out because the dataset already held their key.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> versions = hw.versions_frame(hw.iter_versions(client, datastore_id, image_set_id))
+    >>> written = hw.export_dataset(versions, tempfile.mkdtemp() + "/versions/")
+    >>> written.partitions, written.rows_written, written.rows_skipped
+    (('datastoreId=...',), 73, 0)
     """
 
     root: str
@@ -363,8 +371,13 @@ def export_dataset(
 
     Examples
     --------
-    >>> result = fetch_versions(client, pairs)  # doctest: +SKIP
-    >>> export_dataset(result.frame, "s3://my-bucket/healthimaging/versions/")  # doctest: +SKIP
+    >>> import tempfile
+    >>> versions = hw.versions_frame(hw.iter_versions(client, datastore_id, image_set_id))
+    >>> root = tempfile.mkdtemp() + "/versions/"
+    >>> hw.export_dataset(versions, root).rows_written
+    73
+    >>> hw.export_dataset(versions, root).rows_skipped  # already stored: nothing appended
+    73
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")

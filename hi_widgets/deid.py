@@ -398,10 +398,12 @@ def deidentify(
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> out = deidentify(pd.DataFrame({"DICOMAccessionNumber": ["A1"], "DICOMSeriesNumber": [3]}))
-    >>> list(out.columns)
-    ['DICOMSeriesNumber']
+    >>> image_sets = hw.search_frame(client, datastore_id)
+    >>> safe = hw.deidentify(image_sets)
+    >>> "DICOMPatientName" in safe.columns
+    False
+    >>> safe["DICOMStudyInstanceUID"].iloc[0].startswith("2.25.")  # a keyed-hash UID
+    True
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")

@@ -67,8 +67,8 @@ def flatten_metadata(doc: Mapping[str, Any]) -> dict[str, Any]:
 
     Examples
     --------
-    >>> flatten_metadata({"Study": {"DICOM": {"StudyDescription": "CT HEAD"}}})
-    {'Study.DICOM.StudyDescription': 'CT HEAD'}
+    >>> hw.flatten_metadata({"Study": {"DICOM": {"StudyID": "7", "StudyDescription": "CHEST"}}})
+    {'Study.DICOM.StudyID': '7', 'Study.DICOM.StudyDescription': 'CHEST'}
     """
     if not isinstance(doc, Mapping):
         raise TypeError(f"metadata must be a JSON object (dict), got {type(doc).__name__}")
@@ -141,6 +141,15 @@ def diff_metadata(old: Mapping[str, Any], new: Mapping[str, Any]) -> pd.DataFram
         ``old`` and ``new`` (string: text as it is, other values as JSON; missing
         where the attribute does not exist on that side). Equal documents give an
         empty frame with the same schema.
+
+    Examples
+    --------
+    >>> old = {"Study": {"DICOM": {"StudyDescription": "CHEST"}}}
+    >>> new = {"Study": {"DICOM": {"StudyDescription": "CHEST CT", "StudyID": "7"}}}
+    >>> for row in hw.diff_metadata(old, new).itertuples():
+    ...     print(row.path, "|", row.change, "|", row.old, "|", row.new)
+    Study.DICOM.StudyDescription | changed | CHEST | CHEST CT
+    Study.DICOM.StudyID | added | <NA> | 7
     """
     a = flatten_metadata(old)  # idempotent: an already flat dict comes back as it is
     b = flatten_metadata(new)
@@ -191,6 +200,12 @@ def diff_versions(
         Before any request, if an identifier or version is malformed.
     HealthImagingError
         If GetImageSetMetadata fails for either version.
+
+    Examples
+    --------
+    >>> changes = hw.diff_versions(client, datastore_id, image_set_id, 1, 2)
+    >>> changes[["path", "change"]].to_string(index=False)
+    '...Study.DICOM.StudyDescription changed...'
     """
     datastore_id = validate_datastore_id(datastore_id)
     image_set_id = validate_image_set_id(image_set_id)

@@ -31,7 +31,16 @@ _LABELS = {
 
 
 class HealthImagingError(Exception):
-    """Base class: a HealthImaging call (or its input) failed."""
+    """Base class: a HealthImaging call (or its input) failed.
+
+    Examples
+    --------
+    >>> try:
+    ...     hw.get_image_set(client, datastore_id, "0" * 32)
+    ... except hw.HealthImagingError as error:
+    ...     print(type(error).__name__, error.operation, error.retryable)
+    ResourceNotFoundError GetImageSet False
+    """
 
     retryable: bool = False
     code: str | None = None
@@ -67,61 +76,150 @@ class HealthImagingError(Exception):
 
 
 class ThrottlingError(HealthImagingError):
-    """The request rate exceeded the account's quota for the operation."""
+    """The request rate exceeded the account's quota for the operation.
+
+    Examples
+    --------
+    >>> sb.set_faults(throttle_rate=1.0)  # every request throttled
+    >>> try:
+    ...     hw.get_image_set(sb.client(max_attempts=1), datastore_id, image_set_id)
+    ... except hw.ThrottlingError as error:
+    ...     print(error.code, error.retryable)
+    ThrottlingException True
+    >>> sb.set_faults()
+    """
 
     retryable = True
     code = "ThrottlingException"
 
 
 class ConflictError(HealthImagingError):
-    """The image set is being changed by another operation, or the version is stale."""
+    """The image set is being changed by another operation, or the version is stale.
+
+    Examples
+    --------
+    >>> hw.ConflictError.code, hw.ConflictError.retryable
+    ('ConflictException', False)
+    >>> issubclass(hw.ConflictError, hw.HealthImagingError)
+    True
+    """
 
     code = "ConflictException"
 
 
 class AccessDeniedError(HealthImagingError):
-    """The caller's IAM policy does not allow the operation on the resource."""
+    """The caller's IAM policy does not allow the operation on the resource.
+
+    Examples
+    --------
+    >>> sb.deny("ListImageSetVersions")  # as an IAM policy without that action would
+    >>> try:
+    ...     next(hw.iter_versions(client, datastore_id, image_set_id, strategy="list"))
+    ... except hw.AccessDeniedError as error:
+    ...     print(error.code)
+    AccessDeniedException
+    >>> sb.allow("ListImageSetVersions")
+    """
 
     code = "AccessDeniedException"
 
 
 class ValidationError(HealthImagingError):
-    """The service rejected the request's parameters."""
+    """The service rejected the request's parameters.
+
+    Examples
+    --------
+    >>> hw.ValidationError.code, hw.ValidationError.retryable
+    ('ValidationException', False)
+    """
 
     code = "ValidationException"
 
 
 class InternalServerError(HealthImagingError):
-    """HealthImaging failed internally; usually transient."""
+    """HealthImaging failed internally; usually transient.
+
+    Examples
+    --------
+    >>> sb.set_faults(error_rate=1.0)  # every request fails with a 500
+    >>> try:
+    ...     hw.get_image_set(sb.client(max_attempts=1), datastore_id, image_set_id)
+    ... except hw.InternalServerError as error:
+    ...     print(error.code, error.retryable)
+    InternalServerException True
+    >>> sb.set_faults()
+    """
 
     retryable = True
     code = "InternalServerException"
 
 
 class ResourceNotFoundError(HealthImagingError):
-    """A datastore, image set or version does not exist."""
+    """A datastore, image set or version does not exist.
+
+    Examples
+    --------
+    >>> try:
+    ...     hw.get_image_set(client, datastore_id, image_set_id, version_id=999)
+    ... except hw.ResourceNotFoundError as error:
+    ...     print(error.code, error.identifiers["versionId"])
+    ResourceNotFoundException 999
+    """
 
     code = "ResourceNotFoundException"
 
 
 class ServiceQuotaExceededError(HealthImagingError):
-    """A service quota (not a rate) is exhausted, e.g. concurrent updates."""
+    """A service quota (not a rate) is exhausted, e.g. concurrent updates.
+
+    Examples
+    --------
+    >>> hw.ServiceQuotaExceededError.code
+    'ServiceQuotaExceededException'
+    """
 
     code = "ServiceQuotaExceededException"
 
 
 class UnknownServiceError(HealthImagingError):
-    """The service answered with an error this version of hi_widgets does not know."""
+    """The service answered with an error this version of hi_widgets does not know.
+
+    Examples
+    --------
+    >>> hw.UnknownServiceError.retryable
+    False
+    """
 
 
 class ConnectionFailedError(HealthImagingError):
-    """The endpoint could not be reached or dropped the connection."""
+    """The endpoint could not be reached or dropped the connection.
+
+    Examples
+    --------
+    >>> sb.set_faults(drop_rate=1.0)  # every connection dropped
+    >>> try:
+    ...     hw.get_image_set(sb.client(max_attempts=1), datastore_id, image_set_id)
+    ... except hw.ConnectionFailedError as error:
+    ...     print(type(error).__name__, error.retryable)
+    ConnectionFailedError True
+    >>> sb.set_faults()
+    """
 
     retryable = True
 
 
 class CredentialsError(HealthImagingError):
-    """No usable AWS credentials, profile or region."""
+    """No usable AWS credentials, profile or region.
+
+    Examples
+    --------
+    >>> no_keys = hw.make_client(region="us-east-1", endpoint_url=sb.endpoint_url)
+    >>> try:
+    ...     hw.list_datastores(no_keys)  # no credentials configured here
+    ... except hw.CredentialsError as error:
+    ...     print(error.operation)
+    ListDatastores
+    """
 
 
 class InvalidIdentifierError(HealthImagingError, ValueError):
@@ -129,6 +227,14 @@ class InvalidIdentifierError(HealthImagingError, ValueError):
 
     ``field``, ``value`` and ``expected`` describe the (first) bad identifier; ``message``,
     if given, replaces the one built from them (e.g. to name every bad item of a list).
+
+    Examples
+    --------
+    >>> try:
+    ...     hw.get_image_set(client, datastore_id, "not-an-id")  # no request is sent
+    ... except hw.InvalidIdentifierError as error:
+    ...     print(error.field, "|", error)
+    imageSetId | Invalid imageSetId: 'not-an-id'. Expected 32 characters, ... (got 9 characters).
     """
 
     def __init__(

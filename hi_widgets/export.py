@@ -161,6 +161,13 @@ def to_bytes(
     ------
     ValueError
         If ``format`` is not one of :data:`FORMATS`.
+
+    Examples
+    --------
+    >>> summaries = hw.search_image_sets(client, datastore_id)
+    >>> image_sets = hw.image_sets_frame(summaries, datastore_id=datastore_id)
+    >>> "DICOMPatientName" in image_sets, b"DICOMPatientName" in hw.to_bytes(image_sets, "csv")
+    (True, False)
     """
     name = _check_format(format)
     frame = _without_phi(df, include_phi, keep_dates, uid_key)
@@ -253,6 +260,15 @@ def export_frame(
     OSError
         If the destination cannot be written (see :func:`check_destination`); the
         message names ``path``, and nothing at ``path`` changed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> versions = hw.versions_frame(hw.iter_versions(client, datastore_id, image_set_id))
+    >>> path = hw.export_frame(versions, Path(tempfile.mkdtemp()) / "versions.parquet")
+    >>> path.name, len(hw.read_frame(path))
+    ('versions.parquet', 73)
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -311,6 +327,16 @@ def read_frame(path: str | os.PathLike[str], format: str | None = None) -> pd.Da
     ValueError
         If the file is not a valid file of its format; the message names the file and
         what is wrong.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> versions = hw.versions_frame(hw.iter_versions(client, datastore_id, image_set_id))
+    >>> path = hw.export_frame(versions, Path(tempfile.mkdtemp()) / "versions.csv")
+    >>> again = hw.read_frame(path)
+    >>> again.dtypes["imageSetState"] == versions.dtypes["imageSetState"]
+    True
     """
     source = Path(path).expanduser()
     name = _resolve_format(source, format)

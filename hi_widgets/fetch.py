@@ -60,6 +60,14 @@ def get_image_set(
         Before any request, if an identifier is malformed.
     HealthImagingError
         The subclass matching the service error.
+
+    Examples
+    --------
+    >>> first = hw.get_image_set(client, datastore_id, image_set_id, version_id=1)
+    >>> first["versionId"], first["imageSetState"], first["imageSetWorkflowStatus"]
+    (1, 'ACTIVE', 'IMPORTED')
+    >>> hw.get_image_set(client, datastore_id, image_set_id)["versionId"]  # the latest
+    73
     """
     datastore_id = validate_datastore_id(datastore_id)
     image_set_id = validate_image_set_id(image_set_id)
@@ -107,6 +115,12 @@ def iter_versions(
         Normalized records, each version once. List items lack ``imageSetArn``,
         ``lastAccessedAt`` and ``storageTier`` (the service does not return them there):
         those are None.
+
+    Examples
+    --------
+    >>> records = list(hw.iter_versions(client, datastore_id, image_set_id))
+    >>> len(records), records[0]["versionId"], records[-1]["versionId"]  # newest first
+    (73, 73, 1)
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
@@ -139,6 +153,12 @@ def list_datastores(client: Any, *, status: str | None = None) -> list[dict[str,
     list of dict
         ``datastoreId``, ``datastoreName``, ``datastoreStatus``, ``datastoreArn``,
         ``createdAt``, ``updatedAt`` as the service returns them.
+
+    Examples
+    --------
+    >>> datastores = hw.list_datastores(client)
+    >>> [(d["datastoreName"], d["datastoreStatus"]) for d in datastores]
+    [('demo-radiology', 'ACTIVE'), ('demo-oncology', 'ACTIVE')]
     """
     params = {"datastoreStatus": status} if status else {}
     paginator = client.get_paginator("list_datastores")
@@ -174,6 +194,14 @@ def search_image_sets(
     list of dict
         ``ImageSetsMetadataSummary`` items (see :func:`hi_widgets.image_sets_frame`).
         Their ``DICOMTags`` contain PHI.
+
+    Examples
+    --------
+    >>> summaries = hw.search_image_sets(client, datastore_id)
+    >>> len(summaries)
+    30
+    >>> sorted(summaries[0])[:3]
+    ['DICOMTags', 'createdAt', 'imageSetId']
     """
     datastore_id = validate_datastore_id(datastore_id)
     equal = {
@@ -210,6 +238,12 @@ def get_image_set_metadata(
     """Return the image set metadata document (Patient/Study/Series/Instances), gunzipped.
 
     The document contains PHI.
+
+    Examples
+    --------
+    >>> metadata = hw.get_image_set_metadata(client, datastore_id, image_set_id, version_id=1)
+    >>> sorted(metadata)
+    ['DatastoreID', 'ImageSetID', 'Patient', 'SchemaVersion', 'Study']
     """
     datastore_id = validate_datastore_id(datastore_id)
     image_set_id = validate_image_set_id(image_set_id)

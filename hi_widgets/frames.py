@@ -288,8 +288,11 @@ def versions_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.Da
 
     Examples
     --------
-    >>> versions_frame([]).dtypes["createdAt"]
-    datetime64[us, UTC]
+    >>> versions = hw.versions_frame(hw.iter_versions(client, datastore_id, image_set_id))
+    >>> len(versions), str(versions["versionId"].dtype), str(versions["updatedAt"].dt.tz)
+    (73, 'Int64', 'UTC')
+    >>> versions["imageSetState"].cat.categories.tolist()
+    ['ACTIVE', 'LOCKED', 'DELETED']
     """
     columns, n = _columns_from(records, RECORD_FIELDS)
     data = {field: _convert(columns[field], _VERSION_KINDS[field]) for field in RECORD_FIELDS}
@@ -353,6 +356,13 @@ def image_sets_frame(
         ``Int64``, text as ``string``), then any tag the model does not know (sorted, as
         ``string``). :data:`PHI_COLUMNS` lists the patient columns. Empty input gives the
         full schema.
+
+    Examples
+    --------
+    >>> summaries = hw.search_image_sets(client, datastore_id)
+    >>> image_sets = hw.image_sets_frame(summaries, datastore_id=datastore_id)
+    >>> len(image_sets), int(image_sets["versionId"].max())
+    (30, 73)
     """
     rows = list(summaries)
     tag_kinds = _dicom_tag_kinds()

@@ -170,6 +170,13 @@ def plot_version_timeline(
         The Axes. Artists carry ids for tests and widgets: the bars are the
         ``PolyCollection`` with gid ``"versions"``, then ``"failures"``,
         ``"deletions"`` (scatter) and ``"highlight"`` (PolyCollection) when present.
+
+    Examples
+    --------
+    >>> versions = hw.versions_frame(hw.iter_versions(client, datastore_id, image_set_id))
+    >>> ax = hw.plot_version_timeline(versions)
+    >>> ax.get_xlabel()
+    'time (UTC)'
     """
     _require(df, ("datastoreId", "imageSetId", "versionId", "createdAt", "updatedAt"))
     ax = _new_axes(ax, height=timeline_height(df))
@@ -325,6 +332,13 @@ def plot_state_counts(
     ------
     ValueError
         If ``by`` is not a column of ``df``.
+
+    Examples
+    --------
+    >>> versions = hw.versions_frame(hw.iter_versions(client, datastore_id, image_set_id))
+    >>> ax = hw.plot_state_counts(versions)
+    >>> ax.figure is not None
+    True
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -406,6 +420,13 @@ def plot_activity(df: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> 
     ValueError
         If ``freq`` is not a period alias pandas knows, or would make more than 10,000
         bars (choose a coarser period).
+
+    Examples
+    --------
+    >>> versions = hw.versions_frame(hw.iter_versions(client, datastore_id, image_set_id))
+    >>> ax = hw.plot_activity(versions, freq="W")
+    >>> ax.figure is not None
+    True
     """
     _require(df, ("createdAt",))
     created = df["createdAt"].dropna()

@@ -373,6 +373,14 @@ def preview_image_set(
         If the metadata cannot be fetched.
     MissingCodecError
         If imagecodecs is needed and not installed (``pip install "hi-widgets[images]"``).
+
+    Examples
+    --------
+    >>> previews = hw.preview_image_set(client, datastore_id, image_set_id)
+    >>> [(preview.ref.position, preview.ok) for preview in previews]
+    [('first', True), ('last', True)]
+    >>> str(previews[0].image.dtype), float(previews[0].image.max()) <= 1.0
+    ('float32', True)
     """
     datastore_id = validate_datastore_id(datastore_id)
     image_set_id = validate_image_set_id(image_set_id)
@@ -427,6 +435,13 @@ def plot_frames(previews: Sequence[FramePreview], axes: Sequence[Any] | None = N
         The figure drawn on (shown as a PNG in Jupyter). A preview without an image
         shows its error, wrapped (and cut short when long), in place of the picture;
         no previews give one empty panel saying so.
+
+    Examples
+    --------
+    >>> previews = hw.preview_image_set(client, datastore_id, image_set_id)
+    >>> figure = hw.plot_frames(previews)
+    >>> len(figure.axes) >= 1
+    True
     """
     # matplotlib loads only to draw: fetching and decoding previews does not need it.
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -54,6 +54,12 @@ def search_frame(
     -------
     pandas.DataFrame
         One row per image set found; contains PHI columns.
+
+    Examples
+    --------
+    >>> image_sets = hw.search_frame(client, datastore_id)
+    >>> len(image_sets), "DICOMPatientName" in image_sets
+    (30, True)
     """
     summaries = search_image_sets(
         client,
@@ -91,6 +97,12 @@ def fetch_versions_frame(
     pandas.DataFrame
         :func:`hi_widgets.frames.versions_frame` of the versions fetched (all of them
         unless cancelled).
+
+    Examples
+    --------
+    >>> versions = hw.fetch_versions_frame(client, datastore_id, image_set_id)
+    >>> len(versions), int(versions["versionId"].max())
+    (73, 73)
     """
     records = list(
         iter_versions(

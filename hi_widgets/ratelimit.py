@@ -101,7 +101,7 @@ class TokenBucket:
     Examples
     --------
     >>> bucket = TokenBucket(25, 50)
-    >>> bucket.try_acquire()
+    >>> bucket.try_acquire() is not None  # a full bucket: a token at once
     True
     """
 

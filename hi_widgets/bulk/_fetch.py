@@ -146,8 +146,10 @@ def fetch_versions(
 
     Examples
     --------
-    >>> result = fetch_versions(client, [(datastore_id, image_set_id)])  # doctest: +SKIP
-    >>> result.frame.shape, result.errors.empty  # doctest: +SKIP
+    >>> pairs = [(datastore_id, image_set_id), (datastore_id, "0" * 32)]
+    >>> result = hw.fetch_versions(client, pairs)
+    >>> len(result.frame), result.errors["error"].tolist()
+    (73, ['ResourceNotFoundError'])
     """
     started = time.monotonic()
     check_options(strategy, max_workers)

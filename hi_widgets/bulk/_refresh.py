@@ -153,6 +153,13 @@ def refresh(
     inclusive), so the client's clock does not matter. SearchImageSets does not return
     deleted image sets: an image set deleted after the frame was fetched while it was
     settled is not noticed (refresh with ``search=False`` to catch that).
+
+    Examples
+    --------
+    >>> result = hw.fetch_versions(client, [(datastore_id, image_set_id)])
+    >>> later = hw.refresh(client, result.frame)  # nothing changed since
+    >>> later.stats.versions, later.errors.empty
+    (0, True)
     """
     started = time.monotonic()
     check_options(strategy, max_workers)

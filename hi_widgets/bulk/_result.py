@@ -47,6 +47,12 @@ class FetchStats:
         Wall time of the call, in seconds.
     cancelled
         Whether the call was cancelled before every image set was done.
+
+    Examples
+    --------
+    >>> stats = hw.fetch_versions(client, [(datastore_id, image_set_id)]).stats
+    >>> stats.completed, stats.versions, stats.requests  # 73 versions: two pages of 50
+    (1, 73, 2)
     """
 
     items: int = 0
@@ -96,6 +102,12 @@ class FetchResult:
     pending
         (datastoreId, imageSetId) pairs not fetched because of cancellation; pass them
         to :func:`fetch_versions` again to resume.
+
+    Examples
+    --------
+    >>> result = hw.fetch_versions(client, [(datastore_id, image_set_id)])
+    >>> type(result).__name__, len(result.frame), result.errors.empty, result.pending
+    ('FetchResult', 73, True, ())
     """
 
     frame: pd.DataFrame

@@ -27,7 +27,14 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real clock (``datetime.now(timezone.utc)`` and ``time.monotonic()``)."""
+    """The real clock (``datetime.now(timezone.utc)`` and ``time.monotonic()``).
+
+    Examples
+    --------
+    >>> from hi_widgets import sandbox
+    >>> sandbox.SystemClock().now().tzinfo
+    datetime.timezone.utc
+    """
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
@@ -56,10 +63,11 @@ class ManualClock:
     Examples
     --------
     >>> from datetime import datetime, timezone
-    >>> clock = ManualClock(datetime(2025, 1, 1, tzinfo=timezone.utc))
-    >>> clock.advance(2.5)
-    >>> clock.now().second
-    2
+    >>> from hi_widgets import sandbox
+    >>> clock = sandbox.ManualClock(datetime(2025, 1, 1, tzinfo=timezone.utc))
+    >>> clock.advance(90)
+    >>> clock.now()
+    datetime.datetime(2025, 1, 1, 0, 1, 30, tzinfo=datetime.timezone.utc)
     """
 
     def __init__(self, start: datetime | None = None) -> None:

@@ -38,6 +38,12 @@ class Faults:
         Seed of the random sequence; the same seed gives the same sequence of decisions.
     operations
         Restrict faults (not latency) to these operation names; ``None`` means all.
+
+    Examples
+    --------
+    >>> from hi_widgets import sandbox
+    >>> sandbox.Faults(latency_ms=50, throttle_rate=0.1, seed=7).throttle_rate
+    0.1
     """
 
     latency_ms: float = 0.0

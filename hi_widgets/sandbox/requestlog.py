@@ -24,6 +24,13 @@ class RequestLogEntry:
         The HTTP status sent, or 0 for a dropped connection.
     error
         The error code (``"ThrottlingException"``...) or None on success.
+
+    Examples
+    --------
+    >>> sb.clear_requests()
+    >>> _ = hw.get_image_set(client, datastore_id, image_set_id)
+    >>> [(entry.operation, entry.status) for entry in sb.requests]
+    [('GetImageSet', 200)]
     """
 
     operation: str

@@ -88,6 +88,13 @@ class Sandbox:
         skipped.
     import_datastore_name
         Name of that datastore.
+
+    Examples
+    --------
+    >>> sb.endpoint_url
+    'http://127.0.0.1:...'
+    >>> sorted(sb.env())
+    ['AWS_ACCESS_KEY_ID', ...'AWS_ENDPOINT_URL_MEDICAL_IMAGING', ...]
     """
 
     def __init__(
@@ -361,10 +368,9 @@ def start(**options: Any) -> Sandbox:
     Examples
     --------
     >>> from hi_widgets import sandbox
-    >>> with sandbox.start(seed=0) as sb:  # doctest: +SKIP
-    ...     client = sb.client()
-    ...     client.list_datastores()["datastoreSummaries"][0]["datastoreName"]
-    'demo-radiology'
+    >>> with sandbox.start(seed=0) as local:
+    ...     [d["datastoreName"] for d in local.client().list_datastores()["datastoreSummaries"]]
+    ['demo-radiology', 'demo-oncology']
     """
     return Sandbox(**options).start()
 

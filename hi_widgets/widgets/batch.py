@@ -86,6 +86,11 @@ class BatchFetcher(ActionWidget):
     ``hi-batch-versions-table``, ``hi-batch-version-count``, ``hi-batch-errors-table``,
     ``hi-batch-error-count``, ``hi-batch-timeline``, ``hi-batch-state-counts``,
     ``hi-download``, ``hi-connection``.
+
+    Examples
+    --------
+    >>> batch = hw.BatchFetcher(client=client)
+    >>> batch  # doctest: +SKIP
     """
 
     def __init__(

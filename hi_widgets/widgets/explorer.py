@@ -61,7 +61,9 @@ class ImageSetExplorer(ActionWidget):
 
     Examples
     --------
-    >>> explorer = ImageSetExplorer(client)  # doctest: +SKIP
+    >>> explorer = hw.ImageSetExplorer(
+    ...     client=client, datastore_id=datastore_id, image_set_id=image_set_id
+    ... )
     >>> explorer  # doctest: +SKIP
     """
 

@@ -95,6 +95,13 @@ class VersionBrowser(ActionWidget):
     ``hi-changes-export``), ``hi-preview`` (the Images tab: ``hi-preview-show``,
     ``hi-preview-image``, ``hi-preview-message``); status ``hi-status``, progress
     ``hi-progress``, cancel ``hi-cancel``.
+
+    Examples
+    --------
+    >>> browser = hw.VersionBrowser(
+    ...     client=client, datastore_id=datastore_id, image_set_id=image_set_id
+    ... )
+    >>> browser  # doctest: +SKIP
     """
 
     versions = traitlets.Instance(pd.DataFrame, allow_none=True, help="the version history")
