@@ -60,6 +60,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/frames_and_plots.py
 	$(BIN)/python benchmarks/fetch_versions.py
+	$(BIN)/python benchmarks/fetch_datastore.py
+	$(BIN)/python benchmarks/changes.py
+	$(BIN)/python benchmarks/export_memory.py
 
 clean:
 	rm -rf $(VENV) .venv-pandas22 .pytest_cache .ruff_cache .mypy_cache test-artifacts \
