@@ -10,14 +10,15 @@ finds in its namespace:
   versions (two pages of ListImageSetVersions).
 
 No AWS credentials, profile or endpoint of the person running the tests are visible.
-The unit tests' own fixtures are in tests/conftest.py.
+The AWS isolation below applies to every test; the unit tests' own fixtures are in
+tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import pytest
 
-_AWS_SETTINGS = (
+_AWS_VARS = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -41,16 +42,26 @@ def doctest_sandbox():
 
 
 @pytest.fixture(autouse=True)
-def _doctest_globals(request, doctest_namespace, monkeypatch, tmp_path_factory):
-    if type(request.node).__name__ != "DoctestItem":
-        return
+def isolated_aws_environment(monkeypatch, tmp_path_factory):
+    """Point boto3 at empty config files and drop AWS variables from the environment."""
     empty = tmp_path_factory.getbasetemp() / "aws-empty-config"
     empty.touch()
-    for name in _AWS_SETTINGS:
+    for name in _AWS_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # boto3's module-level default session caches the credentials it resolved first
+    # (boto3.client(...) uses it): each test starts without one.
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+
+@pytest.fixture(autouse=True)
+def _doctest_globals(request, doctest_namespace, isolated_aws_environment):
+    if type(request.node).__name__ != "DoctestItem":
+        return
     import hi_widgets
 
     sb = request.getfixturevalue("doctest_sandbox")
