@@ -2,6 +2,7 @@
 test and doctest is in the root conftest.py)."""
 
 import logging
+import shlex
 import threading
 
 import pytest
@@ -182,3 +183,52 @@ def stubbed():
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()
+
+
+# ------------------------------------------------------------- `hi-widgets sandbox` in-process
+SERVE_TIMEOUT = 120  # s: a safety net only; the wait ends on an event
+
+
+@pytest.fixture
+def serve_sandbox_command(capsys, monkeypatch):
+    """Run ``hi-widgets sandbox ARGS`` in a thread; return (stop, thread, exports, stderr).
+
+    Waits, on an event, for the point right after the ``export`` lines are printed (the
+    command prints its sample image sets next), then stops the thread on teardown.
+    """
+    from hi_widgets.cli import build_parser
+    from hi_widgets.sandbox import command
+
+    printed = threading.Event()
+    sample_lines = command.sample_lines
+
+    def sample_lines_then_signal(store):
+        printed.set()
+        return sample_lines(store)
+
+    monkeypatch.setattr(command, "sample_lines", sample_lines_then_signal)
+    started = []
+
+    def serve(argv):
+        args = build_parser().parse_args(["sandbox", "--port", "0", *argv])
+        stop = threading.Event()
+        status = []
+        thread = threading.Thread(
+            target=lambda: status.append(command.run(args, stop)), daemon=True
+        )
+        started.append((stop, thread))
+        thread.start()
+        while not printed.wait(0.5):  # wake up only to notice a thread that gave up
+            assert thread.is_alive(), f"the sandbox exited with {status}"
+        captured = capsys.readouterr()
+        exports = dict(
+            shlex.split(line)[1].split("=", 1)
+            for line in captured.out.splitlines()
+            if line.startswith("export ")
+        )
+        return stop, thread, exports, captured.err
+
+    yield serve
+    for stop, thread in started:
+        stop.set()
+        thread.join(SERVE_TIMEOUT)

@@ -2,39 +2,27 @@
 
 from __future__ import annotations
 
-import shlex
-import threading
-import time
-
 import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
 
 from hi_widgets import sandbox
-from hi_widgets.cli import build_parser, main
-from hi_widgets.sandbox.command import run as _run_sandbox
+from hi_widgets.cli import main
+from hi_widgets.sandbox import ManualClock
 
 # ListImageSetVersions' published quota is 25 requests/s, burst 50: a burst of 90 is
 # above it, and below the burst of 100 at --quota-scale 2.
 BURST = 90
 
 
-def serve(argv, capsys):
-    """Run the sandbox command in a thread: its stop event, thread, exports and stderr."""
-    args = build_parser().parse_args(["sandbox", "--port", "0", "--image-sets", "2", *argv])
-    stop = threading.Event()
-    thread = threading.Thread(target=_run_sandbox, args=(args, stop), daemon=True)
-    thread.start()
-    out = err = ""
-    deadline = time.monotonic() + 10
-    while out.count("export ") < 5:
-        assert thread.is_alive() and time.monotonic() < deadline, "the sandbox did not start"
-        time.sleep(0.02)
-        captured = capsys.readouterr()
-        out, err = out + captured.out, err + captured.err
-    exported = dict(shlex.split(line)[1].split("=", 1) for line in out.splitlines())
-    return stop, thread, exported, err
+@pytest.fixture
+def frozen_quotas(monkeypatch):
+    """Sandboxes started by the command run on a ManualClock: no bucket refills mid-burst."""
+    from hi_widgets.sandbox import runner
+
+    start = runner.start
+    monkeypatch.setattr(runner, "start", lambda **options: start(clock=ManualClock(), **options))
 
 
 def throttled_in_a_burst(exported) -> int:
@@ -67,20 +55,19 @@ def throttled_in_a_burst(exported) -> int:
     return throttled
 
 
-@pytest.mark.parametrize("scale", ["1", "2"])
-def test_quota_scale_raises_every_rate_and_burst(scale, capsys):
-    stop, thread, exported, banner = serve(["--quota-scale", scale], capsys)
-    try:
-        throttled = throttled_in_a_burst(exported)
-    finally:
-        stop.set()
-        thread.join(10)
-    assert not thread.is_alive()
-    if scale == "1":  # the published burst: the burst above it is throttled
-        assert throttled > 0
-    else:  # burst 100 now: none of the 90 calls (sent well within a second) is throttled
-        assert throttled == 0
+@pytest.mark.parametrize(("scale", "throttled"), [("1", BURST - 50), ("2", 0)])
+def test_quota_scale_raises_every_rate_and_burst(
+    scale, throttled, frozen_quotas, serve_sandbox_command
+):
+    stop, thread, exported, banner = serve_sandbox_command(
+        ["--image-sets", "2", "--quota-scale", scale]
+    )
+    # The published burst is 50; at x2 it is 100 and none of the 90 calls is throttled.
+    assert throttled_in_a_burst(exported) == throttled
     assert ("quotas on, x2)" in banner) == (scale == "2")
+    stop.set()
+    thread.join()
+    assert not thread.is_alive()
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "x"])

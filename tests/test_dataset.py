@@ -266,6 +266,27 @@ def test_phi_is_dropped_unless_asked(tmp_path):
         export_dataset(frame, tmp_path / "x", partition_cols=("DICOMPatientId",))
 
 
+def test_appends_keep_uids_joinable_given_one_uid_key(tmp_path):
+    def frame(n, study):
+        summary = {
+            "imageSetId": image_set_id(n),
+            "version": 1,
+            "createdAt": BASE,
+            "updatedAt": BASE,
+            "DICOMTags": {"DICOMStudyInstanceUID": study, "DICOMPatientName": "Doe^Jane"},
+        }
+        return image_sets_frame([summary], datastore_id=DS_LETTERS)
+
+    for root, uid_key in (("keyed", "site-key"), ("random", None)):
+        for n in (1, 2):  # two appends, two image sets of one study
+            export_dataset(frame(n, "1.2.840.1"), tmp_path / root, key=None, uid_key=uid_key)
+    keyed = read_pyarrow(tmp_path / "keyed").column("DICOMStudyInstanceUID").to_pylist()
+    random = read_pyarrow(tmp_path / "random").column("DICOMStudyInstanceUID").to_pylist()
+    assert len(set(keyed)) == 1 and keyed[0] != "1.2.840.1"
+    assert len(set(random)) == 2  # a random key per append: the study no longer joins
+    assert "DICOMPatientName" not in read_pyarrow(tmp_path / "keyed").column_names
+
+
 def test_other_partitions_are_escaped_and_keys_found_in_any_partition(tmp_path):
     root = tmp_path / "by-state"
     frame = versions_frame(

@@ -141,7 +141,18 @@ def test_the_widgets_read_whole_in_jupyterlab(lab):
             expect(explorer.locator(".hi-version-count")).to_have_text(
                 "73 versions", timeout=ACTION_TIMEOUT
             )
-            boxes = explorer.locator(".hi-versions-table").evaluate(
+            # The count is set from Python; the grid draws itself after, in the browser.
+            grid = explorer.locator(".hi-versions-table")
+            expect(grid.locator(".dt-scroll-body tbody tr")).to_have_count(
+                73, timeout=ACTION_TIMEOUT
+            )
+            for name in KEY_COLUMNS:
+                expect(
+                    grid.locator(".dt-scroll-head thead th .dt-column-title").get_by_text(
+                        name, exact=True
+                    )
+                ).to_be_visible(timeout=ACTION_TIMEOUT)
+            boxes = grid.evaluate(
                 """(grid, keys) => {
                     const out = {};
                     for (const th of grid.querySelectorAll(".dt-scroll-head thead th")) {
@@ -160,8 +171,9 @@ def test_the_widgets_read_whole_in_jupyterlab(lab):
             _screenshot(page, "lab-01-explorer-grid")
 
             explorer.locator(".lm-TabBar-tab", has_text="Export").click()
-            _not_cut_off(explorer.locator(".hi-include-phi label, .hi-include-phi").first)
-            _not_cut_off(explorer.locator(".hi-export-path label").first)
+            for selector in (".hi-include-phi label, .hi-include-phi", ".hi-export-path label"):
+                expect(explorer.locator(selector).first).to_be_visible(timeout=ACTION_TIMEOUT)
+                _not_cut_off(explorer.locator(selector).first)
             _screenshot(page, "lab-02-explorer-export")
 
             browser_widget = page.locator(".hi-version-browser")
@@ -174,7 +186,9 @@ def test_the_widgets_read_whole_in_jupyterlab(lab):
             expect(browser_widget.locator(".hi-diff-summary")).to_contain_text(
                 "→", timeout=ACTION_TIMEOUT
             )
-            _not_cut_off(browser_widget.locator(".hi-include-phi").first)
+            phi_box = browser_widget.locator(".hi-include-phi").first
+            expect(phi_box).to_be_visible(timeout=ACTION_TIMEOUT)
+            _not_cut_off(phi_box)
             _screenshot(page, "lab-04-diff")
         except Exception:
             _screenshot(page, "lab-failure")

@@ -6,9 +6,7 @@ Every wait moves the sandbox's ManualClock; the one wait on real work is
 
 import gzip
 import json
-import shlex
 import threading
-import time
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -289,36 +287,24 @@ def test_sandbox_imports_a_local_folder_at_start_up(tmp_path):
             assert image_set["imageSetWorkflowStatus"] == "IMPORTED"
 
 
-def test_sandbox_command_imports_a_bucket_at_start_up(s3_bucket, capsys):
+def test_sandbox_command_imports_a_bucket_at_start_up(s3_bucket, serve_sandbox_command):
     _upload(s3_bucket, "dicom/", {CT: _bytes(CT)})
-    args = build_parser().parse_args(
-        ["sandbox", "--port", "0", "--image-sets", "1", "--import", f"s3://{s3_bucket}/dicom/"]
+    stop, thread, exported, _ = serve_sandbox_command(
+        ["--image-sets", "1", "--import", f"s3://{s3_bucket}/dicom/"]
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=run_sandbox, args=(args, stop), daemon=True)
-    thread.start()
-    out = ""
-    deadline = time.monotonic() + 60
-    while out.count("export ") < 5:
-        assert thread.is_alive() and time.monotonic() < deadline, "the sandbox did not start"
-        time.sleep(0.02)  # polling the captured output of a thread, not synchronisation
-        out += capsys.readouterr().out
-    exported = dict(shlex.split(line)[1].split("=", 1) for line in out.splitlines())
-    try:
-        client = boto3.Session(
-            aws_access_key_id=exported["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=exported["AWS_SECRET_ACCESS_KEY"],
-            region_name=exported["AWS_DEFAULT_REGION"],
-        ).client(
-            "medical-imaging",
-            endpoint_url=exported["AWS_ENDPOINT_URL_MEDICAL_IMAGING"],
-            config=botocore.config.Config(inject_host_prefix=False),
-        )
-        names = [d["datastoreName"] for d in client.list_datastores()["datastoreSummaries"]]
-        assert "imported-dicom" in names
-    finally:
-        stop.set()
-        thread.join(10)
+    client = boto3.Session(
+        aws_access_key_id=exported["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=exported["AWS_SECRET_ACCESS_KEY"],
+        region_name=exported["AWS_DEFAULT_REGION"],
+    ).client(
+        "medical-imaging",
+        endpoint_url=exported["AWS_ENDPOINT_URL_MEDICAL_IMAGING"],
+        config=botocore.config.Config(inject_host_prefix=False),
+    )
+    names = [d["datastoreName"] for d in client.list_datastores()["datastoreSummaries"]]
+    assert "imported-dicom" in names
+    stop.set()
+    thread.join()
     assert not thread.is_alive()
 
 

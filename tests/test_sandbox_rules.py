@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 import pytest
 
 from hi_widgets import sandbox
+from hi_widgets.sandbox.dicom_levels import level_of
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 DELAY = 2.0
@@ -270,6 +271,12 @@ def test_attributes_across_modules_are_refused(client, ds, non_primary):
     # be invalidated."
     refused(client, "Patient level", ds, non_primary, {"Study": {"DICOM": {"PatientName": "X"}}})
     refused(client, "Study level", ds, non_primary, {"Patient": {"DICOM": {"StudyDate": "X"}}})
+    # The import's level table is the one the check uses: InstitutionName (General
+    # Equipment) is not normalised, so it lives with each instance.
+    assert level_of("InstitutionName") == "Instance"
+    refused(
+        client, "Instance level", ds, non_primary, {"Study": {"DICOM": {"InstitutionName": "X"}}}
+    )
 
 
 def test_multivalued_attributes_need_force(sb, client, ds, non_primary):

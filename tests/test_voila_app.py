@@ -373,8 +373,11 @@ def test_explorer_browser_and_batch_in_the_voila_app(voila_app, browser, demo_tr
         picture = browser_widget.locator("img.hi-preview-image")
         expect(picture).to_be_visible(timeout=ACTION_TIMEOUT)
         expect(browser_widget.locator(".hi-preview-message")).to_contain_text("Images of")
-        size = picture.evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight]")
-        assert size[0] and size[1] > 100 and size[2] > 100, size
+        # decode() settles once the image is decoded (or rejects if it cannot be).
+        size = picture.evaluate(
+            "img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])"
+        )
+        assert size[0] > 100 and size[1] > 100, size
         _screenshot(page, "08c-preview")
 
         page.locator(".hi-app .lm-TabBar-tab", has_text="Batch fetch").click()
