@@ -110,11 +110,6 @@ class DatasetWrite:
     rows_skipped: int
 
 
-def _deidentified(frame: pd.DataFrame, include_phi: bool) -> pd.DataFrame:
-    # The one place datasets decide what counts as PHI: the same rule as export_frame.
-    return _without_phi(frame, include_phi)
-
-
 # ------------------------------------------------------------------------------ schema
 
 
@@ -321,6 +316,8 @@ def export_dataset(
     *,
     key: Sequence[str] | None = VERSION_KEY,
     include_phi: bool = False,
+    keep_dates: bool = False,
+    uid_key: bytes | str | None = None,
     s3_client: Any = None,
 ) -> DatasetWrite:
     """Append a frame to a hive-partitioned Parquet dataset, locally or on S3.
@@ -347,8 +344,14 @@ def export_dataset(
         Columns identifying a row; rows whose key is already stored are not written again
         (the stored row wins). ``None``: append every row.
     include_phi
-        Keep the PHI columns; by default they are dropped, as by
-        :func:`hi_widgets.export.export_frame`.
+        Keep the PHI columns; by default the rows are de-identified as by
+        :func:`hi_widgets.export.export_frame` (DICOM PS3.15 Annex E).
+    keep_dates
+        Keep DICOM dates and times when de-identifying (not the patient's birth date).
+    uid_key
+        HMAC key for the UID replacements. ``None``: a random key for this call, so the
+        same study gets another replacement UID in each append; give every append to one
+        dataset the same key to keep its UIDs joinable (and usable in ``key``).
     s3_client
         A boto3 S3 client for an ``s3://`` root; ignored for a local folder.
 
@@ -382,7 +385,8 @@ def export_dataset(
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
     kind, where, prefix = parse_root(root)
-    clean = _deidentified(frame, include_phi)
+    # The same de-identification rule as export_frame: one place decides what is PHI.
+    clean = _without_phi(frame, include_phi, keep_dates, uid_key)
     phi = set(map(str, frame.columns)) - set(map(str, clean.columns))
     clean = clean.drop(columns=[name for name in NOT_STORED if name in clean.columns])
     partitions, keys = _check_columns(clean, partition_cols, key, phi)

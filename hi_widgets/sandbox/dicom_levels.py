@@ -155,7 +155,32 @@ SERIES_KEYWORDS = frozenset(
     }
 )
 
+# SOP Common, General Image, Image Pixel and General Equipment modules: not normalised, so
+# they stay with each instance. Every keyword in none of the tables stays there too; this
+# list names the ones an update is refused for giving at another level.
+INSTANCE_KEYWORDS = frozenset(
+    {
+        "SOPClassUID",
+        "SOPInstanceUID",
+        "InstanceNumber",
+        "Rows",
+        "Columns",
+        "BitsAllocated",
+        "PhotometricInterpretation",
+        "NumberOfFrames",
+        "InstitutionName",
+    }
+)
+
 LEVELS = ("Patient", "Study", "Series", "Instance")
+
+KEYWORDS_BY_LEVEL = {
+    "Patient": PATIENT_KEYWORDS,
+    "Study": STUDY_KEYWORDS,
+    "Series": SERIES_KEYWORDS,
+    "Instance": INSTANCE_KEYWORDS,
+}
+"""The known keywords of each level, for checks that an attribute is given where it lives."""
 
 IMAGE_SET_KEY_KEYWORDS = (
     "PatientID",

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .dicom_levels import KEYWORDS_BY_LEVEL
 from .exceptions import validation_error
 
 GENERATED_ATTRIBUTES = frozenset(
@@ -43,74 +44,6 @@ FORCE_ATTRIBUTES = UID_ATTRIBUTES | {"StudyID"}
 Tag.StudyInstanceUID, Tag.SeriesInstanceUID, Tag.SOPInstanceUID, and Tag.StudyID
 attributes; Adding, removing, or updating instance level private DICOM data elements"."""
 
-# Which level (module) of the normalised metadata an attribute belongs to, for the
-# attributes the sandbox and its demo data use (DICOM PS3.3 Patient, General Study,
-# Patient Study, General Series, SOP Common and Image Pixel modules). An attribute not
-# listed here is accepted at whatever level it is given (sandbox choice: the sandbox does
-# not carry the whole DICOM data dictionary).
-PATIENT_LEVEL = frozenset(
-    {
-        "PatientName",
-        "PatientID",
-        "IssuerOfPatientID",
-        "PatientBirthDate",
-        "PatientBirthTime",
-        "PatientSex",
-        "OtherPatientIDs",
-        "OtherPatientNames",
-        "EthnicGroup",
-        "PatientComments",
-        "PatientIdentityRemoved",
-        "DeidentificationMethod",
-    }
-)
-STUDY_LEVEL = frozenset(
-    {
-        "StudyInstanceUID",
-        "StudyDate",
-        "StudyTime",
-        "ReferringPhysicianName",
-        "StudyID",
-        "AccessionNumber",
-        "StudyDescription",
-        "PatientAge",
-        "PatientSize",
-        "PatientWeight",
-        "InstitutionName",
-    }
-)
-SERIES_LEVEL = frozenset(
-    {
-        "Modality",
-        "SeriesInstanceUID",
-        "SeriesNumber",
-        "SeriesDescription",
-        "SeriesDate",
-        "SeriesTime",
-        "BodyPartExamined",
-        "Laterality",
-        "ProtocolName",
-        "OperatorsName",
-    }
-)
-INSTANCE_LEVEL = frozenset(
-    {
-        "SOPClassUID",
-        "SOPInstanceUID",
-        "InstanceNumber",
-        "Rows",
-        "Columns",
-        "BitsAllocated",
-        "PhotometricInterpretation",
-        "NumberOfFrames",
-    }
-)
-LEVELS = {
-    "Patient": PATIENT_LEVEL,
-    "Study": STUDY_LEVEL,
-    "Series": SERIES_LEVEL,
-    "Instance": INSTANCE_LEVEL,
-}
 _PRIVATE_TAG = re.compile(r"\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?")
 
 
@@ -290,8 +223,9 @@ def _check_leaf(
     private = is_private_tag(attribute)
     # [C] "Cannot update attributes across modules. For example, if a Patient level
     # attribute is given at the Study level ... the request can be invalidated."
+    # Sandbox choice: an attribute in none of the level tables is accepted at any level.
     if not private:
-        for other, members in LEVELS.items():
+        for other, members in KEYWORDS_BY_LEVEL.items():
             if other != level and attribute in members:
                 raise validation_error(
                     f"{name}: {attribute} is a {other} level attribute, given at {level} "
