@@ -164,6 +164,30 @@ def test_a_failed_reload_keeps_the_earlier_log_marked(sb, ids):
     assert browser.status.kind == "info" and view.grid.note.value == ""
 
 
+def test_a_reload_with_new_versions_marks_the_log_out_of_date(sb, ids):
+    ds = ids["ds"]
+    image_set = sb.store.image_set_ids(ds)[3]  # its own image set: others count versions
+    browser = open_changes(sb, ds, image_set)
+    view = browser.changes_view
+    before = view.changes["versionId"].nunique()
+    browser.reload_button.click()  # nothing new: the log is still current
+    assert browser.wait(WAIT)
+    assert not view.outdated and view.complete and view.grid.note.value == ""
+    updates = {"SchemaVersion": 1.1, "Study": {"DICOM": {"StudyDescription": "NEWER"}}}
+    newest = update_metadata(sb.client(max_attempts=1), sb, ds, image_set, updates)
+    browser.reload_button.click()
+    assert browser.wait(WAIT)
+    assert view.outdated and not view.complete
+    assert f"this change log covers {before}" in view.grid.note.value
+    assert "Out of date" in view.export.download.value  # still offered, as what it is
+    # Opening the tab again loads the log anew: the new version and its change show.
+    browser.tabs.selected_index = 0
+    browser.tabs.selected_index = TAB_CHANGES
+    assert browser.wait(WAIT)
+    assert not view.outdated and view.complete and view.grid.note.value == ""
+    assert view.changes["versionId"].max() == newest and "NEWER" in grid_text(view.grid)
+
+
 def _non_primary(sb, ds):
     client = sb.client(max_attempts=1)
     return next(

@@ -44,10 +44,27 @@ def test_display_frame_orders_formats_and_escapes():
     assert list(shown.columns) == ["versionId", "updatedAt", "message", "duration"]
     assert list(shown["versionId"]) == [2, 10]  # numbers, so 10 sorts after 2
     assert list(shown["updatedAt"]) == ["2025-03-01 12:00:05Z", ""]
-    assert list(shown["duration"]) == ["1 min 46 s", ""]
+    assert shown["duration"][0] == "1 min 46 s" and pd.isna(shown["duration"][1])
     assert shown["message"][0] == "<b>bold</b>"  # itables escapes it (allow_html is off)
     escaped = display_frame(frame, html_columns=("versionId",))
     assert escaped["message"][0] == "&lt;b&gt;bold&lt;/b&gt;"
+
+
+def test_durations_sort_by_length_not_as_text():
+    seconds = [7_500, 4.2, None, 106, 30, 106.4]  # 2 h 5 min, 4.2 s, -, 1 min 46 s, ...
+    grid = FrameGrid("version")
+    grid.set_frame(pd.DataFrame({"duration": pd.to_timedelta(seconds, unit="s")}))
+    (render,) = grid.grid._dt_args["columnDefs"]  # itables sorts the column by rank
+    assert render["targets"] == 0 and "type === 'sort' ? data" in render["render"]
+    categories = [
+        "4.2 s",
+        "30 s",
+        "1 min 46 s",
+        "2 h 5 min",
+    ]  # as text: 1 min 46 s, 2 h 5 min, 30 s, 4.2 s
+    assert json.dumps(categories) in render["render"]
+    ranks = [row[0] for row in json.loads(grid.grid._dt_args["data_json"])]
+    assert ranks == [4, 1, 0, 3, 2, 3]  # 0: missing, shown blank
 
 
 def test_grid_holds_every_row_and_pins_the_first_key_column():

@@ -80,6 +80,9 @@ class ChangesView(w.VBox):
         :attr:`complete`). Contains PHI.
     complete : bool
         Whether :attr:`changes` covers every version.
+    outdated : bool
+        Whether versions loaded since have versions :attr:`changes` does not cover
+        (see :meth:`mark_outdated`).
     grid : FrameGrid
         Class ``hi-changes-table``; its count ``hi-changes-count``.
     plot : ipywidgets.Image
@@ -105,6 +108,7 @@ class ChangesView(w.VBox):
         self._open_pair = open_pair
         self._publish = publish
         self.complete = False
+        self.outdated = False
         self.load_button = w.Button(
             description="Load change log",
             icon="list",
@@ -181,6 +185,7 @@ class ChangesView(w.VBox):
         cancelled = self.runner.cancelled
         png = figure_to_png(plot_changes(frame), width=10.0)
         self.complete = not cancelled
+        self.outdated = False
         self.changes = frame
         self.grid.set_frame(
             frame,
@@ -199,6 +204,28 @@ class ChangesView(w.VBox):
         self.export.set_frame(frame)
         if not cancelled:
             self._publish(frame)
+
+    def mark_outdated(self, versions: pd.DataFrame) -> bool:
+        """Mark the log shown as out of date if ``versions`` has versions it does not cover.
+
+        The log stays on screen (and exportable, as what it is) with a note; the next visit
+        to the tab loads it again. Returns whether it was out of date.
+        """
+        if self.changes is None:
+            return False
+        logged = set(self.changes["versionId"].dropna().astype(int))
+        now = set(versions["versionId"].dropna().astype(int))
+        if now <= logged:
+            return False
+        self.complete = False
+        note = (
+            f"Out of date: the image set now has {len(now)} versions, this change log covers "
+            f"{len(logged)}. Load it again to see the rest."
+        )
+        self.grid.set_note(note)
+        self.export.set_frame(self.changes, note=note)
+        self.outdated = True
+        return True
 
     def _failed(self, error: BaseException) -> None:
         """Show the error; a log shown before stays, marked so, and is not offered."""

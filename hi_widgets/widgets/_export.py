@@ -220,7 +220,8 @@ class ExportPanel(w.VBox):
             self.download.value = f"<i>{html.escape(self._note or 'Nothing to export yet.')}</i>"
         else:
             rows = len(self.frame)
-            self.download.value = f"<span>{rows:,} row{'' if rows == 1 else 's'}</span>"
+            note = f" <i>{html.escape(self._note)}</i>" if self._note else ""
+            self.download.value = f"<span>{rows:,} row{'' if rows == 1 else 's'}</span>{note}"
 
     def _ask_overwrite(self, path: Path | None) -> None:
         self._confirm = path

@@ -36,9 +36,9 @@ def display_frame(
     """Return ``frame`` as the grid shows it: key columns first, cells as readable text.
 
     Timestamps become compact UTC (``2025-03-01 12:00:05Z``, which also sorts right),
-    durations ``1 min 46 s``, missing values blank; integers stay numbers so they sort as
-    numbers. With ``html_columns`` those columns are passed as HTML and every other
-    text is escaped.
+    durations ``1 min 46 s`` (an ordered categorical, which the grid sorts by duration),
+    missing values blank; integers stay numbers so they sort as numbers. With
+    ``html_columns`` those columns are passed as HTML and every other text is escaped.
     """
     frame = frame.drop(columns=[c for c in hide_columns if c in frame.columns])
     first = [c for c in key_columns if c in frame.columns]
@@ -47,7 +47,7 @@ def display_frame(
     for column in frame.columns:
         series = frame[column]
         if pd.api.types.is_timedelta64_dtype(series):
-            shown[column] = [format_duration(v) for v in series]
+            shown[column] = _durations_in_order(series)
         elif pd.api.types.is_integer_dtype(series) and not series.isna().any():
             shown[column] = series.astype("int64")
         else:
@@ -56,6 +56,15 @@ def display_frame(
                 texts = [html.escape(t) for t in texts]
             shown[column] = texts
     return pd.DataFrame(shown, index=range(len(frame)), columns=list(frame.columns))
+
+
+def _durations_in_order(series: pd.Series) -> pd.Categorical:
+    # itables sorts an ordered categorical by its rank: categories in duration order make
+    # "2 h 5 min" sort after "4.2 s", as text they would not. Formatting is monotonic, so
+    # each wording covers one run of the sorted values.
+    texts = [format_duration(v) for v in series]
+    ordered = dict.fromkeys(format_duration(v) for v in series.dropna().sort_values())
+    return pd.Categorical([t or None for t in texts], categories=list(ordered), ordered=True)
 
 
 class FrameGrid(w.VBox):

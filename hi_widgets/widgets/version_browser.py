@@ -272,6 +272,7 @@ class VersionBrowser(ActionWidget):
                 )
                 return
             self._show_versions(frame)
+            self.changes_view.mark_outdated(frame)
             message = f"{len(frame)} versions loaded."
             if cancelled:
                 message = f"Cancelled: {len(frame)} versions loaded (partial)."
@@ -431,7 +432,9 @@ class VersionBrowser(ActionWidget):
     def _tab_opened(self, change: Mapping[str, Any]) -> None:
         if change["new"] == TAB_DIFF and not self._diff_opened and self.diff is None:
             self.compare_newest_change()
-        elif change["new"] == TAB_CHANGES and not self.changes_view.loaded:
+        elif change["new"] == TAB_CHANGES and (
+            not self.changes_view.loaded or self.changes_view.outdated
+        ):
             self.changes_view.load()
 
     def compare_newest_change(self) -> bool:
