@@ -18,7 +18,7 @@ from botocore.config import Config
 
 from hi_widgets import sandbox
 from hi_widgets.model import image_set_states, service_model, workflow_statuses
-from hi_widgets.sandbox.demo import LONG_HISTORY
+from hi_widgets.sandbox.demo import LONG_HISTORY, OPERATION_SECONDS
 from hi_widgets.sandbox.models import make_id
 
 ERROR_CODES = (
@@ -106,6 +106,27 @@ def test_demo_covers_every_state_and_status_with_messages():
     assert any(v.get("overrides", {}).get("forced") for v in versions)
     assert {v["isPrimary"] for v in versions} == {True, False}
     assert {v["storageTier"] for v in versions} == {"FREQUENT_ACCESS", "ARCHIVE_INSTANT_ACCESS"}
+
+
+def test_demo_operations_take_as_long_as_their_kind_does(sb, long_set):
+    # The long history has every kind; a copy takes minutes, a failed update seconds.
+    kinds = {
+        "IMPORTED": ("import",),
+        "UPDATED": ("update", "force", "revert"),
+        "COPIED": ("copy",),
+        "UPDATE_FAILED": ("fail-update",),
+        "COPY_FAILED": ("fail-copy",),
+    }
+    seconds_by_status: dict[str, list[float]] = {}
+    for version in sb.store.versions(*long_set):
+        status = version["imageSetWorkflowStatus"]
+        seconds = (version["updatedAt"] - version["createdAt"]).total_seconds()
+        low = min(OPERATION_SECONDS[k][0] for k in kinds[status])
+        high = max(OPERATION_SECONDS[k][1] for k in kinds[status])
+        assert low - 0.002 <= seconds <= high + 0.002, (version["versionId"], status, seconds)
+        seconds_by_status.setdefault(status, []).append(seconds)
+    assert set(seconds_by_status) == set(kinds)
+    assert len({round(s) for s in seconds_by_status["UPDATED"]}) > 20  # not one fixed delay
 
 
 def test_demo_is_deterministic_and_seeded():

@@ -8,6 +8,7 @@ reason, except under CI (``CI`` set), where a missing browser is a failure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -189,6 +190,28 @@ def _table_version_ids(page) -> list[int]:
     )
 
 
+def _column_texts(page, name: str) -> list[str]:
+    """The cells of one column of the explorer's versions grid, in the order shown."""
+    return page.evaluate(
+        """(name) => {
+            const grid = document.querySelector(".hi-explorer .hi-versions-table");
+            const heads = [...grid.querySelectorAll(".dt-scroll-head thead th")].map(
+                th => (th.querySelector(".dt-column-title") || th).textContent.trim());
+            const col = heads.indexOf(name);
+            return [...grid.querySelectorAll(".dt-scroll-body tbody tr")].map(
+                tr => tr.children[col].textContent.trim());
+        }""",
+        name,
+    )
+
+
+def _seconds(duration: str) -> float:
+    """Read back a duration as the grid writes it (``2 h 5 min``, ``4.2 s``)."""
+    units = {"d": 86_400, "h": 3_600, "min": 60, "s": 1}
+    parts = duration.split()
+    return sum(float(n) * units[unit] for n, unit in zip(parts[::2], parts[1::2], strict=True))
+
+
 def _key_column_boxes(page) -> dict[str, dict]:
     """Bounding boxes of the key columns' header cells in the explorer's grid."""
     return page.evaluate(
@@ -236,6 +259,8 @@ def test_explorer_browser_and_batch_in_the_voila_app(voila_app, browser, demo_tr
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # DataTables reports bad cell data in an alert(); Playwright would dismiss it silently.
+    page.on("dialog", lambda dialog: (errors.append(dialog.message), dialog.dismiss()))
 
     try:
         page.goto(voila_app, timeout=APP_RENDER_TIMEOUT)
@@ -293,6 +318,14 @@ def test_explorer_browser_and_batch_in_the_voila_app(voila_app, browser, demo_tr
         assert inside == {"scrolled": True, "lastShown": True, "headStill": True}, inside
         assert page.evaluate("() => window.scrollY") == page_y
         _screenshot(page, "02-all-versions-grid")
+        # Sorting by duration orders by length ("4.2 s" before "1 min 46 s"), not as text.
+        duration_head = page.locator(
+            ".hi-explorer .hi-versions-table .dt-scroll-head th", has_text="duration"
+        )
+        duration_head.locator("button.dtcc-button_order").click()
+        expect(duration_head).to_have_class(re.compile(r"dt-ordering-asc"), timeout=ACTION_TIMEOUT)
+        durations = [_seconds(text) for text in _column_texts(page, "duration") if text]
+        assert len(durations) > 10 and durations == sorted(durations), durations
 
         # The timeline: a hover names a version, a click picks it for the form.
         page.locator(".hi-explorer .lm-TabBar-tab", has_text="Timeline").click()

@@ -54,8 +54,9 @@ def test_durations_sort_by_length_not_as_text():
     seconds = [7_500, 4.2, None, 106, 30, 106.4]  # 2 h 5 min, 4.2 s, -, 1 min 46 s, ...
     grid = FrameGrid("version")
     grid.set_frame(pd.DataFrame({"duration": pd.to_timedelta(seconds, unit="s")}))
-    (render,) = grid.grid._dt_args["columnDefs"]  # itables sorts the column by rank
+    render, numeric = grid.grid._dt_args["columnDefs"]  # itables sorts the column by rank
     assert render["targets"] == 0 and "type === 'sort' ? data" in render["render"]
+    assert numeric == {"targets": [0], "type": "num"}  # the ranks as numbers, not text
     categories = [
         "4.2 s",
         "30 s",

@@ -27,6 +27,9 @@ timestamps and values):
   starts, and end ``update_delay`` seconds of the sandbox clock later. Image set 5 ends
   CREATED, 10 DELETED and 11 IMPORT_FAILED; UPDATE_FAILED and COPY_FAILED are in the long
   histories.
+* Each operation takes as long as its kind does (:data:`OPERATION_SECONDS`: an update a
+  minute or two, a copy up to twelve minutes, a failed update seconds), so the versions'
+  durations differ as in a real history.
 * Failed versions carry a ``message``; some versions have ``overrides.forced`` (StudyID
   changes, which need force); patient names look like ``DEMO^PATIENT^017`` and ids like
   ``DEMO-0017``.
@@ -70,8 +73,18 @@ ACTION_ODDS = (
 )
 """Cumulative odds of the operation that writes each version of the other histories."""
 
-OPERATION_SECONDS = 90.0
-"""How long the demo's operations take on the demo clock."""
+OPERATION_SECONDS = {
+    "import": (60.0, 300.0),
+    "update": (15.0, 150.0),
+    "force": (15.0, 150.0),
+    "revert": (10.0, 60.0),
+    "copy": (120.0, 720.0),
+    "fail-update": (5.0, 40.0),
+    "fail-copy": (30.0, 240.0),
+}
+"""How long each kind of demo operation takes on the demo clock: a range, seconds."""
+
+_SETTLE_SECONDS = 1.5 * max(high for _low, high in OPERATION_SECONDS.values())
 
 FAILURE_MESSAGES = {
     "UPDATE_FAILED": "Update failed: StudyDate in updatableAttributes is not a DICOM DA value",
@@ -213,13 +226,23 @@ class _Builder:
         self.datastore_id = make_id("demo", seed, "datastore", ds_index)
         self.ends: dict[int, datetime] = {}
         self.ids: dict[int, str] = {}
+        self._durations: dict[int, random.Random] = {}
 
     # ------------------------------------------------------------------ plumbing
 
     def _at(self, when: datetime) -> None:
         self.clock.set(when)
 
-    def _wait(self, seconds: float = OPERATION_SECONDS * 1.5) -> None:
+    def _takes(self, kind: str, index: int) -> None:
+        """Let the next operation on image set ``index`` last as one of ``kind`` does."""
+        # Durations draw from a generator of their own: the histories stay as they were.
+        if index not in self._durations:
+            key = f"hi-widgets-demo-durations:{self.seed}:{self.ds_index}:{index}"
+            self._durations[index] = random.Random(key)
+        low, high = OPERATION_SECONDS[kind]
+        self.store.update_delay = round(self._durations[index].uniform(low, high), 3)
+
+    def _wait(self, seconds: float = _SETTLE_SECONDS) -> None:
         self.clock.set(self.clock.now() + timedelta(seconds=seconds))
         self.store.settle()
 
@@ -230,6 +253,7 @@ class _Builder:
         return self.store.image_set(self.datastore_id, self.ids[index]).latest.document
 
     def import_set(self, index: int, document: dict, outcome: str = "IMPORTED") -> None:
+        self._takes("import", index)
         document = demo_dicom.realize(self.store, document) or document
         image_set_id = make_id("demo", self.seed, "imageset", self.ds_index, index)
         self.store.add_imported_image_set(
@@ -315,6 +339,7 @@ class _Builder:
                 action = next(name for limit, name in ACTION_ODDS if roll < limit)
             if action in ("copy", "fail-copy") and duplicate is None:
                 action = "update"
+            self._takes(action, index)
             if action == "fail-update":
                 self.store.fail_next_write("UPDATE_FAILED", FAILURE_MESSAGES["UPDATE_FAILED"])
             description = self._document(index)["Study"]["DICOM"]["StudyDescription"]
@@ -456,7 +481,7 @@ def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
         raise ValueError(f"image_sets must be >= 1, got {image_sets}")
     real_clock, real_delay = store.clock, store.update_delay
     clock = _DemoClock(DEMO_EPOCH)
-    store.update_delay = OPERATION_SECONDS
+    store.update_delay = OPERATION_SECONDS["import"][0]
     store.use_clock(clock)
     try:
         builders = []

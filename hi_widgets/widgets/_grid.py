@@ -163,7 +163,18 @@ class FrameGrid(w.VBox):
                 html_columns=self.html_columns,
             )
         )
-        self.grid.update(self.shown if self.shown is not None else pd.DataFrame(), **self._options)
+        options = dict(self._options)
+        if self.shown is not None:
+            # itables sends a categorical as its rank but lets DataTables guess the type
+            # from the text: ranks would then sort as text ("10" before "2").
+            ranked = [
+                i
+                for i, dtype in enumerate(self.shown.dtypes)
+                if isinstance(dtype, pd.CategoricalDtype)
+            ]
+            if ranked:
+                options["columnDefs"] = [{"targets": ranked, "type": "num"}]
+        self.grid.update(self.shown if self.shown is not None else pd.DataFrame(), **options)
         self.set_note(note)
 
     def set_note(self, note: str, kind: str = "warning") -> None:
