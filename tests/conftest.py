@@ -4,6 +4,7 @@ test and doctest is in the root conftest.py)."""
 import logging
 import shlex
 import threading
+from dataclasses import dataclass
 
 import pytest
 
@@ -189,12 +190,42 @@ def stubbed():
 SERVE_TIMEOUT = 120  # s: a safety net only; the wait ends on an event
 
 
+@dataclass
+class ServedCommand:
+    """``hi-widgets sandbox`` running in a thread, and what it printed."""
+
+    stop: threading.Event
+    thread: threading.Thread
+    exports: dict[str, str]
+    stderr: str
+
+    def client(self, **retries):
+        """A boto3 client configured only from the printed ``export`` lines."""
+        import boto3
+        import botocore.config
+
+        return boto3.Session(
+            aws_access_key_id=self.exports["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.exports["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.exports["AWS_DEFAULT_REGION"],
+        ).client(
+            "medical-imaging",
+            endpoint_url=self.exports["AWS_ENDPOINT_URL_MEDICAL_IMAGING"],
+            config=botocore.config.Config(inject_host_prefix=False, retries=retries or None),
+        )
+
+    def shut_down(self) -> None:
+        self.stop.set()
+        self.thread.join(SERVE_TIMEOUT)
+        assert not self.thread.is_alive(), "the sandbox command did not stop"
+
+
 @pytest.fixture
 def serve_sandbox_command(capsys, monkeypatch):
-    """Run ``hi-widgets sandbox ARGS`` in a thread; return (stop, thread, exports, stderr).
+    """Run ``hi-widgets sandbox ARGS`` in a thread; return a :class:`ServedCommand`.
 
     Waits, on an event, for the point right after the ``export`` lines are printed (the
-    command prints its sample image sets next), then stops the thread on teardown.
+    command prints its sample image sets next); stops the thread on teardown.
     """
     from hi_widgets.cli import build_parser
     from hi_widgets.sandbox import command
@@ -207,7 +238,7 @@ def serve_sandbox_command(capsys, monkeypatch):
         return sample_lines(store)
 
     monkeypatch.setattr(command, "sample_lines", sample_lines_then_signal)
-    started = []
+    served: list[ServedCommand] = []
 
     def serve(argv):
         args = build_parser().parse_args(["sandbox", "--port", "0", *argv])
@@ -216,7 +247,6 @@ def serve_sandbox_command(capsys, monkeypatch):
         thread = threading.Thread(
             target=lambda: status.append(command.run(args, stop)), daemon=True
         )
-        started.append((stop, thread))
         thread.start()
         while not printed.wait(0.5):  # wake up only to notice a thread that gave up
             assert thread.is_alive(), f"the sandbox exited with {status}"
@@ -226,9 +256,9 @@ def serve_sandbox_command(capsys, monkeypatch):
             for line in captured.out.splitlines()
             if line.startswith("export ")
         )
-        return stop, thread, exports, captured.err
+        served.append(ServedCommand(stop, thread, exports, captured.err))
+        return served[-1]
 
     yield serve
-    for stop, thread in started:
-        stop.set()
-        thread.join(SERVE_TIMEOUT)
+    for running in served:
+        running.shut_down()

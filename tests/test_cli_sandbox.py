@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
@@ -25,19 +24,9 @@ def frozen_quotas(monkeypatch):
     monkeypatch.setattr(runner, "start", lambda **options: start(clock=ManualClock(), **options))
 
 
-def throttled_in_a_burst(exported) -> int:
-    """Send BURST single-attempt ListImageSetVersions calls at once; count the 429s."""
-    client = boto3.Session(
-        aws_access_key_id=exported["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=exported["AWS_SECRET_ACCESS_KEY"],
-        region_name=exported["AWS_DEFAULT_REGION"],
-    ).client(
-        "medical-imaging",
-        endpoint_url=exported["AWS_ENDPOINT_URL_MEDICAL_IMAGING"],
-        config=botocore.config.Config(
-            inject_host_prefix=False, retries={"total_max_attempts": 1, "mode": "standard"}
-        ),
-    )
+def throttled_in_a_burst(served) -> int:
+    """Send BURST single-attempt ListImageSetVersions calls in a row; count the 429s."""
+    client = served.client(total_max_attempts=1, mode="standard")
     ds = sandbox.Sandbox(seed=0, image_sets=2).store.datastore_ids()[0]  # same seed: same ids
     image_set = client.search_image_sets(datastoreId=ds)["imageSetsMetadataSummaries"][0]
     throttled = 0
@@ -59,15 +48,11 @@ def throttled_in_a_burst(exported) -> int:
 def test_quota_scale_raises_every_rate_and_burst(
     scale, throttled, frozen_quotas, serve_sandbox_command
 ):
-    stop, thread, exported, banner = serve_sandbox_command(
-        ["--image-sets", "2", "--quota-scale", scale]
-    )
+    served = serve_sandbox_command(["--image-sets", "2", "--quota-scale", scale])
     # The published burst is 50; at x2 it is 100 and none of the 90 calls is throttled.
-    assert throttled_in_a_burst(exported) == throttled
-    assert ("quotas on, x2)" in banner) == (scale == "2")
-    stop.set()
-    thread.join()
-    assert not thread.is_alive()
+    assert throttled_in_a_burst(served) == throttled
+    assert ("quotas on, x2)" in served.stderr) == (scale == "2")
+    served.shut_down()
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "x"])

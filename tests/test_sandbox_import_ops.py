@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
-import botocore.config
 import numpy as np
 import pytest
 
@@ -289,23 +288,10 @@ def test_sandbox_imports_a_local_folder_at_start_up(tmp_path):
 
 def test_sandbox_command_imports_a_bucket_at_start_up(s3_bucket, serve_sandbox_command):
     _upload(s3_bucket, "dicom/", {CT: _bytes(CT)})
-    stop, thread, exported, _ = serve_sandbox_command(
-        ["--image-sets", "1", "--import", f"s3://{s3_bucket}/dicom/"]
-    )
-    client = boto3.Session(
-        aws_access_key_id=exported["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=exported["AWS_SECRET_ACCESS_KEY"],
-        region_name=exported["AWS_DEFAULT_REGION"],
-    ).client(
-        "medical-imaging",
-        endpoint_url=exported["AWS_ENDPOINT_URL_MEDICAL_IMAGING"],
-        config=botocore.config.Config(inject_host_prefix=False),
-    )
-    names = [d["datastoreName"] for d in client.list_datastores()["datastoreSummaries"]]
-    assert "imported-dicom" in names
-    stop.set()
-    thread.join()
-    assert not thread.is_alive()
+    served = serve_sandbox_command(["--image-sets", "1", "--import", f"s3://{s3_bucket}/dicom/"])
+    datastores = served.client().list_datastores()["datastoreSummaries"]
+    assert "imported-dicom" in [d["datastoreName"] for d in datastores]
+    served.shut_down()
 
 
 def test_sandbox_command_refuses_a_missing_import_folder(tmp_path, capsys):
