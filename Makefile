@@ -45,9 +45,12 @@ test: $(STAMP) browser-deps lint docs
 	  HI_WIDGETS_DOCS_HTML=docs/_build/html $(BIN)/python -m pytest
 
 # Lint and the unit tests: no browser, no notebook kernels, no Jupyter/Voila servers.
+# One worker per core (pytest-xdist), a module's tests together so its sandbox is built once.
+# `make test` stays in one process: the browser tests time a real UI and want the cores.
 test-fast: $(STAMP) lint
 	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
-	  $(BIN)/python -m pytest -m "not browser and not notebooks and not slow"
+	  $(BIN)/python -m pytest -m "not browser and not notebooks and not slow" \
+	  -n auto --dist loadscope
 
 # The data layer on the oldest supported pandas (2.2), in a venv of its own.
 compat:

@@ -273,6 +273,7 @@ class Sandbox:
                         aws_access_key_id=keys["aws_access_key_id"],
                         aws_secret_access_key=keys["aws_secret_access_key"],
                         region_name=self.region,
+                        botocore_session=_botocore_session(),
                     )
             session = self._session
         merged = Config(
@@ -282,9 +283,10 @@ class Sandbox:
         )
         if config is not None:
             merged = merged.merge(config)
-        # One session for all of this sandbox's clients: it loads botocore's service data
-        # once (a new session re-reads it, ~0.07 s a client). Sessions are not
-        # thread-safe, so clients are made one at a time.
+        # One session for all of this sandbox's clients, and one data loader for every
+        # sandbox's session: botocore's service data is read once per process (a new
+        # loader re-reads it, ~0.07 s a client). Sessions are not thread-safe, so clients
+        # are made one at a time.
         with self._session_lock if shared else contextlib.nullcontext():
             return session.client(
                 SERVICE_NAME,
@@ -358,6 +360,24 @@ class Sandbox:
         Every bucket starts full again.
         """
         self._quotas.configure(enabled, rates)
+
+
+_LOADER_LOCK = threading.Lock()
+_LOADER: Any = None
+
+
+def _botocore_session() -> Any:
+    """Return a new botocore session sharing the process's one botocore data loader."""
+    import botocore.loaders
+    import botocore.session
+
+    global _LOADER
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = botocore.loaders.create_loader()
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _LOADER)
+    return session
 
 
 def start(**options: Any) -> Sandbox:
