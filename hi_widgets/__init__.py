@@ -61,6 +61,8 @@ _EXPORTS: dict[str, str] = {
     "plot_activity": "plots",
     "plot_state_counts": "plots",
     "plot_version_timeline": "plots",
+    "FrameCache": "preview",
+    "FramePreview": "preview",
     "plot_frames": "preview",
     "preview_image_set": "preview",
     "RECORD_FIELDS": "records",
@@ -80,6 +82,8 @@ __all__ = [
     "DatasetWrite",
     "FetchResult",
     "FetchStats",
+    "FrameCache",
+    "FramePreview",
     "HealthImagingError",
     "ImageSetExplorer",
     "InternalServerError",
@@ -167,7 +171,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     )
     from .frames import PHI_COLUMNS, image_sets_frame, versions_frame
     from .plots import plot_activity, plot_state_counts, plot_version_timeline
-    from .preview import plot_frames, preview_image_set
+    from .preview import FrameCache, FramePreview, plot_frames, preview_image_set
     from .queries import fetch_versions_frame, search_frame
     from .records import RECORD_FIELDS
     from .widgets import BatchFetcher, ImageSetExplorer, VersionBrowser

@@ -182,6 +182,13 @@ class FrameCache:
         Frames kept at most (0 disables the cache).
     max_bytes
         Encoded bytes kept at most.
+
+    Examples
+    --------
+    >>> cache = hw.FrameCache(max_frames=8)
+    >>> previews = hw.preview_image_set(client, datastore_id, image_set_id, cache=cache)
+    >>> len(cache) == len(previews)  # a second preview of these frames sends nothing
+    True
     """
 
     def __init__(self, max_frames: int = 32, max_bytes: int = 128 * 2**20) -> None:
@@ -301,6 +308,12 @@ class FramePreview:
         Why there is no image (the fetch or decode error's message), or None.
     content_type, size
         Of the encoded frame, when it was fetched.
+
+    Examples
+    --------
+    >>> first, *_ = hw.preview_image_set(client, datastore_id, image_set_id)
+    >>> first.ok, first.title, first.image.dtype.name, first.content_type
+    (True, 'first (#1)', 'float32', 'image/jph')
     """
 
     ref: FrameRef
