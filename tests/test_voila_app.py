@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
+from widget_helpers import timeline_bar_on_page
 
 from hi_widgets import app
 from hi_widgets.queries import fetch_versions_frame
@@ -235,21 +236,6 @@ def _status_text(page) -> str:
     return page.locator(".hi-explorer .hi-status").inner_text().strip()
 
 
-def _bar_on_page(canvas, frame, version: int) -> tuple[float, float]:
-    """Page coordinates of a version's bar: the app draws the same figure as this one."""
-    from hi_widgets.widgets._timeline import InteractiveTimeline
-
-    timeline = InteractiveTimeline()
-    timeline.set_frame(frame)
-    index = timeline.rows.index[timeline.rows["versionId"] == version][0]
-    x, y = timeline._bars.get_paths()[index].vertices[:4].mean(axis=0)
-    px, py = timeline.figure.axes[0].transData.transform((x, y))
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    assert box is not None
-    return box["x"] + px, box["y"] + timeline.figure.bbox.height - py
-
-
 def test_explorer_browser_and_batch_in_the_voila_app(voila_app, browser, demo_truth):
     from playwright.sync_api import expect
 
@@ -332,11 +318,11 @@ def test_explorer_browser_and_batch_in_the_voila_app(voila_app, browser, demo_tr
         canvas = page.locator(".hi-explorer .hi-timeline-canvas canvas").last
         expect(canvas).to_be_visible(timeout=ACTION_TIMEOUT)
         hover = page.locator(".hi-explorer .hi-timeline-hover")
-        page.mouse.move(*_bar_on_page(canvas, demo_truth["frame"], 12))
+        page.mouse.move(*timeline_bar_on_page(canvas, demo_truth["frame"], 12))
         expect(hover).to_contain_text("v12 · ACTIVE", timeout=ACTION_TIMEOUT)
         expect(hover).to_contain_text("created 20")
         _screenshot(page, "03-timeline-hover")
-        page.mouse.move(*_bar_on_page(canvas, demo_truth["frame"], 20))
+        page.mouse.move(*timeline_bar_on_page(canvas, demo_truth["frame"], 20))
         expect(hover).to_contain_text("v20 ·", timeout=ACTION_TIMEOUT)
         page.mouse.down()
         page.mouse.up()

@@ -68,3 +68,21 @@ def update_metadata(client: Any, sb: Any, ds: str, image_set: str, updates: dict
 def grid_text(grid: Any) -> str:
     """Everything a FrameGrid shows, as CSV text ("" when empty), for comparisons."""
     return "" if grid.shown is None else grid.shown.to_csv(index=False)
+
+
+def timeline_bar_on_page(canvas: Any, frame: pd.DataFrame, version: int) -> tuple[float, float]:
+    """Page coordinates of a version's bar in a browser's timeline canvas (Playwright).
+
+    The page draws the same figure as an InteractiveTimeline of the same frame here.
+    """
+    from hi_widgets.widgets._timeline import InteractiveTimeline
+
+    timeline = InteractiveTimeline()
+    timeline.set_frame(frame)
+    index = timeline.rows.index[timeline.rows["versionId"] == version][0]
+    x, y = timeline._bars.get_paths()[index].vertices[:4].mean(axis=0)
+    px, py = timeline.figure.axes[0].transData.transform((x, y))
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box is not None
+    return box["x"] + px, box["y"] + timeline.figure.bbox.height - py
