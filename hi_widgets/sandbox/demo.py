@@ -235,7 +235,7 @@ class _Builder:
 
     def _takes(self, kind: str, index: int) -> None:
         """Let the next operation on image set ``index`` last as one of ``kind`` does."""
-        # Durations draw from a generator of their own: the histories stay as they were.
+        # Durations draw from a generator of their own: the operations stay as they were.
         if index not in self._durations:
             key = f"hi-widgets-demo-durations:{self.seed}:{self.ds_index}:{index}"
             self._durations[index] = random.Random(key)
