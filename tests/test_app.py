@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from server_helpers import serving
 
 from hi_widgets import app
 
@@ -202,45 +203,36 @@ def test_binder_launch_links_open_the_lab_and_the_voila_app(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.pop(app.USE_AWS_ENV_VAR, None)
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
-    jupyter = Path(sys.executable).parent / "jupyter-server"
-    with (tmp_path / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(jupyter),
-                "--no-browser",
-                f"--port={port}",
-                "--ServerApp.ip=127.0.0.1",
-                "--ServerApp.port_retries=0",
-                f"--IdentityProvider.token={token}",
-                "--ServerApp.allow_root=True",
-                f"--ServerApp.root_dir={ROOT}",
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            if not app.wait_until_serving("127.0.0.1", port, process, START_TIMEOUT):
-                pytest.fail(f"jupyter server did not serve on port {port}", pytrace=False)
-            base = f"http://127.0.0.1:{port}"
-            lab = f"{base}/lab/tree/notebooks/01-quickstart.ipynb?token={token}"
-            with urllib.request.urlopen(lab, timeout=60) as response:
-                assert response.status == 200
-            # /lab/tree answers for any path: check the notebook is where the link points.
-            contents = f"{base}/api/contents/notebooks/01-quickstart.ipynb?content=0&token={token}"
-            with urllib.request.urlopen(contents, timeout=60) as response:
-                assert response.status == 200
-            voila = f"{base}/voila/render/notebooks/explorer-app.ipynb?token={token}"
-            with urllib.request.urlopen(voila, timeout=90) as response:
-                assert response.status == 200
-                page = response.read().decode("utf-8", "replace")
-            assert "HealthImaging image set explorer" in page
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+    argv = [
+        str(Path(sys.executable).parent / "jupyter-server"),
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.allow_root=True",
+        f"--ServerApp.root_dir={ROOT}",
+    ]
+    log_path = tmp_path / "server.log"
+    with serving(
+        argv,
+        port,
+        cwd=tmp_path,
+        env=env,
+        log_path=log_path,
+        timeout=START_TIMEOUT,
+        stop_timeout=STOP_TIMEOUT,
+    ):
+        base = f"http://127.0.0.1:{port}"
+        lab = f"{base}/lab/tree/notebooks/01-quickstart.ipynb?token={token}"
+        with urllib.request.urlopen(lab, timeout=60) as response:
+            assert response.status == 200
+        # /lab/tree answers for any path: check the notebook is where the link points.
+        contents = f"{base}/api/contents/notebooks/01-quickstart.ipynb?content=0&token={token}"
+        with urllib.request.urlopen(contents, timeout=60) as response:
+            assert response.status == 200
+        voila = f"{base}/voila/render/notebooks/explorer-app.ipynb?token={token}"
+        with urllib.request.urlopen(voila, timeout=90) as response:
+            assert response.status == 200
+            page = response.read().decode("utf-8", "replace")
+        assert "HealthImaging image set explorer" in page

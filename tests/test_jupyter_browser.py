@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from playwright.sync_api import sync_playwright
+from server_helpers import serving
 from widget_helpers import timeline_bar_on_page
 
 from hi_widgets import app
@@ -66,34 +66,24 @@ def _jupyter(command: str, folder: Path, url_path: str) -> Iterator[str]:
         AWS_EC2_METADATA_DISABLED="true",
     )
     log_path = folder / f"{command}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / f"jupyter-{command}"),
-                "--no-browser",
-                f"--port={port}",
-                "--ServerApp.ip=127.0.0.1",
-                "--ServerApp.port_retries=0",
-                f"--IdentityProvider.token={TOKEN}",
-                "--ServerApp.allow_root=True",
-                f"--ServerApp.root_dir={folder}",
-                "--LabApp.news_url=None",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            ],
-            cwd=folder,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            if not app.wait_until_serving("127.0.0.1", port, process, START_TIMEOUT):
-                pytest.fail(f"jupyter {command} did not serve on port {port}; see {log_path}")
+    argv = [
+        str(Path(sys.executable).parent / f"jupyter-{command}"),
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={TOKEN}",
+        "--ServerApp.allow_root=True",
+        f"--ServerApp.root_dir={folder}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    try:
+        with serving(argv, port, cwd=folder, env=env, log_path=log_path, timeout=START_TIMEOUT):
             yield f"http://127.0.0.1:{port}/{url_path}/widgets.ipynb?token={TOKEN}"
-        finally:
-            app.stop_process(process)
-            ARTIFACTS.mkdir(exist_ok=True)
-            shutil.copyfile(log_path, ARTIFACTS / log_path.name)
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copyfile(log_path, ARTIFACTS / log_path.name)
 
 
 @pytest.fixture(scope="module")

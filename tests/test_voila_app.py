@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
+from server_helpers import serving
 from widget_helpers import timeline_bar_on_page
 
 from hi_widgets import app
@@ -112,32 +112,23 @@ def voila_app(tmp_path) -> Iterator[str]:
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )
     log_path = tmp_path / "voila.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(voila),
-                str(APP_NOTEBOOK),
-                "--no-browser",
-                f"--port={port}",
-                "--Voila.ip=127.0.0.1",
-                "--Voila.port_retries=0",
-                "--show_tracebacks=True",
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}/"
-            if not app.wait_until_serving("127.0.0.1", port, process, SERVER_START_TIMEOUT):
-                pytest.fail(f"voila did not serve on port {port}; see {log_path}", pytrace=False)
-            yield url
-        finally:
-            app.stop_process(process)
-            ARTIFACTS.mkdir(exist_ok=True)
-            shutil.copyfile(log_path, ARTIFACTS / "voila.log")
+    argv = [
+        str(voila),
+        str(APP_NOTEBOOK),
+        "--no-browser",
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+        "--Voila.port_retries=0",
+        "--show_tracebacks=True",
+    ]
+    try:
+        with serving(
+            argv, port, cwd=tmp_path, env=env, log_path=log_path, timeout=SERVER_START_TIMEOUT
+        ):
+            yield f"http://127.0.0.1:{port}/"
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copyfile(log_path, ARTIFACTS / "voila.log")
 
 
 @pytest.fixture(scope="module")
