@@ -2,7 +2,9 @@
 test and doctest is in the root conftest.py)."""
 
 import logging
+import os
 import shlex
+import shutil
 import threading
 from dataclasses import dataclass
 
@@ -74,11 +76,15 @@ class RequestGate:
     """Holds a client's ``nth`` request of one operation before it is sent.
 
     ``reached`` is set when that request is about to go out; it then waits (bounded)
-    until :meth:`release`. Earlier and later requests pass straight through.
+    until :meth:`release`. Earlier requests pass straight through; later ones too, unless
+    ``and_later``: then every request from the ``nth`` on is held until the release.
     """
 
-    def __init__(self, client, operation: str, nth: int, timeout: float) -> None:
+    def __init__(
+        self, client, operation: str, nth: int, timeout: float, and_later: bool = False
+    ) -> None:
         self.nth = nth
+        self.and_later = and_later
         self.timeout = timeout
         self.count = 0
         self.reached = threading.Event()
@@ -89,7 +95,7 @@ class RequestGate:
     def _hook(self, **_kwargs):
         with self._lock:
             self.count += 1
-            held = self.count == self.nth
+            held = self.count == self.nth or (self.and_later and self.count > self.nth)
         if held:
             self.reached.set()
             if not self.released.wait(self.timeout):
@@ -112,8 +118,10 @@ def hold_request():
     """
     gates = []
 
-    def make(client, operation: str, nth: int = 1, timeout: float = 120.0) -> RequestGate:
-        gate = RequestGate(client, operation, nth, timeout)
+    def make(
+        client, operation: str, nth: int = 1, timeout: float = 120.0, and_later: bool = False
+    ) -> RequestGate:
+        gate = RequestGate(client, operation, nth, timeout, and_later)
         gates.append(gate)
         return gate
 
@@ -262,3 +270,46 @@ def serve_sandbox_command(capsys, monkeypatch):
     yield serve
     for running in served:
         running.shut_down()
+
+
+# -------------------------------------------------------------------------- browser tests
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless chromium, launched by Playwright (which never downloads one here).
+
+    Missing chromium skips the test, except in CI (``CI`` set), where it fails it.
+    """
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        reason = (
+            "chromium is not on PATH; install it with `make browser-deps` "
+            "(apt-get install chromium). Playwright never downloads a browser here."
+        )
+        if _in_ci():
+            pytest.fail(f"CI must run the browser tests: {reason}", pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright  # the test extra only
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -1,4 +1,5 @@
-"""Normalized version records for the frames, plots and export tests.
+"""Normalized version records for the frames, plots and export tests, and the service
+responses the Stubber tests of the walk and fetch_datastore give.
 
 A record is what :func:`hi_widgets.records.normalize_image_set` returns: every field of
 :data:`hi_widgets.records.RECORD_FIELDS`. Version ``v`` of image set ``n`` is created on
@@ -56,3 +57,35 @@ def record_builder(
         return fields
 
     return record
+
+
+# Service responses for Stubber tests of one image set (the walk, fetch_datastore).
+STUB_DS = "a" * 32
+STUB_IS = "0123456789abcdef0123456789abcdef"
+STUB_TIME = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def listed_version(version: int) -> dict[str, Any]:
+    """One ``imageSetPropertiesList`` entry of ListImageSetVersions for STUB_IS."""
+    return {
+        "imageSetId": STUB_IS,
+        "versionId": str(version),
+        "imageSetState": "ACTIVE",
+        "ImageSetWorkflowStatus": "UPDATED",  # the API's own casing in this shape
+        "createdAt": STUB_TIME,
+        "updatedAt": STUB_TIME,
+    }
+
+
+def got_version(version: int) -> dict[str, Any]:
+    """A GetImageSet response for version ``version`` of STUB_IS."""
+    return {
+        "datastoreId": STUB_DS,
+        "imageSetId": STUB_IS,
+        "versionId": str(version),
+        "imageSetState": "ACTIVE",
+        "imageSetWorkflowStatus": "UPDATED",
+        "createdAt": STUB_TIME,
+        "updatedAt": STUB_TIME,
+        "imageSetArn": f"arn:aws:medical-imaging:us-east-1:123456789012:datastore/{STUB_DS}",
+    }

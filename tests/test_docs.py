@@ -24,16 +24,6 @@ DOCS = ROOT / "docs"
 ARTIFACTS = ROOT / "test-artifacts"
 BUILD_TIMEOUT = 900  # s: the build runs every notebook
 PAGE_TIMEOUT = 30_000  # ms
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 sys.path.insert(0, str(DOCS / "_ext"))
 import api_reference  # noqa: E402
@@ -213,26 +203,6 @@ def site_url(built_site):
         yield f"http://127.0.0.1:{port}"
     finally:
         app.stop_process(process)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Debian chromium through Playwright (never a downloaded browser)."""
-    if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} is missing: `make browser-deps` installs it"
-        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import collections
-from datetime import datetime, timezone
 
 import pytest
+from records_factory import STUB_DS, STUB_IS, STUB_TIME, got_version, listed_version
 
 from hi_widgets import (
     AccessDeniedError,
@@ -18,9 +18,7 @@ from hi_widgets.bulk._routing import GET, LIST, Router
 from hi_widgets.frames import VERSION_KEY
 from hi_widgets.ratelimit import RateLimiter
 
-DS = "a" * 32
-IS = "0123456789abcdef0123456789abcdef"
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+DS, IS, T0 = STUB_DS, STUB_IS, STUB_TIME
 FAST = {"ListImageSetVersions": (5000, 5000), "GetImageSet": (5000, 5000)}
 
 
@@ -95,28 +93,6 @@ def test_bad_arguments_before_any_request(sb):
 # --------------------------------------------------------------------- stubbed client
 
 
-def listed(version):
-    return {
-        "imageSetId": IS,
-        "versionId": str(version),
-        "imageSetState": "ACTIVE",
-        "ImageSetWorkflowStatus": "UPDATED",
-        "createdAt": T0,
-        "updatedAt": T0,
-    }
-
-
-def got(version):
-    return {
-        "datastoreId": DS,
-        "imageSetId": IS,
-        "versionId": str(version),
-        "imageSetState": "ACTIVE",
-        "imageSetWorkflowStatus": "UPDATED",
-        "imageSetArn": f"arn:aws:medical-imaging:us-east-1:123456789012:datastore/{DS}",
-    }
-
-
 def search_returns(stub, version):
     summary = {"imageSetId": IS, "version": version, "createdAt": T0, "updatedAt": T0}
     stub.add_response(
@@ -129,10 +105,10 @@ def search_returns(stub, version):
 def test_an_image_set_updated_after_the_search_is_completed_by_listing(stubbed):
     client, stub = stubbed
     search_returns(stub, 1)  # planned as one GetImageSet ...
-    stub.add_response("get_image_set", got(3), {"datastoreId": DS, "imageSetId": IS})
+    stub.add_response("get_image_set", got_version(3), {"datastoreId": DS, "imageSetId": IS})
     stub.add_response(  # ... but it has three versions now: listed, each once
         "list_image_set_versions",
-        {"imageSetPropertiesList": [listed(3), listed(2), listed(1)]},
+        {"imageSetPropertiesList": [listed_version(3), listed_version(2), listed_version(1)]},
         {"datastoreId": DS, "imageSetId": IS, "maxResults": 50},
     )
     result = fetch_datastore(client, DS, rates=FAST)

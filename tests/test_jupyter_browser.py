@@ -15,7 +15,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from playwright.sync_api import sync_playwright
 from server_helpers import serving
 from widget_helpers import timeline_bar_on_page
 
@@ -23,7 +22,6 @@ from hi_widgets import app
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
 TOKEN = "hi-widgets-lab-test"
 START_TIMEOUT = 120  # s until jupyter lab serves
 RUN_TIMEOUT = 120_000  # ms for the kernel to start and the widgets to show
@@ -101,18 +99,13 @@ def notebook7(tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture
-def page():
-    """A 1280 px page of Debian's chromium."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (make browser-deps)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            yield browser.new_page(viewport={"width": 1280, "height": 900})
-        finally:
-            browser.close()
+def page(browser):
+    """A 1280 px page."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 # The notebook's execution indicator reads "idle" once before the kernel is even known

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 from server_helpers import serving
 from widget_helpers import timeline_bar_on_page
 
@@ -25,55 +24,12 @@ from hi_widgets.queries import fetch_versions_frame
 ROOT = Path(__file__).resolve().parents[1]
 APP_NOTEBOOK = ROOT / "notebooks" / "explorer-app.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SERVER_START_TIMEOUT = 60  # s until voila listens on its port
 APP_RENDER_TIMEOUT = 90_000  # ms until the kernel has run the notebook and widgets show
 ACTION_TIMEOUT = 60_000  # ms for one fetch to finish and show in the page
 APP_SANDBOX_SEED = 0  # the seed notebooks/explorer-app.ipynb starts its sandbox with
 
 pytestmark = pytest.mark.browser
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Debian chromium, launched by Playwright without any download."""
-    executable = _find_chromium()
-    if executable is None:
-        reason = (
-            "chromium is not on PATH; install it with `make browser-deps` "
-            "(apt-get install chromium). Playwright never downloads a browser here."
-        )
-        if _in_ci():
-            pytest.fail(f"CI must run the browser tests: {reason}", pytrace=False)
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 
 import pytest
+from records_factory import STUB_DS, STUB_IS, STUB_TIME, got_version, listed_version
 
 import hi_widgets
 from hi_widgets.walk import Cancelled, direct_send, search_summaries, walk_versions
 
-DS = "a" * 32
-IS = "0123456789abcdef0123456789abcdef"
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+DS, IS, T0 = STUB_DS, STUB_IS, STUB_TIME
 FAST = {"ListImageSetVersions": (5000, 5000), "GetImageSet": (5000, 5000)}
-
-
-def item(version):
-    return {
-        "imageSetId": IS,
-        "versionId": str(version),
-        "imageSetState": "ACTIVE",
-        "ImageSetWorkflowStatus": "UPDATED",
-        "createdAt": T0,
-        "updatedAt": T0,
-    }
-
-
-def got(version):
-    record = {**item(version), "datastoreId": DS, "imageSetWorkflowStatus": "UPDATED"}
-    del record["ImageSetWorkflowStatus"]
-    return record
 
 
 def page_params(token=None):
@@ -64,12 +45,12 @@ def test_a_version_repeated_across_pages_is_yielded_once(stubbed, path):
     client, stub = stubbed
     stub.add_response(
         "list_image_set_versions",
-        {"imageSetPropertiesList": [item(3), item(2)], "nextToken": "t"},
+        {"imageSetPropertiesList": [listed_version(3), listed_version(2)], "nextToken": "t"},
         page_params(),
     )
     stub.add_response(
         "list_image_set_versions",
-        {"imageSetPropertiesList": [item(2), item(1)]},
+        {"imageSetPropertiesList": [listed_version(2), listed_version(1)]},
         page_params("t"),
     )
     assert path(client) == [1, 2, 3]
@@ -78,11 +59,11 @@ def test_a_version_repeated_across_pages_is_yielded_once(stubbed, path):
 @PATHS
 def test_a_missing_version_is_a_warning_and_the_walk_goes_on(stubbed, path, caplog):
     client, stub = stubbed
-    stub.add_response("get_image_set", got(3), get_params())
+    stub.add_response("get_image_set", got_version(3), get_params())
     stub.add_client_error(
         "get_image_set", "ResourceNotFoundException", "gone", 404, expected_params=get_params(2)
     )
-    stub.add_response("get_image_set", got(1), get_params(1))
+    stub.add_response("get_image_set", got_version(1), get_params(1))
     with caplog.at_level(logging.WARNING, logger="hi_widgets.walk"):
         assert path(client, "get") == [1, 3]
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
@@ -94,7 +75,7 @@ def test_auto_falls_back_to_get_only_when_the_first_page_is_denied(stubbed, path
     client, stub = stubbed
     stub.add_response(
         "list_image_set_versions",
-        {"imageSetPropertiesList": [item(60)], "nextToken": "t"},
+        {"imageSetPropertiesList": [listed_version(60)], "nextToken": "t"},
         page_params(),
     )
     stub.add_client_error(
@@ -111,12 +92,12 @@ def test_stop_at_ends_the_walk_before_the_first_accepted_record(stubbed):
     client, stub = stubbed
     stub.add_response(
         "list_image_set_versions",
-        {"imageSetPropertiesList": [item(5), item(4)], "nextToken": "t"},
+        {"imageSetPropertiesList": [listed_version(5), listed_version(4)], "nextToken": "t"},
         page_params(),
     )
     stub.add_response(
         "list_image_set_versions",
-        {"imageSetPropertiesList": [item(3), item(2)], "nextToken": "u"},
+        {"imageSetPropertiesList": [listed_version(3), listed_version(2)], "nextToken": "u"},
         page_params("t"),
     )
     progress = []

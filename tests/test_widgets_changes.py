@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
 
 import pandas as pd
 import pytest
@@ -36,40 +35,6 @@ def open_changes(sb, ds, image_set):
 
 def sent(sb, operation):
     return [r for r in sb.requests if r.operation == operation]
-
-
-class HoldFrom:
-    """Holds every request of an operation from the ``first``-th on until released."""
-
-    def __init__(self, client, operation: str, first: int) -> None:
-        self.first = first
-        self.count = 0
-        self.reached = threading.Event()
-        self.released = threading.Event()
-        self._lock = threading.Lock()
-        client.meta.events.register(f"before-send.medical-imaging.{operation}", self._hook)
-
-    def _hook(self, **_kwargs):
-        with self._lock:
-            self.count += 1
-            held = self.count >= self.first
-        if held:
-            self.reached.set()
-            if not self.released.wait(WAIT):
-                raise TimeoutError("HoldFrom was never released")
-
-
-@pytest.fixture
-def hold_from():
-    gates = []
-
-    def make(client, operation, first):
-        gates.append(HoldFrom(client, operation, first))
-        return gates[-1]
-
-    yield make
-    for gate in gates:
-        gate.released.set()
 
 
 def test_the_changes_tab_shows_the_whole_log_and_its_plot(sb, ids):
@@ -120,15 +85,15 @@ def test_a_row_selection_opens_that_pairs_diff(sb, ids):
     assert sb.requests == [] and browser.diff_versions == pair
 
 
-def test_cancel_stops_sending(sb, ids, hold_from):
+def test_cancel_stops_sending(sb, ids, hold_request):
     browser = ready(VersionBrowser, sb, ids["ds"], ids["long"])
-    gate = hold_from(browser.client, "GetImageSetMetadata", first=2)
+    gate = hold_request(browser.client, "GetImageSetMetadata", nth=2, and_later=True)
     sb.clear_requests()
     browser.tabs.selected_index = TAB_CHANGES
-    assert gate.reached.wait(WAIT)
+    gate.wait_reached()
     assert browser.busy and browser.changes_view.load_button.disabled
     browser.runner.cancel_button.click()
-    gate.released.set()
+    gate.release()
     assert browser.wait(WAIT)
     view = browser.changes_view
     assert browser.status.kind == "warning" and "Cancelled" in browser.status.text
