@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fetch_versions import ChildSandbox  # a sibling script, not a package
 
 from hi_widgets import sandbox
-from hi_widgets.changes import changes_frame
-from hi_widgets.client import make_client
-from hi_widgets.fetch import get_image_set_metadata
-from hi_widgets.quotas import quota_for
-from hi_widgets.sandbox.demo import LONG_HISTORY
+from hi_widgets.api.client import make_client
+from hi_widgets.api.fetch import get_image_set_metadata
+from hi_widgets.changes.log import changes_frame
+from hi_widgets.limits.quotas import quota_for
+from hi_widgets.sandbox.demo.data import LONG_HISTORY
 
 TARGET = 1.3
 

@@ -38,7 +38,7 @@ MB = 1024 * 1024
 
 def synthetic_frame(rows: int) -> pd.DataFrame:
     """A typed versions frame (the hi_widgets schema) of ``rows`` rows, built vectorised."""
-    from hi_widgets.frames import versions_dtypes
+    from hi_widgets.api.tables import versions_dtypes
 
     dtypes = versions_dtypes()
     index = np.arange(rows)
@@ -97,7 +97,7 @@ def _peak_rss() -> int:
 
 def measure(fmt: str, rows: int) -> dict[str, float]:
     """Child process: build the frame, export it once, return sizes in bytes."""
-    from hi_widgets.export import export_frame
+    from hi_widgets.export.files import export_frame
 
     frame = synthetic_frame(rows)
     size = int(frame.memory_usage(deep=True).sum())

@@ -33,7 +33,7 @@ from fetch_versions import ChildSandbox, sandbox_client
 
 from hi_widgets import sandbox
 from hi_widgets.bulk import fetch_datastore
-from hi_widgets.quotas import PUBLISHED_QUOTAS
+from hi_widgets.limits.quotas import PUBLISHED_QUOTAS
 
 PAGE = 50
 

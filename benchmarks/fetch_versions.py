@@ -55,9 +55,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from hi_widgets import sandbox
-from hi_widgets.app import stop_process
+from hi_widgets.api.client import make_client
 from hi_widgets.bulk import Item, fetch_versions
-from hi_widgets.client import make_client
+from hi_widgets.cli.demo_app import stop_process
 
 OPERATION = "ListImageSetVersions"
 PUBLISHED = (25.0, 50.0)  # ListImageSetVersions: requests/s, burst

@@ -22,10 +22,10 @@ from typing import Any
 import matplotlib
 import pandas as pd
 
-from hi_widgets.frames import versions_frame
-from hi_widgets.model import workflow_statuses
-from hi_widgets.plots import plot_version_timeline
-from hi_widgets.records import RECORD_FIELDS
+from hi_widgets.api.model import workflow_statuses
+from hi_widgets.api.records import RECORD_FIELDS
+from hi_widgets.api.tables import versions_frame
+from hi_widgets.plots.timeline import plot_version_timeline
 
 DATASTORE = "0123456789abcdef0123456789abcdef"
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)

@@ -8,7 +8,7 @@ Target (issue 10): ``hi-widgets --help``, ``import hi_widgets.sandbox`` and
 so a busy machine slows them alike.
 
 The sandbox target is for a warm cache: the demo's real-DICOM templates are read and
-HTJ2K-encoded once, then kept in the per-user cache (``hi_widgets.sandbox.demo_cache``).
+HTJ2K-encoded once, then kept in the per-user cache (``hi_widgets.sandbox.demo.cache``).
 The benchmark uses its own temporary cache folder; its first sandbox start, with that
 folder empty, is printed as the cold start (one run, not held to the target).
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 
 TARGET_SECONDS = 0.3
 SCRIPT = Path(sys.executable).with_name("hi-widgets")
-CACHE_DIR_VARIABLE = "HI_WIDGETS_CACHE_DIR"  # hi_widgets.sandbox.demo_cache reads it
+CACHE_DIR_VARIABLE = "HI_WIDGETS_CACHE_DIR"  # hi_widgets.sandbox.demo.cache reads it
 ENDPOINT = re.compile(r"AWS_ENDPOINT_URL_MEDICAL_IMAGING=\S*?(http://[\d.]+:\d+)")
 
 

@@ -1,8 +1,8 @@
 """hi_widgets: Jupyter widgets, DataFrames and plots for AWS HealthImaging version histories.
 
-Layers, from the bottom: :mod:`~hi_widgets.client` and :mod:`~hi_widgets.ids`,
-:mod:`~hi_widgets.errors`, :mod:`~hi_widgets.fetch` (and :mod:`~hi_widgets.bulk`),
-:mod:`~hi_widgets.frames`, :mod:`~hi_widgets.plots`, :mod:`~hi_widgets.export`, and the
+Layers, from the bottom: :mod:`~hi_widgets.api.client` and :mod:`~hi_widgets.api.ids`,
+:mod:`~hi_widgets.api.errors`, :mod:`~hi_widgets.api.fetch` (and :mod:`~hi_widgets.bulk`),
+:mod:`~hi_widgets.api.tables`, :mod:`~hi_widgets.plots`, :mod:`~hi_widgets.export.files`, and the
 ipywidgets front ends in :mod:`~hi_widgets.widgets`. :mod:`hi_widgets.sandbox` is a local
 HealthImaging-compatible server for working without an AWS account.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from hi_widgets._version import __version__
 
 # public name -> module (relative to this package) that defines it
 _EXPORTS: dict[str, str] = {
@@ -24,48 +24,48 @@ _EXPORTS: dict[str, str] = {
     "fetch_datastore": "bulk",
     "fetch_versions": "bulk",
     "refresh": "bulk",
-    "changes_frame": "changes",
-    "plot_changes": "changes_plot",
-    "make_client": "client",
-    "DatasetWrite": "dataset",
-    "export_dataset": "dataset",
-    "diff_metadata": "diff",
-    "diff_versions": "diff",
-    "flatten_metadata": "diff",
-    "AccessDeniedError": "errors",
-    "ConflictError": "errors",
-    "ConnectionFailedError": "errors",
-    "CredentialsError": "errors",
-    "HealthImagingError": "errors",
-    "InternalServerError": "errors",
-    "InvalidIdentifierError": "errors",
-    "ResourceNotFoundError": "errors",
-    "ServiceQuotaExceededError": "errors",
-    "ThrottlingError": "errors",
-    "UnknownServiceError": "errors",
-    "ValidationError": "errors",
-    "deidentify": "deid",
-    "export_frame": "export",
-    "read_frame": "export",
-    "to_bytes": "export",
-    "get_image_set": "fetch",
-    "get_image_set_metadata": "fetch",
-    "iter_versions": "fetch",
-    "list_datastores": "fetch",
-    "search_image_sets": "fetch",
-    "PHI_COLUMNS": "frames",
-    "image_sets_frame": "frames",
-    "versions_frame": "frames",
-    "fetch_versions_frame": "queries",
-    "search_frame": "queries",
-    "plot_activity": "plots",
-    "plot_state_counts": "plots",
-    "plot_version_timeline": "plots",
-    "FrameCache": "preview",
-    "FramePreview": "preview",
-    "plot_frames": "preview",
-    "preview_image_set": "preview",
-    "RECORD_FIELDS": "records",
+    "changes_frame": "changes.log",
+    "plot_changes": "plots.changes",
+    "make_client": "api.client",
+    "DatasetWrite": "export.dataset",
+    "export_dataset": "export.dataset",
+    "diff_metadata": "changes.diff",
+    "diff_versions": "changes.diff",
+    "flatten_metadata": "changes.diff",
+    "AccessDeniedError": "api.errors",
+    "ConflictError": "api.errors",
+    "ConnectionFailedError": "api.errors",
+    "CredentialsError": "api.errors",
+    "HealthImagingError": "api.errors",
+    "InternalServerError": "api.errors",
+    "InvalidIdentifierError": "api.errors",
+    "ResourceNotFoundError": "api.errors",
+    "ServiceQuotaExceededError": "api.errors",
+    "ThrottlingError": "api.errors",
+    "UnknownServiceError": "api.errors",
+    "ValidationError": "api.errors",
+    "deidentify": "export.deid",
+    "export_frame": "export.files",
+    "read_frame": "export.files",
+    "to_bytes": "export.files",
+    "get_image_set": "api.fetch",
+    "get_image_set_metadata": "api.fetch",
+    "iter_versions": "api.fetch",
+    "list_datastores": "api.fetch",
+    "search_image_sets": "api.fetch",
+    "PHI_COLUMNS": "export.deid",
+    "image_sets_frame": "api.tables",
+    "versions_frame": "api.tables",
+    "fetch_versions_frame": "api.queries",
+    "search_frame": "api.queries",
+    "plot_activity": "plots.counts",
+    "plot_state_counts": "plots.counts",
+    "plot_version_timeline": "plots.timeline",
+    "FrameCache": "images.preview",
+    "FramePreview": "images.preview",
+    "plot_frames": "plots.images",
+    "preview_image_set": "images.preview",
+    "RECORD_FIELDS": "api.records",
     "BatchFetcher": "widgets",
     "ImageSetExplorer": "widgets",
     "VersionBrowser": "widgets",
@@ -140,14 +140,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
-    from .bulk import FetchResult, FetchStats, fetch_datastore, fetch_versions, refresh
-    from .changes import changes_frame
-    from .changes_plot import plot_changes
-    from .client import make_client
-    from .dataset import DatasetWrite, export_dataset
-    from .deid import deidentify
-    from .diff import diff_metadata, diff_versions, flatten_metadata
-    from .errors import (
+    from hi_widgets.api.client import make_client
+    from hi_widgets.api.errors import (
         AccessDeniedError,
         ConflictError,
         ConnectionFailedError,
@@ -161,17 +155,25 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
         UnknownServiceError,
         ValidationError,
     )
-    from .export import export_frame, read_frame, to_bytes
-    from .fetch import (
+    from hi_widgets.api.fetch import (
         get_image_set,
         get_image_set_metadata,
         iter_versions,
         list_datastores,
         search_image_sets,
     )
-    from .frames import PHI_COLUMNS, image_sets_frame, versions_frame
-    from .plots import plot_activity, plot_state_counts, plot_version_timeline
-    from .preview import FrameCache, FramePreview, plot_frames, preview_image_set
-    from .queries import fetch_versions_frame, search_frame
-    from .records import RECORD_FIELDS
-    from .widgets import BatchFetcher, ImageSetExplorer, VersionBrowser
+    from hi_widgets.api.queries import fetch_versions_frame, search_frame
+    from hi_widgets.api.records import RECORD_FIELDS
+    from hi_widgets.api.tables import image_sets_frame, versions_frame
+    from hi_widgets.bulk import FetchResult, FetchStats, fetch_datastore, fetch_versions, refresh
+    from hi_widgets.changes.diff import diff_metadata, diff_versions, flatten_metadata
+    from hi_widgets.changes.log import changes_frame
+    from hi_widgets.export.dataset import DatasetWrite, export_dataset
+    from hi_widgets.export.deid import PHI_COLUMNS, deidentify
+    from hi_widgets.export.files import export_frame, read_frame, to_bytes
+    from hi_widgets.images.preview import FrameCache, FramePreview, preview_image_set
+    from hi_widgets.plots.changes import plot_changes
+    from hi_widgets.plots.counts import plot_activity, plot_state_counts
+    from hi_widgets.plots.images import plot_frames
+    from hi_widgets.plots.timeline import plot_version_timeline
+    from hi_widgets.widgets import BatchFetcher, ImageSetExplorer, VersionBrowser

@@ -183,7 +183,7 @@ def stubbed():
     import boto3
     from botocore.stub import Stubber
 
-    from hi_widgets.client import make_client
+    from hi_widgets.api.client import make_client
 
     session = boto3.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
@@ -235,7 +235,7 @@ def serve_sandbox_command(capsys, monkeypatch):
     Waits, on an event, for the point right after the ``export`` lines are printed (the
     command prints its sample image sets next); stops the thread on teardown.
     """
-    from hi_widgets.cli import build_parser
+    from hi_widgets.cli.main import build_parser
     from hi_widgets.sandbox import command
 
     printed = threading.Event()

@@ -1,8 +1,8 @@
 """Normalized version records for the frames, plots and export tests, and the service
 responses the Stubber tests of the walk and fetch_datastore give.
 
-A record is what :func:`hi_widgets.records.normalize_image_set` returns: every field of
-:data:`hi_widgets.records.RECORD_FIELDS`. Version ``v`` of image set ``n`` is created on
+A record is what :func:`hi_widgets.api.records.normalize_image_set` returns: every field of
+:data:`hi_widgets.api.records.RECORD_FIELDS`. Version ``v`` of image set ``n`` is created on
 day ``n``, hour ``v`` after :data:`BASE`, status CREATED for version 1 and UPDATED after.
 """
 

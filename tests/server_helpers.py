@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hi_widgets import app
+from hi_widgets.cli import demo_app as app
 
 
 @contextlib.contextmanager

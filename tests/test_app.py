@@ -1,4 +1,4 @@
-"""``hi-widgets demo`` (hi_widgets.app): serves the explorer app with Voila until Ctrl-C."""
+"""``hi-widgets demo`` (cli.demo_app): serves the explorer app with Voila until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from server_helpers import serving
 
-from hi_widgets import app
+from hi_widgets.cli import demo_app as app
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 90  # s until the command prints the URL
@@ -58,7 +58,7 @@ def test_voila_command_uses_this_python_and_binds_loopback():
 
 
 def test_demo_parser_defaults():
-    from hi_widgets.cli import build_parser
+    from hi_widgets.cli.main import build_parser
 
     args = build_parser().parse_args(["demo"])
     assert (args.port, args.ip, args.aws) == (app.DEFAULT_PORT, "127.0.0.1", False)
@@ -107,7 +107,7 @@ def test_hi_widgets_demo_refuses_aws_on_a_network_address_before_starting_anythi
 
 
 def test_demo_parser_has_the_remote_aws_flag_off_by_default():
-    from hi_widgets.cli import build_parser
+    from hi_widgets.cli.main import build_parser
 
     assert build_parser().parse_args(["demo"]).allow_remote_aws is False
     args = build_parser().parse_args(["demo", "--aws", "--allow-remote-aws"])

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from hi_widgets import InvalidIdentifierError, bulk, make_client, sandbox
+from hi_widgets.api.tables import VERSION_KEY
 from hi_widgets.bulk import ERROR_COLUMNS, FetchResult, fetch_versions, refresh
-from hi_widgets.bulk._engine import Engine
 from hi_widgets.bulk._pool import run
-from hi_widgets.bulk._twin import _utc_timestamp, single_attempt_client
-from hi_widgets.frames import VERSION_KEY
-from hi_widgets.ratelimit import RateLimiter
+from hi_widgets.bulk.engine import Engine
+from hi_widgets.bulk.single_attempt import _utc_timestamp, single_attempt_client
+from hi_widgets.limits.ratelimit import RateLimiter
 
 DS = "0123456789abcdef0123456789abcdef"
 IS1 = "11111111111111111111111111111111"
@@ -25,7 +25,7 @@ FAST = {"ListImageSetVersions": (5000, 5000), "GetImageSet": (5000, 5000)}
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(bulk._engine, "BACKOFF_BASE", 0.001)
+    monkeypatch.setattr(bulk.engine, "BACKOFF_BASE", 0.001)
 
 
 # ------------------------------------------------------------------- stubbed client
@@ -146,7 +146,7 @@ def test_throttles_and_server_errors_are_retried(stubbed):
 
 
 def test_a_persistent_retryable_error_fails_only_its_item(stubbed, monkeypatch):
-    monkeypatch.setattr(bulk._engine, "MAX_ATTEMPTS", 3)
+    monkeypatch.setattr(bulk.engine, "MAX_ATTEMPTS", 3)
     client, stub = stubbed
     for _ in range(3):
         stub.add_client_error(

@@ -16,7 +16,10 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from hi_widgets import sandbox
-from hi_widgets.changes import (
+from hi_widgets.api.errors import AccessDeniedError, InvalidIdentifierError, ResourceNotFoundError
+from hi_widgets.api.model import workflow_statuses
+from hi_widgets.changes.diff import diff_versions
+from hi_widgets.changes.log import (
     CHANGES_COLUMNS,
     LEVELS,
     VERSION_KINDS,
@@ -24,9 +27,6 @@ from hi_widgets.changes import (
     changes_from_documents,
     empty_changes_frame,
 )
-from hi_widgets.diff import diff_versions
-from hi_widgets.errors import AccessDeniedError, InvalidIdentifierError, ResourceNotFoundError
-from hi_widgets.model import workflow_statuses
 
 SERIES = "1.2.840.113619.2.55.3.1"
 SERIES_2 = "1.2.840.113619.2.55.3.2"
@@ -367,7 +367,7 @@ def many_attributes_frame(count: int) -> pd.DataFrame:
 def test_plot_of_the_73_version_history_is_readable(box, client, long_history):
     import matplotlib.pyplot as plt
 
-    from hi_widgets.changes_plot import CHANGE_COLORS, KIND_COLORS, plot_changes
+    from hi_widgets.plots.changes import CHANGE_COLORS, KIND_COLORS, plot_changes
 
     frame = changes_frame(client, *long_history)
     ax = plot_changes(frame)
@@ -394,7 +394,7 @@ def test_plot_of_the_73_version_history_is_readable(box, client, long_history):
 
 
 def test_plot_sorts_by_level_then_name_and_thins_labels_to_fit():
-    from hi_widgets.changes_plot import plot_changes
+    from hi_widgets.plots.changes import plot_changes
 
     new = copy.deepcopy(BASE)
     new["Patient"]["DICOM"]["PatientName"] = "OTHER"
@@ -423,7 +423,7 @@ def test_plot_sorts_by_level_then_name_and_thins_labels_to_fit():
 
 
 def test_plot_of_an_empty_frame_says_so():
-    from hi_widgets.changes_plot import plot_changes
+    from hi_widgets.plots.changes import plot_changes
 
     ax = plot_changes(empty_changes_frame())
     assert [t.get_text() for t in ax.texts] == ["No changes to show"]
@@ -440,7 +440,7 @@ def test_a_version_that_cannot_be_fetched_becomes_an_error_row():
     from botocore.response import StreamingBody
     from botocore.stub import Stubber
 
-    from hi_widgets.client import make_client
+    from hi_widgets.api.client import make_client
 
     ds, image_set = "d" * 32, "e" * 32
     session = boto3.Session(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import hi_widgets
-from hi_widgets.export import read_frame
+from hi_widgets.export.files import read_frame
 
 NEEDED = {
     "AWS_ACCESS_KEY_ID",
@@ -27,7 +27,15 @@ NEEDED = {
 def test_the_sandboxs_example_command_runs_as_printed(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONPATH"] = str(Path(hi_widgets.__file__).resolve().parents[1])
-    command = [sys.executable, "-m", "hi_widgets.cli", "sandbox", "--port", "0", "--no-quotas"]
+    command = [
+        sys.executable,
+        "-m",
+        "hi_widgets.cli.main",
+        "sandbox",
+        "--port",
+        "0",
+        "--no-quotas",
+    ]
     server = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

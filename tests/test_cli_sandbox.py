@@ -7,7 +7,7 @@ import botocore.exceptions
 import pytest
 
 from hi_widgets import sandbox
-from hi_widgets.cli import main
+from hi_widgets.cli.main import main
 from hi_widgets.sandbox import ManualClock
 
 # ListImageSetVersions' published quota is 25 requests/s, burst 50: a burst of 90 is

@@ -1,8 +1,8 @@
 import pytest
 
 from hi_widgets import sandbox
-from hi_widgets.cli import main
-from hi_widgets.export import read_frame
+from hi_widgets.cli.main import main
+from hi_widgets.export.files import read_frame
 
 
 @pytest.fixture
@@ -365,8 +365,8 @@ def test_configuration_problems_exit_2_naming_what_to_set(
 
 
 def test_cli_format_choices_match_the_exporter():
-    from hi_widgets.cli import EXPORT_FORMATS
-    from hi_widgets.export import FORMATS
+    from hi_widgets.cli.main import EXPORT_FORMATS
+    from hi_widgets.export.files import FORMATS
 
     assert tuple(EXPORT_FORMATS) == tuple(FORMATS)
 

@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 from records_factory import BASE, record_builder
 
-from hi_widgets.dataset import HIVE_NULL, export_dataset
-from hi_widgets.frames import VERSION_KEY, image_sets_frame, versions_frame
+from hi_widgets.api.tables import VERSION_KEY, image_sets_frame, versions_frame
+from hi_widgets.export.dataset import HIVE_NULL, export_dataset
 
 duckdb = pytest.importorskip("duckdb")
 
@@ -441,7 +441,7 @@ def box(monkeypatch):
 
 
 def cli_versions(box, count: int, output: str) -> tuple[int, list[tuple[str, int]]]:
-    from hi_widgets.cli import main
+    from hi_widgets.cli.main import main
 
     datastore = box.store.datastore_ids()[0]
     image_sets = box.store.image_set_ids(datastore)[:count]
@@ -496,7 +496,7 @@ def test_cli_writes_an_s3_dataset(s3_bucket, s3_endpoint, box, tmp_path):
     ],
 )
 def test_cli_refuses_bad_dataset_options_before_any_request(box, tmp_path, capsys, extra, match):
-    from hi_widgets.cli import main
+    from hi_widgets.cli.main import main
 
     datastore = box.store.datastore_ids()[0]
     image_set = box.store.image_set_ids(datastore)[0]
@@ -527,7 +527,7 @@ def test_cli_saves_the_fetched_versions_when_the_dataset_write_fails(
     assert re.search(r"new columns|missing columns", err)
     rescued = sorted(tmp_path.glob("hi-widgets-versions-*.parquet"))
     assert len(rescued) == 1 and str(rescued[0]) in err
-    from hi_widgets.export import read_frame
+    from hi_widgets.export.files import read_frame
 
     datastore = box.store.datastore_ids()[0]
     image_sets = box.store.image_set_ids(datastore)[:2]

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from pydicom.datadict import keyword_for_tag
 
-from hi_widgets import deid
-from hi_widgets.deid import PROFILE, SOURCE, Deidentifier, action_for, deidentify
+from hi_widgets.export import deid
+from hi_widgets.export.deid import PROFILE, SOURCE, Deidentifier, action_for, deidentify
 
 BASIC_ACTIONS = {"X", "Z", "D", "U", "X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*"}
 
@@ -112,7 +112,7 @@ def test_phi_and_uid_columns_are_derived_from_the_table():
 
 
 def test_a_diff_with_extra_columns_is_still_deidentified():
-    from hi_widgets.diff import diff_metadata
+    from hi_widgets.changes.diff import diff_metadata
 
     old = {"Study": {"DICOM": {"AccessionNumber": "A1", "Modality": "CT"}}}
     new = {"Study": {"DICOM": {"AccessionNumber": "A2", "Modality": "MR"}}}
@@ -124,7 +124,7 @@ def test_a_diff_with_extra_columns_is_still_deidentified():
 
 
 def test_a_change_log_is_deidentified_row_by_row_and_keeps_every_version():
-    from hi_widgets.changes import changes_from_documents
+    from hi_widgets.changes.log import changes_from_documents
 
     series, sop = "1.2.826.0.1.3680043.8.498.111111", "1.2.826.0.1.3680043.8.498.222222"
     first = {

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from hi_widgets import sandbox
-from hi_widgets.diff import (
+from hi_widgets.api.errors import InvalidIdentifierError, ResourceNotFoundError
+from hi_widgets.changes.diff import (
     CHANGE_KINDS,
     DIFF_COLUMNS,
     diff_metadata,
@@ -18,7 +19,6 @@ from hi_widgets.diff import (
     empty_diff_frame,
     flatten_metadata,
 )
-from hi_widgets.errors import InvalidIdentifierError, ResourceNotFoundError
 
 SERIES = "1.2.840.113619.2.55.3.1"
 INSTANCE = "1.2.840.113619.2.55.3.1.7"
@@ -234,7 +234,7 @@ def test_drop_phi_paths_also_drops_the_patient_root_and_lists_under_it():
 
 
 def test_a_diff_exported_without_phi_follows_the_profile_too(sb, tmp_path):
-    from hi_widgets.export import export_frame, read_frame
+    from hi_widgets.export.files import export_frame, read_frame
 
     client = sb.client(max_attempts=1)
     ds = sb.store.datastore_ids()[0]

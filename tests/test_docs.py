@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 import hi_widgets
-from hi_widgets import app, sandbox
+from hi_widgets import sandbox
+from hi_widgets.cli import demo_app as app
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -67,14 +68,15 @@ def test_reference_groups_follow_the_architecture(tmp_path):
     assert "hi_widgets.fetch_versions" in groups["bulk"]
     assert "hi_widgets.get_image_set" in groups["data-layer"]
     assert "hi_widgets.export_frame" in groups["export"]
-    assert "hi_widgets.plot_version_timeline" in groups["frames-and-plots"]
+    assert "hi_widgets.plot_version_timeline" in groups["plots-and-images"]
+    assert "hi_widgets.changes_frame" in groups["changes"]
     assert "hi_widgets.ImageSetExplorer" in groups["widgets"]
     assert set(groups["sandbox"]) == {f"hi_widgets.sandbox.{n}" for n in sandbox.__all__}
-    assert "hi_widgets.cli.main" in groups["cli"]
+    assert "hi_widgets.cli.main.main" in groups["cli"]
 
 
 def test_cli_page_has_every_command_and_option():
-    from hi_widgets.cli import build_parser
+    from hi_widgets.cli.main import build_parser
 
     page = generated_pages.cli_fragment()
     for name, _, sub in generated_pages._subcommands(build_parser()):
@@ -87,7 +89,7 @@ def test_cli_page_has_every_command_and_option():
 
 
 def test_quota_table_is_the_published_one():
-    from hi_widgets.quotas import PUBLISHED_QUOTAS
+    from hi_widgets.limits.quotas import PUBLISHED_QUOTAS
 
     table = generated_pages.quotas_fragment()
     for operation, quota in PUBLISHED_QUOTAS.items():
@@ -95,7 +97,7 @@ def test_quota_table_is_the_published_one():
 
 
 def test_errors_page_shows_every_exception_with_its_real_message():
-    from hi_widgets import errors
+    from hi_widgets.api import errors
 
     page = generated_pages.errors_fragment()
     classes = generated_pages.error_classes()
@@ -111,7 +113,7 @@ def test_errors_page_shows_every_exception_with_its_real_message():
 
 
 def test_phi_page_lists_every_row_of_the_table_with_what_an_export_does():
-    from hi_widgets.deid import PROFILE
+    from hi_widgets.export.deid import PROFILE
 
     table = generated_pages.deid_fragment()
     for row in PROFILE.values():
@@ -127,7 +129,7 @@ def test_every_public_function_and_class_has_an_example_that_runs():
     # their own for doctest to find, so only functions and classes are held to this.
     import inspect
 
-    from hi_widgets import cli
+    from hi_widgets.cli import main as cli
 
     public = [(hi_widgets, hi_widgets.__all__), (sandbox, sandbox.__all__)]
     public.append((cli, ["main", "build_parser"]))

@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 from records_factory import BASE, DS, record_builder
 
-from hi_widgets import _export_formats, export
-from hi_widgets.export import FORMATS, export_frame, read_frame, to_bytes
-from hi_widgets.frames import PHI_COLUMNS, image_sets_frame, versions_frame
+from hi_widgets.api.tables import image_sets_frame, versions_frame
+from hi_widgets.export import _formats as _export_formats
+from hi_widgets.export import files as export
+from hi_widgets.export.deid import PHI_COLUMNS
+from hi_widgets.export.files import FORMATS, export_frame, read_frame, to_bytes
 
 pytestmark = pytest.mark.filterwarnings("error::FutureWarning", "error::DeprecationWarning")
 
@@ -345,7 +347,7 @@ def test_stale_temp_files_of_dead_exports_are_removed_by_the_next_export(tmp_pat
 WRITER_KILLED_MID_WRITE = """
 import sys
 import pandas as pd
-from hi_widgets import export
+from hi_widgets.export import files as export
 
 def slow_writer(df, fh):
     fh.write(b"Doe^Jane, half of a file")

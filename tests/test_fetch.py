@@ -8,8 +8,8 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 import hi_widgets
-from hi_widgets import errors
-from hi_widgets.records import RECORD_FIELDS
+from hi_widgets.api import errors
+from hi_widgets.api.records import RECORD_FIELDS
 
 DS = "a" * 32
 IS = "0123456789abcdef0123456789abcdef"

@@ -14,9 +14,9 @@ from hi_widgets import (
     image_sets_frame,
     sandbox,
 )
+from hi_widgets.api.tables import VERSION_KEY
 from hi_widgets.bulk._routing import GET, LIST, Router
-from hi_widgets.frames import VERSION_KEY
-from hi_widgets.ratelimit import RateLimiter
+from hi_widgets.limits.ratelimit import RateLimiter
 
 DS, IS, T0 = STUB_DS, STUB_IS, STUB_TIME
 FAST = {"ListImageSetVersions": (5000, 5000), "GetImageSet": (5000, 5000)}

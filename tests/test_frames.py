@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from records_factory import BASE, DS, record_builder
 
-from hi_widgets import frames
-from hi_widgets.frames import (
-    PHI_COLUMNS,
+from hi_widgets.api import tables as frames
+from hi_widgets.api.model import image_set_states, storage_tiers, workflow_statuses
+from hi_widgets.api.records import RECORD_FIELDS
+from hi_widgets.api.tables import (
     VERSION_COLUMNS,
     apply_schema,
     empty_versions_frame,
@@ -17,8 +18,7 @@ from hi_widgets.frames import (
     versions_dtypes,
     versions_frame,
 )
-from hi_widgets.model import image_set_states, storage_tiers, workflow_statuses
-from hi_widgets.records import RECORD_FIELDS
+from hi_widgets.export.deid import PHI_COLUMNS
 
 pytestmark = pytest.mark.filterwarnings("error::FutureWarning", "error::DeprecationWarning")
 

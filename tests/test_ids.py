@@ -3,7 +3,7 @@ from botocore.stub import Stubber
 
 import hi_widgets
 from hi_widgets import InvalidIdentifierError
-from hi_widgets.ids import (
+from hi_widgets.api.ids import (
     validate_datastore_id,
     validate_image_set_id,
     validate_optional_version_id,

@@ -26,7 +26,7 @@ def _loaded_after(code: str) -> set[str]:
     [
         "import hi_widgets",
         "import hi_widgets.sandbox",
-        "from hi_widgets.cli import build_parser; build_parser().parse_args(['sandbox'])",
+        "from hi_widgets.cli.main import build_parser; build_parser().parse_args(['sandbox'])",
     ],
 )
 def test_light_entry_points_do_not_import_heavy_libraries(code):
@@ -59,9 +59,9 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_graph_resolves_relative_and_from_package_imports():
     graph = package_graph()
-    assert "hi_widgets._cli.versions" in graph["hi_widgets.cli"]
-    assert "hi_widgets.sandbox.command" in graph["hi_widgets.cli"]
-    assert {"hi_widgets.quotas", "hi_widgets.model"} <= {
+    assert "hi_widgets.cli.versions" in graph["hi_widgets.cli.main"]
+    assert "hi_widgets.sandbox.command" in graph["hi_widgets.cli.main"]
+    assert {"hi_widgets.limits.quotas", "hi_widgets.api.model"} <= {
         m
         for name, targets in graph.items()
         if name.startswith("hi_widgets.sandbox")

@@ -1,4 +1,4 @@
-"""The one identifier-list parser (hi_widgets.items): text, id files, CSV, pairs."""
+"""The one identifier-list parser (hi_widgets.api.items): text, id files, CSV, pairs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hi_widgets import InvalidIdentifierError
-from hi_widgets.items import (
+from hi_widgets.api.items import (
     LineProblem,
     csv_to_lines,
     parse_id_text,

@@ -18,7 +18,7 @@ import pytest
 from server_helpers import serving
 from widget_helpers import timeline_bar_on_page
 
-from hi_widgets import app
+from hi_widgets.cli import demo_app as app
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -233,7 +233,7 @@ def test_the_grid_and_the_interactive_timeline_work_in_notebook_7(notebook7, pag
     from playwright.sync_api import expect
 
     from hi_widgets import sandbox
-    from hi_widgets.queries import fetch_versions_frame
+    from hi_widgets.api.queries import fetch_versions_frame
 
     with sandbox.start(seed=0) as same:  # the notebook's sandbox: the same seed, same data
         ds = same.store.datastore_ids()[0]

@@ -17,18 +17,12 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from records_factory import BASE, record_builder
 
-from hi_widgets.frames import versions_frame
-from hi_widgets.model import workflow_statuses
-from hi_widgets.plots import (
-    NO_DATA_TEXT,
-    STATUS_COLORS,
-    figure_to_png,
-    plot_activity,
-    plot_state_counts,
-    plot_version_timeline,
-    status_color,
-    timeline_png,
-)
+from hi_widgets.api.model import workflow_statuses
+from hi_widgets.api.tables import versions_frame
+from hi_widgets.plots.axes import NO_DATA_TEXT, figure_to_png
+from hi_widgets.plots.colors import STATUS_COLORS, status_color
+from hi_widgets.plots.counts import plot_activity, plot_state_counts
+from hi_widgets.plots.timeline import plot_version_timeline, timeline_png
 
 pytestmark = pytest.mark.filterwarnings("error::FutureWarning", "error::DeprecationWarning")
 

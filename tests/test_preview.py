@@ -15,18 +15,18 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from hi_widgets._pixels import display_pixels
-from hi_widgets.errors import InvalidIdentifierError
-from hi_widgets.preview import (
+from hi_widgets.api.errors import InvalidIdentifierError
+from hi_widgets.images._pixels import display_pixels
+from hi_widgets.images.preview import (
     FrameCache,
     FrameDecodeError,
     MissingCodecError,
     choose_frames,
     decode_frame,
-    plot_frames,
     preview_image_set,
     window_pixels,
 )
+from hi_widgets.plots.images import plot_frames
 
 imagecodecs = pytest.importorskip("imagecodecs")
 

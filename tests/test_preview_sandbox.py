@@ -22,8 +22,9 @@ from pydicom.data import get_testdata_file  # noqa: E402
 from pydicom.pixels import apply_color_lut  # noqa: E402
 
 from hi_widgets import sandbox  # noqa: E402
-from hi_widgets.fetch import get_image_set_metadata  # noqa: E402
-from hi_widgets.preview import FrameCache, plot_frames, preview_image_set, window_pixels  # noqa: E402
+from hi_widgets.api.fetch import get_image_set_metadata  # noqa: E402
+from hi_widgets.images.preview import FrameCache, preview_image_set, window_pixels  # noqa: E402
+from hi_widgets.plots.images import plot_frames  # noqa: E402
 
 CT = "CT_small.dcm"  # signed 16 bit, rescale intercept -1024, no window
 MR = "MR_small.dcm"  # signed 16 bit, WindowCenter 600 / WindowWidth 1600

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from hi_widgets.ratelimit import (
+from hi_widgets.limits.ratelimit import (
     PUBLISHED_QUOTAS,
     SAFETY_MARGIN,
     Quota,
@@ -265,7 +265,7 @@ def test_a_misspelt_operation_in_rates_is_an_error_naming_it():
 
 
 def test_the_limiter_uses_the_one_published_quota_table():
-    from hi_widgets import quotas
+    from hi_widgets.limits import quotas
 
     assert PUBLISHED_QUOTAS is quotas.PUBLISHED_QUOTAS and Quota is quotas.Quota
     limiter = RateLimiter()

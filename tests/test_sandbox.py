@@ -17,9 +17,9 @@ import pytest
 from botocore.config import Config
 
 from hi_widgets import sandbox
-from hi_widgets.model import image_set_states, service_model, workflow_statuses
-from hi_widgets.sandbox.demo import LONG_HISTORY, OPERATION_SECONDS
-from hi_widgets.sandbox.models import make_id
+from hi_widgets.api.model import image_set_states, service_model, workflow_statuses
+from hi_widgets.sandbox.backend.domain import make_id
+from hi_widgets.sandbox.demo.data import LONG_HISTORY, OPERATION_SECONDS
 
 ERROR_CODES = (
     "ThrottlingException",
@@ -712,8 +712,8 @@ def test_study_date_and_time_of_an_image_set_with_empty_values_is_empty():
     # does the same); sorting and BETWEEN filters must see "", never "NoneNone".
     from datetime import datetime, timezone
 
-    from hi_widgets.sandbox.models import ImageSet, Version
-    from hi_widgets.sandbox.search import SORT_KEYS
+    from hi_widgets.sandbox.backend.domain import ImageSet, Version
+    from hi_widgets.sandbox.backend.search import SORT_KEYS
 
     now = datetime(2024, 1, 1, tzinfo=timezone.utc)
 

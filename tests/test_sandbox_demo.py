@@ -10,7 +10,7 @@ pytest.importorskip("pydicom")
 imagecodecs = pytest.importorskip("imagecodecs")
 
 from hi_widgets import sandbox  # noqa: E402
-from hi_widgets.sandbox import demo_dicom  # noqa: E402
+from hi_widgets.sandbox.demo import dicom_sources as demo_dicom  # noqa: E402
 
 
 @pytest.fixture(scope="module")

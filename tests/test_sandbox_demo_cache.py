@@ -17,7 +17,8 @@ import pytest
 pytest.importorskip("pydicom")
 pytest.importorskip("imagecodecs")
 
-from hi_widgets.sandbox import demo_cache, demo_dicom
+from hi_widgets.sandbox.demo import cache as demo_cache
+from hi_widgets.sandbox.demo import dicom_sources as demo_dicom
 
 # A new process starts the demo, reads a few image sets' metadata and one frame over real
 # HTTP with boto3, and says whether pydicom (and numpy, imagecodecs) were imported.

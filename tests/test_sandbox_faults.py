@@ -18,7 +18,7 @@ import botocore.exceptions
 import pytest
 
 from hi_widgets import sandbox
-from hi_widgets.sandbox.faults import FaultInjector
+from hi_widgets.sandbox.runtime.faults import FaultInjector
 
 START = datetime(2025, 3, 1, tzinfo=timezone.utc)
 

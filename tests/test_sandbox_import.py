@@ -20,12 +20,13 @@ pytest.importorskip("imagecodecs")
 from pydicom.data import get_testdata_file  # noqa: E402
 from pydicom.datadict import keyword_dict  # noqa: E402
 
-from hi_widgets.sandbox import dicom_levels, frames  # noqa: E402
-from hi_widgets.sandbox.clock import ManualClock  # noqa: E402
-from hi_widgets.sandbox.dicom import import_local, merge_documents, run_pipeline  # noqa: E402
-from hi_widgets.sandbox.dicom_read import Failure, read_instance  # noqa: E402
-from hi_widgets.sandbox.imports import ImportedImageSet, ImportJob  # noqa: E402
-from hi_widgets.sandbox.metadata import full_document  # noqa: E402
+from hi_widgets.sandbox.backend.metadata import full_document  # noqa: E402
+from hi_widgets.sandbox.dicom import frame_encoding as frames  # noqa: E402
+from hi_widgets.sandbox.dicom import levels as dicom_levels  # noqa: E402
+from hi_widgets.sandbox.dicom.import_jobs import ImportedImageSet, ImportJob  # noqa: E402
+from hi_widgets.sandbox.dicom.pipeline import import_local, merge_documents, run_pipeline  # noqa: E402
+from hi_widgets.sandbox.dicom.read import Failure, read_instance  # noqa: E402
+from hi_widgets.sandbox.runtime.clock import ManualClock  # noqa: E402
 
 CT = "CT_small.dcm"
 MR = "MR_small.dcm"

@@ -21,9 +21,9 @@ pytest.importorskip("imagecodecs")
 from pydicom.data import get_testdata_file  # noqa: E402
 
 from hi_widgets import sandbox  # noqa: E402
-from hi_widgets.cli import build_parser  # noqa: E402
-from hi_widgets.sandbox import frames  # noqa: E402
+from hi_widgets.cli.main import build_parser  # noqa: E402
 from hi_widgets.sandbox.command import run as run_sandbox  # noqa: E402
+from hi_widgets.sandbox.dicom import frame_encoding as frames  # noqa: E402
 
 CT, MR, MR_RLE, MULTIFRAME = "CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "rtdose.dcm"
 ROLE = "arn:aws:iam::123456789012:role/ImportJobDataAccessRole"

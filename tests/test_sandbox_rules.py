@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import pytest
 
 from hi_widgets import sandbox
-from hi_widgets.sandbox.dicom_levels import level_of
+from hi_widgets.sandbox.dicom.levels import level_of
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 DELAY = 2.0

@@ -16,12 +16,17 @@ import pytest
 from botocore.serialize import create_serializer
 
 from hi_widgets import make_client, sandbox
-from hi_widgets.cli import main
-from hi_widgets.model import service_model
-from hi_widgets.sandbox.exceptions import ServiceError
-from hi_widgets.sandbox.sigv4 import signed_access_key
-from hi_widgets.sandbox.validate import validate_request
-from hi_widgets.sandbox.wire import Router, parse_request, serialize_error, serialize_response
+from hi_widgets.api.model import service_model
+from hi_widgets.cli.main import main
+from hi_widgets.sandbox.backend.errors import ServiceError
+from hi_widgets.sandbox.server.sigv4 import signed_access_key
+from hi_widgets.sandbox.server.validate import validate_request
+from hi_widgets.sandbox.server.wire import (
+    Router,
+    parse_request,
+    serialize_error,
+    serialize_response,
+)
 
 ID = "0123456789abcdef0123456789abcdef"
 SERIALIZER = create_serializer("rest-json", include_validation=False)

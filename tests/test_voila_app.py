@@ -18,8 +18,8 @@ import pytest
 from server_helpers import serving
 from widget_helpers import timeline_bar_on_page
 
-from hi_widgets import app
-from hi_widgets.queries import fetch_versions_frame
+from hi_widgets.api.queries import fetch_versions_frame
+from hi_widgets.cli import demo_app as app
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_NOTEBOOK = ROOT / "notebooks" / "explorer-app.ipynb"

@@ -1,4 +1,4 @@
-"""The one walk (hi_widgets.walk): every rule holds on the direct and the bulk path alike."""
+"""The one walk (hi_widgets.api.walk): every rule holds on the direct and the bulk path alike."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from records_factory import STUB_DS, STUB_IS, STUB_TIME, got_version, listed_version
 
 import hi_widgets
-from hi_widgets.walk import Cancelled, direct_send, search_summaries, walk_versions
+from hi_widgets.api.walk import Cancelled, direct_send, search_summaries, walk_versions
 
 DS, IS, T0 = STUB_DS, STUB_IS, STUB_TIME
 FAST = {"ListImageSetVersions": (5000, 5000), "GetImageSet": (5000, 5000)}
@@ -64,7 +64,7 @@ def test_a_missing_version_is_a_warning_and_the_walk_goes_on(stubbed, path, capl
         "get_image_set", "ResourceNotFoundException", "gone", 404, expected_params=get_params(2)
     )
     stub.add_response("get_image_set", got_version(1), get_params(1))
-    with caplog.at_level(logging.WARNING, logger="hi_widgets.walk"):
+    with caplog.at_level(logging.WARNING, logger="hi_widgets.api.walk"):
         assert path(client, "get") == [1, 3]
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
     assert "has no version 2" in caplog.records[0].getMessage()

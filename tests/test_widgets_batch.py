@@ -8,7 +8,7 @@ import ipywidgets as w
 import pytest
 from widget_helpers import WAIT, downloaded_csv, grid_text, ready
 
-from hi_widgets.frames import PHI_COLUMNS
+from hi_widgets.export.deid import PHI_COLUMNS
 from hi_widgets.widgets import BatchFetcher
 from hi_widgets.widgets.connection import MODE_SANDBOX
 

@@ -17,8 +17,8 @@ from widget_helpers import (
     update_metadata,
 )
 
-from hi_widgets.changes import changes_frame
-from hi_widgets.errors import InvalidIdentifierError
+from hi_widgets.api.errors import InvalidIdentifierError
+from hi_widgets.changes.log import changes_frame
 from hi_widgets.widgets import VersionBrowser
 
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from widget_helpers import WAIT, downloaded, grid_text, ready, update_metadata
 
-from hi_widgets.changes import changes_frame
-from hi_widgets.export import export_frame
+from hi_widgets.changes.log import changes_frame
+from hi_widgets.export.files import export_frame
 from hi_widgets.widgets import VersionBrowser
 from hi_widgets.widgets._changes_view import MAX_WORKERS
 from hi_widgets.widgets.version_browser import TAB_CHANGES, TAB_DIFF

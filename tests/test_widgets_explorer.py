@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from widget_helpers import WAIT, downloaded, downloaded_csv, grid_text, ready
 
-from hi_widgets.frames import PHI_COLUMNS
+from hi_widgets.export.deid import PHI_COLUMNS
 from hi_widgets.widgets import ImageSetExplorer
 from hi_widgets.widgets.connection import MODE_SANDBOX
 

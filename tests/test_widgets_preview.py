@@ -11,8 +11,8 @@ import sys
 import pytest
 from widget_helpers import WAIT, ready
 
-from hi_widgets.fetch import get_image_set_metadata
-from hi_widgets.preview import choose_frames
+from hi_widgets.api.fetch import get_image_set_metadata
+from hi_widgets.images.preview import choose_frames
 from hi_widgets.widgets import ImageSetExplorer, VersionBrowser
 from hi_widgets.widgets.version_browser import TAB_IMAGES
 

@@ -10,7 +10,7 @@ import threading
 import pytest
 from widget_helpers import WAIT, ready
 
-from hi_widgets.errors import ResourceNotFoundError
+from hi_widgets.api.errors import ResourceNotFoundError
 from hi_widgets.widgets import BatchFetcher, ImageSetExplorer, VersionBrowser
 from hi_widgets.widgets._runner import BackgroundRunner
 from hi_widgets.widgets._status import StatusArea

@@ -37,37 +37,28 @@ GROUPS = (
         "data-layer",
         "Data layer",
         "Clients, identifiers, errors and the single calls: one image set, its versions, "
-        "its metadata, a search. Everything above is built on these.",
-        (
-            "_version",
-            "client",
-            "ids",
-            "errors",
-            "records",
-            "fetch",
-            "walk",
-            "items",
-            "queries",
-            "ratelimit",
-            "quotas",
-            "model",
-            "diff",
-            "changes",
-            "_changes_fetch",
-        ),
+        "its metadata, a search; records as typed pandas DataFrames. Everything above is "
+        "built on these.",
+        ("_version", "api", "limits"),
     ),
     Group(
-        "frames-and-plots",
-        "Frames and plots",
-        "Records become typed pandas DataFrames; DataFrames become matplotlib Axes.",
-        ("frames", "plots", "changes_plot", "preview", "_pixels"),
+        "changes",
+        "Change log",
+        "What each version changed: metadata diffs and the change log across versions.",
+        ("changes",),
+    ),
+    Group(
+        "plots-and-images",
+        "Plots and images",
+        "DataFrames become matplotlib Axes; image frames are fetched, decoded and shown.",
+        ("plots", "images"),
     ),
     Group(
         "export",
         "Export and de-identification",
         "DataFrames to files and datasets: atomic writes, de-identified by DICOM PS3.15 "
         "Annex E unless PHI is asked for (see :doc:`/phi`).",
-        ("export", "dataset", "_dataset_store", "deid", "_deid_table"),
+        ("export",),
     ),
     Group(
         "bulk",
@@ -81,7 +72,7 @@ GROUPS = (
         "Widgets",
         "ipywidgets front ends. Each action is one call into the layers below, so a "
         "notebook can do the same with plain function calls.",
-        ("widgets", "app"),
+        ("widgets",),
     ),
     Group(
         "sandbox",
@@ -93,14 +84,15 @@ GROUPS = (
     Group(
         "cli",
         "Command line",
-        "The ``hi-widgets`` command's entry points; every command and option is on :doc:`/cli`.",
+        "The ``hi-widgets`` command's entry points and the demo app; every command and "
+        "option is on :doc:`/cli`.",
         ("cli",),
     ),
 )
 OTHER = Group("other", "Other", "Public names whose module is in no group yet.", ())
 
 # Not in an ``__all__``, but the command line is part of the public surface.
-CLI_NAMES = ("hi_widgets.cli.main", "hi_widgets.cli.build_parser")
+CLI_NAMES = ("hi_widgets.cli.main.main", "hi_widgets.cli.main.build_parser")
 
 
 @dataclass(frozen=True)
@@ -138,7 +130,7 @@ def _exported(package: str) -> list[PublicName]:
 def public_names() -> list[PublicName]:
     """Every documented name: both ``__all__`` lists and the CLI's entry points."""
     names = _exported("hi_widgets") + _exported("hi_widgets.sandbox")
-    return names + [PublicName(name, "hi_widgets.cli") for name in CLI_NAMES]
+    return names + [PublicName(name, "hi_widgets.cli.main") for name in CLI_NAMES]
 
 
 def group_of(name: PublicName) -> Group:

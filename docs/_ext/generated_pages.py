@@ -5,14 +5,14 @@ Sphinx does not treat it as pages), which the hand-written pages pull in with
 ``{include}``:
 
 - ``cli.md``: every ``hi-widgets`` command, option and exit status, read from
-  :func:`hi_widgets.cli.build_parser`;
-- ``quotas.md``: :data:`hi_widgets.quotas.PUBLISHED_QUOTAS`;
-- ``errors.md``: every exception class of :mod:`hi_widgets.errors`, with the message the
+  :func:`hi_widgets.cli.main.build_parser`;
+- ``quotas.md``: :data:`hi_widgets.limits.quotas.PUBLISHED_QUOTAS`;
+- ``errors.md``: every exception class of :mod:`hi_widgets.api.errors`, with the message the
   package really produces for it (made by sending a botocore error through
-  ``hi_widgets.errors.translate``, or a bad identifier through ``hi_widgets.ids``);
+  ``hi_widgets.api.errors.translate``, or a bad identifier through ``hi_widgets.api.ids``);
 - ``sandbox-operations.md``: every operation of the installed botocore model, and whether
   the sandbox answers it (its ``Responses`` classes);
-- ``phi-table.md``: table E.1-1 of DICOM PS3.15 as :mod:`hi_widgets.deid` holds it, and
+- ``phi-table.md``: table E.1-1 of DICOM PS3.15 as :mod:`hi_widgets.export.deid` holds it, and
   what an export does with each attribute;
 - ``benchmarks.md``: each script in ``benchmarks/`` and its docstring (what it measures,
   its targets, how to run it).
@@ -152,7 +152,7 @@ def _command_section(title: str, parser: argparse.ArgumentParser, summary: str) 
 
 def cli_fragment() -> str:
     """Every command, option and exit status of ``hi-widgets``, from its parser."""
-    from hi_widgets.cli import build_parser
+    from hi_widgets.cli.main import build_parser
 
     parser = build_parser()
     out = [
@@ -173,7 +173,7 @@ def cli_fragment() -> str:
 
 def deid_fragment() -> str:
     """Table E.1-1 as hi_widgets holds it, and what an export does with each attribute."""
-    from hi_widgets.deid import PROFILE, SOURCE, Deidentifier
+    from hi_widgets.export.deid import PROFILE, SOURCE, Deidentifier
 
     # A fixed key: the table only asks what is removed, no UID is replaced here.
     plain, dated = Deidentifier(uid_key="docs"), Deidentifier(uid_key="docs", keep_dates=True)
@@ -197,7 +197,7 @@ def deid_fragment() -> str:
 
 def quotas_fragment() -> str:
     """The published quota table, with what it means for 1,000 requests."""
-    from hi_widgets.quotas import PUBLISHED_QUOTAS
+    from hi_widgets.limits.quotas import PUBLISHED_QUOTAS
 
     rows = []
     for operation, quota in PUBLISHED_QUOTAS.items():
@@ -225,7 +225,7 @@ def _example_error(cls: type) -> BaseException | None:
     """The exception the package really raises for ``cls``, produced by its own code."""
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-    from hi_widgets import errors, ids
+    from hi_widgets.api import errors, ids
 
     if issubclass(cls, errors.InvalidIdentifierError):
         try:
@@ -261,8 +261,8 @@ def _example_error(cls: type) -> BaseException | None:
 
 
 def error_classes() -> list[type]:
-    """Every exception class :mod:`hi_widgets.errors` defines, base class first."""
-    from hi_widgets import errors
+    """Every exception class :mod:`hi_widgets.api.errors` defines, base class first."""
+    from hi_widgets.api import errors
 
     found = [
         obj
@@ -315,9 +315,9 @@ def sandbox_operations_fragment() -> str:
     """Every operation of the service model: answered by the sandbox or not, its quota."""
     from botocore import xform_name
 
-    from hi_widgets.model import service_model
-    from hi_widgets.quotas import PUBLISHED_QUOTAS
-    from hi_widgets.sandbox.registry import PROVIDERS
+    from hi_widgets.api.model import service_model
+    from hi_widgets.limits.quotas import PUBLISHED_QUOTAS
+    from hi_widgets.sandbox.server.registry import PROVIDERS
 
     answered = {
         method: provider.__name__

@@ -2,8 +2,8 @@
 
 Every public object has one page, under its public name (``hi_widgets.FetchResult``). Type
 hints and docstrings often name it by the module that defines it
-(``hi_widgets.bulk._result.FetchResult``, ``hi_widgets.frames.PHI_COLUMNS``) or relative to
-the docstring's own module (``:data:`FORMATS``` in ``hi_widgets.export``). This resolves
+(``hi_widgets.bulk._result.FetchResult``, ``hi_widgets.export.deid.PHI_COLUMNS``) or relative to
+the docstring's own module (``:data:`FORMATS``` in ``hi_widgets.export.files``). This resolves
 such a reference to the public page when the object is public, and to plain text when the
 object exists but is not part of the documented API (a private helper, a module constant).
 A reference to something that does not exist still fails the build under ``-n``.

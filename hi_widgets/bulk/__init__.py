@@ -1,12 +1,12 @@
 """Fetch the version histories of many image sets at the account's request quotas.
 
 :func:`fetch_versions` runs a pool of threads over one client. Every request first takes a
-token from a per-operation :class:`~hi_widgets.ratelimit.RateLimiter` (published quotas by
+token from a per-operation :class:`~hi_widgets.limits.ratelimit.RateLimiter` (published quotas by
 default), so the pool sends as fast as the quota allows and no faster. Throttling, 5xx
 answers and dropped connections are retried here, with exponential backoff and full
 jitter, and each throttle slows the operation's bucket down. Every other error is recorded
 for its image set, and the other image sets carry on. Pages are walked by
-:mod:`hi_widgets.walk`, the same walk :func:`hi_widgets.iter_versions` uses.
+:mod:`hi_widgets.api.walk`, the same walk :func:`hi_widgets.iter_versions` uses.
 
 :func:`refresh` brings a versions frame up to date with far fewer requests: it asks
 SearchImageSets which image sets changed since the newest timestamp in the frame, and
@@ -34,12 +34,12 @@ ListImageSetVersions per image set), ``_checkpoint`` (durable progress for resum
 over the GetImageSet and ListImageSetVersions quotas at once (see ``_routing``).
 """
 
-from ._datastore import fetch_datastore
-from ._engine import BACKOFF_BASE, BACKOFF_CAP, MAX_ATTEMPTS
-from ._fetch import fetch_versions
-from ._pool import Item, ItemProgress
-from ._refresh import refresh
-from ._result import ERROR_COLUMNS, FetchResult, FetchStats
+from hi_widgets.bulk._datastore import fetch_datastore
+from hi_widgets.bulk._fetch import fetch_versions
+from hi_widgets.bulk._pool import Item, ItemProgress
+from hi_widgets.bulk._refresh import refresh
+from hi_widgets.bulk._result import ERROR_COLUMNS, FetchResult, FetchStats
+from hi_widgets.bulk.engine import BACKOFF_BASE, BACKOFF_CAP, MAX_ATTEMPTS
 
 __all__ = [
     "BACKOFF_BASE",

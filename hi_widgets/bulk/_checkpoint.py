@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..records import TIMESTAMP_FIELDS
-from ._pool import Item, Outcome
+from hi_widgets.api.records import TIMESTAMP_FIELDS
+from hi_widgets.bulk._pool import Item, Outcome
+from hi_widgets.export.atomic import atomic_write
 
 FORMAT = "hi_widgets.checkpoint/1"
 
@@ -41,33 +41,10 @@ def _decode(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_new(path: Path, header: dict[str, Any]) -> None:
-    """Create the checkpoint with its header atomically (temp file, fsync, replace)."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(json.dumps(header) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-        _fsync_folder(path.parent)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """Create the checkpoint with its header atomically (owner-only: it holds records)."""
+    with atomic_write(path, private=True) as file:
+        file.write((json.dumps(header) + "\n").encode())
 
 
 class Checkpoint:

@@ -15,17 +15,17 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import HealthImagingError
-from ..frames import versions_frame
-from ..ids import validate_datastore_id
-from ..ratelimit import RateLimiter
-from ..walk import Cancelled, search_summaries
-from ._checkpoint import Checkpoint
-from ._engine import Engine, check_options, make_limiter
-from ._pool import Item, ItemProgress, Pool
-from ._result import FetchResult, assemble
-from ._routing import GET, LIST, Router, by_get, by_list
-from ._twin import single_attempt_client
+from hi_widgets.api.errors import HealthImagingError
+from hi_widgets.api.ids import validate_datastore_id
+from hi_widgets.api.tables import versions_frame
+from hi_widgets.api.walk import Cancelled, search_summaries
+from hi_widgets.bulk._checkpoint import Checkpoint
+from hi_widgets.bulk._pool import Item, ItemProgress, Pool
+from hi_widgets.bulk._result import FetchResult, assemble
+from hi_widgets.bulk._routing import GET, LIST, Router, by_get, by_list
+from hi_widgets.bulk.engine import Engine, check_options, make_limiter
+from hi_widgets.bulk.single_attempt import single_attempt_client
+from hi_widgets.limits.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def fetch_datastore(
     max_workers
         Threads per operation (ListImageSetVersions and GetImageSet each get this many).
     rates
-        Quota overrides or a shared :class:`~hi_widgets.ratelimit.RateLimiter`, as for
+        Quota overrides or a shared :class:`~hi_widgets.limits.ratelimit.RateLimiter`, as for
         :func:`fetch_versions`; the routing balances the two operations' rates.
     progress
         ``progress(done, total, item)`` from worker threads as each image set ends;

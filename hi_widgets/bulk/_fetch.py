@@ -12,17 +12,17 @@ from typing import Any
 
 import pandas as pd
 
-from ..frames import versions_frame
-from ..ids import validate_datastore_id, validate_image_set_id
-from ..items import validated_pairs
-from ..ratelimit import RateLimiter
-from ..walk import Strategy, walk_versions
-from ._checkpoint import Checkpoint
-from ._engine import Engine, check_options, make_limiter
-from ._pool import Item, ItemProgress, Outcome, Pool, run
-from ._result import FetchResult, assemble
-from ._routing import GET, LIST, Router, by_get, by_list
-from ._twin import single_attempt_client
+from hi_widgets.api.ids import validate_datastore_id, validate_image_set_id
+from hi_widgets.api.items import validated_pairs
+from hi_widgets.api.tables import versions_frame
+from hi_widgets.api.walk import Strategy, walk_versions
+from hi_widgets.bulk._checkpoint import Checkpoint
+from hi_widgets.bulk._pool import Item, ItemProgress, Outcome, Pool, run
+from hi_widgets.bulk._result import FetchResult, assemble
+from hi_widgets.bulk._routing import GET, LIST, Router, by_get, by_list
+from hi_widgets.bulk.engine import Engine, check_options, make_limiter
+from hi_widgets.bulk.single_attempt import single_attempt_client
+from hi_widgets.limits.ratelimit import RateLimiter
 
 
 def _walk(engine: Engine, item: Item) -> list[dict[str, Any]]:
@@ -98,7 +98,7 @@ def fetch_versions(
         threads than ``rate * latency`` keep the quota busy.
     rates
         Quota overrides ``{"ListImageSetVersions": (rate, burst), ...}`` for an account
-        with raised quotas, or a :class:`~hi_widgets.ratelimit.RateLimiter` to share
+        with raised quotas, or a :class:`~hi_widgets.limits.ratelimit.RateLimiter` to share
         between concurrent calls (quotas are per account and region). Default: the
         published quotas.
     progress
@@ -136,7 +136,7 @@ def fetch_versions(
     Retryable failures (ThrottlingException, 5xx, dropped connections) are retried up to
     :data:`MAX_ATTEMPTS` times per request with full-jitter exponential backoff; a
     throttle also empties the operation's bucket and cuts its rate (see
-    :mod:`hi_widgets.ratelimit`). Any other error, or a retryable one that persists,
+    :mod:`hi_widgets.limits.ratelimit`). Any other error, or a retryable one that persists,
     fails its image set only.
 
     An image set that fails part-way through its pages keeps **none** of its versions:

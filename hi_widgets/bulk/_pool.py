@@ -9,10 +9,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import HealthImagingError
-from ..items import Item
-from ..walk import Cancelled
-from ._engine import Engine
+from hi_widgets.api.errors import HealthImagingError
+from hi_widgets.api.items import Item
+from hi_widgets.api.walk import Cancelled
+from hi_widgets.bulk.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ ItemProgress = Callable[[int, int, Item], object]
 pages arrive)."""
 
 Work = Callable[[Item], list[dict[str, Any]]]
-"""Fetch one image set: its records (raises :class:`~hi_widgets.walk.Cancelled`)."""
+"""Fetch one image set: its records (raises :class:`~hi_widgets.api.walk.Cancelled`)."""
 
 
 @dataclass

@@ -14,17 +14,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import HealthImagingError
-from ..frames import versions_frame
-from ..items import validated_pairs
-from ..ratelimit import RateLimiter
-from ..records import RECORD_FIELDS
-from ..walk import Cancelled, Strategy, search_summaries, walk_versions
-from ._checkpoint import Checkpoint
-from ._engine import Engine, check_options, make_limiter
-from ._pool import Item, ItemProgress, run
-from ._result import FetchResult, assemble
-from ._twin import single_attempt_client
+from hi_widgets.api.errors import HealthImagingError
+from hi_widgets.api.items import validated_pairs
+from hi_widgets.api.records import RECORD_FIELDS
+from hi_widgets.api.tables import versions_frame
+from hi_widgets.api.walk import Cancelled, Strategy, search_summaries, walk_versions
+from hi_widgets.bulk._checkpoint import Checkpoint
+from hi_widgets.bulk._pool import Item, ItemProgress, run
+from hi_widgets.bulk._result import FetchResult, assemble
+from hi_widgets.bulk.engine import Engine, check_options, make_limiter
+from hi_widgets.bulk.single_attempt import single_attempt_client
+from hi_widgets.limits.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 

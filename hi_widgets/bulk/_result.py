@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from ._engine import Engine
-from ._pool import Item, Outcome
+from hi_widgets.bulk._pool import Item, Outcome
+from hi_widgets.bulk.engine import Engine
 
 ERROR_COLUMNS: tuple[str, ...] = ("datastoreId", "imageSetId", "error", "message", "retryable")
 """Columns of :attr:`FetchResult.errors`."""
@@ -90,11 +90,11 @@ class FetchResult:
     Attributes
     ----------
     frame
-        The versions DataFrame (:func:`hi_widgets.frames.versions_frame`): one row per
+        The versions DataFrame (:func:`hi_widgets.api.tables.versions_frame`): one row per
         version, each exactly once. For :func:`refresh`, the whole merged frame.
     errors
         One row per failed image set, columns :data:`ERROR_COLUMNS`: ``datastoreId``,
-        ``imageSetId``, ``error`` (the :mod:`hi_widgets.errors` class name), ``message``
+        ``imageSetId``, ``error`` (the :mod:`hi_widgets.api.errors` class name), ``message``
         (``string``) and ``retryable`` (``boolean``). Empty, with that schema, when
         nothing failed.
     stats

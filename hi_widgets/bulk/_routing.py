@@ -16,11 +16,11 @@ import logging
 import math
 from typing import Any
 
-from ..errors import AccessDeniedError
-from ..ratelimit import RateLimiter
-from ..walk import PAGE_SIZE, get_version, walk_versions
-from ._engine import Engine
-from ._pool import Item
+from hi_widgets.api.errors import AccessDeniedError
+from hi_widgets.api.walk import PAGE_SIZE, get_version, walk_versions
+from hi_widgets.bulk._pool import Item
+from hi_widgets.bulk.engine import Engine
+from hi_widgets.limits.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 

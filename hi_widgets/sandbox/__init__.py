@@ -17,7 +17,7 @@ clients that sign with keys of their own.
 Start it with :func:`start` (a context manager), or from a shell with
 ``hi-widgets sandbox --port 8080`` / ``python -m hi_widgets.sandbox``.
 
-Demo data (see :mod:`hi_widgets.sandbox.demo`): datastores ``demo-radiology`` (30 image
+Demo data (see :mod:`hi_widgets.sandbox.demo.data`): datastores ``demo-radiology`` (30 image
 sets, or ``start(image_sets=N)``) and ``demo-oncology`` (14); image set 1 of the first
 datastore has 73 versions, so ListImageSetVersions spans two pages.
 
@@ -45,19 +45,19 @@ import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .clock import ManualClock, SystemClock
-    from .faults import Faults
-    from .requestlog import RequestLogEntry
-    from .runner import Sandbox, start
+    from hi_widgets.sandbox.runner import Sandbox, start
+    from hi_widgets.sandbox.runtime.clock import ManualClock, SystemClock
+    from hi_widgets.sandbox.runtime.faults import Faults
+    from hi_widgets.sandbox.runtime.request_log import RequestLogEntry
 
 # Public name -> submodule. Loaded on first use (PEP 562), so the CLI can build the
 # sandbox's argument parser (hi_widgets.sandbox.command) without importing botocore.
 _EXPORTS = {
-    "Faults": "faults",
-    "ManualClock": "clock",
-    "RequestLogEntry": "requestlog",
+    "Faults": "runtime.faults",
+    "ManualClock": "runtime.clock",
+    "RequestLogEntry": "runtime.request_log",
     "Sandbox": "runner",
-    "SystemClock": "clock",
+    "SystemClock": "runtime.clock",
     "start": "runner",
 }
 __all__ = ["Faults", "ManualClock", "RequestLogEntry", "Sandbox", "SystemClock", "start"]
@@ -65,7 +65,7 @@ __all__ = ["Faults", "ManualClock", "RequestLogEntry", "Sandbox", "SystemClock",
 
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
-        # Submodules (sandbox.demo.LONG_HISTORY) stay reachable as attributes, as they
+        # Submodules (sandbox.demo.data.LONG_HISTORY) stay reachable as attributes, as they
         # were when this package imported them eagerly.
         if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
             return importlib.import_module(f".{name}", __name__)

@@ -17,10 +17,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..quotas import scaled_quotas
+from hi_widgets.limits.quotas import scaled_quotas
 
 if TYPE_CHECKING:
-    from .backend import Backend
+    from hi_widgets.sandbox.backend.operations import Backend
 
 HELP = "serve the local HealthImaging sandbox until Ctrl-C"
 DESCRIPTION = (
@@ -191,7 +191,7 @@ def _import_sources(sources: list[str] | None) -> str | list[str] | None:
 def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Serve until Ctrl-C, SIGTERM or ``stop`` is set; return the exit status."""
     # The server, backend and demo data load when the sandbox runs, not with the parser.
-    from .runner import start
+    from hi_widgets.sandbox.runner import start
 
     if args.host not in LOOPBACK_HOSTS:
         print(

@@ -11,18 +11,18 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
-from .._version import __version__
-from ..model import SERVICE_NAME, service_model
-from .backend import Backend
-from .clock import Clock, ManualClock, SystemClock
-from .demo import populate
-from .faults import FaultInjector, Faults
-from .httpserver import SandboxHTTPServer
-from .models import DEFAULT_REGION
-from .quotas import QuotaTable
-from .registry import OperationRegistry
-from .requestlog import RequestLog, RequestLogEntry
-from .server import MAX_CONNECTIONS, Service
+from hi_widgets._version import __version__
+from hi_widgets.api.model import SERVICE_NAME, service_model
+from hi_widgets.sandbox.backend.domain import DEFAULT_REGION
+from hi_widgets.sandbox.backend.operations import Backend
+from hi_widgets.sandbox.demo.data import populate
+from hi_widgets.sandbox.runtime.clock import Clock, ManualClock, SystemClock
+from hi_widgets.sandbox.runtime.faults import FaultInjector, Faults
+from hi_widgets.sandbox.runtime.quota_table import QuotaTable
+from hi_widgets.sandbox.runtime.request_log import RequestLog, RequestLogEntry
+from hi_widgets.sandbox.server.http_server import SandboxHTTPServer
+from hi_widgets.sandbox.server.pipeline import MAX_CONNECTIONS, Service
+from hi_widgets.sandbox.server.registry import OperationRegistry
 
 ACCESS_KEY_ID = "HIWIDGETSSANDBOXDUMMYKEY"
 SECRET_PREFIX = "hi-widgets-sandbox-dummy-secret-"

@@ -15,10 +15,10 @@ from typing import Any
 import ipywidgets as w
 import traitlets
 
-from ._runner import BackgroundRunner
-from ._status import StatusArea
-from .connection import ConnectionPanel
-from .identifiers import DatastoreField
+from hi_widgets.widgets._runner import BackgroundRunner
+from hi_widgets.widgets._status import StatusArea
+from hi_widgets.widgets.connection import ConnectionPanel
+from hi_widgets.widgets.identifiers import DatastoreField
 
 __all__ = ["ActionWidget"]
 

@@ -2,8 +2,8 @@
 
 The log (:func:`hi_widgets.changes_frame`) loads in the background on the browser's
 runner (progress, Cancel). On screen it is complete, PHI included; its export goes
-through :mod:`hi_widgets.export`, which de-identifies a change log row by row unless the
-user ticks the PHI box (:meth:`hi_widgets.deid.Deidentifier.changes`).
+through :mod:`hi_widgets.export.files`, which de-identifies a change log row by row unless the
+user ticks the PHI box (:meth:`hi_widgets.export.deid.Deidentifier.changes`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
-from ..changes import changes_frame
-from ..changes_plot import plot_changes
-from ..plots import figure_to_png
-from ._export import ExportPanel
-from ._grid import FrameGrid
-from ._preview_panel import show_png
-from ._runner import BackgroundRunner
-from ._status import StatusArea
+from hi_widgets.changes.log import changes_frame
+from hi_widgets.plots.axes import figure_to_png
+from hi_widgets.plots.changes import plot_changes
+from hi_widgets.widgets._export import ExportPanel
+from hi_widgets.widgets._grid import FrameGrid
+from hi_widgets.widgets._preview_panel import show_png
+from hi_widgets.widgets._runner import BackgroundRunner
+from hi_widgets.widgets._status import StatusArea
 
 __all__ = ["CHANGES_KEY_COLUMNS", "MAX_WORKERS", "ChangesView", "change_log_loader"]
 

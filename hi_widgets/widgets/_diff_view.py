@@ -33,7 +33,7 @@ def place_label(path: str) -> tuple[str, str, str]:
     Parameters
     ----------
     path
-        A path of :func:`hi_widgets.diff.diff_metadata`, e.g.
+        A path of :func:`hi_widgets.changes.diff.diff_metadata`, e.g.
         ``Study.Series.<uid>.Instances.<uid>.DICOM.SOPClassUID``.
 
     Returns

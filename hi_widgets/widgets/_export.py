@@ -19,8 +19,8 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
-from ..export import FORMATS, MEDIA_TYPES, SUFFIXES, export_frame, to_bytes
-from ._status import StatusArea
+from hi_widgets.export.files import FORMATS, MEDIA_TYPES, SUFFIXES, export_frame, to_bytes
+from hi_widgets.widgets._status import StatusArea
 
 __all__ = ["DEFAULT_EXPORT_FOLDER", "DownloadButton", "ExportPanel"]
 
@@ -105,8 +105,8 @@ class ExportPanel(w.VBox):
         File name without extension for downloads and the default path.
     redact
         ``redact(frame, include_phi) -> frame`` applied before writing, for frames whose
-        PHI is in rows rather than in :data:`hi_widgets.frames.PHI_COLUMNS` (e.g. a
-        metadata diff); PHI columns are dropped by :mod:`hi_widgets.export` anyway.
+        PHI is in rows rather than in :data:`hi_widgets.export.deid.PHI_COLUMNS` (e.g. a
+        metadata diff); PHI columns are dropped by :mod:`hi_widgets.export.files` anyway.
     """
 
     def __init__(

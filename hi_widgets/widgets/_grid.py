@@ -18,7 +18,7 @@ import ipywidgets as w
 import pandas as pd
 from itables.widget import ITable
 
-from ._html import format_cell, format_duration
+from hi_widgets.widgets._html import format_cell, format_duration
 
 __all__ = ["VERSION_KEY_COLUMNS", "FrameGrid", "display_frame"]
 

@@ -1,7 +1,7 @@
 """PreviewPanel: a few frames of an image set, fetched on request in the background.
 
 "Show images" runs :func:`hi_widgets.preview_image_set` on the owner's runner (progress
-per frame, Cancel), keeps encoded frames in one :class:`~hi_widgets.preview.FrameCache`
+per frame, Cancel), keeps encoded frames in one :class:`~hi_widgets.images.preview.FrameCache`
 per panel (a second look sends no GetImageFrame), and draws the result with
 :func:`hi_widgets.plot_frames` into one PNG. Only that picture and short captions reach
 widget state: the metadata document and the pixels stay in the kernel.
@@ -16,10 +16,16 @@ from typing import Any, NamedTuple
 
 import ipywidgets as w
 
-from ..plots import figure_to_png
-from ..preview import FrameCache, FramePreview, MissingCodecError, plot_frames, preview_image_set
-from ._runner import BackgroundRunner
-from ._status import StatusArea
+from hi_widgets.images.preview import (
+    FrameCache,
+    FramePreview,
+    MissingCodecError,
+    preview_image_set,
+)
+from hi_widgets.plots.axes import figure_to_png
+from hi_widgets.plots.images import plot_frames
+from hi_widgets.widgets._runner import BackgroundRunner
+from hi_widgets.widgets._status import StatusArea
 
 __all__ = ["PreviewPanel", "PreviewTarget", "show_png"]
 

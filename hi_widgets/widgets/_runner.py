@@ -13,7 +13,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ._status import StatusArea
+from hi_widgets.widgets._status import StatusArea
 
 log = logging.getLogger("hi_widgets.widgets")
 

@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from ._grid import FrameGrid
+from hi_widgets.widgets._grid import FrameGrid
 
 __all__ = ["DATE_FIELDS", "RESULT_COLUMNS", "SearchPanel"]
 

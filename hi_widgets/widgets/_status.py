@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import ipywidgets as w
 
-from ..errors import HealthImagingError
+from hi_widgets.api.errors import HealthImagingError
 
 log = logging.getLogger("hi_widgets.widgets")
 

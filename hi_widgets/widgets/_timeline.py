@@ -3,7 +3,7 @@
 Hovering a bar names the version (id, state, workflow status, times, message), clicking
 it sets :attr:`InteractiveTimeline.selected_version`, and the toolbar zooms and pans.
 The figure is made without pyplot (no global figure list, nothing shown twice); the
-static PNG (:func:`hi_widgets.plots.timeline_png`) stays the fallback for exports and
+static PNG (:func:`hi_widgets.plots.timeline.timeline_png`) stays the fallback for exports and
 front ends without widgets.
 """
 
@@ -17,8 +17,8 @@ import pandas as pd
 import traitlets
 from matplotlib.figure import Figure
 
-from ..plots import plot_version_timeline, timeline_height, timeline_versions
-from ._html import format_cell, format_duration
+from hi_widgets.plots.timeline import plot_version_timeline, timeline_height, timeline_versions
+from hi_widgets.widgets._html import format_cell, format_duration
 
 __all__ = ["InteractiveTimeline", "version_text"]
 
@@ -65,7 +65,7 @@ class InteractiveTimeline(w.VBox):
     canvas : ipympl.backend_nbagg.Canvas
         The figure's widget (class ``hi-timeline-canvas``).
     rows : pandas.DataFrame
-        The versions in bar order (:func:`hi_widgets.plots.timeline_versions`).
+        The versions in bar order (:func:`hi_widgets.plots.timeline.timeline_versions`).
     """
 
     selected_version = traitlets.Int(None, allow_none=True)

@@ -10,18 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..items import LineProblem, csv_to_lines, parse_id_text
-from ..plots import figure_to_png, plot_state_counts
-from ._base import ActionWidget
-from ._export import ExportPanel
-from ._grid import VERSION_KEY_COLUMNS, FrameGrid
-from ._html import plot_image
-from ._runner import BackgroundRunner
-from ._timeline import InteractiveTimeline
-from .identifiers import DatastoreField
+from hi_widgets.api.items import LineProblem, csv_to_lines, parse_id_text
+from hi_widgets.plots.axes import figure_to_png
+from hi_widgets.plots.counts import plot_state_counts
+from hi_widgets.widgets._base import ActionWidget
+from hi_widgets.widgets._export import ExportPanel
+from hi_widgets.widgets._grid import VERSION_KEY_COLUMNS, FrameGrid
+from hi_widgets.widgets._html import plot_image
+from hi_widgets.widgets._runner import BackgroundRunner
+from hi_widgets.widgets._timeline import InteractiveTimeline
+from hi_widgets.widgets.identifiers import DatastoreField
 
 if TYPE_CHECKING:
-    from ..bulk import FetchResult
+    from hi_widgets.bulk import FetchResult
 
 __all__ = ["BatchFetcher"]
 
@@ -254,7 +255,7 @@ class BatchFetcher(ActionWidget):
             else:
                 self.status.show("Nothing to fetch: paste image set ids first.", "warning")
             return False
-        from ..bulk import fetch_versions  # pandas-heavy; only when fetching
+        from hi_widgets.bulk import fetch_versions  # pandas-heavy; only when fetching
 
         client, items, workers = self.client, list(self.items), int(self.workers.value)
         checkpoint = self.checkpoint.value.strip() or None

@@ -15,8 +15,8 @@ import boto3
 import ipywidgets as w
 from botocore.exceptions import BotoCoreError
 
-from .. import sandbox as sandbox_module
-from ..client import make_client
+from hi_widgets import sandbox as sandbox_module
+from hi_widgets.api.client import make_client
 
 log = logging.getLogger("hi_widgets.widgets")
 

@@ -10,16 +10,16 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
-from ..fetch import get_image_set
-from ..queries import fetch_versions_frame, search_frame
-from ._base import ActionWidget
-from ._export import ExportPanel
-from ._grid import VERSION_KEY_COLUMNS, FrameGrid
-from ._html import record_html
-from ._preview_panel import PreviewPanel, PreviewTarget
-from ._search import SearchPanel
-from ._timeline import InteractiveTimeline
-from .identifiers import DatastoreField, IdentifierForm
+from hi_widgets.api.fetch import get_image_set
+from hi_widgets.api.queries import fetch_versions_frame, search_frame
+from hi_widgets.widgets._base import ActionWidget
+from hi_widgets.widgets._export import ExportPanel
+from hi_widgets.widgets._grid import VERSION_KEY_COLUMNS, FrameGrid
+from hi_widgets.widgets._html import record_html
+from hi_widgets.widgets._preview_panel import PreviewPanel, PreviewTarget
+from hi_widgets.widgets._search import SearchPanel
+from hi_widgets.widgets._timeline import InteractiveTimeline
+from hi_widgets.widgets.identifiers import DatastoreField, IdentifierForm
 
 __all__ = ["ImageSetExplorer"]
 

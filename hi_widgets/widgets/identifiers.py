@@ -1,6 +1,6 @@
 """Identifier fields: datastore, image set, version, with live validation and search.
 
-Validation uses :mod:`hi_widgets.ids` (the same checks the data layer makes before any
+Validation uses :mod:`hi_widgets.api.ids` (the same checks the data layer makes before any
 request), so a message appears next to a field as soon as its value is wrong and the
 owner's buttons stay disabled; no request is ever sent for a malformed identifier.
 """
@@ -13,9 +13,13 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..errors import AccessDeniedError, HealthImagingError, InvalidIdentifierError
-from ..fetch import list_datastores
-from ..ids import validate_datastore_id, validate_image_set_id, validate_optional_version_id
+from hi_widgets.api.errors import AccessDeniedError, HealthImagingError, InvalidIdentifierError
+from hi_widgets.api.fetch import list_datastores
+from hi_widgets.api.ids import (
+    validate_datastore_id,
+    validate_image_set_id,
+    validate_optional_version_id,
+)
 
 __all__ = [
     "LATEST",
@@ -63,7 +67,7 @@ def check_field(field: str, value: Any) -> str | None:
     -------
     str or None
         "Required: ..." for an empty identifier, the
-        :class:`~hi_widgets.errors.InvalidIdentifierError` message for a malformed one.
+        :class:`~hi_widgets.api.errors.InvalidIdentifierError` message for a malformed one.
     """
     validators: dict[str, Callable[[Any], Any]] = {
         "datastoreId": validate_datastore_id,

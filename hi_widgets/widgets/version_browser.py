@@ -11,19 +11,19 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
-from ..diff import diff_versions, drop_phi_paths
-from ..errors import HealthImagingError, InvalidIdentifierError
-from ..fetch import get_image_set
-from ..ids import validate_datastore_id, validate_image_set_id, validate_version_id
-from ..queries import fetch_versions_frame
-from ._base import ActionWidget
-from ._changes_view import ChangesView, change_log_loader
-from ._diff_view import DIFF_COLUMNS, diff_display
-from ._export import ExportPanel
-from ._grid import FrameGrid
-from ._html import record_html
-from ._preview_panel import PreviewPanel, PreviewTarget
-from ._timeline import InteractiveTimeline
+from hi_widgets.api.errors import HealthImagingError, InvalidIdentifierError
+from hi_widgets.api.fetch import get_image_set
+from hi_widgets.api.ids import validate_datastore_id, validate_image_set_id, validate_version_id
+from hi_widgets.api.queries import fetch_versions_frame
+from hi_widgets.changes.diff import diff_versions, drop_phi_paths
+from hi_widgets.widgets._base import ActionWidget
+from hi_widgets.widgets._changes_view import ChangesView, change_log_loader
+from hi_widgets.widgets._diff_view import DIFF_COLUMNS, diff_display
+from hi_widgets.widgets._export import ExportPanel
+from hi_widgets.widgets._grid import FrameGrid
+from hi_widgets.widgets._html import record_html
+from hi_widgets.widgets._preview_panel import PreviewPanel, PreviewTarget
+from hi_widgets.widgets._timeline import InteractiveTimeline
 
 __all__ = ["VersionBrowser"]
 
@@ -69,7 +69,7 @@ class VersionBrowser(ActionWidget):
     versions : pandas.DataFrame or None
         Traitlet: the version history (oldest first).
     diff : pandas.DataFrame or None
-        Traitlet: the last comparison (:func:`hi_widgets.diff.diff_metadata`); contains
+        Traitlet: the last comparison (:func:`hi_widgets.changes.diff.diff_metadata`); contains
         PHI when patient attributes changed.
     result
         Traitlet: the versions frame after loading, the diff after Compare, the change

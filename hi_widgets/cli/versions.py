@@ -1,0 +1,213 @@
+"""``hi-widgets versions``: export the version histories of image sets to a file.
+
+:func:`add_parser` imports nothing heavy (the CLI's ``--help`` stays fast); :func:`run`
+imports the data layer when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hi_widgets.bulk import FetchResult
+
+EXPORT_FORMATS = ("csv", "parquet", "json")  # hi_widgets.export.files.FORMATS, without the import
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``versions`` subcommand to the ``hi-widgets`` parser."""
+    parser = subparsers.add_parser(
+        "versions",
+        help="export the version histories of image sets to a file",
+        description=(
+            "Fetch every version of the given image sets at the account's request quota "
+            "(retrying throttles and transient errors) and write them to a CSV, Parquet or "
+            "JSON file (de-identified unless --include-phi). An incomplete run (failures, "
+            "Ctrl-C) never replaces an existing file: it writes beside it "
+            "(NAME.partial-<time>.EXT) unless --force. Exit status: 0 all fetched, 1 some "
+            "image sets failed (the file holds the others; the errors are listed), 2 bad "
+            "arguments, identifiers, destination or AWS configuration (nothing is "
+            "requested), 130 interrupted (the complete histories fetched are saved)."
+        ),
+    )
+    parser.add_argument("--datastore", metavar="ID", help="datastore id (32 characters)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--image-set",
+        metavar="ID",
+        nargs="+",
+        action="extend",
+        dest="image_sets",
+        help="image set ids (repeatable)",
+    )
+    source.add_argument(
+        "--from-file",
+        metavar="PATH",
+        help="CSV with an imageSetId column (and optionally datastoreId), or one id per line",
+    )
+    source.add_argument(
+        "--all",
+        action="store_true",
+        help="every image set of --datastore (SearchImageSets; fetched over the GetImageSet "
+        "and ListImageSetVersions quotas at once; --strategy does not apply)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="PATH",
+        help="file to write; a folder (ending in /) or s3://bucket/prefix/: append to a "
+        "Parquet dataset partitioned by datastoreId",
+    )
+    parser.add_argument(
+        "--format", choices=EXPORT_FORMATS, help="file format (default: from the suffix)"
+    )
+    parser.add_argument("--profile", help="AWS profile name")
+    parser.add_argument("--region", help="AWS region")
+    parser.add_argument(
+        "--endpoint-url", help="custom endpoint, e.g. the local sandbox (http://127.0.0.1:8080)"
+    )
+    parser.add_argument(
+        "--include-phi",
+        action="store_true",
+        help="keep PHI in the file (owner-only); by default it is de-identified (DICOM PS3.15)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="let an incomplete run (failures, Ctrl-C) replace an existing output file",
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=("auto", "list", "get"),
+        default="auto",
+        help="list versions, get them one by one, or list with get fallback (default: auto)",
+    )
+    parser.add_argument(
+        "--max-workers", type=int, default=8, help="concurrent requests (default: %(default)s)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="record each completed image set in PATH; rerunning the same command with "
+        "it (after Ctrl-C or a crash) fetches only what is missing",
+    )
+    parser.set_defaults(func=run)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``hi-widgets versions``; return the exit status (see the command's help)."""
+    # Deferred: the data layer (pandas, pyarrow, tqdm) loads only when the command runs.
+    from tqdm import tqdm
+
+    from hi_widgets.api.errors import HealthImagingError
+    from hi_widgets.bulk import fetch_datastore, fetch_versions
+    from hi_widgets.cli._versions_inputs import check_output, checked_client, read_pairs
+    from hi_widgets.cli._versions_output import dataset_writer, report, save_dataset, save_versions
+
+    pairs = read_pairs(args)
+    if isinstance(pairs, str):
+        return _fail(pairs)
+    if args.max_workers < 1:
+        return _fail("--max-workers must be at least 1")
+    client = checked_client(args)
+    if isinstance(client, str):
+        return _fail(client)
+    try:  # -o is an s3:// URI or a folder: append to a Parquet dataset instead of a file
+        write_dataset = dataset_writer(args)
+    except ValueError as error:
+        return _fail(str(error))
+    destination = None if write_dataset is not None else check_output(args)
+    if isinstance(destination, str):
+        return _fail(destination)
+
+    bar = tqdm(
+        total=None if args.all else len(dict.fromkeys(pairs)),
+        unit="image set",
+        file=sys.stderr,
+        disable=args.no_progress,
+        dynamic_ncols=True,
+    )
+
+    def progress(done: int, total: int | None, _item: object) -> None:
+        if total is not None and bar.total != total:  # --all: known once the search ends
+            bar.total = total
+        bar.update(1)
+
+    def fetch(cancel: threading.Event) -> FetchResult:
+        if args.all:
+            return fetch_datastore(
+                client,
+                args.datastore,
+                max_workers=args.max_workers,
+                progress=progress,
+                cancel=cancel,
+                checkpoint=args.checkpoint,
+            )
+        return fetch_versions(
+            client,
+            pairs,
+            strategy=args.strategy,
+            max_workers=args.max_workers,
+            progress=progress,
+            cancel=cancel,
+            checkpoint=args.checkpoint,
+        )
+
+    try:
+        with bar:
+            result = _fetch_until_interrupted(fetch)
+    except ValueError as error:  # a checkpoint written for other inputs
+        return _fail(str(error))
+    except HealthImagingError as error:  # --all: the datastore's first search page failed
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if destination is not None:
+        target, fmt = destination
+        saved = save_versions(result, target, fmt, args)
+    elif write_dataset is not None:
+        saved = save_dataset(result, write_dataset)
+    return report(result, saved)
+
+
+def _fetch_until_interrupted(fetch: Callable[[threading.Event], FetchResult]) -> FetchResult:
+    """Run ``fetch(cancel)`` in a thread; Ctrl-C sets ``cancel`` and keeps what was fetched."""
+    cancel, finished = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = fetch(cancel)
+        except BaseException as error:  # re-raised in the calling thread below
+            outcome["error"] = error
+        finally:
+            finished.set()
+
+    # Not Thread.join: a KeyboardInterrupt inside join can make is_alive() lie.
+    threading.Thread(target=work, name="hi-widgets-versions", daemon=True).start()
+    while True:
+        try:
+            if finished.wait(0.2):
+                break
+        except KeyboardInterrupt:
+            if not cancel.is_set():
+                print(
+                    "\ninterrupted: finishing the requests in flight, then saving the "
+                    "complete histories fetched so far",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            cancel.set()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]

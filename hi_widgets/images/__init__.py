@@ -1,0 +1,4 @@
+"""Image frames: fetched with GetImageFrame, decoded, windowed and cached for previews.
+
+May import :mod:`hi_widgets.api`.
+"""

@@ -1,0 +1,83 @@
+"""Colours of workflow statuses and image set states, for :mod:`hi_widgets.plots.timeline`."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["STATE_COLORS", "STATUS_COLORS", "is_failure", "status_color"]
+
+STATUS_COLORS: dict[str, str] = {
+    "CREATED": "#1f77b4",
+    "COPIED": "#17becf",
+    "COPYING": "#9edae5",
+    "COPYING_WITH_READ_ONLY_ACCESS": "#6baed6",
+    "COPY_FAILED": "#e6550d",
+    "UPDATING": "#fdae6b",
+    "UPDATING_FOR_STUDY_CONSISTENCY": "#fdd0a2",
+    "UPDATED": "#2ca02c",
+    "UPDATE_FAILED": "#d62728",
+    "DELETING": "#969696",
+    "DELETED": "#252525",
+    "IMPORTING": "#c5b0d5",
+    "IMPORTED": "#9467bd",
+    "IMPORT_FAILED": "#a50f15",
+}
+"""Colour of each workflow status of the model (failures red, deletions grey/black)."""
+
+STATE_COLORS: dict[str, str] = {"ACTIVE": "#2ca02c", "LOCKED": "#ff7f0e", "DELETED": "#252525"}
+"""Colour of each image set state."""
+
+MISSING_COLOR = "#d9d9d9"
+MISSING_LABEL = "(none)"
+FAILURE_EDGE = "#67000d"
+HIGHLIGHT_EDGE = "#000000"
+
+# Colours for values the model does not know yet, picked by a stable hash of the name.
+_FALLBACK = (
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#7f7f7f",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#7b4173",
+    "#3182bd",
+    "#31a354",
+)
+
+
+def status_color(status: Any, palette: dict[str, str] | None = None) -> str:
+    """Return the colour of a workflow status (or of any category with ``palette``).
+
+    Parameters
+    ----------
+    status
+        A status name; a missing value gives a light grey.
+    palette
+        Name-to-colour mapping to look in first; default :data:`STATUS_COLORS`.
+
+    Returns
+    -------
+    str
+        A matplotlib colour. Unknown names always get the same colour, chosen from their
+        CRC-32 (not Python's salted ``hash``).
+    """
+    if status is None or status is pd.NA or (isinstance(status, float) and np.isnan(status)):
+        return MISSING_COLOR
+    colors = STATUS_COLORS if palette is None else palette
+    name = str(status)
+    if name in colors:
+        return colors[name]
+    if name.endswith("_FAILED"):
+        return "#cb181d"
+    return _FALLBACK[zlib.crc32(name.encode("utf-8")) % len(_FALLBACK)]
+
+
+def is_failure(status: Any) -> bool:
+    """Return whether a workflow status is a failure (``*_FAILED``)."""
+    return isinstance(status, str) and status.endswith("_FAILED")

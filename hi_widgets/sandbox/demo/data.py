@@ -1,0 +1,425 @@
+"""A deterministic demo dataset of real DICOM, written by the sandbox's own operations.
+
+Every image set is created by an import of real DICOM: pydicom's test files, read by the
+import pipeline and re-identified with obviously fake patients, studies and UIDs
+(:mod:`hi_widgets.sandbox.demo.dicom_sources`; synthetic instances stand in when pydicom is not
+installed). Each holds one series, and is primary unless its series already has a primary
+image set; every later version is written by a real
+UpdateImageSetMetadata, revert or CopyImageSet that follows the documented rules
+(:mod:`hi_widgets.sandbox.backend.rules`), on a clock of the demo's own running from
+:data:`DEMO_EPOCH`. Layout (the same for every seed; the seed changes identifiers,
+timestamps and values):
+
+* ``demo-radiology``: ``image_sets`` image sets (30 by default). Image set 0 has a single
+  version; **image set 1 has 73 versions** and image set 3 has 57, so
+  ListImageSetVersions needs two pages of 50; the others have 1 to about 40 versions.
+* ``demo-oncology``: 14 image sets; image set 0 has 51 versions and image set 1 exactly 50
+  (the page-size boundaries).
+* In each datastore, image set ``i`` with ``i % 5 == 2`` is a late, conflicting import of
+  the series of image set ``i - 1``, so it is non-primary ("Understanding image sets");
+  its instances are copied into the primary one after its Study and Series elements are
+  reconciled (COPIED versions). Image set ``i`` with ``i % 5 == 4`` is a second series of
+  the study of image set ``i - 1`` (so includeStudyImageSets has a study to update).
+* Every ImageSetState and ImageSetWorkflowStatus of the installed botocore model appears.
+  LOCKED is only ever the passing state of an operation: the demo's last operations
+  (``demo-oncology`` image sets 3, 4, 6, 7, 9 and 13: an update with
+  includeStudyImageSets, a copy, a delete, an import) are still running when the sandbox
+  starts, and end ``update_delay`` seconds of the sandbox clock later. Image set 5 ends
+  CREATED, 10 DELETED and 11 IMPORT_FAILED; UPDATE_FAILED and COPY_FAILED are in the long
+  histories.
+* Each operation takes as long as its kind does (:data:`OPERATION_SECONDS`: an update a
+  minute or two, a copy up to twelve minutes, a failed update seconds), so the versions'
+  durations differ as in a real history.
+* Failed versions carry a ``message``; some versions have ``overrides.forced`` (StudyID
+  changes, which need force); patient names look like ``DEMO^PATIENT^017`` and ids like
+  ``DEMO-0017``.
+
+Use :data:`LONG_HISTORY` to find the 73-version image set without hard-coding ids.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from hi_widgets.api.model import image_set_states, storage_tiers
+from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, make_id
+from hi_widgets.sandbox.backend.operations import Backend
+from hi_widgets.sandbox.demo import dicom_sources as demo_dicom
+from hi_widgets.sandbox.demo.documents import document_blob, imported_document, late_import_document
+from hi_widgets.sandbox.runtime.clock import to_millis
+
+DEMO_EPOCH = datetime(2024, 1, 8, 9, 0, tzinfo=timezone.utc)
+"""The earliest createdAt of the demo data."""
+
+SECOND_DATASTORE_SIZE = 14
+LONG_HISTORY = (0, 1)
+"""(datastore index, image set index) of the demo image set with 73 versions."""
+
+FIXED_LENGTHS: dict[tuple[int, int], int] = {(0, 0): 1, (0, 1): 73, (0, 3): 57}
+FIXED_LENGTHS.update({(1, 0): 51, (1, 1): 50})
+FIXED_ACTIONS = {5: "fail-update", 7: "force", 9: "copy", 13: "fail-copy"}
+"""Actions at fixed version numbers of the long histories (so each shows every outcome)."""
+
+ACTION_ODDS = (
+    (0.6, "update"),
+    (0.66, "force"),
+    (0.76, "revert"),
+    (0.9, "copy"),
+    (0.95, "fail-update"),
+    (1.0, "fail-copy"),
+)
+"""Cumulative odds of the operation that writes each version of the other histories."""
+
+OPERATION_SECONDS = {
+    "import": (60.0, 300.0),
+    "update": (15.0, 150.0),
+    "force": (15.0, 150.0),
+    "revert": (10.0, 60.0),
+    "copy": (120.0, 720.0),
+    "fail-update": (5.0, 40.0),
+    "fail-copy": (30.0, 240.0),
+}
+"""How long each kind of demo operation takes on the demo clock: a range, seconds."""
+
+_SETTLE_SECONDS = 1.5 * max(high for _low, high in OPERATION_SECONDS.values())
+
+FAILURE_MESSAGES = {
+    "UPDATE_FAILED": "Update failed: StudyDate in updatableAttributes is not a DICOM DA value",
+    "COPY_FAILED": "Copy failed: the destination image set changed while the copy was running",
+    "IMPORT_FAILED": "Import failed: 3 of 12 DICOM instances could not be parsed",
+}
+
+# demo-oncology image sets whose story ends in a showcase (see the module docstring).
+SINGLE_VERSION_ENDINGS = {5: "CREATED", 11: "IMPORT_FAILED", 13: "IMPORTING"}
+STUDY_UPDATE, COPY_DESTINATION, DELETING, DELETED = 4, 6, 9, 10
+
+
+class _DemoClock:
+    """The demo's own clock: set by the builder, never by the wall."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def monotonic(self) -> float:
+        return (self.now() - DEMO_EPOCH).total_seconds()
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._now = to_millis(when)
+
+
+class _Builder:
+    """Writes the demo histories of one datastore through the backend's operations."""
+
+    def __init__(self, store: Backend, clock: _DemoClock, seed: int, ds_index: int) -> None:
+        self.store, self.clock, self.seed, self.ds_index = store, clock, seed, ds_index
+        self.datastore_id = make_id("demo", seed, "datastore", ds_index)
+        self.ends: dict[int, datetime] = {}
+        self.ids: dict[int, str] = {}
+        self._durations: dict[int, random.Random] = {}
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _at(self, when: datetime) -> None:
+        self.clock.set(when)
+
+    def _takes(self, kind: str, index: int) -> None:
+        """Let the next operation on image set ``index`` last as one of ``kind`` does."""
+        # Durations draw from a generator of their own: the operations stay as they were.
+        if index not in self._durations:
+            key = f"hi-widgets-demo-durations:{self.seed}:{self.ds_index}:{index}"
+            self._durations[index] = random.Random(key)
+        low, high = OPERATION_SECONDS[kind]
+        self.store.update_delay = round(self._durations[index].uniform(low, high), 3)
+
+    def _wait(self, seconds: float = _SETTLE_SECONDS) -> None:
+        self.clock.set(self.clock.now() + timedelta(seconds=seconds))
+        self.store.settle()
+
+    def _latest(self, index: int) -> str:
+        return str(self.store.image_set(self.datastore_id, self.ids[index]).latest.version_id)
+
+    def imported_document(self, index: int) -> dict:
+        return self.store.image_set(self.datastore_id, self.ids[index]).latest.document
+
+    def import_set(self, index: int, document: dict, outcome: str = "IMPORTED") -> None:
+        self._takes("import", index)
+        document = demo_dicom.realize(self.store, document) or document
+        image_set_id = make_id("demo", self.seed, "imageset", self.ds_index, index)
+        self.store.add_imported_image_set(
+            self.datastore_id,
+            document,
+            outcome=outcome,
+            message=FAILURE_MESSAGES.get(outcome),
+            image_set_id=image_set_id,
+        )
+        self.ids[index] = image_set_id
+
+    def update(
+        self, index: int, updates: dict, *, force: bool = False, study: bool = False
+    ) -> None:
+        self.store.update_image_set_metadata(
+            datastore_id=self.datastore_id,
+            image_set_id=self.ids[index],
+            latest_version_id=self._latest(index),
+            update_image_set_metadata_updates={
+                "DICOMUpdates": {"updatableAttributes": document_blob(updates)}
+            },
+            force=force,
+            include_study_image_sets=study,
+        )
+
+    def revert(self, index: int, version_id: int) -> None:
+        self.store.update_image_set_metadata(
+            datastore_id=self.datastore_id,
+            image_set_id=self.ids[index],
+            latest_version_id=self._latest(index),
+            update_image_set_metadata_updates={"revertToVersionId": str(version_id)},
+        )
+
+    def copy_from_duplicate(self, index: int, duplicate: int, *, fail: bool = False) -> None:
+        """Reconcile the duplicate's Study and Series elements, then copy it in."""
+        target, source = self.imported_document(index), self.imported_document(duplicate)
+        fixes: dict[str, Any] = {}
+        study = {
+            k: v
+            for k, v in target["Study"]["DICOM"].items()
+            if source["Study"]["DICOM"].get(k) != v
+        }
+        if study:
+            fixes["Study"] = {"DICOM": study}
+        (uid, series), *_ = target["Study"]["Series"].items()
+        series_fixes = {
+            k: v
+            for k, v in series["DICOM"].items()
+            if source["Study"]["Series"][uid]["DICOM"].get(k) != v
+        }
+        if series_fixes:
+            fixes.setdefault("Study", {})["Series"] = {uid: {"DICOM": series_fixes}}
+        if fixes:
+            self.update(duplicate, fixes, force="StudyID" in study)
+            self._wait()
+        if fail:
+            self.store.fail_next_write("COPY_FAILED", FAILURE_MESSAGES["COPY_FAILED"])
+        self.store.copy_image_set(
+            datastore_id=self.datastore_id,
+            source_image_set_id=self.ids[duplicate],
+            copy_image_set_information={
+                "sourceImageSet": {"latestVersionId": self._latest(duplicate)},
+                "destinationImageSet": {
+                    "imageSetId": self.ids[index],
+                    "latestVersionId": self._latest(index),
+                },
+            },
+        )
+
+    # ------------------------------------------------------------------- stories
+
+    def history(
+        self, index: int, length: int, rng: random.Random, duplicate: int | None, study: bool
+    ) -> None:
+        """Write versions 2..length of an image set, one operation per version."""
+        fixed = (self.ds_index, index) in FIXED_LENGTHS
+        spacing_days = min(4.0, 400.0 / max(length, 1))
+        for version_id in range(2, length + 1):
+            self._at(self.clock.now() + timedelta(days=rng.uniform(0.1, spacing_days)))
+            roll = rng.random()
+            action = FIXED_ACTIONS.get(version_id) if fixed else None
+            if action is None:
+                action = next(name for limit, name in ACTION_ODDS if roll < limit)
+            if action in ("copy", "fail-copy") and duplicate is None:
+                action = "update"
+            self._takes(action, index)
+            if action == "fail-update":
+                self.store.fail_next_write("UPDATE_FAILED", FAILURE_MESSAGES["UPDATE_FAILED"])
+            description = self.imported_document(index)["Study"]["DICOM"]["StudyDescription"]
+            revised = f"{description.split(' REV ')[0]} REV {version_id}"
+            if action in ("copy", "fail-copy") and duplicate is not None:
+                fail = action == "fail-copy"
+                self.copy_from_duplicate(index, duplicate, fail=fail)
+            elif action == "force":  # StudyID is one of the attributes that need force
+                self.update(
+                    index, {"Study": {"DICOM": {"StudyID": f"DEMO{version_id:04d}F"}}}, force=True
+                )
+            elif action == "revert":
+                self.revert(index, rng.randint(1, version_id - 1))
+            else:
+                changes = {"Study": {"DICOM": {"StudyDescription": revised}}}
+                self.update(index, changes, study=study and rng.random() < 0.5)
+            self._wait()
+        self.ends[index] = self.clock.now()
+
+    def build(self, index: int, length: int, ending: str | None = None) -> None:
+        """Import image set ``index`` and write its history (with its duplicate's)."""
+        rng = random.Random(f"hi-widgets-demo:{self.seed}:{self.ds_index}:{index}")
+        study_key = f"{self.ds_index}:{index}"
+        series_number = 1
+        created = DEMO_EPOCH + timedelta(days=rng.uniform(0, 150))
+        sibling = index % 5 == 4 and index - 1 in self.ends
+        # A study-wide update also writes a version of the other image set of the study;
+        # the fixed-length histories must keep their length.
+        study_wide = sibling and (self.ds_index, index - 1) not in FIXED_LENGTHS
+        if sibling:  # a second series of the previous image set's study
+            study_key, series_number = f"{self.ds_index}:{index - 1}", 2
+            created = max(created, self.ends[index - 1] + timedelta(hours=rng.uniform(1, 48)))
+        self._at(created)
+        document = imported_document(rng, self.seed, study_key, series_number, self.clock.now())
+        outcome = ending if ending in ("CREATED", "IMPORT_FAILED") else "IMPORTED"
+        self.import_set(index, document, outcome)
+        self._wait()
+        duplicate = None
+        if (index + 1) % 5 == 2 and index + 1 < self._size:
+            duplicate = index + 1
+            self._at(self.clock.now() + timedelta(hours=rng.uniform(1, 12)))
+            key = f"{self.seed}:{self.ds_index}:{duplicate}:late"
+            self.import_set(duplicate, late_import_document(rng, document, key))
+            self._wait()
+        self.history(index, length, rng, duplicate, study_wide)
+        if duplicate is not None:
+            self._at(self.ends[index])
+            dup_rng = random.Random(f"hi-widgets-demo:{self.seed}:{self.ds_index}:{duplicate}")
+            self.history(
+                duplicate,
+                self.store.version_count(self.datastore_id, self.ids[duplicate])
+                + dup_rng.randint(0, 3),
+                dup_rng,
+                None,
+                False,
+            )
+        if ending == "DELETED":
+            self._at(self.clock.now() + timedelta(days=1))
+            self.store.delete_image_set(
+                datastore_id=self.datastore_id, image_set_id=self.ids[index]
+            )
+            self._wait()
+            self.ends[index] = self.clock.now()
+        image_set = self.store.image_set(self.datastore_id, self.ids[index])
+        _finish_touch(image_set, rng)
+        if duplicate is not None:
+            _finish_touch(self.store.image_set(self.datastore_id, self.ids[duplicate]), rng)
+
+    def run(self, size: int, endings: bool) -> None:
+        self._size = size
+        for index in range(size):
+            if index in self.ids:  # a duplicate, written with its primary image set
+                continue
+            ending = SINGLE_VERSION_ENDINGS.get(index) if endings else None
+            if endings and ending == "IMPORTING":
+                continue  # imported last, still running when the sandbox starts
+            if (self.ds_index, index) in FIXED_LENGTHS:
+                length = FIXED_LENGTHS[(self.ds_index, index)]
+            elif ending is not None:
+                length = 1
+            else:
+                length = _history_length(
+                    random.Random(f"hi-widgets-demo-length:{index}:{self.seed}:{self.ds_index}")
+                )
+            self.build(index, length, "DELETED" if endings and index == DELETED else ending)
+
+    def start_running_operations(self, when: datetime) -> None:
+        """Start the operations that are still running when the sandbox starts."""
+        self._at(when)
+        rng = random.Random(f"hi-widgets-demo-running:{self.seed}")
+        self.copy_from_duplicate(COPY_DESTINATION, COPY_DESTINATION + 1)  # reconciles first
+        self.update(
+            STUDY_UPDATE,
+            {"Study": {"DICOM": {"StudyDescription": "DEMO STUDY REVIEW"}}},
+            study=True,
+        )
+        self.store.delete_image_set(
+            datastore_id=self.datastore_id, image_set_id=self.ids[DELETING]
+        )
+        importing = max(SINGLE_VERSION_ENDINGS)
+        document = imported_document(rng, self.seed, f"{self.ds_index}:{importing}", 1, when)
+        self.import_set(importing, document)
+
+
+def _history_length(rng: random.Random) -> int:
+    roll = rng.random()
+    if roll < 0.2:
+        return 1
+    if roll < 0.75:
+        return rng.randint(2, 10)
+    if roll < 0.95:
+        return rng.randint(11, 25)
+    return rng.randint(26, 40)
+
+
+def _finish_touch(image_set: ImageSet, rng: random.Random) -> None:
+    """Set the access time and storage tier, which no operation writes."""
+    tiers = storage_tiers() or (None,)
+    last = image_set.latest.updated_at
+    image_set.last_accessed_at = to_millis(last + timedelta(days=rng.uniform(0, 60)))
+    image_set.storage_tier = tiers[0] if rng.random() < 0.75 else tiers[-1]
+
+
+def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
+    """Fill ``store`` with the demo datastores, image sets and version histories.
+
+    Parameters
+    ----------
+    store
+        An empty backend; its clock is the sandbox's (the demo's last operations end
+        ``update_delay`` seconds of it later).
+    seed
+        Changes identifiers, timestamps and values, never the layout.
+    image_sets
+        Size of the first datastore (``demo-radiology``), at least 1. Larger values give a
+        bigger datastore for benchmarks (about 9 versions per image set on average).
+    """
+    if image_sets < 1:
+        raise ValueError(f"image_sets must be >= 1, got {image_sets}")
+    real_clock, real_delay = store.clock, store.update_delay
+    clock = _DemoClock(DEMO_EPOCH)
+    store.update_delay = OPERATION_SECONDS["import"][0]
+    store.use_clock(clock)
+    try:
+        builders = []
+        for ds_index, (name, size) in enumerate(
+            zip(
+                ("demo-radiology", "demo-oncology"),
+                (image_sets, SECOND_DATASTORE_SIZE),
+                strict=True,
+            )
+        ):
+            builder = _Builder(store, clock, seed, ds_index)
+            created = DEMO_EPOCH - timedelta(days=30 - ds_index)
+            store.add_datastore(
+                Datastore(
+                    datastore_id=builder.datastore_id,
+                    name=name,
+                    status="ACTIVE",
+                    arn=store.datastore_arn(builder.datastore_id),
+                    created_at=created,
+                    updated_at=created + timedelta(minutes=4, seconds=12),
+                    tags={"project": "hi-widgets-demo", "seed": str(seed)},
+                )
+            )
+            builder.run(size, endings=ds_index == 1)
+            builders.append(builder)
+        last = max(end for builder in builders for end in builder.ends.values())
+        builders[1].start_running_operations(last + timedelta(days=1))
+    finally:
+        store.update_delay = real_delay
+        store.use_clock(real_clock)
+    _cover_states(store)
+
+
+def _cover_states(store: Backend) -> None:
+    """Make sure every ImageSetState of the model appears (states newer than this code)."""
+    image_sets = [
+        store.image_set(ds, i) for ds in store.datastore_ids() for i in store.image_set_ids(ds)
+    ]
+    seen = {version.state for image_set in image_sets for version in image_set.versions}
+    seen.add("LOCKED")  # the running operations above
+    missing = [state for state in image_set_states() if state not in seen]
+    for state, image_set in zip(missing, reversed(image_sets), strict=False):
+        image_set.latest.state = state

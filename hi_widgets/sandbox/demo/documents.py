@@ -1,0 +1,111 @@
+"""The demo's metadata documents: synthetic patients, studies and series with fake UIDs."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta
+
+from hi_widgets.sandbox.backend.domain import make_id
+
+MODALITIES = (
+    ("CT", "1.2.840.10008.5.1.4.1.1.2", ("CHEST", "HEAD", "ABDOMEN")),
+    ("MR", "1.2.840.10008.5.1.4.1.1.4", ("HEAD", "KNEE", "SPINE")),
+    ("CR", "1.2.840.10008.5.1.4.1.1.1", ("CHEST", "HAND")),
+    ("US", "1.2.840.10008.5.1.4.1.1.6.1", ("ABDOMEN", "PELVIS")),
+    ("PT", "1.2.840.10008.5.1.4.1.1.128", ("WHOLEBODY",)),
+)
+
+
+def _uid(*parts: object) -> str:
+    """Return a valid, obviously synthetic DICOM UID under the 2.25 (UUID) root."""
+    return "2.25." + str(int(make_id("uid", *parts), 16))
+
+
+def _instances(rng: random.Random, key: str, sop_class: str, first: int, count: int) -> dict:
+    instances = {}
+    for instance_number in range(first, first + count):
+        sop_uid = _uid(key, "instance", instance_number)
+        size = rng.choice((256, 512))
+        instances[sop_uid] = {
+            "DICOM": {
+                "SOPClassUID": sop_class,
+                "SOPInstanceUID": sop_uid,
+                "InstanceNumber": instance_number,
+                "Rows": size,
+                "Columns": size,
+            },
+            "ImageFrames": [
+                {
+                    "ID": make_id("frame", key, instance_number),
+                    "FrameSizeInBytes": size * size * 2,
+                    "MinPixelValue": 0,
+                    "MaxPixelValue": 4095,
+                    "PixelDataChecksumFromBaseToFullResolution": [
+                        {"Width": size, "Height": size, "Checksum": rng.randrange(2**31)}
+                    ],
+                }
+            ],
+        }
+    return instances
+
+
+def imported_document(
+    rng: random.Random, seed: int, study_key: str, series_number: int, day: datetime
+) -> dict:
+    """Return an imported image set's metadata: one study, one series of 1-4 instances."""
+    study_rng = random.Random(f"hi-widgets-demo-study:{seed}:{study_key}")
+    number = int(study_key.split(":")[-1]) + 1 + 100 * int(study_key.split(":")[0])
+    patient_number = (number + 1) // 2  # two studies per demo patient
+    patient_rng = random.Random(f"hi-widgets-demo-patient:{seed}:{patient_number}")
+    birth = datetime(1940, 1, 1) + timedelta(days=patient_rng.randint(0, 70 * 365))
+    name, sop_class, parts = study_rng.choice(MODALITIES)
+    body_part = study_rng.choice(parts)
+    series_key = f"{seed}:{study_key}:{series_number}"
+    series_uid = _uid(series_key, "series")
+    study_day = day - timedelta(days=study_rng.randint(0, 20), minutes=study_rng.randint(0, 600))
+    return {
+        "Patient": {
+            "DICOM": {
+                "PatientName": f"DEMO^PATIENT^{patient_number:03d}",
+                "PatientID": f"DEMO-{patient_number:04d}",
+                "PatientBirthDate": birth.strftime("%Y%m%d"),
+                "PatientSex": patient_rng.choice(("F", "M", "O")),
+            }
+        },
+        "Study": {
+            "DICOM": {
+                "StudyInstanceUID": _uid(seed, study_key, "study"),
+                "StudyID": f"DEMO{number:04d}",
+                "AccessionNumber": f"DEMOACC{number:05d}",
+                "StudyDate": study_day.strftime("%Y%m%d"),
+                "StudyTime": study_day.strftime("%H%M%S"),
+                "StudyDescription": f"DEMO {name} {body_part}",
+            },
+            "Series": {
+                series_uid: {
+                    "DICOM": {
+                        "Modality": name,
+                        "SeriesInstanceUID": series_uid,
+                        "SeriesNumber": series_number,
+                        "SeriesDescription": f"DEMO SERIES {series_number}",
+                        "BodyPartExamined": body_part,
+                    },
+                    "Instances": _instances(rng, series_key, sop_class, 1, rng.randint(1, 4)),
+                }
+            },
+        },
+    }
+
+
+def late_import_document(rng: random.Random, document: dict, key: str) -> dict:
+    """Return the same series with 1-2 other instances: a late, conflicting import of it."""
+    study = document["Study"]
+    (uid, series), *_ = study["Series"].items()
+    sop_class = next(iter(series["Instances"].values()))["DICOM"]["SOPClassUID"]
+    late = _instances(rng, key, sop_class, 50, rng.randint(1, 2))
+    return {**document, "Study": {**study, "Series": {uid: {**series, "Instances": late}}}}
+
+
+def document_blob(document: dict) -> bytes:
+    return json.dumps({"SchemaVersion": "1.1", **document}).encode()

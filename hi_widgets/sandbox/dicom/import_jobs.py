@@ -1,0 +1,258 @@
+"""DICOM import jobs: read P10 files from S3, run the pipeline, write the job output.
+
+A job reads every object under ``inputS3Uri`` through boto3's S3 client built with the
+standard configuration chain (so ``AWS_ENDPOINT_URL_S3``, profiles and credentials point
+it at AWS or at any S3-compatible server), runs :func:`.pipeline.run_pipeline`
+and writes its results under ``outputS3Uri`` as "Understanding import jobs" documents:
+
+``<outputS3Uri>/<datastoreId>-DicomImport-<jobId>/``
+    ``job-output-manifest.json`` (``{"jobSummary": {...}}``), ``SUCCESS/success.ndjson``
+    and ``FAILURE/failure.ndjson`` (one JSON record per input file).
+
+The job's ``outputS3Uri`` property is that job folder, as GetDICOMImportJob returns it.
+
+States (``jobStatus``) move on the sandbox clock: SUBMITTED for ``delay`` seconds, then
+IN_PROGRESS (the work starts on its own thread at that moment), then COMPLETED once the
+work is done and at least ``delay`` seconds have passed, or FAILED when the input cannot
+be listed or the output cannot be written. A file that is not DICOM or is broken does not
+fail the job: it is a line of ``failure.ndjson`` ("an import job can return a jobStatus as
+COMPLETED even if validation issues are discovered", GetDICOMImportJob). Nothing the
+job does raises into the server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from hi_widgets.sandbox.dicom.pipeline import ImageSetDraft, PipelineResult, run_pipeline
+
+logger = logging.getLogger(__name__)
+
+JOB_STATUSES = ("SUBMITTED", "IN_PROGRESS", "COMPLETED", "FAILED")
+MANIFEST_NAME = "job-output-manifest.json"
+SUCCESS_KEY = "SUCCESS/success.ndjson"
+FAILURE_KEY = "FAILURE/failure.ndjson"
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """Split ``s3://bucket/prefix`` into ``(bucket, prefix)``.
+
+    Raises
+    ------
+    ValueError
+        If ``uri`` does not start with ``s3://`` and a bucket name.
+    """
+    if not uri.startswith("s3://") or not uri[5:].split("/", 1)[0]:
+        raise ValueError(f"expected an S3 URI like s3://bucket/prefix/, got {uri!r}")
+    bucket, _, prefix = uri[5:].partition("/")
+    return bucket, prefix
+
+
+def s3_client() -> Any:
+    """Return a boto3 S3 client from the standard configuration chain."""
+    import boto3  # loads slowly; only import jobs from S3 need it
+
+    return boto3.session.Session().client("s3")
+
+
+def iter_s3_objects(client: Any, uri: str) -> Iterator[tuple[str, bytes]]:
+    """Yield ``(key, bytes)`` of every object under ``uri``, in key order.
+
+    Keys ending in ``/`` (folder markers) are skipped. Objects are read one at a time.
+    """
+    bucket, prefix = parse_s3_uri(uri)
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if key.endswith("/"):
+                continue
+            yield key, client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+@dataclass(frozen=True)
+class ImportedImageSet:
+    """Where one draft of the job landed in the datastore."""
+
+    draft: ImageSetDraft
+    image_set_id: str
+    version: int
+    is_primary: bool
+
+    def summary(self) -> dict[str, Any]:
+        """Return the draft's entry of ``imageSetsSummary`` in the job manifest."""
+        return {
+            "imageSetId": self.image_set_id,
+            "imageSetVersion": self.version,
+            "isPrimary": self.is_primary,
+            "numberOfMatchedSOPInstances": len(self.draft.instances),
+        }
+
+    def success_records(self) -> Iterator[dict[str, Any]]:
+        """Return the ``success.ndjson`` records of the draft's input files."""
+        response = {
+            "imageSetId": self.image_set_id,
+            "imageSetVersion": self.version,
+            "isPrimary": self.is_primary,
+        }
+        for input_file in self.draft.input_files:
+            yield {"inputFile": input_file, "importResponse": dict(response)}
+
+
+Commit = Callable[["ImportJob", PipelineResult], list[ImportedImageSet]]
+"""Puts a job's drafts into the datastore (LOCKED while importing) and says where."""
+
+
+@dataclass
+class ImportJob:
+    """One DICOM import job and its state machine.
+
+    The backend creates it from a StartDICOMImportJob request, calls :meth:`advance` with
+    the clock's time whenever it settles, and supplies ``commit``, the step that turns the
+    pipeline's drafts into image set versions.
+    """
+
+    job_id: str
+    job_name: str
+    datastore_id: str
+    data_access_role_arn: str
+    input_s3_uri: str
+    requested_output_s3_uri: str
+    submitted_at: datetime
+    delay: float
+    client_token: str | None = None
+    clock: Callable[[], datetime] | None = field(default=None, repr=False)
+    """The sandbox clock's ``now``; when given, the job never ends before its work did."""
+    status: str = "SUBMITTED"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    message: str | None = None
+    imported: list[ImportedImageSet] = field(default_factory=list)
+    result: PipelineResult | None = None
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
+    _error: str | None = field(default=None, repr=False)
+    _work_ended_at: datetime | None = field(default=None, repr=False)
+
+    @property
+    def output_s3_uri(self) -> str:
+        """The job's own output folder, ``<outputS3Uri>/<datastoreId>-DicomImport-<jobId>/``."""
+        base = self.requested_output_s3_uri.rstrip("/")
+        return f"{base}/{self.datastore_id}-DicomImport-{self.job_id}/"
+
+    # ---------------------------------------------------------------- responses
+
+    def summary(self) -> dict[str, Any]:
+        """Return the job as a ``DICOMImportJobSummary`` (ListDICOMImportJobs)."""
+        values = {
+            "jobId": self.job_id,
+            "jobName": self.job_name,
+            "jobStatus": self.status,
+            "datastoreId": self.datastore_id,
+            "dataAccessRoleArn": self.data_access_role_arn,
+            "endedAt": self.ended_at,
+            "submittedAt": self.submitted_at,
+            "message": self.message,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
+    def properties(self) -> dict[str, Any]:
+        """Return the job as ``DICOMImportJobProperties`` (GetDICOMImportJob)."""
+        return {
+            **self.summary(),
+            "inputS3Uri": self.input_s3_uri,
+            "outputS3Uri": self.output_s3_uri,
+        }
+
+    def manifest(self) -> dict[str, Any]:
+        """Return the content of ``job-output-manifest.json``."""
+        result = self.result or PipelineResult([], [], 0)
+        return {
+            "jobSummary": {
+                "jobId": self.job_id,
+                "datastoreId": self.datastore_id,
+                "inputS3Uri": self.input_s3_uri,
+                "outputS3Uri": self.output_s3_uri,
+                "successOutputS3Uri": self.output_s3_uri + "SUCCESS/",
+                "failureOutputS3Uri": self.output_s3_uri + "FAILURE/",
+                "numberOfScannedFiles": result.scanned_files,
+                "numberOfImportedFiles": result.imported_files,
+                "numberOfFilesWithCustomerError": len(result.failures),
+                "numberOfFilesWithServerError": 0,
+                "numberOfGeneratedImageSets": len(self.imported),
+                "imageSetsSummary": [item.summary() for item in self.imported],
+            }
+        }
+
+    # ------------------------------------------------------------ state machine
+
+    def advance(self, now: datetime, start: Callable[[ImportJob], None]) -> None:
+        """Apply the transitions that are due at ``now`` (the backend's settle step).
+
+        ``start`` launches the work (normally :meth:`run` on a thread); it is called once,
+        when the job turns IN_PROGRESS.
+        """
+        step = timedelta(seconds=self.delay)
+        if self.status == "SUBMITTED" and now >= self.submitted_at + step:
+            self.status = "IN_PROGRESS"
+            self.started_at = self.submitted_at + step
+            start(self)
+        if self.status == "IN_PROGRESS" and self.done.is_set():
+            assert self.started_at is not None
+            due = self.started_at + step
+            if now >= due:
+                # On a real clock the work may outlast `delay`: end when it ended.
+                self.ended_at = max(due, self._work_ended_at or due)
+                self.status = "FAILED" if self._error else "COMPLETED"
+                self.message = self._error
+
+    def run(self, commit: Commit, client_factory: Callable[[], Any] = s3_client) -> None:
+        """Do the work: read the input, run the pipeline, commit, write the output.
+
+        Never raises: any error ends the job as FAILED with a message (applied by the
+        next :meth:`advance` that is due), and :attr:`done` is set in every case.
+        """
+        try:
+            client = client_factory()
+            try:
+                self.result = run_pipeline(iter_s3_objects(client, self.input_s3_uri))
+            except Exception as error:  # S3 or credential errors of any kind
+                self._error = f"Cannot read inputS3Uri {self.input_s3_uri}: {error}"
+                return
+            self.imported = commit(self, self.result)
+            try:
+                self._write_output(client)
+            except Exception as error:  # the image sets stay imported
+                self._error = f"Cannot write the job output to {self.output_s3_uri}: {error}"
+        except Exception as error:  # a job never crashes the server
+            logger.exception("import job %s failed", self.job_id)
+            self._error = f"Internal error while importing: {error}"
+        finally:
+            if self.clock is not None:
+                self._work_ended_at = self.clock()
+            self.done.set()
+
+    def _write_output(self, client: Any) -> None:
+        bucket, prefix = parse_s3_uri(self.output_s3_uri)
+        successes = [record for item in self.imported for record in item.success_records()]
+        failures = [failure.record() for failure in (self.result.failures if self.result else [])]
+        objects = {
+            SUCCESS_KEY: _ndjson(successes),
+            FAILURE_KEY: _ndjson(failures),
+            # The manifest last, so a reader that finds it finds the lists too.
+            MANIFEST_NAME: json.dumps(self.manifest(), indent=2).encode(),
+        }
+        for name, body in objects.items():
+            content_type = "application/json" if name == MANIFEST_NAME else "application/x-ndjson"
+            client.put_object(
+                Bucket=bucket, Key=prefix + name, Body=body, ContentType=content_type
+            )
+
+
+def _ndjson(records: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(record) + "\n" for record in records).encode()
