@@ -30,7 +30,7 @@ def test_the_sandboxs_example_command_runs_as_printed(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "hi_widgets.cli.main",
+        "hi_widgets.cli",
         "sandbox",
         "--port",
         "0",

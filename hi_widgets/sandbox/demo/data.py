@@ -48,7 +48,11 @@ from hi_widgets.api.model import image_set_states, storage_tiers
 from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, make_id
 from hi_widgets.sandbox.backend.operations import Backend
 from hi_widgets.sandbox.demo import dicom_sources as demo_dicom
-from hi_widgets.sandbox.demo.documents import document_blob, imported_document, late_import_document
+from hi_widgets.sandbox.demo.documents import (
+    document_blob,
+    imported_document,
+    late_import_document,
+)
 from hi_widgets.sandbox.runtime.clock import to_millis
 
 DEMO_EPOCH = datetime(2024, 1, 8, 9, 0, tzinfo=timezone.utc)

@@ -108,4 +108,5 @@ def late_import_document(rng: random.Random, document: dict, key: str) -> dict:
 
 
 def document_blob(document: dict) -> bytes:
+    """Return a metadata document as the JSON bytes an update or import carries."""
     return json.dumps({"SchemaVersion": "1.1", **document}).encode()
