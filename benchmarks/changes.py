@@ -4,7 +4,7 @@ The sandbox runs in a child process (``python -m hi_widgets.sandbox``, published
 on, fixed added latency), as in ``benchmarks/fetch_versions.py``. Measured:
 
 1. a sequential loop of ``get_image_set_metadata`` over every version, for scale;
-2. ``hi_widgets.changes_frame`` (its default pool of 8 workers, and 16).
+2. ``hi_widgets.fetch_changes`` (its default pool of 8 workers, and 16).
 
 The ideal is what the quota and the latency allow a client with ``W`` workers:
 ListImageSetVersions' first page (one round trip, ``L``) must arrive before the first
@@ -37,7 +37,7 @@ from fetch_versions import ChildSandbox  # a sibling script, not a package
 from hi_widgets import sandbox
 from hi_widgets.api.client import make_client
 from hi_widgets.api.fetch import get_image_set_metadata
-from hi_widgets.changes.log import changes_frame
+from hi_widgets.changes.log import fetch_changes
 from hi_widgets.limits.quotas import quota_for
 from hi_widgets.sandbox.demo.data import LONG_HISTORY
 
@@ -87,14 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.repeat):
                 time.sleep(refill)
                 start = time.perf_counter()
-                frame = changes_frame(client, ds, image_set, max_workers=workers)
+                frame = fetch_changes(client, ds, image_set, max_workers=workers)
                 times.append(time.perf_counter() - start)
                 ok = ok and frame["versionId"].nunique() == count
             best = min(times)
             ideal = ideal_seconds(count, workers, latency, rate, burst)
             verdict = "ok  " if best <= TARGET * ideal else "MISS"
             print(
-                f"{f'(2) changes_frame, {workers} workers':<36}{best:>8.2f}{ideal:>9.2f}"
+                f"{f'(2) fetch_changes, {workers} workers':<36}{best:>8.2f}{ideal:>9.2f}"
                 f"{best / ideal:>7.2f}x  {verdict} (runs: "
                 + ", ".join(f"{t:.2f}" for t in times)
                 + ")"

@@ -3,7 +3,7 @@
 A sandbox child process (as in ``benchmarks/fetch_versions.py``) serves a datastore of
 ``--image-sets`` image sets (default 2,000) with the demo's mix of history lengths and
 ``--latency-ms`` added latency, with every published quota multiplied by
-``--quota-scale`` (the same factor is passed as ``rates=``; 1 is the published 25/s,
+``--quota-scale`` (the same factor is passed as ``quota_rates=``; 1 is the published 25/s,
 burst 50). The run prints:
 
 1. the ListImageSetVersions-only ideal: ``(sum(ceil(v / 50)) - burst) / rate``, the best
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         client = sandbox_client(server)
         time.sleep(burst / rate + 0.1)  # every server bucket full
         started = time.perf_counter()
-        result = fetch_datastore(client, ds, rates=rates, max_workers=args.workers)
+        result = fetch_datastore(client, ds, quota_rates=rates, max_workers=args.workers)
         seconds = time.perf_counter() - started
 
     frame = result.frame

@@ -22,7 +22,7 @@ from the single-attempt twin of the client it is given, built inside its timing,
 does not carry the event handlers. Before each scenario the benchmark waits
 burst / rate seconds (plus a margin), so every server bucket is full again. A second
 table repeats 1, 3 and 4 against a second child started with ``--quota-scale 10``
-(ListImageSetVersions 250/s, burst 500; ``rates=`` passed to ``fetch_versions`` too),
+(ListImageSetVersions 250/s, burst 500; ``quota_rates=`` passed to ``fetch_versions`` too),
 the case where a quota increase has been granted. Every scenario starts after a full
 garbage collection of the benchmark process, so none pays for another's garbage.
 
@@ -237,7 +237,7 @@ def naive_pool(
 def bulk(
     client: Any, items: list[tuple[str, str]], workers: int, rates: dict | None = None
 ) -> dict[str, Any]:
-    result = fetch_versions(client, items, max_workers=workers, rates=rates)
+    result = fetch_versions(client, items, max_workers=workers, quota_rates=rates)
     return {
         "versions": len(result.frame),
         "failed": len(result.errors),
@@ -377,7 +377,7 @@ def raised_table(
 ) -> bool:
     """Scenarios 1, 3 and 4 at 10x the quota; True if fetch_versions got every version."""
     rate, burst = PUBLISHED[0] * RAISE, PUBLISHED[1] * RAISE
-    raised = {OPERATION: (rate, burst)}  # the server's quota, passed as rates= too
+    raised = {OPERATION: (rate, burst)}  # the server's quota, passed as quota_rates= too
     refill = burst / rate + 0.1
     with ChildSandbox(**child, quota_scale=RAISE) as server:
         counter, plain, client = connect(server, ds, 32)
@@ -391,7 +391,7 @@ def raised_table(
             ),
         ]
     ideal = ideal_time(needed, rate, burst, 32, latency)
-    title = f"Raised quota ({rate:g}/s, burst {burst:g}), rates= passed to fetch_versions"
+    title = f"Raised quota ({rate:g}/s, burst {burst:g}), quota_rates= passed to fetch_versions"
     table(rows, ideal, title)
     ratio = rows[1]["seconds"] / ideal
     per_request = rows[0]["seconds"] / rows[0]["requests"]

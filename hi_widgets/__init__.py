@@ -24,9 +24,10 @@ _EXPORTS: dict[str, str] = {
     "fetch_datastore": "bulk",
     "fetch_versions": "bulk",
     "refresh": "bulk",
-    "changes_frame": "changes.log",
+    "fetch_changes": "changes.log",
     "plot_changes": "plots.changes",
     "make_client": "api.client",
+    "Progress": "api.progress",
     "DatasetWrite": "export.dataset",
     "export_dataset": "export.dataset",
     "diff_metadata": "changes.diff",
@@ -56,14 +57,14 @@ _EXPORTS: dict[str, str] = {
     "PHI_COLUMNS": "export.deid",
     "image_sets_frame": "api.tables",
     "versions_frame": "api.tables",
-    "fetch_versions_frame": "api.queries",
-    "search_frame": "api.queries",
+    "fetch_history": "api.queries",
+    "fetch_image_sets": "api.queries",
     "plot_activity": "plots.counts",
     "plot_state_counts": "plots.counts",
     "plot_version_timeline": "plots.timeline",
-    "FrameCache": "images.preview",
-    "FramePreview": "images.preview",
-    "plot_frames": "plots.images",
+    "ImageFrameCache": "images.preview",
+    "ImagePreview": "images.preview",
+    "plot_previews": "plots.images",
     "preview_image_set": "images.preview",
     "RECORD_FIELDS": "api.records",
     "BatchFetcher": "widgets",
@@ -82,12 +83,13 @@ __all__ = [
     "DatasetWrite",
     "FetchResult",
     "FetchStats",
-    "FrameCache",
-    "FramePreview",
     "HealthImagingError",
+    "ImageFrameCache",
+    "ImagePreview",
     "ImageSetExplorer",
     "InternalServerError",
     "InvalidIdentifierError",
+    "Progress",
     "ResourceNotFoundError",
     "ServiceQuotaExceededError",
     "ThrottlingError",
@@ -95,15 +97,16 @@ __all__ = [
     "ValidationError",
     "VersionBrowser",
     "__version__",
-    "changes_frame",
     "deidentify",
     "diff_metadata",
     "diff_versions",
     "export_dataset",
     "export_frame",
+    "fetch_changes",
     "fetch_datastore",
+    "fetch_history",
+    "fetch_image_sets",
     "fetch_versions",
-    "fetch_versions_frame",
     "flatten_metadata",
     "get_image_set",
     "get_image_set_metadata",
@@ -113,13 +116,12 @@ __all__ = [
     "make_client",
     "plot_activity",
     "plot_changes",
-    "plot_frames",
+    "plot_previews",
     "plot_state_counts",
     "plot_version_timeline",
     "preview_image_set",
     "read_frame",
     "refresh",
-    "search_frame",
     "search_image_sets",
     "to_bytes",
     "versions_frame",
@@ -162,18 +164,19 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
         list_datastores,
         search_image_sets,
     )
-    from hi_widgets.api.queries import fetch_versions_frame, search_frame
+    from hi_widgets.api.progress import Progress
+    from hi_widgets.api.queries import fetch_history, fetch_image_sets
     from hi_widgets.api.records import RECORD_FIELDS
     from hi_widgets.api.tables import image_sets_frame, versions_frame
     from hi_widgets.bulk import FetchResult, FetchStats, fetch_datastore, fetch_versions, refresh
     from hi_widgets.changes.diff import diff_metadata, diff_versions, flatten_metadata
-    from hi_widgets.changes.log import changes_frame
+    from hi_widgets.changes.log import fetch_changes
     from hi_widgets.export.dataset import DatasetWrite, export_dataset
     from hi_widgets.export.deid import PHI_COLUMNS, deidentify
     from hi_widgets.export.files import export_frame, read_frame, to_bytes
-    from hi_widgets.images.preview import FrameCache, FramePreview, preview_image_set
+    from hi_widgets.images.preview import ImageFrameCache, ImagePreview, preview_image_set
     from hi_widgets.plots.changes import plot_changes
     from hi_widgets.plots.counts import plot_activity, plot_state_counts
-    from hi_widgets.plots.images import plot_frames
+    from hi_widgets.plots.images import plot_previews
     from hi_widgets.plots.timeline import plot_version_timeline
     from hi_widgets.widgets import BatchFetcher, ImageSetExplorer, VersionBrowser

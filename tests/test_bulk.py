@@ -77,7 +77,7 @@ def test_all_pages_are_fetched_and_normalized(stubbed):
         {"imageSetPropertiesList": listed(IS1, *range(10, 0, -1))},
         list_params(IS1, "t1"),
     )
-    result = fetch_versions(client, [(DS, IS1)], max_workers=1, rates=FAST)
+    result = fetch_versions(client, [(DS, IS1)], max_workers=1, quota_rates=FAST)
     assert isinstance(result, FetchResult)
     assert result.ok
     assert result.frame["versionId"].tolist() == list(range(1, 61))
@@ -99,7 +99,7 @@ def test_auto_falls_back_to_get_when_listing_is_denied(stubbed):
             got(IS1, version),
             {"datastoreId": DS, "imageSetId": IS1, "versionId": str(version)},
         )
-    result = fetch_versions(client, [(DS, IS1)], max_workers=1, rates=FAST)
+    result = fetch_versions(client, [(DS, IS1)], max_workers=1, quota_rates=FAST)
     assert result.ok
     assert result.frame["versionId"].tolist() == [1, 2, 3]
     assert result.frame["imageSetArn"].notna().all()
@@ -138,7 +138,7 @@ def test_throttles_and_server_errors_are_retried(stubbed):
         "list_image_set_versions", {"imageSetPropertiesList": listed(IS1, 1)}, list_params(IS1)
     )
     limiter = RateLimiter(FAST)
-    result = fetch_versions(client, [(DS, IS1)], max_workers=1, rates=limiter)
+    result = fetch_versions(client, [(DS, IS1)], max_workers=1, quota_rates=limiter)
     assert result.ok
     stats = result.stats
     assert (stats.requests, stats.retries, stats.throttles, stats.server_errors) == (3, 2, 1, 1)
@@ -155,7 +155,7 @@ def test_a_persistent_retryable_error_fails_only_its_item(stubbed, monkeypatch):
     stub.add_response(
         "list_image_set_versions", {"imageSetPropertiesList": listed(IS2, 1)}, list_params(IS2)
     )
-    result = fetch_versions(client, [(DS, IS1), (DS, IS2)], max_workers=1, rates=FAST)
+    result = fetch_versions(client, [(DS, IS1), (DS, IS2)], max_workers=1, quota_rates=FAST)
     assert result.errors["error"].tolist() == ["InternalServerError"]
     assert result.errors["retryable"].tolist() == [True]
     assert result.frame["imageSetId"].tolist() == [IS2]
@@ -171,7 +171,7 @@ def test_an_item_failing_mid_pagination_keeps_no_partial_history(stubbed):
     stub.add_client_error(
         "list_image_set_versions", "ValidationException", "bad token", 400, list_params(IS1, "t1")
     )
-    result = fetch_versions(client, [(DS, IS1)], max_workers=1, rates=FAST)
+    result = fetch_versions(client, [(DS, IS1)], max_workers=1, quota_rates=FAST)
     assert result.frame.empty
     assert result.errors["error"].tolist() == ["ValidationError"]
     assert result.stats.versions == 0
@@ -190,7 +190,7 @@ def test_cancel_set_while_taking_a_token_sends_nothing(stubbed):
             return sent_at
 
     result = fetch_versions(
-        client, [(DS, IS1)], max_workers=1, rates=CancellingLimiter(FAST), cancel=cancel
+        client, [(DS, IS1)], max_workers=1, quota_rates=CancellingLimiter(FAST), cancel=cancel
     )
     assert result.errors.empty
     assert result.pending == ((DS, IS1),)
@@ -248,7 +248,7 @@ def test_dataframe_items_are_deduplicated(stubbed):
         "list_image_set_versions", {"imageSetPropertiesList": listed(IS1, 2, 1)}, list_params(IS1)
     )
     frame = pd.DataFrame({"datastoreId": [DS, DS, DS], "imageSetId": [IS1, IS1, f" {IS1} "]})
-    result = fetch_versions(client, frame, max_workers=4, rates=FAST)
+    result = fetch_versions(client, frame, max_workers=4, quota_rates=FAST)
     assert result.stats.items == 1 and len(result.frame) == 2
 
 
@@ -307,8 +307,8 @@ def test_every_version_exactly_once_despite_faults(sb):
         sb.client(),
         items,
         max_workers=8,
-        rates={"ListImageSetVersions": (400, 400), "GetImageSet": (400, 400)},
-        progress=lambda done, total, item: calls.append((done, total, item)),
+        quota_rates={"ListImageSetVersions": (400, 400), "GetImageSet": (400, 400)},
+        progress=lambda p: calls.append((p.done, p.total, p.item)),
     )
     good = [i for i in image_sets if i != denied]
     assert fetched(result.frame) == truth(sb, ds, good)
@@ -362,7 +362,7 @@ def test_runs_at_the_published_quota_without_being_throttled():
         items = [(ds, i) for i in box.store.image_set_ids(ds)]
         limiter = RateLimiter(clock=timing, sleep=timing.sleep)
         began = timing()
-        result = fetch_versions(box.client(), items, max_workers=8, rates=limiter)
+        result = fetch_versions(box.client(), items, max_workers=8, quota_rates=limiter)
         elapsed = timing() - began
         log = box.requests
     assert result.ok and result.stats.throttles == 0
@@ -383,8 +383,8 @@ def test_a_limiter_shared_between_calls_keeps_the_quota():
         ds = box.store.datastore_ids()[0]
         items = [(ds, i) for i in box.store.image_set_ids(ds)]
         limiter = RateLimiter(clock=timing, sleep=timing.sleep)
-        first = fetch_versions(box.client(), items, rates=limiter)
-        second = fetch_versions(box.client(), items, rates=limiter)
+        first = fetch_versions(box.client(), items, quota_rates=limiter)
+        second = fetch_versions(box.client(), items, quota_rates=limiter)
         log = box.requests
     assert first.stats.throttles == second.stats.throttles == 0
     assert not [e for e in log if e.status == 429]
@@ -397,7 +397,7 @@ def test_a_limiter_shared_between_calls_keeps_the_quota():
             fetch_versions(
                 box.client(max_attempts=1),
                 items,
-                rates=RateLimiter(clock=timing, sleep=timing.sleep),
+                quota_rates=RateLimiter(clock=timing, sleep=timing.sleep),
             )
         assert [e for e in box.requests if e.status == 429]
 
@@ -405,7 +405,9 @@ def test_a_limiter_shared_between_calls_keeps_the_quota():
 def test_get_strategy_matches_the_history(sb):
     ds = sb.store.datastore_ids()[0]
     image_sets = sb.store.image_set_ids(ds)[:12]
-    result = fetch_versions(sb.client(), [(ds, i) for i in image_sets], strategy="get", rates=FAST)
+    result = fetch_versions(
+        sb.client(), [(ds, i) for i in image_sets], strategy="get", quota_rates=FAST
+    )
     assert result.ok
     assert fetched(result.frame) == truth(sb, ds, image_sets)
     assert {e.operation for e in sb.requests} == {"GetImageSet"}
@@ -419,8 +421,8 @@ def test_cancel_stops_sending_and_keeps_complete_items():
         cancel = threading.Event()
         logged_at_cancel = []
 
-        def progress(done, total, item):
-            if done == 30 and not cancel.is_set():
+        def progress(step):
+            if step.done == 30 and not cancel.is_set():
                 cancel.set()
                 logged_at_cancel.append(len(box.requests))
 
@@ -452,12 +454,12 @@ def test_progress_exceptions_propagate_and_stop_the_workers(sb):
     ds = sb.store.datastore_ids()[0]
     items = [(ds, i) for i in sb.store.image_set_ids(ds)]
 
-    def progress(done, total, item):
-        if done == 3:
+    def progress(step):
+        if step.done == 3:
             raise RuntimeError("progress broke")
 
     with pytest.raises(RuntimeError, match="progress broke"):
-        fetch_versions(sb.client(), items, progress=progress, rates=FAST)
+        fetch_versions(sb.client(), items, progress=progress, quota_rates=FAST)
     assert len(sb.requests) < len(items)
 
 
@@ -475,8 +477,8 @@ def test_a_raising_progress_stops_other_workers_at_once():
             engine.abort.wait(10)
         return []
 
-    def progress(done, total, item):
-        if item == y:
+    def progress(step):
+        if step.item == y:
             raise RuntimeError("progress broke")
 
     with pytest.raises(RuntimeError, match="progress broke"):
@@ -521,7 +523,7 @@ def test_refresh_fetches_only_what_changed(sb_manual_clock):
     ds = sb.store.datastore_ids()[0]
     image_sets = sb.store.image_set_ids(ds)
     client = sb.client()
-    full = fetch_versions(client, [(ds, i) for i in image_sets], rates=FAST)
+    full = fetch_versions(client, [(ds, i) for i in image_sets], quota_rates=FAST)
     assert full.ok
     full_requests = len(sb.requests)
 
@@ -529,7 +531,7 @@ def test_refresh_fetches_only_what_changed(sb_manual_clock):
     for image_set, latest in changed:
         update(client, ds, image_set, latest)
     sb.clear_requests()
-    result = refresh(client, full.frame, rates=FAST)
+    result = refresh(client, full.frame, quota_rates=FAST)
     log = sb.requests
     assert result.ok
     assert result.stats.requests == len(log)
@@ -548,7 +550,7 @@ def test_refresh_fetches_only_what_changed(sb_manual_clock):
 
     # The UPDATING versions settle; the next refresh picks up their final state.
     sb.clock.advance(UPDATE_DELAY + 0.1)
-    again = refresh(client, result.frame, rates=FAST)
+    again = refresh(client, result.frame, quota_rates=FAST)
     assert fetched(again.frame) == truth(sb, ds, image_sets)
     for image_set, latest in changed:
         rows = again.frame[again.frame["imageSetId"] == image_set]
@@ -561,14 +563,14 @@ def test_refresh_without_changes_and_without_search(sb):
     ds = sb.store.datastore_ids()[0]
     image_sets = sb.store.image_set_ids(ds)[:20]
     client = sb.client()
-    full = fetch_versions(client, [(ds, i) for i in image_sets], rates=FAST)
+    full = fetch_versions(client, [(ds, i) for i in image_sets], quota_rates=FAST)
     sb.clear_requests()
-    quiet = refresh(client, full.frame, rates=FAST)
+    quiet = refresh(client, full.frame, quota_rates=FAST)
     assert fetched(quiet.frame) == fetched(full.frame)
     assert len(sb.requests) < 10
     # Listing everything (no search): one page per image set, stops at known versions.
     sb.clear_requests()
-    listed = refresh(client, full.frame, rates=FAST, search=False)
+    listed = refresh(client, full.frame, quota_rates=FAST, search=False)
     assert fetched(listed.frame) == fetched(full.frame)
     assert {e.operation for e in sb.requests} == {"ListImageSetVersions"}
     assert len(sb.requests) == 20
@@ -578,11 +580,11 @@ def test_refresh_falls_back_to_listing_when_search_is_denied(sb):
     ds = sb.store.datastore_ids()[0]
     image_sets = sb.store.image_set_ids(ds)[:15]
     client = sb.client()
-    full = fetch_versions(client, [(ds, i) for i in image_sets], rates=FAST)
+    full = fetch_versions(client, [(ds, i) for i in image_sets], quota_rates=FAST)
     (image_set, latest), *_ = [c for c in settled_image_sets(sb, ds) if c[0] in image_sets]
     update(client, ds, image_set, latest)
     sb.deny("SearchImageSets")
-    result = refresh(client, full.frame, rates=FAST)
+    result = refresh(client, full.frame, quota_rates=FAST)
     assert result.ok
     assert fetched(result.frame) == truth(sb, ds, image_sets)
 

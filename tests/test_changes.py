@@ -1,4 +1,4 @@
-"""The change log: comparison on hand-made documents, changes_frame on the sandbox, the plot."""
+"""The change log: comparison on hand-made documents, fetch_changes on the sandbox, the plot."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from hi_widgets.changes.log import (
     CHANGES_COLUMNS,
     LEVELS,
     VERSION_KINDS,
-    changes_frame,
     changes_from_documents,
     empty_changes_frame,
+    fetch_changes,
 )
 
 SERIES = "1.2.840.113619.2.55.3.1"
@@ -221,7 +221,9 @@ def metadata_requests(sb) -> list:
 
 def test_the_73_version_history(sb, client, long_history):
     calls = []
-    frame = changes_frame(client, *long_history, progress=lambda *a: calls.append(a))
+    frame = fetch_changes(
+        client, *long_history, progress=lambda p: calls.append((p.done, p.total))
+    )
     assert calls[-1] == (73, 73) and [done for done, _ in calls] == list(range(1, 74))
     assert tuple(frame.columns) == CHANGES_COLUMNS
     assert sorted(set(frame["versionId"])) == list(range(1, 74))
@@ -246,8 +248,8 @@ def test_the_73_version_history(sb, client, long_history):
 
 
 def test_versions_compares_the_selection_in_order(box, sb, long_history):
-    retrying = box.client()  # botocore retries on: changes_frame uses a one-attempt twin
-    frame = changes_frame(retrying, *long_history, versions=[np.int64(73), "1"])
+    retrying = box.client()  # botocore retries on: fetch_changes uses a one-attempt twin
+    frame = fetch_changes(retrying, *long_history, version_ids=[np.int64(73), "1"])
     retrying.close()
     assert list(frame.drop_duplicates("versionId")["versionId"]) == [1, 73]
     assert set(frame.loc[frame["versionId"] == 73, "previousVersionId"]) == {1}
@@ -256,34 +258,37 @@ def test_versions_compares_the_selection_in_order(box, sb, long_history):
 
 def test_bad_versions_are_refused_before_any_request(sb, client, long_history):
     with pytest.raises(InvalidIdentifierError) as caught:
-        changes_frame(client, *long_history, versions=[1, "v2"])
-    assert caught.value.field == "versions[1]"
-    with pytest.raises(TypeError, match="versions"):
-        changes_frame(client, *long_history, versions=7)
+        fetch_changes(client, *long_history, version_ids=[1, "v2"])
+    assert caught.value.field == "version_ids[1]"
+    with pytest.raises(TypeError, match="version_ids"):
+        fetch_changes(client, *long_history, version_ids=7)
     with pytest.raises(InvalidIdentifierError):
-        changes_frame(client, "not-a-datastore", long_history[1])
+        fetch_changes(client, "not-a-datastore", long_history[1])
     assert sb.requests == []
-    assert changes_frame(client, *long_history, versions=[]).empty
+    assert fetch_changes(client, *long_history, version_ids=[]).empty
     with pytest.raises(ResourceNotFoundError, match=r"version\(s\) 999 .*versions 1 to 73"):
-        changes_frame(client, *long_history, versions=[1, 999])
+        fetch_changes(client, *long_history, version_ids=[1, 999])
 
 
 def test_service_errors_become_hi_widgets_exceptions(sb, client, long_history):
     sb.deny("ListImageSetVersions")
     with pytest.raises(AccessDeniedError):
-        changes_frame(client, *long_history)
+        fetch_changes(client, *long_history)
     sb.allow("ListImageSetVersions")
     sb.deny("GetImageSetMetadata")
     with pytest.raises(AccessDeniedError):
-        changes_frame(client, *long_history, versions=[1, 2])
+        fetch_changes(client, *long_history, version_ids=[1, 2])
 
 
 def test_throttling_and_server_errors_are_retried(sb, client, long_history):
-    clean = changes_frame(client, *long_history, versions=range(1, 21))
+    clean = fetch_changes(client, *long_history, version_ids=range(1, 21))
     sb.set_faults(throttle_rate=0.2, error_rate=0.1, seed=3, operations=["GetImageSetMetadata"])
     sb.clear_requests()
-    again = changes_frame(
-        client, *long_history, versions=range(1, 21), rates={"GetImageSetMetadata": (1000, 1000)}
+    again = fetch_changes(
+        client,
+        *long_history,
+        version_ids=range(1, 21),
+        quota_rates={"GetImageSetMetadata": (1000, 1000)},
     )
     statuses = {entry.status for entry in metadata_requests(sb)}
     assert {429, 500} <= statuses  # faults happened, and were retried away
@@ -296,7 +301,7 @@ def test_cancel_stops_sending(sb, client, long_history, hold_request):
     result = {}
     worker = threading.Thread(
         target=lambda: result.update(
-            frame=changes_frame(client, *long_history, max_workers=1, cancel=cancel)
+            frame=fetch_changes(client, *long_history, max_workers=1, cancel=cancel)
         )
     )
     worker.start()
@@ -335,7 +340,7 @@ def test_a_revert_made_on_the_sandbox():
             updateImageSetMetadataUpdates={"revertToVersionId": "1"},
         )
         sb.clock.advance(5)
-        frame = changes_frame(client, ds, image_set)
+        frame = fetch_changes(client, ds, image_set)
         client.close()
     assert list(frame["kind"]) == ["initial", "modified", "revert"]
     assert list(frame["new"].iloc[1:]) == ["EDITED", frame["old"].iloc[1]]
@@ -369,7 +374,7 @@ def test_plot_of_the_73_version_history_is_readable(box, client, long_history):
 
     from hi_widgets.plots.changes import CHANGE_COLORS, KIND_COLORS, plot_changes
 
-    frame = changes_frame(client, *long_history)
+    frame = fetch_changes(client, *long_history)
     ax = plot_changes(frame)
     assert plt.get_fignums() == []  # no pyplot state
     labels = [t.get_text() for t in ax.get_yticklabels()]
@@ -484,7 +489,7 @@ def test_a_version_that_cannot_be_fetched_becomes_an_error_row():
             expected_params={**ids, "versionId": "2"},
         )
         stub.add_response("get_image_set_metadata", blob(BASE), {**ids, "versionId": "1"})
-        frame = changes_frame(client, ds, image_set, max_workers=1)
+        frame = fetch_changes(client, ds, image_set, max_workers=1)
         stub.assert_no_pending_responses()
     client.close()
     assert list(frame["kind"]) == ["initial", "error", "modified"]
@@ -496,8 +501,8 @@ def test_a_progress_callback_that_raises_stops_the_fetch(sb, client, long_histor
     class Stop(Exception):
         pass
 
-    def progress(done, total):
+    def progress(step):
         raise Stop
 
     with pytest.raises(Stop):
-        changes_frame(client, *long_history, progress=progress)
+        fetch_changes(client, *long_history, progress=progress)

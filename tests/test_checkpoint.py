@@ -21,8 +21,8 @@ ds, path, stop_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
 ids = sys.stdin.read().split()
 blocked, told = threading.Event(), threading.Lock()
 
-def progress(done, total, item):
-    if done >= stop_after:  # every worker parks here from the N-th image set on
+def progress(step):
+    if step.done >= stop_after:  # every worker parks here from the N-th image set on
         if told.acquire(blocking=False):  # tell the parent once
             print("STOPPED", flush=True)
         blocked.wait()
@@ -105,8 +105,8 @@ def test_resume_after_a_clean_cancel_and_a_torn_last_line(sb, tmp_path):
     path = tmp_path / "versions.checkpoint"
     cancel = threading.Event()
 
-    def progress(done, total, item):
-        if done == 10:
+    def progress(step):
+        if step.done == 10:
             cancel.set()
 
     first = fetch_versions(sb.client(), items, checkpoint=path, progress=progress, cancel=cancel)
@@ -142,8 +142,8 @@ def test_fetch_datastore_resumes_from_its_checkpoint(sb, tmp_path):
     path = tmp_path / "datastore.checkpoint"
     cancel = threading.Event()
 
-    def progress(done, total, item):
-        if done == 5:
+    def progress(step):
+        if step.done == 5:
             cancel.set()
 
     first = fetch_datastore(sb.client(), ds, checkpoint=path, progress=progress, cancel=cancel)
@@ -162,8 +162,8 @@ def test_refresh_resumes_after_a_cancel_listing_only_the_rest(sb, tmp_path):
     path = tmp_path / "refresh.checkpoint"
     cancel = threading.Event()
 
-    def progress(done, total, item):
-        if done == 5:
+    def progress(step):
+        if step.done == 5:
             cancel.set()
 
     first = refresh(

@@ -142,9 +142,9 @@ def interrupt_after(monkeypatch, completed: int) -> None:
     real = bulk.fetch_versions
 
     def fetch_versions(client, items, *, progress, cancel, **options):
-        def on_progress(done, total, item):
-            progress(done, total, item)
-            if done == completed:
+        def on_progress(step):
+            progress(step)
+            if step.done == completed:
                 _thread.interrupt_main()
                 assert cancel.wait(60), "the CLI never acted on Ctrl-C"
 

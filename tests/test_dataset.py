@@ -373,7 +373,7 @@ def test_bad_arguments_fail_before_any_io(versions, tmp_path, root, options, err
 
 
 def test_a_frame_must_be_a_dataframe(tmp_path):
-    with pytest.raises(TypeError, match="frame must be a pandas DataFrame"):
+    with pytest.raises(TypeError, match="df must be a pandas DataFrame"):
         export_dataset([{"a": 1}], tmp_path)
 
 

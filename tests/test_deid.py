@@ -70,15 +70,15 @@ def test_columns_tags_and_unknown_names():
 
 
 def test_uid_replacement_is_a_valid_uid_keyed_and_consistent():
-    a, b = Deidentifier("key"), Deidentifier("key")
+    a, b = Deidentifier(uid_key="key"), Deidentifier(uid_key="key")
     uid = "1.2.840.113619.2.55.3.604688119.969.1268071029.320"
-    assert a.uid(uid) == b.uid(uid) != Deidentifier("other").uid(uid)
+    assert a.uid(uid) == b.uid(uid) != Deidentifier(uid_key="other").uid(uid)
     replaced = a.uid(uid)
     assert replaced.startswith("2.25.") and len(replaced) <= 64
     assert int(replaced[5:]) < 2**128 and not replaced[5:].startswith("0")
     assert "key" not in repr(a)
     with pytest.raises(ValueError, match="uid_key"):
-        Deidentifier(b"")
+        Deidentifier(uid_key=b"")
 
 
 def test_deidentify_frame_by_keyword_columns_keeps_input():

@@ -69,7 +69,7 @@ def test_reference_groups_follow_the_architecture(tmp_path):
     assert "hi_widgets.get_image_set" in groups["data-layer"]
     assert "hi_widgets.export_frame" in groups["export"]
     assert "hi_widgets.plot_version_timeline" in groups["plots-and-images"]
-    assert "hi_widgets.changes_frame" in groups["changes"]
+    assert "hi_widgets.fetch_changes" in groups["changes"]
     assert "hi_widgets.ImageSetExplorer" in groups["widgets"]
     assert set(groups["sandbox"]) == {f"hi_widgets.sandbox.{n}" for n in sandbox.__all__}
     assert "hi_widgets.cli.main.main" in groups["cli"]

@@ -126,13 +126,17 @@ def test_list_strategy_reads_all_three_pages_with_the_capital_i_key(client, stub
     seen = []
     records = list(
         hi_widgets.iter_versions(
-            client, DS, IS, strategy="list", progress=lambda d, t: seen.append((d, t))
+            client,
+            DS,
+            IS,
+            strategy="list",
+            progress=lambda p: seen.append((p.done, p.total, p.unit)),
         )
     )
     assert [r["versionId"] for r in records] == versions
     assert {r["imageSetWorkflowStatus"] for r in records} == {"UPDATED"}
     assert {r["datastoreId"] for r in records} == {DS}
-    assert seen == [(50, 120), (100, 120), (120, 120)]
+    assert seen == [(50, 120, "versions"), (100, 120, "versions"), (120, 120, "versions")]
 
 
 def test_get_strategy_walks_down_and_records_a_gap(client, stub):

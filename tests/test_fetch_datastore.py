@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import collections
+import datetime as dt
 
 import pytest
 from records_factory import STUB_DS, STUB_IS, STUB_TIME, got_version, listed_version
 
+import hi_widgets
 from hi_widgets import (
     AccessDeniedError,
     fetch_datastore,
@@ -40,11 +42,18 @@ def searchable_truth(sb, ds):
     return {(i, v["versionId"]) for i in ids for v in sb.store.versions(ds, i)}
 
 
+def searchable_truth_ids(sb, ds):
+    return {image_set for image_set, _ in searchable_truth(sb, ds)}
+
+
 def test_every_version_of_every_image_set_once_using_both_operations(sb):
     ds = sb.store.datastore_ids()[0]
     calls = []
     result = fetch_datastore(
-        sb.client(), ds, rates=FAST, progress=lambda *call: calls.append(call)
+        sb.client(),
+        ds,
+        quota_rates=FAST,
+        progress=lambda p: calls.append((p.done, p.total, p.item)),
     )
     sent = list(sb.requests)
     assert result.ok and result.errors.empty
@@ -66,8 +75,24 @@ def test_search_criteria_narrow_the_datastore(sb):
     first = sb.client().search_image_sets(datastoreId=ds, maxResults=1)
     patient = first["imageSetsMetadataSummaries"][0]["DICOMTags"]["DICOMPatientId"]
     criteria = {"filters": [{"values": [{"DICOMPatientId": patient}], "operator": "EQUAL"}]}
-    result = fetch_datastore(sb.client(), ds, search_criteria=criteria, rates=FAST)
+    result = fetch_datastore(sb.client(), ds, search_criteria=criteria, quota_rates=FAST)
     assert result.ok and 0 < result.stats.items < len(sb.store.image_set_ids(ds))
+
+
+def test_search_keywords_narrow_the_datastore_like_search_image_sets(sb):
+    ds = sb.store.datastore_ids()[0]
+    first = sb.client().search_image_sets(datastoreId=ds, maxResults=1)
+    patient = first["imageSetsMetadataSummaries"][0]["DICOMTags"]["DICOMPatientId"]
+    expected = {
+        s["imageSetId"] for s in hi_widgets.search_image_sets(sb.client(), ds, patient_id=patient)
+    }
+    result = fetch_datastore(sb.client(), ds, patient_id=patient, quota_rates=FAST)
+    assert result.ok and set(result.frame["imageSetId"]) == expected
+    everything = (dt.date(2000, 1, 1), None)  # an open end: up to now
+    dated = fetch_datastore(sb.client(), ds, created_between=everything, quota_rates=FAST)
+    assert dated.stats.items == len(searchable_truth_ids(sb, ds))
+    with pytest.raises(ValueError, match="not both"):
+        fetch_datastore(sb.client(), ds, patient_id=patient, search_criteria={"filters": []})
 
 
 def test_the_router_balances_the_two_queues_and_prefers_get_for_single_versions():
@@ -86,7 +111,7 @@ def test_bad_arguments_before_any_request(sb):
     with pytest.raises(TypeError, match="search_criteria"):
         fetch_datastore(sb.client(), DS, search_criteria=[("a", 1)])
     with pytest.raises(ValueError, match="unknown HealthImaging operation"):
-        fetch_datastore(sb.client(), DS, rates={"GetImageSets": (1, 1)})
+        fetch_datastore(sb.client(), DS, quota_rates={"GetImageSets": (1, 1)})
     assert sb.requests == []
 
 
@@ -111,7 +136,7 @@ def test_an_image_set_updated_after_the_search_is_completed_by_listing(stubbed):
         {"imageSetPropertiesList": [listed_version(3), listed_version(2), listed_version(1)]},
         {"datastoreId": DS, "imageSetId": IS, "maxResults": 50},
     )
-    result = fetch_datastore(client, DS, rates=FAST)
+    result = fetch_datastore(client, DS, quota_rates=FAST)
     assert result.ok
     assert sorted(result.frame["versionId"].astype(int)) == [1, 2, 3]
     latest = result.frame.set_index("versionId").loc[3]
@@ -122,7 +147,7 @@ def test_a_failed_first_search_page_raises(stubbed):
     client, stub = stubbed
     stub.add_client_error("search_image_sets", "AccessDeniedException", "denied", 403)
     with pytest.raises(AccessDeniedError, match="SearchImageSets"):
-        fetch_datastore(client, DS, rates=FAST)
+        fetch_datastore(client, DS, quota_rates=FAST)
 
 
 def test_fetch_versions_of_a_search_frame_routes_by_its_known_versions(sb):
@@ -130,7 +155,7 @@ def test_fetch_versions_of_a_search_frame_routes_by_its_known_versions(sb):
     summaries = sb.client().search_image_sets(datastoreId=ds, maxResults=50)
     found = image_sets_frame(summaries["imageSetsMetadataSummaries"], datastore_id=ds)
     sent = len(sb.requests)
-    result = fetch_versions(sb.client(), found, rates=FAST)
+    result = fetch_versions(sb.client(), found, quota_rates=FAST)
     operations = collections.Counter(r.operation for r in sb.requests[sent:])
     assert operations["GetImageSet"] > 0 and operations["ListImageSetVersions"] > 0
     assert result.ok and result.stats.items == len(found)
@@ -142,5 +167,5 @@ def test_fetch_versions_of_a_search_frame_routes_by_its_known_versions(sb):
     assert not frame.duplicated(list(VERSION_KEY)).any()
     # An explicit strategy keeps its meaning: "list" lists every image set.
     sent = len(sb.requests)
-    fetch_versions(sb.client(), found, rates=FAST, strategy="list")
+    fetch_versions(sb.client(), found, quota_rates=FAST, strategy="list")
     assert {r.operation for r in sb.requests[sent:]} == {"ListImageSetVersions"}

@@ -233,11 +233,11 @@ def test_the_grid_and_the_interactive_timeline_work_in_notebook_7(notebook7, pag
     from playwright.sync_api import expect
 
     from hi_widgets import sandbox
-    from hi_widgets.api.queries import fetch_versions_frame
+    from hi_widgets.api.queries import fetch_history
 
     with sandbox.start(seed=0) as same:  # the notebook's sandbox: the same seed, same data
         ds = same.store.datastore_ids()[0]
-        frame = fetch_versions_frame(same.client(), ds, same.store.image_set_ids(ds)[1])
+        frame = fetch_history(same.client(), ds, same.store.image_set_ids(ds)[1])
     try:
         explorer = _run_the_notebook(page, notebook7)
         _fetch_all_versions(explorer)

@@ -178,11 +178,11 @@ def test_timeline_bars_run_to_next_version(history):
 
 
 def test_timeline_highlight_version(history):
-    ax = plot_version_timeline(history, highlight_version=2)
+    ax = plot_version_timeline(history, highlight_version_id=2)
     highlight = by_gid(ax, "highlight")
     assert len(highlight.get_paths()) == (history["versionId"] == 2).sum() == 3
     assert by_gid(plot_version_timeline(history), "highlight") is None
-    assert by_gid(plot_version_timeline(history, highlight_version=99), "highlight") is None
+    assert by_gid(plot_version_timeline(history, highlight_version_id=99), "highlight") is None
 
 
 def test_timeline_date_axis_is_concise_and_utc(history):
@@ -407,7 +407,7 @@ def test_figure_to_png_renders_at_a_given_width():
 
 
 def test_timeline_png_is_the_static_timeline(history):
-    data = timeline_png(history, highlight_version=int(history["versionId"].iloc[0]))
+    data = timeline_png(history, highlight_version_id=int(history["versionId"].iloc[0]))
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert _png_size(data)[0] > 1000  # rendered wide, for sharp down-scaling
 

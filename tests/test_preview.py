@@ -18,15 +18,15 @@ from botocore.stub import Stubber
 from hi_widgets.api.errors import InvalidIdentifierError
 from hi_widgets.images._pixels import display_pixels
 from hi_widgets.images.preview import (
-    FrameCache,
     FrameDecodeError,
+    ImageFrameCache,
     MissingCodecError,
-    choose_frames,
-    decode_frame,
+    choose_image_frames,
+    decode_image_frame,
     preview_image_set,
     window_pixels,
 )
-from hi_widgets.plots.images import plot_frames
+from hi_widgets.plots.images import plot_previews
 
 imagecodecs = pytest.importorskip("imagecodecs")
 
@@ -98,7 +98,7 @@ def test_first_middle_last_of_the_first_series_by_instance_number():
     no_frames = {"1.9": {"DICOM": {"InstanceNumber": 0}, "ImageFrames": []}}
     later = dict([instance("2.1", 1)])
     doc = document((SERIES_2, 2, {}, later), (SERIES_1, 1, {}, {**shuffled, **no_frames}))
-    refs = choose_frames(doc)
+    refs = choose_image_frames(doc)
     assert [(r.position, r.instance_number, r.frame_id) for r in refs] == [
         ("first", 1, "1.1-f0"),
         ("middle", 3, "1.3-f0"),
@@ -109,19 +109,19 @@ def test_first_middle_last_of_the_first_series_by_instance_number():
 
 def test_few_instances_multiframe_and_none():
     two = document((SERIES_1, None, {}, dict([instance("1.a", None), instance("1.b", None)])))
-    assert [(r.position, r.sop_instance_uid) for r in choose_frames(two)] == [
+    assert [(r.position, r.sop_instance_uid) for r in choose_image_frames(two)] == [
         ("first", "1.a"),
         ("last", "1.b"),
     ]
     multi = document((SERIES_1, 1, {}, dict([instance("1.m", 1, frames=9)])))
-    assert [(r.frame_id, r.frame_index) for r in choose_frames(multi)] == [
+    assert [(r.frame_id, r.frame_index) for r in choose_image_frames(multi)] == [
         ("1.m-f0", 0),
         ("1.m-f4", 4),
         ("1.m-f8", 8),
     ]
-    assert choose_frames({"Study": {"Series": {}}}) == []
+    assert choose_image_frames({"Study": {"Series": {}}}) == []
     with pytest.raises(TypeError, match="metadata"):
-        choose_frames(["not", "a", "document"])
+        choose_image_frames(["not", "a", "document"])
 
 
 # ------------------------------------------------------------------------ windowing
@@ -185,31 +185,33 @@ def test_colour_frames_are_scaled_by_bits_stored():
 def test_decode_htj2k_octet_stream_and_raw():
     image = pixels(1)
     blob = imagecodecs.htj2k_encode(image)
-    np.testing.assert_array_equal(decode_frame(blob, "image/jph"), image)
-    np.testing.assert_array_equal(decode_frame(blob, "application/octet-stream"), image)
+    np.testing.assert_array_equal(decode_image_frame(blob, "image/jph"), image)
+    np.testing.assert_array_equal(decode_image_frame(blob, "application/octet-stream"), image)
     raw = image.astype("<u2").tobytes()
     attributes = {"Rows": 24, "Columns": 32, "BitsAllocated": 16, "PixelRepresentation": 0}
-    np.testing.assert_array_equal(decode_frame(raw, "application/octet-stream", attributes), image)
+    np.testing.assert_array_equal(
+        decode_image_frame(raw, "application/octet-stream", attributes), image
+    )
     with pytest.raises(FrameDecodeError, match=r"1535 bytes .*expected 1536"):
-        decode_frame(raw[:-1], "application/octet-stream", attributes)
+        decode_image_frame(raw[:-1], "application/octet-stream", attributes)
 
 
 def test_corrupt_and_unsupported_frames_say_why():
     with pytest.raises(FrameDecodeError) as caught:
-        decode_frame(b"\xff\x4f\xff\x51" + b"\x00" * 60, "image/jph")
+        decode_image_frame(b"\xff\x4f\xff\x51" + b"\x00" * 60, "image/jph")
     assert "64 bytes of image/jph" in str(caught.value)
     with pytest.raises(FrameDecodeError, match="video"):
-        decode_frame(b"\x00" * 10, "video/mp4")
+        decode_image_frame(b"\x00" * 10, "video/mp4")
     with pytest.raises(FrameDecodeError, match="empty"):
-        decode_frame(b"", "image/jph")
+        decode_image_frame(b"", "image/jph")
     with pytest.raises(FrameDecodeError, match="Rows/Columns"):
-        decode_frame(b"\x01\x02", "application/octet-stream")
+        decode_image_frame(b"\x01\x02", "application/octet-stream")
 
 
 def test_missing_imagecodecs_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "imagecodecs", None)
     with pytest.raises(MissingCodecError, match=r'pip install "hi-widgets\[images\]"'):
-        decode_frame(imagecodecs.htj2k_encode(pixels(0)), "image/jph")
+        decode_image_frame(imagecodecs.htj2k_encode(pixels(0)), "image/jph")
 
 
 # -------------------------------------------------------------------------- preview
@@ -226,7 +228,7 @@ def three_frames_document() -> dict:
 def test_preview_fetches_decodes_windows_and_caches(client):
     images = {n: pixels(n) for n in (1, 2, 3)}
     doc = three_frames_document()
-    cache = FrameCache()
+    cache = ImageFrameCache()
     calls = []
     with Stubber(client) as stub:
         blob = gzip.compress(json.dumps(doc).encode())
@@ -245,7 +247,7 @@ def test_preview_fetches_decodes_windows_and_caches(client):
                 "get_image_frame", frame_response(encoded), frame_params(f"1.{n}-f0")
             )
         previews = preview_image_set(
-            client, DS, IS, cache=cache, progress=lambda *a: calls.append(a)
+            client, DS, IS, cache=cache, progress=lambda p: calls.append((p.done, p.total))
         )
         stub.assert_no_pending_responses()
         # Again, from the cache: Stubber would refuse any request now.
@@ -274,7 +276,7 @@ def test_a_bad_frame_does_not_stop_the_others(client):
             http_status_code=403,
             expected_params=frame_params("1.3-f0"),
         )
-        previews = preview_image_set(client, DS, IS, metadata=doc, cache=FrameCache(0))
+        previews = preview_image_set(client, DS, IS, metadata=doc, cache=ImageFrameCache(0))
     assert [p.ok for p in previews] == [True, False, False]
     assert "cannot decode 100 bytes of image/jph" in previews[1].error
     assert (previews[1].size, previews[1].content_type) == (100, "image/jph")
@@ -291,8 +293,8 @@ def test_cancel_stops_before_the_next_frame_and_ids_are_checked_first(client):
             DS,
             IS,
             metadata=three_frames_document(),
-            cache=FrameCache(0),
-            progress=lambda done, total: cancel.set(),
+            cache=ImageFrameCache(0),
+            progress=lambda step: cancel.set(),
             cancel=cancel,
         )
         with pytest.raises(InvalidIdentifierError):
@@ -301,7 +303,7 @@ def test_cancel_stops_before_the_next_frame_and_ids_are_checked_first(client):
 
 
 def test_frame_cache_is_bounded():
-    cache = FrameCache(max_frames=2, max_bytes=10)
+    cache = ImageFrameCache(max_frames=2, max_bytes=10)
     cache.put(("d", "i", "1"), b"1234", "image/jph")
     cache.put(("d", "i", "2"), b"5678", "image/jph")
     assert cache.get(("d", "i", "1")) == (b"1234", "image/jph")  # now the most recent
@@ -322,12 +324,12 @@ def test_plot_frames_draws_images_and_errors_without_pyplot(client):
             blob = imagecodecs.htj2k_encode(pixels(n))
             stub.add_response("get_image_frame", frame_response(blob), frame_params(f"1.{n}-f0"))
         stub.add_response("get_image_frame", frame_response(b"\x00" * 8, "video/mp4"))
-        previews = preview_image_set(client, DS, IS, metadata=doc, cache=FrameCache(0))
-    figure = plot_frames(previews)
+        previews = preview_image_set(client, DS, IS, metadata=doc, cache=ImageFrameCache(0))
+    figure = plot_previews(previews)
     assert plt.get_fignums() == []
     axes = figure.axes
     assert [len(ax.images) for ax in axes] == [1, 1, 0]
     assert "video" in axes[2].texts[0].get_text()
     assert [ax.get_title() for ax in axes] == ["first (#1)", "middle (#2)", "last (#3)"]
     assert figure._repr_png_().startswith(b"\x89PNG")
-    assert plot_frames([]).axes[0].texts[0].get_text() == "No image frames"
+    assert plot_previews([]).axes[0].texts[0].get_text() == "No image frames"

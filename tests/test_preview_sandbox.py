@@ -23,8 +23,8 @@ from pydicom.pixels import apply_color_lut  # noqa: E402
 
 from hi_widgets import sandbox  # noqa: E402
 from hi_widgets.api.fetch import get_image_set_metadata  # noqa: E402
-from hi_widgets.images.preview import FrameCache, preview_image_set, window_pixels  # noqa: E402
-from hi_widgets.plots.images import plot_frames  # noqa: E402
+from hi_widgets.images.preview import ImageFrameCache, preview_image_set, window_pixels  # noqa: E402
+from hi_widgets.plots.images import plot_previews  # noqa: E402
 
 CT = "CT_small.dcm"  # signed 16 bit, rescale intercept -1024, no window
 MR = "MR_small.dcm"  # signed 16 bit, WindowCenter 600 / WindowWidth 1600
@@ -83,7 +83,7 @@ def test_every_frame_is_the_dicom_pixel_data_losslessly(imported, image_sets, na
     image_set_id, document = image_sets[name]
     dataset = read(name)
     previews = preview_image_set(
-        client, datastore_id, image_set_id, metadata=document, cache=FrameCache()
+        client, datastore_id, image_set_id, metadata=document, cache=ImageFrameCache()
     )
     frames = stored_frames(name)
     expected_positions = ["first", "middle", "last"] if len(frames) > 1 else ["first"]
@@ -112,14 +112,18 @@ def test_windowing_uses_the_file_window_when_present(imported, image_sets):
     _, client, datastore_id = imported
     mr = read(MR)
     assert (float(mr.WindowCenter), float(mr.WindowWidth)) == (600.0, 1600.0)
-    (preview,) = preview_image_set(client, datastore_id, image_sets[MR][0], cache=FrameCache())
+    (preview,) = preview_image_set(
+        client, datastore_id, image_sets[MR][0], cache=ImageFrameCache()
+    )
     windowed = window_pixels(mr.pixel_array, center=600.0, width=1600.0, **rescale(mr))
     np.testing.assert_array_equal(preview.image, windowed)
     assert not np.array_equal(preview.image, window_pixels(mr.pixel_array, **rescale(mr)))
 
     ct = read(CT)
     assert "WindowCenter" not in ct and float(ct.RescaleIntercept) == -1024.0
-    (preview,) = preview_image_set(client, datastore_id, image_sets[CT][0], cache=FrameCache())
+    (preview,) = preview_image_set(
+        client, datastore_id, image_sets[CT][0], cache=ImageFrameCache()
+    )
     np.testing.assert_array_equal(preview.image, window_pixels(ct.pixel_array, **rescale(ct)))
 
 
@@ -127,12 +131,14 @@ def test_colour_and_palette_frames_are_shown_in_colour(imported, image_sets):
     _, client, datastore_id = imported
     palette = read(PALETTE)
     (preview,) = preview_image_set(
-        client, datastore_id, image_sets[PALETTE][0], cache=FrameCache()
+        client, datastore_id, image_sets[PALETTE][0], cache=ImageFrameCache()
     )
     rgb = apply_color_lut(palette.pixel_array, palette)  # 16-bit tables
     np.testing.assert_allclose(preview.image, rgb / 65535.0, atol=1e-6)
 
-    colour = preview_image_set(client, datastore_id, image_sets[COLOUR][0], cache=FrameCache())
+    colour = preview_image_set(
+        client, datastore_id, image_sets[COLOUR][0], cache=ImageFrameCache()
+    )
     frames = stored_frames(COLOUR)
     for preview in colour:
         expected = frames[preview.ref.frame_index] / 255.0
@@ -142,7 +148,7 @@ def test_colour_and_palette_frames_are_shown_in_colour(imported, image_sets):
 def test_a_second_preview_is_served_from_the_cache(imported, image_sets):
     sb, client, datastore_id = imported
     image_set_id, _ = image_sets[RTDOSE]
-    cache = FrameCache()
+    cache = ImageFrameCache()
     sb.clear_requests()
     first = preview_image_set(client, datastore_id, image_set_id, cache=cache)
     sent = [entry.operation for entry in sb.requests]
@@ -164,7 +170,7 @@ def test_a_frame_id_that_does_not_exist_is_a_per_frame_error(imported, image_set
     instance["ImageFrames"][0]["ID"] = missing
     sb.clear_requests()
     previews = preview_image_set(
-        client, datastore_id, image_set_id, metadata=document, cache=FrameCache(0)
+        client, datastore_id, image_set_id, metadata=document, cache=ImageFrameCache(0)
     )
     assert [p.ok for p in previews] == [False, True, True]
     error = previews[0].error
@@ -174,7 +180,7 @@ def test_a_frame_id_that_does_not_exist_is_a_per_frame_error(imported, image_set
         "GetImageFrame",
         "ResourceNotFoundException",
     )
-    figure = plot_frames(previews)
+    figure = plot_previews(previews)
     assert [len(ax.images) for ax in figure.axes] == [0, 1, 1]
     shown = figure.axes[0].texts[0].get_text()
     assert "Not found: image frame" in " ".join(shown.split())

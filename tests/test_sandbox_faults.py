@@ -111,7 +111,7 @@ def test_update_quota_and_runtime_changes():
 
         sb.set_quotas(False)
         assert all(outcome(update) == "OK" for _ in range(5))
-        sb.set_quotas(True, rates={"ListDatastores": (1, 2)})
+        sb.set_quotas(True, quota_rates={"ListDatastores": (1, 2)})
         results = [outcome(client.list_datastores) for _ in range(3)]
         assert results == ["OK", "OK", "ThrottlingException"]
         client.close()
@@ -119,7 +119,7 @@ def test_update_quota_and_runtime_changes():
 
 def test_retries_are_visible_in_the_request_log():
     with sandbox.start(clock=sandbox.ManualClock(START)) as sb:
-        sb.set_quotas(True, rates={"GetDatastore": (1, 1)})
+        sb.set_quotas(True, quota_rates={"GetDatastore": (1, 1)})
         client = sb.client(max_attempts=2)
         ds = sb.store.datastore_ids()[0]
         client.get_datastore(datastoreId=ds)

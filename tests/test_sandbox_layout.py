@@ -111,9 +111,9 @@ def test_server_quotas_are_the_published_table():
 
 
 def test_a_misspelt_operation_in_rates_is_an_error_naming_it():
-    # Issue 15: rates={'Bogus': ...} was silently ignored.
+    # Issue 15: quota_rates={'Bogus': ...} was silently ignored.
     with pytest.raises(ValueError, match="'Bogus'"):
-        QuotaTable(ManualClock().monotonic, rates={"Bogus": (1.0, 1.0)})
+        QuotaTable(ManualClock().monotonic, quota_rates={"Bogus": (1.0, 1.0)})
     with pytest.raises(ValueError, match="'GetImageSte'"):
         sandbox.Sandbox(quota_rates={"GetImageSte": (1.0, 2.0)})
     box = sandbox.Sandbox()

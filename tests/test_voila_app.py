@@ -18,7 +18,7 @@ import pytest
 from server_helpers import serving
 from widget_helpers import timeline_bar_on_page
 
-from hi_widgets.api.queries import fetch_versions_frame
+from hi_widgets.api.queries import fetch_history
 from hi_widgets.cli import demo_app as app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +101,7 @@ def demo_truth() -> dict[str, object]:
             for image_set_id in sb.store.image_set_ids(datastore_id)
         }
         image_set_id = max(counts, key=counts.__getitem__)
-        frame = fetch_versions_frame(sb.client(), datastore_id, image_set_id)
+        frame = fetch_history(sb.client(), datastore_id, image_set_id)
     finally:
         sb.stop()
     assert counts[image_set_id] > 50, counts

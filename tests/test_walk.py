@@ -30,7 +30,7 @@ def direct(client, strategy="auto"):
 
 
 def bulk(client, strategy="auto"):
-    result = hi_widgets.fetch_versions(client, [(DS, IS)], strategy=strategy, rates=FAST)
+    result = hi_widgets.fetch_versions(client, [(DS, IS)], strategy=strategy, quota_rates=FAST)
     if not result.errors.empty:
         raise AssertionError(result.errors.loc[0, "error"])
     return sorted(int(v) for v in result.frame["versionId"])
@@ -107,7 +107,7 @@ def test_stop_at_ends_the_walk_before_the_first_accepted_record(stubbed):
         IS,
         strategy="list",
         stop_at=lambda record: record["versionId"] == 3,
-        progress=lambda done, total: progress.append((done, total)),
+        progress=lambda step: progress.append((step.done, step.total)),
     )
     assert [r["versionId"] for r in walk] == [5, 4]
     assert progress == [(2, 5), (2, 5)]  # page "u" is never asked for

@@ -18,7 +18,7 @@ from widget_helpers import (
 )
 
 from hi_widgets.api.errors import InvalidIdentifierError
-from hi_widgets.changes.log import changes_frame
+from hi_widgets.changes.log import fetch_changes
 from hi_widgets.widgets import VersionBrowser
 
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
@@ -47,7 +47,7 @@ def test_loads_versions_in_the_background(sb, ids):
     assert [v for _l, v in browser.slider.options] == list(range(1, 74))
     assert ">73<" in browser.properties.value
     assert browser.timeline.selected_version == 73 and len(browser.timeline.rows) == 73
-    assert (browser.version_a.value, browser.version_b.value) == (72, 73)
+    assert (browser.from_version_id.value, browser.to_version_id.value) == (72, 73)
     assert not browser.compare_button.disabled
 
 
@@ -75,7 +75,7 @@ def test_compare_two_versions_that_differ(sb, ids):
     latest = new - 1
     browser = browse(sb, ds, image_set)
     assert browser.selected_version == new
-    assert (browser.version_a.value, browser.version_b.value) == (latest, new)
+    assert (browser.from_version_id.value, browser.to_version_id.value) == (latest, new)
     sb.clear_requests()
     browser.compare_button.click()
     assert browser.wait(WAIT)
@@ -100,7 +100,7 @@ def test_compare_demo_versions_and_identical(sb, ids):
     assert browser.compare(1, 73)
     assert browser.wait(WAIT)
     assert not browser.diff.empty
-    assert (browser.version_a.value, browser.version_b.value) == (1, 73)
+    assert (browser.from_version_id.value, browser.to_version_id.value) == (1, 73)
     assert browser.compare(5, 5)
     assert browser.wait(WAIT)
     assert browser.diff.empty
@@ -221,7 +221,7 @@ def test_diff_export_leaves_out_patient_attributes_unless_asked(sb, ids, tmp_pat
 
 def test_diff_shows_the_attribute_first_and_a_short_series_label(sb, ids):
     # The first version whose change is inside a series (found from the change log).
-    log = changes_frame(sb.client(max_attempts=1), ids["ds"], ids["long"])
+    log = fetch_changes(sb.client(max_attempts=1), ids["ds"], ids["long"])
     inside = log[log["level"].isin(["Series", "Instance"])]
     version = int(inside["versionId"].iloc[0])
     browser = browse(sb, ids["ds"], ids["long"])
@@ -253,7 +253,7 @@ def test_the_diff_opens_on_the_newest_pair_that_differs(sb, ids):
     browser.tabs.selected_index = 2  # opening the diff looks for the newest change
     assert browser.wait(WAIT)
     assert browser.diff_versions == (changed - 1, changed), browser.diff_summary.value
-    assert (browser.version_a.value, browser.version_b.value) == (changed - 1, changed)
+    assert (browser.from_version_id.value, browser.to_version_id.value) == (changed - 1, changed)
     assert "NEWEST CHANGE" in grid_text(browser.diff_table)
     assert "the newest change" in browser.diff_summary.value
     assert browser.runner.progress_label.value.endswith("pairs")

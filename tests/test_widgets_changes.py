@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from widget_helpers import WAIT, downloaded, grid_text, ready, update_metadata
 
-from hi_widgets.changes.log import changes_frame
+from hi_widgets.changes.log import fetch_changes
 from hi_widgets.export.files import export_frame
 from hi_widgets.widgets import VersionBrowser
 from hi_widgets.widgets._changes_view import MAX_WORKERS
@@ -41,7 +41,7 @@ def test_the_changes_tab_shows_the_whole_log_and_its_plot(sb, ids):
     browser = open_changes(sb, ids["ds"], ids["long"])
     view = browser.changes_view
     assert browser.status.kind == "info", browser.status.text
-    expected = changes_frame(sb.client(max_attempts=1), ids["ds"], ids["long"])
+    expected = fetch_changes(sb.client(max_attempts=1), ids["ds"], ids["long"])
     pd.testing.assert_frame_equal(view.changes, expected)
     assert view.complete and view.changes["versionId"].nunique() == 73
     assert len(sent(sb, "GetImageSetMetadata")) == 2 * 73  # the widget's and ours
@@ -72,7 +72,7 @@ def test_a_row_selection_opens_that_pairs_diff(sb, ids):
     pair = (int(row["previousVersionId"]), int(row["versionId"]))
     assert browser.diff_versions == pair, browser.status.text
     assert browser.tabs.selected_index == TAB_DIFF
-    assert (browser.version_a.value, browser.version_b.value) == pair
+    assert (browser.from_version_id.value, browser.to_version_id.value) == pair
     assert row["path"] in set(browser.diff["path"])
     assert row["new"] in grid_text(browser.diff_table)
     versions = [r.params.get("versionId") for r in sent(sb, "GetImageSetMetadata")]

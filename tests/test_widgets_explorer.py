@@ -670,8 +670,8 @@ def test_known_versions_are_forgotten_when_the_image_set_changes(sb, ids):
 
 def test_search_by_creation_date_range(sb, ids):
     explorer = make(sb)
-    explorer.search.created_from.value = date(2000, 1, 1)
-    explorer.search.created_to.value = date.today()
+    explorer.search.date_from.value = date(2000, 1, 1)
+    explorer.search.date_to.value = date.today()
     explorer.search.button.click()
     assert explorer.wait(WAIT)
     assert explorer.status.kind == "info", explorer.status.text
@@ -681,8 +681,8 @@ def test_search_by_creation_date_range(sb, ids):
     (criterion,) = search.params["searchCriteria"]["filters"]
     assert criterion["operator"] == "BETWEEN"
     # An empty range finds nothing (and says so).
-    explorer.search.created_from.value = date(2001, 1, 1)
-    explorer.search.created_to.value = date(2001, 1, 2)
+    explorer.search.date_from.value = date(2001, 1, 1)
+    explorer.search.date_to.value = date(2001, 1, 2)
     explorer.search.button.click()
     assert explorer.wait(WAIT)
     assert len(explorer.search.results.frame) == 0
@@ -693,7 +693,7 @@ def test_search_with_too_many_criteria_is_refused_before_any_request(sb, ids):
     explorer = make(sb)
     explorer.search.patient_id.value = "DEMO-0001"
     explorer.search.accession_number.value = "A1"
-    explorer.search.created_from.value = date(2000, 1, 1)
+    explorer.search.date_from.value = date(2000, 1, 1)
     before = len(sb.requests)
     explorer.search.button.click()
     assert explorer.wait(WAIT)
@@ -728,15 +728,15 @@ def test_search_by_update_date_range(sb, ids):
     explorer = make(sb)
     search = explorer.search
     search.date_field.value = "updated"
-    search.created_from.value = date(2000, 1, 1)
-    search.created_to.value = date.today()
-    assert search.criteria()["updated_from"] == date(2000, 1, 1)
+    search.date_from.value = date(2000, 1, 1)
+    search.date_to.value = date.today()
+    assert search.criteria()["updated_between"] == (date(2000, 1, 1), date.today())
     sb.clear_requests()
     search.button.click()
     assert explorer.wait(WAIT), explorer.status.text
     assert explorer.status.kind == "info", explorer.status.text
     assert len(search.results.frame) > 0
-    search.created_to.value = date(2000, 1, 2)
+    search.date_to.value = date(2000, 1, 2)
     search.button.click()
     assert explorer.wait(WAIT)
     assert len(search.results.frame) == 0

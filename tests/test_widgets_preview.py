@@ -12,7 +12,7 @@ import pytest
 from widget_helpers import WAIT, ready
 
 from hi_widgets.api.fetch import get_image_set_metadata
-from hi_widgets.images.preview import choose_frames
+from hi_widgets.images.preview import choose_image_frames
 from hi_widgets.widgets import ImageSetExplorer, VersionBrowser
 from hi_widgets.widgets.version_browser import TAB_IMAGES
 
@@ -27,7 +27,7 @@ def three_frames(box):
     ds = box.store.datastore_ids()[0]
     for image_set in box.store.image_set_ids(ds):
         metadata = get_image_set_metadata(client, ds, image_set)
-        if len(choose_frames(metadata)) == 3:
+        if len(choose_image_frames(metadata)) == 3:
             return ds, image_set, metadata
     raise AssertionError("no demo image set with three frames to preview")
 
@@ -182,7 +182,7 @@ def test_no_phi_reaches_widget_state(sb, three_frames):
 def test_a_frame_that_cannot_be_decoded_says_why(sb, three_frames):
     ds, image_set, metadata = three_frames
     explorer = explore(sb, ds, image_set)
-    first = choose_frames(metadata)[0]
+    first = choose_image_frames(metadata)[0]
     # A damaged frame in the panel's cache stands for a corrupt answer of the service.
     explorer.preview.cache.put((ds, image_set, first.frame_id), b"not htj2k", "image/jph")
     show(explorer)

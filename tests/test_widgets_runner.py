@@ -11,6 +11,7 @@ import pytest
 from widget_helpers import WAIT, ready
 
 from hi_widgets.api.errors import ResourceNotFoundError
+from hi_widgets.api.progress import Progress
 from hi_widgets.widgets import BatchFetcher, ImageSetExplorer, VersionBrowser
 from hi_widgets.widgets._runner import BackgroundRunner
 from hi_widgets.widgets._status import StatusArea
@@ -37,7 +38,7 @@ def test_runs_one_job_reports_progress_and_resets_busy():
     results = []
 
     def job(cancel):
-        runner.report(3, 7)
+        runner.report(Progress(3, 7, "versions"))
         started.set()
         assert release.wait(WAIT)
         return "answer"
@@ -61,7 +62,7 @@ def test_cancel_sets_the_jobs_event_and_the_outcome_says_cancelled():
     seen = []
 
     def job(cancel):
-        runner.report(1, 4)
+        runner.report(Progress(1, 4, "versions"))
         started.set()
         seen.append(cancel.wait(WAIT))  # returns as soon as Cancel is pressed
         return None
@@ -107,7 +108,7 @@ def test_an_exception_in_on_success_goes_to_on_error():
 
 def test_progress_without_a_total_counts_up():
     runner, _busy = make_runner()
-    runner.report(5, None)
+    runner.report(Progress(5, None, "versions"))
     assert runner.progress_label.value == "5 versions" and runner.progress.value == 5
 
 
@@ -171,7 +172,7 @@ def test_cancel_after_the_job_fetched_everything_leaves_one_outcome():
     messages = []
 
     def job(cancel):
-        runner.report(73, 73)
+        runner.report(Progress(73, 73, "versions"))
         runner.cancel()  # Cancel pressed as the last page came in
         return "all 73"
 

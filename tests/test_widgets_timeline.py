@@ -61,7 +61,7 @@ def test_hover_names_the_version_and_click_selects_it_in_the_browser(sb, ids):
     assert browser.wait(WAIT)
     assert timeline.selected_version == 30 and browser.selected_version == 30
     assert ">30<" in browser.properties.value
-    assert (browser.version_a.value, browser.version_b.value) == (29, 30)
+    assert (browser.from_version_id.value, browser.to_version_id.value) == (29, 30)
 
 
 def test_zoom_is_kept_when_another_version_is_highlighted(sb, ids):

@@ -10,22 +10,23 @@ import gzip
 import json
 import logging
 import threading
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from hi_widgets.api.criteria import Span
+from hi_widgets.api.criteria import search_criteria as build_criteria
 from hi_widgets.api.errors import translate
 from hi_widgets.api.ids import (
     validate_datastore_id,
     validate_image_set_id,
     validate_optional_version_id,
 )
+from hi_widgets.api.progress import ProgressCallback
 from hi_widgets.api.walk import (
     STRATEGIES,
     Cancelled,
     MissingCallback,
     Strategy,
-    VersionProgress,
     direct_send,
     get_version,
     search_summaries,
@@ -81,7 +82,7 @@ def iter_versions(
     image_set_id: str,
     *,
     strategy: Strategy = "auto",
-    progress: VersionProgress | None = None,
+    progress: ProgressCallback | None = None,
     on_missing: MissingCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -101,8 +102,9 @@ def iter_versions(
         (a denial after that is raised). The rules are :mod:`hi_widgets.api.walk`'s, shared
         with :func:`hi_widgets.fetch_versions`.
     progress
-        Called after each request with ``(versions_so_far, total)``; ``total`` is the
-        latest version number once known, else None.
+        Called after each request with a :class:`~hi_widgets.api.progress.Progress`
+        counting versions; its ``total`` is the latest version number once known, else
+        None.
     on_missing
         ``"get"`` only: called with ``(version_number, error)`` for a version that no
         longer exists. The walk continues; by default the gap is logged as a warning.
@@ -179,15 +181,35 @@ def search_image_sets(
     study_instance_uid: str | None = None,
     series_instance_uid: str | None = None,
     study_id: str | None = None,
-    created_between: tuple[datetime, datetime] | None = None,
-    updated_between: tuple[datetime, datetime] | None = None,
+    created_between: Span | None = None,
+    updated_between: Span | None = None,
     sort: tuple[str, str] | None = None,
+    search_criteria: Mapping[str, Any] | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Search a datastore's image sets with SearchImageSets (all pages, up to ``limit``).
 
-    At most two criteria may be given (the service's limit). Equality for DICOM
-    identifiers, BETWEEN for the date ranges.
+    Parameters
+    ----------
+    client
+        A boto3 ``medical-imaging`` client.
+    datastore_id
+        32 lower-case letters and digits; checked before any request.
+    patient_id, accession_number, study_instance_uid, series_instance_uid, study_id
+        Match exactly (operator EQUAL); None or blank: not a criterion.
+    created_between, updated_between
+        ``(start, end)``, inclusive (operator BETWEEN). A date means the whole UTC day;
+        None at either end leaves it open.
+    sort
+        ``(sortField, sortOrder)``; default: the service's order (``updatedAt``, newest
+        first).
+    search_criteria
+        SearchImageSets' ``searchCriteria`` dict as is, instead of the keywords above.
+    limit
+        Summaries returned at most; None: all.
+
+    At most two criteria may be given (the service's limit); see
+    :func:`hi_widgets.api.criteria.search_criteria`, which checks them before any request.
 
     Returns
     -------
@@ -204,31 +226,19 @@ def search_image_sets(
     ['DICOMTags', 'createdAt', 'imageSetId']
     """
     datastore_id = validate_datastore_id(datastore_id)
-    equal = {
-        "DICOMPatientId": patient_id,
-        "DICOMAccessionNumber": accession_number,
-        "DICOMStudyInstanceUID": study_instance_uid,
-        "DICOMSeriesInstanceUID": series_instance_uid,
-        "DICOMStudyId": study_id,
-    }
-    filters = [
-        {"values": [{key: value.strip()}], "operator": "EQUAL"}
-        for key, value in equal.items()
-        if value is not None and value.strip()
-    ]
-    for key, span in (("createdAt", created_between), ("updatedAt", updated_between)):
-        if span is not None:
-            start, end = span
-            if start > end:
-                raise ValueError(f"{key} range starts after it ends: {start} > {end}")
-            filters.append({"values": [{key: start}, {key: end}], "operator": "BETWEEN"})
-    if len(filters) > 2:
-        raise ValueError(f"SearchImageSets accepts at most 2 criteria, got {len(filters)}")
+    criteria = build_criteria(
+        patient_id=patient_id,
+        accession_number=accession_number,
+        study_instance_uid=study_instance_uid,
+        series_instance_uid=series_instance_uid,
+        study_id=study_id,
+        created_between=created_between,
+        updated_between=updated_between,
+        sort=sort,
+        search_criteria=search_criteria,
+    )
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit!r}")
-    criteria: dict[str, Any] = {"filters": filters} if filters else {}
-    if sort is not None:
-        criteria["sort"] = {"sortField": sort[0], "sortOrder": sort[1]}
     return list(search_summaries(direct_send(client), datastore_id, criteria, limit=limit))
 
 

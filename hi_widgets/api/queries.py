@@ -6,31 +6,21 @@ The widgets call these (in a background thread); a notebook can call them direct
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, time, timezone
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
+from hi_widgets.api.criteria import Span
 from hi_widgets.api.fetch import iter_versions, search_image_sets
+from hi_widgets.api.progress import ProgressCallback
 from hi_widgets.api.tables import image_sets_frame, versions_frame
-from hi_widgets.api.walk import Strategy, VersionProgress
+from hi_widgets.api.walk import Strategy
 
-__all__ = ["fetch_versions_frame", "search_frame"]
-
-
-def _day_bounds(start: date | None, end: date | None) -> tuple[datetime, datetime] | None:
-    if start is None and end is None:
-        return None
-    low = datetime.combine(start or date(1970, 1, 1), time.min, tzinfo=timezone.utc)
-    high = (
-        datetime.combine(end, time.max, tzinfo=timezone.utc)
-        if end is not None
-        else datetime.now(timezone.utc)
-    )
-    return low, high
+__all__ = ["fetch_history", "fetch_image_sets"]
 
 
-def search_frame(
+def fetch_image_sets(
     client: Any,
     datastore_id: str,
     *,
@@ -39,16 +29,27 @@ def search_frame(
     study_instance_uid: str | None = None,
     series_instance_uid: str | None = None,
     study_id: str | None = None,
-    created_from: date | None = None,
-    created_to: date | None = None,
-    updated_from: date | None = None,
-    updated_to: date | None = None,
+    created_between: Span | None = None,
+    updated_between: Span | None = None,
+    sort: tuple[str, str] | None = None,
+    search_criteria: Mapping[str, Any] | None = None,
     limit: int | None = 200,
 ) -> pd.DataFrame:
-    """Search image sets and return :func:`hi_widgets.api.tables.image_sets_frame`.
+    """Search image sets and return them as :func:`hi_widgets.image_sets_frame`.
 
-    Identifiers match exactly (operator EQUAL); dates are whole UTC days (operator
-    BETWEEN, the ``*_to`` day inclusive; a missing end is "now").
+    Parameters
+    ----------
+    client, datastore_id
+        As for :func:`hi_widgets.search_image_sets`.
+    patient_id, accession_number, study_instance_uid, series_instance_uid, study_id
+        Match exactly (operator EQUAL); None or blank: not a criterion.
+    created_between, updated_between
+        ``(start, end)``, inclusive; a date means the whole UTC day, None at either end
+        leaves it open.
+    sort, search_criteria
+        As for :func:`hi_widgets.search_image_sets`.
+    limit
+        Image sets returned at most; None: all of them.
 
     Returns
     -------
@@ -57,31 +58,33 @@ def search_frame(
 
     Examples
     --------
-    >>> image_sets = hw.search_frame(client, datastore_id)
+    >>> image_sets = hw.fetch_image_sets(client, datastore_id)
     >>> len(image_sets), "DICOMPatientName" in image_sets
     (30, True)
     """
     summaries = search_image_sets(
         client,
         datastore_id,
-        patient_id=patient_id or None,
-        accession_number=accession_number or None,
-        study_instance_uid=study_instance_uid or None,
-        series_instance_uid=series_instance_uid or None,
-        study_id=study_id or None,
-        created_between=_day_bounds(created_from, created_to),
-        updated_between=_day_bounds(updated_from, updated_to),
+        patient_id=patient_id,
+        accession_number=accession_number,
+        study_instance_uid=study_instance_uid,
+        series_instance_uid=series_instance_uid,
+        study_id=study_id,
+        created_between=created_between,
+        updated_between=updated_between,
+        sort=sort,
+        search_criteria=search_criteria,
         limit=limit,
     )
     return image_sets_frame(summaries, datastore_id=datastore_id)
 
 
-def fetch_versions_frame(
+def fetch_history(
     client: Any,
     datastore_id: str,
     image_set_id: str,
     *,
-    progress: VersionProgress | None = None,
+    progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     strategy: Strategy = "auto",
 ) -> pd.DataFrame:
@@ -100,7 +103,7 @@ def fetch_versions_frame(
 
     Examples
     --------
-    >>> versions = hw.fetch_versions_frame(client, datastore_id, image_set_id)
+    >>> versions = hw.fetch_history(client, datastore_id, image_set_id)
     >>> len(versions), int(versions["versionId"].max())
     (73, 73)
     """

@@ -375,12 +375,12 @@ def image_sets_frame(
     return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
 
 
-def apply_schema(frame: pd.DataFrame) -> pd.DataFrame:
+def apply_schema(df: pd.DataFrame) -> pd.DataFrame:
     """Give known columns of any frame their hi_widgets dtype (e.g. after reading a CSV).
 
     Parameters
     ----------
-    frame
+    df
         A frame whose columns are a subset of the versions or image-set columns, possibly
         with text timestamps (ISO-8601), durations in seconds and ``"True"``/``"False"``.
 
@@ -392,9 +392,7 @@ def apply_schema(frame: pd.DataFrame) -> pd.DataFrame:
     """
     kinds = {**_SUMMARY_KINDS, **_dicom_tag_kinds(), **_VERSION_KINDS}
     data = {
-        column: (
-            _convert(frame[column].array, kinds[column]) if column in kinds else frame[column]
-        )
-        for column in frame.columns
+        column: (_convert(df[column].array, kinds[column]) if column in kinds else df[column])
+        for column in df.columns
     }
-    return pd.DataFrame(data, index=frame.index, columns=frame.columns)
+    return pd.DataFrame(data, index=df.index, columns=df.columns)

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from hi_widgets.api.errors import AccessDeniedError, ResourceNotFoundError, translate
+from hi_widgets.api.progress import ProgressCallback, report
 from hi_widgets.api.records import normalize_image_set
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
     "MissingCallback",
     "Send",
     "Strategy",
-    "VersionProgress",
     "direct_send",
     "get_version",
     "search_summaries",
@@ -57,9 +57,6 @@ Send = Callable[[str, dict[str, Any]], dict[str, Any]]
 """``send(operation, params) -> response``: one request, errors as hi_widgets errors.
 
 It raises :class:`Cancelled` instead of sending when the caller has been cancelled."""
-
-VersionProgress = Callable[[int, "int | None"], None]
-"""``progress(versions_so_far, latest_version_number_or_None)``, after each request."""
 
 MissingCallback = Callable[[int, ResourceNotFoundError], None]
 """``on_missing(version_number, error)`` for a version a GetImageSet walk did not find."""
@@ -125,7 +122,7 @@ def _list_walk(
     send: Send,
     datastore_id: str,
     image_set_id: str,
-    progress: VersionProgress | None,
+    progress: ProgressCallback | None,
     stop_at: StopAt | None,
     seen: set[int],
     if_denied: Callable[[], Iterator[dict[str, Any]]] | None,
@@ -157,8 +154,7 @@ def _list_walk(
             if record["versionId"] not in seen:
                 seen.add(record["versionId"])
                 fresh.append(record)
-        if progress is not None:
-            progress(len(seen), total)
+        report(progress, len(seen), total, "versions")
         yield from fresh
         if stopped:
             return
@@ -168,7 +164,7 @@ def _get_walk(
     send: Send,
     datastore_id: str,
     image_set_id: str,
-    progress: VersionProgress | None,
+    progress: ProgressCallback | None,
     stop_at: StopAt | None,
     on_missing: MissingCallback | None,
     latest: dict[str, Any] | None,
@@ -180,8 +176,7 @@ def _get_walk(
     if stop_at is not None and stop_at(latest):
         return
     seen.add(total)
-    if progress is not None:
-        progress(len(seen), total)
+    report(progress, len(seen), total, "versions")
     yield latest
     for number in range(total - 1, 0, -1):
         try:
@@ -191,14 +186,12 @@ def _get_walk(
                 on_missing(number, error)
             else:
                 log.warning("image set %s has no version %d; skipped", image_set_id, number)
-            if progress is not None:
-                progress(len(seen), total)
+            report(progress, len(seen), total, "versions")
             continue
         if stop_at is not None and stop_at(record):
             return
         seen.add(number)
-        if progress is not None:
-            progress(len(seen), total)
+        report(progress, len(seen), total, "versions")
         yield record
 
 
@@ -208,7 +201,7 @@ def walk_versions(
     image_set_id: str,
     *,
     strategy: Strategy = "auto",
-    progress: VersionProgress | None = None,
+    progress: ProgressCallback | None = None,
     on_missing: MissingCallback | None = None,
     stop_at: StopAt | None = None,
     latest: dict[str, Any] | None = None,
@@ -223,7 +216,9 @@ def walk_versions(
     strategy
         ``"list"``, ``"get"`` or ``"auto"`` (list; get if the first page is denied).
     progress, on_missing, stop_at
-        See the module notes and :data:`VersionProgress`, :data:`MissingCallback`.
+        See the module notes, :class:`~hi_widgets.api.progress.Progress` (counting
+        versions; the total is the latest version number once known) and
+        :data:`MissingCallback`.
     latest
         ``"get"`` only: the latest version's record if already fetched (not sent again).
     """

@@ -36,7 +36,7 @@ over the GetImageSet and ListImageSetVersions quotas at once (see ``_routing``).
 
 from hi_widgets.bulk._datastore import fetch_datastore
 from hi_widgets.bulk._fetch import fetch_versions
-from hi_widgets.bulk._pool import Item, ItemProgress
+from hi_widgets.bulk._pool import Item
 from hi_widgets.bulk._refresh import refresh
 from hi_widgets.bulk._result import ERROR_COLUMNS, FetchResult, FetchStats
 from hi_widgets.bulk.engine import BACKOFF_BASE, BACKOFF_CAP, MAX_ATTEMPTS
@@ -49,7 +49,6 @@ __all__ = [
     "FetchResult",
     "FetchStats",
     "Item",
-    "ItemProgress",
     "fetch_datastore",
     "fetch_versions",
     "refresh",

@@ -15,12 +15,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from hi_widgets.api.criteria import Span
+from hi_widgets.api.criteria import search_criteria as build_criteria
 from hi_widgets.api.errors import HealthImagingError
 from hi_widgets.api.ids import validate_datastore_id
+from hi_widgets.api.progress import ProgressCallback
 from hi_widgets.api.tables import versions_frame
 from hi_widgets.api.walk import Cancelled, search_summaries
 from hi_widgets.bulk._checkpoint import Checkpoint
-from hi_widgets.bulk._pool import Item, ItemProgress, Pool
+from hi_widgets.bulk._pool import Item, Pool
 from hi_widgets.bulk._result import FetchResult, assemble
 from hi_widgets.bulk._routing import GET, LIST, Router, by_get, by_list
 from hi_widgets.bulk.engine import Engine, check_options, make_limiter
@@ -34,10 +37,17 @@ def fetch_datastore(
     client: Any,
     datastore_id: str,
     *,
+    patient_id: str | None = None,
+    accession_number: str | None = None,
+    study_instance_uid: str | None = None,
+    series_instance_uid: str | None = None,
+    study_id: str | None = None,
+    created_between: Span | None = None,
+    updated_between: Span | None = None,
     search_criteria: Mapping[str, Any] | None = None,
     max_workers: int = 8,
-    rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
-    progress: ItemProgress | None = None,
+    quota_rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
+    progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
 ) -> FetchResult:
@@ -49,22 +59,29 @@ def fetch_datastore(
         A boto3 ``medical-imaging`` client (as for :func:`fetch_versions`).
     datastore_id
         32 lower-case letters and digits; checked before any request.
+    patient_id, accession_number, study_instance_uid, series_instance_uid, study_id
+        Fetch only the image sets matching exactly (as for
+        :func:`hi_widgets.search_image_sets`); default: all of them.
+    created_between, updated_between
+        ``(start, end)``, inclusive; a date means the whole UTC day, None at either end
+        leaves it open.
     search_criteria
-        SearchImageSets' ``searchCriteria`` (``filters``, ``sort``) to fetch only some
-        image sets; default: all of them.
+        SearchImageSets' ``searchCriteria`` dict (``filters``, ``sort``) as is, instead
+        of the keywords above.
     max_workers
         Threads per operation (ListImageSetVersions and GetImageSet each get this many).
-    rates
+    quota_rates
         Quota overrides or a shared :class:`~hi_widgets.limits.ratelimit.RateLimiter`, as for
         :func:`fetch_versions`; the routing balances the two operations' rates.
     progress
-        ``progress(done, total, item)`` from worker threads as each image set ends;
-        ``total`` grows while search pages arrive. If it raises, the fetch stops.
+        Called with a :class:`~hi_widgets.api.progress.Progress` counting image sets,
+        from worker threads, as each image set ends; its ``total`` grows while search
+        pages arrive. If it raises, the fetch stops.
     cancel
         When set, no further request is sent; the result holds what was complete.
     checkpoint
         A file recording each image set as it completes, as for :func:`fetch_versions`;
-        a rerun with the same ``datastore_id`` and ``search_criteria`` searches again
+        a rerun with the same ``datastore_id`` and criteria searches again
         and fetches only the image sets not in it.
 
     Returns
@@ -98,18 +115,29 @@ def fetch_datastore(
     started = time.monotonic()
     check_options("auto", max_workers)
     datastore_id = validate_datastore_id(datastore_id)
-    if search_criteria is not None and not isinstance(search_criteria, Mapping):
-        raise TypeError(f"search_criteria must be a mapping, got {type(search_criteria).__name__}")
-    limiter = make_limiter(rates)
+    keywords: dict[str, Any] = {
+        "patient_id": patient_id,
+        "accession_number": accession_number,
+        "study_instance_uid": study_instance_uid,
+        "series_instance_uid": series_instance_uid,
+        "study_id": study_id,
+        "created_between": created_between,
+        "updated_between": updated_between,
+    }
+    criteria = build_criteria(**keywords, search_criteria=search_criteria)
+    limiter = make_limiter(quota_rates)
     engine = Engine(single_attempt_client(client, max_workers), limiter, "auto", cancel)
     router = Router(limiter)
     found: dict[Item, None] = {}
     search_error: HealthImagingError | None = None
-    criteria = dict(search_criteria or {})
     with contextlib.ExitStack() as stack:
         saved = None
         if checkpoint is not None:
-            inputs = {"datastoreId": datastore_id, "searchCriteria": criteria}
+            # The keywords as asked, not the criteria built: an open range ends "now".
+            asked = {name: value for name, value in keywords.items() if value is not None}
+            inputs = {"datastoreId": datastore_id, "searchCriteria": dict(search_criteria or {})}
+            if asked:
+                inputs["search"] = asked
             saved = stack.enter_context(Checkpoint(checkpoint, "fetch_datastore", inputs))
         pool = stack.enter_context(
             Pool(

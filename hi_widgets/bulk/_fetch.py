@@ -14,10 +14,11 @@ import pandas as pd
 
 from hi_widgets.api.ids import validate_datastore_id, validate_image_set_id
 from hi_widgets.api.items import validated_pairs
+from hi_widgets.api.progress import ProgressCallback
 from hi_widgets.api.tables import versions_frame
 from hi_widgets.api.walk import Strategy, walk_versions
 from hi_widgets.bulk._checkpoint import Checkpoint
-from hi_widgets.bulk._pool import Item, ItemProgress, Outcome, Pool, run
+from hi_widgets.bulk._pool import Item, Outcome, Pool, run
 from hi_widgets.bulk._result import FetchResult, assemble
 from hi_widgets.bulk._routing import GET, LIST, Router, by_get, by_list
 from hi_widgets.bulk.engine import Engine, check_options, make_limiter
@@ -46,7 +47,7 @@ def _routed(
     todo: list[Item],
     latest: dict[Item, int],
     max_workers: int,
-    progress: ItemProgress | None,
+    progress: ProgressCallback | None,
     on_outcome: Callable[[Item, Outcome], None] | None,
 ) -> dict[Item, Outcome]:
     """Fetch over both operations' quotas, planned by the known version counts."""
@@ -70,8 +71,8 @@ def fetch_versions(
     *,
     strategy: Strategy = "auto",
     max_workers: int = 8,
-    rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
-    progress: ItemProgress | None = None,
+    quota_rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
+    progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
 ) -> FetchResult:
@@ -96,14 +97,15 @@ def fetch_versions(
     max_workers
         Threads sending requests. The quota, not this, bounds the speed: a few more
         threads than ``rate * latency`` keep the quota busy.
-    rates
+    quota_rates
         Quota overrides ``{"ListImageSetVersions": (rate, burst), ...}`` for an account
         with raised quotas, or a :class:`~hi_widgets.limits.ratelimit.RateLimiter` to share
         between concurrent calls (quotas are per account and region). Default: the
         published quotas.
     progress
-        Called as ``progress(done, total, (datastoreId, imageSetId))`` each time an
-        image set finishes or fails. It is called **from worker threads**, one call at
+        Called with a :class:`~hi_widgets.api.progress.Progress` counting image sets
+        (its ``item`` the ``(datastoreId, imageSetId)`` that ended) each time an image
+        set finishes or fails. It is called **from worker threads**, one call at
         a time per thread: make it thread-safe (a tqdm bar's ``update`` is), and do not
         touch ipywidgets' ``Output`` with ``with out:`` from it. If it raises, the fetch
         stops and the exception propagates.
@@ -129,7 +131,7 @@ def fetch_versions(
     InvalidIdentifierError
         Before any request, naming every malformed item (up to five).
     ValueError, TypeError
-        For a bad ``strategy``, ``max_workers``, ``rates`` or ``items`` shape.
+        For a bad ``strategy``, ``max_workers``, ``quota_rates`` or ``items`` shape.
 
     Notes
     -----
@@ -153,7 +155,7 @@ def fetch_versions(
     """
     started = time.monotonic()
     check_options(strategy, max_workers)
-    limiter = make_limiter(rates)
+    limiter = make_limiter(quota_rates)
     pairs = validated_pairs(items)
     with contextlib.ExitStack() as stack:
         saved = None

@@ -11,16 +11,11 @@ from typing import Any
 
 from hi_widgets.api.errors import HealthImagingError
 from hi_widgets.api.items import Item
+from hi_widgets.api.progress import ProgressCallback, report
 from hi_widgets.api.walk import Cancelled
 from hi_widgets.bulk.engine import Engine
 
 log = logging.getLogger(__name__)
-
-ItemProgress = Callable[[int, int, Item], object]
-"""``progress(done, total, item)``, called from a worker thread as each image set ends.
-
-``total`` is the number of image sets known so far (it grows while a datastore's search
-pages arrive)."""
 
 Work = Callable[[Item], list[dict[str, Any]]]
 """Fetch one image set: its records (raises :class:`~hi_widgets.api.walk.Cancelled`)."""
@@ -49,7 +44,7 @@ class Pool:
         self,
         engine: Engine,
         max_workers: int,
-        progress: ItemProgress | None,
+        progress: ProgressCallback | None,
         *,
         lanes: Iterable[str] = ("main",),
         total: int | None = None,
@@ -97,7 +92,8 @@ class Pool:
             done, total = self._done, self._total
         if self._progress is not None:
             try:
-                self._progress(done, total, item)
+                # total: the image sets known so far (grows while search pages arrive)
+                report(self._progress, done, total, "image sets", item)
             except BaseException:
                 self.engine.abort.set()  # stop every worker now, not when the caller sees it
                 raise
@@ -129,7 +125,7 @@ def run(
     items: list[Item],
     work: Work,
     max_workers: int,
-    progress: ItemProgress | None,
+    progress: ProgressCallback | None,
     on_outcome: Callable[[Item, Outcome], None] | None = None,
 ) -> dict[Item, Outcome]:
     """Run ``work`` for every item on one pool; return outcomes of the items that ended."""

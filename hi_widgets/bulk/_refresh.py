@@ -14,13 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hi_widgets.api.criteria import search_criteria
 from hi_widgets.api.errors import HealthImagingError
 from hi_widgets.api.items import validated_pairs
+from hi_widgets.api.progress import ProgressCallback
 from hi_widgets.api.records import RECORD_FIELDS
 from hi_widgets.api.tables import versions_frame
 from hi_widgets.api.walk import Cancelled, Strategy, search_summaries, walk_versions
 from hi_widgets.bulk._checkpoint import Checkpoint
-from hi_widgets.bulk._pool import Item, ItemProgress, run
+from hi_widgets.bulk._pool import Item, run
 from hi_widgets.bulk._result import FetchResult, assemble
 from hi_widgets.bulk.engine import Engine, check_options, make_limiter
 from hi_widgets.bulk.single_attempt import single_attempt_client
@@ -86,11 +88,7 @@ def _known_versions(frame: pd.DataFrame) -> dict[Item, dict[int, Signature]]:
 def _changed_since(engine: Engine, datastore_id: str, since: datetime) -> set[str] | None:
     """Image sets of a datastore updated at or after ``since``; None if the search failed."""
     upper = datetime.now(timezone.utc) + timedelta(days=1)
-    criteria = {
-        "filters": [
-            {"values": [{"updatedAt": since}, {"updatedAt": upper}], "operator": "BETWEEN"}
-        ]
-    }
+    criteria = search_criteria(updated_between=(since, upper))
     try:
         summaries = search_summaries(engine.send, datastore_id, criteria)
         return {summary["imageSetId"] for summary in summaries}
@@ -101,12 +99,12 @@ def _changed_since(engine: Engine, datastore_id: str, since: datetime) -> set[st
 
 def refresh(
     client: Any,
-    frame: pd.DataFrame,
+    df: pd.DataFrame,
     *,
     strategy: Strategy = "auto",
     max_workers: int = 8,
-    rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
-    progress: ItemProgress | None = None,
+    quota_rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
+    progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     search: bool = True,
     checkpoint: str | os.PathLike[str] | None = None,
@@ -117,10 +115,10 @@ def refresh(
     ----------
     client
         A boto3 ``medical-imaging`` client (as for :func:`fetch_versions`).
-    frame
+    df
         A versions frame, e.g. ``fetch_versions(...).frame`` or one read back from a
         file. Its image sets are refreshed; image sets not in it are not added.
-    strategy, max_workers, rates, progress, cancel
+    strategy, max_workers, quota_rates, progress, cancel
         As for :func:`fetch_versions`; ``progress`` counts the image sets re-listed.
     search
         Ask SearchImageSets (one request per 50 results per datastore) which image sets
@@ -129,7 +127,7 @@ def refresh(
         if the search fails (e.g. it is denied), every image set is listed.
     checkpoint
         A file recording each re-listed image set as it completes, as for
-        :func:`fetch_versions`; a rerun with the same ``frame`` fetches only the image
+        :func:`fetch_versions`; a rerun with the same ``df`` fetches only the image
         sets not in it.
 
     Returns
@@ -163,10 +161,10 @@ def refresh(
     """
     started = time.monotonic()
     check_options(strategy, max_workers)
-    limiter = make_limiter(rates)
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"frame must be a versions DataFrame, got {type(frame).__name__}")
-    old = versions_frame(frame)
+    limiter = make_limiter(quota_rates)
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a versions DataFrame, got {type(df).__name__}")
+    old = versions_frame(df)
     validated_pairs(old[["datastoreId", "imageSetId"]])
     known = _known_versions(old)
     items = list(known)

@@ -117,8 +117,10 @@ def check_options(strategy: str, max_workers: int) -> None:
         raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
 
 
-def make_limiter(rates: Mapping[str, tuple[float, float]] | RateLimiter | None) -> RateLimiter:
-    """Return the limiter given, or a new one with the published quotas and ``rates`` overrides."""
-    if isinstance(rates, RateLimiter):
-        return rates
-    return RateLimiter(rates)
+def make_limiter(
+    quota_rates: Mapping[str, tuple[float, float]] | RateLimiter | None,
+) -> RateLimiter:
+    """Return the limiter given, or one with the published quotas and ``quota_rates``."""
+    if isinstance(quota_rates, RateLimiter):
+        return quota_rates
+    return RateLimiter(quota_rates)

@@ -1,4 +1,4 @@
-"""Fetching for :func:`hi_widgets.changes.log.changes_frame`: versions, then every document.
+"""Fetching for :func:`hi_widgets.changes.log.fetch_changes`: versions, then every document.
 
 ListImageSetVersions pages are walked in the calling thread (:mod:`hi_widgets.api.walk`); each
 version's GetImageSetMetadata is handed to a small thread pool as soon as its page
@@ -16,13 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 
 from hi_widgets.api.errors import HealthImagingError, ResourceNotFoundError
+from hi_widgets.api.progress import ProgressCallback, report
 from hi_widgets.api.walk import Cancelled, walk_versions
 from hi_widgets.bulk.engine import Engine
 
 log = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[int, int], object]
-"""``progress(documents_fetched, documents_to_fetch)``."""
 
 
 def _decode_metadata(response: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,7 +81,7 @@ def fetch_documents(
             if missing:
                 raise ResourceNotFoundError(
                     f"Not found: version(s) {', '.join(map(str, missing))} of image set "
-                    f"{ids['imageSetId']} (versions=). The image set has versions "
+                    f"{ids['imageSetId']} (version_ids=). The image set has versions "
                     f"{min(listed, default=0)} to {max(listed, default=0)}.",
                     operation="ListImageSetVersions",
                     identifiers=ids,
@@ -91,8 +89,7 @@ def fetch_documents(
             total = len(futures)
             for done, future in enumerate(as_completed(futures), start=1):
                 outcomes[futures[future]] = future.result()
-                if progress is not None:
-                    progress(done, total)
+                report(progress, done, total, "documents")
         except BaseException:
             engine.abort.set()
             pool.shutdown(wait=True, cancel_futures=True)

@@ -178,8 +178,8 @@ def diff_versions(
     client: Any,
     datastore_id: str,
     image_set_id: str,
-    version_a: str | int | None,
-    version_b: str | int | None,
+    from_version_id: str | int | None,
+    to_version_id: str | int | None,
 ) -> pd.DataFrame:
     """Fetch the metadata of two versions of an image set and diff them.
 
@@ -189,9 +189,9 @@ def diff_versions(
         A boto3 ``medical-imaging`` client.
     datastore_id, image_set_id
         The image set; checked before any request.
-    version_a, version_b
-        The older (``old`` column) and newer (``new`` column) version; None or blank
-        means the latest.
+    from_version_id, to_version_id
+        The version compared from (``old`` column) and to (``new`` column); None or
+        blank means the latest.
 
     Returns
     -------
@@ -213,10 +213,10 @@ def diff_versions(
     """
     datastore_id = validate_datastore_id(datastore_id)
     image_set_id = validate_image_set_id(image_set_id)
-    validate_optional_version_id(version_a)
-    validate_optional_version_id(version_b)
-    old = get_image_set_metadata(client, datastore_id, image_set_id, version_a)
-    new = get_image_set_metadata(client, datastore_id, image_set_id, version_b)
+    validate_optional_version_id(from_version_id)
+    validate_optional_version_id(to_version_id)
+    old = get_image_set_metadata(client, datastore_id, image_set_id, from_version_id)
+    new = get_image_set_metadata(client, datastore_id, image_set_id, to_version_id)
     return diff_metadata(old, new)
 
 
@@ -250,4 +250,4 @@ def drop_phi_paths(
     pandas.DataFrame
         The remaining rows, same schema, fresh index. Use it before sharing a diff.
     """
-    return Deidentifier(uid_key, keep_dates).diff(diff)
+    return Deidentifier(uid_key=uid_key, keep_dates=keep_dates).diff(diff)

@@ -1,6 +1,6 @@
 """The change log of an image set: which attributes each version changed, and how.
 
-:func:`changes_frame` lists the versions of an image set (ListImageSetVersions), fetches
+:func:`fetch_changes` lists the versions of an image set (ListImageSetVersions), fetches
 the metadata document of every version (GetImageSetMetadata, a small thread pool sending
 through a :class:`~hi_widgets.limits.ratelimit.RateLimiter` at the published quotas, retrying
 throttling and 5xx answers), and compares each version with the one before it.
@@ -50,6 +50,7 @@ import pandas as pd
 
 from hi_widgets.api.errors import InvalidIdentifierError
 from hi_widgets.api.ids import validate_datastore_id, validate_image_set_id, validate_version_id
+from hi_widgets.api.progress import ProgressCallback
 from hi_widgets.api.tables import TIME_UNIT, apply_schema
 from hi_widgets.bulk.engine import Engine, make_limiter
 from hi_widgets.bulk.single_attempt import single_attempt_client
@@ -62,7 +63,7 @@ from hi_widgets.changes._compare import (
     expand_diffs,
     parse,
 )
-from hi_widgets.changes._fetch import ProgressCallback, fetch_documents
+from hi_widgets.changes._fetch import fetch_documents
 from hi_widgets.changes.diff import CHANGE_KINDS
 from hi_widgets.limits.ratelimit import RateLimiter
 
@@ -70,9 +71,9 @@ __all__ = [
     "CHANGES_COLUMNS",
     "LEVELS",
     "VERSION_KINDS",
-    "changes_frame",
     "changes_from_documents",
     "empty_changes_frame",
+    "fetch_changes",
 ]
 
 CHANGES_COLUMNS: tuple[str, ...] = (
@@ -92,7 +93,7 @@ CHANGES_COLUMNS: tuple[str, ...] = (
     "new",
     "message",
 )
-"""Columns of :func:`changes_frame`, in order."""
+"""Columns of :func:`fetch_changes`, in order."""
 
 VERSION_KINDS: tuple[str, ...] = (
     "initial",
@@ -136,7 +137,7 @@ def changes_from_documents(
     Returns
     -------
     pandas.DataFrame
-        As :func:`changes_frame`.
+        As :func:`fetch_changes`.
     """
     records = records or {}
     labels = SeriesLabels()
@@ -220,39 +221,41 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def empty_changes_frame() -> pd.DataFrame:
-    """Return a change log with no rows and the full schema of :func:`changes_frame`."""
+    """Return a change log with no rows and the full schema of :func:`fetch_changes`."""
     return _frame([])
 
 
 # ------------------------------------------------------------------------------ public
 
 
-def _validated_versions(versions: Any) -> list[int] | None:
-    if versions is None:
+def _validated_versions(version_ids: Any) -> list[int] | None:
+    if version_ids is None:
         return None
-    if isinstance(versions, (str, bytes, int)) or not isinstance(versions, Iterable):
+    if isinstance(version_ids, (str, bytes, int)) or not isinstance(version_ids, Iterable):
         raise TypeError(
-            f"versions must be a list of version numbers (or None for all), got {versions!r}"
+            f"version_ids must be a list of version numbers (or None for all), got {version_ids!r}"
         )
     out = []
-    for position, value in enumerate(versions):
+    for position, value in enumerate(version_ids):
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             value = int(value)  # numpy and pandas integers, e.g. from a frame's column
         try:
             out.append(int(validate_version_id(value)))
         except InvalidIdentifierError as error:
-            raise InvalidIdentifierError(f"versions[{position}]", value, error.expected) from None
+            raise InvalidIdentifierError(
+                f"version_ids[{position}]", value, error.expected
+            ) from None
     return sorted(set(out))
 
 
-def changes_frame(
+def fetch_changes(
     client: Any,
     datastore_id: str,
     image_set_id: str,
     *,
-    versions: Iterable[int | str] | None = None,
+    version_ids: Iterable[int | str] | None = None,
     max_workers: int = 8,
-    rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
+    quota_rates: Mapping[str, tuple[float, float]] | RateLimiter | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> pd.DataFrame:
@@ -266,20 +269,21 @@ def changes_frame(
         rate limiter.
     datastore_id, image_set_id
         The image set; checked before any request.
-    versions
+    version_ids
         Version numbers to include (ints or digit strings); default every version. Each
-        is compared with the previous one *of the selection*: ``versions=[1, 73]`` gives
+        is compared with the previous one *of the selection*: ``version_ids=[1, 73]`` gives
         what changed from 1 to 73. Checked before any request; a version the image set
         does not have raises ResourceNotFoundError.
     max_workers
         Threads fetching metadata documents; the GetImageSetMetadata quota (50/s, burst
         100), not this, bounds the speed of long histories.
-    rates
+    quota_rates
         Quota overrides (``{"GetImageSetMetadata": (rate, burst), ...}``) for raised
         quotas, or a :class:`~hi_widgets.limits.ratelimit.RateLimiter` shared with other calls.
     progress
-        Called as ``progress(done, total)`` after each metadata document (or its failure),
-        from the calling thread. If it raises, the fetch stops and the exception propagates.
+        Called with a :class:`~hi_widgets.api.progress.Progress` counting metadata
+        documents after each one (or its failure), from the calling thread. If it
+        raises, the fetch stops and the exception propagates.
     cancel
         When set, no further request is sent; versions not fetched get ``cancelled`` rows
         and the rows already computed are returned.
@@ -302,8 +306,8 @@ def changes_frame(
     Raises
     ------
     InvalidIdentifierError
-        Before any request: a malformed identifier, or a malformed entry of ``versions``
-        (the error's ``field`` names it, e.g. ``versions[2]``).
+        Before any request: a malformed identifier, or a malformed entry of ``version_ids``
+        (the error's ``field`` names it, e.g. ``version_ids[2]``).
     HealthImagingError
         If listing the versions fails, or if no metadata document at all could be
         fetched (then nothing is lost by raising). Failures of single versions become
@@ -311,7 +315,7 @@ def changes_frame(
 
     Examples
     --------
-    >>> log = hw.changes_frame(client, datastore_id, image_set_id, versions=[1, 2])
+    >>> log = hw.fetch_changes(client, datastore_id, image_set_id, version_ids=[1, 2])
     >>> log[["versionId", "attribute", "change"]].to_dict("records")
     [...{'versionId': 2, 'attribute': 'StudyDescription', 'change': 'changed'}...]
     """
@@ -319,10 +323,10 @@ def changes_frame(
         "datastoreId": validate_datastore_id(datastore_id),
         "imageSetId": validate_image_set_id(image_set_id),
     }
-    wanted = _validated_versions(versions)
+    wanted = _validated_versions(version_ids)
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
         raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
-    limiter = make_limiter(rates)
+    limiter = make_limiter(quota_rates)
     if wanted == []:
         return empty_changes_frame()
     engine = Engine(single_attempt_client(client, max_workers), limiter, "list", cancel)

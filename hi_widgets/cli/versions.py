@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hi_widgets.api.progress import Progress
     from hi_widgets.bulk import FetchResult
 
 EXPORT_FORMATS = ("csv", "parquet", "json")  # hi_widgets.export.files.FORMATS, without the import
@@ -139,9 +140,9 @@ def run(args: argparse.Namespace) -> int:
         dynamic_ncols=True,
     )
 
-    def progress(done: int, total: int | None, _item: object) -> None:
-        if total is not None and bar.total != total:  # --all: known once the search ends
-            bar.total = total
+    def progress(step: Progress) -> None:
+        if step.total is not None and bar.total != step.total:  # --all: known once searched
+            bar.total = step.total
         bar.update(1)
 
     def fetch(cancel: threading.Event) -> FetchResult:

@@ -310,7 +310,7 @@ def _file_name() -> str:
 
 
 def export_dataset(
-    frame: pd.DataFrame,
+    df: pd.DataFrame,
     root: str | os.PathLike[str],
     partition_cols: Sequence[str] = ("datastoreId",),
     *,
@@ -329,7 +329,7 @@ def export_dataset(
 
     Parameters
     ----------
-    frame
+    df
         The rows to add, e.g. ``fetch_versions(...).frame`` (not modified). Its index is
         not written.
     root
@@ -365,7 +365,7 @@ def export_dataset(
     Raises
     ------
     TypeError
-        If ``frame`` is not a DataFrame or ``root`` is not a path or URI (before any I/O).
+        If ``df`` is not a DataFrame or ``root`` is not a path or URI (before any I/O).
     ValueError
         Before any I/O: an empty ``root``, a scheme other than ``s3://``, an unknown,
         repeated or PHI column in ``partition_cols`` or ``key``. Before any write: the
@@ -382,12 +382,12 @@ def export_dataset(
     >>> hw.export_dataset(versions, root).rows_skipped  # already stored: nothing appended
     73
     """
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     kind, where, prefix = parse_root(root)
     # The same de-identification rule as export_frame: one place decides what is PHI.
-    clean = _without_phi(frame, include_phi, keep_dates, uid_key)
-    phi = set(map(str, frame.columns)) - set(map(str, clean.columns))
+    clean = _without_phi(df, include_phi=include_phi, keep_dates=keep_dates, uid_key=uid_key)
+    phi = set(map(str, df.columns)) - set(map(str, clean.columns))
     clean = clean.drop(columns=[name for name in NOT_STORED if name in clean.columns])
     partitions, keys = _check_columns(clean, partition_cols, key, phi)
     root_text = os.fspath(root)
@@ -422,7 +422,7 @@ def export_dataset(
         with store.open(*first) as fh:
             old_schema = pq.read_schema(fh)
         if problem := _schema_mismatch(table.schema, old_schema):
-            raise ValueError(f"frame does not match the dataset at {root_text}: {problem}")
+            raise ValueError(f"df does not match the dataset at {root_text}: {problem}")
         table = table.select(old_schema.names)  # every file in the same column order
         if keys:
             # A key can only sit in its own folder when every partition column is in it.

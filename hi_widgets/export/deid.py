@@ -206,7 +206,7 @@ class Deidentifier:
         Keep dates and times (the patient's birth date and time are removed anyway).
     """
 
-    def __init__(self, uid_key: bytes | str | None = None, keep_dates: bool = False) -> None:
+    def __init__(self, *, uid_key: bytes | str | None = None, keep_dates: bool = False) -> None:
         if uid_key is None:
             uid_key = secrets.token_bytes(32)
         elif isinstance(uid_key, str):
@@ -335,7 +335,7 @@ class Deidentifier:
         return out
 
     def changes(self, log: pd.DataFrame) -> pd.DataFrame:
-        """De-identify a change log (:func:`hi_widgets.changes_frame`).
+        """De-identify a change log (:func:`hi_widgets.fetch_changes`).
 
         Attribute rows as in :meth:`diff`; version rows (no attribute: ``initial``,
         ``failed``, ``unchanged``...) stay. UIDs are replaced in paths, in the values of
@@ -398,7 +398,7 @@ def deidentify(
 
     Examples
     --------
-    >>> image_sets = hw.search_frame(client, datastore_id)
+    >>> image_sets = hw.fetch_image_sets(client, datastore_id)
     >>> safe = hw.deidentify(image_sets)
     >>> "DICOMPatientName" in safe.columns
     False
@@ -407,4 +407,4 @@ def deidentify(
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-    return Deidentifier(uid_key, keep_dates).frame(df)
+    return Deidentifier(uid_key=uid_key, keep_dates=keep_dates).frame(df)

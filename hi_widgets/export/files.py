@@ -111,6 +111,7 @@ def _resolve_format(path: Path, format: str | None) -> str:
 
 def _without_phi(
     df: pd.DataFrame,
+    *,
     include_phi: bool,
     keep_dates: bool = False,
     uid_key: bytes | str | None = None,
@@ -119,7 +120,7 @@ def _without_phi(
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     if include_phi:
         return df
-    return Deidentifier(uid_key, keep_dates).frame(df)
+    return Deidentifier(uid_key=uid_key, keep_dates=keep_dates).frame(df)
 
 
 _PHI_DOC = """include_phi
@@ -135,8 +136,8 @@ _PHI_DOC = """include_phi
 def to_bytes(
     df: pd.DataFrame,
     format: str,
-    include_phi: bool = False,
     *,
+    include_phi: bool = False,
     keep_dates: bool = False,
     uid_key: bytes | str | None = None,
 ) -> bytes:
@@ -169,7 +170,7 @@ def to_bytes(
     (True, False)
     """
     name = _check_format(format)
-    frame = _without_phi(df, include_phi, keep_dates, uid_key)
+    frame = _without_phi(df, include_phi=include_phi, keep_dates=keep_dates, uid_key=uid_key)
     buffer = io.BytesIO()
     _WRITERS[name](frame, buffer)
     return buffer.getvalue()
@@ -220,8 +221,8 @@ def export_frame(
     df: pd.DataFrame,
     path: str | os.PathLike[str],
     format: str | None = None,
-    include_phi: bool = False,
     *,
+    include_phi: bool = False,
     keep_dates: bool = False,
     uid_key: bytes | str | None = None,
 ) -> Path:
@@ -272,7 +273,7 @@ def export_frame(
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     target, name = check_destination(path, format)
-    frame = _without_phi(df, include_phi, keep_dates, uid_key)
+    frame = _without_phi(df, include_phi=include_phi, keep_dates=keep_dates, uid_key=uid_key)
     with atomic_write(target, private=include_phi or keep_dates) as fh:
         _WRITERS[name](frame, fh)
     return target

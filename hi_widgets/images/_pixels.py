@@ -17,7 +17,7 @@ __all__ = [
     "INSTALL_HINT",
     "FrameDecodeError",
     "MissingCodecError",
-    "decode_frame",
+    "decode_image_frame",
     "dicom_number",
     "display_pixels",
     "window_pixels",
@@ -87,7 +87,7 @@ def _raw(blob: bytes, attributes: Mapping[str, Any]) -> np.ndarray:
     return np.frombuffer(blob, dtype=dtype).reshape(shape)
 
 
-def decode_frame(
+def decode_image_frame(
     blob: bytes,
     content_type: str | None = None,
     attributes: Mapping[str, Any] | None = None,
@@ -170,7 +170,7 @@ def window_pixels(
     Parameters
     ----------
     pixels
-        Stored values (as :func:`decode_frame` returns them).
+        Stored values (as :func:`decode_image_frame` returns them).
     center, width
         The VOI window (DICOM WindowCenter / WindowWidth, in rescaled units). Applied
         with the DICOM linear function (PS3.3 C.11.2.1.2.1) when both are given and

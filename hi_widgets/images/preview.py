@@ -1,12 +1,12 @@
 """A look at the images of an image set: a few frames, fetched, decoded and windowed.
 
 :func:`preview_image_set` picks the first, middle and last instance of the first series
-from the metadata document (:func:`choose_frames`), fetches their first frame with
-GetImageFrame (kept in a small LRU cache, :class:`FrameCache`), decodes it
-(:func:`decode_frame`: HTJ2K, the service's default, and the other stored formats) and
+from the metadata document (:func:`choose_image_frames`), fetches their first frame with
+GetImageFrame (kept in a small LRU cache, :class:`ImageFrameCache`), decodes it
+(:func:`decode_image_frame`: HTJ2K, the service's default, and the other stored formats) and
 maps it to 0..1 for display (:func:`window_pixels`: the modality rescale, then the
 metadata's window centre/width, else a robust min/max; colour frames by their range,
-PALETTE COLOR through the metadata's lookup tables). :func:`plot_frames` draws the
+PALETTE COLOR through the metadata's lookup tables). :func:`plot_previews` draws the
 results on a pyplot-free Figure.
 
 A frame that cannot be fetched or decoded does not stop the others: each result carries
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,24 +29,25 @@ import numpy as np
 from hi_widgets.api.errors import HealthImagingError, translate
 from hi_widgets.api.fetch import get_image_set_metadata
 from hi_widgets.api.ids import validate_datastore_id, validate_image_set_id
+from hi_widgets.api.progress import ProgressCallback, report
 from hi_widgets.images._pixels import (
     FrameDecodeError,
     MissingCodecError,
-    decode_frame,
+    decode_image_frame,
     dicom_number,
     display_pixels,
     window_pixels,
 )
 
 __all__ = [
-    "FrameCache",
     "FrameDecodeError",
-    "FramePreview",
-    "FrameRef",
+    "ImageFrameCache",
+    "ImageFrameRef",
+    "ImagePreview",
     "MissingCodecError",
-    "choose_frames",
-    "decode_frame",
-    "fetch_frame",
+    "choose_image_frames",
+    "decode_image_frame",
+    "fetch_image_frame",
     "preview_image_set",
     "window_pixels",
 ]
@@ -55,7 +56,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class FrameRef:
+class ImageFrameRef:
     """One frame of the metadata document chosen for a preview.
 
     Attributes
@@ -111,7 +112,7 @@ def _with_frames(series: Any) -> list[tuple[str, Mapping[str, Any]]]:
     return [pair for _, pair in sorted(enumerate(found), key=order)]
 
 
-def choose_frames(metadata: Mapping[str, Any]) -> list[FrameRef]:
+def choose_image_frames(metadata: Mapping[str, Any]) -> list[ImageFrameRef]:
     """Pick the frames to preview: first, middle and last instance of the first series.
 
     Parameters
@@ -121,7 +122,7 @@ def choose_frames(metadata: Mapping[str, Any]) -> list[FrameRef]:
 
     Returns
     -------
-    list of FrameRef
+    list of ImageFrameRef
         The first series is the one with the lowest SeriesNumber (document order when
         absent) among those holding image frames; its instances are sorted by
         InstanceNumber when present (document order otherwise), and the first frame of
@@ -153,7 +154,7 @@ def choose_frames(metadata: Mapping[str, Any]) -> list[FrameRef]:
             dicom = instance.get("DICOM", {})
             number = dicom_number(dicom.get("InstanceNumber"))
             refs.append(
-                FrameRef(
+                ImageFrameRef(
                     frame_id=str(instance["ImageFrames"][frame_index]["ID"]),
                     position=position,
                     series_uid=str(series_uid),
@@ -171,7 +172,7 @@ def choose_frames(metadata: Mapping[str, Any]) -> list[FrameRef]:
 # ------------------------------------------------------------------------ fetching
 
 
-class FrameCache:
+class ImageFrameCache:
     """A thread-safe LRU cache of encoded frames, bounded in count and in bytes.
 
     Parameters
@@ -183,7 +184,7 @@ class FrameCache:
 
     Examples
     --------
-    >>> cache = hw.FrameCache(max_frames=8)
+    >>> cache = hw.ImageFrameCache(max_frames=8)
     >>> previews = hw.preview_image_set(client, datastore_id, image_set_id, cache=cache)
     >>> len(cache) == len(previews)  # a second preview of these frames sends nothing
     True
@@ -230,17 +231,17 @@ class FrameCache:
             self._bytes = 0
 
 
-FRAME_CACHE = FrameCache()
-"""The cache :func:`fetch_frame` and :func:`preview_image_set` use unless given another."""
+IMAGE_FRAME_CACHE = ImageFrameCache()
+"""The cache :func:`fetch_image_frame` and :func:`preview_image_set` use unless given another."""
 
 
-def fetch_frame(
+def fetch_image_frame(
     client: Any,
     datastore_id: str,
     image_set_id: str,
     frame_id: str,
     *,
-    cache: FrameCache | None = None,
+    cache: ImageFrameCache | None = None,
 ) -> tuple[bytes, str | None]:
     """Fetch one encoded image frame with GetImageFrame, through the cache.
 
@@ -253,7 +254,7 @@ def fetch_frame(
     frame_id
         An ``ImageFrames[].ID`` of its metadata.
     cache
-        Where frames are kept; default :data:`FRAME_CACHE`.
+        Where frames are kept; default :data:`IMAGE_FRAME_CACHE`.
 
     Returns
     -------
@@ -271,7 +272,7 @@ def fetch_frame(
     image_set_id = validate_image_set_id(image_set_id)
     if not isinstance(frame_id, str) or not frame_id.strip():
         raise ValueError(f"frame_id must be a non-empty string, got {frame_id!r}")
-    cache = FRAME_CACHE if cache is None else cache
+    cache = IMAGE_FRAME_CACHE if cache is None else cache
     key = (datastore_id, image_set_id, frame_id)
     cached = cache.get(key)
     if cached is not None:
@@ -290,18 +291,18 @@ def fetch_frame(
 
 
 @dataclass(frozen=True, eq=False)
-class FramePreview:
+class ImagePreview:
     """The result for one previewed frame: an image in 0..1, or the reason there is none.
 
     Attributes
     ----------
     ref
-        Which frame (:class:`FrameRef`).
+        Which frame (:class:`ImageFrameRef`).
     image
         ``float32`` pixels in [0, 1] for display (see :func:`window_pixels`; RGB for
         colour and PALETTE COLOR frames), or None.
     pixels
-        The decoded stored values (as :func:`decode_frame` returns them), or None.
+        The decoded stored values (as :func:`decode_image_frame` returns them), or None.
     error
         Why there is no image (the fetch or decode error's message), or None.
     content_type, size
@@ -314,7 +315,7 @@ class FramePreview:
     (True, 'first (#1)', 'float32', 'image/jph')
     """
 
-    ref: FrameRef
+    ref: ImageFrameRef
     image: np.ndarray | None = field(default=None, repr=False)
     pixels: np.ndarray | None = field(default=None, repr=False)
     error: str | None = None
@@ -336,9 +337,6 @@ class FramePreview:
         return ref.position + (f" ({', '.join(parts)})" if parts else "")
 
 
-ProgressCallback = Callable[[int, int], object]
-
-
 def preview_image_set(
     client: Any,
     datastore_id: str,
@@ -346,11 +344,11 @@ def preview_image_set(
     *,
     version_id: str | int | None = None,
     metadata: Mapping[str, Any] | None = None,
-    cache: FrameCache | None = None,
+    cache: ImageFrameCache | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
-) -> list[FramePreview]:
-    """Fetch, decode and window a few frames of an image set (see :func:`choose_frames`).
+) -> list[ImagePreview]:
+    """Fetch, decode and window a few frames of an image set (see :func:`choose_image_frames`).
 
     Parameters
     ----------
@@ -363,15 +361,16 @@ def preview_image_set(
     metadata
         The metadata document, when already fetched (no GetImageSetMetadata then).
     cache
-        Encoded frames are kept here; default :data:`FRAME_CACHE`.
+        Encoded frames are kept here; default :data:`IMAGE_FRAME_CACHE`.
     progress
-        Called as ``progress(done, total)`` after each frame.
+        Called with a :class:`~hi_widgets.api.progress.Progress` counting frames after
+        each frame.
     cancel
         When set, no further frame is fetched; the frames done so far are returned.
 
     Returns
     -------
-    list of FramePreview
+    list of ImagePreview
         One per chosen frame, in order, each with an image or an error (a frame that
         could not be fetched or decoded never stops the others). Empty when the image
         set has no image frame.
@@ -397,31 +396,34 @@ def preview_image_set(
     image_set_id = validate_image_set_id(image_set_id)
     if metadata is None:
         metadata = get_image_set_metadata(client, datastore_id, image_set_id, version_id)
-    refs = choose_frames(metadata)
-    results: list[FramePreview] = []
+    refs = choose_image_frames(metadata)
+    results: list[ImagePreview] = []
     for done, ref in enumerate(refs, start=1):
         if cancel is not None and cancel.is_set():
             break
         results.append(_preview_one(client, datastore_id, image_set_id, ref, cache))
-        if progress is not None:
-            progress(done, len(refs))
+        report(progress, done, len(refs), "frames")
     return results
 
 
 def _preview_one(
-    client: Any, datastore_id: str, image_set_id: str, ref: FrameRef, cache: FrameCache | None
-) -> FramePreview:
+    client: Any,
+    datastore_id: str,
+    image_set_id: str,
+    ref: ImageFrameRef,
+    cache: ImageFrameCache | None,
+) -> ImagePreview:
     try:
-        blob, content_type = fetch_frame(
+        blob, content_type = fetch_image_frame(
             client, datastore_id, image_set_id, ref.frame_id, cache=cache
         )
     except HealthImagingError as error:
-        return FramePreview(ref, error=f"could not fetch frame {ref.frame_id}: {error.message}")
+        return ImagePreview(ref, error=f"could not fetch frame {ref.frame_id}: {error.message}")
     try:
-        pixels = decode_frame(blob, content_type, ref.attributes)
+        pixels = decode_image_frame(blob, content_type, ref.attributes)
         image = display_pixels(pixels, ref.attributes)
     except MissingCodecError:
         raise
     except Exception as error:  # one bad frame must not stop the preview of the others
-        return FramePreview(ref, error=str(error), content_type=content_type, size=len(blob))
-    return FramePreview(ref, image=image, pixels=pixels, content_type=content_type, size=len(blob))
+        return ImagePreview(ref, error=str(error), content_type=content_type, size=len(blob))
+    return ImagePreview(ref, image=image, pixels=pixels, content_type=content_type, size=len(blob))

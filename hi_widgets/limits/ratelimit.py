@@ -260,7 +260,7 @@ class RateLimiter:
 
     Parameters
     ----------
-    rates
+    quota_rates
         Overrides of :data:`~hi_widgets.limits.quotas.PUBLISHED_QUOTAS`:
         ``{"GetImageSet": (rate, burst), ...}``, for an account whose quotas were raised.
         An operation name not in that table is a ``ValueError`` naming it.
@@ -276,18 +276,18 @@ class RateLimiter:
 
     def __init__(
         self,
-        rates: Mapping[str, tuple[float, float]] | None = None,
+        quota_rates: Mapping[str, tuple[float, float]] | None = None,
         *,
         margin: float = SAFETY_MARGIN,
         clock: Callable[[], float] = time.monotonic,
         sleep: SleepFunction | None = None,
     ) -> None:
-        if rates is not None and not isinstance(rates, Mapping):
+        if quota_rates is not None and not isinstance(quota_rates, Mapping):
             raise TypeError(
-                f"rates must be a mapping of operation to (rate, burst), got {rates!r}"
+                f"quota_rates must be a mapping of operation to (rate, burst), got {quota_rates!r}"
             )
         quotas = dict(PUBLISHED_QUOTAS)
-        for operation, value in (rates or {}).items():
+        for operation, value in (quota_rates or {}).items():
             try:
                 rate, burst = value
             except (TypeError, ValueError):

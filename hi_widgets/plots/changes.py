@@ -1,4 +1,4 @@
-"""Plot of a change log (:func:`hi_widgets.changes_frame`): attributes × versions.
+"""Plot of a change log (:func:`hi_widgets.fetch_changes`): attributes × versions.
 
 One column per version, one row per attribute (sorted by level, then name), a cell
 coloured by the kind of change the version made to the attribute. The top row shows what
@@ -142,13 +142,13 @@ def _legend(ax: Axes, frame: pd.DataFrame, used: set[str]) -> None:
     )
 
 
-def plot_changes(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def plot_changes(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Plot which attributes each version changed: attributes × versions.
 
     Parameters
     ----------
-    frame
-        A change log from :func:`hi_widgets.changes_frame` (columns ``versionId``,
+    df
+        A change log from :func:`hi_widgets.fetch_changes` (columns ``versionId``,
         ``kind``, ``level``, ``attribute`` and ``change`` at least).
     ax
         Axes to draw on; default a new pyplot-free Figure, its height grown with the
@@ -165,26 +165,26 @@ def plot_changes(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
 
     Examples
     --------
-    >>> log = hw.changes_frame(client, datastore_id, image_set_id)
+    >>> log = hw.fetch_changes(client, datastore_id, image_set_id)
     >>> ax = hw.plot_changes(log)
     >>> ax.figure is not None
     True
     """
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [column for column in _COLUMNS if column not in frame.columns]
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    missing = [column for column in _COLUMNS if column not in df.columns]
     if missing:
         raise ValueError(
-            f"frame lacks the column(s) {', '.join(missing)}; build it with "
-            "hi_widgets.changes_frame()"
+            f"df lacks the column(s) {', '.join(missing)}; build it with "
+            "hi_widgets.fetch_changes()"
         )
-    frame = frame.dropna(subset=["versionId"])
-    rows = _rows(frame)
+    df = df.dropna(subset=["versionId"])
+    rows = _rows(df)
     ax = _new_axes(ax, height=min(_MAX_HEIGHT, 1.6 + 0.25 * (len(rows) + 1)))
-    if frame.empty:
+    if df.empty:
         return _no_data(ax, "No changes to show")
-    versions = sorted(int(v) for v in frame["versionId"].unique())
-    image, used = _image(frame, versions, rows)
+    versions = sorted(int(v) for v in df["versionId"].unique())
+    image, used = _image(df, versions, rows)
     ax.imshow(image, aspect="auto", interpolation="nearest")
     # Thin white lines between cells, so neighbouring versions of one colour stay apart.
     ax.set_xticks(np.arange(len(versions) + 1) - 0.5, minor=True)
@@ -195,5 +195,5 @@ def plot_changes(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
     _set_ticks(ax, versions, [_VERSION_ROW, *(f"{level}: {name}" for level, name in rows)])
     ax.set_xlabel("version")
     ax.set_title(f"Attribute changes over {len(versions)} versions", loc="left")
-    _legend(ax, frame, used)
+    _legend(ax, df, used)
     return ax

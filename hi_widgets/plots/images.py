@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from hi_widgets.images.preview import FramePreview
+from hi_widgets.images.preview import ImagePreview
 from hi_widgets.plots.axes import _DisplayFigure
 
-__all__ = ["plot_frames"]
+__all__ = ["plot_previews"]
 
 
-def plot_frames(previews: Sequence[FramePreview], axes: Sequence[Any] | None = None) -> Any:
+def plot_previews(previews: Sequence[ImagePreview], axes: Sequence[Any] | None = None) -> Any:
     """Draw previews side by side, in grey, with their captions and errors.
 
     Parameters
@@ -35,7 +35,7 @@ def plot_frames(previews: Sequence[FramePreview], axes: Sequence[Any] | None = N
     Examples
     --------
     >>> previews = hw.preview_image_set(client, datastore_id, image_set_id)
-    >>> figure = hw.plot_frames(previews)
+    >>> figure = hw.plot_previews(previews)
     >>> len(figure.axes) >= 1
     True
     """

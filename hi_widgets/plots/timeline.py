@@ -59,7 +59,7 @@ def _labels(values: list[Any]) -> list[str]:
 
 
 def plot_version_timeline(
-    df: pd.DataFrame, ax: Axes | None = None, *, highlight_version: int | None = None
+    df: pd.DataFrame, ax: Axes | None = None, *, highlight_version_id: int | None = None
 ) -> Axes:
     """Draw each version as a bar in time, coloured by workflow status.
 
@@ -77,7 +77,7 @@ def plot_version_timeline(
 
     Marks: failed versions (``*_FAILED``) get a dark red edge and a red ``X`` at the end
     of the bar; versions with a ``deletedAt`` get a black ``▼`` there;
-    ``highlight_version`` outlines that version (in every image set). The legend lists
+    ``highlight_version_id`` outlines that version (in every image set). The legend lists
     the statuses present (missing status as ``(none)``). The x axis is a concise date
     axis in UTC.
 
@@ -87,7 +87,7 @@ def plot_version_timeline(
         A versions frame (:func:`hi_widgets.api.tables.versions_frame`).
     ax
         Axes to draw on; default a new Figure (no pyplot).
-    highlight_version
+    highlight_version_id
         A versionId to outline, e.g. the one selected in a version browser.
 
     Returns
@@ -178,8 +178,8 @@ def plot_version_timeline(
             zorder=4,
             gid="deletions",
         )
-    if highlight_version is not None:
-        chosen = (plotted["versionId"] == highlight_version).fillna(False).to_numpy(dtype=bool)
+    if highlight_version_id is not None:
+        chosen = (plotted["versionId"] == highlight_version_id).fillna(False).to_numpy(dtype=bool)
         if chosen.any():
             ax.add_collection(
                 PolyCollection(
@@ -238,14 +238,14 @@ the browser scales the image down (sharp) rather than up."""
 TIMELINE_DPI = 144
 
 
-def timeline_png(frame: pd.DataFrame, *, highlight_version: int | None = None) -> bytes:
+def timeline_png(df: pd.DataFrame, *, highlight_version_id: int | None = None) -> bytes:
     """Plot a versions frame's timeline and return it as PNG bytes (the static fallback).
 
     Parameters
     ----------
-    frame
+    df
         A versions frame (:func:`hi_widgets.api.tables.versions_frame`).
-    highlight_version
+    highlight_version_id
         A version number to mark.
 
     Returns
@@ -253,5 +253,5 @@ def timeline_png(frame: pd.DataFrame, *, highlight_version: int | None = None) -
     bytes
         PNG data, :data:`TIMELINE_WIDTH` inches wide at :data:`TIMELINE_DPI`.
     """
-    ax = plot_version_timeline(frame, highlight_version=highlight_version)
+    ax = plot_version_timeline(df, highlight_version_id=highlight_version_id)
     return figure_to_png(ax, dpi=TIMELINE_DPI, width=TIMELINE_WIDTH)

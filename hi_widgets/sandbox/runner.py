@@ -138,7 +138,7 @@ class Sandbox:
         elif latency_ms:
             faults = dataclasses.replace(faults, latency_ms=latency_ms)
         self._log = RequestLog()
-        self._quotas = QuotaTable(self.clock.monotonic, enabled=quotas, rates=quota_rates)
+        self._quotas = QuotaTable(self.clock.monotonic, enabled=quotas, quota_rates=quota_rates)
         self._faults = FaultInjector(faults)
         self._secret = secret_access_key or SECRET_PREFIX + secrets.token_hex(12)
         model = service_model()
@@ -353,13 +353,13 @@ class Sandbox:
         )
 
     def set_quotas(
-        self, enabled: bool, rates: Mapping[str, tuple[float, float]] | None = None
+        self, enabled: bool, quota_rates: Mapping[str, tuple[float, float]] | None = None
     ) -> None:
-        """Turn quotas on or off; ``rates`` overrides ``{"Op": (rate, burst)}``.
+        """Turn quotas on or off; ``quota_rates`` overrides ``{"Op": (rate, burst)}``.
 
         Every bucket starts full again.
         """
-        self._quotas.configure(enabled, rates)
+        self._quotas.configure(enabled, quota_rates)
 
 
 _LOADER_LOCK = threading.Lock()

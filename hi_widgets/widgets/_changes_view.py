@@ -1,6 +1,6 @@
 """The version browser's Changes tab: the change log as a grid and a plot, a row opens its diff.
 
-The log (:func:`hi_widgets.changes_frame`) loads in the background on the browser's
+The log (:func:`hi_widgets.fetch_changes`) loads in the background on the browser's
 runner (progress, Cancel). On screen it is complete, PHI included; its export goes
 through :mod:`hi_widgets.export.files`, which de-identifies a change log row by row unless the
 user ticks the PHI box (:meth:`hi_widgets.export.deid.Deidentifier.changes`).
@@ -17,7 +17,8 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
-from hi_widgets.changes.log import changes_frame
+from hi_widgets.api.progress import Progress, ProgressCallback
+from hi_widgets.changes.log import fetch_changes
 from hi_widgets.plots.axes import figure_to_png
 from hi_widgets.plots.changes import plot_changes
 from hi_widgets.widgets._export import ExportPanel
@@ -97,7 +98,7 @@ class ChangesView(w.VBox):
         self,
         runner: BackgroundRunner,
         status: StatusArea,
-        load_log: Callable[[Callable[[int, int], None], threading.Event], pd.DataFrame],
+        load_log: Callable[[ProgressCallback, threading.Event], pd.DataFrame],
         open_pair: Callable[[int, int], bool],
         publish: Callable[[pd.DataFrame], None],
         basename: str = "changes",
@@ -170,7 +171,8 @@ class ChangesView(w.VBox):
             # was fetched, so the runner calls the outcome cancelled, not done.
             kinds = frame.drop_duplicates("versionId")["kind"]
             if (kinds == "cancelled").any():
-                self.runner.report(int((kinds != "cancelled").sum()), len(kinds))
+                fetched = int((kinds != "cancelled").sum())
+                self.runner.report(Progress(fetched, len(kinds), "documents"))
             return frame
 
         return self.runner.start(
@@ -271,11 +273,11 @@ class ChangesView(w.VBox):
 
 def change_log_loader(
     client: Any, datastore_id: str, image_set_id: str
-) -> Callable[[Callable[[int, int], None], threading.Event], pd.DataFrame]:
+) -> Callable[[ProgressCallback, threading.Event], pd.DataFrame]:
     """Return the ``load_log`` of :class:`ChangesView` for one image set."""
 
-    def load(progress: Callable[[int, int], None], cancel: threading.Event) -> pd.DataFrame:
-        return changes_frame(
+    def load(progress: ProgressCallback, cancel: threading.Event) -> pd.DataFrame:
+        return fetch_changes(
             client,
             datastore_id,
             image_set_id,

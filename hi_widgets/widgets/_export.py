@@ -12,7 +12,7 @@ import html
 import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anywidget
 import ipywidgets as w
@@ -26,6 +26,12 @@ __all__ = ["DEFAULT_EXPORT_FOLDER", "DownloadButton", "ExportPanel"]
 
 DEFAULT_EXPORT_FOLDER = "exports"
 """Folder (relative to the kernel's working directory) Save writes to by default."""
+
+
+class Redact(Protocol):
+    """``redact(df, include_phi=...) -> df``: a frame as it may be exported."""
+
+    def __call__(self, df: pd.DataFrame, *, include_phi: bool) -> pd.DataFrame: ...
 
 
 class DownloadButton(anywidget.AnyWidget):
@@ -104,7 +110,7 @@ class ExportPanel(w.VBox):
     basename
         File name without extension for downloads and the default path.
     redact
-        ``redact(frame, include_phi) -> frame`` applied before writing, for frames whose
+        ``redact(df, include_phi=...) -> df`` applied before writing, for frames whose
         PHI is in rows rather than in :data:`hi_widgets.export.deid.PHI_COLUMNS` (e.g. a
         metadata diff); PHI columns are dropped by :mod:`hi_widgets.export.files` anyway.
     """
@@ -113,7 +119,7 @@ class ExportPanel(w.VBox):
         self,
         status: StatusArea,
         basename: str = "versions",
-        redact: Callable[[pd.DataFrame, bool], pd.DataFrame] | None = None,
+        redact: Redact | None = None,
     ) -> None:
         self.status = status
         self.basename = basename
@@ -200,7 +206,7 @@ class ExportPanel(w.VBox):
             raise ValueError("nothing to export yet")
         if self.redact is None:
             return self.frame
-        return self.redact(self.frame, self.include_phi.value)
+        return self.redact(self.frame, include_phi=self.include_phi.value)
 
     def _download_file(self) -> tuple[str, bytes]:
         return self.filename, self.payload()

@@ -1,9 +1,9 @@
 """PreviewPanel: a few frames of an image set, fetched on request in the background.
 
 "Show images" runs :func:`hi_widgets.preview_image_set` on the owner's runner (progress
-per frame, Cancel), keeps encoded frames in one :class:`~hi_widgets.images.preview.FrameCache`
+per frame, Cancel), keeps encoded frames in one :class:`~hi_widgets.images.preview.ImageFrameCache`
 per panel (a second look sends no GetImageFrame), and draws the result with
-:func:`hi_widgets.plot_frames` into one PNG. Only that picture and short captions reach
+:func:`hi_widgets.plot_previews` into one PNG. Only that picture and short captions reach
 widget state: the metadata document and the pixels stay in the kernel.
 """
 
@@ -17,13 +17,13 @@ from typing import Any, NamedTuple
 import ipywidgets as w
 
 from hi_widgets.images.preview import (
-    FrameCache,
-    FramePreview,
+    ImageFrameCache,
+    ImagePreview,
     MissingCodecError,
     preview_image_set,
 )
 from hi_widgets.plots.axes import figure_to_png
-from hi_widgets.plots.images import plot_frames
+from hi_widgets.plots.images import plot_previews
 from hi_widgets.widgets._runner import BackgroundRunner
 from hi_widgets.widgets._status import StatusArea
 
@@ -66,7 +66,7 @@ class PreviewPanel(w.VBox):
 
     Attributes
     ----------
-    previews : list of FramePreview or None
+    previews : list of ImagePreview or None
         The last result (kernel only, never synced).
     shown : PreviewTarget or None
         Whose images are on screen.
@@ -83,13 +83,13 @@ class PreviewPanel(w.VBox):
         runner: BackgroundRunner,
         status: StatusArea,
         target: Callable[[], PreviewTarget | None],
-        cache: FrameCache | None = None,
+        cache: ImageFrameCache | None = None,
     ) -> None:
         self.runner = runner
         self.status = status
         self._target = target
-        self.cache = FrameCache() if cache is None else cache
-        self.previews: list[FramePreview] | None = None
+        self.cache = ImageFrameCache() if cache is None else cache
+        self.previews: list[ImagePreview] | None = None
         self.shown: PreviewTarget | None = None
         self.show_button = w.Button(
             description="Show images",
@@ -122,7 +122,7 @@ class PreviewPanel(w.VBox):
         if target is None:
             return False
 
-        def job(cancel: threading.Event) -> tuple[list[FramePreview], bytes]:
+        def job(cancel: threading.Event) -> tuple[list[ImagePreview], bytes]:
             previews = preview_image_set(
                 target.client,
                 target.datastore_id,
@@ -132,7 +132,7 @@ class PreviewPanel(w.VBox):
                 progress=self.runner.report,
                 cancel=cancel,
             )
-            return previews, figure_to_png(plot_frames(previews))
+            return previews, figure_to_png(plot_previews(previews))
 
         return self.runner.start(
             job,
@@ -142,7 +142,7 @@ class PreviewPanel(w.VBox):
             unit="frames",
         )
 
-    def _show(self, target: PreviewTarget, previews: list[FramePreview], png: bytes) -> None:
+    def _show(self, target: PreviewTarget, previews: list[ImagePreview], png: bytes) -> None:
         self.previews = previews
         self.shown = target
         show_png(self.image, png)

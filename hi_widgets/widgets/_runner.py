@@ -13,6 +13,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from hi_widgets.api.progress import Progress
 from hi_widgets.widgets._status import StatusArea
 
 log = logging.getLogger("hi_widgets.widgets")
@@ -112,8 +113,9 @@ class BackgroundRunner:
         if self.busy:
             self.status.show("Cancelling…", "warning")
 
-    def report(self, done: int, total: int | None) -> None:
-        """Progress callback for the data layer: ``(done, total or None)``."""
+    def report(self, progress: Progress) -> None:
+        """Progress callback for the data layer (:class:`~hi_widgets.api.progress.Progress`)."""
+        done, total = progress.done, progress.total
         self._reported = True
         self._counts = (int(done), int(total) if total else None)
         if total:

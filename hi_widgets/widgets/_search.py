@@ -61,11 +61,11 @@ class SearchPanel(w.VBox):
             layout=w.Layout(width="20em"),
         )
         self.date_field.add_class("hi-search-date-field")
-        self.created_from = w.DatePicker(description="between", style={"description_width": "5em"})
-        self.created_to = w.DatePicker(description="and", style={"description_width": "3em"})
+        self.date_from = w.DatePicker(description="between", style={"description_width": "5em"})
+        self.date_to = w.DatePicker(description="and", style={"description_width": "3em"})
         for widget, css in (
-            (self.created_from, "hi-search-from"),
-            (self.created_to, "hi-search-to"),
+            (self.date_from, "hi-search-from"),
+            (self.date_to, "hi-search-to"),
         ):
             widget.add_class(css)
         self.button = w.Button(
@@ -97,7 +97,7 @@ class SearchPanel(w.VBox):
                 w.HBox([self.patient_id, self.accession_number], layout=_wrap()),
                 w.HBox([self.study_instance_uid, self.series_instance_uid], layout=_wrap()),
                 w.HBox([self.study_id], layout=_wrap()),
-                w.HBox([self.date_field, self.created_from, self.created_to], layout=_wrap()),
+                w.HBox([self.date_field, self.date_from, self.date_to], layout=_wrap()),
                 w.HBox([self.button]),
                 self.results,
             ]
@@ -105,7 +105,7 @@ class SearchPanel(w.VBox):
         self.add_class("hi-search")
 
     def criteria(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`search_frame` from the fields."""
+        """Keyword arguments for :func:`fetch_image_sets` from the fields."""
         field = self.date_field.value
         return {
             "patient_id": self.patient_id.value.strip() or None,
@@ -113,8 +113,7 @@ class SearchPanel(w.VBox):
             "study_instance_uid": self.study_instance_uid.value.strip() or None,
             "series_instance_uid": self.series_instance_uid.value.strip() or None,
             "study_id": self.study_id.value.strip() or None,
-            f"{field}_from": self.created_from.value,
-            f"{field}_to": self.created_to.value,
+            f"{field}_between": (self.date_from.value, self.date_to.value),
         }
 
     def set_results(self, frame: pd.DataFrame | None) -> None:

@@ -95,10 +95,10 @@ class InteractiveTimeline(w.VBox):
         super().__init__([self.hover, self.canvas], layout=w.Layout(width="100%"))
         self.add_class("hi-interactive-timeline")
 
-    def set_frame(self, frame: pd.DataFrame, highlight_version: int | None = None) -> None:
+    def set_frame(self, frame: pd.DataFrame, highlight_version_id: int | None = None) -> None:
         """Draw ``frame``'s timeline (zoom is reset), optionally outlining a version."""
         self.frame = frame
-        self._draw(highlight_version, keep_view=False)
+        self._draw(highlight_version_id, keep_view=False)
 
     def highlight(self, version: int | None) -> None:
         """Outline ``version`` (keeping the zoom) and make it :attr:`selected_version`."""
@@ -106,7 +106,7 @@ class InteractiveTimeline(w.VBox):
         if self.frame is not None:
             self._draw(version, keep_view=True)
 
-    def _draw(self, highlight_version: int | None, keep_view: bool) -> None:
+    def _draw(self, highlight_version_id: int | None, keep_view: bool) -> None:
         frame = self.frame
         if frame is None:
             return
@@ -117,7 +117,7 @@ class InteractiveTimeline(w.VBox):
         # the timeline on screen as it was.
         figure = Figure(figsize=(WIDTH_INCHES, timeline_height(frame)), dpi=DPI)
         ax = figure.add_subplot()
-        plot_version_timeline(frame, ax=ax, highlight_version=highlight_version)
+        plot_version_timeline(frame, ax=ax, highlight_version_id=highlight_version_id)
         figure.tight_layout()
         if view is not None:
             ax.set_xlim(view[0])

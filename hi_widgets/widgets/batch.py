@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from hi_widgets.api.items import LineProblem, csv_to_lines, parse_id_text
+from hi_widgets.api.progress import Progress
 from hi_widgets.plots.axes import figure_to_png
 from hi_widgets.plots.counts import plot_state_counts
 from hi_widgets.widgets._base import ActionWidget
@@ -329,9 +330,9 @@ class _MonotonicProgress:
         self.lock = threading.Lock()
         self.best = 0
 
-    def __call__(self, done: int, total: int | None, _item: Any = None) -> None:
+    def __call__(self, progress: Progress) -> None:
         with self.lock:
-            if done < self.best:
+            if progress.done < self.best:
                 return
-            self.best = done
-            self.runner.report(done, total)
+            self.best = progress.done
+            self.runner.report(progress)

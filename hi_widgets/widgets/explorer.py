@@ -11,7 +11,8 @@ import pandas as pd
 import traitlets
 
 from hi_widgets.api.fetch import get_image_set
-from hi_widgets.api.queries import fetch_versions_frame, search_frame
+from hi_widgets.api.progress import Progress
+from hi_widgets.api.queries import fetch_history, fetch_image_sets
 from hi_widgets.widgets._base import ActionWidget
 from hi_widgets.widgets._export import ExportPanel
 from hi_widgets.widgets._grid import VERSION_KEY_COLUMNS, FrameGrid
@@ -225,7 +226,7 @@ class ImageSetExplorer(ActionWidget):
 
         def done(record: dict[str, Any]) -> None:
             self.record = record
-            self.runner.report(1, 1)
+            self.runner.report(Progress(1, 1, "versions"))
             self.properties.value = record_html(record, css_class="hi-record")
             self.tabs.selected_index = TAB_PROPERTIES
             self._mark_results()
@@ -255,7 +256,7 @@ class ImageSetExplorer(ActionWidget):
         client = self.client
 
         def job(cancel: threading.Event) -> pd.DataFrame:
-            return fetch_versions_frame(
+            return fetch_history(
                 client, datastore_id, image_set_id, progress=self.runner.report, cancel=cancel
             )
 
@@ -311,22 +312,22 @@ class ImageSetExplorer(ActionWidget):
         else:
             self.table.set_note("")
 
-    def show_versions(self, frame: pd.DataFrame, *, complete: bool = True) -> None:
+    def show_versions(self, df: pd.DataFrame, *, complete: bool = True) -> None:
         """Show a versions frame in the Versions, Timeline and Export tabs.
 
         The timeline is drawn first: if that fails, every tab keeps what it showed.
         """
-        self.timeline.set_frame(frame)
+        self.timeline.set_frame(df)
         self.versions_complete = complete  # first: observers of `versions` read it
-        self.versions = frame
-        ids = frame["imageSetId"].dropna().unique()
-        datastores = frame["datastoreId"].dropna().unique()
+        self.versions = df
+        ids = df["imageSetId"].dropna().unique()
+        datastores = df["datastoreId"].dropna().unique()
         self._shown_key = (
             (str(datastores[0]), str(ids[0])) if len(ids) == 1 and len(datastores) == 1 else None
         )
-        self.table.set_frame(frame)
+        self.table.set_frame(df)
         basename = f"versions-{ids[0]}" if len(ids) == 1 else "versions"
-        self.export.set_frame(frame, basename=basename)
+        self.export.set_frame(df, basename=basename)
         self.tabs.selected_index = TAB_VERSIONS
 
     def run_search(self) -> bool:
@@ -338,7 +339,7 @@ class ImageSetExplorer(ActionWidget):
         client = self.client
 
         def job(_cancel: threading.Event) -> pd.DataFrame:
-            return search_frame(client, datastore_id, **criteria)
+            return fetch_image_sets(client, datastore_id, **criteria)
 
         def done(frame: pd.DataFrame) -> None:
             self.search.set_results(frame)

@@ -14,7 +14,8 @@ import traitlets
 from hi_widgets.api.errors import HealthImagingError, InvalidIdentifierError
 from hi_widgets.api.fetch import get_image_set
 from hi_widgets.api.ids import validate_datastore_id, validate_image_set_id, validate_version_id
-from hi_widgets.api.queries import fetch_versions_frame
+from hi_widgets.api.progress import Progress
+from hi_widgets.api.queries import fetch_history
 from hi_widgets.changes.diff import diff_versions, drop_phi_paths
 from hi_widgets.widgets._base import ActionWidget
 from hi_widgets.widgets._changes_view import ChangesView, change_log_loader
@@ -38,8 +39,8 @@ MAX_PAIRS_SEARCHED = 10
 _PLACEHOLDER = [("—", 0)]
 
 
-def _redact(frame: pd.DataFrame, include_phi: bool) -> pd.DataFrame:
-    return frame if include_phi else drop_phi_paths(frame)
+def _redact(df: pd.DataFrame, *, include_phi: bool) -> pd.DataFrame:
+    return df if include_phi else drop_phi_paths(df)
 
 
 def _values(widget: w.Dropdown) -> list[Any]:
@@ -138,10 +139,10 @@ class VersionBrowser(ActionWidget):
         self.properties.add_class("hi-browser-properties")
         self.timeline = InteractiveTimeline("hi-browser-timeline")
         self.timeline.observe(self._timeline_clicked, names="selected_version")
-        self.version_a = w.Dropdown(options=_PLACEHOLDER, description="Old", disabled=True)
-        self.version_a.add_class("hi-diff-a")
-        self.version_b = w.Dropdown(options=_PLACEHOLDER, description="New", disabled=True)
-        self.version_b.add_class("hi-diff-b")
+        self.from_version_id = w.Dropdown(options=_PLACEHOLDER, description="Old", disabled=True)
+        self.from_version_id.add_class("hi-diff-a")
+        self.to_version_id = w.Dropdown(options=_PLACEHOLDER, description="New", disabled=True)
+        self.to_version_id.add_class("hi-diff-b")
         self.compare_button = w.Button(
             description="Compare",
             icon="exchange",
@@ -191,7 +192,7 @@ class VersionBrowser(ActionWidget):
                 self.timeline,
                 w.VBox(
                     [
-                        w.HBox([self.version_a, self.version_b, self.compare_button]),
+                        w.HBox([self.from_version_id, self.to_version_id, self.compare_button]),
                         self.diff_summary,
                         self.diff_table,
                         w.HTML("<b>Export the diff</b>"),
@@ -248,7 +249,7 @@ class VersionBrowser(ActionWidget):
         self._diff_opened = False
 
         def job(cancel: threading.Event) -> pd.DataFrame:
-            frame = fetch_versions_frame(
+            frame = fetch_history(
                 self.client,
                 self.datastore_id,
                 self.image_set_id,
@@ -295,11 +296,11 @@ class VersionBrowser(ActionWidget):
         finally:
             self.slider.observe(self._selected, names="value")
         self.slider.disabled = False
-        self.version_a.options = options
-        self.version_a.value = previous
-        self.version_b.options = options
-        self.version_b.value = latest
-        self.version_a.disabled = self.version_b.disabled = False
+        self.from_version_id.options = options
+        self.from_version_id.value = previous
+        self.to_version_id.options = options
+        self.to_version_id.value = latest
+        self.from_version_id.disabled = self.to_version_id.disabled = False
         self._render_selected(latest)
 
     def _selected(self, change: Mapping[str, Any]) -> None:
@@ -321,7 +322,7 @@ class VersionBrowser(ActionWidget):
             if self.timeline.frame is frame:
                 self.timeline.highlight(version)
             else:
-                self.timeline.set_frame(frame, highlight_version=version)
+                self.timeline.set_frame(frame, highlight_version_id=version)
                 self.timeline.selected_version = version
         record = {str(k): v for k, v in rows.iloc[0].items()}
         details = self._details.get(version)
@@ -350,13 +351,13 @@ class VersionBrowser(ActionWidget):
         self.status.clear()
 
     def compare(
-        self, version_a: int | str | None = None, version_b: int | str | None = None
+        self, from_version_id: int | str | None = None, to_version_id: int | str | None = None
     ) -> bool:
         """Diff the metadata of two versions in the background.
 
         Parameters
         ----------
-        version_a, version_b
+        from_version_id, to_version_id
             Old and new version; default: the two dropdowns.
 
         Returns
@@ -368,15 +369,17 @@ class VersionBrowser(ActionWidget):
         if self.runner.busy:
             return False
         try:
-            a = int(validate_version_id(self.version_a.value if version_a is None else version_a))
-            b = int(validate_version_id(self.version_b.value if version_b is None else version_b))
+            old = self.from_version_id.value if from_version_id is None else from_version_id
+            new = self.to_version_id.value if to_version_id is None else to_version_id
+            a = int(validate_version_id(old))
+            b = int(validate_version_id(new))
         except InvalidIdentifierError as error:
             self.status.show_error(error)
             return False
-        if version_a is not None and a in _values(self.version_a):
-            self.version_a.value = a
-        if version_b is not None and b in _values(self.version_b):
-            self.version_b.value = b
+        if from_version_id is not None and a in _values(self.from_version_id):
+            self.from_version_id.value = a
+        if to_version_id is not None and b in _values(self.to_version_id):
+            self.to_version_id.value = b
 
         def job(_cancel: threading.Event) -> pd.DataFrame:
             return diff_versions(self.client, self.datastore_id, self.image_set_id, a, b)
@@ -422,12 +425,12 @@ class VersionBrowser(ActionWidget):
     def _timeline_clicked(self, change: Mapping[str, Any]) -> None:
         """Select the version clicked on the timeline; diff it with the one before."""
         version = change["new"]
-        if version is None or version not in _values(self.version_b):
+        if version is None or version not in _values(self.to_version_id):
             return
         self.slider.value = version
-        older = [v for v in _values(self.version_a) if v < version]
-        self.version_b.value = version
-        self.version_a.value = older[-1] if older else version
+        older = [v for v in _values(self.from_version_id) if v < version]
+        self.to_version_id.value = version
+        self.from_version_id.value = older[-1] if older else version
 
     def _tab_opened(self, change: Mapping[str, Any]) -> None:
         if change["new"] == TAB_DIFF and not self._diff_opened and self.diff is None:
@@ -460,7 +463,7 @@ class VersionBrowser(ActionWidget):
             for searched, (a, b) in enumerate(pairs, start=1):
                 frame = diff_versions(client, ds, image_set, a, b)
                 first = first or (a, b, frame)
-                self.runner.report(searched, len(pairs))
+                self.runner.report(Progress(searched, len(pairs), "version pairs"))
                 if len(frame) or cancel.is_set():
                     return a, b, frame, searched
             assert first is not None
@@ -468,7 +471,7 @@ class VersionBrowser(ActionWidget):
 
         def done(found: tuple[int, int, pd.DataFrame, int]) -> None:
             a, b, frame, searched = found
-            self.version_a.value, self.version_b.value = a, b
+            self.from_version_id.value, self.to_version_id.value = a, b
             self._show_diff(a, b, frame)
             newest = pairs[0]
             if frame.empty and self.runner.cancelled:

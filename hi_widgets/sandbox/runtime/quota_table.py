@@ -56,7 +56,7 @@ class QuotaTable:
         Monotonic seconds used to refill the buckets.
     enabled
         Whether quotas are enforced.
-    rates
+    quota_rates
         Overrides of :data:`hi_widgets.limits.quotas.PUBLISHED_QUOTAS`:
         ``{"GetImageSet": (rate, burst), ...}``.
 
@@ -71,18 +71,18 @@ class QuotaTable:
         time_fn: Callable[[], float],
         *,
         enabled: bool = True,
-        rates: Mapping[str, tuple[float, float]] | None = None,
+        quota_rates: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self._time_fn = time_fn
         self._lock = threading.Lock()
-        self.configure(enabled, rates)
+        self.configure(enabled, quota_rates)
 
     def configure(
-        self, enabled: bool, rates: Mapping[str, tuple[float, float]] | None = None
+        self, enabled: bool, quota_rates: Mapping[str, tuple[float, float]] | None = None
     ) -> None:
         """Turn quotas on or off and replace rate overrides; all buckets start full again."""
         merged: dict[str, Quota] = dict(PUBLISHED_QUOTAS)
-        for operation, quota in (rates or {}).items():
+        for operation, quota in (quota_rates or {}).items():
             merged[operation] = check_quota(operation, *quota)
         with self._lock:
             self.enabled = bool(enabled)
