@@ -180,7 +180,7 @@ def sample_lines(store: Backend, samples: int = 3) -> list[str]:
 
 
 def cli_command() -> str:
-    """The ``hi-widgets`` command as a new shell can run it, without an active venv.
+    """Return the ``hi-widgets`` command as a new shell can run it, without an active venv.
 
     The script installed beside this interpreter, by its absolute path; else the
     interpreter itself running the package (a checkout used through ``PYTHONPATH``).
