@@ -55,11 +55,12 @@ def test_the_sandboxs_example_command_runs_as_printed(tmp_path):
         counts = [int(n) for n in re.findall(r"^  [0-9a-z]{32}  \((\d+) versions?\)$", text, re.M)]
         assert len(counts) == 3 and counts[0] == 73  # the long history first
         example = err[err.index("Try, in a shell with the lines above pasted:\n") + 1]
-        argv = shlex.split(example)
-        assert argv[:2] == ["hi-widgets", "versions"]
+        assert " versions --datastore " in example
+        # As printed, in a new shell whose PATH has no venv in it (issue 22: a bare
+        # `hi-widgets` was "command not found" there).
         run = subprocess.run(
-            [sys.executable, "-m", "hi_widgets.cli", *argv[1:], "--no-progress"],
-            env={**env, **exported},
+            ["/bin/sh", "-c", example.strip() + " --no-progress"],
+            env={**env, **exported, "PATH": "/usr/bin:/bin"},
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -70,3 +71,37 @@ def test_the_sandboxs_example_command_runs_as_printed(tmp_path):
     finally:
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        # Issue 22: a typo was reported as a missing option, never named.
+        (
+            ["versions", "--datastore", "x", "--image-sets", "y"],
+            "--image-sets (did you mean --image-set?)",
+        ),
+        # ... and an abbreviation was accepted as if it were the option.
+        (
+            ["versions", "--datastor", "x", "--image-set", "y"],
+            "--datastor (did you mean --datastore?)",
+        ),
+        (["sandbox", "--prot", "8080"], "--prot (did you mean --port?)"),
+        (["--verison"], "--verison (did you mean --version?)"),
+        (["demo", "--bogus"], "unrecognized option --bogus"),
+    ],
+)
+def test_unknown_options_and_abbreviations_are_named(capsys, argv, said):
+    from hi_widgets.cli.main import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_option_values_that_look_like_numbers_are_not_options():
+    from hi_widgets.cli.main import build_parser
+
+    args = build_parser().parse_args(["sandbox", "--port", "0", "--quota-scale", "2"])
+    assert args.port == 0

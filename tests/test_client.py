@@ -87,8 +87,26 @@ def test_missing_profile_is_a_credentials_error():
 
 def test_missing_region_is_a_credentials_error():
     session = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="dummy")
-    with pytest.raises(CredentialsError, match="No AWS region"):
+    with pytest.raises(CredentialsError, match="No AWS region") as info:
         make_client(session=session)
+    # Issue 22: in a fresh shell this is the first error a sandbox user meets.
+    assert "export lines `hi-widgets sandbox` printed" in info.value.message
+
+
+def test_a_stale_sandbox_secret_says_to_paste_the_new_export_lines():
+    # Issue 22: keys from an earlier start were reported as "ask an administrator to
+    # allow the IAM action", which sends people to the wrong place.
+    from hi_widgets import sandbox
+
+    with sandbox.start(quotas=False) as old:
+        stale = dict(old.credentials())
+    with sandbox.start(quotas=False) as sb:
+        session = boto3.Session(region_name=sb.region, **stale)
+        client = make_client(session=session, endpoint_url=sb.endpoint_url, max_attempts=1)
+        with pytest.raises(hi_widgets.AccessDeniedError) as info:
+            hi_widgets.list_datastores(client)
+    assert "paste the export lines it printed this time" in info.value.message
+    assert "administrator" not in info.value.message
 
 
 def test_no_credentials_is_reported_before_anything_is_sent():

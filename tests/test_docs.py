@@ -252,6 +252,38 @@ def test_index_and_api_page_in_the_browser(page, site_url):
     assert page.outside_requests == [], "the site loads resources from outside"
 
 
+GALLERY_PAGES = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.slow
+def test_gallery_pages_embed_no_widget_state(built_site):
+    # The state once held bundled JavaScript whose "<!--" hid the whole article.
+    for name in GALLERY_PAGES:
+        html = (built_site / "gallery" / f"{name}.html").read_text(encoding="utf-8")
+        assert "application/vnd.jupyter.widget-state+json" not in html, name
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("name", GALLERY_PAGES)
+def test_every_gallery_page_shows_its_article_and_images(page, site_url, name):
+    page.goto(f"{site_url}/gallery/{name}.html", timeout=PAGE_TIMEOUT)
+    page.wait_for_load_state("load")
+    article = page.locator("article.bd-article")
+    assert article.is_visible()
+    heading = article.locator("h1").first
+    assert heading.is_visible() and heading.inner_text().strip(), name
+    # Code cells and their outputs are rendered as visible text, not swallowed as script.
+    assert article.locator("div.cell").first.is_visible()
+    assert len(article.inner_text()) > 500, name
+    images = page.evaluate(
+        """() => [...document.querySelectorAll("article img")]
+                  .map(img => img.complete ? img.naturalWidth : 0)"""
+    )
+    assert all(width > 0 for width in images), (name, images)
+    assert page.outside_requests == [], "the site loads resources from outside"
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_gallery_images_load_in_the_browser(page, site_url):

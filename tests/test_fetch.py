@@ -372,3 +372,19 @@ def test_an_unreachable_endpoint_is_a_retryable_connection_error():
         hi_widgets.get_image_set(client, DS, IS)
     assert info.value.retryable
     assert "endpoint URL" in info.value.message
+
+
+def test_a_missing_datastore_is_not_said_to_be_in_an_image_set(client, stub):
+    # Issue 22: "Not found: datastore X in image set Y" had the two the wrong way round.
+    stub.add_client_error("get_image_set", "ResourceNotFoundException", "Datastore missing", 404)
+    with pytest.raises(hi_widgets.ResourceNotFoundError) as info:
+        hi_widgets.get_image_set(client, DS, IS)
+    assert info.value.message.startswith(f"Not found: datastore {DS} (GetImageSet)")
+    assert "in image set" not in info.value.message
+
+
+def test_a_missing_version_is_scoped_by_its_image_set_and_datastore(client, stub):
+    stub.add_client_error("get_image_set", "ResourceNotFoundException", "version missing", 404)
+    with pytest.raises(hi_widgets.ResourceNotFoundError) as info:
+        hi_widgets.get_image_set(client, DS, IS, 7)
+    assert info.value.message.startswith(f"Not found: version 7 in image set {IS}, datastore {DS}")

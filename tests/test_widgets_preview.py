@@ -192,3 +192,12 @@ def test_a_frame_that_cannot_be_decoded_says_why(sb, three_frames):
     assert message.count("hi-preview-error") == 1 and "first" in message
     assert explorer.status.kind == "warning" and "1 of 3" in explorer.status.text
     assert operations(sb).count("GetImageFrame") == 2
+
+
+def test_show_images_before_any_image_set_says_why_and_sends_nothing(sb, three_frames):
+    # Issue 22: "Show images" before an image set was chosen did nothing at all.
+    ds, _, _ = three_frames
+    explorer = explore(sb, ds, "")
+    assert explorer.preview.show() is False
+    assert "Nothing to show yet" in explorer.preview.message.value
+    assert "GetImageFrame" not in operations(sb)

@@ -62,7 +62,18 @@ def _on_config_inited(app: Sphinx, config) -> None:
     generate(Path(app.srcdir) / GALLERY_DIR)
 
 
+def _drop_widget_state(app: Sphinx, pagename: str, *args: object) -> None:
+    # myst-nb embeds the notebook's widget state (megabytes: the widgets' bundled
+    # JavaScript) in <head>. These static pages load no widget manager to read it, and
+    # its "<!--" and "<script" sequences put the HTML parser in script-escape mode, so
+    # browsers showed nothing but the footer. The widgets show their text form instead.
+    metadata = getattr(app.env, "nb_metadata", {}).get(pagename, {})
+    metadata.get("js_files", {}).pop("ipywidgets_state", None)
+
+
 def setup(app: Sphinx) -> dict:
     """Register the gallery generator."""
     app.connect("config-inited", _on_config_inited)
+    # Before myst-nb's own html-page-context handler (priority 500) adds the page's scripts.
+    app.connect("html-page-context", _drop_widget_state, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

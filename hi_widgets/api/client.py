@@ -99,7 +99,9 @@ def make_client(
     if not region:
         raise CredentialsError(
             "No AWS region is set: pass region= (for example 'us-east-1'), set "
-            "AWS_DEFAULT_REGION, or add a region to your profile.",
+            "AWS_DEFAULT_REGION, or add a region to your profile. For the local sandbox, "
+            "paste the export lines `hi-widgets sandbox` printed (they set the region, "
+            "the endpoint and the keys), or use `hi_widgets.sandbox.start().client()`.",
             operation="CreateClient",
         )
     retries: Any = {"total_max_attempts": max_attempts, "mode": retry_mode}

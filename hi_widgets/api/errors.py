@@ -265,6 +265,14 @@ _BY_CODE: dict[str, type[HealthImagingError]] = {
 }
 _BY_CODE["Throttling"] = ThrottlingError
 _BY_CODE["TooManyRequestsException"] = ThrottlingError
+# AWS's common authentication errors (a wrong secret key, an unknown access key id).
+_BY_CODE["InvalidSignatureException"] = AccessDeniedError
+_BY_CODE["UnrecognizedClientException"] = AccessDeniedError
+
+SANDBOX_KEYS_HINT = (
+    "A local sandbox makes new keys at every start: paste the export lines it printed "
+    "this time (or use `sb.client()`), then retry."
+)
 
 
 def _describe(identifiers: Mapping[str, Any]) -> str:
@@ -282,6 +290,13 @@ _NOT_FOUND_HINTS = {
 }
 
 
+_CONTAINERS = {
+    "imageFrameId": ("imageSetId", "datastoreId"),
+    "versionId": ("imageSetId", "datastoreId"),
+    "imageSetId": ("datastoreId",),
+}
+
+
 def _not_found_key(identifiers: Mapping[str, Any], service_message: str) -> str | None:
     """Return the identifier the service says is missing, else the most specific one."""
     sent = [
@@ -294,6 +309,11 @@ def _not_found_key(identifiers: Mapping[str, Any], service_message: str) -> str 
     return sent[0] if sent else None
 
 
+def _is_signature_problem(service_message: str) -> bool:
+    said = service_message.lower()
+    return "signature" in said or "security token" in said or "access key id" in said
+
+
 def _message(
     cls: type[HealthImagingError],
     operation: str,
@@ -303,6 +323,16 @@ def _message(
     action = f"{_IAM_PREFIX}:{operation}"
     where = _describe(identifiers)
     said = f" (service: {service_message})" if service_message else ""
+    if cls is AccessDeniedError and _is_signature_problem(service_message):
+        hint = (
+            SANDBOX_KEYS_HINT
+            if "sandbox" in service_message.lower()
+            else "Check the secret access key (and that this machine's clock is right)."
+        )
+        return (
+            f"The credentials were refused for {operation}: their signature does not "
+            f"match. {hint}{said}"
+        )
     if cls is AccessDeniedError:
         return (
             f"Access denied: your credentials may not call {action} on {where}. "
@@ -312,7 +342,10 @@ def _message(
     if cls is ResourceNotFoundError:
         key = _not_found_key(identifiers, service_message)
         subject = f"{_LABELS[key]} {identifiers[key]}" if key else "the resource"
-        others = {k: v for k, v in identifiers.items() if k != key}
+        # Only what contains the missing resource scopes it: an image set is in a
+        # datastore, never the other way round.
+        containers = _CONTAINERS.get(key, ())
+        others = {k: identifiers[k] for k in containers if identifiers.get(k)}
         scope = f" in {_describe(others)}" if others else ""
         return f"Not found: {subject}{scope} ({operation}). {_NOT_FOUND_HINTS[key]}{said}"
     if cls is ThrottlingError:

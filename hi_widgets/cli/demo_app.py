@@ -26,6 +26,10 @@ PACKAGED_APP_NOTEBOOK = f"hi_widgets/_app/{APP_NOTEBOOK}"
 USE_AWS_ENV_VAR = "HI_WIDGETS_APP_USE_AWS"
 DEFAULT_PORT = 8866
 START_TIMEOUT = 120.0  # seconds until Voila answers HTTP
+DEFAULT_CULL_AFTER = 60  # seconds a kernel without a page may idle before it is stopped
+# jupyter_server's culler also stops a kernel still *starting* (Voila starts it before the
+# page connects): the timeout must outlast a kernel's start on a slow machine.
+MIN_CULL_AFTER = 10
 
 
 def find_app_notebook() -> Path:
@@ -58,11 +62,16 @@ def find_app_notebook() -> Path:
     )
 
 
-def voila_command(notebook: Path, port: int, ip: str = "127.0.0.1") -> list[str]:
+def voila_command(
+    notebook: Path, port: int, ip: str = "127.0.0.1", cull_after: int = DEFAULT_CULL_AFTER
+) -> list[str]:
     """Return the command line that serves ``notebook`` with Voila.
 
     Voila runs under this interpreter, so its kernel is this environment's Python with
-    this hi_widgets installed.
+    this hi_widgets installed. Every page load starts a kernel (and the app's sandbox in
+    it); a kernel whose page was closed or reloaded is stopped once it has been idle for
+    ``cull_after`` seconds (jupyter_server's idle culler; kernels with a page open are
+    never culled), so reloads do not pile up kernels.
 
     Parameters
     ----------
@@ -72,11 +81,16 @@ def voila_command(notebook: Path, port: int, ip: str = "127.0.0.1") -> list[str]
         TCP port; Voila fails instead of silently moving to another port.
     ip
         Interface to bind; the default serves this machine only.
+    cull_after
+        Seconds a kernel without a page may stay idle before it is stopped (at least
+        :data:`MIN_CULL_AFTER`: a kernel still starting counts as idle).
 
     Returns
     -------
     list of str
     """
+    if cull_after < MIN_CULL_AFTER:
+        raise ValueError(f"cull_after must be at least {MIN_CULL_AFTER} s, got {cull_after}")
     return [
         sys.executable,
         "-m",
@@ -86,6 +100,9 @@ def voila_command(notebook: Path, port: int, ip: str = "127.0.0.1") -> list[str]
         f"--port={port}",
         f"--Voila.ip={ip}",
         "--Voila.port_retries=0",
+        f"--MappingKernelManager.cull_idle_timeout={cull_after}",
+        f"--MappingKernelManager.cull_interval={max(1, min(30, cull_after // 2))}",
+        "--MappingKernelManager.cull_connected=False",
     ]
 
 
@@ -164,6 +181,7 @@ def serve(
     ip: str = "127.0.0.1",
     use_aws: bool = False,
     allow_remote_aws: bool = False,
+    cull_after: int = DEFAULT_CULL_AFTER,
 ) -> int:
     """Serve the explorer app with Voila until Ctrl-C.
 
@@ -178,6 +196,9 @@ def serve(
         the local sandbox (it still falls back to the sandbox if no credentials exist).
     allow_remote_aws
         Allow ``use_aws`` on an address other machines can reach (refused otherwise).
+    cull_after
+        Seconds the kernel of a closed or reloaded page may stay idle before it (and its
+        sandbox) is stopped.
 
     Returns
     -------
@@ -185,6 +206,8 @@ def serve(
         Exit status: 0 after Ctrl-C, 2 if refused, non-zero if Voila failed.
     """
     error, warning = bind_problems(ip, use_aws, allow_remote_aws)
+    if cull_after < MIN_CULL_AFTER:
+        error = f"--cull-after must be at least {MIN_CULL_AFTER} seconds, got {cull_after}"
     if error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -212,7 +235,7 @@ def serve(
     if threading.current_thread() is threading.main_thread():
         # `kill <pid>` of this command must not leave Voila and its kernel running.
         previous_handler = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    process = subprocess.Popen(voila_command(notebook, port, ip), env=env)
+    process = subprocess.Popen(voila_command(notebook, port, ip, cull_after), env=env)
     try:
         if not wait_until_serving(ip, port, process):
             stop_process(process)
@@ -260,10 +283,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "AWS credentials; refused without this flag)"
         ),
     )
+    parser.add_argument(
+        "--cull-after",
+        type=int,
+        default=DEFAULT_CULL_AFTER,
+        metavar="SECONDS",
+        help=(
+            "stop the kernel (and sandbox) of a closed or reloaded page after it has been "
+            f"idle this long (default {DEFAULT_CULL_AFTER})"
+        ),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``demo`` subcommand from parsed arguments."""
     return serve(
-        port=args.port, ip=args.ip, use_aws=args.aws, allow_remote_aws=args.allow_remote_aws
+        port=args.port,
+        ip=args.ip,
+        use_aws=args.aws,
+        allow_remote_aws=args.allow_remote_aws,
+        cull_after=args.cull_after,
     )

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from hi_widgets._version import __version__
 from hi_widgets.cli import demo_app as app
 from hi_widgets.cli import versions
+from hi_widgets.cli._strict_parser import StrictParser
 from hi_widgets.cli.versions import EXPORT_FORMATS
 from hi_widgets.sandbox import command as sandbox_command
 
@@ -63,12 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     >>> args.command, args.image_sets == [image_set_id]
     ('versions', True)
     """
-    parser = argparse.ArgumentParser(
+    parser = StrictParser(
         prog="hi-widgets",
         description="AWS HealthImaging version histories: local sandbox, demo, exports.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=StrictParser
+    )
     _add_sandbox(subparsers)
     _add_demo(subparsers)
     versions.add_parser(subparsers)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shlex
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hi_widgets.limits.quotas import scaled_quotas
@@ -171,10 +173,22 @@ def sample_lines(store: Backend, samples: int = 3) -> list[str]:
     lines += [f"  {i}  ({counts[i]} version{'s' * (counts[i] != 1)})" for i in picked]
     lines.append("Try, in a shell with the lines above pasted:")
     lines.append(
-        f"  hi-widgets versions --datastore {datastore} --image-set {' '.join(picked)} "
+        f"  {cli_command()} versions --datastore {datastore} --image-set {' '.join(picked)} "
         "-o versions.csv"
     )
     return lines
+
+
+def cli_command() -> str:
+    """Return the ``hi-widgets`` command as a new shell can run it, without an active venv.
+
+    The script installed beside this interpreter, by its absolute path; else the
+    interpreter itself running the package (a checkout used through ``PYTHONPATH``).
+    """
+    script = Path(sys.executable).with_name("hi-widgets")
+    if script.is_file() and os.access(script, os.X_OK) and not os.environ.get("PYTHONPATH"):
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m hi_widgets.cli"
 
 
 def _import_sources(sources: list[str] | None) -> str | list[str] | None:
@@ -261,7 +275,7 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
 
 def build_parser(prog: str = "python -m hi_widgets.sandbox") -> argparse.ArgumentParser:
     """Return the stand-alone parser of the sandbox command."""
-    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION, allow_abbrev=False)
     add_arguments(parser)
     return parser
 

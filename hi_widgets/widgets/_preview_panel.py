@@ -120,6 +120,12 @@ class PreviewPanel(w.VBox):
             return False
         target = self._target()
         if target is None:
+            # Say why instead of doing nothing (issue 22): the form marks the field at fault.
+            self.message.value = (
+                "<span class='hi-preview-error' role='alert'>Nothing to show yet: connect, "
+                "then choose a datastore and an image set (the fields say what is missing "
+                "or malformed).</span>"
+            )
             return False
 
         def job(cancel: threading.Event) -> tuple[list[ImagePreview], bytes]:

@@ -81,6 +81,7 @@ class ImageSetIngest(BackendState):
                 last_accessed_at=now,
             )
             datastore.image_sets[image_set_id] = image_set
+            self.index(image_set)
 
             def finish(due: datetime) -> None:
                 version.state = "ACTIVE"

@@ -67,6 +67,11 @@ class BackendState:
         self._id_seed = id_seed
         self._new_ids = itertools.count()
         self._failures: list[tuple[str, str]] = []
+        # (datastore, series or study UID) -> image sets whose documents ever held it.
+        # A superset: lookups check each candidate's latest version, so entries never
+        # need removing, and a lookup costs the candidates, not the datastore's size.
+        self._by_series: dict[tuple[str, str], dict[str, ImageSet]] = {}
+        self._by_study: dict[tuple[str, str], dict[str, ImageSet]] = {}
 
     # ------------------------------------------------------------------ building
 
@@ -105,11 +110,32 @@ class BackendState:
                 due, _, action = heapq.heappop(self._pending)
                 action(due)
 
+    def index(self, image_set: ImageSet) -> None:
+        """Record the series and study of an image set's latest version for lookups.
+
+        Every place that creates an image set or gives it a new version calls this.
+        """
+        document = image_set.latest.document
+        store = image_set.datastore_id
+        for series_uid in md.series_uids(document):
+            self._by_series.setdefault((store, series_uid), {})[image_set.image_set_id] = image_set
+        study = md.study_uid(document)
+        if study is not None:
+            self._by_study.setdefault((store, study), {})[image_set.image_set_id] = image_set
+
+    def study_members(self, datastore: Datastore, study_uid: str | None) -> list[ImageSet]:
+        """Return the image sets whose latest version is in a study (creation order)."""
+        if study_uid is None:
+            return []
+        candidates = self._by_study.get((datastore.datastore_id, study_uid), {}).values()
+        return [c for c in candidates if md.study_uid(c.latest.document) == study_uid]
+
     def primary_holder(
         self, datastore: Datastore, series_uid: str, *, besides: ImageSet | None = None
     ) -> ImageSet | None:
         """Return the primary image set (not deleted) that holds a series, if any."""
-        for image_set in datastore.image_sets.values():
+        candidates = self._by_series.get((datastore.datastore_id, series_uid), {})
+        for image_set in candidates.values():
             latest = image_set.latest
             if (
                 image_set is not besides

@@ -156,6 +156,7 @@ class ImageSetWrites(BackendState):
                 latest.version_id + 1, "UPDATING", now, document, force, latest.is_primary
             )
             image_set.versions.append(version)
+            self.index(image_set)
             self._finish(version, "UPDATED", latest.document)
             for sibling, sibling_document in siblings:
                 previous = sibling.latest
@@ -168,6 +169,7 @@ class ImageSetWrites(BackendState):
                     previous.is_primary,
                 )
                 sibling.versions.append(written)
+                self.index(sibling)
                 self._finish(written, "UPDATED", previous.document)
             return {
                 "datastoreId": image_set.datastore_id,
@@ -198,14 +200,9 @@ class ImageSetWrites(BackendState):
         """
         study = md.study_uid(image_set.latest.document)
         siblings = []
-        for other in datastore.image_sets.values():
+        for other in self.study_members(datastore, study):
             latest = other.latest
-            if (
-                other is image_set
-                or not latest.is_primary
-                or latest.state == "DELETED"
-                or md.study_uid(latest.document) != study
-            ):
+            if other is image_set or not latest.is_primary or latest.state == "DELETED":
                 continue
             require_active(other)
             if updatable is None and removable is None:
@@ -261,6 +258,7 @@ class ImageSetWrites(BackendState):
                     previous.version_id + 1, "COPYING", now, merged, force, is_primary
                 )
                 destination.versions.append(written)
+                self.index(destination)
                 self._finish(written, "COPIED", previous.document)
             else:
                 if promote_to_primary:
@@ -276,6 +274,7 @@ class ImageSetWrites(BackendState):
                     storage_tier="FREQUENT_ACCESS",
                 )
                 datastore.image_sets[destination_id] = destination
+                self.index(destination)
                 self._finish(written, "COPIED", document)
             source_version = source.latest
             restore = (source_version.state, source_version.workflow_status)

@@ -163,6 +163,7 @@ class DicomImportOperations(BackendState):
                     is_primary=is_primary,
                 )
                 image_set.versions.append(version)
+                self.index(image_set)
                 imported = ImportedImageSet(draft, image_set.image_set_id, version_id, is_primary)
                 placed.append((imported, version))
             return placed
