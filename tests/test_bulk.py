@@ -559,7 +559,10 @@ def test_refresh_fetches_only_what_changed(sb_manual_clock):
         )
 
 
-def test_refresh_without_changes_and_without_search(sb):
+def test_refresh_without_changes_and_without_search(sb_manual_clock):
+    # A frozen clock: on the wall clock the demo's last operations could settle between
+    # the two fetches (the machine's load decides), and the frames would differ.
+    sb = sb_manual_clock
     ds = sb.store.datastore_ids()[0]
     image_sets = sb.store.image_set_ids(ds)[:20]
     client = sb.client()
@@ -576,7 +579,9 @@ def test_refresh_without_changes_and_without_search(sb):
     assert len(sb.requests) == 20
 
 
-def test_refresh_falls_back_to_listing_when_search_is_denied(sb):
+def test_refresh_falls_back_to_listing_when_search_is_denied(sb_manual_clock):
+    # A frozen clock: the update must not settle between the refresh and the truth.
+    sb = sb_manual_clock
     ds = sb.store.datastore_ids()[0]
     image_sets = sb.store.image_set_ids(ds)[:15]
     client = sb.client()
