@@ -12,6 +12,7 @@ import argparse
 import math
 import os
 import shlex
+import stat
 import signal
 import sys
 import threading
@@ -31,6 +32,61 @@ DESCRIPTION = (
     "after Ctrl-C or SIGTERM, 1 if it cannot listen on the address, 2 for a bad option value."
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+SECRET_ENV = "HI_WIDGETS_SANDBOX_SECRET_ACCESS_KEY"
+"""The environment variable holding a pinned secret access key."""
+SECRET_ON_ARGV = (
+    "--secret-access-key is not accepted: a secret on the command line is visible to "
+    "every local user in /proc/<pid>/cmdline and in `ps`. Set the environment variable "
+    f"{SECRET_ENV}, or pass --secret-access-key-file PATH (a file only you can read: "
+    "chmod 600)"
+)
+
+
+class _RefuseSecretOnArgv(argparse.Action):
+    """The removed ``--secret-access-key``: an error that never repeats the value."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser.error(SECRET_ON_ARGV)
+
+
+def read_secret_file(path: str) -> str:
+    """Return the secret in ``path``; refuse a file that others may read or write.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read, is not a regular file owned by the current user
+        with no group or other permissions, or holds no secret.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as error:
+        raise ValueError(
+            f"--secret-access-key-file {path}: cannot open it ({error.strerror or error})"
+        ) from None
+    with os.fdopen(fd, "r", encoding="utf-8") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"--secret-access-key-file {path}: not a regular file")
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            raise ValueError(f"--secret-access-key-file {path}: owned by another user")
+        if info.st_mode & 0o077:
+            raise ValueError(
+                f"--secret-access-key-file {path}: other users may read or change it "
+                f"(mode {stat.S_IMODE(info.st_mode):04o}); run chmod 600 on it"
+            )
+        secret = handle.read(4096).strip()
+    if not secret:
+        raise ValueError(f"--secret-access-key-file {path}: the file is empty")
+    return secret
+
+
+def pinned_secret(args: argparse.Namespace) -> str | None:
+    """The secret to pin: from ``--secret-access-key-file``, else the environment."""
+    path = getattr(args, "secret_access_key_file", None)
+    if path:
+        return read_secret_file(path)
+    return os.environ.get(SECRET_ENV) or None
 
 
 def _checked(
@@ -112,9 +168,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
-        "--secret-access-key",
-        metavar="SECRET",
-        help="the secret the sandbox hands out and verifies (default: random at each start)",
+        "--secret-access-key-file",
+        metavar="PATH",
+        help=(
+            "pin the secret the sandbox hands out and verifies to the content of PATH, a "
+            f"file only you can read (chmod 600); or set {SECRET_ENV}. Default: random "
+            "at each start. Never on the command line, where every local user can read it"
+        ),
+    )
+    parser.add_argument(  # removed: refused with an error that names the alternatives
+        "--secret-access-key", nargs="?", action=_RefuseSecretOnArgv, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--allow-aws-s3",
+        action="store_true",
+        help=(
+            "let import jobs and --import s3:// read from AWS itself, with the "
+            "environment's AWS credentials (default: refused; point AWS_ENDPOINT_URL_S3 "
+            "at a local S3-compatible server instead)"
+        ),
     )
     parser.add_argument(
         "--allowed-host",
@@ -216,6 +288,11 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         )
     stop = stop or threading.Event()
     try:
+        secret = pinned_secret(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
         running = start(
             seed=args.seed,
             latency_ms=args.latency_ms,
@@ -225,7 +302,8 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
             image_sets=args.image_sets,
             update_delay=args.update_delay,
             verify_signatures=args.verify_signatures,
-            secret_access_key=args.secret_access_key,
+            secret_access_key=secret,
+            allow_aws_s3=getattr(args, "allow_aws_s3", False),
             allowed_hosts=args.allowed_host,
             quota_rates=scaled_quotas(args.quota_scale) if args.quota_scale != 1 else None,
             import_from=_import_sources(getattr(args, "import_from", None)),

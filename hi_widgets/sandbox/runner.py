@@ -16,11 +16,17 @@ from hi_widgets.api.model import SERVICE_NAME, service_model
 from hi_widgets.sandbox.backend.domain import DEFAULT_REGION
 from hi_widgets.sandbox.backend.operations import Backend
 from hi_widgets.sandbox.demo.data import populate
+from hi_widgets.sandbox.dicom.limits import ImportLimits
 from hi_widgets.sandbox.runtime.clock import Clock, ManualClock, SystemClock
 from hi_widgets.sandbox.runtime.faults import FaultInjector, Faults
 from hi_widgets.sandbox.runtime.quota_table import QuotaTable
 from hi_widgets.sandbox.runtime.request_log import RequestLog, RequestLogEntry
-from hi_widgets.sandbox.server.http_server import SandboxHTTPServer
+from hi_widgets.sandbox.server.http_server import (
+    BODY_TIMEOUT,
+    HEADER_TIMEOUT,
+    IDLE_TIMEOUT,
+    SandboxHTTPServer,
+)
 from hi_widgets.sandbox.server.pipeline import MAX_CONNECTIONS, Service
 from hi_widgets.sandbox.server.registry import OperationRegistry
 
@@ -69,7 +75,8 @@ class Sandbox:
     secret_access_key
         The secret the sandbox hands out (:meth:`credentials`, :meth:`env`, the printed
         lines). Default: random for each sandbox, so a web page cannot sign requests to
-        it; pass one to keep it stable across restarts.
+        it; pass one to keep it stable across restarts (the command takes it from the
+        environment or a file, never from its arguments).
     max_clock_skew
         Seconds a header signature's time may be from the sandbox's time (AWS: 900,
         15 minutes); ``None``: no limit. The sandbox's time is its ``clock``, except that
@@ -79,7 +86,21 @@ class Sandbox:
         Host names accepted in the Host header besides IP literals and ``localhost``
         (DNS rebinding protection); ``["*"]`` accepts any.
     max_connections
-        Connections served at once (one thread each); more are answered 503.
+        Connections served at once (one thread each). When all are taken, the one
+        waiting longest for a request is closed for a newcomer; only when every one is
+        busy with a request is a newcomer answered 503.
+    header_timeout, body_timeout, idle_timeout
+        Seconds for a request's headers to arrive (from its first byte), for its body,
+        and for a connection's next request: whole deadlines, not per read, so a client
+        trickling bytes is cut off too.
+    allow_aws_s3
+        Let import jobs (and ``import_from``) read S3 from AWS itself. Off by default:
+        without an S3 endpoint of its own (``AWS_ENDPOINT_URL_S3``) boto3 would send
+        the environment's AWS credentials to AWS, so such an import is refused.
+    import_limits
+        What one input object and one import job may read, decompress and hold
+        (:class:`~hi_widgets.sandbox.dicom.limits.ImportLimits`); a file over a limit is
+        listed in the job's ``failure.ndjson``.
     import_from
         DICOM to load at start-up into an extra ACTIVE datastore named
         ``import_datastore_name``: an ``s3://bucket/prefix`` URI (read with boto3's
@@ -119,6 +140,11 @@ class Sandbox:
         max_connections: int = MAX_CONNECTIONS,
         import_from: str | Iterable[str] | None = None,
         import_datastore_name: str = "imported-dicom",
+        header_timeout: float = HEADER_TIMEOUT,
+        body_timeout: float = BODY_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
+        allow_aws_s3: bool = False,
+        import_limits: ImportLimits | None = None,
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer from 0 to 65535, got {port!r}")
@@ -131,6 +157,8 @@ class Sandbox:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.store = Backend(self.clock, region=region, update_delay=update_delay, id_seed=seed)
         populate(self.store, seed=seed, image_sets=image_sets)
+        self.store.allow_aws_s3 = allow_aws_s3
+        self.store.import_limits = import_limits if import_limits is not None else ImportLimits()
         if import_from is not None:
             self.store.import_at_startup(import_from, import_datastore_name)
         if faults is None:
@@ -157,6 +185,14 @@ class Sandbox:
             allowed_hosts=allowed_hosts,
         )
         self._max_connections = max_connections
+        self._timeouts = {
+            "header_timeout": header_timeout,
+            "body_timeout": body_timeout,
+            "idle_timeout": idle_timeout,
+        }
+        for name, value in self._timeouts.items():
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0 seconds, got {value!r}")
         self._host = host
         self._port = port
         self._server: SandboxHTTPServer | None = None
@@ -171,7 +207,7 @@ class Sandbox:
         if self._server is not None:
             raise RuntimeError("the sandbox is already running")
         self._server = SandboxHTTPServer(
-            (self._host, self._port), self._service, self._max_connections
+            (self._host, self._port), self._service, self._max_connections, **self._timeouts
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever,

@@ -2,8 +2,8 @@
 
 A job reads every object under ``inputS3Uri`` through boto3's S3 client built with the
 standard configuration chain (so ``AWS_ENDPOINT_URL_S3``, profiles and credentials point
-it at AWS or at any S3-compatible server), runs :func:`.pipeline.run_pipeline`
-and writes its results under ``outputS3Uri`` as "Understanding import jobs" documents:
+it at any S3-compatible server), runs :func:`.pipeline.run_pipeline` and writes its
+results under ``outputS3Uri`` as "Understanding import jobs" documents:
 
 ``<outputS3Uri>/<datastoreId>-DicomImport-<jobId>/``
     ``job-output-manifest.json`` (``{"jobSummary": {...}}``), ``SUCCESS/success.ndjson``
@@ -18,6 +18,13 @@ be listed or the output cannot be written. A file that is not DICOM or is broken
 fail the job: it is a line of ``failure.ndjson`` ("an import job can return a jobStatus as
 COMPLETED even if validation issues are discovered", GetDICOMImportJob). Nothing the
 job does raises into the server.
+
+The sandbox never reaches AWS unless told to: without an S3 endpoint of its own, boto3
+would send the environment's AWS credentials to ``https://<bucket>.s3.amazonaws.com``.
+:func:`checked_s3_client` refuses a client whose endpoint is an AWS domain unless
+``allow_aws`` (``Sandbox(allow_aws_s3=True)``, ``--allow-aws-s3``). Objects are read in
+chunks under the job's :class:`~.limits.ImportLimits`; one too large to read is a
+failure, never a job-ending error.
 """
 
 from __future__ import annotations
@@ -30,7 +37,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from urllib.parse import urlsplit
+
+from hi_widgets.sandbox.dicom.limits import ImportLimits, JobBudget
 from hi_widgets.sandbox.dicom.pipeline import ImageSetDraft, PipelineResult, run_pipeline
+from hi_widgets.sandbox.dicom.read import Failure
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +49,24 @@ JOB_STATUSES = ("SUBMITTED", "IN_PROGRESS", "COMPLETED", "FAILED")
 MANIFEST_NAME = "job-output-manifest.json"
 SUCCESS_KEY = "SUCCESS/success.ndjson"
 FAILURE_KEY = "FAILURE/failure.ndjson"
+AWS_DOMAINS = ("amazonaws.com", "amazonaws.com.cn", "api.aws", "on.aws", "aws")
+"""Host name suffixes of AWS endpoints (commercial, China, dual-stack)."""
+ALLOW_AWS_HINT = (
+    "set AWS_ENDPOINT_URL_S3 to a local S3-compatible server (e.g. moto), or start the "
+    "sandbox with allow_aws_s3=True (--allow-aws-s3) to read from AWS with the "
+    "environment's AWS credentials"
+)
+_READ_CHUNK = 1024 * 1024
+
+
+class AwsEndpointRefused(ValueError):
+    """An import would reach AWS and the sandbox was not told it may."""
+
+
+def reaches_aws(endpoint_url: str) -> bool:
+    """Return whether ``endpoint_url`` names an AWS endpoint (by its host name)."""
+    host = (urlsplit(endpoint_url).hostname or "").lower().rstrip(".")
+    return any(host == domain or host.endswith("." + domain) for domain in AWS_DOMAINS)
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -61,11 +90,55 @@ def s3_client() -> Any:
     return boto3.session.Session().client("s3")
 
 
-def iter_s3_objects(client: Any, uri: str) -> Iterator[tuple[str, bytes]]:
+def checked_s3_client(factory: Callable[[], Any], *, allow_aws: bool = False) -> Any:
+    """Build an S3 client with ``factory``; refuse it if it would reach AWS.
+
+    Raises
+    ------
+    AwsEndpointRefused
+        If the client's endpoint is an AWS domain and ``allow_aws`` is false (nothing
+        has been sent: building a client makes no request).
+    """
+    client = factory()
+    endpoint = str(client.meta.endpoint_url)
+    if reaches_aws(endpoint) and not allow_aws:
+        raise AwsEndpointRefused(
+            f"The sandbox does not reach AWS: S3 would be read from {endpoint}; "
+            + ALLOW_AWS_HINT
+        )
+    return client
+
+
+def _read_object(client: Any, bucket: str, key: str, size: int, limit: int) -> bytes | Failure:
+    if size > limit:
+        return Failure(
+            key, f"The file is {size} bytes, more than {limit} (the sandbox's max_object_bytes)"
+        )
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    parts, total = [], 0
+    try:
+        while chunk := body.read(_READ_CHUNK):
+            total += len(chunk)
+            if total > limit:  # the object grew since it was listed
+                return Failure(
+                    key, f"The file is more than {limit} bytes (the sandbox's max_object_bytes)"
+                )
+            parts.append(chunk)
+    finally:
+        body.close()
+    return b"".join(parts)
+
+
+def iter_s3_objects(
+    client: Any, uri: str, limits: ImportLimits | None = None
+) -> Iterator[tuple[str, bytes | Failure]]:
     """Yield ``(key, bytes)`` of every object under ``uri``, in key order.
 
-    Keys ending in ``/`` (folder markers) are skipped. Objects are read one at a time.
+    Keys ending in ``/`` (folder markers) are skipped. Objects are read one at a time,
+    in chunks; one over ``limits.max_object_bytes`` comes as a
+    :class:`~.read.Failure` instead of its bytes, without being downloaded.
     """
+    limit = (limits or ImportLimits()).max_object_bytes
     bucket, prefix = parse_s3_uri(uri)
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
@@ -73,7 +146,7 @@ def iter_s3_objects(client: Any, uri: str) -> Iterator[tuple[str, bytes]]:
             key = item["Key"]
             if key.endswith("/"):
                 continue
-            yield key, client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            yield key, _read_object(client, bucket, key, int(item.get("Size", 0)), limit)
 
 
 @dataclass(frozen=True)
@@ -127,6 +200,10 @@ class ImportJob:
     submitted_at: datetime
     delay: float
     client_token: str | None = None
+    limits: ImportLimits = field(default_factory=ImportLimits)
+    """What the job may read, decompress and hold (:mod:`.limits`)."""
+    allow_aws: bool = False
+    """Whether the job may read from an AWS endpoint (:func:`checked_s3_client`)."""
     clock: Callable[[], datetime] | None = field(default=None, repr=False)
     """The sandbox clock's ``now``; when given, the job never ends before its work did."""
     status: str = "SUBMITTED"
@@ -218,9 +295,16 @@ class ImportJob:
         next :meth:`advance` that is due), and :attr:`done` is set in every case.
         """
         try:
-            client = client_factory()
             try:
-                self.result = run_pipeline(iter_s3_objects(client, self.input_s3_uri))
+                client = checked_s3_client(client_factory, allow_aws=self.allow_aws)
+            except AwsEndpointRefused as error:
+                self._error = str(error)
+                return
+            try:
+                self.result = run_pipeline(
+                    iter_s3_objects(client, self.input_s3_uri, self.limits),
+                    budget=JobBudget(self.limits),
+                )
             except Exception as error:  # S3 or credential errors of any kind
                 self._error = f"Cannot read inputS3Uri {self.input_s3_uri}: {error}"
                 return

@@ -22,16 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, Version
-from hi_widgets.sandbox.backend.errors import conflict, not_found, validation_error
+from hi_widgets.sandbox.backend.errors import ServiceError, conflict, not_found, validation_error
 from hi_widgets.sandbox.backend.paging import make_token, page_size, read_token
 from hi_widgets.sandbox.backend.state import BackendState
 from hi_widgets.sandbox.dicom.frame_encoding import CONTENT_TYPE, FrameStore
 from hi_widgets.sandbox.dicom.import_jobs import (
+    AwsEndpointRefused,
     ImportedImageSet,
     ImportJob,
+    checked_s3_client,
     iter_s3_objects,
     s3_client,
 )
+from hi_widgets.sandbox.dicom.limits import ImportLimits, JobBudget
 from hi_widgets.sandbox.dicom.pipeline import (
     ImageSetDraft,
     document_identity,
@@ -58,6 +61,10 @@ class DicomImportOperations(BackendState):
         """The encoded frames of every imported instance."""
         self.s3_client_factory: Callable[[], Any] = s3_client
         """Builds the S3 client of each job (boto3's standard configuration chain)."""
+        self.allow_aws_s3 = False
+        """Whether imports may read from AWS (refused by default: see import_jobs)."""
+        self.import_limits = ImportLimits()
+        """What one object and one job may read, decompress and hold."""
         self._import_jobs: dict[str, ImportJob] = {}
         self._import_threads: list[threading.Thread] = []
         self._job_versions: dict[str, list[Version]] = {}
@@ -194,9 +201,10 @@ class DicomImportOperations(BackendState):
         ValueError
             If a local path does not exist or the S3 prefix cannot be read.
         """
-        files: Iterable[tuple[str, bytes]]
+        files: Iterable[tuple[str, Any]]
         if isinstance(source, str) and source.startswith("s3://"):
-            files = iter_s3_objects(self.s3_client_factory(), source)
+            client = checked_s3_client(self.s3_client_factory, allow_aws=self.allow_aws_s3)
+            files = iter_s3_objects(client, source, self.import_limits)
         else:
             paths = [source] if isinstance(source, str) else list(source)
             missing = [str(path) for path in paths if not Path(path).exists()]
@@ -204,7 +212,7 @@ class DicomImportOperations(BackendState):
                 raise ValueError(f"no such file or folder to import: {', '.join(missing)}")
             files = iter_local_files(paths)
         try:
-            result = run_pipeline(files)
+            result = run_pipeline(files, budget=JobBudget(self.import_limits))
         except Exception as error:  # S3, credential, endpoint or file system errors
             raise ValueError(f"cannot read DICOM from {source}: {error}") from error
         with self.lock:
@@ -249,6 +257,10 @@ class DicomImportOperations(BackendState):
                 f"inputOwnerAccountId {input_owner_account_id} is not the sandbox account "
                 f"{self.account_id}"
             )
+        try:  # before the job exists: an import that would reach AWS is refused outright
+            checked_s3_client(self.s3_client_factory, allow_aws=self.allow_aws_s3)
+        except AwsEndpointRefused as error:
+            raise ServiceError("AccessDeniedException", str(error)) from None
         with self.lock:
             self.settle()
             datastore = self.datastore(datastore_id)
@@ -268,6 +280,8 @@ class DicomImportOperations(BackendState):
                 submitted_at=self.now(),
                 delay=self.update_delay,
                 client_token=client_token,
+                limits=self.import_limits,
+                allow_aws=self.allow_aws_s3,
                 clock=self.now,
             )
             self._import_jobs[job_id] = job

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hi_widgets.sandbox.dicom.levels import IMAGE_SET_KEY_KEYWORDS, level_of
+from hi_widgets.sandbox.dicom.limits import JobBudget
 from hi_widgets.sandbox.dicom.read import Failure, Frame, Instance, read_instance
 
 Identity = tuple[Any, ...]
@@ -138,9 +139,10 @@ def group_instances(instances: Iterable[Instance]) -> list[ImageSetDraft]:
 
 
 def run_pipeline(
-    files: Iterable[tuple[str, bytes]],
+    files: Iterable[tuple[str, bytes | Failure]],
     *,
     progress: Callable[[int], None] | None = None,
+    budget: JobBudget | None = None,
 ) -> PipelineResult:
     """Read DICOM P10 files and group them into image set drafts.
 
@@ -148,9 +150,13 @@ def run_pipeline(
     ----------
     files
         ``(input_file, data)`` pairs, read one at a time (only the encoded frames of each
-        instance are kept, not the file).
+        instance are kept, not the file); ``data`` is a Failure for an object the reader
+        refused (too large to read).
     progress
         Called with the number of files read so far after each file.
+    budget
+        The job's limits and use so far (:mod:`.limits`); default: each file on its own
+        within the default limits.
 
     Returns
     -------
@@ -163,7 +169,7 @@ def run_pipeline(
     scanned = 0
     for input_file, data in files:
         scanned += 1
-        result = read_instance(input_file, data)
+        result = data if isinstance(data, Failure) else read_instance(input_file, data, budget)
         if isinstance(result, Failure):
             failures.append(result)
         else:

@@ -5,6 +5,11 @@ parsed, lacks an attribute the import needs, breaks an element constraint or who
 data does not decode comes back as a :class:`Failure` whose message says why, in the
 words of the service's ``failure.ndjson`` ("DICOM attribute X does not exist").
 
+What one file may inflate and decode is bounded (:mod:`.limits`): a deflated dataset is
+inflated in chunks up to ``max_inflated_bytes`` before pydicom sees it, and the decoded
+size of the pixel data is computed from Rows, Columns, SamplesPerPixel, BitsAllocated and
+NumberOfFrames before any frame is decoded. A file over a limit is a :class:`Failure`.
+
 Attribute values follow the DICOM JSON model (PS3.18 F.2.3) keyed by keyword, as image set
 metadata is: numbers for IS, DS and the binary numeric VRs, strings for text, dates, times
 and person names, lists for multi-valued elements and sequences, None for an empty value.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import struct
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -22,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from hi_widgets.sandbox.dicom import frame_encoding as frames
 from hi_widgets.sandbox.dicom.levels import LENGTH_LIMITS, level_of
+from hi_widgets.sandbox.dicom.limits import ImportLimits, JobBudget, LimitExceeded
 
 # pydicom, numpy and imagecodecs load when a file is read (pydicom and imagecodecs are the
 # optional `sandbox` extra): the sandbox starts and serves without them.
@@ -40,6 +47,13 @@ MAX_INLINE_BINARY = 1 << 20
 """Binary values above 1 MB are not kept in the metadata ("Understanding import jobs")."""
 
 PIXEL_KEYWORDS = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelData"})
+DEFLATED_TRANSFER_SYNTAX_UID = "1.2.840.10008.1.2.1.99"
+"""Deflated Explicit VR Little Endian: the dataset after the file meta is zlib-deflated."""
+_LONG_LENGTH_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+_INFLATE_INPUT = 64 * 1024
+_INFLATE_OUTPUT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -243,6 +257,98 @@ def _frames(dataset: Dataset, sop_instance_uid: str) -> list[Frame]:
     return result
 
 
+# ------------------------------------------------------------------------ limits
+
+
+def file_meta_end(data: bytes) -> tuple[str | None, int] | None:
+    """Return ``(TransferSyntaxUID, offset of the dataset)`` of a P10 file, or None.
+
+    Reads only the file meta group (0002), explicit VR little endian after the 128-byte
+    preamble and ``DICM``; None when the prefix is missing or the group is malformed.
+    """
+    if data[128:132] != b"DICM":
+        return None
+    offset, syntax = 132, None
+    while offset + 8 <= len(data):
+        group, element = struct.unpack_from("<HH", data, offset)
+        if group != 0x0002:
+            return syntax, offset
+        vr = data[offset + 4 : offset + 6]
+        if vr in _LONG_LENGTH_VRS:
+            if offset + 12 > len(data):
+                return None
+            (length,) = struct.unpack_from("<I", data, offset + 8)
+            start = offset + 12
+        else:
+            (length,) = struct.unpack_from("<H", data, offset + 6)
+            start = offset + 8
+        if element == 0x0010:
+            syntax = data[start : start + length].rstrip(b"\0 ").decode("ascii", "replace")
+        offset = start + length
+    return syntax, offset
+
+
+def inflated_size(data: bytes, offset: int, limit: int) -> int:
+    """Inflate ``data[offset:]`` (raw deflate) in chunks; return its size, at most ``limit``.
+
+    Raises
+    ------
+    LimitExceeded
+        As soon as more than ``limit`` bytes come out: nothing beyond about 1 MB of the
+        output is ever held.
+    """
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    view = memoryview(data)
+    total = 0
+    for start in range(offset, len(data), _INFLATE_INPUT):
+        pending: Any = view[start : start + _INFLATE_INPUT]
+        while pending:
+            total += len(inflater.decompress(pending, _INFLATE_OUTPUT))
+            if total > limit:
+                raise LimitExceeded(
+                    f"The deflated dataset inflates to more than {limit} bytes "
+                    "(the sandbox's max_inflated_bytes)"
+                )
+            pending = inflater.unconsumed_tail
+            if inflater.eof:
+                return total
+    return total
+
+
+def pixel_bytes(dataset: Dataset) -> int:
+    """The size of the dataset's pixel data once decoded, from its image attributes."""
+    rows = int(dataset.get("Rows") or 0)
+    columns = int(dataset.get("Columns") or 0)
+    samples = int(dataset.get("SamplesPerPixel") or 1)
+    bits = int(dataset.get("BitsAllocated") or 8)
+    count = int(dataset.get("NumberOfFrames") or 1)
+    return rows * columns * samples * max(1, (bits + 7) // 8) * max(1, count)
+
+
+def _check_before_parsing(data: bytes, limits: ImportLimits, budget: JobBudget | None) -> None:
+    if len(data) > limits.max_object_bytes:
+        raise LimitExceeded(
+            f"The file is larger than {limits.max_object_bytes} bytes "
+            "(the sandbox's max_object_bytes)"
+        )
+    meta = file_meta_end(data)
+    if meta is not None and meta[0] == DEFLATED_TRANSFER_SYNTAX_UID:
+        size = inflated_size(data, meta[1], limits.max_inflated_bytes)
+        if budget is not None:
+            budget.decompress(size)
+
+
+def _check_pixels(dataset: Dataset, limits: ImportLimits, budget: JobBudget | None) -> None:
+    size = pixel_bytes(dataset)
+    if size > limits.max_pixel_bytes:
+        raise LimitExceeded(
+            f"The pixel data decodes to {size} bytes, more than {limits.max_pixel_bytes} "
+            "(the sandbox's max_pixel_bytes)"
+        )
+    if budget is not None:
+        budget.decompress(size)
+
+
 # -------------------------------------------------------------------------- read
 
 
@@ -260,7 +366,9 @@ def _constraint_violation(instance_levels: dict[str, dict[str, Any]]) -> str | N
     return None
 
 
-def read_instance(input_file: str, data: bytes) -> Instance | Failure:
+def read_instance(
+    input_file: str, data: bytes, budget: JobBudget | None = None
+) -> Instance | Failure:
     """Read one DICOM P10 file as an import job does.
 
     Parameters
@@ -269,6 +377,9 @@ def read_instance(input_file: str, data: bytes) -> Instance | Failure:
         The name the file is reported under (its S3 key, or a local path).
     data
         The file's bytes.
+    budget
+        The job's limits and what it used so far (default: :class:`.ImportLimits`'
+        defaults for this file alone).
 
     Returns
     -------
@@ -281,14 +392,18 @@ def read_instance(input_file: str, data: bytes) -> Instance | Failure:
         # padding); the import reads on, and what it cannot use becomes a failure entry.
         warnings.simplefilter("ignore")
         try:
-            return _read_instance(input_file, data)
+            return _read_instance(input_file, data, budget)
+        except LimitExceeded as error:
+            return Failure(input_file, f"The DICOM file cannot be imported: {error}")
         except Exception as error:  # one bad file never stops an import
             return Failure(input_file, f"The DICOM file cannot be imported: {error}")
 
 
-def _read_instance(input_file: str, data: bytes) -> Instance | Failure:
+def _read_instance(input_file: str, data: bytes, budget: JobBudget | None) -> Instance | Failure:
     from pydicom.errors import InvalidDicomError
 
+    limits = budget.limits if budget is not None else ImportLimits()
+    _check_before_parsing(data, limits, budget)
     try:
         dataset = _read_dataset(data)
     except InvalidDicomError:
@@ -312,8 +427,11 @@ def _read_instance(input_file: str, data: bytes) -> Instance | Failure:
         return Failure(input_file, violation)
     image_frames: list[Frame] = []
     if any(keyword in dataset for keyword in PIXEL_KEYWORDS):
+        _check_pixels(dataset, limits, budget)
         try:
             image_frames = _frames(dataset, levels["Instance"]["SOPInstanceUID"])
         except Exception as error:  # a frame that does not decode
             return Failure(input_file, f"Pixel data verification failed: {error}")
+        if budget is not None:
+            budget.hold(sum(len(frame.htj2k) for frame in image_frames))
     return Instance(input_file=input_file, levels=levels, vrs=vrs, frames=image_frames)

@@ -1,25 +1,34 @@
 """The sandbox's request pipeline, independent of the HTTP server.
 
-Every request goes through :meth:`Service.handle`, in the order the real service applies
-its checks: Host header (no DNS rebinding) -> route (from the model) -> SigV4 signature
-(verified with the sandbox's keys, within the clock skew) -> per-operation denials ->
-injected faults and latency -> quotas -> request parsing and validation (from the model)
--> the operation (from the explicit registry) -> serialisation (from the model).
+A request goes through two steps. :meth:`Service.admit` looks at the request line and
+headers only, before any byte of the body is read: Host header (no DNS rebinding) ->
+route (from the model) -> browser-made requests refused (:mod:`.browser`) -> SigV4
+signature form, key, scope and clock skew (and the whole signature when a signed
+``X-Amz-Content-SHA256`` lets it be checked now) -> the operation's body limit
+(:mod:`.body_limits`). The HTTP server then reads the body, at most that limit, hashing it
+as it arrives, and :meth:`Service.complete` goes on: the signature over the hash of the
+body received -> per-operation denials -> injected faults and latency -> quotas ->
+request parsing and validation (from the model) -> the operation (from the explicit
+registry) -> serialisation (from the model). :meth:`Service.handle` does both for a body
+already in hand.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from botocore.model import ServiceModel
+from botocore.model import OperationModel, ServiceModel
 
 from hi_widgets.sandbox.backend.errors import ServiceError
 from hi_widgets.sandbox.runtime.faults import (
@@ -30,10 +39,14 @@ from hi_widgets.sandbox.runtime.faults import (
 )
 from hi_widgets.sandbox.runtime.quota_table import QuotaTable
 from hi_widgets.sandbox.runtime.request_log import DROPPED, RequestLog, RequestLogEntry
+from hi_widgets.sandbox.server.body_limits import MAX_BODY_BYTES, body_limits
+from hi_widgets.sandbox.server.browser import browser_request_problem
 from hi_widgets.sandbox.server.registry import OperationRegistry
 from hi_widgets.sandbox.server.sigv4 import (
     MAX_CLOCK_SKEW,
     SIGNING_NAME,
+    Signature,
+    claimed_payload_hash,
     read_signature,
     signature_matches,
     time_problem,
@@ -49,8 +62,18 @@ from hi_widgets.sandbox.server.wire import (
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
-"""Requests with a larger body are refused (the largest model member is ~260 kB)."""
+__all__ = ["MAX_BODY_BYTES", "MAX_CONNECTIONS", "Admission", "Service", "host_allowed"]
+
+SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method."
+)
+"""AWS's words ("Troubleshoot signed requests for AWS APIs",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/signature-v4-troubleshooting.html)."""
+PAYLOAD_HASH_MISMATCH = (
+    "The provided 'x-amz-content-sha256' header does not match what was computed."
+)
+"""S3's words for a body that does not hash to its signed X-Amz-Content-SHA256."""
 MAX_CONNECTIONS = 64
 """Connections served at once (one thread each); more are answered 503 and closed."""
 
@@ -76,6 +99,31 @@ def host_allowed(host_header: str | None, extra: frozenset[str]) -> bool:
     except ValueError:
         return False
     return True
+
+
+@dataclass
+class Admission:
+    """A request whose headers passed :meth:`Service.admit`: what reading its body needs."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    query: dict[str, list[str]]
+    operation: OperationModel
+    labels: dict[str, str]
+    body_limit: int
+    """The most body bytes the operation accepts (:mod:`.body_limits`)."""
+    signature: Signature | None = None
+    """To verify over the body's hash; None when verification is off."""
+    claimed_hash: str | None = None
+    """A signed ``X-Amz-Content-SHA256`` already verified, which the body must hash to."""
+
+    def too_large(self) -> str:
+        """The message refusing a body over :attr:`body_limit`."""
+        return (
+            f"The request body is larger than {self.body_limit} bytes, the most "
+            f"{self.operation.name} can carry"
+        )
 
 
 class Service:
@@ -139,6 +187,8 @@ class Service:
         self.signing_time = signing_time
         self.max_clock_skew = max_clock_skew
         self.allowed_hosts = frozenset(allowed_hosts)
+        self.body_limits = body_limits(model)
+        """The most body bytes per operation, from the model's constraints."""
         self._denials: dict[str, frozenset[str] | None] = {}
         self._lock = threading.Lock()
 
@@ -169,12 +219,13 @@ class Service:
 
     # ----------------------------------------------------------------- pipeline
 
-    def handle(
-        self, method: str, target: str, headers: dict[str, str], body: bytes | None
-    ) -> Response | None:
-        """Answer one HTTP request; None means: drop the connection without a response.
+    def admit(
+        self, method: str, target: str, headers: dict[str, str], *, has_body: bool = False
+    ) -> Admission | Response:
+        """Check a request from its request line and headers, before its body is read.
 
-        ``body`` is None when it could not be read (malformed framing or too large).
+        Returns the :class:`Admission` the body step needs, or the refusal to send (the
+        body is then never read; the server closes the connection after it).
         """
         host = {k.lower(): v for k, v in headers.items()}.get("host")
         if not host_allowed(host, self.allowed_hosts):
@@ -202,15 +253,41 @@ class Service:
                 ),
             )
         operation, labels = matched
-        name = operation.name
+        admission = Admission(
+            method, target, headers, query, operation, labels, self.body_limits[operation.name]
+        )
+        try:
+            problem = browser_request_problem(headers, has_body)
+            if problem is not None:  # even with verification off: see .browser
+                raise ServiceError("AccessDeniedException", problem)
+            admission.signature, admission.claimed_hash = self._authenticate_headers(admission)
+        except ServiceError as error:
+            return self._error(operation.name, dict(labels), error)
+        return admission
+
+    def complete(
+        self,
+        admission: Admission,
+        body: bytes | None,
+        *,
+        payload_hash: str | None = None,
+        body_problem: str | None = None,
+    ) -> Response | None:
+        """Answer an admitted request once its body is read; None: drop the connection.
+
+        ``payload_hash`` is the hex SHA-256 of ``body`` if the reader hashed it already.
+        ``body`` is None when it could not be read; ``body_problem`` says why.
+        """
+        name = admission.operation.name
+        labels = admission.labels
         params: dict[str, Any] = dict(labels)
         try:
             if body is None:
                 raise ServiceError(
                     "ValidationException",
-                    f"The request body is malformed or larger than {MAX_BODY_BYTES} bytes",
+                    body_problem or "The request body is malformed or could not be read",
                 )
-            self._authenticate(method, target, headers, query, body)
+            self._authenticate_body(admission, payload_hash or hashlib.sha256(body).hexdigest())
             if self._denied(name, labels):
                 raise ServiceError(
                     "AccessDeniedException",
@@ -229,8 +306,10 @@ class Service:
                 raise ServiceError("ThrottlingException", "Rate exceeded (injected fault)")
             if not self.quotas.try_acquire(name):
                 raise ServiceError("ThrottlingException", "Rate exceeded")
-            params = parse_request(operation, labels, query, headers, body)
-            validate_request(operation, params)
+            params = parse_request(
+                admission.operation, labels, admission.query, admission.headers, body
+            )
+            validate_request(admission.operation, params)
             output = self.operations[name](params)
         except ServiceError as error:
             return self._error(name, params, error)
@@ -241,21 +320,30 @@ class Service:
                 params,
                 ServiceError("InternalServerException", f"Sandbox failure: {error!r}"),
             )
-        response = serialize_response(operation, output)
+        response = serialize_response(admission.operation, output)
         response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
         self.log.append(RequestLogEntry(name, params, response.status, None))
         return response
 
-    def _authenticate(
-        self,
-        method: str,
-        target: str,
-        headers: dict[str, str],
-        query: dict[str, list[str]],
-        body: bytes,
-    ) -> None:
-        """Raise AccessDeniedException unless the request is signed as this sandbox wants."""
-        signature = read_signature(headers, query)
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes | None
+    ) -> Response | None:
+        """Answer one request whose body is already read (:meth:`admit`, then
+        :meth:`complete`); None means: drop the connection without a response."""
+        admitted = self.admit(method, target, headers, has_body=bool(body))
+        if isinstance(admitted, Response):
+            return admitted
+        if body is not None and len(body) > admitted.body_limit:
+            return self.complete(admitted, None, body_problem=admitted.too_large())
+        return self.complete(admitted, body)
+
+    def _authenticate_headers(self, admission: Admission) -> tuple[Signature | None, str | None]:
+        """Check all of the signature the headers show; raise AccessDeniedException.
+
+        Returns the signature still to verify over the body hash (None when verification
+        is off) and the signed ``X-Amz-Content-SHA256`` the body must hash to, if any.
+        """
+        signature = read_signature(admission.headers, admission.query)
         if signature is None or signature.service != SIGNING_NAME:
             raise ServiceError(
                 "AccessDeniedException",
@@ -269,18 +357,51 @@ class Service:
                 "AccessDeniedException", f"The access key id {key} is not allowed by this sandbox"
             )
         if self.secret_keys is None:
-            return
-        if key not in self.secret_keys or not signature_matches(
-            method, target, headers, body, self.secret_keys[key], signature
-        ):
-            raise ServiceError(
-                "AccessDeniedException",
-                "The request signature we calculated does not match the signature you "
-                "provided (sign with the keys the sandbox prints: Sandbox.credentials())",
-            )
+            return None, None
+        if key not in self.secret_keys:
+            raise ServiceError("AccessDeniedException", self._mismatch())
         problem = time_problem(signature, self.signing_time(), self.max_clock_skew)
         if problem is not None:
             raise ServiceError("AccessDeniedException", problem)
+        claimed = claimed_payload_hash(admission.headers, signature)
+        if claimed is not None and not self._signature_matches(admission, signature, claimed):
+            raise ServiceError("AccessDeniedException", self._mismatch())
+        return signature, claimed
+
+    def _authenticate_body(self, admission: Admission, payload_hash: str) -> None:
+        """Verify the signature over the hash of the body received."""
+        signature = admission.signature
+        if signature is None:  # verification is off
+            return
+        claimed = admission.claimed_hash
+        if claimed is not None:  # the signature matched this claim before the body came
+            if not hmac.compare_digest(claimed, payload_hash):
+                raise ServiceError(
+                    "AccessDeniedException", f"{PAYLOAD_HASH_MISMATCH} {SIGNATURE_MISMATCH}"
+                )
+            return
+        if not self._signature_matches(admission, signature, payload_hash):
+            raise ServiceError("AccessDeniedException", self._mismatch())
+
+    def _signature_matches(
+        self, admission: Admission, signature: Signature, payload_hash: str
+    ) -> bool:
+        assert self.secret_keys is not None
+        return signature_matches(
+            admission.method,
+            admission.target,
+            admission.headers,
+            payload_hash,
+            self.secret_keys[signature.access_key],
+            signature,
+        )
+
+    @staticmethod
+    def _mismatch() -> str:
+        return (
+            f"{SIGNATURE_MISMATCH} (The sandbox hashes the body it received into the "
+            "canonical request; sign with the keys it prints: Sandbox.credentials())"
+        )
 
     def _error(self, operation: str, params: dict[str, Any], error: ServiceError) -> Response:
         response = serialize_error(self.model, error.code, error.message)

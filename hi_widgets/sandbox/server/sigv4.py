@@ -4,7 +4,12 @@ Both forms botocore produces are verified: the ``Authorization`` header and the
 presigned query string (``X-Amz-Algorithm``, ``X-Amz-Credential``, ``X-Amz-Date``,
 ``X-Amz-Expires``, ``X-Amz-SignedHeaders``, ``X-Amz-Signature``). The canonical request is
 rebuilt with botocore's own signer from the request exactly as received, so whatever
-botocore signs, this recomputes.
+botocore signs, this recomputes, with one exception: the payload hash is always the hash
+of the body the sandbox received, as for every service but S3 ("Create a canonical
+request", https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html).
+An ``X-Amz-Content-SHA256`` header is not a substitute for it (and ``UNSIGNED-PAYLOAD``
+never matches): a signed 64-hex header only lets the signature be checked before the body
+is read (:func:`claimed_payload_hash`), and the body must then hash to it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
-from botocore.auth import UNSIGNED_PAYLOAD, SigV4Auth, SigV4QueryAuth
+from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -27,6 +32,7 @@ _CREDENTIAL = re.compile(
 )
 MAX_PRESIGNED_SECONDS = 604800
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -124,11 +130,25 @@ def signed_access_key(headers: dict[str, str], query: dict[str, list[str]]) -> s
     return signature.access_key
 
 
+def claimed_payload_hash(headers: dict[str, str], signature: Signature) -> str | None:
+    """Return the signed ``X-Amz-Content-SHA256`` value if it is a SHA-256 hex digest.
+
+    With it the signature can be verified from the headers alone, before the body is
+    read; the body must then hash to exactly this value. ``UNSIGNED-PAYLOAD``, an unsigned
+    header or anything else gives None: the body is read (under its cap) and hashed first.
+    """
+    if "x-amz-content-sha256" not in signature.signed_headers:
+        return None
+    lower = {key.lower(): value for key, value in headers.items()}
+    value = lower.get("x-amz-content-sha256", "").strip().lower()
+    return value if _HEX_SHA256.fullmatch(value) else None
+
+
 def signature_matches(
     method: str,
     target: str,
     headers: dict[str, str],
-    body: bytes,
+    payload_hash: str,
     secret_key: str,
     signature: Signature,
 ) -> bool:
@@ -136,8 +156,11 @@ def signature_matches(
 
     Parameters
     ----------
-    method, target, headers, body
+    method, target, headers
         The request as received (``target`` is the raw path and query string).
+    payload_hash
+        The hex SHA-256 of the body as received (or, before the body is read, the
+        value :func:`claimed_payload_hash` found, which the body must match later).
     secret_key
         The secret access key that belongs to the signature's access key id.
     signature
@@ -154,23 +177,16 @@ def signature_matches(
         method=method,
         url=f"http://{lower['host']}{split.path}" + (f"?{query}" if query else ""),
         headers={name: lower[name] for name in signature.signed_headers},
-        data=body,
     )
     request.context["timestamp"] = signature.timestamp
     credentials = Credentials(signature.access_key, secret_key)
     signer_class = SigV4QueryAuth if signature.presigned else SigV4Auth
     signer = signer_class(credentials, signature.service, signature.region)
-    canonical = signer.canonical_request(request)
-    candidates = [canonical]
-    if signature.presigned:  # presigners may leave the payload unsigned
-        candidates.append(canonical.rsplit("\n", 1)[0] + "\n" + UNSIGNED_PAYLOAD)
-    return any(
-        hmac.compare_digest(
-            signer.signature(signer.string_to_sign(request, candidate), request),
-            signature.signature,
-        )
-        for candidate in candidates
-    )
+    # botocore would take a client's X-Amz-Content-SHA256 header as the payload line:
+    # the server puts the hash of what it received there instead.
+    canonical = signer.canonical_request(request).rsplit("\n", 1)[0] + "\n" + payload_hash
+    expected = signer.signature(signer.string_to_sign(request, canonical), request)
+    return hmac.compare_digest(expected, signature.signature)
 
 
 def time_problem(
