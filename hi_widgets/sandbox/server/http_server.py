@@ -4,6 +4,8 @@
   request line and headers (Host, route, browser-made requests, the signature as far as
   the headers show it) before any byte of the body is read. A refused request is
   answered at once and its connection closed, its body never read.
+* A client that sends ``Expect: 100-continue`` gets ``100 Continue`` only once its
+  headers are admitted, so a refused body is not even sent.
 * The body is read under its operation's limit (:mod:`.body_limits`) however it is
   framed (Content-Length or chunked), and hashed as it arrives for the signature check.
 * Deadlines per request, not per ``recv``: a request head must arrive within
@@ -200,6 +202,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -------------------------------------------------------------- dispatching
 
+    def handle_expect_100(self) -> bool:
+        """Defer ``100 Continue`` until the headers are admitted (see :meth:`_dispatch`)."""
+        return True
+
     def _send(self, response: Response) -> None:
         self.connection.settimeout(self.server.body_timeout)  # a client that never reads
         self.send_response(response.status)
@@ -222,6 +228,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = self.close_connection or has_body
             self._send(admitted)
             return
+        if self.headers.get("Expect", "").lower() == "100-continue":
+            # Only now may the client send its body: a refused one is never sent at all.
+            self.send_response_only(100)
+            self.end_headers()
+            self.wfile.flush()
         body, payload_hash, problem = self._read_body(admitted)
         if body is None:  # answered and logged; the rest of the stream cannot be trusted
             self.close_connection = True
