@@ -70,7 +70,9 @@ def _unsigned_upload(port: int, chunked: bool) -> None:
             connection.sendall(head.encode())
             piece = b"x" * (1 << 20)
             for _ in range(BODY >> 20):
-                connection.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece)
+                connection.sendall(
+                    f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece
+                )
             while connection.recv(65536):
                 pass
     except OSError:

@@ -165,7 +165,7 @@ def test_a_deflate_bomb_is_a_failure_line_and_is_never_inflated_whole(sb, s3_buc
 
 def test_pixel_data_claiming_more_than_the_limit_is_never_decoded(sb, s3_bucket):
     huge = _ct(NumberOfFrames=100_000, SOPInstanceUID=generate_uid())  # 128x128x2 each
-    job, successes, failures = _import(sb, s3_bucket, {"huge.dcm": huge, "ct.dcm": _ct()})
+    _, successes, failures = _import(sb, s3_bucket, {"huge.dcm": huge, "ct.dcm": _ct()})
     assert [line["inputFile"] for line in successes] == ["in/ct.dcm"]
     [failure] = failures
     assert failure["inputFile"] == "in/huge.dcm"
@@ -191,9 +191,11 @@ def test_a_job_over_its_budget_lists_the_remaining_files_as_failures(sb, s3_buck
     assert all("job reached its limit" in line["exception"]["message"] for line in failures)
 
 
-@pytest.mark.parametrize("sb", [{"import_limits": ImportLimits(max_object_bytes=1000)}], indirect=True)
+@pytest.mark.parametrize(
+    "sb", [{"import_limits": ImportLimits(max_object_bytes=1000)}], indirect=True
+)
 def test_an_object_over_the_size_limit_is_not_read(sb, s3_bucket):
-    job, successes, failures = _import(sb, s3_bucket, {"ct.dcm": _ct()})
+    _, successes, failures = _import(sb, s3_bucket, {"ct.dcm": _ct()})
     assert successes == []
     [failure] = failures
     assert "more than 1000 (the sandbox's max_object_bytes)" in failure["exception"]["message"]
@@ -226,11 +228,15 @@ def aws_environment(monkeypatch, tmp_path):
 def _start_job(sb):
     client = sb.client(max_attempts=1)
     datastore = sb.store.datastore_ids()[0]
-    return client, datastore, dict(
-        datastoreId=datastore,
-        dataAccessRoleArn=ROLE,
-        inputS3Uri="s3://someones-bucket/in/",
-        outputS3Uri="s3://someones-bucket/out/",
+    return (
+        client,
+        datastore,
+        dict(
+            datastoreId=datastore,
+            dataAccessRoleArn=ROLE,
+            inputS3Uri="s3://someones-bucket/in/",
+            outputS3Uri="s3://someones-bucket/out/",
+        ),
     )
 
 

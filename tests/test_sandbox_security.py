@@ -333,9 +333,7 @@ def test_an_unsigned_body_is_refused_before_it_is_read(sb, target, framing):
 
 def test_a_wrong_signature_over_a_signed_payload_hash_is_refused_before_the_body(sb, target):
     path = _update_path(*target)
-    headers = sign(
-        sb, "POST", path, secret="not-the-secret", headers=JSON, payload_hash="a" * 64
-    )
+    headers = sign(sb, "POST", path, secret="not-the-secret", headers=JSON, payload_hash="a" * 64)
     with raw(sb) as connection:
         connection.sendall(_head("POST", path, {**headers, "Content-Length": "60000"}))
         response = read_response(connection)
@@ -538,7 +536,10 @@ def _stop(process):
 
 
 def test_a_secret_on_the_command_line_is_refused_without_repeating_it():
-    for argv in (["--secret-access-key", "hunter2-secret"], ["--secret-access-key=hunter2-secret"]):
+    for argv in (
+        ["--secret-access-key", "hunter2-secret"],
+        ["--secret-access-key=hunter2-secret"],
+    ):
         done = subprocess.run(
             [sys.executable, "-m", "hi_widgets.sandbox", *argv],
             capture_output=True,

@@ -211,8 +211,9 @@ def test_oversized_body_is_refused():
         head = sign(sb, "POST", path, headers=JSON)
         with raw(sb) as connection:
             lines = "".join(f"{k}: {v}\r\n" for k, v in head.items())
+            big = 64 * 1024 * 1024
             connection.sendall(
-                f"POST {path} HTTP/1.1\r\n{lines}Content-Length: {64 * 1024 * 1024}\r\n\r\n".encode()
+                f"POST {path} HTTP/1.1\r\n{lines}Content-Length: {big}\r\n\r\n".encode()
             )
             response = read_response(connection)
         assert response.startswith(b"HTTP/1.1 400") and b"larger than" in response

@@ -7,12 +7,14 @@ enforces the published per-operation quotas (token buckets), and can inject late
 errors, throttling and dropped connections from a seed.
 
 Only its owner can drive it: it binds 127.0.0.1, verifies every SigV4 signature (header
-and presigned query forms) with the keys it prints (:meth:`Sandbox.credentials`; the
-secret is random per sandbox unless given), refuses signing times more than 15 minutes
-from its clock, refuses Host headers that are not an IP address or ``localhost`` (DNS
-rebinding), caps request bodies at 16 MB however they are framed, and serves at most
-``max_connections`` connections at once. ``verify_signatures=False`` is the opt-out for
-clients that sign with keys of their own.
+and presigned query forms, over the hash of the body received) with the keys it prints
+(:meth:`Sandbox.credentials`; the secret is random per sandbox unless given), refuses
+signing times more than 15 minutes from its clock, refuses Host headers that are not an
+IP address or ``localhost`` (DNS rebinding) and requests a web page can make, checks the
+headers before reading a body and caps each body at what its operation can carry, cuts
+off slow clients with per-request deadlines, bounds what an import may decompress
+(:class:`ImportLimits`), and never reaches AWS unless ``allow_aws_s3=True``.
+``verify_signatures=False`` is the opt-out for clients that sign with keys of their own.
 
 Start it with :func:`start` (a context manager), or from a shell with
 ``hi-widgets sandbox --port 8080`` / ``python -m hi_widgets.sandbox``.
@@ -45,6 +47,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hi_widgets.sandbox.dicom.limits import ImportLimits
     from hi_widgets.sandbox.runner import Sandbox, start
     from hi_widgets.sandbox.runtime.clock import ManualClock, SystemClock
     from hi_widgets.sandbox.runtime.faults import Faults
@@ -54,13 +57,22 @@ if TYPE_CHECKING:
 # sandbox's argument parser (hi_widgets.sandbox.command) without importing botocore.
 _EXPORTS = {
     "Faults": "runtime.faults",
+    "ImportLimits": "dicom.limits",
     "ManualClock": "runtime.clock",
     "RequestLogEntry": "runtime.request_log",
     "Sandbox": "runner",
     "SystemClock": "runtime.clock",
     "start": "runner",
 }
-__all__ = ["Faults", "ManualClock", "RequestLogEntry", "Sandbox", "SystemClock", "start"]
+__all__ = [
+    "Faults",
+    "ImportLimits",
+    "ManualClock",
+    "RequestLogEntry",
+    "Sandbox",
+    "SystemClock",
+    "start",
+]
 
 
 def __getattr__(name: str) -> Any:

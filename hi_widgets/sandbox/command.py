@@ -12,8 +12,8 @@ import argparse
 import math
 import os
 import shlex
-import stat
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -82,7 +82,7 @@ def read_secret_file(path: str) -> str:
 
 
 def pinned_secret(args: argparse.Namespace) -> str | None:
-    """The secret to pin: from ``--secret-access-key-file``, else the environment."""
+    """Return the secret to pin: from ``--secret-access-key-file``, else the environment."""
     path = getattr(args, "secret_access_key_file", None)
     if path:
         return read_secret_file(path)

@@ -99,7 +99,7 @@ class Sandbox:
         the environment's AWS credentials to AWS, so such an import is refused.
     import_limits
         What one input object and one import job may read, decompress and hold
-        (:class:`~hi_widgets.sandbox.dicom.limits.ImportLimits`); a file over a limit is
+        (:class:`~hi_widgets.sandbox.ImportLimits`); a file over a limit is
         listed in the job's ``failure.ndjson``.
     import_from
         DICOM to load at start-up into an extra ACTIVE datastore named

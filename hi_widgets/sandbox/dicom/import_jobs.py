@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-
 from urllib.parse import urlsplit
 
 from hi_widgets.sandbox.dicom.limits import ImportLimits, JobBudget
@@ -103,8 +102,7 @@ def checked_s3_client(factory: Callable[[], Any], *, allow_aws: bool = False) ->
     endpoint = str(client.meta.endpoint_url)
     if reaches_aws(endpoint) and not allow_aws:
         raise AwsEndpointRefused(
-            f"The sandbox does not reach AWS: S3 would be read from {endpoint}; "
-            + ALLOW_AWS_HINT
+            f"The sandbox does not reach AWS: S3 would be read from {endpoint}; " + ALLOW_AWS_HINT
         )
     return client
 

@@ -35,6 +35,17 @@ class ImportLimits:
         The most one job may inflate and decode over all its objects.
     max_job_held_bytes
         The most one job may hold until it commits (its encoded image frames).
+
+    Examples
+    --------
+    >>> from hi_widgets import sandbox
+    >>> limits = sandbox.ImportLimits(max_inflated_bytes=64 * 1024 * 1024)
+    >>> limits.max_inflated_bytes, limits.max_object_bytes
+    (67108864, 536870912)
+    >>> sandbox.ImportLimits(max_object_bytes=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: ImportLimits.max_object_bytes must be a whole number >= 1, got 0
     """
 
     max_object_bytes: int = 512 * _MB

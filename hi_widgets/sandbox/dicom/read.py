@@ -316,7 +316,7 @@ def inflated_size(data: bytes, offset: int, limit: int) -> int:
 
 
 def pixel_bytes(dataset: Dataset) -> int:
-    """The size of the dataset's pixel data once decoded, from its image attributes."""
+    """Return the size of the dataset's pixel data once decoded, from its attributes."""
     rows = int(dataset.get("Rows") or 0)
     columns = int(dataset.get("Columns") or 0)
     samples = int(dataset.get("SamplesPerPixel") or 1)

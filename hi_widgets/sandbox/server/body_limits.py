@@ -30,7 +30,7 @@ _JSON_ESCAPE = 6  # the longest JSON form of one character: \\uXXXX
 
 
 def _json_bytes(shape: Shape, depth: int = 0) -> int:
-    """The longest JSON value ``shape`` allows, within the sandbox's assumptions."""
+    """Return the longest JSON ``shape`` allows, within the sandbox's assumptions."""
     if depth > 20:  # recursive shapes: stop counting
         return UNBOUNDED_MEMBER_BYTES
     maximum = shape.metadata.get("max")
@@ -80,4 +80,6 @@ def operation_body_limit(operation: OperationModel) -> int:
 
 def body_limits(model: ServiceModel) -> dict[str, int]:
     """Return ``{operation name: most body bytes}`` for every operation of ``model``."""
-    return {name: operation_body_limit(model.operation_model(name)) for name in model.operation_names}
+    return {
+        name: operation_body_limit(model.operation_model(name)) for name in model.operation_names
+    }

@@ -195,8 +195,10 @@ class _Handler(BaseHTTPRequestHandler):
         except _BadFraming as error:
             return None, None, f"The request body is malformed: {error}"
         except TimeoutError:
-            return None, None, (
-                f"The request body did not arrive within {self.server.body_timeout:g} seconds"
+            return (
+                None,
+                None,
+                (f"The request body did not arrive within {self.server.body_timeout:g} seconds"),
             )
         return body, digest.hexdigest(), None
 
@@ -236,7 +238,9 @@ class _Handler(BaseHTTPRequestHandler):
         body, payload_hash, problem = self._read_body(admitted)
         if body is None:  # answered and logged; the rest of the stream cannot be trusted
             self.close_connection = True
-        response = service.complete(admitted, body, payload_hash=payload_hash, body_problem=problem)
+        response = service.complete(
+            admitted, body, payload_hash=payload_hash, body_problem=problem
+        )
         if response is None:
             self.close_connection = True
             return

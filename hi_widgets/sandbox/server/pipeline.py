@@ -119,7 +119,7 @@ class Admission:
     """A signed ``X-Amz-Content-SHA256`` already verified, which the body must hash to."""
 
     def too_large(self) -> str:
-        """The message refusing a body over :attr:`body_limit`."""
+        """Return the message refusing a body over :attr:`body_limit`."""
         return (
             f"The request body is larger than {self.body_limit} bytes, the most "
             f"{self.operation.name} can carry"
@@ -328,8 +328,10 @@ class Service:
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes | None
     ) -> Response | None:
-        """Answer one request whose body is already read (:meth:`admit`, then
-        :meth:`complete`); None means: drop the connection without a response."""
+        """Answer one request whose body is already read; None: drop the connection.
+
+        :meth:`admit`, then :meth:`complete`, as the HTTP server does around its read.
+        """
         admitted = self.admit(method, target, headers, has_body=bool(body))
         if isinstance(admitted, Response):
             return admitted
