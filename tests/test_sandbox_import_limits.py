@@ -305,3 +305,6 @@ def test_local_paths_stay_within_the_limits(tmp_path):
         imported = box.store.datastore_ids()[-1]
         assert len(box.store.image_set_ids(imported)) == 1  # the CT only
     assert Path(tmp_path / "bomb.dcm").stat().st_size < 1 << 20
+    small = ImportLimits(max_object_bytes=1000)  # smaller than either file: none is read
+    with sandbox.Sandbox(import_from=[str(tmp_path)], image_sets=1, import_limits=small) as box:
+        assert box.store.image_set_ids(box.store.datastore_ids()[-1]) == []

@@ -210,7 +210,7 @@ class DicomImportOperations(BackendState):
             missing = [str(path) for path in paths if not Path(path).exists()]
             if missing:
                 raise ValueError(f"no such file or folder to import: {', '.join(missing)}")
-            files = iter_local_files(paths)
+            files = iter_local_files(paths, max_bytes=self.import_limits.max_object_bytes)
         try:
             result = run_pipeline(files, budget=JobBudget(self.import_limits))
         except Exception as error:  # S3, credential, endpoint or file system errors

@@ -179,15 +179,29 @@ def run_pipeline(
     return PipelineResult(group_instances(instances), failures, scanned)
 
 
-def iter_local_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, bytes]]:
+def iter_local_files(
+    paths: Iterable[str | os.PathLike[str]], *, max_bytes: int | None = None
+) -> Iterator[tuple[str, bytes | Failure]]:
     """Yield ``(path, bytes)`` for each file, and for every file under each folder.
 
-    Folders are walked recursively in sorted order, so the result is deterministic.
+    Folders are walked recursively in sorted order, so the result is deterministic. A
+    file larger than ``max_bytes`` comes as a :class:`Failure`, unread.
     """
     for path in map(Path, paths):
         children = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for child in children:
-            yield str(child), child.read_bytes()
+            size = child.stat().st_size
+            if max_bytes is not None and size > max_bytes:
+                yield (
+                    str(child),
+                    Failure(
+                        str(child),
+                        f"The file is {size} bytes, more than {max_bytes} "
+                        "(the sandbox's max_object_bytes)",
+                    ),
+                )
+            else:
+                yield str(child), child.read_bytes()
 
 
 def import_local(
