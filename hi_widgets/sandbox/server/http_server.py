@@ -117,6 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.rfile.close()  # the stdlib's reader holds a reference on the socket: drop it
         self._reader = _DeadlineReader(self.connection)
         self.rfile = io.BufferedReader(self._reader, _READ_SIZE)
 
