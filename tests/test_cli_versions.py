@@ -286,7 +286,7 @@ def test_a_failed_final_write_saves_the_data_elsewhere(sb, ids, tmp_path, capsys
     monkeypatch.setattr(bulk, "fetch_versions", fetch_then_lose_the_folder)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     argv = ["versions", "--datastore", ds, "--image-set", *image_sets[:2]]
-    assert main([*argv, "-o", str(folder / "out.csv"), "--no-progress"]) == 0
+    assert main([*argv, "-o", str(folder / "out.csv"), "--no-progress"]) == 3
     (saved,) = tmp_path.glob("out.partial-*.csv")
     assert rows(read_frame(saved)) == history(sb, ds, image_sets[:2])
     err = capsys.readouterr().err
