@@ -220,6 +220,7 @@ def test_a_real_process_with_checkpoint_and_output_on_a_full_disk_exits_3(
     assert done.returncode == 3, err
     assert "Traceback" not in err
     assert f"warning: cannot write checkpoint {checkpoint}: [Errno 28] No space left" in err
+    assert err.count("cannot write checkpoint") == 1  # said once, not logged again
     assert f"error: cannot write {out}: No space left on device" in err
     (saved,) = spill.glob("out.partial-*.csv")
     assert f"saved the fetched versions to {saved} instead: {out} was not written" in err

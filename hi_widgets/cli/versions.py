@@ -7,6 +7,7 @@ imports the data layer when the command runs.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -149,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
         if step.total is not None and bar.total != step.total:  # --all: known once searched
             bar.total = step.total
         bar.update(1)
+
+    # Every warning the bulk layer logs is also in the result, and printed below after
+    # the progress bar: without a handler, Python's last resort would print it twice.
+    bulk_log = logging.getLogger("hi_widgets.bulk")
+    if not bulk_log.handlers:
+        bulk_log.addHandler(logging.NullHandler())
 
     def fetch(cancel: threading.Event) -> FetchResult:
         if args.all:
