@@ -35,8 +35,8 @@ def test_a_sink_gets_each_completed_image_set_once_checkpointed_ones_included(sb
     path = tmp_path / "run.checkpoint"
     cancel = threading.Event()
 
-    def progress(done, total, item):
-        if done == 3:
+    def progress(step):
+        if step.done == 3:
             cancel.set()
 
     first = fetch_versions(
@@ -46,7 +46,7 @@ def test_a_sink_gets_each_completed_image_set_once_checkpointed_ones_included(sb
 
     sink = StreamingSink()
     sent = len(sb.requests)
-    options = dict(max_workers=2, rates=None, progress=None, cancel=None, checkpoint=path)
+    options = dict(max_workers=2, quota_rates=None, progress=None, cancel=None, checkpoint=path)
     result = run_plan(sb.client(), _plan(items, "auto", {}), sink=sink, **options)
     assert result.ok and result.stats.completed == len(items)
     assert sink.added == Counter(items)  # each once: three read back, five fetched

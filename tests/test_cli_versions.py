@@ -412,9 +412,9 @@ blocked, told = threading.Event(), threading.Lock()
 real = bulk.fetch_datastore
 
 def fetch_datastore(*args, progress, **options):
-    def parked(done, total, item):  # called once the checkpoint holds the image set
-        progress(done, total, item)
-        if done >= stop_after:  # every worker parks here from the N-th image set on
+    def parked(step):  # called once the checkpoint holds the image set
+        progress(step)
+        if step.done >= stop_after:  # every worker parks here from the N-th image set on
             if told.acquire(blocking=False):
                 print("STOPPED", flush=True)
             blocked.wait()
