@@ -9,7 +9,7 @@ import pytest
 from hi_widgets import InvalidIdentifierError, bulk, make_client, sandbox
 from hi_widgets.api.tables import VERSION_KEY
 from hi_widgets.bulk import ERROR_COLUMNS, FetchResult, fetch_versions, refresh
-from hi_widgets.bulk._pool import run
+from hi_widgets.bulk._pool import Pool
 from hi_widgets.bulk.engine import Engine
 from hi_widgets.bulk.single_attempt import _utc_timestamp, single_attempt_client
 from hi_widgets.limits.ratelimit import RateLimiter
@@ -481,8 +481,9 @@ def test_a_raising_progress_stops_other_workers_at_once():
         if step.item == y:
             raise RuntimeError("progress broke")
 
-    with pytest.raises(RuntimeError, match="progress broke"):
-        run(engine, [x, y, z], versions, 2, progress)
+    with pytest.raises(RuntimeError, match="progress broke"), Pool(engine, 2, progress) as pool:
+        for item in (x, y, z):
+            pool.submit(item, versions)
     assert z[1] not in started
 
 

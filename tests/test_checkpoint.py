@@ -3,32 +3,41 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
 
+import pandas as pd
 import pytest
 
 from hi_widgets import fetch_datastore, fetch_versions, refresh, sandbox
+from hi_widgets.bulk._checkpoint import FORMAT
 
 CHILD = r"""
 import sys, threading
-from hi_widgets import fetch_versions, make_client
+from hi_widgets import fetch_datastore, fetch_versions, make_client
 
-ds, path, stop_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ds, path, stop_after, call = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 ids = sys.stdin.read().split()
 blocked, told = threading.Event(), threading.Lock()
 
 def progress(step):
-    if step.done >= stop_after:  # every worker parks here from the N-th image set on
+    # The pool calls progress after the checkpoint holds the image set: every worker
+    # parks here from the N-th image set on, so at least N are in the file.
+    if step.done >= stop_after:
         if told.acquire(blocking=False):  # tell the parent once
             print("STOPPED", flush=True)
         blocked.wait()
 
-fetch_versions(make_client(max_attempts=1), [(ds, i) for i in ids], checkpoint=path,
-               progress=progress, max_workers=4)
+options = dict(checkpoint=path, progress=progress, max_workers=4)
+client = make_client(max_attempts=1)
+if call == "fetch_datastore":
+    fetch_datastore(client, ds, **options)
+else:
+    fetch_versions(client, [(ds, i) for i in ids], **options)
 print("FINISHED", flush=True)
 """
 
@@ -58,10 +67,10 @@ def checkpointed(path):
     return done
 
 
-def run_child_until_killed(sb, ds, image_sets, path, stop_after):
+def run_child_until_killed(sb, ds, image_sets, path, stop_after, call="fetch_versions"):
     env = {**os.environ, **sb.env(), "PYTHONPATH": os.pathsep.join(sys.path)}
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, ds, str(path), str(stop_after)],
+        [sys.executable, "-c", CHILD, ds, str(path), str(stop_after), call],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
@@ -178,3 +187,92 @@ def test_refresh_resumes_after_a_cancel_listing_only_the_rest(sb, tmp_path):
     assert relisted == set(full.frame["imageSetId"]) - done_before
     with pytest.raises(ValueError, match="other inputs"):
         refresh(sb.client(), full.frame.iloc[1:], search=False, checkpoint=path)
+
+
+def test_a_resumed_datastore_fetch_gives_the_frame_of_an_uninterrupted_one(sb, tmp_path):
+    # Issue 21: after kill -9, resuming with the checkpoint re-read single-version image
+    # sets with ListImageSetVersions instead of GetImageSet, so their rows lost
+    # imageSetArn, lastAccessedAt and storageTier. The resumed call must plan (route)
+    # every image set as the uninterrupted call did.
+    ds = sb.store.datastore_ids()[0]
+    uninterrupted = fetch_datastore(sb.client(), ds).frame
+    path = tmp_path / "datastore.checkpoint"
+    run_child_until_killed(sb, ds, [], path, stop_after=20, call="fetch_datastore")
+    done_before = checkpointed(path)
+    assert 20 <= len(done_before) < uninterrupted["imageSetId"].nunique()
+    sent = len(sb.requests)
+
+    resumed = fetch_datastore(sb.client(), ds, checkpoint=path)
+    assert resumed.ok and not resumed.warnings
+    refetched = {r.params.get("imageSetId") for r in sb.requests[sent:]} - {None}
+    assert not refetched & done_before  # the checkpointed image sets were not fetched again
+    pd.testing.assert_frame_equal(resumed.frame, uninterrupted)
+    assert uninterrupted["imageSetArn"].notna().any()  # the GetImageSet fields are compared
+
+
+def record_lines(path):
+    return path.read_text().splitlines()[1:]
+
+
+def test_a_damaged_or_edited_line_is_skipped_with_a_warning_naming_it(sb, tmp_path, caplog):
+    ds = sb.store.datastore_ids()[0]
+    items = [(ds, i) for i in sb.store.image_set_ids(ds)[:6]]
+    path = tmp_path / "versions.checkpoint"
+    assert fetch_versions(sb.client(), items, checkpoint=path).ok
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    assert header["format"] == FORMAT and len(bytes.fromhex(header["key"])) == 32
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # owner-only: it holds the key
+    edited = json.loads(lines[2])  # line 3: an image set's state changed by hand
+    assert edited["records"][0]["imageSetState"] == "ACTIVE"
+    lines[2] = lines[2].replace('"imageSetState": "ACTIVE"', '"imageSetState": "DELETED"', 1)
+    lines[4] = lines[4][:40] + "X" + lines[4][41:]  # line 5: one byte damaged
+    path.write_text("\n".join(lines) + "\n")
+    tampered = {json.loads(lines[2])["item"][1]}
+    sent = len(sb.requests)
+
+    with caplog.at_level(logging.WARNING, logger="hi_widgets.bulk._checkpoint"):
+        again = fetch_versions(sb.client(), items, checkpoint=path)
+    (warning,) = again.warnings
+    assert f"checkpoint {path}: line(s) 3, 5 do not verify" in warning
+    assert warning in caplog.text
+    refetched = {r.params["imageSetId"] for r in sb.requests[sent:]}
+    assert tampered < refetched and len(refetched) == 2  # exactly the two bad lines
+    assert again.ok and rows(again.frame) == truth(sb, ds, [i for _, i in items])
+    assert "DELETED" not in set(again.frame["imageSetState"].astype(str))
+
+
+def test_a_line_from_another_checkpoint_does_not_verify(sb, tmp_path):
+    ds = sb.store.datastore_ids()[0]
+    items = [(ds, i) for i in sb.store.image_set_ids(ds)[:3]]
+    first, second = tmp_path / "first.checkpoint", tmp_path / "second.checkpoint"
+    fetch_versions(sb.client(), items[:2], checkpoint=first)
+    fetch_versions(sb.client(), items[1:], checkpoint=second)  # another key
+    foreign = next(line for line in record_lines(second) if items[2][1] in line)
+    with open(first, "a") as file:  # the line is well formed, signed with second's key
+        file.write(foreign + "\n")
+    with pytest.raises(ValueError, match="other inputs"):  # first was for items[:2]
+        fetch_versions(sb.client(), items, checkpoint=first)
+    sent = len(sb.requests)
+    result = fetch_versions(sb.client(), items[:2], checkpoint=first)
+    assert len(sb.requests) == sent  # items[:2] verified; the foreign line is not used
+    assert "line(s) 4 do not verify" in result.warnings[0]
+
+
+def test_an_unprotected_checkpoint_of_an_older_version_is_refused(sb, tmp_path):
+    ds = sb.store.datastore_ids()[0]
+    items = [(ds, i) for i in sb.store.image_set_ids(ds)[:2]]
+    path = tmp_path / "old.checkpoint"
+    fetch_versions(sb.client(), items, checkpoint=path)
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    old = {"format": "hi_widgets.checkpoint/1", "call": header["call"], "inputs": header["inputs"]}
+    unsigned = [
+        json.dumps({k: v for k, v in json.loads(line).items() if k != "hmac"})
+        for line in lines[1:]
+    ]
+    path.write_text("\n".join([json.dumps(old), *unsigned]) + "\n")
+    sent = len(sb.requests)
+    with pytest.raises(ValueError, match="no valid integrity key"):
+        fetch_versions(sb.client(), items, checkpoint=path)
+    assert len(sb.requests) == sent

@@ -286,7 +286,7 @@ def test_a_failed_final_write_saves_the_data_elsewhere(sb, ids, tmp_path, capsys
     monkeypatch.setattr(bulk, "fetch_versions", fetch_then_lose_the_folder)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     argv = ["versions", "--datastore", ds, "--image-set", *image_sets[:2]]
-    assert main([*argv, "-o", str(folder / "out.csv"), "--no-progress"]) == 0
+    assert main([*argv, "-o", str(folder / "out.csv"), "--no-progress"]) == 3
     (saved,) = tmp_path.glob("out.partial-*.csv")
     assert rows(read_frame(saved)) == history(sb, ds, image_sets[:2])
     err = capsys.readouterr().err
@@ -400,3 +400,67 @@ def test_checkpoint_resumes_and_refuses_other_inputs(sb, ids, tmp_path, capsys):
     assert rows(read_frame(out, format="csv")) == history(sb, ds, image_sets[:3])
     assert main([*base, "--checkpoint", str(saved), "--image-set", image_sets[0]]) == 2
     assert "other inputs" in capsys.readouterr().err
+
+
+PARKED_CLI = r"""
+import sys, threading
+from hi_widgets import bulk
+from hi_widgets.cli.main import main
+
+stop_after = int(sys.argv[1])
+blocked, told = threading.Event(), threading.Lock()
+real = bulk.fetch_datastore
+
+def fetch_datastore(*args, progress, **options):
+    def parked(step):  # called once the checkpoint holds the image set
+        progress(step)
+        if step.done >= stop_after:  # every worker parks here from the N-th image set on
+            if told.acquire(blocking=False):
+                print("STOPPED", flush=True)
+            blocked.wait()
+
+    return real(*args, progress=parked, **options)
+
+bulk.fetch_datastore = fetch_datastore
+main(sys.argv[2:])
+"""
+
+
+def test_all_resumed_after_kill_9_writes_the_file_of_an_uninterrupted_run(sb, ids, tmp_path):
+    # Issue 21: rows of resumed single-version image sets lost imageSetArn, lastAccessedAt
+    # and storageTier. The resumed file must equal an uninterrupted run's, column for column.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    ds, _ = ids
+    whole, resumed = tmp_path / "whole.parquet", tmp_path / "resumed.parquet"
+    saved = tmp_path / "run.checkpoint"
+    base = ["versions", "--datastore", ds, "--all", "--no-progress"]
+    assert main([*base, "-o", str(whole)]) == 0
+    argv = [*base, "-o", str(resumed), "--checkpoint", str(saved)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", PARKED_CLI, "10", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "STOPPED"  # 10 image sets checkpointed
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stdout.close()
+    assert not resumed.exists()
+    assert 10 <= len(saved.read_text().splitlines()) - 1 < len(ids[1])
+
+    assert main(argv) == 0
+    pd.testing.assert_frame_equal(read_frame(resumed), read_frame(whole))
+    assert read_frame(whole)["imageSetArn"].notna().any()

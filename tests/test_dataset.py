@@ -522,7 +522,7 @@ def test_cli_saves_the_fetched_versions_when_the_dataset_write_fails(
     export_dataset(other, root)
     monkeypatch.chdir(tmp_path)
     status, _ = cli_versions(box, 2, f"{root}/")
-    assert status == 1  # a message, not a traceback
+    assert status == 3  # -o was not written: a message naming the rescue file, no traceback
     err = capsys.readouterr().err
     assert re.search(r"new columns|missing columns", err)
     rescued = sorted(tmp_path.glob("hi-widgets-versions-*.parquet"))

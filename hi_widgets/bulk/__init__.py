@@ -24,11 +24,13 @@ connection pool as large as ``max_workers``. Event handlers registered on the or
 client (including a ``botocore.stub.Stubber``) are not copied: pass a client built with
 ``make_client(max_attempts=1)`` to have yours used as is.
 
-Modules: ``_engine`` (the rate-limited, retrying send), ``_twin`` (the single-attempt
-client), ``_pool`` (the threads, one lane per operation), ``_routing`` (GetImageSet or
-ListImageSetVersions per image set), ``_checkpoint`` (durable progress for resuming),
-``_result`` (FetchResult, FetchStats), and the public functions in ``_fetch``,
-``_datastore`` and ``_refresh``.
+Modules: ``engine`` (the rate-limited, retrying send, and the option checks),
+``single_attempt`` (the single-attempt client), ``_pool`` (the threads, one lane per
+operation), ``_routing`` (GetImageSet or ListImageSetVersions per image set),
+``_checkpoint`` (durable, HMAC-checked progress for resuming), ``_result`` (FetchResult,
+FetchStats), ``_run`` (the one entry skeleton: each public function describes its work as
+a plan and ``run_plan`` does the rest, with a pluggable sink for completed image sets),
+and the public functions in ``_fetch``, ``_datastore`` and ``_refresh``.
 
 :func:`fetch_datastore` enumerates a datastore with SearchImageSets and spreads the work
 over the GetImageSet and ListImageSetVersions quotas at once (see ``_routing``).

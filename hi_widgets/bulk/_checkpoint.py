@@ -1,17 +1,41 @@
 """Checkpoints: each completed image set appended durably, so a rerun fetches only the rest.
 
-The file is JSON Lines. The first line names the call and a fingerprint of its inputs;
-every further line is one completed image set: ``{"item": [datastoreId, imageSetId],
-"records": [...]}``, written, flushed and fsynced before the image set counts as done.
-A process killed mid-write leaves at most one torn last line; it is dropped (and cut off
-the file) on the next open. Failed image sets are not written, so a rerun retries them.
+The file is JSON Lines, owner-only. The first line names the call, a fingerprint of its
+inputs and a random key made for this checkpoint; every further line is one completed
+image set, ``{"item": [datastoreId, imageSetId], "records": [...], "hmac": "<hex>"}``,
+written, flushed and fsynced before the image set counts as done. Failed image sets are
+not written, so a rerun retries them.
+
+Integrity
+---------
+``hmac`` is HMAC-SHA256, under the header's key, of the line's own bytes up to the
+``, "hmac"`` member (closed with ``}``). A line that does not verify is skipped with a
+warning naming it, and its image set is fetched again. This detects damage (flipped or
+lost bytes, lines cut or joined, a line pasted from another checkpoint) and casual
+edits (a value changed by hand). It does not stop someone who can read the file: the
+key is in it. Owner-only permissions are what keep others from reading or writing it.
+
+A process killed mid-write leaves at most one torn last line (no newline yet): it is
+dropped, and cut off the file, on the next open.
+
+A full or failing disk
+----------------------
+If a line cannot be written (ENOSPC, EIO...), the torn bytes are cut off, nothing more is
+written, and a warning names the file and the error (:attr:`Checkpoint.warnings`). The call
+goes on in memory and returns everything it fetched; the file still holds the image sets
+completed before the failure, so a rerun with it fetches only the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import json
+import logging
 import os
+import re
+import secrets
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +45,12 @@ from hi_widgets.api.records import TIMESTAMP_FIELDS
 from hi_widgets.bulk._pool import Item, Outcome
 from hi_widgets.export.atomic import atomic_write
 
-FORMAT = "hi_widgets.checkpoint/1"
+log = logging.getLogger(__name__)
+
+FORMAT = "hi_widgets.checkpoint/2"
+_UNPROTECTED_FORMATS = ("hi_widgets.checkpoint/1",)
+_SIGNED = re.compile(rb'^(\{.*), "hmac": "([0-9a-f]{64})"\}$')
+_SHOWN_LINES = 5
 
 
 def fingerprint(inputs: Any) -> str:
@@ -35,16 +64,37 @@ def _encode(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _decode(record: dict[str, Any]) -> dict[str, Any]:
-    for field in TIMESTAMP_FIELDS:
-        if record.get(field) is not None:
-            record[field] = datetime.fromisoformat(record[field])
+    for name in TIMESTAMP_FIELDS:
+        if record.get(name) is not None:
+            record[name] = datetime.fromisoformat(record[name])
     return record
 
 
-def _write_new(path: Path, header: dict[str, Any]) -> None:
-    """Create the checkpoint with its header atomically (owner-only: it holds records)."""
-    with atomic_write(path, private=True) as file:
-        file.write((json.dumps(header) + "\n").encode())
+def _mac(key: bytes, body: bytes) -> str:
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def signed_line(key: bytes, item: Item, records: list[dict[str, Any]]) -> bytes:
+    """One record line: the image set's JSON with its ``hmac`` member, and a newline."""
+    body = json.dumps({"item": list(item), "records": [_encode(r) for r in records]}, default=str)
+    raw = body.encode()
+    return raw[:-1] + b', "hmac": "' + _mac(key, raw).encode() + b'"}\n'
+
+
+def verified_entry(key: bytes, line: bytes) -> tuple[Item, list[dict[str, Any]]] | None:
+    """Return the (item, records) of a record line, or None if it does not verify."""
+    match = _SIGNED.match(line)
+    if match is None:
+        return None
+    body = match.group(1) + b"}"
+    if not hmac.compare_digest(_mac(key, body), match.group(2).decode()):
+        return None
+    try:
+        entry = json.loads(body)
+        item = (str(entry["item"][0]), str(entry["item"][1]))
+        return item, [_decode(record) for record in entry["records"]]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
 
 
 class Checkpoint:
@@ -53,36 +103,60 @@ class Checkpoint:
     Parameters
     ----------
     path
-        The file; created (with its folder's permissions) if missing.
+        The file; created owner-only if missing.
     call
         The function writing it (``"fetch_versions"``, ``"fetch_datastore"``, ``"refresh"``).
     inputs
         What the call was asked for; a file written for other inputs is refused.
 
+    Attributes
+    ----------
+    done
+        The image sets the file already held when opened, with their records.
+    warnings
+        Sentences about lines skipped on open and a write that failed (module notes).
+
     Raises
     ------
     ValueError
-        If the file is not a checkpoint, or was written by another call or for other
-        inputs (it names both).
+        If the file is not a checkpoint (or one without integrity protection, written by
+        an older hi_widgets), or was written by another call or for other inputs.
+    OSError
+        If a missing file cannot be created (the error's ``filename`` is ``path``).
     """
 
     def __init__(self, path: str | os.PathLike[str], call: str, inputs: Any) -> None:
         self.path = Path(path)
         header = {"format": FORMAT, "call": call, "inputs": fingerprint(inputs)}
         self.done: dict[Item, list[dict[str, Any]]] = {}
+        self.warnings: list[str] = []
+        self.failed: OSError | None = None
         if not self.path.exists():
             if not self.path.parent.is_dir():
                 raise ValueError(f"checkpoint folder {self.path.parent} does not exist")
-            _write_new(self.path, header)
+            self._key = secrets.token_bytes(32)
+            self._create({**header, "key": self._key.hex()})
         else:
-            self._load(header)
+            self._key = self._load(header)
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._written = self._synced = 0
         # Unbuffered: a line goes to the file in one write, not split at a buffer's size.
         self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
+        self._end = self._file.seek(0, os.SEEK_END)  # after the last complete line
 
-    def _load(self, header: dict[str, Any]) -> None:
+    def _create(self, header: dict[str, Any]) -> None:
+        """Write the header atomically (owner-only: the file will hold records)."""
+        try:
+            with atomic_write(self.path, private=True) as file:
+                file.write((json.dumps(header) + "\n").encode())
+        except OSError as error:  # name the checkpoint, not atomic_write's temporary file
+            raise OSError(
+                error.errno, f"cannot create checkpoint: {error.strerror}", str(self.path)
+            ) from error
+
+    def _load(self, header: dict[str, Any]) -> bytes:
+        """Read what the file holds; return its key."""
         with open(self.path, "rb") as file:
             data = file.read()
         lines = data.split(b"\n")
@@ -90,7 +164,8 @@ class Checkpoint:
             found = json.loads(lines[0])
         except ValueError:
             found = None
-        if not isinstance(found, dict) or found.get("format") != FORMAT:
+        known = (FORMAT, *_UNPROTECTED_FORMATS)
+        if len(lines) < 2 or not isinstance(found, dict) or found.get("format") not in known:
             raise ValueError(f"{self.path} is not a hi_widgets checkpoint")
         if found.get("call") != header["call"] or found.get("inputs") != header["inputs"]:
             raise ValueError(
@@ -98,33 +173,72 @@ class Checkpoint:
                 f"than this {header['call']} call; pass the same inputs to resume, or "
                 "another path to start over"
             )
-        good = len(lines[0]) + 1
-        for line in lines[1:]:
-            try:
-                entry = json.loads(line)
-                item = (entry["item"][0], entry["item"][1])
-                records = [_decode(record) for record in entry["records"]]
-            except (ValueError, KeyError, TypeError, IndexError):
-                break  # the torn last line of a killed run (or the empty end)
-            self.done[item] = records
-            good += len(line) + 1
-        if good < len(data):
-            with open(self.path, "r+b") as file:  # cut the torn line before appending
-                file.truncate(good)
+        try:
+            key = bytes.fromhex(found["key"]) if found["format"] == FORMAT else b""
+        except (KeyError, TypeError, ValueError):
+            key = b""
+        if len(key) != 32:
+            raise ValueError(
+                f"checkpoint {self.path} has no valid integrity key (written by an older "
+                "hi_widgets, or its first line was edited); pass another path to start over"
+            )
+        bad = []
+        for number, line in enumerate(lines[1:-1], start=2):
+            entry = verified_entry(key, line)
+            if entry is None:
+                bad.append(number)
+            else:
+                self.done[entry[0]] = entry[1]
+        if bad:
+            shown = ", ".join(map(str, bad[:_SHOWN_LINES]))
+            more = f" (and {len(bad) - _SHOWN_LINES} more)" if len(bad) > _SHOWN_LINES else ""
+            self._warn(
+                f"checkpoint {self.path}: line(s) {shown}{more} do not verify (damaged or "
+                "edited) and were skipped; their image sets are fetched again"
+            )
+        if lines[-1]:  # the torn last line of a killed run: cut it before appending
+            with open(self.path, "r+b") as file:
+                file.truncate(len(data) - len(lines[-1]))
                 file.flush()
                 os.fsync(file.fileno())
+        return key
+
+    def _warn(self, message: str) -> None:
+        log.warning("%s", message)
+        self.warnings.append(message)
+
+    def _fail(self, error: OSError) -> None:
+        """Stop writing after a failed write or fsync (under ``_lock``)."""
+        self.failed = error
+        # Leave no torn line behind; should that fail, the next open drops it anyway.
+        with contextlib.suppress(OSError):
+            self._file.truncate(self._end)
+        reason = error.strerror or str(error)
+        self._warn(
+            f"cannot write checkpoint {self.path}: [Errno {error.errno}] {reason}; it keeps "
+            f"the {len(self.done) + self._written} image set(s) recorded before, nothing more "
+            "is written to it, and this call keeps the rest of what it fetches in memory"
+        )
 
     def record(self, item: Item, outcome: Outcome) -> None:
-        """Append a completed image set durably (failures are not written)."""
+        """Append a completed image set durably (failures are not written).
+
+        A write that fails stops the recording (module notes); it never raises.
+        """
         if outcome.error is not None or outcome.records is None:
             return
-        line = json.dumps(
-            {"item": list(item), "records": [_encode(r) for r in outcome.records]}, default=str
-        )
+        line = signed_line(self._key, item, outcome.records)
         with self._lock:
-            data = memoryview((line + "\n").encode())
-            while data:
-                data = data[self._file.write(data) :]
+            if self.failed is not None:
+                return
+            try:
+                data = memoryview(line)
+                while data:
+                    data = data[self._file.write(data) :]
+            except OSError as error:
+                self._fail(error)
+                return
+            self._end += len(line)
             self._written += 1
             mine = self._written
         # Group commit: one fsync covers every line written before it, so workers that
@@ -132,15 +246,17 @@ class Checkpoint:
         with self._sync_lock:
             if self._synced < mine:
                 with self._lock:
+                    if self.failed is not None:
+                        return
                     covered = self._written
-                os.fsync(self._file.fileno())
+                try:
+                    os.fsync(self._file.fileno())
+                except OSError as error:
+                    with self._lock:
+                        if self.failed is None:
+                            self._fail(error)
+                    return
                 self._synced = covered
-        with self._lock:
-            self.done[item] = outcome.records
-
-    def outcomes(self, items: list[Item]) -> dict[Item, Outcome]:
-        """Outcomes of the ``items`` already in the checkpoint."""
-        return {item: Outcome(records=self.done[item]) for item in items if item in self.done}
 
     def close(self) -> None:
         self._file.close()

@@ -6,31 +6,34 @@ latest ``version``; the image sets are routed (``_routing``) as the pages arrive
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import logging
 import os
 import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hi_widgets.api.criteria import Span
 from hi_widgets.api.criteria import search_criteria as build_criteria
-from hi_widgets.api.errors import HealthImagingError
 from hi_widgets.api.ids import validate_datastore_id
 from hi_widgets.api.progress import ProgressCallback
-from hi_widgets.api.tables import versions_frame
-from hi_widgets.api.walk import Cancelled, search_summaries
-from hi_widgets.bulk._checkpoint import Checkpoint
-from hi_widgets.bulk._pool import Item, Pool
-from hi_widgets.bulk._result import FetchResult, assemble
-from hi_widgets.bulk._routing import GET, LIST, Router, by_get, by_list
-from hi_widgets.bulk.engine import Engine, check_options, make_limiter
-from hi_widgets.bulk.single_attempt import single_attempt_client
+from hi_widgets.api.walk import search_summaries
+from hi_widgets.bulk._pool import Task
+from hi_widgets.bulk._result import FetchResult
+from hi_widgets.bulk._routing import GET, LIST, Router, routed_task
+from hi_widgets.bulk._run import Plan, run_plan
+from hi_widgets.bulk.engine import Engine
 from hi_widgets.limits.ratelimit import RateLimiter
 
-log = logging.getLogger(__name__)
+
+def _plan(datastore_id: str, criteria: dict[str, Any], inputs: dict[str, Any]) -> Plan:
+    """Every image set the search returns, routed as its page arrives."""
+
+    def tasks(engine: Engine) -> Iterator[Task]:
+        router = Router(engine.limiter)
+        for summary in search_summaries(engine.send, datastore_id, criteria):
+            item = (datastore_id, summary["imageSetId"])
+            yield routed_task(router, engine, item, summary.get("version"))
+
+    return Plan("fetch_datastore", inputs, tasks, lanes=(LIST, GET))
 
 
 def fetch_datastore(
@@ -81,8 +84,9 @@ def fetch_datastore(
         When set, no further request is sent; the result holds what was complete.
     checkpoint
         A file recording each image set as it completes, as for :func:`fetch_versions`;
-        a rerun with the same ``datastore_id`` and criteria searches again
-        and fetches only the image sets not in it.
+        a rerun with the same ``datastore_id`` and criteria searches again and fetches
+        only the image sets not in it, routing each one as the uninterrupted call would
+        (so it gets the same frame).
 
     Returns
     -------
@@ -98,6 +102,8 @@ def fetch_datastore(
         Before any request, for a bad argument.
     HealthImagingError
         If the first SearchImageSets page fails (nothing was fetched).
+    OSError
+        Before any request, if a new ``checkpoint`` file cannot be created.
 
     Notes
     -----
@@ -112,8 +118,6 @@ def fetch_datastore(
     >>> result.frame["imageSetId"].nunique(), result.errors.empty
     (30, True)
     """
-    started = time.monotonic()
-    check_options("auto", max_workers)
     datastore_id = validate_datastore_id(datastore_id)
     keywords: dict[str, Any] = {
         "patient_id": patient_id,
@@ -125,54 +129,18 @@ def fetch_datastore(
         "updated_between": updated_between,
     }
     criteria = build_criteria(**keywords, search_criteria=search_criteria)
-    limiter = make_limiter(quota_rates)
-    engine = Engine(single_attempt_client(client, max_workers), limiter, "auto", cancel)
-    router = Router(limiter)
-    found: dict[Item, None] = {}
-    search_error: HealthImagingError | None = None
-    with contextlib.ExitStack() as stack:
-        saved = None
-        if checkpoint is not None:
-            # The keywords as asked, not the criteria built: an open range ends "now".
-            asked = {name: value for name, value in keywords.items() if value is not None}
-            inputs = {"datastoreId": datastore_id, "searchCriteria": dict(search_criteria or {})}
-            if asked:
-                inputs["search"] = asked
-            saved = stack.enter_context(Checkpoint(checkpoint, "fetch_datastore", inputs))
-        pool = stack.enter_context(
-            Pool(
-                engine,
-                max_workers,
-                progress,
-                lanes=(LIST, GET),
-                on_outcome=None if saved is None else saved.record,
-            )
-        )
-        try:
-            for summary in search_summaries(engine.send, datastore_id, criteria):
-                item = (datastore_id, summary["imageSetId"])
-                if item in found:  # repeated when a page boundary shifted
-                    continue
-                found[item] = None
-                if saved is not None and item in saved.done:
-                    continue
-                version = summary.get("version")
-                if router.route(version) == GET:
-                    pool.submit(item, functools.partial(by_get, engine, searched=version), GET)
-                else:
-                    pool.submit(item, functools.partial(by_list, engine), LIST)
-        except Cancelled:
-            pass
-        except HealthImagingError as error:
-            if not found:
-                raise
-            log.warning("SearchImageSets failed after %d image sets: %s", len(found), error)
-            search_error = error
-    outcomes = pool.outcomes
-    if saved is not None:
-        outcomes.update(saved.outcomes(list(found)))
-    records = [r for item in found if item in outcomes for r in outcomes[item].records or ()]
-    frame = versions_frame(records)
-    return assemble(
-        engine, list(found), outcomes, frame, len(frame), started, search_error=search_error
+    # The checkpoint's inputs: the keywords as asked, not the criteria built (an open
+    # range ends "now").
+    asked = {name: value for name, value in keywords.items() if value is not None}
+    inputs = {"datastoreId": datastore_id, "searchCriteria": dict(search_criteria or {})}
+    if asked:
+        inputs["search"] = asked
+    return run_plan(
+        client,
+        _plan(datastore_id, criteria, inputs),
+        max_workers=max_workers,
+        quota_rates=quota_rates,
+        progress=progress,
+        cancel=cancel,
+        checkpoint=checkpoint,
     )

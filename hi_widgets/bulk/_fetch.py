@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -15,14 +13,12 @@ import pandas as pd
 from hi_widgets.api.ids import validate_datastore_id, validate_image_set_id
 from hi_widgets.api.items import validated_pairs
 from hi_widgets.api.progress import ProgressCallback
-from hi_widgets.api.tables import versions_frame
 from hi_widgets.api.walk import Strategy, walk_versions
-from hi_widgets.bulk._checkpoint import Checkpoint
-from hi_widgets.bulk._pool import Item, Outcome, Pool, run
-from hi_widgets.bulk._result import FetchResult, assemble
-from hi_widgets.bulk._routing import GET, LIST, Router, by_get, by_list
-from hi_widgets.bulk.engine import Engine, check_options, make_limiter
-from hi_widgets.bulk.single_attempt import single_attempt_client
+from hi_widgets.bulk._pool import MAIN, Item, Task
+from hi_widgets.bulk._result import FetchResult
+from hi_widgets.bulk._routing import GET, LIST, Router, routed_task
+from hi_widgets.bulk._run import Plan, run_plan
+from hi_widgets.bulk.engine import Engine
 from hi_widgets.limits.ratelimit import RateLimiter
 
 
@@ -42,27 +38,19 @@ def _latest_versions(items: Any) -> dict[Item, int]:
     return latest
 
 
-def _routed(
-    engine: Engine,
-    todo: list[Item],
-    latest: dict[Item, int],
-    max_workers: int,
-    progress: ProgressCallback | None,
-    on_outcome: Callable[[Item, Outcome], None] | None,
-) -> dict[Item, Outcome]:
-    """Fetch over both operations' quotas, planned by the known version counts."""
-    router = Router(engine.limiter)
-    lanes = (LIST, GET)
-    with Pool(
-        engine, max_workers, progress, lanes=lanes, total=len(todo), on_outcome=on_outcome
-    ) as pool:
-        for item in todo:
-            version = latest.get(item)
-            if router.route(version) == GET:
-                pool.submit(item, functools.partial(by_get, engine, searched=version), GET)
-            else:
-                pool.submit(item, functools.partial(by_list, engine), LIST)
-    return pool.outcomes
+def _plan(pairs: list[Item], strategy: Strategy, latest: dict[Item, int]) -> Plan:
+    """One walk per image set; with known version counts, routed over both quotas."""
+
+    def tasks(engine: Engine) -> list[Task]:
+        if latest:
+            router = Router(engine.limiter)
+            return [routed_task(router, engine, item, latest.get(item)) for item in pairs]
+        work = functools.partial(_walk, engine)
+        return [Task(item, work) for item in pairs]
+
+    inputs = {"items": sorted(pairs), "strategy": strategy}
+    lanes = (LIST, GET) if latest else (MAIN,)
+    return Plan("fetch_versions", inputs, tasks, strategy=strategy, lanes=lanes)
 
 
 def fetch_versions(
@@ -116,22 +104,31 @@ def fetch_versions(
         A file that records each image set as it completes (durably: appended and
         fsynced). Calling again with the same file and the same ``items`` and
         ``strategy`` (after a crash, a kill or a cancel) fetches only the image sets not
-        in it, and returns them all. A file written for other inputs is refused
-        (ValueError). ``progress`` then counts the image sets this call fetches.
+        in it, and returns them all: the same frame as an uninterrupted call. A file
+        written for other inputs is refused (ValueError). ``progress`` then counts the
+        image sets this call fetches. Each line carries an HMAC under a random key kept
+        in the (owner-only) file: a damaged or hand-edited line is skipped with a warning
+        naming it, and its image set fetched again. If the file cannot be written (a
+        full disk), the call goes on in memory and says so in ``.warnings``.
 
     Returns
     -------
     FetchResult
         ``.frame``: every version of every completed image set, exactly once.
         ``.errors``: one row per failed image set. ``.stats``: request counters.
-        ``.pending``: image sets left undone by cancellation.
+        ``.pending``: image sets left undone by cancellation. ``.warnings``: what went
+        wrong without losing data (e.g. the checkpoint could not be written).
 
     Raises
     ------
     InvalidIdentifierError
         Before any request, naming every malformed item (up to five).
     ValueError, TypeError
-        For a bad ``strategy``, ``max_workers``, ``quota_rates`` or ``items`` shape.
+        For a bad ``strategy``, ``max_workers``, ``quota_rates`` or ``items`` shape, or
+        a ``checkpoint`` written for other inputs.
+    OSError
+        Before any request, if a new ``checkpoint`` file cannot be created (its
+        ``filename`` names it).
 
     Notes
     -----
@@ -153,31 +150,14 @@ def fetch_versions(
     >>> len(result.frame), result.errors["error"].tolist()
     (73, ['ResourceNotFoundError'])
     """
-    started = time.monotonic()
-    check_options(strategy, max_workers)
-    limiter = make_limiter(quota_rates)
     pairs = validated_pairs(items)
-    with contextlib.ExitStack() as stack:
-        saved = None
-        if checkpoint is not None:
-            inputs = {"items": sorted(pairs), "strategy": strategy}
-            saved = stack.enter_context(Checkpoint(checkpoint, "fetch_versions", inputs))
-        todo = [item for item in pairs if saved is None or item not in saved.done]
-        if not todo:
-            engine = Engine(client, limiter, strategy, cancel)
-            outcomes = {}
-        else:
-            twin = single_attempt_client(client, max_workers)
-            engine = Engine(twin, limiter, strategy, cancel)
-            on_outcome = None if saved is None else saved.record
-            latest = _latest_versions(items) if strategy == "auto" else {}
-            if latest:
-                outcomes = _routed(engine, todo, latest, max_workers, progress, on_outcome)
-            else:
-                work = functools.partial(_walk, engine)
-                outcomes = run(engine, todo, work, max_workers, progress, on_outcome)
-        if saved is not None:
-            outcomes.update(saved.outcomes(pairs))
-    records = [r for item in pairs if item in outcomes for r in outcomes[item].records or ()]
-    frame = versions_frame(records)
-    return assemble(engine, pairs, outcomes, frame, len(frame), started)
+    latest = _latest_versions(items) if strategy == "auto" else {}
+    return run_plan(
+        client,
+        _plan(pairs, strategy, latest),
+        max_workers=max_workers,
+        quota_rates=quota_rates,
+        progress=progress,
+        cancel=cancel,
+        checkpoint=checkpoint,
+    )

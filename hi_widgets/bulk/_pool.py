@@ -21,6 +21,19 @@ Work = Callable[[Item], list[dict[str, Any]]]
 """Fetch one image set: its records (raises :class:`~hi_widgets.api.walk.Cancelled`)."""
 
 
+MAIN = "main"
+"""The lane of a call whose image sets all go through one operation's quota."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One image set of a call: the work that fetches it, and the lane it runs on."""
+
+    item: Item
+    work: Work
+    lane: str = MAIN
+
+
 @dataclass
 class Outcome:
     """What became of one image set: its records, or the error that failed it."""
@@ -46,7 +59,7 @@ class Pool:
         max_workers: int,
         progress: ProgressCallback | None,
         *,
-        lanes: Iterable[str] = ("main",),
+        lanes: Iterable[str] = (MAIN,),
         total: int | None = None,
         on_outcome: Callable[[Item, Outcome], None] | None = None,
     ) -> None:
@@ -64,7 +77,7 @@ class Pool:
             for lane in lanes
         }
 
-    def submit(self, item: Item, work: Work, lane: str = "main") -> None:
+    def submit(self, item: Item, work: Work, lane: str = MAIN) -> None:
         """Run ``work(item)`` on a thread of ``lane``."""
         if self._counting:
             with self._lock:
@@ -118,18 +131,3 @@ class Pool:
         self.engine.abort.set()  # a progress callback raised, or KeyboardInterrupt here
         for executor in self._executors.values():
             executor.shutdown(wait=True, cancel_futures=True)
-
-
-def run(
-    engine: Engine,
-    items: list[Item],
-    work: Work,
-    max_workers: int,
-    progress: ProgressCallback | None,
-    on_outcome: Callable[[Item, Outcome], None] | None = None,
-) -> dict[Item, Outcome]:
-    """Run ``work`` for every item on one pool; return outcomes of the items that ended."""
-    with Pool(engine, max_workers, progress, total=len(items), on_outcome=on_outcome) as pool:
-        for item in items:
-            pool.submit(item, work)
-    return pool.outcomes

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
 import os
 import threading
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -21,11 +20,10 @@ from hi_widgets.api.progress import ProgressCallback
 from hi_widgets.api.records import RECORD_FIELDS
 from hi_widgets.api.tables import versions_frame
 from hi_widgets.api.walk import Cancelled, Strategy, search_summaries, walk_versions
-from hi_widgets.bulk._checkpoint import Checkpoint
-from hi_widgets.bulk._pool import Item, run
-from hi_widgets.bulk._result import FetchResult, assemble
-from hi_widgets.bulk.engine import Engine, check_options, make_limiter
-from hi_widgets.bulk.single_attempt import single_attempt_client
+from hi_widgets.bulk._pool import Item, Task
+from hi_widgets.bulk._result import FetchResult
+from hi_widgets.bulk._run import Plan, run_plan
+from hi_widgets.bulk.engine import Engine
 from hi_widgets.limits.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -55,11 +53,13 @@ def _settled(signature: Signature) -> bool:
     return state is None or state in _SETTLED_STATES
 
 
-def _known_walk(engine: Engine, item: Item, known: Mapping[int, Signature]) -> list[dict]:
+def _known_walk(
+    engine: Engine, known: Mapping[Item, Mapping[int, Signature]], item: Item
+) -> list[dict]:
     """Return the versions of ``item`` newest first, down to the first one known and settled."""
 
     def is_known(record: Mapping[str, Any]) -> bool:
-        signature = known.get(record["versionId"])
+        signature = known[item].get(record["versionId"])
         return signature is not None and signature == _signature(record) and _settled(signature)
 
     walk = walk_versions(engine.send, *item, strategy=engine.strategy, stop_at=is_known)  # type: ignore[arg-type]
@@ -159,46 +159,45 @@ def refresh(
     >>> later.stats.versions, later.errors.empty
     (0, True)
     """
-    started = time.monotonic()
-    check_options(strategy, max_workers)
-    limiter = make_limiter(quota_rates)
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a versions DataFrame, got {type(df).__name__}")
     old = versions_frame(df)
     validated_pairs(old[["datastoreId", "imageSetId"]])
+    return run_plan(
+        client,
+        _plan(old, strategy, search),
+        max_workers=max_workers,
+        quota_rates=quota_rates,
+        progress=progress,
+        cancel=cancel,
+        checkpoint=checkpoint,
+    )
+
+
+def _plan(old: pd.DataFrame, strategy: Strategy, search: bool) -> Plan:
+    """Re-list the image sets of ``old`` that may have changed; merge what comes back."""
     known = _known_versions(old)
     items = list(known)
-    if not items:
-        return assemble(Engine(client, limiter, strategy, cancel), [], {}, old, 0, started)
-    engine = Engine(single_attempt_client(client, max_workers), limiter, strategy, cancel)
-    with contextlib.ExitStack() as stack:
-        saved = None
-        if checkpoint is not None:
-            inputs = {
-                "known": sorted(
-                    [*item, version, str(signature)]
-                    for item, versions in known.items()
-                    for version, signature in versions.items()
-                ),
-                "items": sorted(items),
-                "strategy": strategy,
-                "search": search,
-            }
-            saved = stack.enter_context(Checkpoint(checkpoint, "refresh", inputs))
+
+    def tasks(engine: Engine) -> list[Task]:
         candidates = _refresh_candidates(engine, old, known) if search else items
-        outcomes = run(
-            engine,
-            [item for item in candidates if saved is None or item not in saved.done],
-            lambda item: _known_walk(engine, item, known[item]),
-            max_workers,
-            progress,
-            on_outcome=None if saved is None else saved.record,
-        )
-        if saved is not None:
-            outcomes.update(saved.outcomes(candidates))
-    fresh = [r for item in candidates if item in outcomes for r in outcomes[item].records or ()]
-    merged = _merge(old, fresh) if fresh else old
-    return assemble(engine, items, outcomes, merged, len(fresh), started, candidates)
+        work = functools.partial(_known_walk, engine, known)
+        return [Task(item, work) for item in candidates]
+
+    def merged(fresh: list[dict[str, Any]]) -> pd.DataFrame:
+        return _merge(old, fresh) if fresh else old
+
+    inputs = {
+        "known": sorted(
+            [*item, version, str(signature)]
+            for item, versions in known.items()
+            for version, signature in versions.items()
+        ),
+        "items": sorted(items),
+        "strategy": strategy,
+        "search": search,
+    }
+    return Plan("refresh", inputs, tasks, strategy=strategy, items=items, frame=merged)
 
 
 def _refresh_candidates(

@@ -102,6 +102,11 @@ class FetchResult:
     pending
         (datastoreId, imageSetId) pairs not fetched because of cancellation; pass them
         to :func:`fetch_versions` again to resume.
+    warnings
+        What went wrong without losing fetched data, one sentence each (also logged when
+        it happened): a checkpoint that could not be written (the call went on in memory;
+        the sentence names the file and the error), or checkpoint lines that did not
+        verify and were fetched again.
 
     Examples
     --------
@@ -114,6 +119,7 @@ class FetchResult:
     errors: pd.DataFrame
     stats: FetchStats
     pending: tuple[Item, ...] = field(default=())
+    warnings: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
@@ -122,7 +128,10 @@ class FetchResult:
 
     def summary(self) -> str:
         """Return a one-line human summary (see :meth:`FetchStats.summary`)."""
-        return self.stats.summary()
+        summary = self.stats.summary()
+        if self.warnings:
+            summary += f"; {len(self.warnings)} warning(s)"
+        return summary
 
     def __repr__(self) -> str:
         return f"<FetchResult {self.summary()}>"
@@ -161,11 +170,13 @@ def assemble(
     walked: list[Item] | None = None,
     *,
     search_error: BaseException | None = None,
+    warnings: tuple[str, ...] = (),
 ) -> FetchResult:
     """Assemble the result; ``walked`` are the items actually fetched (default: all).
 
     ``search_error``: the enumeration of a datastore stopped early; it is one more
-    failure, in an error row without an image set.
+    failure, in an error row without an image set. ``warnings``: see
+    :attr:`FetchResult.warnings`.
     """
     walked = items if walked is None else walked
     order = {item: i for i, item in enumerate(walked)}
@@ -193,4 +204,4 @@ def assemble(
         elapsed=time.monotonic() - started,
         cancelled=bool(pending) and engine.stopped(),
     )
-    return FetchResult(frame, _errors_frame(errors), stats, pending)
+    return FetchResult(frame, _errors_frame(errors), stats, pending, warnings)

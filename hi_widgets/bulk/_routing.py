@@ -8,17 +8,23 @@ GetImageSet bucket as busy as the ListImageSetVersions one, and a GetImageSet al
 returns imageSetArn, lastAccessedAt and storageTier. Each route runs on its own lane of
 threads (:class:`~hi_widgets.bulk._pool.Pool`), so work waiting for one bucket's tokens
 never holds up the other bucket.
+
+The route of an image set depends only on the version counts of the image sets planned
+before it, never on what was already fetched: a call resumed from a checkpoint routes
+every image set as the uninterrupted call did (and so gets the same fields for each), by
+planning the checkpointed ones too and skipping only their requests.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from typing import Any
 
 from hi_widgets.api.errors import AccessDeniedError
 from hi_widgets.api.walk import PAGE_SIZE, get_version, walk_versions
-from hi_widgets.bulk._pool import Item
+from hi_widgets.bulk._pool import Item, Task
 from hi_widgets.bulk.engine import Engine
 from hi_widgets.limits.ratelimit import RateLimiter
 
@@ -72,3 +78,10 @@ def by_get(engine: Engine, item: Item, *, searched: int | None) -> list[dict[str
         listed = walk_versions(engine.send, *item, strategy="auto")
         return [latest if r["versionId"] == latest["versionId"] else r for r in listed]
     return list(walk_versions(engine.send, *item, strategy="get", latest=latest))
+
+
+def routed_task(router: Router, engine: Engine, item: Item, versions: int | None) -> Task:
+    """Return the task of ``item`` on the lane :meth:`Router.route` picks for it."""
+    if router.route(versions) == GET:
+        return Task(item, functools.partial(by_get, engine, searched=versions), GET)
+    return Task(item, functools.partial(by_list, engine), LIST)

@@ -110,7 +110,11 @@ class Engine:
 
 
 def check_options(strategy: str, max_workers: int) -> None:
-    """Raise ValueError for a bad ``strategy`` or ``max_workers`` (before any request)."""
+    """Raise ValueError for a bad ``strategy`` or ``max_workers``, before any request.
+
+    Every call that sends through an :class:`Engine` (the bulk calls, the change log)
+    checks its options here, so they say the same thing about the same mistake.
+    """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:

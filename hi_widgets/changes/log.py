@@ -52,7 +52,7 @@ from hi_widgets.api.errors import InvalidIdentifierError
 from hi_widgets.api.ids import validate_datastore_id, validate_image_set_id, validate_version_id
 from hi_widgets.api.progress import ProgressCallback
 from hi_widgets.api.tables import TIME_UNIT, apply_schema
-from hi_widgets.bulk.engine import Engine, make_limiter
+from hi_widgets.bulk.engine import Engine, check_options, make_limiter
 from hi_widgets.bulk.single_attempt import single_attempt_client
 from hi_widgets.changes._compare import (
     LEVELS,
@@ -107,6 +107,7 @@ VERSION_KINDS: tuple[str, ...] = (
 """Categories of the ``kind`` column (see the module notes)."""
 
 _STRING = pd.StringDtype()
+_STRATEGY = "list"  # every version is listed (ListImageSetVersions), then its document got
 
 
 def _failed(status: Any) -> bool:
@@ -324,12 +325,11 @@ def fetch_changes(
         "imageSetId": validate_image_set_id(image_set_id),
     }
     wanted = _validated_versions(version_ids)
-    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-        raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
+    check_options(_STRATEGY, max_workers)
     limiter = make_limiter(quota_rates)
     if wanted == []:
         return empty_changes_frame()
-    engine = Engine(single_attempt_client(client, max_workers), limiter, "list", cancel)
+    engine = Engine(single_attempt_client(client, max_workers), limiter, _STRATEGY, cancel)
     records, outcomes = fetch_documents(
         engine, ids, wanted, max_workers, progress, lambda doc: Parsed(parse(doc))
     )

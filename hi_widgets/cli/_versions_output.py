@@ -80,7 +80,10 @@ def dataset_writer(args: argparse.Namespace) -> DatasetWriter | None:
 
 
 def save_dataset(result: FetchResult, write_dataset: DatasetWriter) -> bool:
-    """Append the fetched versions to the dataset (never removes stored versions)."""
+    """Append the fetched versions to the dataset (never removes stored versions).
+
+    Returns whether they are in the dataset (or nothing was fetched).
+    """
     if result.frame.empty:
         print("nothing was fetched: the dataset is left as it was", file=sys.stderr)
         return True
@@ -102,7 +105,10 @@ def _beside(target: Path, when: datetime | None = None) -> Path:
 def save_versions(result: FetchResult, target: Path, fmt: str, args: argparse.Namespace) -> bool:
     """Write the fetched versions without ever replacing good data with less.
 
-    Returns whether the data fetched (if any) is on disk; says where on stderr.
+    Returns whether they went where they were meant to (``target``, or beside it for an
+    incomplete run), or nothing was fetched. If that file cannot be written (a full disk,
+    a vanished folder), they go to the first fallback that can be written, beside
+    ``target`` or in the temporary folder, and this returns False. Says where on stderr.
     """
     fetched = len(result.frame)
     if fetched == 0:
@@ -126,27 +132,41 @@ def save_versions(result: FetchResult, target: Path, fmt: str, args: argparse.Na
             print(f"error: cannot write {path}: {error.strerror or error}", file=sys.stderr)
             continue
         if path != destination:
-            print(f"saved the fetched versions to {path} instead", file=sys.stderr)
+            print(
+                f"saved the fetched versions to {path} instead: {destination} was not written",
+                file=sys.stderr,
+            )
         print(f"wrote {path}: {result.summary()}", file=sys.stderr)
-        return True
+        return path == destination
     print("error: the fetched versions could not be saved anywhere", file=sys.stderr)
     return False
 
 
+NOT_WRITTEN = 3
+"""Exit status when the fetched versions could not be written where ``-o`` asked."""
+
+
 def report(result: FetchResult, saved: bool) -> int:
-    """Print what went wrong, in full; return the exit status."""
+    """Print what went wrong, in full; return the exit status.
+
+    ``saved``: whether the versions are where ``-o`` asked. When they are not, the exit
+    status is :data:`NOT_WRITTEN` whatever else happened (a script must not take the
+    file for the result), after the interruption or the failures are reported.
+    """
+    status = 0
     if result.stats.cancelled:
+        where = "the file holds" if saved else "saved as said above:"
         print(
-            f"interrupted: {len(result.pending)} image set(s) were not fetched; the file "
-            "holds the complete histories fetched before Ctrl-C",
+            f"interrupted: {len(result.pending)} image set(s) were not fetched; {where} "
+            "the complete histories fetched before Ctrl-C",
             file=sys.stderr,
         )
-        return 130
-    if not result.errors.empty:
+        status = 130
+    elif not result.errors.empty:
         lines = [f"{len(result.errors)} image set(s) failed:"]
         for row in result.errors.itertuples(index=False):
             message = str(row.message).replace(CREDENTIALS_HINT, CREDENTIALS_HELP + ".")
             lines.append(f"  {row.datastoreId} {row.imageSetId} {row.error}: {message}")
         print("\n".join(lines), file=sys.stderr)
-        return 1
-    return 0 if saved else 1
+        status = 1
+    return status if saved else NOT_WRITTEN

@@ -7,6 +7,7 @@ imports the data layer when the command runs.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -29,10 +30,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "(retrying throttles and transient errors) and write them to a CSV, Parquet or "
             "JSON file (de-identified unless --include-phi). An incomplete run (failures, "
             "Ctrl-C) never replaces an existing file: it writes beside it "
-            "(NAME.partial-<time>.EXT) unless --force. Exit status: 0 all fetched, 1 some "
-            "image sets failed (the file holds the others; the errors are listed), 2 bad "
-            "arguments, identifiers, destination or AWS configuration (nothing is "
-            "requested), 130 interrupted (the complete histories fetched are saved)."
+            "(NAME.partial-<time>.EXT) unless --force. If -o cannot be written (a full "
+            "disk), the versions go to a fallback file named on stderr. A --checkpoint that "
+            "cannot be written is a warning: the run goes on in memory and -o gets "
+            "everything. Exit status: 0 all fetched and written, 1 some image sets failed "
+            "(the file holds the others; the errors are listed), 2 bad arguments, "
+            "identifiers, destination, checkpoint or AWS configuration (nothing is "
+            "requested), 3 the fetched versions could not be written to -o (the fallback "
+            "file they went to, if any, is named), 130 interrupted (the complete histories "
+            "fetched are saved)."
         ),
     )
     parser.add_argument("--datastore", metavar="ID", help="datastore id (32 characters)")
@@ -145,6 +151,12 @@ def run(args: argparse.Namespace) -> int:
             bar.total = step.total
         bar.update(1)
 
+    # Every warning the bulk layer logs is also in the result, and printed below after
+    # the progress bar: without a handler, Python's last resort would print it twice.
+    bulk_log = logging.getLogger("hi_widgets.bulk")
+    if not bulk_log.handlers:
+        bulk_log.addHandler(logging.NullHandler())
+
     def fetch(cancel: threading.Event) -> FetchResult:
         if args.all:
             return fetch_datastore(
@@ -170,9 +182,16 @@ def run(args: argparse.Namespace) -> int:
             result = _fetch_until_interrupted(fetch)
     except ValueError as error:  # a checkpoint written for other inputs
         return _fail(str(error))
+    except OSError as error:  # the checkpoint cannot be created or read; nothing was sent
+        if args.checkpoint is None:
+            raise
+        reason = error.strerror or str(error)
+        return _fail(f"--checkpoint {args.checkpoint}: {reason}; nothing was requested")
     except HealthImagingError as error:  # --all: the datastore's first search page failed
         print(f"error: {error}", file=sys.stderr)
         return 1
+    for warning in result.warnings:  # e.g. the checkpoint could not be written
+        print(f"warning: {warning}", file=sys.stderr)
     if destination is not None:
         target, fmt = destination
         saved = save_versions(result, target, fmt, args)
