@@ -21,7 +21,7 @@ def image_set_summary(image_set: ImageSet) -> dict[str, Any]:
     return {
         "imageSetId": image_set.image_set_id,
         "version": latest.version_id,
-        "createdAt": image_set.versions[0].created_at,
+        "createdAt": image_set.created_at,
         "updatedAt": latest.updated_at,
         "lastAccessedAt": image_set.last_accessed_at,
         "storageTier": image_set.storage_tier,

@@ -23,7 +23,7 @@ def _study_date_time(image_set: ImageSet) -> str:
 
 
 SORT_KEYS: dict[str, Callable[[ImageSet], Any]] = {
-    "createdAt": lambda s: s.versions[0].created_at,
+    "createdAt": lambda s: s.created_at,
     "updatedAt": lambda s: s.latest.updated_at,
     "DICOMStudyDateAndTime": _study_date_time,
 }
@@ -45,7 +45,7 @@ def _attribute_values(image_set: ImageSet, attribute: str) -> list[Any]:
     if attribute == "DICOMSeriesInstanceUID":
         return md.series_uids(document)
     if attribute == "createdAt":
-        return [image_set.versions[0].created_at]
+        return [image_set.created_at]
     if attribute == "updatedAt":
         return [latest.updated_at]
     if attribute == "DICOMStudyDateAndTime":

@@ -241,7 +241,9 @@ def properties(image_set: ImageSet, version: Version) -> dict[str, Any]:
         "versionId": str(version.version_id),
         "imageSetState": version.state,
         "imageSetWorkflowStatus": version.workflow_status,
-        "createdAt": version.created_at,
+        # createdAt is the image set's creation time on every version (see
+        # ImageSet.created_at); updatedAt is when this version last changed.
+        "createdAt": image_set.created_at,
         "updatedAt": version.updated_at,
         "deletedAt": version.deleted_at,
         "message": version.message,
