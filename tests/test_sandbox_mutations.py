@@ -80,7 +80,9 @@ def test_update_creates_a_version_that_settles_with_the_clock(sb, client, target
     # (https://docs.aws.amazon.com/code-library/latest/ug/medical-imaging_example_medical-imaging_UpdateImageSetMetadata_section.html):
     # createdAt 1680027126.436 is the image set's creation, updatedAt 1680042257.908 the
     # update's time.
-    created = client.get_image_set(datastoreId=ds, imageSetId=image_set, versionId="1")["createdAt"]
+    created = client.get_image_set(datastoreId=ds, imageSetId=image_set, versionId="1")[
+        "createdAt"
+    ]
     assert response["createdAt"] == created < START
     assert response["updatedAt"] == START
 

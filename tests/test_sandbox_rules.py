@@ -171,7 +171,9 @@ def test_patient_and_series_elements_are_not_updatable_on_primary(sb, client, ds
         primary,
         {"Study": {"Series": {series: {"DICOM": {"SeriesDescription": "DEMO X"}}}}},
     )
-    refused(sb, client, "primary", ds, primary, removable={"Patient": {"DICOM": {"PatientSex": ""}}})
+    refused(
+        sb, client, "primary", ds, primary, removable={"Patient": {"DICOM": {"PatientSex": ""}}}
+    )
 
 
 def test_patient_and_series_elements_are_updatable_on_non_primary(sb, client, ds, non_primary):
@@ -274,8 +276,7 @@ def test_generated_attributes_are_not_updatable(sb, client, ds, non_primary):
     path = lambda node: {"Study": {"Series": {series: {"Instances": {instance: node}}}}}  # noqa: E731
     refused(sb, client, "generated", ds, non_primary, path({"ImageFrames": []}), force=True)
     refused(
-        sb,
-        client, "generated", ds, non_primary, path({"DICOM": {"MaxPixelValue": 1}}), force=True
+        sb, client, "generated", ds, non_primary, path({"DICOM": {"MaxPixelValue": 1}}), force=True
     )
     refused(sb, client, "generated", ds, non_primary, removable=path({"ImageFrames": {}}))
 
@@ -285,21 +286,29 @@ def test_a_series_the_image_set_lacks_cannot_be_updated(sb, client, ds, non_prim
     # with seriesInstanceUID is not present in existing image set metadata."
     absent = {"Study": {"Series": {"2.25.404": {"DICOM": {"SeriesDescription": "DEMO"}}}}}
     refused(sb, client, "no series 2.25.404", ds, non_primary, absent)
-    refused(sb, client, "no series", ds, non_primary, removable={"Study": {"Series": {"2.25.4": {}}}})
+    refused(
+        sb, client, "no series", ds, non_primary, removable={"Study": {"Series": {"2.25.4": {}}}}
+    )
 
 
 def test_attributes_across_modules_are_refused(sb, client, ds, non_primary):
     # [C] "Cannot update attributes across modules. For example, if a Patient level
     # attribute is given at the Study level in customer payload request, the request can
     # be invalidated."
-    refused(sb, client, "Patient level", ds, non_primary, {"Study": {"DICOM": {"PatientName": "X"}}})
+    refused(
+        sb, client, "Patient level", ds, non_primary, {"Study": {"DICOM": {"PatientName": "X"}}}
+    )
     refused(sb, client, "Study level", ds, non_primary, {"Patient": {"DICOM": {"StudyDate": "X"}}})
     # The import's level table is the one the check uses: InstitutionName (General
     # Equipment) is not normalised, so it lives with each instance.
     assert level_of("InstitutionName") == "Instance"
     refused(
         sb,
-        client, "Instance level", ds, non_primary, {"Study": {"DICOM": {"InstitutionName": "X"}}}
+        client,
+        "Instance level",
+        ds,
+        non_primary,
+        {"Study": {"DICOM": {"InstitutionName": "X"}}},
     )
 
 
