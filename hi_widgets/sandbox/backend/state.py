@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hi_widgets.sandbox.backend import metadata as md
+from hi_widgets.sandbox.backend import tiering
 from hi_widgets.sandbox.backend.domain import (
     ACCOUNT_ID,
     DEFAULT_REGION,
@@ -182,7 +183,8 @@ class BackendState:
         with self.lock:
             self.settle()
             image_set = self.image_set(datastore_id, image_set_id)
-            return [properties(image_set, version) for version in image_set.versions]
+            now = self.now()
+            return [properties(image_set, version, now) for version in image_set.versions]
 
     def version_count(self, datastore_id: str, image_set_id: str) -> int:
         """Return the number of versions of an image set."""
@@ -233,8 +235,14 @@ def find_version(image_set: ImageSet, version_id: int | str | None) -> Version:
     return version
 
 
-def properties(image_set: ImageSet, version: Version) -> dict[str, Any]:
-    """Return a version as GetImageSet describes it (absent values left out)."""
+def properties(
+    image_set: ImageSet, version: Version, now: datetime | None = None
+) -> dict[str, Any]:
+    """Return a version as GetImageSet describes it (absent values left out).
+
+    ``now`` (the sandbox clock) places the image set in its storage tier
+    (:mod:`~hi_widgets.sandbox.backend.tiering`).
+    """
     values: dict[str, Any] = {
         "datastoreId": image_set.datastore_id,
         "imageSetId": image_set.image_set_id,
@@ -251,7 +259,7 @@ def properties(image_set: ImageSet, version: Version) -> dict[str, Any]:
         "overrides": {"forced": True} if version.forced else None,
         "isPrimary": version.is_primary,
         "lastAccessedAt": image_set.last_accessed_at,
-        "storageTier": image_set.storage_tier,
+        "storageTier": tiering.storage_tier(image_set, now),
     }
     return {key: value for key, value in values.items() if value is not None}
 

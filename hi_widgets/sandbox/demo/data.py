@@ -44,7 +44,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from hi_widgets.api.model import image_set_states, storage_tiers
+from hi_widgets.api.model import image_set_states
 from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, make_id
 from hi_widgets.sandbox.backend.operations import Backend
 from hi_widgets.sandbox.demo import dicom_sources as demo_dicom
@@ -358,11 +358,30 @@ def _history_length(rng: random.Random) -> int:
 
 
 def _finish_touch(image_set: ImageSet, rng: random.Random) -> None:
-    """Set the access time and storage tier, which no operation writes."""
-    tiers = storage_tiers() or (None,)
-    last = image_set.latest.updated_at
-    image_set.last_accessed_at = to_millis(last + timedelta(days=rng.uniform(0, 60)))
-    image_set.storage_tier = tiers[0] if rng.random() < 0.75 else tiers[-1]
+    """Keep the demo's random sequence as it was when this step drew access and tier.
+
+    The access times are set when the demo is handed to the sandbox's clock
+    (:func:`_touch_recently`); the draws stay so every later draw is unchanged.
+    """
+    rng.uniform(0, 60)
+    rng.random()
+
+
+def _touch_recently(store: Backend, seed: int) -> None:
+    """Give each image set a last access in the 60 days before the sandbox's start.
+
+    No demo operation reads data, so the times are drawn (deterministically per image
+    set) relative to the sandbox clock; the storage tier follows from them
+    (:mod:`~hi_widgets.sandbox.backend.tiering`: 30 days without access archive an image
+    set), so the demo starts with image sets in both tiers.
+    """
+    now = store.now()
+    for ds_index, datastore_id in enumerate(store.datastore_ids()):
+        for index, image_set_id in enumerate(store.image_set_ids(datastore_id)):
+            image_set = store.image_set(datastore_id, image_set_id)
+            rng = random.Random(f"hi-widgets-demo-access:{seed}:{ds_index}:{index}")
+            drawn = to_millis(now - timedelta(days=rng.uniform(0, 60)))
+            image_set.last_accessed_at = max(drawn, image_set.latest.updated_at)
 
 
 def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
@@ -414,6 +433,7 @@ def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
     finally:
         store.update_delay = real_delay
         store.use_clock(real_clock)
+    _touch_recently(store, seed)
     _cover_states(store)
 
 

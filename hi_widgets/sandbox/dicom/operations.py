@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from hi_widgets.sandbox.backend import tiering
 from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, Version
 from hi_widgets.sandbox.backend.errors import conflict, not_found, validation_error
 from hi_widgets.sandbox.backend.paging import make_token, page_size, read_token
@@ -365,6 +366,8 @@ class DicomImportOperations(BackendState):
                 for syntax, frame_id in _frames_with_syntax(version.document)
                 if frame_id == image_frame_id
             }
+            if syntaxes:
+                tiering.record_access(image_set, self.now())
         if not syntaxes:
             raise not_found(
                 f"Image frame {image_frame_id} is not part of image set {image_set_id}"
