@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hi_widgets.limits.quotas import scaled_quotas
+from hi_widgets.limits.quotas import QUOTA_TABLE_SOURCE, scaled_quotas
 
 if TYPE_CHECKING:
     from hi_widgets.sandbox.backend.operations import Backend
@@ -77,7 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="latency added to every response",
     )
     parser.add_argument(
-        "--no-quotas", action="store_true", help="do not enforce the per-operation quotas"
+        "--no-quotas",
+        action="store_true",
+        help=(
+            "do not enforce the per-operation quotas (default: enforced at the published "
+            f"rates and bursts of {QUOTA_TABLE_SOURCE})"
+        ),
     )
     parser.add_argument(
         "--quota-scale",

@@ -155,6 +155,7 @@ class Sandbox:
             signing_time=signing_clock.now,
             max_clock_skew=timedelta(seconds=max_clock_skew) if max_clock_skew else None,
             allowed_hosts=allowed_hosts,
+            region=region,
         )
         self._max_connections = max_connections
         self._host = host

@@ -10,11 +10,13 @@ are fully deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import json
+import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,7 +46,7 @@ class BackendState:
     update_delay
         Seconds (per ``clock``) that UPDATING, COPYING, DELETING and CREATING last.
     id_seed
-        Seed of the identifiers of new datastores and image sets.
+        Seed of the identifiers written inside :meth:`deterministic_ids` (the demo data).
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class BackendState:
         self._sequence = itertools.count()
         self._id_seed = id_seed
         self._new_ids = itertools.count()
+        self._deterministic_ids = 0
         self._failures: list[tuple[str, str]] = []
         # (datastore, series or study UID) -> image sets whose documents ever held it.
         # A superset: lookups check each candidate's latest version, so entries never
@@ -90,8 +93,27 @@ class BackendState:
             self._datastores[datastore.datastore_id] = datastore
 
     def new_id(self, kind: str) -> str:
-        """Return a fresh deterministic identifier for a new ``kind`` of resource."""
-        return make_id("new", self._id_seed, kind, next(self._new_ids))
+        """Return a fresh identifier for a new ``kind`` of resource.
+
+        Random, as AWS's are, so resources a user creates never repeat the ids of an
+        earlier run (an import job's output folder ``<datastoreId>-DicomImport-<jobId>``
+        is never the previous run's); inside :meth:`deterministic_ids` (the demo data)
+        they follow ``id_seed``.
+        """
+        if self._deterministic_ids:
+            return make_id("new", self._id_seed, kind, next(self._new_ids))
+        return secrets.token_hex(16)
+
+    @contextlib.contextmanager
+    def deterministic_ids(self) -> Iterator[None]:
+        """Within the block, :meth:`new_id` gives ids that depend only on ``id_seed``."""
+        with self.lock:
+            self._deterministic_ids += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._deterministic_ids -= 1
 
     def now(self) -> datetime:
         """Return the sandbox clock's time at the service's millisecond precision."""

@@ -405,31 +405,33 @@ def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
     store.update_delay = OPERATION_SECONDS["import"][0]
     store.use_clock(clock)
     try:
-        builders = []
-        for ds_index, (name, size) in enumerate(
-            zip(
-                ("demo-radiology", "demo-oncology"),
-                (image_sets, SECOND_DATASTORE_SIZE),
-                strict=True,
-            )
-        ):
-            builder = _Builder(store, clock, seed, ds_index)
-            created = DEMO_EPOCH - timedelta(days=30 - ds_index)
-            store.add_datastore(
-                Datastore(
-                    datastore_id=builder.datastore_id,
-                    name=name,
-                    status="ACTIVE",
-                    arn=store.datastore_arn(builder.datastore_id),
-                    created_at=created,
-                    updated_at=created + timedelta(minutes=4, seconds=12),
-                    tags={"project": "hi-widgets-demo", "seed": str(seed)},
+        # The demo is the same for the same seed: its new ids follow the seed.
+        with store.deterministic_ids():
+            builders = []
+            for ds_index, (name, size) in enumerate(
+                zip(
+                    ("demo-radiology", "demo-oncology"),
+                    (image_sets, SECOND_DATASTORE_SIZE),
+                    strict=True,
                 )
-            )
-            builder.run(size, endings=ds_index == 1)
-            builders.append(builder)
-        last = max(end for builder in builders for end in builder.ends.values())
-        builders[1].start_running_operations(last + timedelta(days=1))
+            ):
+                builder = _Builder(store, clock, seed, ds_index)
+                created = DEMO_EPOCH - timedelta(days=30 - ds_index)
+                store.add_datastore(
+                    Datastore(
+                        datastore_id=builder.datastore_id,
+                        name=name,
+                        status="ACTIVE",
+                        arn=store.datastore_arn(builder.datastore_id),
+                        created_at=created,
+                        updated_at=created + timedelta(minutes=4, seconds=12),
+                        tags={"project": "hi-widgets-demo", "seed": str(seed)},
+                    )
+                )
+                builder.run(size, endings=ds_index == 1)
+                builders.append(builder)
+            last = max(end for builder in builders for end in builder.ends.values())
+            builders[1].start_running_operations(last + timedelta(days=1))
     finally:
         store.update_delay = real_delay
         store.use_clock(real_clock)
