@@ -605,6 +605,9 @@ def test_env_contents(sb):
     assert env["AWS_ENDPOINT_URL_MEDICAL_IMAGING"] == sb.endpoint_url
     assert env["AWS_DISABLE_HOST_PREFIX_INJECTION"] == "true"
     assert env["AWS_DEFAULT_REGION"] == sb.region == "us-east-1"
+    # The AWS SDK for JavaScript v3 reads AWS_REGION, not AWS_DEFAULT_REGION (issue 20;
+    # https://docs.aws.amazon.com/sdk-for-javascript/latest/developer-guide/setting-region.html).
+    assert env["AWS_REGION"] == sb.region
     assert "DUMMY" in env["AWS_ACCESS_KEY_ID"] and "dummy" in env["AWS_SECRET_ACCESS_KEY"]
     assert sb.endpoint_url.startswith("http://127.0.0.1:")
 

@@ -31,6 +31,12 @@ DESCRIPTION = (
     "after Ctrl-C or SIGTERM, 1 if it cannot listen on the address, 2 for a bad option value."
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+SDK_NOTES = (
+    "(AWS_REGION is what the AWS SDK for JavaScript v3 reads, AWS_DEFAULT_REGION boto3 and "
+    "the AWS CLI; the JavaScript v3 SDK ignores AWS_DISABLE_HOST_PREFIX_INJECTION: create "
+    "its client with disableHostPrefix: true. Every SDK's option: docs/sandbox.md.)",
+)
+"""Printed after the export lines: what the environment does not cover."""
 
 
 def _checked(
@@ -258,9 +264,15 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
             f"quotas {quotas}); datastores: {', '.join(datastores)}",
             file=sys.stderr,
         )
-        print("Paste these lines into your shell, then use boto3 or the AWS CLI:", file=sys.stderr)
+        print(
+            "Paste these lines into your shell, then use boto3, the AWS CLI or another AWS "
+            "SDK:",
+            file=sys.stderr,
+        )
         for line in env_lines(running.env(), args.shell):
             print(line)
+        for line in SDK_NOTES:
+            print(line, file=sys.stderr)
         for line in sample_lines(running.store):
             print(line, file=sys.stderr)
         print("Press Ctrl-C to stop.", file=sys.stderr)
