@@ -277,7 +277,8 @@ def test_cli_serves_until_interrupted(tmp_path):
         env=env,
     )
     try:
-        lines = [process.stdout.readline().strip() for _ in range(5)]
+        # One line per variable of Sandbox.env(): endpoint, host prefix, keys, both regions.
+        lines = [process.stdout.readline().strip() for _ in range(6)]
         assert all(line.startswith("export ") for line in lines)
         exported = dict(line[len("export ") :].split("=", 1) for line in lines)
         assert exported["AWS_DISABLE_HOST_PREFIX_INJECTION"] == "true"

@@ -28,8 +28,9 @@ timestamps and values):
   CREATED, 10 DELETED and 11 IMPORT_FAILED; UPDATE_FAILED and COPY_FAILED are in the long
   histories.
 * Each operation takes as long as its kind does (:data:`OPERATION_SECONDS`: an update a
-  minute or two, a copy up to twelve minutes, a failed update seconds), so the versions'
-  durations differ as in a real history.
+  minute or two, a copy up to twelve minutes, a failed update seconds). As on AWS, only
+  its end shows (the version's ``updatedAt``); every version answers the image set's
+  ``createdAt``, so no duration can be read over the wire.
 * Failed versions carry a ``message``; some versions have ``overrides.forced`` (StudyID
   changes, which need force); patient names look like ``DEMO^PATIENT^017`` and ids like
   ``DEMO-0017``.
