@@ -265,8 +265,7 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
             file=sys.stderr,
         )
         print(
-            "Paste these lines into your shell, then use boto3, the AWS CLI or another AWS "
-            "SDK:",
+            "Paste these lines into your shell, then use boto3, the AWS CLI or another AWS SDK:",
             file=sys.stderr,
         )
         for line in env_lines(running.env(), args.shell):
