@@ -37,7 +37,7 @@ pytest.importorskip("imagecodecs")
 from pydicom.data import get_testdata_file  # noqa: E402
 
 from hi_widgets import sandbox  # noqa: E402
-from hi_widgets.images._pixels import decode_frame  # noqa: E402
+from hi_widgets.images._pixels import decode_image_frame  # noqa: E402
 
 START = datetime(2025, 6, 2, 9, 0, tzinfo=timezone.utc)
 DELAY = 2.0
@@ -240,7 +240,7 @@ def test_frames_decode_as_the_frame_workflow_decodes_them(sb, client, s3_bucket)
                 np.testing.assert_array_equal(pixels, expected)
                 # The toolkit's decoder reads the same body with either codec.
                 for codec in ("imagecodecs", "openjpeg"):
-                    decoded = decode_frame(body, response["contentType"], codec=codec)
+                    decoded = decode_image_frame(body, response["contentType"], codec=codec)
                     np.testing.assert_array_equal(decoded, expected)
 
 
@@ -263,7 +263,7 @@ def test_a_jpeg_2000_lossless_datastore_serves_j2c_codestreams(sb, client, s3_bu
     expected = _ct().pixel_array
     np.testing.assert_array_equal(openjpeg.utils.decode(body, 0), expected)
     for codec in ("imagecodecs", "openjpeg"):
-        np.testing.assert_array_equal(decode_frame(body, "image/j2c", codec=codec), expected)
+        np.testing.assert_array_equal(decode_image_frame(body, "image/j2c", codec=codec), expected)
 
 
 def test_a_study_date_bound_without_a_time_is_the_start_of_that_day(sb, client, s3_bucket):
