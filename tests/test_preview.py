@@ -208,10 +208,19 @@ def test_corrupt_and_unsupported_frames_say_why():
         decode_image_frame(b"\x01\x02", "application/octet-stream")
 
 
-def test_missing_imagecodecs_names_the_extra(monkeypatch):
+def test_missing_codecs_name_the_extra(monkeypatch):
+    blob = imagecodecs.htj2k_encode(pixels(0))
     monkeypatch.setitem(sys.modules, "imagecodecs", None)
+    monkeypatch.setitem(sys.modules, "openjpeg", None)
     with pytest.raises(MissingCodecError, match=r'pip install "hi-widgets\[images\]"'):
-        decode_image_frame(imagecodecs.htj2k_encode(pixels(0)), "image/jph")
+        decode_image_frame(blob, "image/jph")
+
+
+def test_without_imagecodecs_pylibjpeg_openjpeg_decodes(monkeypatch):
+    pytest.importorskip("openjpeg")
+    blob = imagecodecs.htj2k_encode(pixels(0))
+    monkeypatch.setitem(sys.modules, "imagecodecs", None)
+    np.testing.assert_array_equal(decode_image_frame(blob, "image/jph"), pixels(0))
 
 
 # -------------------------------------------------------------------------- preview

@@ -51,7 +51,12 @@ def test_published_quotas():
     assert PUBLISHED_QUOTAS["GetImageSetMetadata"] == Quota(50, 100)
     assert PUBLISHED_QUOTAS["GetDatastore"] == Quota(10, 20)
     assert PUBLISHED_QUOTAS["ListDatastores"] == Quota(5, 10)
-    for op in ("UpdateImageSetMetadata", "CopyImageSet", "DeleteImageSet"):
+    # The newest copy of the throttling limits page
+    # (https://docs.aws.amazon.com/healthimaging/latest/devguide/throttling-limits.md);
+    # older copies list 1/2 (or 0.25/1) and 0.25/1.
+    assert PUBLISHED_QUOTAS["StartDICOMImportJob"] == Quota(40, 80)
+    assert PUBLISHED_QUOTAS["UpdateImageSetMetadata"] == Quota(10, 40)
+    for op in ("CopyImageSet", "DeleteImageSet"):
         assert PUBLISHED_QUOTAS[op] == Quota(0.25, 1)
 
 

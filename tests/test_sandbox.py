@@ -10,6 +10,7 @@ import re
 import urllib.error
 import urllib.request
 from collections import Counter
+from datetime import datetime
 
 import boto3
 import botocore
@@ -109,7 +110,11 @@ def test_demo_covers_every_state_and_status_with_messages():
 
 
 def test_demo_operations_take_as_long_as_their_kind_does(sb, long_set):
-    # The long history has every kind; a copy takes minutes, a failed update seconds.
+    # The long history has every kind; a copy takes minutes, a failed update seconds. When
+    # each operation started is the sandbox's own record (Version.created_at): AWS reports
+    # only the image set's createdAt and each version's updatedAt, so no duration can be
+    # read over the wire (CLI reference, list-image-set-versions example,
+    # https://docs.aws.amazon.com/healthimaging/latest/devguide/list-image-set-versions.html).
     kinds = {
         "IMPORTED": ("import",),
         "UPDATED": ("update", "force", "revert"),
@@ -118,19 +123,24 @@ def test_demo_operations_take_as_long_as_their_kind_does(sb, long_set):
         "COPY_FAILED": ("fail-copy",),
     }
     seconds_by_status: dict[str, list[float]] = {}
-    for version in sb.store.versions(*long_set):
-        status = version["imageSetWorkflowStatus"]
-        seconds = (version["updatedAt"] - version["createdAt"]).total_seconds()
+    for version in sb.store.image_set(*long_set).versions:
+        status = version.workflow_status
+        seconds = (version.updated_at - version.created_at).total_seconds()
         low = min(OPERATION_SECONDS[k][0] for k in kinds[status])
         high = max(OPERATION_SECONDS[k][1] for k in kinds[status])
-        assert low - 0.002 <= seconds <= high + 0.002, (version["versionId"], status, seconds)
+        assert low - 0.002 <= seconds <= high + 0.002, (version.version_id, status, seconds)
         seconds_by_status.setdefault(status, []).append(seconds)
     assert set(seconds_by_status) == set(kinds)
     assert len({round(s) for s in seconds_by_status["UPDATED"]}) > 20  # not one fixed delay
 
 
 def test_demo_is_deterministic_and_seeded():
-    with sandbox.start(seed=0) as a, sandbox.start(seed=0) as b, sandbox.start(seed=1) as c:
+    # Same seed and same clock, same data. (The demo's last access times are drawn relative
+    # to the sandbox's start, so the storage tiers follow its clock.)
+    def started(seed):
+        return sandbox.start(seed=seed, clock=sandbox.ManualClock(datetime(2025, 6, 1)))
+
+    with started(0) as a, started(0) as b, started(1) as c:
         ds_a, ds_c = a.store.datastore_ids()[0], c.store.datastore_ids()[0]
         assert a.store.datastore_ids() == b.store.datastore_ids()
         first = a.store.image_set_ids(ds_a)[1]
@@ -349,8 +359,22 @@ def test_search_filters_and_sort(client, sb, ds):
         },
     )["imageSetsMetadataSummaries"]
     got_dates = [s["DICOMTags"]["DICOMStudyDate"] for s in study_range]
-    assert got_dates == sorted(got_dates) and len(got_dates) >= 10
-    assert all(dates[0] <= d <= dates[9] for d in got_dates)
+    assert got_dates == sorted(got_dates)
+
+    # AWS CLI reference, search-image-sets
+    # (https://docs.aws.amazon.com/cli/latest/reference/medical-imaging/search-image-sets.html):
+    # a bound without DICOMStudyTime is the start of its day, so a study later on the
+    # upper bound's date is outside the range.
+    def moment(tags):
+        time = (tags.get("DICOMStudyTime") or "").partition(".")[0]
+        return tags["DICOMStudyDate"] + time.ljust(6, "0")
+
+    expected = {
+        s["imageSetId"]
+        for s in everything
+        if dates[0] + "000000" <= moment(s["DICOMTags"]) <= dates[9] + "000000"
+    }
+    assert {s["imageSetId"] for s in study_range} == expected and len(expected) >= 5
 
 
 # -------------------------------------------------------------------------------- errors
@@ -581,6 +605,9 @@ def test_env_contents(sb):
     assert env["AWS_ENDPOINT_URL_MEDICAL_IMAGING"] == sb.endpoint_url
     assert env["AWS_DISABLE_HOST_PREFIX_INJECTION"] == "true"
     assert env["AWS_DEFAULT_REGION"] == sb.region == "us-east-1"
+    # The AWS SDK for JavaScript v3 reads AWS_REGION, not AWS_DEFAULT_REGION (issue 20;
+    # https://docs.aws.amazon.com/sdk-for-javascript/latest/developer-guide/setting-region.html).
+    assert env["AWS_REGION"] == sb.region
     assert "DUMMY" in env["AWS_ACCESS_KEY_ID"] and "dummy" in env["AWS_SECRET_ACCESS_KEY"]
     assert sb.endpoint_url.startswith("http://127.0.0.1:")
 

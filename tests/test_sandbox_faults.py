@@ -104,9 +104,10 @@ def test_update_quota_and_runtime_changes():
                 updateImageSetMetadataUpdates={"revertToVersionId": "1"},
             )
 
-        assert outcome(update) == "OK"
-        assert outcome(update) == "ThrottlingException"  # 0.25 per second, burst 1
-        clock.advance(4)
+        # 10 per second, burst 40 (the newest copy of the throttling limits page,
+        # https://docs.aws.amazon.com/healthimaging/latest/devguide/throttling-limits.md)
+        assert [outcome(update) for _ in range(41)] == ["OK"] * 40 + ["ThrottlingException"]
+        clock.advance(0.1)
         assert outcome(update) == "OK"
 
         sb.set_quotas(False)
@@ -276,7 +277,8 @@ def test_cli_serves_until_interrupted(tmp_path):
         env=env,
     )
     try:
-        lines = [process.stdout.readline().strip() for _ in range(5)]
+        # One line per variable of Sandbox.env(): endpoint, host prefix, keys, both regions.
+        lines = [process.stdout.readline().strip() for _ in range(6)]
         assert all(line.startswith("export ") for line in lines)
         exported = dict(line[len("export ") :].split("=", 1) for line in lines)
         assert exported["AWS_DISABLE_HOST_PREFIX_INJECTION"] == "true"

@@ -76,7 +76,15 @@ def test_update_creates_a_version_that_settles_with_the_clock(sb, client, target
     assert response["latestVersionId"] == new
     assert response["imageSetState"] == "LOCKED"
     assert response["imageSetWorkflowStatus"] == "UPDATING"
-    assert response["createdAt"] == START
+    # CLI reference, update-image-set-metadata example 1
+    # (https://docs.aws.amazon.com/code-library/latest/ug/medical-imaging_example_medical-imaging_UpdateImageSetMetadata_section.html):
+    # createdAt 1680027126.436 is the image set's creation, updatedAt 1680042257.908 the
+    # update's time.
+    created = client.get_image_set(datastoreId=ds, imageSetId=image_set, versionId="1")[
+        "createdAt"
+    ]
+    assert response["createdAt"] == created < START
+    assert response["updatedAt"] == START
 
     during = client.get_image_set(datastoreId=ds, imageSetId=image_set)
     assert (during["versionId"], during["imageSetWorkflowStatus"]) == (new, "UPDATING")
@@ -87,6 +95,7 @@ def test_update_creates_a_version_that_settles_with_the_clock(sb, client, target
     assert after["imageSetState"] == "ACTIVE"
     assert after["imageSetWorkflowStatus"] == "UPDATED"
     assert after["updatedAt"] == START + timedelta(seconds=2)
+    assert after["createdAt"] == created  # the image set's, on every version
     assert "overrides" not in after
 
     listed = client.list_image_set_versions(datastoreId=ds, imageSetId=image_set)
@@ -136,7 +145,10 @@ def test_remove_attributes_and_revert(sb, client, duplicate):
     latest = client.get_image_set(datastoreId=ds, imageSetId=image_set)["versionId"]
     before = metadata(client, ds, image_set)
     assert "PatientSex" in before["Patient"]["DICOM"]
-    removal = {"Patient": {"DICOM": {"PatientSex": ""}}}
+    # AWS SDK for Python example, remove_attributes: "Attribute key and value must match
+    # the existing attribute."
+    # (https://docs.aws.amazon.com/code-library/latest/ug/medical-imaging_example_medical-imaging_UpdateImageSetMetadata_section.html)
+    removal = {"Patient": {"DICOM": {"PatientSex": before["Patient"]["DICOM"]["PatientSex"]}}}
     client.update_image_set_metadata(
         datastoreId=ds,
         imageSetId=image_set,
@@ -163,18 +175,24 @@ def test_protected_attributes_need_force(sb, client, duplicate):
     ds, image_set, _ = duplicate  # a UID changes only on a non-primary image set
     latest = client.get_image_set(datastoreId=ds, imageSetId=image_set)["versionId"]
     change = updates({"Study": {"DICOM": {"StudyInstanceUID": "1.2.3"}}})
-    with pytest.raises(client.exceptions.ValidationException) as excinfo:
-        client.update_image_set_metadata(
-            datastoreId=ds,
-            imageSetId=image_set,
-            latestVersionId=latest,
-            updateImageSetMetadataUpdates=change,
-        )
-    assert "force" in excinfo.value.response["Error"]["Message"]
+    # A DICOM metadata constraint is found while the update runs: the version ends
+    # UPDATE_FAILED with a message ("If the UpdateImageSetMetadata action is not
+    # successful, call GetImageSet and review the message",
+    # https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html).
     client.update_image_set_metadata(
         datastoreId=ds,
         imageSetId=image_set,
         latestVersionId=latest,
+        updateImageSetMetadataUpdates=change,
+    )
+    sb.clock.advance(2)
+    failed = client.get_image_set(datastoreId=ds, imageSetId=image_set)
+    assert failed["imageSetWorkflowStatus"] == "UPDATE_FAILED"
+    assert "force" in failed["message"]
+    client.update_image_set_metadata(
+        datastoreId=ds,
+        imageSetId=image_set,
+        latestVersionId=failed["versionId"],
         updateImageSetMetadataUpdates=change,
         force=True,
     )
@@ -270,10 +288,20 @@ def test_copy_into_an_existing_image_set_with_selected_instances(sb, client, dup
     # CopyImageSet force: "force completion of the CopyImageSet operation, even if there
     # are inconsistent Patient, Study, and/or Series level metadata elements between the
     # sourceImageSet and destinationImageSet" -- so without it, inconsistency is refused.
+    # The developer guide: "If the CopyImageSet action is not successful, call GetImageSet
+    # and review the message property"
+    # (https://docs.aws.amazon.com/healthimaging/latest/devguide/copy-image-set.html): the
+    # copy is accepted and its version ends COPY_FAILED, the destination's metadata kept.
     primary_study = metadata(client, ds, destination)["Study"]["DICOM"]
     assert source_doc["Study"]["DICOM"] != primary_study  # the demo's primary moved on
-    with pytest.raises(client.exceptions.ValidationException, match="Study level"):
-        copy()
+    before = metadata(client, ds, destination)
+    assert copy()["destinationImageSetProperties"]["imageSetWorkflowStatus"] == "COPYING"
+    sb.clock.advance(2)
+    failed = client.get_image_set(datastoreId=ds, imageSetId=destination)
+    assert failed["imageSetWorkflowStatus"] == "COPY_FAILED"
+    assert failed["message"].startswith("INVALID_REQUEST: ") and "Study level" in failed["message"]
+    assert metadata(client, ds, destination) == before
+    dest_latest = failed["versionId"]
     # "After resolving metadata conflicts that data can be made primary": reconcile the
     # non-primary image set (StudyID needs force), then copy it in.
     client.update_image_set_metadata(

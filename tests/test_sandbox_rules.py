@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -78,11 +79,29 @@ def update(client, ds, image_set, updatable=None, removable=None, **kwargs):
     )
 
 
-def refused(client, match, ds, image_set, updatable=None, removable=None, **kwargs):
-    before = latest(client, ds, image_set)
-    with pytest.raises(client.exceptions.ValidationException, match=match):
-        update(client, ds, image_set, updatable, removable, **kwargs)
-    assert latest(client, ds, image_set) == before  # nothing was written
+def refused(sb, client, match, ds, image_set, updatable=None, removable=None, **kwargs):
+    """The update is accepted, and its version ends UPDATE_FAILED with a message.
+
+    The constraints are found while the update runs, as the developer guide says
+    ("If the UpdateImageSetMetadata action is not successful, call GetImageSet and review
+    the message response element to see common errors",
+    https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html):
+    GetImageSet, polled on the sandbox's ManualClock, shows the failed version.
+    """
+    before = int(latest(client, ds, image_set))
+    before_document = document(client, ds, image_set)
+    answer = update(client, ds, image_set, updatable, removable, **kwargs)
+    assert (answer["imageSetState"], answer["imageSetWorkflowStatus"]) == ("LOCKED", "UPDATING")
+    sb.clock.advance(DELAY)
+    failed = client.get_image_set(datastoreId=ds, imageSetId=image_set)
+    assert failed["versionId"] == str(before + 1)
+    assert (failed["imageSetState"], failed["imageSetWorkflowStatus"]) == (
+        "ACTIVE",
+        "UPDATE_FAILED",
+    )
+    assert failed["message"].startswith("INVALID_REQUEST: ")
+    assert re.search(match, failed["message"]), failed["message"]
+    assert document(client, ds, image_set) == before_document  # nothing was changed
 
 
 def only_series(client, ds, image_set) -> str:
@@ -139,19 +158,22 @@ def test_no_image_set_stays_locked(sb, client):
 # -------------------------------------------------------- 3. update rules on primary sets
 
 
-def test_patient_and_series_elements_are_not_updatable_on_primary(client, ds, primary):
+def test_patient_and_series_elements_are_not_updatable_on_primary(sb, client, ds, primary):
     # [U] "The Patient and Series level metadata elements can not be updated for primary
     # image sets."
     series = only_series(client, ds, primary)
-    refused(client, "primary", ds, primary, {"Patient": {"DICOM": {"PatientName": "DEMO^X"}}})
+    refused(sb, client, "primary", ds, primary, {"Patient": {"DICOM": {"PatientName": "DEMO^X"}}})
     refused(
+        sb,
         client,
         "primary",
         ds,
         primary,
         {"Study": {"Series": {series: {"DICOM": {"SeriesDescription": "DEMO X"}}}}},
     )
-    refused(client, "primary", ds, primary, removable={"Patient": {"DICOM": {"PatientSex": ""}}})
+    refused(
+        sb, client, "primary", ds, primary, removable={"Patient": {"DICOM": {"PatientSex": ""}}}
+    )
 
 
 def test_patient_and_series_elements_are_updatable_on_non_primary(sb, client, ds, non_primary):
@@ -180,6 +202,7 @@ def test_patient_id_is_not_a_force_attribute(sb, client, ds, primary, non_primar
     sb.clock.advance(DELAY)
     assert document(client, ds, non_primary)["Patient"]["DICOM"]["PatientID"] == "DEMO-9999"
     refused(
+        sb,
         client,
         "primary",
         ds,
@@ -193,7 +216,7 @@ def test_force_attributes(sb, client, ds, primary, non_primary):
     # [C] "Cannot update the following DICOM attributes unless the force flag is set:
     # Tag.PixelData, Tag.StudyInstanceUID, Tag.SeriesInstanceUID, Tag.SOPInstanceUID,
     # Tag.StudyID"
-    refused(client, "force", ds, primary, {"Study": {"DICOM": {"StudyID": "DEMO7777"}}})
+    refused(sb, client, "force", ds, primary, {"Study": {"DICOM": {"StudyID": "DEMO7777"}}})
     update(client, ds, primary, {"Study": {"DICOM": {"StudyID": "DEMO7777"}}}, force=True)
     sb.clock.advance(DELAY)
     forced = client.get_image_set(datastoreId=ds, imageSetId=primary)
@@ -201,8 +224,8 @@ def test_force_attributes(sb, client, ds, primary, non_primary):
     # [U] "The UpdateImageSet will not support --force to update StudyInstanceUID,
     # SeriesInstanceUID, and SOPInstanceUID for primary image sets."
     new_uid = {"Study": {"DICOM": {"StudyInstanceUID": "2.25.1234"}}}
-    refused(client, "even with force", ds, primary, new_uid, force=True)
-    refused(client, "force", ds, non_primary, new_uid)
+    refused(sb, client, "even with force", ds, primary, new_uid, force=True)
+    refused(sb, client, "force", ds, non_primary, new_uid)
     series = only_series(client, ds, non_primary)
     update(
         client,
@@ -226,13 +249,14 @@ def test_instance_private_tags_need_force_and_other_levels_refuse_them(
     private = {
         "Study": {"Series": {series: {"Instances": {instance: {"DICOM": {"00091001": "DEMO"}}}}}}
     }
-    refused(client, "requires force", ds, non_primary, private)
+    refused(sb, client, "requires force", ds, non_primary, private)
     update(client, ds, non_primary, private, force=True)
     sb.clock.advance(DELAY)
     stored = document(client, ds, non_primary)["Study"]["Series"][series]["Instances"][instance]
     assert stored["DICOM"]["00091001"] == "DEMO"
     # Sandbox choice (the guide names only instance level private elements for force).
     refused(
+        sb,
         client,
         "instance level",
         ds,
@@ -242,7 +266,7 @@ def test_instance_private_tags_need_force_and_other_levels_refuse_them(
     )
 
 
-def test_generated_attributes_are_not_updatable(client, ds, non_primary):
+def test_generated_attributes_are_not_updatable(sb, client, ds, non_primary):
     # [C] "Cannot update the following AWS HealthImaging generated attributes:
     # SchemaVersion, DatastoreID, ImageSetID, PixelData, Checksum, Width, Height,
     # MinPixelValue, MaxPixelValue, FrameSizeInBytes"
@@ -250,39 +274,48 @@ def test_generated_attributes_are_not_updatable(client, ds, non_primary):
     series = only_series(client, ds, non_primary)
     instance = next(iter(doc["Study"]["Series"][series]["Instances"]))
     path = lambda node: {"Study": {"Series": {series: {"Instances": {instance: node}}}}}  # noqa: E731
-    refused(client, "generated", ds, non_primary, path({"ImageFrames": []}), force=True)
+    refused(sb, client, "generated", ds, non_primary, path({"ImageFrames": []}), force=True)
     refused(
-        client, "generated", ds, non_primary, path({"DICOM": {"MaxPixelValue": 1}}), force=True
+        sb, client, "generated", ds, non_primary, path({"DICOM": {"MaxPixelValue": 1}}), force=True
     )
-    refused(client, "generated", ds, non_primary, removable=path({"ImageFrames": {}}))
+    refused(sb, client, "generated", ds, non_primary, removable=path({"ImageFrames": {}}))
 
 
-def test_a_series_the_image_set_lacks_cannot_be_updated(client, ds, non_primary):
+def test_a_series_the_image_set_lacks_cannot_be_updated(sb, client, ds, non_primary):
     # [C] "you are not allowed to update attributes for a seriesInstanceUID if the Series
     # with seriesInstanceUID is not present in existing image set metadata."
     absent = {"Study": {"Series": {"2.25.404": {"DICOM": {"SeriesDescription": "DEMO"}}}}}
-    refused(client, "no series 2.25.404", ds, non_primary, absent)
-    refused(client, "no series", ds, non_primary, removable={"Study": {"Series": {"2.25.4": {}}}})
+    refused(sb, client, "no series 2.25.404", ds, non_primary, absent)
+    refused(
+        sb, client, "no series", ds, non_primary, removable={"Study": {"Series": {"2.25.4": {}}}}
+    )
 
 
-def test_attributes_across_modules_are_refused(client, ds, non_primary):
+def test_attributes_across_modules_are_refused(sb, client, ds, non_primary):
     # [C] "Cannot update attributes across modules. For example, if a Patient level
     # attribute is given at the Study level in customer payload request, the request can
     # be invalidated."
-    refused(client, "Patient level", ds, non_primary, {"Study": {"DICOM": {"PatientName": "X"}}})
-    refused(client, "Study level", ds, non_primary, {"Patient": {"DICOM": {"StudyDate": "X"}}})
+    refused(
+        sb, client, "Patient level", ds, non_primary, {"Study": {"DICOM": {"PatientName": "X"}}}
+    )
+    refused(sb, client, "Study level", ds, non_primary, {"Patient": {"DICOM": {"StudyDate": "X"}}})
     # The import's level table is the one the check uses: InstitutionName (General
     # Equipment) is not normalised, so it lives with each instance.
     assert level_of("InstitutionName") == "Instance"
     refused(
-        client, "Instance level", ds, non_primary, {"Study": {"DICOM": {"InstitutionName": "X"}}}
+        sb,
+        client,
+        "Instance level",
+        ds,
+        non_primary,
+        {"Study": {"DICOM": {"InstitutionName": "X"}}},
     )
 
 
 def test_multivalued_attributes_need_force(sb, client, ds, non_primary):
     # [C] "Cannot update multivalued attributes unless the force flag is set"
     value = {"Study": {"DICOM": {"StudyDescription": ["DEMO A", "DEMO B"]}}}
-    refused(client, "multivalued", ds, non_primary, value)
+    refused(sb, client, "multivalued", ds, non_primary, value)
     update(client, ds, non_primary, value, force=True)
     sb.clock.advance(DELAY)
 

@@ -94,6 +94,7 @@ def test_without_imagecodecs_the_panel_names_the_extra(sb, three_frames, monkeyp
     ds, image_set, _ = three_frames
     explorer = explore(sb, ds, image_set)
     monkeypatch.setitem(sys.modules, "imagecodecs", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "openjpeg", None)  # the decoder's other codec
     show(explorer)
     assert 'pip install "hi-widgets[images]"' in explorer.preview.message.value.replace(
         "&quot;", '"'

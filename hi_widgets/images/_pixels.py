@@ -1,6 +1,14 @@
 """Pixels of image frames: decoding what GetImageFrame returns, and windowing for display.
 
-Decoding needs imagecodecs, the optional extra ``images``; it is imported when a frame is
+GetImageFrame answers each frame in the format its ``contentType`` names (API reference):
+``image/jph`` is a JPH *file* (the JP2 boxes around an HTJ2K codestream; AWS's SDK for
+Python example decodes it with pylibjpeg-openjpeg in JP2 mode), ``image/jphc`` an HTJ2K
+codestream, ``image/j2c`` a JPEG 2000 codestream, ``image/jpeg`` baseline JPEG and
+``application/octet-stream`` uncompressed pixels. Boxed files and bare codestreams are
+both recognised by their leading bytes, whatever the content type says.
+
+Decoding needs a codec from the optional extra ``images``: imagecodecs (every format), or
+pylibjpeg-openjpeg (JPEG 2000 and HTJ2K, boxed or bare). They are imported when a frame is
 decoded, not before.
 """
 
@@ -24,6 +32,8 @@ __all__ = [
 ]
 
 INSTALL_HINT = 'pip install "hi-widgets[images]"'
+CODECS = ("imagecodecs", "openjpeg")
+"""The decoders :func:`decode_image_frame` can use: imagecodecs, or pylibjpeg-openjpeg."""
 
 # Leading bytes of the encodings GetImageFrame returns (the content type says the same,
 # but a sandbox or proxy may answer application/octet-stream for all of them).
@@ -31,11 +41,12 @@ _J2K_CODESTREAM = b"\xff\x4f\xff\x51"
 _JP2_BOX = b"\x00\x00\x00\x0cjP  "
 _JPEG = b"\xff\xd8\xff"
 _HTJ2K_TYPES = ("image/jph", "image/jphc")
+_J2C_TYPE = "image/j2c"
 _VIDEO_PREFIX = "video/"
 
 
 class MissingCodecError(ImportError):
-    """imagecodecs, needed to decode image frames, is not installed."""
+    """No codec that decodes this image frame (imagecodecs, pylibjpeg-openjpeg) is installed."""
 
 
 class FrameDecodeError(ValueError):
@@ -68,6 +79,29 @@ def _imagecodecs() -> Any:
     return imagecodecs
 
 
+def _openjpeg() -> Any:
+    try:
+        import openjpeg
+    except ImportError as error:
+        raise MissingCodecError(
+            f"Decoding with codec='openjpeg' needs pylibjpeg-openjpeg: {INSTALL_HINT}"
+        ) from error
+    return openjpeg
+
+
+def _installed_codec() -> str:
+    """Return the first importable codec of :data:`CODECS` (imagecodecs if none is)."""
+    import importlib
+
+    for name in CODECS:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+        return name
+    return CODECS[0]
+
+
 def _raw(blob: bytes, attributes: Mapping[str, Any]) -> np.ndarray:
     rows, columns = dicom_number(attributes.get("Rows")), dicom_number(attributes.get("Columns"))
     if rows is None or columns is None:
@@ -91,6 +125,8 @@ def decode_image_frame(
     blob: bytes,
     content_type: str | None = None,
     attributes: Mapping[str, Any] | None = None,
+    *,
+    codec: str | None = None,
 ) -> np.ndarray:
     """Decode the bytes GetImageFrame returned into a pixel array.
 
@@ -105,6 +141,9 @@ def decode_image_frame(
     attributes
         DICOM attributes of the instance; ``Rows``, ``Columns``, ``BitsAllocated``,
         ``PixelRepresentation`` and ``SamplesPerPixel`` are needed for uncompressed pixels.
+    codec
+        ``"imagecodecs"`` or ``"openjpeg"`` (pylibjpeg-openjpeg, JPEG 2000 and HTJ2K only);
+        default: the first of them that is installed.
 
     Returns
     -------
@@ -116,8 +155,10 @@ def decode_image_frame(
     FrameDecodeError
         Saying why (content type, size, the decoder's message).
     MissingCodecError
-        When a compressed frame needs imagecodecs and it is not installed.
+        When a compressed frame needs a codec that is not installed.
     """
+    if codec is not None and codec not in CODECS:
+        raise ValueError(f"codec must be one of {CODECS} or None, got {codec!r}")
     kind = (content_type or "").split(";")[0].strip().lower()
     data = bytes(blob)
     what = f"{len(data)} bytes of {kind or 'unknown content type'}"
@@ -126,7 +167,7 @@ def decode_image_frame(
     if not data:
         raise FrameDecodeError(f"cannot decode {what}: the frame is empty")
     try:
-        return _decode(data, kind, attributes or {})
+        return _decode(data, kind, attributes or {}, codec or _installed_codec())
     except MissingCodecError:
         raise
     except Exception as error:  # the codecs raise their own RuntimeError subclasses
@@ -134,21 +175,31 @@ def decode_image_frame(
         raise FrameDecodeError(f"cannot decode {what}: {reason}") from error
 
 
-def _decode(data: bytes, kind: str, attributes: Mapping[str, Any]) -> np.ndarray:
+def _decode(data: bytes, kind: str, attributes: Mapping[str, Any], codec: str) -> np.ndarray:
     if data.startswith(_JPEG) or kind == "image/jpeg":
         return _imagecodecs().jpeg8_decode(data)
-    if kind == "image/j2c":
-        return _imagecodecs().jpeg2k_decode(data)
-    if kind in _HTJ2K_TYPES or data.startswith((_J2K_CODESTREAM, _JP2_BOX)):
-        codecs = _imagecodecs()
-        try:
-            return codecs.htj2k_decode(data)
-        except Exception:
-            if kind in _HTJ2K_TYPES:
-                raise
-            # A classic JPEG 2000 codestream sent as octet-stream: openjpeg reads it.
-            return codecs.jpeg2k_decode(data)
+    boxed = data.startswith(_JP2_BOX)
+    if boxed or data.startswith(_J2K_CODESTREAM) or kind in (*_HTJ2K_TYPES, _J2C_TYPE):
+        return _decode_jpeg2000(data, kind, boxed, codec)
     return _raw(data, attributes)
+
+
+def _decode_jpeg2000(data: bytes, kind: str, boxed: bool, codec: str) -> np.ndarray:
+    """Decode JPEG 2000 or HTJ2K, as a JP2/JPH file (``boxed``) or a bare codestream."""
+    if codec == "openjpeg":
+        # openjpeg >= 2.5 reads HTJ2K too; format 2 is the JP2 file, 0 the codestream.
+        return np.asarray(_openjpeg().decode(data, 2 if boxed else 0))
+    codecs = _imagecodecs()
+    if kind == _J2C_TYPE:
+        return codecs.jpeg2k_decode(data)
+    try:
+        # OpenJPH, through imagecodecs, reads JPH files and HTJ2K codestreams.
+        return codecs.htj2k_decode(data)
+    except Exception:
+        if kind in _HTJ2K_TYPES:
+            raise
+        # A classic JPEG 2000 codestream or JP2 file sent as octet-stream: openjpeg reads it.
+        return codecs.jpeg2k_decode(data)
 
 
 # ----------------------------------------------------------------------- windowing

@@ -1,8 +1,16 @@
 """HealthImaging's published request quotas: the one table both the client and the sandbox use.
 
 Source: AWS HealthImaging Developer Guide, "AWS HealthImaging throttling limits"
-(``devguide/throttling-limits.html``). Quotas are per account, region and operation, and
-adjustable through AWS Support; a raised quota is passed as an override, never edited here.
+(https://docs.aws.amazon.com/healthimaging/latest/devguide/throttling-limits.html). The page
+exists in several versions: older copies (the HTML page and its translations) list
+StartDICOMImportJob at 1/2 or 0.25/1 and UpdateImageSetMetadata at 0.25/1; the newest copy
+(the page's markdown, ``throttling-limits.md``) lists StartDICOMImportJob at 40/80 and
+UpdateImageSetMetadata at 10/40 tps. This table follows the newest copy
+(:data:`QUOTA_TABLE_SOURCE`); the rows below UpdateImageSetMetadata (CopyImageSet,
+DeleteImageSet, the tag operations) were not legible in the copy read for this table and
+keep the values every copy we read agrees on. Quotas are per account, region and
+operation, and adjustable through AWS Support; a raised quota is passed as an override,
+never edited here.
 
 This module imports nothing but the standard library, so the sandbox and the CLI can use
 it without loading the data layer.
@@ -14,7 +22,20 @@ import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
-__all__ = ["PUBLISHED_QUOTAS", "Quota", "check_quota", "quota_for", "scaled_quotas"]
+__all__ = [
+    "PUBLISHED_QUOTAS",
+    "QUOTA_TABLE_SOURCE",
+    "Quota",
+    "check_quota",
+    "quota_for",
+    "scaled_quotas",
+]
+
+QUOTA_TABLE_SOURCE = (
+    "the newest copy of AWS's 'AWS HealthImaging throttling limits' page "
+    "(StartDICOMImportJob 40/80, UpdateImageSetMetadata 10/40 tps)"
+)
+"""Which version of the published table :data:`PUBLISHED_QUOTAS` follows (for --help)."""
 
 
 class Quota(NamedTuple):
@@ -29,7 +50,7 @@ PUBLISHED_QUOTAS: Mapping[str, Quota] = {
     "GetDatastore": Quota(10.0, 20.0),
     "ListDatastores": Quota(5.0, 10.0),
     "DeleteDatastore": Quota(0.085, 1.0),
-    "StartDICOMImportJob": Quota(1.0, 2.0),
+    "StartDICOMImportJob": Quota(40.0, 80.0),
     "GetDICOMImportJob": Quota(25.0, 50.0),
     "ListDICOMImportJobs": Quota(10.0, 20.0),
     "SearchImageSets": Quota(25.0, 50.0),
@@ -37,7 +58,7 @@ PUBLISHED_QUOTAS: Mapping[str, Quota] = {
     "GetImageSetMetadata": Quota(50.0, 100.0),
     "GetImageFrame": Quota(1000.0, 2000.0),
     "ListImageSetVersions": Quota(25.0, 50.0),
-    "UpdateImageSetMetadata": Quota(0.25, 1.0),
+    "UpdateImageSetMetadata": Quota(10.0, 40.0),
     "CopyImageSet": Quota(0.25, 1.0),
     "DeleteImageSet": Quota(0.25, 1.0),
     "TagResource": Quota(10.0, 20.0),

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hi_widgets.limits.quotas import scaled_quotas
+from hi_widgets.limits.quotas import QUOTA_TABLE_SOURCE, scaled_quotas
 
 if TYPE_CHECKING:
     from hi_widgets.sandbox.backend.operations import Backend
@@ -89,6 +89,14 @@ def pinned_secret(args: argparse.Namespace) -> str | None:
     return os.environ.get(SECRET_ENV) or None
 
 
+SDK_NOTES = (
+    "(AWS_REGION is what the AWS SDK for JavaScript v3 reads, AWS_DEFAULT_REGION boto3 and "
+    "the AWS CLI; the JavaScript v3 SDK ignores AWS_DISABLE_HOST_PREFIX_INJECTION: create "
+    "its client with disableHostPrefix: true. Every SDK's option: docs/sandbox.md.)",
+)
+"""Printed after the export lines: what the environment does not cover."""
+
+
 def _checked(
     convert: Callable[[str], float], accept: Callable[[float], bool], expected: str
 ) -> Callable[[str], Any]:
@@ -133,7 +141,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="latency added to every response",
     )
     parser.add_argument(
-        "--no-quotas", action="store_true", help="do not enforce the per-operation quotas"
+        "--no-quotas",
+        action="store_true",
+        help=(
+            "do not enforce the per-operation quotas (default: enforced at the published "
+            f"rates and bursts of {QUOTA_TABLE_SOURCE})"
+        ),
     )
     parser.add_argument(
         "--quota-scale",
@@ -331,9 +344,14 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
             f"quotas {quotas}); datastores: {', '.join(datastores)}",
             file=sys.stderr,
         )
-        print("Paste these lines into your shell, then use boto3 or the AWS CLI:", file=sys.stderr)
+        print(
+            "Paste these lines into your shell, then use boto3, the AWS CLI or another AWS SDK:",
+            file=sys.stderr,
+        )
         for line in env_lines(running.env(), args.shell):
             print(line)
+        for line in SDK_NOTES:
+            print(line, file=sys.stderr)
         for line in sample_lines(running.store):
             print(line, file=sys.stderr)
         print("Press Ctrl-C to stop.", file=sys.stderr)

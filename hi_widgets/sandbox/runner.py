@@ -183,6 +183,7 @@ class Sandbox:
             signing_time=signing_clock.now,
             max_clock_skew=timedelta(seconds=max_clock_skew) if max_clock_skew else None,
             allowed_hosts=allowed_hosts,
+            region=region,
         )
         self._max_connections = max_connections
         self._timeouts = {
@@ -332,12 +333,22 @@ class Sandbox:
             )
 
     def env(self) -> dict[str, str]:
-        """Environment variables that point plain boto3 or the AWS CLI at the sandbox."""
+        """Environment variables that point the AWS SDKs and the AWS CLI at the sandbox.
+
+        What each reads: the service-specific endpoint ``AWS_ENDPOINT_URL_MEDICAL_IMAGING``
+        and ``AWS_DISABLE_HOST_PREFIX_INJECTION`` (botocore, the AWS CLI and the SDKs the
+        AWS SDKs and Tools Reference Guide lists for those settings); the region as
+        ``AWS_REGION`` (the AWS SDK for JavaScript v3 and most other SDKs) and
+        ``AWS_DEFAULT_REGION`` (boto3 and the AWS CLI). An SDK that ignores the host prefix
+        setting needs its client option (the JavaScript v3 SDK: ``disableHostPrefix:
+        true``); docs/sandbox.md lists them.
+        """
         return {
             "AWS_ENDPOINT_URL_MEDICAL_IMAGING": self.endpoint_url,
             "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
             "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": self._secret,
+            "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
         }
 

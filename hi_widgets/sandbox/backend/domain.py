@@ -22,7 +22,12 @@ def make_id(*parts: object) -> str:
 
 @dataclass
 class Version:
-    """One version of an image set."""
+    """One version of an image set.
+
+    ``created_at`` is when this version was written (the operation's start); it is not
+    served: AWS answers every version's ``createdAt`` with the image set's creation time
+    (:attr:`ImageSet.created_at`), and ``updatedAt`` with when the version last changed.
+    """
 
     version_id: int
     state: str
@@ -47,6 +52,16 @@ class ImageSet:
     last_accessed_at: datetime | None = None
     storage_tier: str | None = "FREQUENT_ACCESS"
     tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def created_at(self) -> datetime:
+        """When the image set was created: the ``createdAt`` of every one of its versions.
+
+        The AWS CLI reference examples show it: ``list-image-set-versions`` answers the
+        same ``createdAt`` for versions 1 to 4 while ``updatedAt`` differs, and
+        ``copy-image-set`` answers the source's creation time as its ``createdAt``.
+        """
+        return self.versions[0].created_at
 
     @property
     def latest(self) -> Version:

@@ -5,26 +5,27 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from hi_widgets.sandbox.backend import metadata as md
-from hi_widgets.sandbox.backend import search
+from hi_widgets.sandbox.backend import search, tiering
 from hi_widgets.sandbox.backend.domain import ImageSet, make_id
 from hi_widgets.sandbox.backend.errors import validation_error
 from hi_widgets.sandbox.backend.paging import make_token, page_size, read_token
 from hi_widgets.sandbox.backend.state import BackendState, find_version, properties
 
 
-def image_set_summary(image_set: ImageSet) -> dict[str, Any]:
+def image_set_summary(image_set: ImageSet, now: datetime | None = None) -> dict[str, Any]:
     """Return an image set as SearchImageSets summarises it (from its latest version)."""
     latest = image_set.latest
     return {
         "imageSetId": image_set.image_set_id,
         "version": latest.version_id,
-        "createdAt": image_set.versions[0].created_at,
+        "createdAt": image_set.created_at,
         "updatedAt": latest.updated_at,
         "lastAccessedAt": image_set.last_accessed_at,
-        "storageTier": image_set.storage_tier,
+        "storageTier": tiering.storage_tier(image_set, now),
         "DICOMTags": md.dicom_tags(latest.document),
         "isPrimary": latest.is_primary,
     }
@@ -39,7 +40,7 @@ class ImageSetReads(BackendState):
         with self.lock:
             self.settle()
             image_set = self.image_set(datastore_id, image_set_id)
-            return properties(image_set, find_version(image_set, version_id))
+            return properties(image_set, find_version(image_set, version_id), self.now())
 
     def list_image_set_versions(
         self,
@@ -61,8 +62,9 @@ class ImageSetReads(BackendState):
                 newest_first = (v for v in newest_first if v.version_id <= token["v"])
             page = list(itertools.islice(newest_first, size + 1))
             items = []
+            now = self.now()
             for version in page[:size]:
-                item = properties(image_set, version)
+                item = properties(image_set, version, now)
                 item["ImageSetWorkflowStatus"] = item.pop("imageSetWorkflowStatus", None)
                 items.append(item)
             output: dict[str, Any] = {"imageSetPropertiesList": items}
@@ -79,6 +81,7 @@ class ImageSetReads(BackendState):
             self.settle()
             image_set = self.image_set(datastore_id, image_set_id)
             version = find_version(image_set, version_id)
+            tiering.record_access(image_set, self.now())
             blob = md.encode(version.document, image_set.datastore_id, image_set.image_set_id)
             return {
                 "imageSetMetadataBlob": blob,
@@ -121,7 +124,7 @@ class ImageSetReads(BackendState):
             end = start + page_size(max_results)
             output: dict[str, Any] = {
                 "imageSetsMetadataSummaries": [
-                    image_set_summary(image_set) for image_set in candidates[start:end]
+                    image_set_summary(image_set, self.now()) for image_set in candidates[start:end]
                 ]
             }
             if sort:

@@ -16,14 +16,30 @@ from hi_widgets.sandbox.backend.errors import validation_error
 from hi_widgets.sandbox.runtime.clock import to_millis
 
 
+def date_time_key(date: str | None, time: str | None) -> str:
+    """Return a DICOM date and time as one sortable text, ``YYYYMMDDHHMMSS[.FFFFFF]``.
+
+    A missing time is the start of the day (AWS CLI reference, ``search-image-sets``: a
+    DICOMStudyDateAndTime bound without DICOMStudyTime means 00:00:00 of that date); a
+    time given as HH or HHMM is padded with zero minutes and seconds (DICOM TM).
+    """
+    clock, dot, fraction = (time or "").partition(".")
+    return f"{date or ''}{clock.ljust(6, '0')}{dot}{fraction}"
+
+
 def _study_date_time(image_set: ImageSet) -> str:
     study = image_set.latest.document.get("Study", {}).get("DICOM", {})
     # Imported files may hold empty values, stored as None (as AWS's metadata does).
     return f"{study.get('StudyDate') or ''}{study.get('StudyTime') or ''}"
 
 
+def _study_date_time_key(image_set: ImageSet) -> str:
+    study = image_set.latest.document.get("Study", {}).get("DICOM", {})
+    return date_time_key(study.get("StudyDate"), study.get("StudyTime"))
+
+
 SORT_KEYS: dict[str, Callable[[ImageSet], Any]] = {
-    "createdAt": lambda s: s.versions[0].created_at,
+    "createdAt": lambda s: s.created_at,
     "updatedAt": lambda s: s.latest.updated_at,
     "DICOMStudyDateAndTime": _study_date_time,
 }
@@ -45,7 +61,7 @@ def _attribute_values(image_set: ImageSet, attribute: str) -> list[Any]:
     if attribute == "DICOMSeriesInstanceUID":
         return md.series_uids(document)
     if attribute == "createdAt":
-        return [image_set.versions[0].created_at]
+        return [image_set.created_at]
     if attribute == "updatedAt":
         return [latest.updated_at]
     if attribute == "DICOMStudyDateAndTime":
@@ -79,6 +95,17 @@ def predicate(search_filter: dict[str, Any]) -> Callable[[ImageSet], bool]:
     if len(attributes) != 1:
         raise validation_error("All values of a search filter must use the same attribute")
     (attribute,) = attributes
+    if operator == "BETWEEN" and attribute == "DICOMStudyDateAndTime":
+        if len(values) != 2:
+            raise validation_error("A BETWEEN filter takes exactly two values")
+        low, high = (
+            date_time_key(raw.get("DICOMStudyDate"), raw.get("DICOMStudyTime"))
+            for raw in (item["DICOMStudyDateAndTime"] for item in search_filter["values"])
+        )
+        return lambda s: (
+            bool(s.latest.document.get("Study", {}).get("DICOM", {}).get("StudyDate"))
+            and low <= _study_date_time_key(s) <= high
+        )
     if operator == "EQUAL":
         if len(values) != 1:
             raise validation_error("An EQUAL filter takes exactly one value")
@@ -93,12 +120,6 @@ def predicate(search_filter: dict[str, Any]) -> Callable[[ImageSet], bool]:
     if attribute == "isPrimary":
         raise validation_error("isPrimary supports only the EQUAL operator")
     low, high = values[0][1], values[1][1]
-    if attribute == "DICOMStudyDateAndTime":
-        # Compare at the precision of each bound, so a date-only bound covers the whole day.
-        return lambda s: any(
-            v is not None and low <= str(v)[: len(low)] and str(v)[: len(high)] <= high
-            for v in _attribute_values(s, attribute)
-        )
     return lambda s: any(
         v is not None and low <= v <= high for v in _attribute_values(s, attribute)
     )

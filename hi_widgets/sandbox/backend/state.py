@@ -10,15 +10,18 @@ are fully deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import json
+import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from hi_widgets.sandbox.backend import metadata as md
+from hi_widgets.sandbox.backend import tiering
 from hi_widgets.sandbox.backend.domain import (
     ACCOUNT_ID,
     DEFAULT_REGION,
@@ -43,7 +46,7 @@ class BackendState:
     update_delay
         Seconds (per ``clock``) that UPDATING, COPYING, DELETING and CREATING last.
     id_seed
-        Seed of the identifiers of new datastores and image sets.
+        Seed of the identifiers written inside :meth:`deterministic_ids` (the demo data).
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class BackendState:
         self._sequence = itertools.count()
         self._id_seed = id_seed
         self._new_ids = itertools.count()
+        self._deterministic_ids = 0
         self._failures: list[tuple[str, str]] = []
         # (datastore, series or study UID) -> image sets whose documents ever held it.
         # A superset: lookups check each candidate's latest version, so entries never
@@ -89,8 +93,27 @@ class BackendState:
             self._datastores[datastore.datastore_id] = datastore
 
     def new_id(self, kind: str) -> str:
-        """Return a fresh deterministic identifier for a new ``kind`` of resource."""
-        return make_id("new", self._id_seed, kind, next(self._new_ids))
+        """Return a fresh identifier for a new ``kind`` of resource.
+
+        Random, as AWS's are, so resources a user creates never repeat the ids of an
+        earlier run (an import job's output folder ``<datastoreId>-DicomImport-<jobId>``
+        is never the previous run's); inside :meth:`deterministic_ids` (the demo data)
+        they follow ``id_seed``.
+        """
+        if self._deterministic_ids:
+            return make_id("new", self._id_seed, kind, next(self._new_ids))
+        return secrets.token_hex(16)
+
+    @contextlib.contextmanager
+    def deterministic_ids(self) -> Iterator[None]:
+        """Within the block, :meth:`new_id` gives ids that depend only on ``id_seed``."""
+        with self.lock:
+            self._deterministic_ids += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._deterministic_ids -= 1
 
     def now(self) -> datetime:
         """Return the sandbox clock's time at the service's millisecond precision."""
@@ -182,7 +205,8 @@ class BackendState:
         with self.lock:
             self.settle()
             image_set = self.image_set(datastore_id, image_set_id)
-            return [properties(image_set, version) for version in image_set.versions]
+            now = self.now()
+            return [properties(image_set, version, now) for version in image_set.versions]
 
     def version_count(self, datastore_id: str, image_set_id: str) -> int:
         """Return the number of versions of an image set."""
@@ -233,15 +257,23 @@ def find_version(image_set: ImageSet, version_id: int | str | None) -> Version:
     return version
 
 
-def properties(image_set: ImageSet, version: Version) -> dict[str, Any]:
-    """Return a version as GetImageSet describes it (absent values left out)."""
+def properties(
+    image_set: ImageSet, version: Version, now: datetime | None = None
+) -> dict[str, Any]:
+    """Return a version as GetImageSet describes it (absent values left out).
+
+    ``now`` (the sandbox clock) places the image set in its storage tier
+    (:mod:`~hi_widgets.sandbox.backend.tiering`).
+    """
     values: dict[str, Any] = {
         "datastoreId": image_set.datastore_id,
         "imageSetId": image_set.image_set_id,
         "versionId": str(version.version_id),
         "imageSetState": version.state,
         "imageSetWorkflowStatus": version.workflow_status,
-        "createdAt": version.created_at,
+        # createdAt is the image set's creation time on every version (see
+        # ImageSet.created_at); updatedAt is when this version last changed.
+        "createdAt": image_set.created_at,
         "updatedAt": version.updated_at,
         "deletedAt": version.deleted_at,
         "message": version.message,
@@ -249,7 +281,7 @@ def properties(image_set: ImageSet, version: Version) -> dict[str, Any]:
         "overrides": {"forced": True} if version.forced else None,
         "isPrimary": version.is_primary,
         "lastAccessedAt": image_set.last_accessed_at,
-        "storageTier": image_set.storage_tier,
+        "storageTier": tiering.storage_tier(image_set, now),
     }
     return {key: value for key, value in values.items() if value is not None}
 

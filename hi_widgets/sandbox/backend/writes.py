@@ -52,7 +52,7 @@ def _write_properties(image_set: ImageSet, version: Version) -> dict[str, Any]:
         "latestVersionId": str(version.version_id),
         "imageSetState": version.state,
         "imageSetWorkflowStatus": version.workflow_status,
-        "createdAt": version.created_at,
+        "createdAt": image_set.created_at,
         "updatedAt": version.updated_at,
         "imageSetArn": image_set.arn,
     }
@@ -69,13 +69,22 @@ class ImageSetWrites(BackendState):
 
     # ------------------------------------------------------------------ helpers
 
-    def _finish(self, version: Version, done: str, previous: dict[str, Any]) -> None:
+    def _finish(
+        self,
+        version: Version,
+        done: str,
+        previous: dict[str, Any],
+        failure: tuple[str, str] | None = None,
+    ) -> None:
         """Queue the end of the operation that wrote ``version``.
 
-        It becomes ACTIVE with status ``done``, or, if :meth:`fail_next_write` queued a
-        failure, ``*_FAILED`` with that message and the ``previous`` document.
+        It becomes ACTIVE with status ``done``; or, with a ``failure`` (a rule found broken
+        while the operation ran, see :class:`~.rules.ConstraintViolation`) or a failure
+        queued by :meth:`fail_next_write`, ``*_FAILED`` with that message and the
+        ``previous`` document.
         """
-        failure = self._failures.pop(0) if self._failures else None
+        if failure is None and self._failures:
+            failure = self._failures.pop(0)
 
         def finish(due: datetime) -> None:
             version.state = "ACTIVE"
@@ -133,6 +142,7 @@ class ImageSetWrites(BackendState):
             require_active(image_set)
             require_latest(image_set, latest_version_id, "latestVersionId")
             latest = image_set.latest
+            failure: tuple[str, str] | None = None
             if "revertToVersionId" in updates:
                 # "Updating image set metadata": "the --include-study-image-sets flag is
                 # not supported with revertToVersionId operations"
@@ -145,19 +155,32 @@ class ImageSetWrites(BackendState):
             else:
                 dicom = updates["DICOMUpdates"]
                 updatable, removable = _parse_updates(dicom)
-                document = _apply(latest.document, updatable, removable, force, latest.is_primary)
+                rules.check_layout(updatable)
+                rules.check_layout(removable)
                 siblings = []
-                if include_study_image_sets:
-                    siblings = self._study_siblings(
-                        datastore, image_set, _study_part(updatable), _study_part(removable), force
+                try:
+                    document = _apply(
+                        latest.document, updatable, removable, force, latest.is_primary
                     )
+                    if include_study_image_sets:
+                        siblings = self._study_siblings(
+                            datastore,
+                            image_set,
+                            _study_part(updatable),
+                            _study_part(removable),
+                            force,
+                        )
+                except rules.ConstraintViolation as broken:
+                    # Found while the update runs: the version ends UPDATE_FAILED.
+                    document = latest.document
+                    failure = ("UPDATE_FAILED", broken.version_message)
             now = self.now()
             version = new_version(
                 latest.version_id + 1, "UPDATING", now, document, force, latest.is_primary
             )
             image_set.versions.append(version)
             self.index(image_set)
-            self._finish(version, "UPDATED", latest.document)
+            self._finish(version, "UPDATED", latest.document, failure)
             for sibling, sibling_document in siblings:
                 previous = sibling.latest
                 written = new_version(
@@ -177,7 +200,7 @@ class ImageSetWrites(BackendState):
                 "latestVersionId": str(version.version_id),
                 "imageSetState": version.state,
                 "imageSetWorkflowStatus": version.workflow_status,
-                "createdAt": version.created_at,
+                "createdAt": image_set.created_at,
                 "updatedAt": version.updated_at,
             }
 
@@ -230,9 +253,14 @@ class ImageSetWrites(BackendState):
                 source, source_info["latestVersionId"], "sourceImageSet.latestVersionId"
             )
             document = source.latest.document
+            failure: tuple[str, str] | None = None
             copies = source_info.get("DICOMCopies")
             if copies:
                 selection = md.parse_attributes(copies["copiableAttributes"], "copiableAttributes")
+                try:
+                    rules.check_copy_selection(document, selection)
+                except rules.ConstraintViolation as broken:
+                    failure = ("COPY_FAILED", broken.version_message)
                 document = md.select(document, selection)
             now = self.now()
             if destination_info is not None:
@@ -246,24 +274,30 @@ class ImageSetWrites(BackendState):
                     "destinationImageSet.latestVersionId",
                 )
                 previous = destination.latest
-                if force:
+                merged = previous.document
+                if failure is None and force:
                     merged = _merge_instances(previous.document, document)
-                else:
-                    rules.check_copy_consistency(document, previous.document)
-                    merged = md.merge(previous.document, document)
+                elif failure is None:
+                    try:
+                        rules.check_copy_consistency(document, previous.document)
+                        merged = md.merge(previous.document, document)
+                    except rules.ConstraintViolation as broken:
+                        # Found while the copy runs (the CLI reference example's COPY_FAILED).
+                        failure = ("COPY_FAILED", broken.version_message)
                 is_primary = True if promote_to_primary else previous.is_primary
-                if is_primary:
+                if is_primary and failure is None:
                     self._require_sole_primary(datastore, merged, destination)
                 written = new_version(
                     previous.version_id + 1, "COPYING", now, merged, force, is_primary
                 )
                 destination.versions.append(written)
                 self.index(destination)
-                self._finish(written, "COPIED", previous.document)
+                self._finish(written, "COPIED", previous.document, failure)
             else:
-                if promote_to_primary:
+                if promote_to_primary and failure is None:
                     self._require_sole_primary(datastore, document, None)
                 destination_id = self.new_id("imageset")
+                # copy-image-set example 1: a new destination answers createdAt == updatedAt.
                 written = new_version(1, "COPYING", now, document, force, promote_to_primary)
                 destination = ImageSet(
                     datastore_id=datastore_id,
@@ -275,14 +309,17 @@ class ImageSetWrites(BackendState):
                 )
                 datastore.image_sets[destination_id] = destination
                 self.index(destination)
-                self._finish(written, "COPIED", document)
+                self._finish(written, "COPIED", document, failure)
             source_version = source.latest
             restore = (source_version.state, source_version.workflow_status)
             source_version.state = "LOCKED"
             source_version.workflow_status = "COPYING_WITH_READ_ONLY_ACCESS"
+            # copy-image-set example 1: the source answers the copy's time as updatedAt.
+            source_version.updated_at = now
 
             def unlock(due: datetime) -> None:
                 source_version.state, source_version.workflow_status = restore
+                source_version.updated_at = due
 
             self.schedule(self.update_delay, unlock)
             return {

@@ -28,8 +28,9 @@ timestamps and values):
   CREATED, 10 DELETED and 11 IMPORT_FAILED; UPDATE_FAILED and COPY_FAILED are in the long
   histories.
 * Each operation takes as long as its kind does (:data:`OPERATION_SECONDS`: an update a
-  minute or two, a copy up to twelve minutes, a failed update seconds), so the versions'
-  durations differ as in a real history.
+  minute or two, a copy up to twelve minutes, a failed update seconds). As on AWS, only
+  its end shows (the version's ``updatedAt``); every version answers the image set's
+  ``createdAt``, so no duration can be read over the wire.
 * Failed versions carry a ``message``; some versions have ``overrides.forced`` (StudyID
   changes, which need force); patient names look like ``DEMO^PATIENT^017`` and ids like
   ``DEMO-0017``.
@@ -44,7 +45,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from hi_widgets.api.model import image_set_states, storage_tiers
+from hi_widgets.api.model import image_set_states
 from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, make_id
 from hi_widgets.sandbox.backend.operations import Backend
 from hi_widgets.sandbox.demo import dicom_sources as demo_dicom
@@ -358,11 +359,30 @@ def _history_length(rng: random.Random) -> int:
 
 
 def _finish_touch(image_set: ImageSet, rng: random.Random) -> None:
-    """Set the access time and storage tier, which no operation writes."""
-    tiers = storage_tiers() or (None,)
-    last = image_set.latest.updated_at
-    image_set.last_accessed_at = to_millis(last + timedelta(days=rng.uniform(0, 60)))
-    image_set.storage_tier = tiers[0] if rng.random() < 0.75 else tiers[-1]
+    """Keep the demo's random sequence as it was when this step drew access and tier.
+
+    The access times are set when the demo is handed to the sandbox's clock
+    (:func:`_touch_recently`); the draws stay so every later draw is unchanged.
+    """
+    rng.uniform(0, 60)
+    rng.random()
+
+
+def _touch_recently(store: Backend, seed: int) -> None:
+    """Give each image set a last access in the 60 days before the sandbox's start.
+
+    No demo operation reads data, so the times are drawn (deterministically per image
+    set) relative to the sandbox clock; the storage tier follows from them
+    (:mod:`~hi_widgets.sandbox.backend.tiering`: 30 days without access archive an image
+    set), so the demo starts with image sets in both tiers.
+    """
+    now = store.now()
+    for ds_index, datastore_id in enumerate(store.datastore_ids()):
+        for index, image_set_id in enumerate(store.image_set_ids(datastore_id)):
+            image_set = store.image_set(datastore_id, image_set_id)
+            rng = random.Random(f"hi-widgets-demo-access:{seed}:{ds_index}:{index}")
+            drawn = to_millis(now - timedelta(days=rng.uniform(0, 60)))
+            image_set.last_accessed_at = max(drawn, image_set.latest.updated_at)
 
 
 def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
@@ -386,34 +406,37 @@ def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
     store.update_delay = OPERATION_SECONDS["import"][0]
     store.use_clock(clock)
     try:
-        builders = []
-        for ds_index, (name, size) in enumerate(
-            zip(
-                ("demo-radiology", "demo-oncology"),
-                (image_sets, SECOND_DATASTORE_SIZE),
-                strict=True,
-            )
-        ):
-            builder = _Builder(store, clock, seed, ds_index)
-            created = DEMO_EPOCH - timedelta(days=30 - ds_index)
-            store.add_datastore(
-                Datastore(
-                    datastore_id=builder.datastore_id,
-                    name=name,
-                    status="ACTIVE",
-                    arn=store.datastore_arn(builder.datastore_id),
-                    created_at=created,
-                    updated_at=created + timedelta(minutes=4, seconds=12),
-                    tags={"project": "hi-widgets-demo", "seed": str(seed)},
+        # The demo is the same for the same seed: its new ids follow the seed.
+        with store.deterministic_ids():
+            builders = []
+            for ds_index, (name, size) in enumerate(
+                zip(
+                    ("demo-radiology", "demo-oncology"),
+                    (image_sets, SECOND_DATASTORE_SIZE),
+                    strict=True,
                 )
-            )
-            builder.run(size, endings=ds_index == 1)
-            builders.append(builder)
-        last = max(end for builder in builders for end in builder.ends.values())
-        builders[1].start_running_operations(last + timedelta(days=1))
+            ):
+                builder = _Builder(store, clock, seed, ds_index)
+                created = DEMO_EPOCH - timedelta(days=30 - ds_index)
+                store.add_datastore(
+                    Datastore(
+                        datastore_id=builder.datastore_id,
+                        name=name,
+                        status="ACTIVE",
+                        arn=store.datastore_arn(builder.datastore_id),
+                        created_at=created,
+                        updated_at=created + timedelta(minutes=4, seconds=12),
+                        tags={"project": "hi-widgets-demo", "seed": str(seed)},
+                    )
+                )
+                builder.run(size, endings=ds_index == 1)
+                builders.append(builder)
+            last = max(end for builder in builders for end in builder.ends.values())
+            builders[1].start_running_operations(last + timedelta(days=1))
     finally:
         store.update_delay = real_delay
         store.use_clock(real_clock)
+    _touch_recently(store, seed)
     _cover_states(store)
 
 

@@ -21,11 +21,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from hi_widgets.sandbox.backend import tiering
 from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, Version
 from hi_widgets.sandbox.backend.errors import ServiceError, conflict, not_found, validation_error
 from hi_widgets.sandbox.backend.paging import make_token, page_size, read_token
 from hi_widgets.sandbox.backend.state import BackendState
-from hi_widgets.sandbox.dicom.frame_encoding import CONTENT_TYPE, FrameStore
+from hi_widgets.sandbox.dicom import frame_encoding
+from hi_widgets.sandbox.dicom.frame_encoding import FrameStore
 from hi_widgets.sandbox.dicom.import_jobs import (
     AwsEndpointRefused,
     ImportedImageSet,
@@ -46,10 +48,32 @@ from hi_widgets.sandbox.dicom.pipeline import (
 
 def frame_ids(document: dict[str, Any]) -> Iterable[str]:
     """Yield the image frame ids of a metadata document."""
+    for _, frame_id in _frames_with_syntax(document):
+        yield frame_id
+
+
+def _frames_with_syntax(document: dict[str, Any]) -> Iterable[tuple[str | None, str]]:
+    """Yield ``(StoredTransferSyntaxUID, frame id)`` of every frame of a document."""
     for series in document.get("Study", {}).get("Series", {}).values():
         for instance in series.get("Instances", {}).values():
             for frame in instance.get("ImageFrames") or []:
-                yield frame.get("ID")
+                yield instance.get("StoredTransferSyntaxUID"), frame.get("ID")
+
+
+def _stored_as(document: dict[str, Any], transfer_syntax: str) -> dict[str, Any]:
+    """Return ``document`` with every instance's StoredTransferSyntaxUID set."""
+    study = document.get("Study", {})
+    series = {
+        uid: {
+            **node,
+            "Instances": {
+                key: {**instance, "StoredTransferSyntaxUID": transfer_syntax}
+                for key, instance in node.get("Instances", {}).items()
+            },
+        }
+        for uid, node in study.get("Series", {}).items()
+    }
+    return {**document, "Study": {**study, "Series": series}}
 
 
 class DicomImportOperations(BackendState):
@@ -68,6 +92,7 @@ class DicomImportOperations(BackendState):
         self._import_jobs: dict[str, ImportJob] = {}
         self._import_threads: list[threading.Thread] = []
         self._job_versions: dict[str, list[Version]] = {}
+        self._transcoded: dict[tuple[str, str], bytes] = {}
 
     # ------------------------------------------------------------------ clock
 
@@ -133,6 +158,11 @@ class DicomImportOperations(BackendState):
                 for frame in draft.frames():
                     self.frames.put(frame.frame_id, frame.htj2k)
                 document = draft.document()
+                stored = frame_encoding.TRANSFER_SYNTAX_BY_STORAGE_FORMAT.get(
+                    datastore.lossless_storage_format or "HTJ2K"
+                )
+                if stored is not None and stored != frame_encoding.HTJ2K_TRANSFER_SYNTAX_UID:
+                    document = _stored_as(document, stored)
                 primary = (
                     self.primary_holder(datastore, draft.series_instance_uid)
                     if draft.is_primary
@@ -344,10 +374,15 @@ class DicomImportOperations(BackendState):
             image_set = self.image_set(datastore_id, image_set_id)
             if image_set.latest.state == "DELETED":
                 raise not_found(f"Image set {image_set_id} is deleted")
-            known = any(
-                image_frame_id in frame_ids(version.document) for version in image_set.versions
-            )
-        if not known:
+            syntaxes = {
+                syntax
+                for version in image_set.versions
+                for syntax, frame_id in _frames_with_syntax(version.document)
+                if frame_id == image_frame_id
+            }
+            if syntaxes:
+                tiering.record_access(image_set, self.now())
+        if not syntaxes:
             raise not_found(
                 f"Image frame {image_frame_id} is not part of image set {image_set_id}"
             )
@@ -357,4 +392,14 @@ class DicomImportOperations(BackendState):
                 f"Image frame {image_frame_id} has no pixel data in the sandbox (its metadata "
                 "was made up for the demo, not imported from DICOM)"
             )
-        return {"imageFrameBlob": blob, "contentType": CONTENT_TYPE}
+        syntax = sorted(syntaxes, key=str)[0]
+        key = (image_frame_id, str(syntax))
+        with self.lock:
+            cached = self._transcoded.get(key)
+        if cached is not None and syntax == frame_encoding.JPEG2000_LOSSLESS_TRANSFER_SYNTAX_UID:
+            return {"imageFrameBlob": cached, "contentType": frame_encoding.CONTENT_TYPES[syntax]}
+        body, content_type = frame_encoding.served_frame(blob, syntax)
+        if syntax == frame_encoding.JPEG2000_LOSSLESS_TRANSFER_SYNTAX_UID:
+            with self.lock:  # transcoded once, on the first request (outside the lock)
+                self._transcoded[key] = body
+        return {"imageFrameBlob": body, "contentType": content_type}

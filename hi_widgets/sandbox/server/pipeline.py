@@ -158,6 +158,10 @@ class Service:
     allowed_hosts
         Host names accepted in the Host header besides IP literals and ``localhost``
         (``"*"``: any; see :func:`host_allowed`).
+    region
+        The sandbox's region: a signature whose credential scope names another region is
+        refused as AWS refuses it (403 InvalidSignatureException, "Credential should be
+        scoped to a valid region, not '...'."). None: any region.
     """
 
     def __init__(
@@ -174,8 +178,10 @@ class Service:
         signing_time: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         max_clock_skew: timedelta | None = MAX_CLOCK_SKEW,
         allowed_hosts: Iterable[str] = (),
+        region: str | None = None,
     ) -> None:
         self.model = model
+        self.region = region
         self.router = Router(model)
         self.operations = operations
         self.quotas = quotas
@@ -352,6 +358,13 @@ class Service:
                 "Missing or malformed SigV4 signature: requests must be signed for "
                 f"{SIGNING_NAME} ('Authorization: AWS4-HMAC-SHA256 Credential=...' or a "
                 "presigned X-Amz-Signature query string)",
+            )
+        if self.region is not None and signature.region != self.region:
+            # What AWS answers a signature scoped to another region (for example
+            # https://github.com/aws/aws-sdk-js-v3/issues/5576, a rest-json service).
+            raise ServiceError(
+                "InvalidSignatureException",
+                f"Credential should be scoped to a valid region, not '{signature.region}'.",
             )
         key = signature.access_key
         if self.access_key_ids is not None and key not in self.access_key_ids:

@@ -396,7 +396,8 @@ def error_status(model: ServiceModel, code: str) -> int:
         error = model.shape_for(code).metadata.get("error") or {}
         if "httpStatusCode" in error:
             return int(error["httpStatusCode"])
-    return {"UnknownOperationException": 404}.get(code, 400)
+    # Errors every AWS service answers that a service model does not list.
+    return {"UnknownOperationException": 404, "InvalidSignatureException": 403}.get(code, 400)
 
 
 def serialize_error(model: ServiceModel, code: str, message: str) -> Response:
