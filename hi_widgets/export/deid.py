@@ -194,7 +194,9 @@ def action_for(name: str) -> str | None:
     return names.ACTIONS[keyword]
 
 
-PHI_COLUMNS: tuple[str, ...] = tuple(c for c in _SEARCH_COLUMNS if action_for(c) not in "UK")
+PHI_COLUMNS: tuple[str, ...] = tuple(
+    c for c in _SEARCH_COLUMNS if action_for(c) not in ("U", "K", None)
+)
 """SearchImageSets columns an export removes (actions X, Z, D and their compounds)."""
 
 UID_COLUMNS: tuple[str, ...] = tuple(c for c in _SEARCH_COLUMNS if action_for(c) == "U")
@@ -335,7 +337,10 @@ class Deidentifier:
             if kind == UNKNOWN:
                 self.note(f"{where}.{name}" if where else name)
                 continue
-            out[name] = self.value(item, kind, f"{where}.{name}" if where else name)
+            cleaned = self.value(item, kind, f"{where}.{name}" if where else name)
+            if cleaned is None and isinstance(item, Mapping) and item:
+                continue  # nothing was left of it
+            out[name] = cleaned
         # An empty mapping (or nothing left of one) is no value: Parquet cannot store a
         # struct without fields, and an export would fail on it.
         return out or None

@@ -240,7 +240,7 @@ class ExportPanel(w.VBox):
         return to_bytes(self.prepared(), self.format.value, include_phi=self.include_phi.value)
 
     def prepared(self) -> pd.DataFrame:
-        """Return the frame as it will be written (after ``redact``, before PHI columns)."""
+        """Return the frame given to the export (after ``redact``, before de-identification)."""
         if self.frame is None:
             raise ValueError("nothing to export yet")
         if self.redact is None:
