@@ -352,7 +352,13 @@ class Deidentifier:
             if len(set(map(str, categories))) == len(categories):
                 return series.cat.rename_categories(categories)
             series = series.astype(object)
-        mapped = series.map(self.uid_value, na_action="ignore")
+        try:  # each distinct UID once: a study's UID repeats on every row of its versions
+            codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        except TypeError:  # unhashable cells (lists of UIDs): one by one
+            mapped = series.map(self.uid_value, na_action="ignore")
+        else:
+            replaced = np.array([self.uid_value(v) for v in uniques] + [None], dtype=object)
+            mapped = pd.Series(replaced[codes], index=series.index, dtype=object)
         if isinstance(series.dtype, pd.StringDtype):
             return mapped.astype(series.dtype)
         return mapped.astype(object)
