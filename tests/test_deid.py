@@ -284,3 +284,17 @@ def test_a_change_log_is_deidentified_row_by_row_and_keeps_every_version():
     assert whole.path == f"Study.Series.{whole.new}" == f"Study.Series.{whole.seriesInstanceUID}"
     assert whole.series.endswith(f"(…{whole.new.replace('.', '')[-6:]})")
     assert pd.isna(out.loc[out["versionId"] == 3, "attribute"]).all()
+
+
+def test_a_uid_quoted_in_a_message_is_replaced_as_its_attribute_would_be():
+    uid = "1.2.840.113619.2.55.3.604688119"
+    df = pd.DataFrame(
+        {
+            "StudyInstanceUID": [uid, None],
+            "message": [f"INVALID_REQUEST: study {uid}. Retry.", "cannot reach 127.0.0.1:8080"],
+        }
+    )
+    out = deidentify(df, uid_key="k")
+    replaced = out["StudyInstanceUID"][0]
+    assert out["message"][0] == f"INVALID_REQUEST: study {replaced}. Retry."
+    assert out["message"][1] == "cannot reach 127.0.0.1:8080"  # an address is no UID

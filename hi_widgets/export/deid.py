@@ -53,6 +53,7 @@ import ast
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import warnings
 from collections.abc import Mapping, Sequence
@@ -138,6 +139,11 @@ _SEARCH_COLUMNS = (
     "DICOMStudyTime",
 )
 _SHOWN = 12  # names a warning lists before "and N more"
+# Free text kept for its meaning (a status or error message) may still quote a UID.
+_TEXT_COLUMNS = frozenset({"message"})
+# A UID in text: a 2.25 (UUID-derived) UID, or five components or more (not an IPv4
+# address); a sentence's full stop after it is not part of it.
+_UID_IN_TEXT = re.compile(r"(?<!\d)(?<!\d\.)(?:2\.25\.\d+|\d+(?:\.\d+){4,})(?!\d|\.\d)")
 _LIST_CELLS = (list, tuple, np.ndarray)
 
 
@@ -363,10 +369,32 @@ class Deidentifier:
             return mapped.astype(series.dtype)
         return mapped.astype(object)
 
+    def text(self, value: Any) -> Any:
+        """Replace the UIDs quoted in free text (a message) as their attribute's would be."""
+        if not isinstance(value, str):
+            return value
+        return _UID_IN_TEXT.sub(lambda match: self.uid(match.group(0)), value)
+
     def _column(self, series: pd.Series, kind: str, name: str) -> pd.Series | None:
         """Return the column's new values, or None when they stay as they are."""
         if kind == UID:
             return self.uid_column(series)
+        if name in _TEXT_COLUMNS and kind == KEEP:
+            present = series.notna().to_numpy(dtype=bool)
+            if not present.any():  # most versions carry no message
+                return None
+            values = series.to_numpy(dtype=object)
+            quoting = [
+                i
+                for i in present.nonzero()[0]
+                if isinstance(values[i], str) and _UID_IN_TEXT.search(values[i])
+            ]
+            if not quoting:
+                return None
+            values = values.copy()
+            values[quoting] = [self.text(values[i]) for i in quoting]
+            out = pd.Series(values, index=series.index, dtype=object)
+            return out.astype(series.dtype) if series.dtype != object else out
         if kind == CONTAINER or _has_nested(series):
             return series.astype(object).map(lambda v: self.value(v, kind, name))
         return None
