@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from hi_widgets.export._deid_cells import missing
 from hi_widgets.export._deid_names import CONTAINER, KEEP, REMOVE, UID, UNKNOWN, read_attribute
 
 if TYPE_CHECKING:
@@ -32,13 +33,6 @@ _CHANGE_ROW_COLUMNS = (
     "new",
 )
 _SERIES_LABEL_TAIL = re.compile(r" \(…\d+\)$")  # "S2 (…753846)": a UID's last digits
-
-
-def missing(value: Any) -> bool:
-    """Tell whether a cell is a missing value (None, NA, NaT, NaN), never for a list."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and value != value
 
 
 def _series(values: list[Any], index: pd.Index, dtype: Any) -> pd.Series:

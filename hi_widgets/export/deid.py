@@ -49,11 +49,9 @@ timestamps (``createdAt``, ``updatedAt``) are not DICOM attributes and are kept.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import warnings
 from collections.abc import Mapping, Sequence
@@ -63,14 +61,17 @@ import numpy as np
 import pandas as pd
 
 from hi_widgets.export import _deid_names as names
-from hi_widgets.export._deid_names import CONTAINER, KEEP, REMOVE, UID, UNKNOWN
-from hi_widgets.export._deid_rows import (
-    CHANGES_COLUMNS,
-    DIFF_COLUMNS,
-    changes_rows,
-    diff_rows,
+from hi_widgets.export._deid_cells import (
+    LIST_CELLS,
+    TEXT_COLUMNS,
+    UID_IN_TEXT,
+    has_nested,
+    label_text,
     missing,
+    parsed,
 )
+from hi_widgets.export._deid_names import CONTAINER, KEEP, REMOVE, UID, UNKNOWN
+from hi_widgets.export._deid_rows import CHANGES_COLUMNS, DIFF_COLUMNS, changes_rows, diff_rows
 from hi_widgets.export._deid_table import SOURCE, TABLE
 
 __all__ = [
@@ -139,12 +140,6 @@ _SEARCH_COLUMNS = (
     "DICOMStudyTime",
 )
 _SHOWN = 12  # names a warning lists before "and N more"
-# Free text kept for its meaning (a status or error message) may still quote a UID.
-_TEXT_COLUMNS = frozenset({"message"})
-# A UID in text: a 2.25 (UUID-derived) UID, or five components or more (not an IPv4
-# address); a sentence's full stop after it is not part of it.
-_UID_IN_TEXT = re.compile(r"(?<!\d)(?<!\d\.)(?:2\.25\.\d+|\d+(?:\.\d+){4,})(?!\d|\.\d)")
-_LIST_CELLS = (list, tuple, np.ndarray)
 
 
 class DeidentificationWarning(UserWarning):
@@ -207,32 +202,6 @@ PHI_COLUMNS: tuple[str, ...] = tuple(
 
 UID_COLUMNS: tuple[str, ...] = tuple(c for c in _SEARCH_COLUMNS if action_for(c) == "U")
 """SearchImageSets columns whose UIDs an export replaces (action U)."""
-
-
-def _label_text(label: Any) -> str:
-    if isinstance(label, tuple):  # a MultiIndex column: its levels as one path
-        return ".".join(map(str, label))
-    return str(label)
-
-
-def _parsed(text: str) -> Any:
-    """Return a dict or list written as text (JSON, or Python's repr in a CSV), else the text."""
-    if text[:1] not in ("{", "["):
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return text
-
-
-def _has_nested(series: pd.Series) -> bool:
-    return series.dtype == object and any(
-        isinstance(v, (Mapping, *_LIST_CELLS)) for v in series.array
-    )
 
 
 class Deidentifier:
@@ -306,11 +275,11 @@ class Deidentifier:
             return value
         if isinstance(value, str):
             if value.startswith("["):  # a multi-valued UID attribute, as JSON
-                parsed = _parsed(value)
-                if isinstance(parsed, list):
-                    return json.dumps([self.uid_value(v) for v in parsed])
+                values = parsed(value)
+                if isinstance(values, list):
+                    return json.dumps([self.uid_value(v) for v in values])
             return self.uid(value) if value else value
-        if isinstance(value, _LIST_CELLS):
+        if isinstance(value, LIST_CELLS):
             return [self.uid_value(v) for v in value]
         if isinstance(value, Mapping):
             return None  # a UID attribute holds UIDs, nothing else
@@ -322,13 +291,13 @@ class Deidentifier:
             return self.uid_value(value)
         if isinstance(value, Mapping):
             return self._mapping(value, where)
-        if isinstance(value, _LIST_CELLS):
+        if isinstance(value, LIST_CELLS):
             items = [self.value(v, kind, where) for v in value]
             return tuple(items) if isinstance(value, tuple) else items
         if kind == CONTAINER and not missing(value):
-            parsed = _parsed(value) if isinstance(value, str) else value
-            if isinstance(parsed, (Mapping, list)):
-                cleaned = self.value(parsed, CONTAINER, where)
+            named = parsed(value) if isinstance(value, str) else value
+            if isinstance(named, (Mapping, list)):
+                cleaned = self.value(named, CONTAINER, where)
                 return json.dumps(cleaned, sort_keys=True, ensure_ascii=False, default=str)
             self.note(f"{where} (a value that is not a set of named values)")
             return None
@@ -373,13 +342,13 @@ class Deidentifier:
         """Replace the UIDs quoted in free text (a message) as their attribute's would be."""
         if not isinstance(value, str):
             return value
-        return _UID_IN_TEXT.sub(lambda match: self.uid(match.group(0)), value)
+        return UID_IN_TEXT.sub(lambda match: self.uid(match.group(0)), value)
 
     def _column(self, series: pd.Series, kind: str, name: str) -> pd.Series | None:
         """Return the column's new values, or None when they stay as they are."""
         if kind == UID:
             return self.uid_column(series)
-        if name in _TEXT_COLUMNS and kind == KEEP:
+        if name in TEXT_COLUMNS and kind == KEEP:
             present = series.notna().to_numpy(dtype=bool)
             if not present.any():  # most versions carry no message
                 return None
@@ -387,7 +356,7 @@ class Deidentifier:
             quoting = [
                 i
                 for i in present.nonzero()[0]
-                if isinstance(values[i], str) and _UID_IN_TEXT.search(values[i])
+                if isinstance(values[i], str) and UID_IN_TEXT.search(values[i])
             ]
             if not quoting:
                 return None
@@ -395,7 +364,7 @@ class Deidentifier:
             values[quoting] = [self.text(values[i]) for i in quoting]
             out = pd.Series(values, index=series.index, dtype=object)
             return out.astype(series.dtype) if series.dtype != object else out
-        if kind == CONTAINER or _has_nested(series):
+        if kind == CONTAINER or has_nested(series):
             return series.astype(object).map(lambda v: self.value(v, kind, name))
         return None
 
@@ -420,7 +389,7 @@ class Deidentifier:
         labels: list[Any] = []
         changed: dict[int, pd.Series] = {}
         for position, label in enumerate(df.columns):
-            text = _label_text(label)
+            text = label_text(label)
             if text in done:
                 positions.append(position)
                 labels.append(label)
