@@ -327,8 +327,8 @@ def test_a_frame_that_does_not_match_the_dataset_is_refused_before_writing(versi
     root = tmp_path / "ds"
     export_dataset(versions, root)
     before = parquet_files(root)
-    wider = versions.assign(extra=pd.array(["x"] * len(versions), dtype="string"))
-    with pytest.raises(ValueError, match=r"does not match.*new columns \['extra'\]"):
+    wider = versions.assign(Modality=pd.array(["CT"] * len(versions), dtype="string"))
+    with pytest.raises(ValueError, match=r"does not match.*new columns \['Modality'\]"):
         export_dataset(wider, root)
     narrower = versions.drop(columns=["message"])
     with pytest.raises(ValueError, match=r"missing columns \['message'\]"):
@@ -518,7 +518,7 @@ def test_cli_saves_the_fetched_versions_when_the_dataset_write_fails(
     box, tmp_path, monkeypatch, capsys
 ):
     root = tmp_path / "dataset"
-    other = versions_frame([record(1, 1)]).assign(extra=1)  # a dataset of other columns
+    other = versions_frame([record(1, 1)]).assign(Rows=1)  # a dataset of other columns
     export_dataset(other, root)
     monkeypatch.chdir(tmp_path)
     status, _ = cli_versions(box, 2, f"{root}/")

@@ -74,3 +74,19 @@ def test_a_name_without_suffix_gets_the_formats(panel, tmp_path):
     panel.format.value = "json"
     panel.path.value = str(tmp_path / "history")
     assert panel.save() == str(tmp_path / "history.json")
+
+
+def test_columns_of_unknown_meaning_are_left_out_and_named_in_the_status(tmp_path):
+    panel = ExportPanel(StatusArea(), basename="x")
+    df = pd.DataFrame({"versionId": [1], "Patient Name": ["DOE^JANE"], "notes": ["DOE called"]})
+    panel.set_frame(df)
+    data = downloaded(panel)
+    assert b"DOE" not in data and b"notes" not in data and b"versionId" in data
+    assert panel.status.kind == "warning" and "notes" in panel.status.text
+    assert "Patient Name" not in panel.status.text  # PHI is removed, not "unknown"
+    panel.path.value = str(tmp_path / "x.csv")
+    assert panel.save() == str(tmp_path / "x.csv")
+    assert "Saved 1 rows" in panel.status.text and "notes" in panel.status.text
+    assert "DOE" not in (tmp_path / "x.csv").read_text()
+    panel.include_phi.value = True
+    assert b"DOE called" in downloaded(panel)

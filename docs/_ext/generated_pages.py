@@ -12,6 +12,7 @@ Sphinx does not treat it as pages), which the hand-written pages pull in with
   ``hi_widgets.api.errors.translate``, or a bad identifier through ``hi_widgets.api.ids``);
 - ``sandbox-operations.md``: every operation of the installed botocore model, and whether
   the sandbox answers it (its ``Responses`` classes);
+- ``phi-kept.md``, ``phi-safe-columns.md``: the allow-list of :mod:`hi_widgets.export.deid`;
 - ``phi-table.md``: table E.1-1 of DICOM PS3.15 as :mod:`hi_widgets.export.deid` holds it, and
   what an export does with each attribute;
 - ``benchmarks.md``: each script in ``benchmarks/`` and its docstring (what it measures,
@@ -192,6 +193,22 @@ def deid_fragment() -> str:
     return f"Source: {rst_to_myst(str(SOURCE))}\n\n" + _table(header, rows)
 
 
+def deid_kept_fragment() -> str:
+    """The standard attributes the table does not name that an export keeps."""
+    from hi_widgets.export._deid_table import KEPT
+
+    rows = [line.split() for line in KEPT.strip().splitlines()]
+    rows = [[f"`{tag}`", keyword] for tag, keyword in sorted(rows)]
+    return _table(["Tag", "Keyword"], rows)
+
+
+def deid_safe_columns_fragment() -> str:
+    """The HealthImaging columns an export keeps, and what each one means."""
+    from hi_widgets.export.deid import SAFE_COLUMNS
+
+    return _table(["Column", "Meaning"], [[f"`{k}`", v] for k, v in SAFE_COLUMNS.items()])
+
+
 # -------------------------------------------------------------------------------- quotas
 
 
@@ -364,6 +381,8 @@ FRAGMENTS = {
     "benchmarks.md": benchmarks_fragment,
     "sandbox-operations.md": sandbox_operations_fragment,
     "phi-table.md": deid_fragment,
+    "phi-kept.md": deid_kept_fragment,
+    "phi-safe-columns.md": deid_safe_columns_fragment,
 }
 
 

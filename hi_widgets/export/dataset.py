@@ -40,7 +40,9 @@ them.
 
 PHI
 ---
-As for :func:`hi_widgets.export.files.export_frame`: de-identified unless ``include_phi=True``.
+As for :func:`hi_widgets.export.files.export_frame`: de-identified by allow-list unless
+``include_phi=True``. Every local file is owner-only (``0o600``), whether it holds PHI,
+dates or neither: one dataset gathers many appends, some of which may have kept them.
 """
 
 from __future__ import annotations
@@ -126,7 +128,8 @@ def _check_columns(
         for name in names:
             if name in dropped:
                 raise ValueError(
-                    f"{argument}: {name!r} is a PHI column, dropped unless include_phi=True"
+                    f"{argument}: {name!r} is a PHI column or one of unknown meaning, "
+                    "left out by de-identification unless include_phi=True"
                 )
             if name not in frame.columns:
                 raise ValueError(
@@ -344,10 +347,13 @@ def export_dataset(
         Columns identifying a row; rows whose key is already stored are not written again
         (the stored row wins). ``None``: append every row.
     include_phi
-        Keep the PHI columns; by default the rows are de-identified as by
-        :func:`hi_widgets.export.files.export_frame` (DICOM PS3.15 Annex E).
+        Keep every column as it is; by default the rows are de-identified as by
+        :func:`hi_widgets.export.files.export_frame` (by allow-list, DICOM PS3.15 Annex
+        E): columns of unknown meaning are left out, named in a
+        :class:`~hi_widgets.export.deid.DeidentificationWarning`.
     keep_dates
         Keep DICOM dates and times when de-identifying (not the patient's birth date).
+        Every file of a dataset is owner-only (``0o600``) in any case.
     uid_key
         HMAC key for the UID replacements. ``None``: a random key for this call, so the
         same study gets another replacement UID in each append; give every append to one

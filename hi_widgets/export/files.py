@@ -19,12 +19,16 @@ File formats
 
 PHI
 ---
-Unless ``include_phi=True``, every export is de-identified by the basic profile of DICOM
-PS3.15 Annex E (:mod:`hi_widgets.export.deid`, which says exactly what is removed, replaced and
-kept): identifying attributes are removed (:data:`hi_widgets.export.deid.PHI_COLUMNS` and any
-other ``DICOMPatient*`` column, dates unless ``keep_dates=True``), UIDs are replaced by a
-keyed hash (consistent within one export, or across exports given one ``uid_key``), and
-a metadata diff loses the rows of removed attributes.
+Unless ``include_phi=True``, every export is de-identified by allow-list, by the basic
+profile of DICOM PS3.15 Annex E (:mod:`hi_widgets.export.deid` says exactly what is
+removed, replaced and kept), whatever frame it is given: each column is kept only if its
+meaning is known and safe (HealthImaging's own fields, attributes the profile keeps),
+DICOM attributes are recognised by keyword or tag in any spelling, in flattened metadata
+paths and inside dict and list cells, and treated by table E.1-1 (removed; UIDs replaced
+by a keyed hash, consistent within one export or across exports given one ``uid_key``;
+dates removed unless ``keep_dates=True``); a metadata diff loses the rows of removed
+attributes; a column of unknown meaning is left out and named in a
+:class:`hi_widgets.export.deid.DeidentificationWarning`.
 
 Files
 -----
@@ -32,8 +36,9 @@ Data goes to a temporary file in the destination folder (named
 ``.<name>.hi-widgets-<pid>-<random>.tmp``), is fsynced, then renamed over the destination;
 temporary files left by a killed export are removed by the next export to that folder.
 A de-identified export gets the mode any new file gets (``0o666`` less the umask), or
-keeps the mode of the file it replaces; an export that keeps PHI is readable by its
-owner only (``0o600``), whatever the umask or the replaced file's mode. CSV and JSON are
+keeps the mode of the file it replaces; an export that keeps PHI, or dates
+(``keep_dates=True``: dates are identifiers under HIPAA's Safe Harbor method), is readable
+by its owner only (``0o600``), whatever the umask or the replaced file's mode. CSV and JSON are
 written in chunks of rows, so memory stays near the frame's own size.
 
 The row index is never written.
@@ -124,10 +129,13 @@ def _without_phi(
 
 
 _PHI_DOC = """include_phi
-        Keep everything, PHI included (the file is then owner-only). By default the frame
-        is de-identified by DICOM PS3.15 Annex E, basic profile (:mod:`hi_widgets.export.deid`).
+        Keep every column as it is, PHI included (the file is then owner-only). By
+        default the frame is de-identified by allow-list, by DICOM PS3.15 Annex E, basic
+        profile (:mod:`hi_widgets.export.deid`): columns of unknown meaning are left out
+        and named in a :class:`~hi_widgets.export.deid.DeidentificationWarning`.
     keep_dates
-        Keep DICOM dates and times when de-identifying (not the patient's birth date).
+        Keep DICOM dates and times when de-identifying (not the patient's birth date);
+        the file is then owner-only, as dates identify (HIPAA Safe Harbor).
     uid_key
         HMAC key for the UID replacements; ``None``: a random key for this export. Give
         one key to several exports to keep their UIDs joinable."""
@@ -233,7 +241,7 @@ def export_frame(
     file is removed and an earlier file at ``path`` is left exactly as it was; the error
     names ``path``. Temporary files a killed export left in the folder are removed first.
     A de-identified file follows the umask (or keeps the mode of the file it replaces);
-    a file that keeps PHI is owner-only (``0o600``).
+    a file that keeps PHI or dates is owner-only (``0o600``), even over a shared file.
 
     Parameters
     ----------

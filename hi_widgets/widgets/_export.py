@@ -3,22 +3,27 @@
 The download is built only when the user presses the button and travels to the browser
 in one message: no file (and no PHI) sits in widget state, so none is saved into the
 notebook file. Save writes under ``exports/`` by default (ignored by git), asks before
-replacing a file, and never writes one format under another format's suffix.
+replacing a file, and never writes one format under another format's suffix. Both go
+through :mod:`hi_widgets.export.files`, so both are de-identified by allow-list unless
+Include PHI is ticked, and a file that keeps PHI is owner-only; columns left out for their
+unknown meaning are named in the status area (a warning would be lost in a widget).
 """
 
 from __future__ import annotations
 
 import html
 import pathlib
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anywidget
 import ipywidgets as w
 import pandas as pd
 import traitlets
 
+from hi_widgets.export.deid import DeidentificationWarning
 from hi_widgets.export.files import FORMATS, MEDIA_TYPES, SUFFIXES, export_frame, to_bytes
 from hi_widgets.widgets._status import StatusArea
 
@@ -26,6 +31,34 @@ __all__ = ["DEFAULT_EXPORT_FOLDER", "DownloadButton", "ExportPanel"]
 
 DEFAULT_EXPORT_FOLDER = "exports"
 """Folder (relative to the kernel's working directory) Save writes to by default."""
+
+_T = TypeVar("_T")
+_SHOWN = 8  # column names the status lists before "and N more"
+
+
+def _left_out(write: Callable[[], _T]) -> tuple[_T, str]:
+    """Run an export; return its result and what it left out for its unknown meaning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeidentificationWarning)
+        result = write()
+    names: list[str] = []
+    for warning in caught:
+        if isinstance(warning.message, DeidentificationWarning):
+            names.extend(warning.message.names)
+        else:  # not ours to report: pass it on as it came
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    if not names:
+        return result, ""
+    names = list(dict.fromkeys(names))
+    shown = ", ".join(names[:_SHOWN]) + (
+        f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""
+    )
+    return result, (
+        f"Left out {len(names)} column(s) of unknown meaning (not known to be free of PHI): "
+        f"{shown}. Tick Include PHI to keep them."
+    )
 
 
 class Redact(Protocol):
@@ -110,9 +143,9 @@ class ExportPanel(w.VBox):
     basename
         File name without extension for downloads and the default path.
     redact
-        ``redact(df, include_phi=...) -> df`` applied before writing, for frames whose
-        PHI is in rows rather than in :data:`hi_widgets.export.deid.PHI_COLUMNS` (e.g. a
-        metadata diff); PHI columns are dropped by :mod:`hi_widgets.export.files` anyway.
+        ``redact(df, include_phi=...) -> df`` applied before writing (e.g. a metadata
+        diff's own de-identification); the download and Save de-identify whatever it
+        returns anyway (:mod:`hi_widgets.export.files`), unless Include PHI is ticked.
     """
 
     def __init__(
@@ -198,10 +231,16 @@ class ExportPanel(w.VBox):
 
     def payload(self) -> bytes:
         """Return the file contents for the chosen format and PHI setting."""
+        data, note = _left_out(self._payload)
+        if note:
+            self.status.show(note, "warning")
+        return data
+
+    def _payload(self) -> bytes:
         return to_bytes(self.prepared(), self.format.value, include_phi=self.include_phi.value)
 
     def prepared(self) -> pd.DataFrame:
-        """Return the frame as it will be written (after ``redact``, before PHI columns)."""
+        """Return the frame given to the export (after ``redact``, before de-identification)."""
         if self.frame is None:
             raise ValueError("nothing to export yet")
         if self.redact is None:
@@ -265,11 +304,14 @@ class ExportPanel(w.VBox):
             if target.parent == Path(DEFAULT_EXPORT_FOLDER):
                 target.parent.mkdir(exist_ok=True)
             frame = self.prepared()
-            written = export_frame(
-                frame, target, format=self.format.value, include_phi=self.include_phi.value
+            written, note = _left_out(
+                lambda: export_frame(
+                    frame, target, format=self.format.value, include_phi=self.include_phi.value
+                )
             )
         except Exception as error:
             self.status.show_error(error, context=f"Could not save {target}")
             return None
-        self.status.show(f"Saved {len(frame)} rows to {written}.", "info")
+        saved = f"Saved {len(frame)} rows to {written}."
+        self.status.show(f"{saved} {note}" if note else saved, "warning" if note else "info")
         return str(written)
