@@ -13,7 +13,9 @@ from botocore import xform_name
 
 from hi_widgets import sandbox
 from hi_widgets.api.model import service_model
+from hi_widgets.limits.bucket import TokenBucket
 from hi_widgets.limits.quotas import PUBLISHED_QUOTAS
+from hi_widgets.limits.ratelimit import RateLimiter
 from hi_widgets.sandbox.backend.operations import Backend
 from hi_widgets.sandbox.runtime.clock import ManualClock
 from hi_widgets.sandbox.runtime.quota_table import QuotaTable
@@ -29,6 +31,7 @@ ALLOWED_UPWARD = {
     "hi_widgets.export",
     "hi_widgets.export.atomic",
     "hi_widgets.limits",
+    "hi_widgets.limits.bucket",
     "hi_widgets.limits.quotas",
 }
 
@@ -108,6 +111,30 @@ def test_running_the_sandbox_loads_no_other_part_of_the_package():
 def test_server_quotas_are_the_published_table():
     table = QuotaTable(ManualClock().monotonic)
     assert table.rates == dict(PUBLISHED_QUOTAS)
+
+
+def test_server_and_client_share_the_one_bucket_and_the_one_quota_check():
+    # One TokenBucket class in the package, in the shared leaf; the sandbox's table uses it.
+    defining = [
+        path.name
+        for path in Path(sandbox.__file__).parents[1].rglob("*.py")
+        if "class TokenBucket" in path.read_text()
+    ]
+    assert defining == ["bucket.py"]
+    clock = ManualClock()
+    table = QuotaTable(clock.monotonic, quota_rates={"GetImageSet": (2.0, 3.0)})
+    admitted = [table.try_acquire("GetImageSet") for _ in range(4)]
+    assert admitted == [True, True, True, False]  # the burst, then empty
+    assert isinstance(table._buckets["GetImageSet"], TokenBucket)
+    clock.advance(0.5)  # exactly one token at 2/s: a call exactly at the rate passes
+    assert [table.try_acquire("GetImageSet") for _ in range(2)] == [True, False]
+    # The client's limiter refuses the same overrides with the same messages.
+    for bad in ({"GetImageSet": (0, 1)}, {"GetImageSet": 5}, {"Bogus": (1, 1)}):
+        with pytest.raises(ValueError) as server:
+            QuotaTable(clock.monotonic, quota_rates=bad)
+        with pytest.raises(ValueError) as client:
+            RateLimiter(bad)
+        assert str(server.value) == str(client.value)
 
 
 def test_a_misspelt_operation_in_rates_is_an_error_naming_it():
