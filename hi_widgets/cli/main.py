@@ -9,7 +9,6 @@ heavy (no pandas, matplotlib or ipywidgets); a command imports what it needs whe
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -93,7 +92,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":  # python -m hi_widgets.cli.main (python -m hi_widgets.cli too)
-    sys.exit(main())
