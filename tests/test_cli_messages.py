@@ -105,3 +105,31 @@ def test_option_values_that_look_like_numbers_are_not_options():
 
     args = build_parser().parse_args(["sandbox", "--port", "0", "--quota-scale", "2"])
     assert args.port == 0
+
+
+def test_every_command_is_registered_one_way():
+    # Issue 19: the sandbox, demo and versions commands were added three different ways.
+    import argparse
+    import ast
+
+    from hi_widgets.cli import main
+
+    parser = main.build_parser()
+    (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(subparsers.choices) == [command.name for command in main.COMMANDS]
+    for command in main.COMMANDS:
+        sub = subparsers.choices[command.name]
+        assert sub.description == command.description
+        assert sub.get_default("func") is command.run
+        assert "Exit status" in command.description
+    # Only main.py adds subcommands or chooses what runs them.
+    package = Path(hi_widgets.__file__).parent
+    for path in [*package.joinpath("cli").glob("*.py"), package / "sandbox" / "command.py"]:
+        if path.name == "main.py":
+            continue
+        calls = {
+            node.func.attr
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        }
+        assert not calls & {"add_parser", "set_defaults", "add_subparsers"}, path.name

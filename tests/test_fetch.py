@@ -359,6 +359,19 @@ def test_get_image_set_metadata_gunzips(client, stub):
     assert hi_widgets.get_image_set_metadata(client, DS, IS, "2") == document
 
 
+def test_the_metadata_body_is_read_in_one_module():
+    # Issue 19: fetch.py and walk.py each read (and changes gunzipped) the blob.
+    from pathlib import Path
+
+    package = Path(hi_widgets.__file__).parent
+    readers = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if "sandbox" not in path.parts and "imageSetMetadataBlob" in path.read_text()
+    )
+    assert readers == ["api/metadata_blob.py"]
+
+
 def test_an_unreachable_endpoint_is_a_retryable_connection_error():
     import boto3
 

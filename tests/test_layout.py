@@ -106,3 +106,13 @@ def test_modules_are_short_enough_to_read():
         if name not in LONG_DATA_MODULES and len(path.read_text().splitlines()) > MAX_LINES
     }
     assert too_long == {}
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/layout.md"])
+def test_the_readme_and_docs_show_every_room(page):
+    text = (PACKAGE_DIR.parent / page).read_text()
+    tree = text.split("```text\nhi_widgets/\n", 1)[1].split("```", 1)[0]
+    shown = {line.split()[0] for line in tree.splitlines() if line.split()[:1] != [""]}
+    rooms = {p.parent.name + "/" for p in PACKAGE_DIR.glob("*/__init__.py")}
+    sandbox_rooms = {p.parent.name + "/" for p in PACKAGE_DIR.glob("sandbox/*/__init__.py")}
+    assert rooms | sandbox_rooms <= shown, f"{page} lacks {(rooms | sandbox_rooms) - shown}"

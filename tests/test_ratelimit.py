@@ -4,12 +4,12 @@ import threading
 
 import pytest
 
+from hi_widgets.limits.bucket import TokenBucket
 from hi_widgets.limits.ratelimit import (
     PUBLISHED_QUOTAS,
     SAFETY_MARGIN,
     Quota,
     RateLimiter,
-    TokenBucket,
 )
 
 
@@ -62,7 +62,7 @@ def test_published_quotas():
 
 def test_starts_with_burst_minus_margin_then_paces():
     clock = FakeClock()
-    bucket = TokenBucket(25, 50, clock=clock, sleep=clock.sleep)
+    bucket = TokenBucket(25, 50, margin=SAFETY_MARGIN, clock=clock, sleep=clock.sleep)
     assert bucket.burst == pytest.approx(50 * (1 - SAFETY_MARGIN))
     immediate = 0
     while bucket.try_acquire() is not None:
@@ -77,7 +77,7 @@ def test_starts_with_burst_minus_margin_then_paces():
 
 def test_burst_of_one_is_never_below_one_token():
     clock = FakeClock()
-    bucket = TokenBucket(0.25, 1, clock=clock, sleep=clock.sleep)
+    bucket = TokenBucket(0.25, 1, margin=SAFETY_MARGIN, clock=clock, sleep=clock.sleep)
     assert bucket.burst == 1.0
     assert bucket.acquire() == 0.0
     assert bucket.acquire() == pytest.approx(1 / (0.25 * (1 - SAFETY_MARGIN)))
@@ -88,7 +88,7 @@ def test_server_with_the_same_quota_never_throttles_even_with_arrival_jitter(jit
     # Requests leave the client when the bucket allows and arrive after a random delay;
     # the server's own bucket (published quota, no margin) must admit every one of them.
     clock = FakeClock()
-    bucket = TokenBucket(25, 50, clock=clock, sleep=clock.sleep)
+    bucket = TokenBucket(25, 50, margin=SAFETY_MARGIN, clock=clock, sleep=clock.sleep)
     rng = random.Random(7)
     arrivals = sorted(bucket.acquire() + rng.uniform(0, jitter_s) for _ in range(600))
     server = ServerBucket(25, 50)

@@ -11,7 +11,7 @@ Sphinx does not treat it as pages), which the hand-written pages pull in with
   package really produces for it (made by sending a botocore error through
   ``hi_widgets.api.errors.translate``, or a bad identifier through ``hi_widgets.api.ids``);
 - ``sandbox-operations.md``: every operation of the installed botocore model, and whether
-  the sandbox answers it (its ``Responses`` classes);
+  the sandbox answers it (a backend method the registry dispatches it to);
 - ``phi-kept.md``, ``phi-safe-columns.md``: the allow-list of :mod:`hi_widgets.export.deid`;
 - ``phi-table.md``: table E.1-1 of DICOM PS3.15 as :mod:`hi_widgets.export.deid` holds it, and
   what an export does with each attribute;
@@ -334,13 +334,10 @@ def sandbox_operations_fragment() -> str:
 
     from hi_widgets.api.model import service_model
     from hi_widgets.limits.quotas import PUBLISHED_QUOTAS
-    from hi_widgets.sandbox.server.registry import PROVIDERS
+    from hi_widgets.sandbox.backend.operations import Backend
+    from hi_widgets.sandbox.server.registry import operation_methods
 
-    answered = {
-        method: provider.__name__
-        for provider in PROVIDERS
-        for method in provider.operation_methods()
-    }
+    answered = set(operation_methods(service_model(), Backend).values())
     rows = []
     for operation in sorted(service_model().operation_names):
         quota = PUBLISHED_QUOTAS.get(operation)

@@ -6,8 +6,6 @@ checks identifiers before any request, and raises :mod:`hi_widgets.api.errors` e
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import threading
 from collections.abc import Iterator, Mapping
@@ -21,6 +19,7 @@ from hi_widgets.api.ids import (
     validate_image_set_id,
     validate_optional_version_id,
 )
+from hi_widgets.api.metadata_blob import decode_metadata
 from hi_widgets.api.progress import ProgressCallback
 from hi_widgets.api.walk import (
     STRATEGIES,
@@ -261,11 +260,4 @@ def get_image_set_metadata(
     params = {"datastoreId": datastore_id, "imageSetId": image_set_id}
     if version is not None:
         params["versionId"] = version
-    ids = {"datastoreId": datastore_id, "imageSetId": image_set_id, "versionId": version}
-    with translate("GetImageSetMetadata", **ids):
-        response = client.get_image_set_metadata(**params)
-        with response["imageSetMetadataBlob"] as body:
-            raw = body.read()
-    if raw[:2] == b"\x1f\x8b" or response.get("contentEncoding") == "gzip":
-        raw = gzip.decompress(raw)
-    return json.loads(raw)
+    return decode_metadata(direct_send(client)("GetImageSetMetadata", params))

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from hi_widgets.api.errors import AccessDeniedError, ResourceNotFoundError, translate
+from hi_widgets.api.metadata_blob import read_metadata_blob
 from hi_widgets.api.progress import ProgressCallback, report
 from hi_widgets.api.records import normalize_image_set
 
@@ -86,8 +87,7 @@ def direct_send(client: Any, is_cancelled: Callable[[], bool] | None = None) -> 
         with translate(operation, **ids):
             response = getattr(client, _METHODS[operation])(**params)
             if operation == "GetImageSetMetadata":  # read inside: a dropped body is retryable
-                with response["imageSetMetadataBlob"] as body:
-                    response["imageSetMetadataBlob"] = body.read()
+                read_metadata_blob(response)
             return response
 
     return send

@@ -8,26 +8,18 @@ through the bulk engine's rate-limited, retrying send (:class:`hi_widgets.bulk.e
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 
 from hi_widgets.api.errors import HealthImagingError, ResourceNotFoundError
+from hi_widgets.api.metadata_blob import decode_metadata
 from hi_widgets.api.progress import ProgressCallback, report
 from hi_widgets.api.walk import Cancelled, walk_versions
 from hi_widgets.bulk.engine import Engine
 
 log = logging.getLogger(__name__)
-
-
-def _decode_metadata(response: Mapping[str, Any]) -> dict[str, Any]:
-    raw = response["imageSetMetadataBlob"]
-    if raw[:2] == b"\x1f\x8b" or response.get("contentEncoding") == "gzip":
-        raw = gzip.decompress(raw)
-    return json.loads(raw)
 
 
 def fetch_documents(
@@ -52,7 +44,7 @@ def fetch_documents(
     def fetch(version_id: int) -> Any:
         params = {**ids, "versionId": str(version_id)}
         try:
-            return parse(_decode_metadata(engine.send("GetImageSetMetadata", params)))
+            return parse(decode_metadata(engine.send("GetImageSetMetadata", params)))
         except Cancelled:
             return None
         except HealthImagingError as error:

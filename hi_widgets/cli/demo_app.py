@@ -2,7 +2,8 @@
 
 The app is the notebook ``explorer-app.ipynb``: its kernel starts the local sandbox (or,
 when asked, connects to real AWS) and shows :class:`hi_widgets.ImageSetExplorer`. Voila runs
-the notebook and shows only the widgets, never the code.
+the notebook and shows only the widgets, never the code. Registered in
+:data:`hi_widgets.cli.main.COMMANDS`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ DEFAULT_CULL_AFTER = 60  # seconds a kernel without a page may idle before it is
 # jupyter_server's culler also stops a kernel still *starting* (Voila starts it before the
 # page connects): the timeout must outlast a kernel's start on a slow machine.
 MIN_CULL_AFTER = 10
+
+HELP = "serve the explorer as a Voila app on the local sandbox until Ctrl-C"
+DESCRIPTION = (
+    "Serve the ImageSetExplorer as a Voila web app on this machine. The app's "
+    "kernel starts the local sandbox with demo data, so no AWS account is needed. "
+    "Exit status: 0 after Ctrl-C, 143 after SIGTERM, 2 if refused (--aws on an "
+    "address other machines can reach, without --allow-remote-aws) or Voila is not "
+    "installed, otherwise Voila's own status if it stops or does not start."
+)
 
 
 def find_app_notebook() -> Path:
@@ -260,7 +270,7 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``demo`` subcommand's options to ``parser``."""
+    """Add the ``demo`` command's options to ``parser``."""
     parser.add_argument(
         "--port",
         type=int,
@@ -296,7 +306,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the ``demo`` subcommand from parsed arguments."""
+    """Run the ``demo`` command from parsed arguments; return the exit status."""
     return serve(
         port=args.port,
         ip=args.ip,

@@ -1,56 +1,46 @@
 """The ``hi-widgets`` command line.
 
-Each subcommand registers itself in :func:`build_parser` and runs through the ``func``
-default it sets, so subcommands stay independent. Building the parser imports nothing
+Every command is registered one way: a row of :data:`COMMANDS` names the command and
+the module that owns it, which gives ``HELP``, ``DESCRIPTION``, ``add_arguments(parser)``
+(its options only) and ``run(args) -> exit status``. Building the parser imports nothing
 heavy (no pandas, matplotlib or ipywidgets); a command imports what it needs when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from hi_widgets._version import __version__
-from hi_widgets.cli import demo_app as app
-from hi_widgets.cli import versions
+from hi_widgets.cli import demo_app, versions
 from hi_widgets.cli._strict_parser import StrictParser
 from hi_widgets.cli.versions import EXPORT_FORMATS
 from hi_widgets.sandbox import command as sandbox_command
 
-__all__ = ["EXPORT_FORMATS", "build_parser", "main"]
+__all__ = ["COMMANDS", "EXPORT_FORMATS", "Command", "build_parser", "main"]
 
 
-# ----------------------------------------------------------------------- sandbox command
+class Command(NamedTuple):
+    """One ``hi-widgets`` command: its name, help, options and what runs it."""
+
+    name: str
+    help: str
+    description: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
 
 
-def _add_sandbox(subparsers: argparse._SubParsersAction) -> None:
-    # The sandbox owns its options (it also runs alone: python -m hi_widgets.sandbox).
-    parser = subparsers.add_parser(
-        "sandbox", help=sandbox_command.HELP, description=sandbox_command.DESCRIPTION
+COMMANDS: tuple[Command, ...] = tuple(
+    Command(name, module.HELP, module.DESCRIPTION, module.add_arguments, module.run)
+    for name, module in (
+        # The sandbox owns its command (it also runs alone: python -m hi_widgets.sandbox).
+        ("sandbox", sandbox_command),
+        ("demo", demo_app),
+        ("versions", versions),
     )
-    sandbox_command.add_arguments(parser)
-
-
-# -------------------------------------------------------------------------- demo command
-
-
-def _add_demo(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="serve the explorer as a Voila app on the local sandbox until Ctrl-C",
-        description=(
-            "Serve the ImageSetExplorer as a Voila web app on this machine. The app's "
-            "kernel starts the local sandbox with demo data, so no AWS account is needed. "
-            "Exit status: 0 after Ctrl-C, 143 after SIGTERM, 2 if refused (--aws on an "
-            "address other machines can reach, without --allow-remote-aws) or Voila is not "
-            "installed, otherwise Voila's own status if it stops or does not start."
-        ),
-    )
-    app.add_arguments(parser)
-    parser.set_defaults(func=app.run)
-
-
-# ---------------------------------------------------------------------------------- main
+)
+"""Every ``hi-widgets`` command, in the order ``--help`` lists them."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,9 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=StrictParser
     )
-    _add_sandbox(subparsers)
-    _add_demo(subparsers)
-    versions.add_parser(subparsers)
+    for command in COMMANDS:
+        sub = subparsers.add_parser(
+            command.name, help=command.help, description=command.description
+        )
+        command.add_arguments(sub)
+        sub.set_defaults(func=command.run)
     return parser
 
 

@@ -1,7 +1,8 @@
 """``hi-widgets versions``: export the version histories of image sets to a file.
 
-:func:`add_parser` imports nothing heavy (the CLI's ``--help`` stays fast); :func:`run`
-imports the data layer when the command runs.
+:func:`add_arguments` imports nothing heavy (the CLI's ``--help`` stays fast); :func:`run`
+imports the data layer when the command runs. Registered in
+:data:`hi_widgets.cli.main.COMMANDS`.
 """
 
 from __future__ import annotations
@@ -20,27 +21,26 @@ if TYPE_CHECKING:
 EXPORT_FORMATS = ("csv", "parquet", "json")  # hi_widgets.export.files.FORMATS, without the import
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``versions`` subcommand to the ``hi-widgets`` parser."""
-    parser = subparsers.add_parser(
-        "versions",
-        help="export the version histories of image sets to a file",
-        description=(
-            "Fetch every version of the given image sets at the account's request quota "
-            "(retrying throttles and transient errors) and write them to a CSV, Parquet or "
-            "JSON file (de-identified unless --include-phi). An incomplete run (failures, "
-            "Ctrl-C) never replaces an existing file: it writes beside it "
-            "(NAME.partial-<time>.EXT) unless --force. If -o cannot be written (a full "
-            "disk), the versions go to a fallback file named on stderr. A --checkpoint that "
-            "cannot be written is a warning: the run goes on in memory and -o gets "
-            "everything. Exit status: 0 all fetched and written, 1 some image sets failed "
-            "(the file holds the others; the errors are listed), 2 bad arguments, "
-            "identifiers, destination, checkpoint or AWS configuration (nothing is "
-            "requested), 3 the fetched versions could not be written to -o (the fallback "
-            "file they went to, if any, is named), 130 interrupted (the complete histories "
-            "fetched are saved)."
-        ),
-    )
+HELP = "export the version histories of image sets to a file"
+DESCRIPTION = (
+    "Fetch every version of the given image sets at the account's request quota "
+    "(retrying throttles and transient errors) and write them to a CSV, Parquet or "
+    "JSON file (de-identified unless --include-phi). An incomplete run (failures, "
+    "Ctrl-C) never replaces an existing file: it writes beside it "
+    "(NAME.partial-<time>.EXT) unless --force. If -o cannot be written (a full "
+    "disk), the versions go to a fallback file named on stderr. A --checkpoint that "
+    "cannot be written is a warning: the run goes on in memory and -o gets "
+    "everything. Exit status: 0 all fetched and written, 1 some image sets failed "
+    "(the file holds the others; the errors are listed), 2 bad arguments, "
+    "identifiers, destination, checkpoint or AWS configuration (nothing is "
+    "requested), 3 the fetched versions could not be written to -o (the fallback "
+    "file they went to, if any, is named), 130 interrupted (the complete histories "
+    "fetched are saved)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``versions`` command's options to ``parser``."""
     parser.add_argument("--datastore", metavar="ID", help="datastore id (32 characters)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -104,7 +104,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="record each completed image set in PATH; rerunning the same command with "
         "it (after Ctrl-C or a crash) fetches only what is missing",
     )
-    parser.set_defaults(func=run)
 
 
 def _fail(message: str) -> int:

@@ -12,24 +12,17 @@ keep the values every copy we read agrees on. Quotas are per account, region and
 operation, and adjustable through AWS Support; a raised quota is passed as an override,
 never edited here.
 
-This module imports nothing but the standard library, so the sandbox and the CLI can use
-it without loading the data layer.
+This module imports nothing but the standard library and the bucket leaf
+(:mod:`hi_widgets.limits.bucket`), so the sandbox and the CLI can use it without loading
+the data layer.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import NamedTuple
 
-__all__ = [
-    "PUBLISHED_QUOTAS",
-    "QUOTA_TABLE_SOURCE",
-    "Quota",
-    "check_quota",
-    "quota_for",
-    "scaled_quotas",
-]
+from hi_widgets.limits.bucket import Quota, check_rate_and_burst
 
 QUOTA_TABLE_SOURCE = (
     "the newest copy of AWS's 'AWS HealthImaging throttling limits' page "
@@ -37,12 +30,19 @@ QUOTA_TABLE_SOURCE = (
 )
 """Which version of the published table :data:`PUBLISHED_QUOTAS` follows (for --help)."""
 
+__all__ = [
+    "PUBLISHED_QUOTAS",
+    "QUOTA_TABLE_SOURCE",
+    "Quota",
+    "QuotaOverrides",
+    "check_quota",
+    "quota_for",
+    "quota_table",
+    "scaled_quotas",
+]
 
-class Quota(NamedTuple):
-    """A request quota: sustained ``rate`` (requests per second) and ``burst`` size."""
-
-    rate: float
-    burst: float
+QuotaOverrides = Mapping[str, tuple[float, float]]
+"""``quota_rates={"GetImageSet": (rate, burst), ...}``: quotas raised for an account."""
 
 
 PUBLISHED_QUOTAS: Mapping[str, Quota] = {
@@ -77,21 +77,55 @@ def check_quota(operation: str, rate: object, burst: object) -> Quota:
     if operation not in PUBLISHED_QUOTAS:
         known = ", ".join(sorted(PUBLISHED_QUOTAS))
         raise ValueError(f"unknown HealthImaging operation {operation!r}; expected one of {known}")
-    try:
-        # Anything float() takes (numpy numbers, text); float() itself rejects the rest.
-        rate_value, burst_value = float(rate), float(burst)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"quota of {operation} must be numbers (rate, burst), got {(rate, burst)!r}"
-        ) from None
-    if not (math.isfinite(rate_value) and rate_value > 0):
-        raise ValueError(f"rate of {operation} must be a positive number, got {rate!r}")
-    if not (math.isfinite(burst_value) and burst_value >= 1):
-        raise ValueError(f"burst of {operation} must be a number >= 1, got {burst!r}")
-    return Quota(rate_value, burst_value)
+    return check_rate_and_burst(rate, burst, operation)
 
 
-def quota_for(operation: str, overrides: Mapping[str, tuple[float, float]] | None = None) -> Quota:
+def quota_table(overrides: QuotaOverrides | None = None) -> dict[str, Quota]:
+    """Return the published quotas with ``overrides`` checked and applied (the one check).
+
+    Both the client's :class:`~hi_widgets.limits.ratelimit.RateLimiter` and the sandbox's
+    quota table build their buckets from this table.
+
+    Parameters
+    ----------
+    overrides
+        ``{"GetImageSet": (rate, burst), ...}`` for an account whose quotas were raised.
+
+    Returns
+    -------
+    dict
+        Operation name -> :class:`Quota`, every published operation included.
+
+    Raises
+    ------
+    TypeError
+        If ``overrides`` is not a mapping.
+    ValueError
+        If an override names an operation the table does not know, is not a pair, or
+        its numbers are not a valid quota.
+
+    Examples
+    --------
+    >>> quota_table({"GetImageSet": (100, 200)})["GetImageSet"]
+    Quota(rate=100.0, burst=200.0)
+    """
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise TypeError(
+            f"quota_rates must be a mapping of operation to (rate, burst), got {overrides!r}"
+        )
+    table = dict(PUBLISHED_QUOTAS)
+    for operation, value in (overrides or {}).items():
+        try:
+            rate, burst = value
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"quota of {operation} must be a pair (rate, burst), got {value!r}"
+            ) from None
+        table[operation] = check_quota(operation, rate, burst)
+    return table
+
+
+def quota_for(operation: str, overrides: QuotaOverrides | None = None) -> Quota:
     """Return the quota of ``operation``: the override if given, else the published one."""
     if overrides and operation in overrides:
         return check_quota(operation, *overrides[operation])

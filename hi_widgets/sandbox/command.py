@@ -1,9 +1,11 @@
 """The sandbox's command line: ``hi-widgets sandbox`` and ``python -m hi_widgets.sandbox``.
 
 The argument parser lives here, in the sandbox package, so the sandbox runs on its own
-(``python -m hi_widgets.sandbox``) without importing the rest of hi_widgets; ``cli.py``
-reuses :func:`add_arguments` and :func:`run` for its ``sandbox`` subcommand. Building the
-parser imports only the standard library; the server is imported when :func:`run` runs.
+(``python -m hi_widgets.sandbox``) without importing the rest of hi_widgets. Like every
+command module it gives :data:`HELP`, :data:`DESCRIPTION`, :func:`add_arguments` and
+:func:`run`, which :data:`hi_widgets.cli.main.COMMANDS` registers as ``hi-widgets
+sandbox``. Building the parser imports only the standard library; the server is imported
+when :func:`run` runs.
 """
 
 from __future__ import annotations
@@ -228,7 +230,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="sh",
         help="syntax of the printed environment lines (default: %(default)s)",
     )
-    parser.set_defaults(func=run)
 
 
 def env_lines(env: dict[str, str], shell: str = "sh") -> list[str]:

@@ -11,33 +11,33 @@ over the shared :class:`~hi_widgets.sandbox.backend.state.BackendState`:
   own: the demo data calls ``add_imported_image_set``);
 * :mod:`~hi_widgets.sandbox.dicom.operations`: DICOM import jobs and GetImageFrame.
 
-Each method takes the operation's input members as snake_case keyword arguments and
-returns the output dict (the wire layer drops keys the output shape does not have);
-errors are raised as :class:`~hi_widgets.sandbox.backend.errors.ServiceError`.
+Each operation is the method named as botocore names the operation in Python
+(``xform_name``: ``GetImageSet`` -> ``get_image_set``); it takes the operation's input
+members as snake_case keyword-only arguments (``datastoreId`` -> ``datastore_id``, nested
+structures as the dicts the wire layer parsed) and returns the output dict (the wire layer
+drops keys the output shape does not have); errors are raised as
+:class:`~hi_widgets.sandbox.backend.errors.ServiceError`.
 
-Which operations the server answers is NOT "every public method here": it is the explicit
-registry of :mod:`hi_widgets.sandbox.server.registry`, built from the wire-facing ``Responses``
-classes (:mod:`hi_widgets.sandbox.server.responses`), whose public methods are exactly the
-operations. Helpers such as :meth:`~BackendState.versions` or
-:meth:`~BackendState.settle` are for tests and demo data and are never reachable over HTTP.
+The server dispatches generically (:mod:`hi_widgets.sandbox.server.registry`): it looks up
+only the service model's operation names, so helpers such as :meth:`~BackendState.versions`
+or :meth:`~BackendState.settle` (for tests and demo data) are never reachable over HTTP.
 
 Adding operations from another module (DICOM import jobs, image frames)
 ----------------------------------------------------------------------
-1. Keep the operation's state and rules in that module (e.g. ``imports.py`` holds the
-   import jobs). It receives this :class:`Backend` and uses its public building blocks:
-   ``lock`` (hold it while touching datastores), ``settle()``, ``now()``,
-   ``schedule(delay, action)``, ``new_id(kind)``, ``datastore(id)``, ``image_set(ds, id)``,
-   ``image_set_arn(ds, id)``, ``add_imported_image_set(ds, document, outcome=...)`` (one
-   series per image set, primary unless the series already has a primary image set) and
-   the :mod:`~hi_widgets.sandbox.backend.domain` dataclasses.
-2. Write a ``Responses`` subclass (:class:`hi_widgets.sandbox.server.responses.Responses`)
-   whose public methods are exactly the new operations, named by
-   ``botocore.xform_name`` (``StartDICOMImportJob`` -> ``start_dicom_import_job``), each
-   taking the validated params dict and returning the output dict. Its ``__init__``
-   receives the backend.
-3. Add the class to :data:`hi_widgets.sandbox.server.registry.PROVIDERS` (as
-   :mod:`~hi_widgets.sandbox.server.dicom_responses` is). The registry refuses an operation
-   provided twice and a public method that is not an operation, and
+1. Keep the operation's state and rules in that module (e.g.
+   :mod:`~hi_widgets.sandbox.dicom.operations` holds the import jobs), as a class over
+   :class:`~hi_widgets.sandbox.backend.state.BackendState`. It uses the public building
+   blocks: ``lock`` (hold it while touching datastores), ``settle()``, ``now()``,
+   ``schedule(delay, action)``, ``new_id(kind)``, ``datastore(id)``,
+   ``image_set(ds, id)``, ``image_set_arn(ds, id)``,
+   ``add_imported_image_set(ds, document, outcome=...)`` (one series per image set,
+   primary unless the series already has a primary image set) and the
+   :mod:`~hi_widgets.sandbox.backend.domain` dataclasses.
+2. Name each operation's method by ``xform_name`` with exactly the operation's input
+   members as keyword-only arguments (optional members with defaults). A member the
+   method does not take is answered with a ValidationException naming it.
+3. Add the class to :class:`Backend`'s bases. The registry refuses an operation defined
+   by two of them and a method whose arguments are not the operation's members, and
    ``tests/test_sandbox_layout.py`` checks that the registry covers exactly the installed
    botocore model.
 """

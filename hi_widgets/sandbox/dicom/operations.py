@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -367,8 +367,13 @@ class DicomImportOperations(BackendState):
             return output
 
     def get_image_frame(
-        self, *, datastore_id: str, image_set_id: str, image_frame_id: str
+        self,
+        *,
+        datastore_id: str,
+        image_set_id: str,
+        image_frame_information: Mapping[str, str],
     ) -> dict[str, Any]:
+        image_frame_id = image_frame_information["imageFrameId"]
         with self.lock:
             self.settle()
             image_set = self.image_set(datastore_id, image_set_id)

@@ -1,7 +1,9 @@
 """Server-side token buckets, one per operation, at HealthImaging's published quotas.
 
-The rates come from the one published table, :mod:`hi_widgets.limits.quotas`; overrides are
-checked against it, so a misspelt operation is an error rather than silently ignored.
+The buckets are the client's (:class:`hi_widgets.limits.bucket.TokenBucket`, here with no
+safety margin and never adapted: the service's own bucket), and the rates come from the
+one published table with overrides checked by the one check,
+:func:`hi_widgets.limits.quotas.quota_table`.
 """
 
 from __future__ import annotations
@@ -9,42 +11,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 
-from hi_widgets.limits.quotas import PUBLISHED_QUOTAS, Quota, check_quota
-
-_EPSILON = 1e-9
-
-
-class TokenBucket:
-    """A token bucket: ``burst`` tokens, refilled at ``rate`` per second.
-
-    Parameters
-    ----------
-    rate
-        Tokens added per second.
-    burst
-        Capacity; the bucket starts full.
-    time_fn
-        Monotonic seconds (the sandbox passes its clock's ``monotonic``).
-    """
-
-    def __init__(self, rate: float, burst: float, time_fn: Callable[[], float]) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError(f"need rate > 0 and burst >= 1, got rate={rate}, burst={burst}")
-        self.rate = float(rate)
-        self.burst = float(burst)
-        self._time_fn = time_fn
-        self._tokens = float(burst)
-        self._last = time_fn()
-
-    def try_take(self) -> bool:
-        """Take one token if there is one; return whether the request may proceed."""
-        now = self._time_fn()
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1.0 - _EPSILON:  # a call exactly at the rate must pass
-            self._tokens = max(0.0, self._tokens - 1.0)
-            return True
-        return False
+from hi_widgets.limits.bucket import Quota, TokenBucket
+from hi_widgets.limits.quotas import quota_table
 
 
 class QuotaTable:
@@ -53,7 +21,8 @@ class QuotaTable:
     Parameters
     ----------
     time_fn
-        Monotonic seconds used to refill the buckets.
+        Monotonic seconds used to refill the buckets (the sandbox passes its clock's
+        ``monotonic``, so a ``ManualClock`` moves them).
     enabled
         Whether quotas are enforced.
     quota_rates
@@ -81,9 +50,7 @@ class QuotaTable:
         self, enabled: bool, quota_rates: Mapping[str, tuple[float, float]] | None = None
     ) -> None:
         """Turn quotas on or off and replace rate overrides; all buckets start full again."""
-        merged: dict[str, Quota] = dict(PUBLISHED_QUOTAS)
-        for operation, quota in (quota_rates or {}).items():
-            merged[operation] = check_quota(operation, *quota)
+        merged: dict[str, Quota] = quota_table(quota_rates)
         with self._lock:
             self.enabled = bool(enabled)
             self.rates = merged
@@ -99,5 +66,6 @@ class QuotaTable:
                 if operation not in self.rates:  # newer than the published table: no
                     return True  # quota is known, so none is invented here
                 rate, burst = self.rates[operation]
-                bucket = self._buckets[operation] = TokenBucket(rate, burst, self._time_fn)
-            return bucket.try_take()
+                bucket = TokenBucket(rate, burst, clock=self._time_fn)
+                self._buckets[operation] = bucket
+        return bucket.try_acquire() is not None
