@@ -256,7 +256,9 @@ def test_the_diff_opens_on_the_newest_pair_that_differs(sb, ids):
     assert (browser.from_version_id.value, browser.to_version_id.value) == (changed - 1, changed)
     assert "NEWEST CHANGE" in grid_text(browser.diff_table)
     assert "the newest change" in browser.diff_summary.value
-    assert browser.runner.progress_label.value.endswith("pairs")
+    # Found at the second pair: the bar is full and says so, not "2 / 10" at 20 %.
+    assert browser.runner.progress_label.value == "Done: 2 / 2 pairs compared"
+    assert browser.runner.progress.value == browser.runner.progress.max == 2
     assert browser.compare(latest - 1, latest)
     assert browser.wait(WAIT)
     assert browser.diff.empty and "identical" in browser.diff_summary.value
