@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import datetime, timezone
 
 import ipywidgets as w
@@ -265,3 +266,17 @@ def test_the_last_download_is_withdrawn_while_a_new_fetch_runs(sb, ids, hold_req
     assert fetcher.wait(WAIT)
     assert not fetcher.export.download_button.disabled
     assert set(fetcher.export.frame["imageSetId"]) == {ids["image_sets"][3]}
+
+
+def test_the_errors_table_lines_up_and_shows_whole_messages_as_tooltips(sb, ids):
+    fetcher = make(sb)
+    fetcher.ids.value = "\n".join([ids["image_sets"][2], "0" * 32])
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT)
+    assert len(fetcher.errors_table.frame) == 1
+    # Drawn while its tab is hidden: one table (header and rows together) lines up.
+    options = fetcher.errors_table.grid._dt_args
+    assert "scrollY" not in options and "scrollX" not in options
+    message = str(fetcher.errors_table.frame["message"].iloc[0])
+    cell = fetcher.errors_table.shown["message"].iloc[0]
+    assert "hi-cell-clip" in cell and f"title='{html.escape(message, quote=True)}'" in cell

@@ -116,6 +116,20 @@ class ActionWidget(w.VBox):
         if self.connection is not None:
             self.connection.connect_button.disabled = self.runner.busy
 
+    def _action_row(self, *widgets: w.Widget, after: tuple[w.Widget, ...] = ()) -> w.HBox:
+        """Return a row of the action buttons with Cancel beside them (not a row below).
+
+        ``after`` follows Cancel (e.g. a summary); the runner's own row keeps the
+        progress bar and its label.
+        """
+        self.runner.box.children = (self.runner.progress, self.runner.progress_label)
+        row = w.HBox(
+            [*widgets, self.runner.cancel_button, *after],
+            layout=w.Layout(flex_flow="row wrap", align_items="center"),
+        )
+        row.add_class("hi-actions")
+        return row
+
     def _leading_children(self) -> list[w.Widget]:
         """Return the first children: the stylesheet and, without a client, a connection panel."""
         return [self.page_fixes] + ([] if self.connection is None else [self.connection])

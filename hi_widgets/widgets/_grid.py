@@ -99,6 +99,11 @@ class FrameGrid(w.VBox):
         Columns whose cells are HTML (e.g. with a ``title`` tooltip); the rest is escaped.
     clip_columns
         Long text columns (messages): cut with an ellipsis, the whole text as a tooltip.
+    scroll
+        Rows scroll inside ``height`` under a fixed header, the first key column pinned.
+        DataTables then draws the header as a table of its own, sized when drawn: a grid
+        drawn in a hidden tab (a batch's errors) would not line up, so it takes False
+        (one table, pages of rows).
     select
         Let the user select one row (see ``grid.selected_rows``).
 
@@ -124,6 +129,7 @@ class FrameGrid(w.VBox):
         html_columns: Sequence[str] = (),
         clip_columns: Sequence[str] = (),
         select: bool = False,
+        scroll: bool = True,
     ) -> None:
         self.noun = noun
         self.html_columns = tuple(html_columns)
@@ -157,6 +163,9 @@ class FrameGrid(w.VBox):
             # not among its keys: it leaves the grid instead of walking every cell.
             "keys": {"keys": list(GRID_KEYS), "blurable": True},
         }
+        if not scroll:
+            for option in ("scrollX", "scrollY", "scrollCollapse", "fixedColumns"):
+                del self._options[option]
         if html_columns or clip_columns:
             self._options["allow_html"] = True
         if select:

@@ -213,9 +213,9 @@ class InteractiveTimeline(w.VBox):
 
         def distance(index: int) -> float:
             ys = paths[index].vertices[:, 1]
-            return float(abs((ys.min() + ys.max()) / 2 - y))
+            return float(max(ys.min() - y, y - ys.max(), 0.0))  # 0 inside the bar
 
-        # The nearest bar's row; among equals (one row), the last drawn, which is on top.
+        # The nearest bar (by its edge); among equals, the last drawn, which is on top.
         return min(reversed([int(i) for i in info["ind"]]), key=distance)
 
     def _on_move(self, event: Any) -> None:

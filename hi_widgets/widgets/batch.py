@@ -168,6 +168,7 @@ class BatchFetcher(ActionWidget):
             count_class="hi-batch-error-count",
             key_columns=("imageSetId", "error", "message"),
             clip_columns=("message",),
+            scroll=False,
         )
         self.timeline = InteractiveTimeline("hi-batch-timeline")
         self.state_counts = plot_image(
@@ -192,7 +193,7 @@ class BatchFetcher(ActionWidget):
             self.datastore.box,
             self.ids,
             self.checkpoint,
-            w.HBox([self.upload, self.workers, self.fetch_button, self.summary]),
+            self._action_row(self.upload, self.workers, self.fetch_button, after=(self.summary,)),
             self.problems_box,
             self.runner.box,
             self.status,

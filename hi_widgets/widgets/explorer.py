@@ -149,7 +149,7 @@ class ImageSetExplorer(ActionWidget):
             self.form,
             self.search_toggle,
             self.search,
-            w.HBox([self.get_button, self.fetch_button]),
+            self._action_row(self.get_button, self.fetch_button),
             self.runner.box,
             self.status,
             self.tabs,

@@ -19,7 +19,7 @@ from hi_widgets.api.queries import fetch_history
 from hi_widgets.changes.diff import diff_versions, drop_phi_paths
 from hi_widgets.widgets._base import ActionWidget
 from hi_widgets.widgets._changes_view import ChangesView, change_log_loader
-from hi_widgets.widgets._diff_view import DIFF_COLUMNS, diff_display
+from hi_widgets.widgets._diff_view import DIFF_COLUMNS, diff_display, diff_summary
 from hi_widgets.widgets._export import ExportPanel
 from hi_widgets.widgets._frontend import VersionSlider
 from hi_widgets.widgets._grid import FrameGrid
@@ -404,13 +404,7 @@ class VersionBrowser(ActionWidget):
         self._diff_opened = True
         self.diff = frame
         self.diff_versions = (a, b)
-        counts = frame["change"].value_counts()
-        parts = [f"{int(counts.get(kind, 0))} {kind}" for kind in ("added", "removed", "changed")]
-        self.diff_summary.value = (
-            f"Version {a} → {b}: " + ", ".join(parts)
-            if len(frame)
-            else f"Version {a} → {b}: identical (no metadata changed)."
-        )
+        self.diff_summary.value = diff_summary(a, b, frame)
         self.diff_table.set_frame(diff_display(frame))
         self.diff_export.set_frame(frame, basename=f"metadata-diff-{self.image_set_id}-v{a}-v{b}")
         self.tabs.selected_index = TAB_DIFF
