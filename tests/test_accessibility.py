@@ -24,7 +24,8 @@ VERSIONS = 73  # the app opens on the demo's longest history
 EXPLORER_TABS = ("Properties", "Versions", "Timeline", "Export", "Images")
 APP_TABS = ("Explorer", "Version browser", "Batch fetch")
 CURRENT = re.compile(r"\blm-mod-current\b")  # the selected tab
-MAX_TAB_PRESSES = 60  # a bound for walking to a control with Tab (the page has fewer stops)
+MAX_TAB_PRESSES = 60
+TEST_TIMEOUT = 900  # s: a bound only; some 25 axe runs on a loaded two-core machine  # a bound for walking to a control with Tab (the page has fewer stops)
 
 # What has the keyboard focus, as a test can compare it.
 FOCUSED = """() => {
@@ -106,6 +107,7 @@ def _wait_focus(page, css_class: str) -> None:
     )
 
 
+@pytest.mark.timeout(TEST_TIMEOUT)
 def test_no_serious_axe_violation_after_any_action_in_the_voila_app(voila_app, browser, axe_js):
     from playwright.sync_api import expect
 
@@ -182,6 +184,7 @@ def test_no_serious_axe_violation_after_any_action_in_the_voila_app(voila_app, b
         context.close()
 
 
+@pytest.mark.timeout(TEST_TIMEOUT)
 def test_the_voila_app_works_with_the_keyboard_alone(voila_app, browser):
     """Tab and arrow keys reach the app's tabs, Search, Fetch, each tab and every row."""
     from playwright.sync_api import expect

@@ -179,9 +179,8 @@ class FrameGrid(w.VBox):
         self._on_select: list[Any] = []
         self.empty = w.HTML(value=f"<i>No {noun}s yet.</i>")
         self.empty.add_class("hi-grid-empty")
-        super().__init__(
-            [w.HBox([self.count, self.note]), self.empty], layout=w.Layout(width="100%")
-        )
+        self._header = w.HBox([self.count, self.note])
+        super().__init__([self._header, self.empty], layout=w.Layout(width="100%"))
         self.add_class(grid_class)  # the grid's class is on the box too, grid or not
 
     @property
@@ -200,7 +199,7 @@ class FrameGrid(w.VBox):
         for callback in self._on_select:
             grid.observe(callback, names="selected_rows")
         self._grid = grid
-        self.children = [self.children[0], grid]
+        self.children = [self._header, grid]
 
     def on_select(self, callback: Any) -> None:
         """Call ``callback(change)`` when the user selects rows (``selected_rows``)."""
