@@ -24,8 +24,8 @@ VERSIONS = 73  # the app opens on the demo's longest history
 EXPLORER_TABS = ("Properties", "Versions", "Timeline", "Export", "Images")
 APP_TABS = ("Explorer", "Version browser", "Batch fetch")
 CURRENT = re.compile(r"\blm-mod-current\b")  # the selected tab
-MAX_TAB_PRESSES = 60
-TEST_TIMEOUT = 900  # s: a bound only; some 25 axe runs on a loaded two-core machine  # a bound for walking to a control with Tab (the page has fewer stops)
+MAX_TAB_PRESSES = 60  # a bound for walking to a control with Tab (the page has fewer stops)
+TEST_TIMEOUT = 900  # s: a bound only; some 25 axe runs on a loaded two-core machine
 
 # What has the keyboard focus, as a test can compare it.
 FOCUSED = """() => {

@@ -297,7 +297,7 @@ def test_the_version_slider_is_a_labelled_list_of_the_versions(sb, ids):
 
 def test_the_diff_counts_a_reverted_instance_as_the_change_log_does(sb, ids):
     browser = browse(sb, ids["ds"], ids["long"])
-    log = changes_frame(sb.client(max_attempts=1), ids["ds"], ids["long"])
+    log = fetch_changes(sb.client(max_attempts=1), ids["ds"], ids["long"])
     removed = log[(log["change"] == "removed") & (log["level"] == "Instance")]
     version = int(removed["versionId"].iloc[0])
     logged = log[(log["versionId"] == version) & log["change"].notna()]
