@@ -42,8 +42,8 @@ FOCUSED = """() => {
     };
 }"""
 
-# The versions grid's focused cell (KeyTable): its row's versionId and whether the row is
-# inside the grid's scrolling box.
+# The versions grid's focused cell (KeyTable): its row's versionId and whether the row's
+# text is inside the grid's scrolling box (above its horizontal scrollbar).
 FOCUSED_ROW = """() => {
     const grid = document.querySelector(".hi-explorer .hi-versions-table");
     const cell = grid.querySelector(".dt-scroll-body td.focus");
@@ -51,11 +51,13 @@ FOCUSED_ROW = """() => {
     const heads = [...grid.querySelectorAll(".dt-scroll-head thead th")].map(
         (th) => (th.querySelector(".dt-column-title") || th).textContent.trim());
     const row = cell.parentElement;
-    const box = cell.closest(".dt-scroll-body").getBoundingClientRect();
+    const body = cell.closest(".dt-scroll-body");
+    const top = body.getBoundingClientRect().top;
     const r = row.getBoundingClientRect();
+    const middle = (r.top + r.bottom) / 2;  // readable: its text line is in the box
     return {
         version: parseInt(row.children[heads.indexOf("versionId")].textContent, 10),
-        visible: r.top >= box.top - 1 && r.bottom <= box.bottom + 1,
+        visible: middle >= top && middle <= top + body.clientHeight,
     };
 }"""
 
