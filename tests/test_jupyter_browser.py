@@ -163,7 +163,7 @@ def _fetch_all_versions(explorer) -> None:
         f"{VERSIONS} versions", timeout=ACTION_TIMEOUT
     )
     # The count is set from Python; the grid draws itself after, in the browser.
-    grid = explorer.locator(".hi-versions-table")
+    grid = explorer.locator(".hi-grid.hi-versions-table")  # the DataTables widget, not its box
     expect(grid.locator(".dt-scroll-body tbody tr")).to_have_count(
         VERSIONS, timeout=ACTION_TIMEOUT
     )
