@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 8866
 
-.PHONY: demo test test-fast lint docs browser-deps bench compat clean
+.PHONY: demo test test-fast lint docs browser-deps axe bench compat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing and this user cannot apt-get install it; browser tests will be skipped"; fi; }
 
+# axe-core for the accessibility tests (tests/test_accessibility.py), from the npm registry
+# at a pinned version into .cache/ (not vendored: axe.min.js alone is 650 kB). The tests
+# inject it into the page with Playwright's add_script_tag.
+AXE_VERSION := 4.14.1
+AXE_JS      := .cache/axe/node_modules/axe-core/axe.min.js
+$(AXE_JS):
+	npm install --prefix .cache/axe --no-audit --no-fund --silent axe-core@$(AXE_VERSION)
+axe: $(AXE_JS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check hi_widgets tests benchmarks notebooks docs conftest.py
 	$(BIN)/ruff format --check hi_widgets tests benchmarks notebooks docs conftest.py
@@ -40,7 +49,7 @@ docs: $(STAMP)
 	  $(BIN)/python -m sphinx -W --keep-going -n -E -q -b html docs docs/_build/html
 
 # The docs tests use the site just built (HI_WIDGETS_DOCS_HTML) instead of building again.
-test: $(STAMP) browser-deps lint docs
+test: $(STAMP) browser-deps axe lint docs
 	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	  HI_WIDGETS_DOCS_HTML=docs/_build/html $(BIN)/python -m pytest
 
@@ -68,5 +77,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/export_memory.py
 
 clean:
-	rm -rf $(VENV) .venv-pandas22 .pytest_cache .ruff_cache .mypy_cache test-artifacts \
+	rm -rf $(VENV) .venv-pandas22 .cache .pytest_cache .ruff_cache .mypy_cache test-artifacts \
 	  docs/_build docs/_generated docs/api docs/gallery

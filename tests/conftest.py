@@ -5,8 +5,11 @@ import logging
 import os
 import shlex
 import shutil
+import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -296,13 +299,10 @@ def browser():
     """
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
-        reason = (
+        _missing(
             "chromium is not on PATH; install it with `make browser-deps` "
             "(apt-get install chromium). Playwright never downloads a browser here."
         )
-        if _in_ci():
-            pytest.fail(f"CI must run the browser tests: {reason}", pytrace=False)
-        pytest.skip(reason)
     from playwright.sync_api import sync_playwright  # the test extra only
 
     with sync_playwright() as playwright:
@@ -313,3 +313,69 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+
+
+def _missing(reason: str) -> None:
+    """Skip a browser test for a missing tool, or fail it in CI (which must run them)."""
+    if _in_ci():
+        pytest.fail(f"CI must run the browser tests: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+ARTIFACTS = ROOT / "test-artifacts"
+APP_NOTEBOOK = ROOT / "notebooks" / "explorer-app.ipynb"
+VOILA_START_TIMEOUT = 60  # s until voila listens on its port
+AXE_JS = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_js() -> Path:
+    """axe-core's ``axe.min.js``, installed from npm by ``make axe`` (or HI_WIDGETS_AXE_JS)."""
+    path = Path(os.environ.get("HI_WIDGETS_AXE_JS", AXE_JS))
+    if not path.is_file():
+        _missing(f"axe-core is not installed at {path}; run `make axe` (npm install)")
+    return path
+
+
+@pytest.fixture
+def voila_app(tmp_path) -> Iterator[str]:
+    """Serve notebooks/explorer-app.ipynb with the venv's voila on a free local port."""
+    from server_helpers import serving
+
+    from hi_widgets.cli import demo_app as app
+
+    voila = Path(sys.executable).parent / "voila"
+    if not voila.exists():
+        pytest.fail(f"voila is not installed next to {sys.executable}", pytrace=False)
+    port = app.free_port("127.0.0.1")
+    env = dict(os.environ)
+    for name in list(env):
+        if name.startswith("AWS_") or name == "HI_WIDGETS_APP_USE_AWS":
+            del env[name]
+    (tmp_path / "aws-config").write_text("")
+    env.update(
+        AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-config"),
+        AWS_EC2_METADATA_DISABLED="true",
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+    )
+    log_path = tmp_path / "voila.log"
+    argv = [
+        str(voila),
+        str(APP_NOTEBOOK),
+        "--no-browser",
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+        "--Voila.port_retries=0",
+        "--show_tracebacks=True",
+    ]
+    try:
+        with serving(
+            argv, port, cwd=tmp_path, env=env, log_path=log_path, timeout=VOILA_START_TIMEOUT
+        ):
+            yield f"http://127.0.0.1:{port}/"
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copyfile(log_path, ARTIFACTS / "voila.log")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from axe_helpers import assert_accessible
 from server_helpers import serving
 from widget_helpers import timeline_bar_on_page
 
@@ -28,6 +29,8 @@ RUN_TIMEOUT = 120_000  # ms for the kernel to start and the widgets to show
 ACTION_TIMEOUT = 60_000
 KEY_COLUMNS = ("versionId", "imageSetState", "imageSetWorkflowStatus", "updatedAt")
 VERSIONS = 73  # the explorer's image set: the demo's long history
+WIDGETS = [".hi-explorer", ".hi-version-browser"]  # what axe checks: ours, not Jupyter's UI
+EXPLORER_TABS = ("Properties", "Versions", "Timeline", "Export", "Images")
 
 pytestmark = pytest.mark.browser
 
@@ -160,7 +163,7 @@ def _fetch_all_versions(explorer) -> None:
         f"{VERSIONS} versions", timeout=ACTION_TIMEOUT
     )
     # The count is set from Python; the grid draws itself after, in the browser.
-    grid = explorer.locator(".hi-versions-table")
+    grid = explorer.locator(".hi-grid.hi-versions-table")  # the DataTables widget, not its box
     expect(grid.locator(".dt-scroll-body tbody tr")).to_have_count(
         VERSIONS, timeout=ACTION_TIMEOUT
     )
@@ -196,13 +199,42 @@ def _not_cut_off(locator) -> None:
     assert sizes[0] <= sizes[1], f"cut off: {sizes}"
 
 
-def test_the_widgets_read_whole_in_jupyterlab(lab, page):
+def _timeline_fits(explorer) -> None:
+    """The timeline's canvas ends inside the output area (no cut-off right side, legend)."""
+    from playwright.sync_api import expect
+
+    canvas = explorer.locator(".hi-timeline-canvas canvas").last
+    expect(canvas).to_be_visible(timeout=ACTION_TIMEOUT)
+    # The kernel redraws the figure at the width the output area reported: wait for it.
+    explorer.page.wait_for_function(
+        """(explorer) => {
+            const canvas = [...explorer.querySelectorAll(".hi-timeline-canvas canvas")].pop();
+            const area = explorer.getBoundingClientRect();
+            const box = canvas.getBoundingClientRect();
+            return box.width > 300 && box.right <= area.right + 1;
+        }""",
+        arg=explorer.element_handle(),
+        timeout=ACTION_TIMEOUT,
+    )
+
+
+def test_the_widgets_read_whole_in_jupyterlab(lab, page, axe_js):
     from playwright.sync_api import expect
 
     try:
         explorer = _run_the_notebook(page, lab)
+        assert_accessible(page, axe_js, "running the notebook in JupyterLab", include=WIDGETS)
         _fetch_all_versions(explorer)
         _screenshot(page, "lab-01-explorer-grid")
+        assert_accessible(page, axe_js, "Fetch all versions in JupyterLab", include=WIDGETS)
+        for title in EXPLORER_TABS:
+            explorer.locator(".hi-tabs > .lm-TabBar .lm-TabBar-tab", has_text=title).click()
+            if title == "Timeline":
+                # The file browser is open beside the notebook: the figure fits what is left.
+                expect(page.locator("#filebrowser")).to_be_visible()
+                _timeline_fits(explorer)
+                _screenshot(page, "lab-01b-timeline-fits")
+            assert_accessible(page, axe_js, f"the {title} tab in JupyterLab", include=WIDGETS)
 
         explorer.locator(".lm-TabBar-tab", has_text="Export").click()
         for selector in (".hi-include-phi label, .hi-include-phi", ".hi-export-path label"):
@@ -224,12 +256,13 @@ def test_the_widgets_read_whole_in_jupyterlab(lab, page):
         expect(phi_box).to_be_visible(timeout=ACTION_TIMEOUT)
         _not_cut_off(phi_box)
         _screenshot(page, "lab-04-diff")
+        assert_accessible(page, axe_js, "opening the diff in JupyterLab", include=WIDGETS)
     except Exception:
         _screenshot(page, "lab-failure")
         raise
 
 
-def test_the_grid_and_the_interactive_timeline_work_in_notebook_7(notebook7, page):
+def test_the_grid_and_the_interactive_timeline_work_in_notebook_7(notebook7, page, axe_js):
     from playwright.sync_api import expect
 
     from hi_widgets import sandbox
@@ -240,8 +273,10 @@ def test_the_grid_and_the_interactive_timeline_work_in_notebook_7(notebook7, pag
         frame = fetch_history(same.client(), ds, same.store.image_set_ids(ds)[1])
     try:
         explorer = _run_the_notebook(page, notebook7)
+        assert_accessible(page, axe_js, "running the notebook in Notebook 7", include=WIDGETS)
         _fetch_all_versions(explorer)
         _screenshot(page, "notebook7-01-grid")
+        assert_accessible(page, axe_js, "Fetch all versions in Notebook 7", include=WIDGETS)
         # ipympl's canvas: a hover names the version, a click picks it for the form.
         explorer.locator(".lm-TabBar-tab", has_text="Timeline").click()
         canvas = explorer.locator(".hi-timeline-canvas canvas").last
@@ -253,6 +288,14 @@ def test_the_grid_and_the_interactive_timeline_work_in_notebook_7(notebook7, pag
         page.mouse.up()
         expect(explorer.locator(".hi-version select")).to_have_value("9", timeout=ACTION_TIMEOUT)
         _screenshot(page, "notebook7-02-timeline-click")
+        assert_accessible(page, axe_js, "the timeline in Notebook 7", include=WIDGETS)
+        browser_widget = page.locator(".hi-version-browser")
+        browser_widget.scroll_into_view_if_needed()
+        browser_widget.locator(".lm-TabBar-tab", has_text="Metadata diff").click()
+        expect(browser_widget.locator(".hi-diff-summary")).to_contain_text(
+            "→", timeout=ACTION_TIMEOUT
+        )
+        assert_accessible(page, axe_js, "opening the diff in Notebook 7", include=WIDGETS)
     except Exception:
         _screenshot(page, "notebook7-failure")
         raise

@@ -7,24 +7,17 @@ reason, except under CI (``CI`` set), where a missing browser is a failure.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_helpers import serving
 from widget_helpers import timeline_bar_on_page
 
 from hi_widgets.api.queries import fetch_history
-from hi_widgets.cli import demo_app as app
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_NOTEBOOK = ROOT / "notebooks" / "explorer-app.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
-SERVER_START_TIMEOUT = 60  # s until voila listens on its port
 APP_RENDER_TIMEOUT = 90_000  # ms until the kernel has run the notebook and widgets show
 ACTION_TIMEOUT = 60_000  # ms for one fetch to finish and show in the page
 APP_SANDBOX_SEED = 0  # the seed notebooks/explorer-app.ipynb starts its sandbox with
@@ -47,44 +40,6 @@ def _screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
-
-
-@pytest.fixture
-def voila_app(tmp_path) -> Iterator[str]:
-    """Serve notebooks/explorer-app.ipynb with the venv's voila on a free local port."""
-    voila = Path(sys.executable).parent / "voila"
-    if not voila.exists():
-        pytest.fail(f"voila is not installed next to {sys.executable}", pytrace=False)
-    port = app.free_port("127.0.0.1")
-    env = dict(os.environ)
-    for name in list(env):
-        if name.startswith("AWS_") or name == "HI_WIDGETS_APP_USE_AWS":
-            del env[name]
-    (tmp_path / "aws-config").write_text("")
-    env.update(
-        AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-config"),
-        AWS_EC2_METADATA_DISABLED="true",
-        PYDEVD_DISABLE_FILE_VALIDATION="1",
-    )
-    log_path = tmp_path / "voila.log"
-    argv = [
-        str(voila),
-        str(APP_NOTEBOOK),
-        "--no-browser",
-        f"--port={port}",
-        "--Voila.ip=127.0.0.1",
-        "--Voila.port_retries=0",
-        "--show_tracebacks=True",
-    ]
-    try:
-        with serving(
-            argv, port, cwd=tmp_path, env=env, log_path=log_path, timeout=SERVER_START_TIMEOUT
-        ):
-            yield f"http://127.0.0.1:{port}/"
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copyfile(log_path, ARTIFACTS / "voila.log")
 
 
 @pytest.fixture(scope="module")
@@ -295,10 +250,7 @@ def test_explorer_browser_and_batch_in_the_voila_app(voila_app, browser, demo_tr
         _screenshot(page, "05-not-found-no-stale-download")
 
         # Search by creation date; picking a row of the results grid fills the form.
-        page.locator(
-            ".hi-explorer .p-Accordion-header, .hi-explorer .lm-AccordionPanel-title, "
-            ".hi-explorer .jupyter-widget-Collapse-header"
-        ).first.click()
+        page.locator(".hi-explorer button.hi-search-toggle").click()
         page.locator(".hi-explorer .hi-search-from input").fill("2000-01-01")
         page.locator(".hi-explorer button.hi-search-button").click()
         results = page.locator(".hi-explorer .hi-search-results .dt-scroll-body tbody tr")

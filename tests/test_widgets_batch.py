@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import datetime, timezone
 
 import ipywidgets as w
@@ -142,6 +143,9 @@ def test_cancel_mid_fetch(sb, ids, hold_request):
     gate = hold_request(fetcher.client, "ListImageSetVersions", nth=2)
     fetcher.fetch_button.click()
     gate.wait_reached()  # one worker, on its second request
+    # Fetch is disabled while it runs, and the summary beside it says why.
+    assert fetcher.fetch_button.disabled
+    assert fetcher.summary.value == "20 image sets; wait for the running job"
     fetcher.runner.cancel_button.click()
     gate.release()
     assert fetcher.wait(WAIT)
@@ -149,7 +153,9 @@ def test_cancel_mid_fetch(sb, ids, hold_request):
     assert [r.operation for r in sb.requests] == ["ListImageSetVersions"] * 2
     assert fetcher.status.kind == "warning" and "Cancelled" in fetcher.status.text
     assert "not fetched" in fetcher.status.text
+    assert fetcher.status.text.lower().count("cancel") == 1, fetcher.status.text  # said once
     assert not fetcher.fetch_button.disabled
+    assert fetcher.summary.value == "20 image sets ready"
 
 
 def test_connection_panel_sandbox_choice(box):
@@ -242,3 +248,35 @@ def test_a_checkpoint_for_other_ids_is_refused_in_the_status_area(sb, ids, tmp_p
     assert str(path) in fetcher.status.text and "other inputs" in fetcher.status.text
     assert sb.requests == []  # refused before any request
     assert not fetcher.fetch_button.disabled
+
+
+def test_the_last_download_is_withdrawn_while_a_new_fetch_runs(sb, ids, hold_request):
+    fetcher = make(sb)
+    fetcher.ids.value = ids["image_sets"][2]
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT) and not fetcher.export.download_button.disabled
+    fetcher.ids.value = ids["image_sets"][3]
+    gate = hold_request(fetcher.client, "ListImageSetVersions", nth=1)
+    fetcher.fetch_button.click()
+    gate.wait_reached()
+    # The first run's file would pass for the second's: not offered until that is in.
+    assert fetcher.export.download_button.disabled and fetcher.export.frame is None
+    assert "Fetching" in fetcher.export.download.value
+    gate.release()
+    assert fetcher.wait(WAIT)
+    assert not fetcher.export.download_button.disabled
+    assert set(fetcher.export.frame["imageSetId"]) == {ids["image_sets"][3]}
+
+
+def test_the_errors_table_lines_up_and_shows_whole_messages_as_tooltips(sb, ids):
+    fetcher = make(sb)
+    fetcher.ids.value = "\n".join([ids["image_sets"][2], "0" * 32])
+    fetcher.fetch_button.click()
+    assert fetcher.wait(WAIT)
+    assert len(fetcher.errors_table.frame) == 1
+    # Drawn while its tab is hidden: one table (header and rows together) lines up.
+    options = fetcher.errors_table.grid._dt_args
+    assert "scrollY" not in options and "scrollX" not in options
+    message = str(fetcher.errors_table.frame["message"].iloc[0])
+    cell = fetcher.errors_table.shown["message"].iloc[0]
+    assert "hi-cell-clip" in cell and f"title='{html.escape(message, quote=True)}'" in cell

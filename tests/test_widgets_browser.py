@@ -256,7 +256,9 @@ def test_the_diff_opens_on_the_newest_pair_that_differs(sb, ids):
     assert (browser.from_version_id.value, browser.to_version_id.value) == (changed - 1, changed)
     assert "NEWEST CHANGE" in grid_text(browser.diff_table)
     assert "the newest change" in browser.diff_summary.value
-    assert browser.runner.progress_label.value.endswith("pairs")
+    # Found at the second pair: the bar is full and says so, not "2 / 10" at 20 %.
+    assert browser.runner.progress_label.value == "Done: 2 / 2 pairs compared"
+    assert browser.runner.progress.value == browser.runner.progress.max == 2
     assert browser.compare(latest - 1, latest)
     assert browser.wait(WAIT)
     assert browser.diff.empty and "identical" in browser.diff_summary.value
@@ -275,3 +277,37 @@ def test_properties_of_the_selected_version_come_from_one_cached_get(sb, ids):
     browser.slider.value = 10
     assert browser.wait(WAIT)
     assert len([r for r in sb.requests if r.operation == "GetImageSet"]) == 1  # cached
+
+
+def test_the_version_slider_is_a_labelled_list_of_the_versions(sb, ids):
+    import traitlets
+
+    from hi_widgets.widgets._frontend import VersionSlider
+
+    browser = browse(sb, ids["ds"], ids["long"])
+    slider = browser.slider
+    assert isinstance(slider, VersionSlider) and slider.description == "Version"
+    # What the front end sends when the handle moved (arrow key or release).
+    slider.set_state({"value": 5})
+    assert browser.selected_version == 5 and ">5<" in browser.properties.value
+    with pytest.raises(traitlets.TraitError, match="one of the options"):
+        slider.value = 74
+    assert browser.selected_version == 5
+
+
+def test_the_diff_counts_a_reverted_instance_as_the_change_log_does(sb, ids):
+    browser = browse(sb, ids["ds"], ids["long"])
+    log = fetch_changes(sb.client(max_attempts=1), ids["ds"], ids["long"])
+    removed = log[(log["change"] == "removed") & (log["level"] == "Instance")]
+    version = int(removed["versionId"].iloc[0])
+    logged = log[(log["versionId"] == version) & log["change"].notna()]
+    assert browser.compare(version - 1, version) and browser.wait(WAIT)
+    diff = browser.diff
+    assert (diff["change"] == "removed").sum() > 100  # every attribute of the instance
+    # The summary counts as the change log does: one removed instance, its size aside.
+    counts = logged["change"].value_counts()
+    for kind in ("added", "removed", "changed"):
+        assert f"{int(counts.get(kind, 0))} {kind}" in browser.diff_summary.value
+    assert f"instance ({(diff['change'] == 'removed').sum()} attributes)" in (
+        browser.diff_summary.value
+    )

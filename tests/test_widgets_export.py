@@ -40,8 +40,10 @@ def test_save_defaults_to_the_exports_folder(panel, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert panel.path.placeholder == "exports/versions-x.csv"
     written = panel.save()
-    assert written == "exports/versions-x.csv"
+    # Relative to the kernel's folder; the message names the absolute path.
+    assert written == str(tmp_path / "exports" / "versions-x.csv")
     assert len(pd.read_csv(tmp_path / "exports" / "versions-x.csv")) == 2
+    assert written in panel.status.text and written in panel.save_message.value
 
 
 def test_save_asks_before_overwriting(panel, tmp_path):
@@ -58,16 +60,25 @@ def test_save_asks_before_overwriting(panel, tmp_path):
     assert panel.save() is None  # the next Save asks again
 
 
+def test_the_format_follows_the_paths_suffix(panel, tmp_path):
+    assert panel.format.value == "csv"
+    panel.path.value = str(tmp_path / "history.parquet")
+    assert panel.format.value == "parquet"
+    assert panel.save() == str(tmp_path / "history.parquet")
+    assert len(pd.read_parquet(tmp_path / "history.parquet")) == 2
+
+
 def test_save_never_writes_one_format_under_another_suffix(panel, tmp_path):
     panel.path.value = str(tmp_path / "history.parquet")
-    assert panel.format.value == "csv"
+    panel.format.value = "csv"  # chosen again after the path: the two disagree
     assert panel.save() is None
     assert panel.status.kind == "error"
     assert "'.parquet'" in panel.status.text and "csv" in panel.status.text
+    assert "&#x27;.parquet&#x27;" in panel.save_message.value  # beside the button too
     assert not (tmp_path / "history.parquet").exists()
-    panel.format.value = "parquet"
-    assert panel.save() == str(tmp_path / "history.parquet")
-    assert len(pd.read_parquet(tmp_path / "history.parquet")) == 2
+    panel.path.value = str(tmp_path / "history.txt")
+    assert panel.save() is None and ".txt" in panel.save_message.value
+    assert not (tmp_path / "history.txt").exists()
 
 
 def test_a_name_without_suffix_gets_the_formats(panel, tmp_path):

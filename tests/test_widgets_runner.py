@@ -226,3 +226,42 @@ def test_switching_datastore_clears_the_image_set_and_search_results(sb, ids, bo
     assert explorer.form.image_set.value == ""
     assert explorer.search.results.frame is None and explorer.search.frame is None
     assert explorer.search.results.shown is None
+
+
+def test_a_clicked_job_keeps_the_keyboard_focus_on_cancel_then_on_its_button():
+    import ipywidgets as w
+
+    runner, _busy = make_runner()
+    button = w.Button(description="Fetch")
+    focused: list[str] = []
+    # DOMWidget.focus() sends {"do": "focus"} to the front end: record who got it.
+    button.focus = lambda: focused.append("button")
+    runner.cancel_button.focus = lambda: focused.append("cancel")
+    started, release = threading.Event(), threading.Event()
+
+    def job(_cancel):
+        started.set()
+        assert release.wait(WAIT)
+
+    def action():
+        # The owner disables its button while busy (focus would drop to the page body).
+        runner.start(job)
+        button.disabled = True
+
+    runner.on_click(button, action)
+    button.click()
+    assert started.wait(WAIT)
+    assert focused == ["cancel"]  # Cancel is the one enabled control of the running job
+    button.disabled = False
+    release.set()
+    assert runner.wait(WAIT)
+    assert focused == ["cancel", "button"]
+
+
+def test_a_job_not_started_by_a_click_leaves_the_focus_alone():
+    runner, _busy = make_runner()
+    focused: list[str] = []
+    runner.cancel_button.focus = lambda: focused.append("cancel")
+    assert runner.start(lambda _cancel: None)
+    assert runner.wait(WAIT)
+    assert focused == []

@@ -6,6 +6,7 @@ import pytest
 from widget_helpers import WAIT, ready
 
 from hi_widgets.widgets import ImageSetExplorer, VersionBrowser
+from hi_widgets.widgets import _timeline as timeline_module
 from hi_widgets.widgets._timeline import InteractiveTimeline
 
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
@@ -79,3 +80,83 @@ def test_a_click_in_the_explorer_sets_the_form_version(sb, ids):
     assert explorer.wait(WAIT)
     send(explorer.timeline, "button_press", bar_point(explorer.timeline, 40), buttons=1)
     assert explorer.form.version.value == "40"
+
+
+def bar_box(timeline: InteractiveTimeline, version: int) -> tuple[float, float, float, float]:
+    """A bar's left, right, top and bottom in browser coordinates (pixels)."""
+    index = timeline.rows.index[timeline.rows["versionId"] == version][0]
+    vertices = timeline._bars.get_paths()[index].vertices[:4]
+    pixels = timeline.figure.axes[0].transData.transform(vertices)
+    height = timeline.figure.bbox.height
+    return (
+        pixels[:, 0].min(),
+        pixels[:, 0].max(),
+        height - pixels[:, 1].max(),
+        height - pixels[:, 1].min(),
+    )
+
+
+def test_the_figure_fits_the_width_the_front_end_reports(sb, ids):
+    browser = ready(VersionBrowser, sb, ids["ds"], ids["long"])
+    timeline = browser.timeline
+    timeline.highlight(40)
+    # What the width probe's front end sends when the output area is 700 px wide (say,
+    # JupyterLab with the file browser open).
+    timeline.probe.width = 700
+    assert timeline.figure.bbox.width == pytest.approx(700 - timeline_module.TOOLBAR_PX)
+    assert timeline.selected_version == 40  # the highlight is kept
+    timeline.probe.width = 0  # a hidden tab: nothing changes
+    assert timeline.figure.bbox.width == pytest.approx(700 - timeline_module.TOOLBAR_PX)
+    timeline.fit(10)  # never narrower than the smallest readable figure
+    assert timeline.figure.bbox.width == pytest.approx(timeline_module.MIN_WIDTH_INCHES * 100)
+
+
+def test_bars_are_tall_enough_to_hover_and_the_nearest_wins(sb, ids):
+    browser = ready(VersionBrowser, sb, ids["ds"], ids["long"])
+    timeline = browser.timeline
+    assert len(timeline.rows) == 73
+    left, right, top, bottom = bar_box(timeline, 30)
+    assert bottom - top >= 7, (top, bottom)  # was about 3 px
+    middle = (left + right) / 2
+    # Just above and below the bar (inside the pick radius, nearer it than any other).
+    for y in (top - 1, bottom + 1):
+        send(timeline, "motion_notify", (middle, y))
+        assert timeline.hovered_version == 30, y
+
+
+def test_the_tooltip_is_whole_and_opens_towards_the_middle(sb, ids):
+    browser = ready(VersionBrowser, sb, ids["ds"], ids["long"])
+    timeline = browser.timeline
+    rows = browser.versions
+    failed = rows[rows["message"].notna() & (rows["message"].astype(str) != "")]
+    version = int(failed["versionId"].iloc[-1])
+    send(timeline, "motion_notify", bar_point(timeline, version))
+    annotation = timeline._annotation
+    message = str(failed["message"].iloc[-1])
+    assert "".join(message.split()) in "".join(annotation.get_text().split())
+    assert "…" not in annotation.get_text()
+    # The late versions are drawn at the right and bottom: the tooltip opens left and up,
+    # inside the axes, away from the legend on the right.
+    timeline.figure.canvas.draw()
+    box = annotation.get_window_extent()
+    axes = timeline.figure.axes[0].get_window_extent()
+    assert box.x1 <= axes.x1 + 1 and box.x0 >= 0 and box.y0 >= 0, (box, axes)
+
+
+def test_tooltip_text_wraps_instead_of_cutting():
+    import pandas as pd
+
+    row = pd.Series(
+        {
+            "versionId": 7,
+            "imageSetState": "ACTIVE",
+            "imageSetWorkflowStatus": "COPY_FAILED",
+            "message": "INVALID_REQUEST:  Series of SourceImageSet and "
+            "DestinationImageSet don't match.",
+        }
+    )
+    text = timeline_module.tooltip_text(row, width=30)
+    lines = text.split("\n")
+    assert lines[0] == "v7 · ACTIVE · COPY_FAILED"
+    assert all(len(line) <= 30 for line in lines[1:])
+    assert " ".join(lines[1:]).split() == row["message"].split()

@@ -73,16 +73,36 @@ def grid_text(grid: Any) -> str:
 def timeline_bar_on_page(canvas: Any, frame: pd.DataFrame, version: int) -> tuple[float, float]:
     """Page coordinates of a version's bar in a browser's timeline canvas (Playwright).
 
-    The page draws the same figure as an InteractiveTimeline of the same frame here.
+    Waits until the page's figure has the width its output area asked for (the kernel
+    redraws it after the front end reported the width), then draws the same figure here.
     """
-    from hi_widgets.widgets._timeline import InteractiveTimeline
+    from hi_widgets.widgets._timeline import DPI, MIN_WIDTH_INCHES, TOOLBAR_PX, InteractiveTimeline
 
+    canvas.scroll_into_view_if_needed()
+    width = canvas.evaluate(
+        """(canvas, [toolbar, minimum]) => new Promise((resolve, reject) => {
+            // A bound only: the answer comes from the ResizeObserver.
+            setTimeout(() => reject(new Error("the timeline never fit its area")), 60000);
+            const probe = canvas.closest(".hi-interactive-timeline")
+                .querySelector(".hi-timeline-probe");
+            const check = () => {
+                const wanted = Math.max(minimum, probe.getBoundingClientRect().width - toolbar);
+                const now = canvas.getBoundingClientRect().width;
+                if (Math.abs(now - wanted) <= 8) { resolve(now); return true; }
+                return false;
+            };
+            if (check()) { return; }
+            const observer = new ResizeObserver(() => { if (check()) observer.disconnect(); });
+            observer.observe(canvas);
+        })""",
+        [TOOLBAR_PX, MIN_WIDTH_INCHES * DPI],
+    )
     timeline = InteractiveTimeline()
+    timeline.width_inches = width / DPI
     timeline.set_frame(frame)
     index = timeline.rows.index[timeline.rows["versionId"] == version][0]
     x, y = timeline._bars.get_paths()[index].vertices[:4].mean(axis=0)
     px, py = timeline.figure.axes[0].transData.transform((x, y))
-    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     assert box is not None
     return box["x"] + px, box["y"] + timeline.figure.bbox.height - py

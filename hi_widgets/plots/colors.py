@@ -15,7 +15,7 @@ STATUS_COLORS: dict[str, str] = {
     "COPIED": "#17becf",
     "COPYING": "#9edae5",
     "COPYING_WITH_READ_ONLY_ACCESS": "#6baed6",
-    "COPY_FAILED": "#e6550d",
+    "COPY_FAILED": "#7a0177",
     "UPDATING": "#fdae6b",
     "UPDATING_FOR_STUDY_CONSISTENCY": "#fdd0a2",
     "UPDATED": "#2ca02c",
@@ -24,9 +24,15 @@ STATUS_COLORS: dict[str, str] = {
     "DELETED": "#252525",
     "IMPORTING": "#c5b0d5",
     "IMPORTED": "#9467bd",
-    "IMPORT_FAILED": "#a50f15",
+    "IMPORT_FAILED": "#8c510a",
 }
-"""Colour of each workflow status of the model (failures red, deletions grey/black)."""
+"""Colour of each workflow status of the model (deletions grey/black).
+
+The failures differ in hue, not only in shade (UPDATE_FAILED red, COPY_FAILED dark
+magenta, IMPORT_FAILED dark brown), and each has at least 3:1 contrast with white (WCAG 2.2
+1.4.11), so they stay apart on screen and for colour-blind readers; their bars also carry
+a dark edge and a cross.
+"""
 
 STATE_COLORS: dict[str, str] = {"ACTIVE": "#2ca02c", "LOCKED": "#ff7f0e", "DELETED": "#252525"}
 """Colour of each image set state."""

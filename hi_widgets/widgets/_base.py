@@ -15,6 +15,7 @@ from typing import Any
 import ipywidgets as w
 import traitlets
 
+from hi_widgets.widgets._frontend import page_fixes
 from hi_widgets.widgets._runner import BackgroundRunner
 from hi_widgets.widgets._status import StatusArea
 from hi_widgets.widgets.connection import ConnectionPanel
@@ -28,7 +29,7 @@ class ActionWidget(w.VBox):
 
     A subclass builds its own controls after calling ``super().__init__`` (which makes
     :attr:`status`, :attr:`runner` and, without a client, :attr:`connection`), sets
-    ``self.children`` (starting with :meth:`_connection_children`), and overrides
+    ``self.children`` (starting with :meth:`_leading_children`), and overrides
     :meth:`_update_buttons`; one that picks a datastore also overrides
     :meth:`_datastore_field` and :meth:`_revalidate`.
 
@@ -69,12 +70,13 @@ class ActionWidget(w.VBox):
         self._callbacks: list[Callable[[Any], None]] = []
         self.status = StatusArea()
         self.runner = BackgroundRunner(self.status, self._busy_changed, unit=unit)
+        self.page_fixes = page_fixes()
         self.connection: ConnectionPanel | None = None
         if client is None:
             self.connection = ConnectionPanel(
                 sandbox_options=sandbox_options, client_options=client_options
             )
-            self.connection.connect_button.on_click(lambda _b: self.connect())
+            self.runner.on_click(self.connection.connect_button, self.connect)
 
     # ------------------------------------------------------------------ subclass hooks
 
@@ -114,8 +116,23 @@ class ActionWidget(w.VBox):
         if self.connection is not None:
             self.connection.connect_button.disabled = self.runner.busy
 
-    def _connection_children(self) -> list[w.Widget]:
-        return [] if self.connection is None else [self.connection]
+    def _action_row(self, *widgets: w.Widget, after: tuple[w.Widget, ...] = ()) -> w.HBox:
+        """Return a row of the action buttons with Cancel beside them (not a row below).
+
+        ``after`` follows Cancel (e.g. a summary); the runner's own row keeps the
+        progress bar and its label.
+        """
+        self.runner.box.children = (self.runner.progress, self.runner.progress_label)
+        row = w.HBox(
+            [*widgets, self.runner.cancel_button, *after],
+            layout=w.Layout(flex_flow="row wrap", align_items="center"),
+        )
+        row.add_class("hi-actions")
+        return row
+
+    def _leading_children(self) -> list[w.Widget]:
+        """Return the first children: the stylesheet and, without a client, a connection panel."""
+        return [self.page_fixes] + ([] if self.connection is None else [self.connection])
 
     def _connected(self) -> bool:
         """Return True if a job may start now; say "Connect first" without a client."""

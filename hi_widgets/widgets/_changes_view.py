@@ -22,6 +22,7 @@ from hi_widgets.changes.log import fetch_changes
 from hi_widgets.plots.axes import figure_to_png
 from hi_widgets.plots.changes import plot_changes
 from hi_widgets.widgets._export import ExportPanel
+from hi_widgets.widgets._frontend import PlotImage
 from hi_widgets.widgets._grid import FrameGrid
 from hi_widgets.widgets._preview_panel import show_png
 from hi_widgets.widgets._runner import BackgroundRunner
@@ -86,7 +87,7 @@ class ChangesView(w.VBox):
         (see :meth:`mark_outdated`).
     grid : FrameGrid
         Class ``hi-changes-table``; its count ``hi-changes-count``.
-    plot : ipywidgets.Image
+    plot : PlotImage
         Class ``hi-changes-plot``: :func:`hi_widgets.plot_changes` as a PNG.
     export : ExportPanel
         Class ``hi-changes-export``; de-identified unless its PHI box is ticked.
@@ -116,13 +117,13 @@ class ChangesView(w.VBox):
             layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.load_button.add_class("hi-changes-load")
-        self.load_button.on_click(lambda _b: self.load())
+        runner.on_click(self.load_button, self.load)
         self.summary = w.HTML(
             value="<i>The change log lists what every version changed, attribute by "
             "attribute (one GetImageSetMetadata per version).</i>"
         )
         self.summary.add_class("hi-changes-summary")
-        self.plot = w.Image(format="png", layout=w.Layout(max_width="100%", display="none"))
+        self.plot = PlotImage(layout=w.Layout(max_width="100%", display="none"))
         self.plot.add_class("hi-changes-plot")
         self.grid = FrameGrid(
             "change",
@@ -132,7 +133,7 @@ class ChangesView(w.VBox):
             height="320px",
             select=True,
         )
-        self.grid.grid.observe(self._row_selected, names="selected_rows")
+        self.grid.on_select(self._row_selected)
         self.export = ExportPanel(status, basename=basename)
         self.export.include_phi.description = "Include PHI (patient attributes, dates, UIDs)"
         self.export.add_class("hi-changes-export")
@@ -193,7 +194,9 @@ class ChangesView(w.VBox):
             frame,
             note="Cancelled: versions not fetched are marked cancelled." if cancelled else "",
         )
-        show_png(self.plot, png)
+        show_png(
+            self.plot, png, alt=f"Plot of the change log, version by version: {_summary(frame)}"
+        )
         self.summary.value = html.escape(_summary(frame))
         versions = frame["versionId"].nunique()
         fetched = int((frame.drop_duplicates("versionId")["kind"] != "cancelled").sum())

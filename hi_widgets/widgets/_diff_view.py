@@ -13,13 +13,17 @@ import re
 
 import pandas as pd
 
-__all__ = ["DIFF_COLUMNS", "diff_display", "place_label"]
+__all__ = ["DIFF_COLUMNS", "change_counts", "diff_display", "diff_summary", "place_label"]
 
 DIFF_COLUMNS = ("attribute", "where", "change", "old", "new", "path")
 """Columns of :func:`diff_display`, in order."""
 
 _LEVEL_UID = re.compile(r"(Series|Instances)\.([0-9.]+?)\.(?=DICOM|Instances|Series|$)")
 _SHORT = 6
+_ENTITY_UID = re.compile(
+    r"^(?P<entity>.*(?P<level>Series|Instances)\.[0-9.]+?)\.DICOM\."
+    r"(?:SeriesInstanceUID|SOPInstanceUID)$"
+)
 
 
 def _short(uid: str) -> str:
@@ -78,3 +82,57 @@ def diff_display(diff: pd.DataFrame) -> pd.DataFrame:
         },
         index=range(len(diff)),
     )
+
+
+def change_counts(diff: pd.DataFrame) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """Count a diff's changes as the change log counts them.
+
+    A series or instance added or removed whole is one change (the change log's one
+    row), not one per attribute inside it: a reverted instance is "1 removed", not
+    "422 removed".
+
+    Returns
+    -------
+    counts : dict
+        ``added``, ``removed``, ``changed`` to the number of changes.
+    wholes : dict
+        ``added`` / ``removed`` to notes such as ``"instance (422 attributes)"``.
+    """
+    paths = diff["path"].astype(str).tolist()
+    changes = diff["change"].astype(str).tolist()
+    entities: dict[str, tuple[str, str]] = {}  # prefix -> (change, level)
+    for path, change in zip(paths, changes, strict=True):
+        match = _ENTITY_UID.match(path)
+        if match and change in ("added", "removed"):
+            level = "series" if match["level"] == "Series" else "instance"
+            entities[match["entity"] + "."] = (change, level)
+    counts = dict.fromkeys(("added", "removed", "changed"), 0)
+    inside: dict[str, int] = dict.fromkeys(entities, 0)
+    for path, change in zip(paths, changes, strict=True):
+        # The innermost whole entity holding this path, if its change is this one.
+        holders = [e for e in entities if path.startswith(e) and entities[e][0] == change]
+        if holders:
+            inside[max(holders, key=len)] += 1
+        else:
+            counts[change] = counts.get(change, 0) + 1
+    wholes: dict[str, list[str]] = {"added": [], "removed": []}
+    nested = {e for e in entities for o in entities if o != e and e.startswith(o)}
+    for entity, (change, level) in entities.items():
+        if entity in nested:  # an instance inside a series added or removed whole
+            continue
+        counts[change] += 1
+        n = inside[entity] + sum(inside[e] for e in nested if e.startswith(entity))
+        wholes[change].append(f"{level} ({n} attributes)")
+    return counts, wholes
+
+
+def diff_summary(old: int, new: int, diff: pd.DataFrame) -> str:
+    """Return the diff's one-line HTML summary, counted as :func:`change_counts` does."""
+    if not len(diff):
+        return f"Version {old} → {new}: identical (no metadata changed)."
+    counts, wholes = change_counts(diff)
+    parts = []
+    for kind in ("added", "removed", "changed"):
+        whole = f" ({'; '.join(wholes[kind])})" if wholes.get(kind) else ""
+        parts.append(f"{counts[kind]} {kind}{html.escape(whole)}")
+    return f"Version {old} → {new}: " + ", ".join(parts)

@@ -117,20 +117,25 @@ class DownloadButton(anywidget.AnyWidget):
 
 
 def _target(text: str, basename: str, format: str) -> Path:
-    """Return the path to save to, with the format's suffix; refuse another format's."""
+    """Return the absolute path to save to, with the format's suffix.
+
+    A relative path is taken from the kernel's working directory (a notebook's folder);
+    a name without a suffix gets the format's; a suffix that is no export format is
+    refused (a known one chose the format already, see ``ExportPanel``).
+    """
     path = Path(text.strip() or f"{DEFAULT_EXPORT_FOLDER}/{basename}.{format}").expanduser()
     if path.is_dir() or text.strip().endswith(("/", "\\")):
-        return path / f"{basename}.{format}"
+        path = path / f"{basename}.{format}"
     suffix = path.suffix.lower()
     if not suffix:
-        return path.with_name(f"{path.name}.{format}")
-    if SUFFIXES.get(suffix) != format:
-        expected = ", ".join(s for s, f in SUFFIXES.items() if f == format)
+        path = path.with_name(f"{path.name}.{format}")
+    elif SUFFIXES.get(suffix) != format:
+        known = ", ".join(SUFFIXES)
         raise ValueError(
-            f"Save to path: {str(path)!r} ends in {suffix!r} but the format is {format}; "
-            f"use a name ending in {expected} or choose another format"
+            f"Save to path: {str(path)!r} ends in {suffix!r}, which is not the {format} "
+            f"format; use a name ending in one of {known} (the format follows it)"
         )
-    return path
+    return path.absolute()
 
 
 class ExportPanel(w.VBox):
@@ -180,6 +185,9 @@ class ExportPanel(w.VBox):
             layout=w.Layout(width="36em", max_width="100%"),
         )
         self.path.add_class("hi-export-path")
+        # Where Save's outcome is said, next to the button (the status line is far above).
+        self.save_message = w.HTML(value="", layout=w.Layout(flex="1 1 auto", min_width="0"))
+        self.save_message.add_class("hi-export-message")
         self.save_button = w.Button(
             description="Save",
             icon="save",
@@ -199,12 +207,15 @@ class ExportPanel(w.VBox):
         self.overwrite_button.on_click(lambda _b: self.save(overwrite=True))
         for widget in (self.format, self.include_phi):
             widget.observe(self._refresh, names="value")
-        self.path.observe(lambda _c: self._ask_overwrite(None), names="value")
+        self.path.observe(self._path_changed, names="value")
         super().__init__(
             [
                 w.HBox([self.format, self.include_phi]),
                 w.HBox([self.download_button, self.download]),
-                w.HBox([self.path, self.save_button, self.overwrite_button]),
+                w.HBox(
+                    [self.path, self.save_button, self.overwrite_button, self.save_message],
+                    layout=w.Layout(flex_flow="row wrap", align_items="center"),
+                ),
             ]
         )
 
@@ -268,6 +279,27 @@ class ExportPanel(w.VBox):
             note = f" <i>{html.escape(self._note)}</i>" if self._note else ""
             self.download.value = f"<span>{rows:,} row{'' if rows == 1 else 's'}</span>{note}"
 
+    def _path_changed(self, change: Mapping[str, Any]) -> None:
+        """Choose the format of a path ending in a format's suffix (``.parquet``)."""
+        self._ask_overwrite(None)
+        self._say("", "")
+        format = SUFFIXES.get(Path(str(change["new"]).strip()).suffix.lower())
+        if format is not None and format != self.format.value:
+            self.format.value = format
+
+    def _say(self, text: str, kind: str, *, status: bool = True) -> None:
+        """Say Save's outcome beside the button and in the status area."""
+        colors = {"error": "#b00020", "warning": "#8a5300", "info": "#1b5e20"}
+        self.save_message.value = (
+            f"<span class='hi-export-message-{kind}' role='status' "
+            f"style='color:{colors.get(kind, 'inherit')};overflow-wrap:anywhere'>"
+            f"{html.escape(text)}</span>"
+            if text
+            else ""
+        )
+        if text and status:
+            self.status.show(text, kind)
+
     def _ask_overwrite(self, path: Path | None) -> None:
         self._confirm = path
         self.overwrite_button.layout.display = "none" if path is None else ""
@@ -275,33 +307,36 @@ class ExportPanel(w.VBox):
     def save(self, overwrite: bool = False) -> str | None:
         """Write the frame to the path in the text field (atomic, via export_frame).
 
-        The format is the dropdown's; a name without a suffix gets it, a name with another
-        format's suffix is refused. An existing file is replaced only with ``overwrite``
-        (the Overwrite button, shown after Save found the file).
+        The format is the dropdown's, which a path ending in a format's suffix chose; a
+        name without a suffix gets the format's, a suffix that is no format is refused. A
+        relative path is under the kernel's working directory (the notebook's folder); the
+        message gives the absolute path. An existing file is replaced only with
+        ``overwrite`` (the Overwrite button, shown after Save found the file).
 
         Returns
         -------
         str or None
-            The path written, or None if nothing was written (the status area says why).
+            The absolute path written, or None if nothing was written (the message beside
+            the button and the status area say why).
         """
         if self.frame is None:
-            self.status.show("Nothing to export yet: fetch something first.", "warning")
+            self._say("Nothing to export yet: fetch something first.", "warning")
             return None
         try:
             target = _target(self.path.value, self.basename, self.format.value)
         except ValueError as error:
-            self.status.show(str(error), "error")
+            self._say(str(error), "error")
             return None
         if target.exists() and not (overwrite and self._confirm == target):
             self._ask_overwrite(target)
-            self.status.show(
+            self._say(
                 f"{target} already exists: press Overwrite to replace it, or change the path.",
                 "warning",
             )
             return None
         self._ask_overwrite(None)
         try:
-            if target.parent == Path(DEFAULT_EXPORT_FOLDER):
+            if target.parent == Path(DEFAULT_EXPORT_FOLDER).absolute():
                 target.parent.mkdir(exist_ok=True)
             frame = self.prepared()
             written, note = _left_out(
@@ -311,7 +346,9 @@ class ExportPanel(w.VBox):
             )
         except Exception as error:
             self.status.show_error(error, context=f"Could not save {target}")
+            self._say(self.status.text, "error", status=False)  # the status has details
             return None
-        saved = f"Saved {len(frame)} rows to {written}."
-        self.status.show(f"{saved} {note}" if note else saved, "warning" if note else "info")
+        written = Path(written).absolute()
+        saved = f"Saved {len(frame):,} rows to {written}."
+        self._say(f"{saved} {note}" if note else saved, "warning" if note else "info")
         return str(written)

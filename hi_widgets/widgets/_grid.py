@@ -20,7 +20,10 @@ from itables.widget import ITable
 
 from hi_widgets.widgets._html import format_cell, format_duration
 
-__all__ = ["VERSION_KEY_COLUMNS", "FrameGrid", "display_frame"]
+__all__ = ["GRID_KEYS", "VERSION_KEY_COLUMNS", "FrameGrid", "display_frame"]
+
+GRID_KEYS = (33, 34, 35, 36, 37, 38, 39, 40)
+"""Key codes KeyTable handles in a grid: Page Up/Down, End, Home and the arrow keys."""
 
 VERSION_KEY_COLUMNS = ("versionId", "imageSetState", "imageSetWorkflowStatus", "updatedAt")
 """Columns of a versions frame that come first and stay visible at 1280 px."""
@@ -32,14 +35,17 @@ def display_frame(
     key_columns: Sequence[str] = (),
     hide_columns: Sequence[str] = (),
     html_columns: Sequence[str] = (),
+    clip_columns: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Return ``frame`` as the grid shows it: key columns first, cells as readable text.
 
     Timestamps become compact UTC (``2025-03-01 12:00:05Z``, which also sorts right),
     durations ``1 min 46 s`` (an ordered categorical, which the grid sorts by duration),
     missing values blank; integers stay numbers so they sort as numbers. With
-    ``html_columns`` those columns are passed as HTML and every other text is escaped.
+    ``html_columns`` those columns are passed as HTML and every other text is escaped;
+    ``clip_columns`` are cut with an ellipsis, their whole text as a tooltip (HTML too).
     """
+    html_columns = (*html_columns, *clip_columns)
     frame = frame.drop(columns=[c for c in hide_columns if c in frame.columns])
     first = [c for c in key_columns if c in frame.columns]
     frame = frame[first + [c for c in frame.columns if c not in first]]
@@ -52,10 +58,17 @@ def display_frame(
             shown[column] = series.astype("int64")
         else:
             texts = [format_cell(v) for v in series]
-            if html_columns and column not in html_columns:
+            if column in clip_columns:
+                texts = [_clipped(t) for t in texts]
+            elif html_columns and column not in html_columns:
                 texts = [html.escape(t) for t in texts]
             shown[column] = texts
     return pd.DataFrame(shown, index=range(len(frame)), columns=list(frame.columns))
+
+
+def _clipped(text: str) -> str:
+    escaped = html.escape(text, quote=True)
+    return f"<span class='hi-cell-clip' title='{escaped}'>{escaped}</span>" if text else ""
 
 
 def _durations_in_order(series: pd.Series) -> pd.Categorical:
@@ -75,7 +88,7 @@ class FrameGrid(w.VBox):
     noun
         Counted thing for the count label, e.g. ``"version"`` gives "57 versions".
     grid_class, count_class
-        CSS classes added to the grid widget and the count label.
+        CSS classes added to the grid widget (and this box) and the count label.
     key_columns
         Columns shown first; the first of them is pinned while scrolling sideways.
     hide_columns
@@ -84,6 +97,13 @@ class FrameGrid(w.VBox):
         CSS height of the rows' area; rows scroll inside it under a fixed header.
     html_columns
         Columns whose cells are HTML (e.g. with a ``title`` tooltip); the rest is escaped.
+    clip_columns
+        Long text columns (messages): cut with an ellipsis, the whole text as a tooltip.
+    scroll
+        Rows scroll inside ``height`` under a fixed header, the first key column pinned.
+        DataTables then draws the header as a table of its own, sized when drawn: a grid
+        drawn in a hidden tab (a batch's errors) would not line up, so it takes False
+        (one table, pages of rows).
     select
         Let the user select one row (see ``grid.selected_rows``).
 
@@ -107,10 +127,13 @@ class FrameGrid(w.VBox):
         hide_columns: Sequence[str] = (),
         height: str = "420px",
         html_columns: Sequence[str] = (),
+        clip_columns: Sequence[str] = (),
         select: bool = False,
+        scroll: bool = True,
     ) -> None:
         self.noun = noun
         self.html_columns = tuple(html_columns)
+        self.clip_columns = tuple(clip_columns)
         self.key_columns = tuple(key_columns)
         self.hide_columns = tuple(hide_columns)
         self.frame: pd.DataFrame | None = None
@@ -135,18 +158,54 @@ class FrameGrid(w.VBox):
             "showIndex": False,
             "maxBytes": 0,  # never down-sample: every row is reachable
             "style": "width:100%;margin:0",
+            # KeyTable: the arrow keys, Page Up/Down, Home and End move a focused cell
+            # and scroll it into view, so every row is readable without a mouse. Tab is
+            # not among its keys: it leaves the grid instead of walking every cell.
+            "keys": {"keys": list(GRID_KEYS), "blurable": True},
         }
-        if html_columns:
+        if not scroll:
+            for option in ("scrollX", "scrollY", "scrollCollapse", "fixedColumns"):
+                del self._options[option]
+        if html_columns or clip_columns:
             self._options["allow_html"] = True
         if select:
             self._options["select"] = {"style": "single"}
-        self.grid = ITable(pd.DataFrame(), **self._options)
-        self.grid.add_class("hi-grid")
-        self.grid.add_class(grid_class)
-        self.grid.layout = w.Layout(width="100%")
-        super().__init__(
-            [w.HBox([self.count, self.note]), self.grid], layout=w.Layout(width="100%")
-        )
+        self.grid_class = grid_class
+        # The DataTables widget is made with the first frame: each one loads a large
+        # script in the browser, and anywidget gives a model two seconds to start, which
+        # a page of empty grids on a busy machine overran. Until then, a line of text
+        # (an empty DataTable is also a header without names).
+        self._grid: ITable | None = None
+        self._on_select: list[Any] = []
+        self.empty = w.HTML(value=f"<i>No {noun}s yet.</i>")
+        self.empty.add_class("hi-grid-empty")
+        self._header = w.HBox([self.count, self.note])
+        super().__init__([self._header, self.empty], layout=w.Layout(width="100%"))
+        self.add_class(grid_class)  # the grid's class is on the box too, grid or not
+
+    @property
+    def grid(self) -> ITable:
+        """The itables DataTables widget (made on first use)."""
+        if self._grid is None:
+            self._make_grid(pd.DataFrame({f"no {self.noun}s yet": []}), self._options)
+        assert self._grid is not None
+        return self._grid
+
+    def _make_grid(self, shown: pd.DataFrame, options: dict[str, Any]) -> None:
+        grid = ITable(shown, **options)
+        grid.add_class("hi-grid")
+        grid.add_class(self.grid_class)
+        grid.layout = w.Layout(width="100%")
+        for callback in self._on_select:
+            grid.observe(callback, names="selected_rows")
+        self._grid = grid
+        self.children = [self._header, grid]
+
+    def on_select(self, callback: Any) -> None:
+        """Call ``callback(change)`` when the user selects rows (``selected_rows``)."""
+        self._on_select.append(callback)
+        if self._grid is not None:
+            self._grid.observe(callback, names="selected_rows")
 
     def set_frame(self, frame: pd.DataFrame | None, note: str = "") -> None:
         """Show a new frame (None clears the grid); ``note`` is shown next to the count."""
@@ -161,6 +220,7 @@ class FrameGrid(w.VBox):
                 key_columns=self.key_columns,
                 hide_columns=self.hide_columns,
                 html_columns=self.html_columns,
+                clip_columns=self.clip_columns,
             )
         )
         options = dict(self._options)
@@ -174,7 +234,13 @@ class FrameGrid(w.VBox):
             ]
             if ranked:
                 options["columnDefs"] = [{"targets": ranked, "type": "num"}]
-        self.grid.update(self.shown if self.shown is not None else pd.DataFrame(), **options)
+        if self.shown is None:
+            if self._grid is not None:
+                self._grid.update(pd.DataFrame({f"no {self.noun}s yet": []}), **options)
+        elif self._grid is None:
+            self._make_grid(self.shown, options)
+        else:
+            self._grid.update(self.shown, **options)
         self.set_note(note)
 
     def set_note(self, note: str, kind: str = "warning") -> None:

@@ -10,6 +10,8 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
+from hi_widgets.widgets._frontend import PlotImage
+
 
 def format_value(value: Any) -> str:
     """Return a readable text for one cell: ISO timestamps, blank for missing values."""
@@ -103,27 +105,25 @@ def format_cell(value: Any) -> str:
     return text
 
 
-def plot_image(css_class: str, *, fill: bool = True) -> w.Image:
-    """Return an empty PNG ``Image`` widget for a plot.
+def plot_image(css_class: str, *, fill: bool = True, alt: str = "") -> PlotImage:
+    """Return an empty PNG picture widget for a plot.
 
     Parameters
     ----------
     css_class
-        Class added to the widget.
+        Class added to the widget (and its ``<img>``).
     fill
         Scale the image to the container's width (height in proportion); render the
         PNG at least that wide so it is scaled down, never blurred. With False the image
         keeps its own size, shrunk only when the container is narrower.
+    alt
+        What the plot shows, for screen readers; update it with the picture.
 
     Returns
     -------
-    ipywidgets.Image
+    PlotImage
     """
-    layout = (
-        w.Layout(width="100%", height="auto", object_fit="contain")
-        if fill
-        else w.Layout(max_width="100%", height="auto")
-    )
-    image = w.Image(format="png", value=b"", layout=layout)
+    image = PlotImage(value=b"", alt=alt, fill=fill)
+    image.layout = w.Layout(width="100%") if fill else w.Layout(max_width="100%")
     image.add_class(css_class)
     return image

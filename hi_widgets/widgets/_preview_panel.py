@@ -24,16 +24,18 @@ from hi_widgets.images.preview import (
 )
 from hi_widgets.plots.axes import figure_to_png
 from hi_widgets.plots.images import plot_previews
+from hi_widgets.widgets._frontend import PlotImage
 from hi_widgets.widgets._runner import BackgroundRunner
 from hi_widgets.widgets._status import StatusArea
 
 __all__ = ["PreviewPanel", "PreviewTarget", "show_png"]
 
 
-def show_png(image: w.Image, png: bytes) -> None:
-    """Show a PNG at its own width (the front end would stretch it to the container's)."""
+def show_png(image: PlotImage, png: bytes, alt: str) -> None:
+    """Show a PNG at its own width (never wider than its container), with its ``alt`` text."""
     image.value = png
     image.width = str(int.from_bytes(png[16:20], "big"))  # IHDR: width, big-endian
+    image.alt = alt
     image.layout.display = ""
 
 
@@ -72,8 +74,8 @@ class PreviewPanel(w.VBox):
         Whose images are on screen.
     show_button : ipywidgets.Button
         Class ``hi-preview-show``.
-    image : ipywidgets.Image
-        Class ``hi-preview-image``: the frames as one PNG.
+    image : PlotImage
+        Class ``hi-preview-image``: the frames as one PNG, their titles as its ``alt``.
     message : ipywidgets.HTML
         Class ``hi-preview-message``: which image set, and why a frame has no picture.
     """
@@ -97,13 +99,13 @@ class PreviewPanel(w.VBox):
             layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.show_button.add_class("hi-preview-show")
-        self.show_button.on_click(lambda _b: self.show())
+        runner.on_click(self.show_button, self.show)
         self.message = w.HTML(
             value="<i>Show the first, middle and last image of the first series "
             "(GetImageFrame, on request).</i>"
         )
         self.message.add_class("hi-preview-message")
-        self.image = w.Image(format="png", layout=w.Layout(max_width="100%", display="none"))
+        self.image = PlotImage(layout=w.Layout(max_width="100%", display="none"))
         self.image.add_class("hi-preview-image")
         super().__init__([w.HBox([self.show_button]), self.message, self.image])
         self.add_class("hi-preview")
@@ -151,7 +153,8 @@ class PreviewPanel(w.VBox):
     def _show(self, target: PreviewTarget, previews: list[ImagePreview], png: bytes) -> None:
         self.previews = previews
         self.shown = target
-        show_png(self.image, png)
+        titles = "; ".join(p.title for p in previews) or "no frames"
+        show_png(self.image, png, alt=f"Image frames of {target.label}: {titles}")
         failed = [p for p in previews if not p.ok]
         lines = [f"Images of {html.escape(target.label)}."]
         lines += [

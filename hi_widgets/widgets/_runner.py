@@ -82,6 +82,8 @@ class BackgroundRunner:
         self._unit = unit
         self._returned = False
         self._cancelled = False
+        self._return_focus: w.DOMWidget | None = None
+        self._clicked: w.DOMWidget | None = None  # the button whose click runs now
         self.last_error: BaseException | None = None
 
     @property
@@ -113,6 +115,22 @@ class BackgroundRunner:
         if self.busy:
             self.status.show("Cancelling…", "warning")
 
+    def on_click(self, button: w.Button, action: Callable[[], Any]) -> None:
+        """Make ``button`` run ``action()``; a job it starts keeps the keyboard focus near.
+
+        See :meth:`start`: the focus moves to Cancel while the job runs and returns to
+        ``button`` afterwards.
+        """
+
+        def clicked(_button: w.Button) -> None:
+            self._clicked = button
+            try:
+                action()
+            finally:
+                self._clicked = None
+
+        button.on_click(clicked)
+
     def report(self, progress: Progress) -> None:
         """Progress callback for the data layer (:class:`~hi_widgets.api.progress.Progress`)."""
         done, total = progress.done, progress.total
@@ -143,6 +161,11 @@ class BackgroundRunner:
         exceptions from the job or from ``on_success`` go to ``on_error`` (default: the
         status area). Busy state is reset in ``finally``.
 
+        Keyboard focus: a button registered with :meth:`on_click` is disabled while its
+        job runs, which would drop the focus to the page's body. Its cancellable job
+        moves the focus to Cancel, and when the job ended it goes back to the button.
+        A job not started by such a click leaves the focus alone.
+
         Returns
         -------
         bool
@@ -170,7 +193,10 @@ class BackgroundRunner:
             self._enable_cancel(cancellable)
             self.status.show(label, "")
             self._running = True
+            self._return_focus = self._clicked
             self._set_busy(True)
+            if cancellable and self._clicked is not None:
+                self.cancel_button.focus()
             thread = threading.Thread(
                 target=self._run,
                 args=(job, cancel, on_success, on_error),
@@ -223,6 +249,9 @@ class BackgroundRunner:
             self._show_outcome(outcome)
             self._running = False
             self._set_busy(False)
+            target = self._return_focus
+            if target is not None and not getattr(target, "disabled", False):
+                target.focus()
 
     def _enable_cancel(self, enabled: bool) -> None:
         # A disabled button in warning orange looks clickable: neutral unless usable.

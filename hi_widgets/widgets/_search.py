@@ -82,7 +82,7 @@ class SearchPanel(w.VBox):
             select=True,
         )
         self.count = self.results.count
-        self.results.grid.observe(self._picked, names="selected_rows")
+        self.results.on_select(self._picked)
         self.frame: pd.DataFrame | None = None
         help_text = w.HTML(
             "<div class='hi-search-help' style='white-space:normal;line-height:1.4'>"

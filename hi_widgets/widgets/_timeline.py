@@ -10,6 +10,8 @@ front ends without widgets.
 from __future__ import annotations
 
 import html
+import textwrap
+from collections.abc import Mapping
 from typing import Any
 
 import ipywidgets as w
@@ -18,12 +20,31 @@ import traitlets
 from matplotlib.figure import Figure
 
 from hi_widgets.plots.timeline import plot_version_timeline, timeline_height, timeline_versions
+from hi_widgets.widgets._frontend import WidthProbe
 from hi_widgets.widgets._html import format_cell, format_duration
 
-__all__ = ["InteractiveTimeline", "version_text"]
+__all__ = ["InteractiveTimeline", "interactive_height", "tooltip_text", "version_text"]
 
-WIDTH_INCHES = 10.0  # 1000 px at dpi 100: fits a 1280 px screen beside the toolbar
+WIDTH_INCHES = 10.0  # until the front end says how wide the output area is
+MIN_WIDTH_INCHES = 4.0
 DPI = 100
+TOOLBAR_PX = 64  # ipympl's toolbar on the left of the canvas, with its margins
+ROW_PX = 11  # a version's row on the interactive timeline: bars about 9 px, easy to hover
+MAX_HEIGHT_INCHES = 12.0
+PICK_RADIUS = 3.0  # points around a bar that still hover it
+
+
+def interactive_height(frame: pd.DataFrame) -> float:
+    """Figure height (inches) of the interactive timeline: rows tall enough to hover.
+
+    The static plot (:func:`hi_widgets.plots.timeline.timeline_height`) packs up to 5
+    inches; on screen each row gets at least :data:`ROW_PX` (up to 12 inches).
+    """
+    rows = len(timeline_versions(frame)) if len(frame) else 0
+    if len(frame) and frame[["datastoreId", "imageSetId"]].drop_duplicates().shape[0] > 1:
+        rows = frame[["datastoreId", "imageSetId"]].drop_duplicates().shape[0]
+    wanted = 1.3 + rows * ROW_PX / DPI
+    return max(timeline_height(frame), min(MAX_HEIGHT_INCHES, wanted))
 
 
 def version_text(row: pd.Series) -> str:
@@ -44,6 +65,19 @@ def version_text(row: pd.Series) -> str:
     if message is not None and not pd.isna(message) and str(message):
         parts.append(str(message))
     return " · ".join(parts)
+
+
+def tooltip_text(row: pd.Series, width: int = 48) -> str:
+    """:func:`version_text` as the in-plot tooltip shows it, whole: wrapped, not cut.
+
+    Version, state and workflow status share the first line; each other fact (times,
+    message) starts a line of its own, wrapped at ``width`` characters.
+    """
+    parts = version_text(row).split(" · ")
+    head = [p for p in parts[:3] if not p.startswith(("created ", "updated ", "took "))]
+    rest = parts[len(head) :]
+    lines = [line for part in rest for line in textwrap.wrap(part, width) or [""]]
+    return "\n".join([" · ".join(head), *lines])
 
 
 class InteractiveTimeline(w.VBox):
@@ -75,6 +109,7 @@ class InteractiveTimeline(w.VBox):
         # ipympl loads IPython display machinery: only when a timeline is built.
         from ipympl.backend_nbagg import Canvas, FigureManager
 
+        self.width_inches = WIDTH_INCHES
         self.figure = Figure(figsize=(WIDTH_INCHES, 2.25), dpi=DPI)
         self.canvas = Canvas(self.figure)
         # A manager without pyplot's Gcf: the canvas needs one to answer the front end.
@@ -92,8 +127,26 @@ class InteractiveTimeline(w.VBox):
         self.frame: pd.DataFrame | None = None
         self._bars: Any = None
         self._annotation: Any = None
-        super().__init__([self.hover, self.canvas], layout=w.Layout(width="100%"))
+        # The figure is drawn in the kernel at a size in inches: the probe says how wide
+        # the output area is (JupyterLab with its side panel open is narrower than 1280).
+        self.probe = WidthProbe()
+        self.probe.add_class("hi-timeline-probe")
+        self.probe.observe(self._area_resized, names="width")
+        super().__init__([self.hover, self.probe, self.canvas], layout=w.Layout(width="100%"))
         self.add_class("hi-interactive-timeline")
+
+    def fit(self, width_px: int) -> None:
+        """Make the figure ``width_px`` wide (CSS pixels; at least 4 inches), keeping the zoom."""
+        inches = max(MIN_WIDTH_INCHES, width_px / DPI)
+        if abs(inches - self.width_inches) * DPI < 8:
+            return
+        self.width_inches = inches
+        if self.frame is not None:
+            self._draw(self.selected_version, keep_view=True)
+
+    def _area_resized(self, change: Mapping[str, Any]) -> None:
+        if change["new"] > 0:
+            self.fit(int(change["new"]) - TOOLBAR_PX)
 
     def set_frame(self, frame: pd.DataFrame, highlight_version_id: int | None = None) -> None:
         """Draw ``frame``'s timeline (zoom is reset), optionally outlining a version."""
@@ -115,7 +168,7 @@ class InteractiveTimeline(w.VBox):
             view = (self.figure.axes[0].get_xlim(), self.figure.axes[0].get_ylim())
         # Draw on a new figure and swap it in only when drawing worked: a failure leaves
         # the timeline on screen as it was.
-        figure = Figure(figsize=(WIDTH_INCHES, timeline_height(frame)), dpi=DPI)
+        figure = Figure(figsize=(self.width_inches, interactive_height(frame)), dpi=DPI)
         ax = figure.add_subplot()
         plot_version_timeline(frame, ax=ax, highlight_version_id=highlight_version_id)
         figure.tight_layout()
@@ -130,7 +183,9 @@ class InteractiveTimeline(w.VBox):
         self.rows = timeline_versions(frame).reset_index(drop=True)
         self._bars = next((c for c in ax.collections if c.get_gid() == "versions"), None)
         if self._bars is not None:
-            self._bars.set_pickradius(0)  # only the bar under the mouse, not its neighbours
+            # A few points of slack make thin bars easy to hover; of two bars in reach,
+            # version_at takes the nearer.
+            self._bars.set_pickradius(PICK_RADIUS)
         self._annotation = ax.annotate(
             "",
             xy=(0, 0),
@@ -140,6 +195,7 @@ class InteractiveTimeline(w.VBox):
             bbox={"boxstyle": "round", "fc": "#ffffe0", "ec": "0.5"},
             zorder=10,
             visible=False,
+            annotation_clip=False,
         )
         width, height = self.figure.bbox.size
         self._manager.resize(width, height)
@@ -152,7 +208,15 @@ class InteractiveTimeline(w.VBox):
         hit, info = self._bars.contains(event)
         if not hit or not len(info.get("ind", ())):
             return None
-        return int(info["ind"][-1])  # the top-most bar
+        paths = self._bars.get_paths()
+        y = event.ydata
+
+        def distance(index: int) -> float:
+            ys = paths[index].vertices[:, 1]
+            return float(max(ys.min() - y, y - ys.max(), 0.0))  # 0 inside the bar
+
+        # The nearest bar (by its edge); among equals, the last drawn, which is on top.
+        return min(reversed([int(i) for i in info["ind"]]), key=distance)
 
     def _on_move(self, event: Any) -> None:
         index = self.version_at(event)
@@ -166,10 +230,26 @@ class InteractiveTimeline(w.VBox):
             row = self.rows.iloc[index]
             text = version_text(row)
             self.hover.value = f"<span class='hi-timeline-hover-text'>{html.escape(text)}</span>"
-            self._annotation.xy = (event.xdata, event.ydata)
-            self._annotation.set_text(text if len(text) < 90 else text[:89] + "…")
-            self._annotation.set_visible(True)
+            self._place_annotation(event, tooltip_text(row))
         self.canvas.draw_idle()
+
+    def _place_annotation(self, event: Any, text: str) -> None:
+        """Show ``text`` beside the mouse, on the side where it stays inside the axes.
+
+        Right of the mouse it would run over the legend (or off the figure) near the
+        right edge, below it off the bottom: it opens towards the middle of the axes.
+        """
+        ax = event.inaxes
+        x0, y0, width, height = ax.bbox.bounds
+        right = event.x < x0 + width / 2
+        above = event.y < y0 + height / 2
+        annotation = self._annotation
+        annotation.xy = (event.xdata, event.ydata)
+        annotation.set_text(text)
+        annotation.set_position((12 if right else -12, 12 if above else -12))
+        annotation.set_horizontalalignment("left" if right else "right")
+        annotation.set_verticalalignment("bottom" if above else "top")
+        annotation.set_visible(True)
 
     def _on_click(self, event: Any) -> None:
         toolbar = self._manager.toolbar

@@ -153,7 +153,7 @@ class BatchFetcher(ActionWidget):
             layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.fetch_button.add_class("hi-batch-fetch")
-        self.fetch_button.on_click(lambda _b: self.fetch())
+        self.runner.on_click(self.fetch_button, self.fetch)
 
         self.table = FrameGrid(
             "version",
@@ -167,9 +167,15 @@ class BatchFetcher(ActionWidget):
             grid_class="hi-batch-errors-table",
             count_class="hi-batch-error-count",
             key_columns=("imageSetId", "error", "message"),
+            clip_columns=("message",),
+            scroll=False,
         )
         self.timeline = InteractiveTimeline("hi-batch-timeline")
-        self.state_counts = plot_image("hi-batch-state-counts", fill=False)
+        self.state_counts = plot_image(
+            "hi-batch-state-counts",
+            fill=False,
+            alt="Bar chart: how many versions are in each state and workflow status",
+        )
         self.export = ExportPanel(self.status, basename="batch-versions")
         self.tabs = w.Tab(
             children=[
@@ -183,11 +189,11 @@ class BatchFetcher(ActionWidget):
         )
 
         self.children = [
-            *self._connection_children(),
+            *self._leading_children(),
             self.datastore.box,
             self.ids,
             self.checkpoint,
-            w.HBox([self.upload, self.workers, self.fetch_button, self.summary]),
+            self._action_row(self.upload, self.workers, self.fetch_button, after=(self.summary,)),
             self.problems_box,
             self.runner.box,
             self.status,
@@ -207,6 +213,21 @@ class BatchFetcher(ActionWidget):
     def _update_buttons(self) -> None:
         ready = bool(self.items) and not self.problems and self.client is not None
         self.fetch_button.disabled = self.runner.busy or not ready
+        self.summary.value = self._summary_text()
+
+    def _summary_text(self) -> str:
+        """Say what Fetch would do, or why it is disabled (never "ready" beside a grey button)."""
+        n = len(self.items)
+        if not n:
+            return ""
+        sets = f"{n} image set{'' if n == 1 else 's'}"
+        if self.problems:
+            return f"{sets}; fix the lines below first"
+        if self.client is None:
+            return f"{sets}; connect first"
+        if self.runner.busy:
+            return f"{sets}; wait for the running job"
+        return f"{sets} ready"
 
     def _datastore_field(self) -> DatastoreField:
         return self.datastore
@@ -218,8 +239,6 @@ class BatchFetcher(ActionWidget):
         datastore = self.datastore.value.strip() or None
         self.items, self.problems = parse_id_text(self.ids.value, datastore)
         self.problems_box.value = problems_html(self.problems)
-        n = len(self.items)
-        self.summary.value = f"{n} image set{'' if n == 1 else 's'} ready" if n else ""
         self._update_buttons()
         return bool(self.items) and not self.problems
 
@@ -275,17 +294,16 @@ class BatchFetcher(ActionWidget):
         def done(result: FetchResult) -> None:
             self.last_result = result
             self.show_result(result)
-            text = _summary(result)
             if self.runner.cancelled or result.pending:
-                self.status.show(
-                    f"Cancelled (partial; {len(result.pending)} image sets not fetched): {text}",
-                    "warning",
-                )
+                self.status.show(_cancelled_summary(result), "warning")
                 return
+            text = _summary(result)
             self.status.show(text, "warning" if len(result.errors) else "info")
             self._publish(result)
 
         n = len(items)
+        # The last result's download would pass for this run's while it runs.
+        self.export.set_frame(None, note="Fetching: the new result is offered when it is in.")
         return self.runner.start(
             job,
             on_success=done,
@@ -320,6 +338,16 @@ def _summary(result: FetchResult) -> str:
     # because the Errors tab holds the details.
     errors = len(result.errors)
     return f"{errors} error{'' if errors == 1 else 's'}; {result.summary()}."
+
+
+def _cancelled_summary(result: FetchResult) -> str:
+    # Said once: "cancelled" and the pending count are not repeated from the stats line.
+    stats, errors = result.stats, len(result.errors)
+    return (
+        f"Cancelled (partial): {stats.completed} of {stats.items} image sets fetched "
+        f"({stats.versions} versions), {len(result.pending)} not fetched, "
+        f"{errors} error{'' if errors == 1 else 's'}."
+    )
 
 
 class _MonotonicProgress:

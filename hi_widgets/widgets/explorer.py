@@ -105,13 +105,23 @@ class ImageSetExplorer(ActionWidget):
             layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.fetch_button.add_class("hi-fetch-all")
-        self.get_button.on_click(lambda _b: self.get())
-        self.fetch_button.on_click(lambda _b: self.fetch_all())
+        self.runner.on_click(self.get_button, self.get)
+        self.runner.on_click(self.fetch_button, self.fetch_all)
 
         self.search = SearchPanel(on_pick=self._picked)
-        self.search.button.on_click(lambda _b: self.run_search())
-        search_box = w.Accordion(children=[self.search], titles=("Search image sets",))
-        search_box.selected_index = None
+        self.runner.on_click(self.search.button, self.run_search)
+        # A button that shows the search panel, not an Accordion: ipywidgets' accordion
+        # header is a div the keyboard cannot reach (tabindex -1).
+        self.search_toggle = w.ToggleButton(
+            value=False,
+            description="Search image sets",
+            icon="search",
+            tooltip="Show or hide the search criteria",
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
+        self.search_toggle.add_class("hi-search-toggle")
+        self.search.layout.display = "none"
+        self.search_toggle.observe(self._toggle_search, names="value")
 
         self.properties = w.HTML(value="<i>Get an image set to see its properties.</i>")
         self.properties.add_class("hi-properties")
@@ -135,10 +145,11 @@ class ImageSetExplorer(ActionWidget):
         self.tabs.add_class("hi-tabs")
 
         self.children = [
-            *self._connection_children(),
+            *self._leading_children(),
             self.form,
-            search_box,
-            w.HBox([self.get_button, self.fetch_button]),
+            self.search_toggle,
+            self.search,
+            self._action_row(self.get_button, self.fetch_button),
             self.runner.box,
             self.status,
             self.tabs,
@@ -203,6 +214,9 @@ class ImageSetExplorer(ActionWidget):
     def _form_key(self) -> tuple[str, str]:
         return (self.form.datastore.value.strip(), self.form.image_set.value.strip())
 
+    def _toggle_search(self, change: Mapping[str, Any]) -> None:
+        self.search.layout.display = "" if change["new"] else "none"
+
     def _picked(self, image_set_id: str) -> None:
         self.form.image_set.value = image_set_id
 
@@ -239,7 +253,10 @@ class ImageSetExplorer(ActionWidget):
 
         what = f"version {version}" if version else "latest version"
         return self.runner.start(
-            job, on_success=done, on_error=self._failed, label=f"Getting {what}…"
+            job,
+            on_success=done,
+            on_error=self._failed,
+            label=f"Getting {what}…",
         )
 
     def fetch_all(self) -> bool:
@@ -281,7 +298,10 @@ class ImageSetExplorer(ActionWidget):
                 )
 
         return self.runner.start(
-            job, on_success=done, on_error=self._failed, label="Fetching versions…"
+            job,
+            on_success=done,
+            on_error=self._failed,
+            label="Fetching versions…",
         )
 
     def _failed(self, error: BaseException) -> None:
@@ -345,4 +365,9 @@ class ImageSetExplorer(ActionWidget):
             self.search.set_results(frame)
             self.status.show(f"Search found {len(frame)} image sets.", "info")
 
-        return self.runner.start(job, on_success=done, label="Searching…", cancellable=False)
+        return self.runner.start(
+            job,
+            on_success=done,
+            label="Searching…",
+            cancellable=False,
+        )

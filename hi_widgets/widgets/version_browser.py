@@ -19,8 +19,9 @@ from hi_widgets.api.queries import fetch_history
 from hi_widgets.changes.diff import diff_versions, drop_phi_paths
 from hi_widgets.widgets._base import ActionWidget
 from hi_widgets.widgets._changes_view import ChangesView, change_log_loader
-from hi_widgets.widgets._diff_view import DIFF_COLUMNS, diff_display
+from hi_widgets.widgets._diff_view import DIFF_COLUMNS, diff_display, diff_summary
 from hi_widgets.widgets._export import ExportPanel
+from hi_widgets.widgets._frontend import VersionSlider
 from hi_widgets.widgets._grid import FrameGrid
 from hi_widgets.widgets._html import record_html
 from hi_widgets.widgets._preview_panel import PreviewPanel, PreviewTarget
@@ -125,14 +126,10 @@ class VersionBrowser(ActionWidget):
             f"<b>Image set</b> <code>{self.image_set_id}</code> "
             f"<small>(datastore <code>{self.datastore_id}</code>)</small>"
         )
-        self.slider = w.SelectionSlider(
-            options=_PLACEHOLDER,
-            value=0,
-            description="Version",
-            continuous_update=False,
-            disabled=True,
-            layout=w.Layout(width="60%"),
+        self.slider = VersionSlider(
+            options=_PLACEHOLDER, value=0, description="Version", disabled=True
         )
+        self.slider.layout = w.Layout(width="60%", min_width="20em", max_width="100%")
         self.slider.add_class("hi-browser-version")
         self.slider.observe(self._selected, names="value")
         self.properties = w.HTML(value="<i>Loading versions…</i>")
@@ -150,14 +147,14 @@ class VersionBrowser(ActionWidget):
             layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.compare_button.add_class("hi-compare")
-        self.compare_button.on_click(lambda _b: self.compare())
+        self.runner.on_click(self.compare_button, self.compare)
         self.reload_button = w.Button(
             description="Reload",
             icon="refresh",
             layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.reload_button.add_class("hi-reload")
-        self.reload_button.on_click(lambda _b: self.load())
+        self.runner.on_click(self.reload_button, self.load)
         self.diff_summary = w.HTML(
             value="<i>Choose two versions and press Compare to see what changed.</i>"
         )
@@ -206,6 +203,7 @@ class VersionBrowser(ActionWidget):
         )
         self.tabs.observe(self._tab_opened, names="selected_index")
         self.children = [
+            *self._leading_children(),
             w.HBox([self.title, self.reload_button]),
             self.slider,
             self.runner.box,
@@ -406,13 +404,7 @@ class VersionBrowser(ActionWidget):
         self._diff_opened = True
         self.diff = frame
         self.diff_versions = (a, b)
-        counts = frame["change"].value_counts()
-        parts = [f"{int(counts.get(kind, 0))} {kind}" for kind in ("added", "removed", "changed")]
-        self.diff_summary.value = (
-            f"Version {a} → {b}: " + ", ".join(parts)
-            if len(frame)
-            else f"Version {a} → {b}: identical (no metadata changed)."
-        )
+        self.diff_summary.value = diff_summary(a, b, frame)
         self.diff_table.set_frame(diff_display(frame))
         self.diff_export.set_frame(frame, basename=f"metadata-diff-{self.image_set_id}-v{a}-v{b}")
         self.tabs.selected_index = TAB_DIFF
@@ -463,8 +455,12 @@ class VersionBrowser(ActionWidget):
             for searched, (a, b) in enumerate(pairs, start=1):
                 frame = diff_versions(client, ds, image_set, a, b)
                 first = first or (a, b, frame)
+                if len(frame):
+                    # Found: the search is over, so the bar is full ("1 / 1", not "1 / 10").
+                    self.runner.report(Progress(searched, searched, "version pairs"))
+                    return a, b, frame, searched
                 self.runner.report(Progress(searched, len(pairs), "version pairs"))
-                if len(frame) or cancel.is_set():
+                if cancel.is_set():
                     return a, b, frame, searched
             assert first is not None
             return (*first, len(pairs))
@@ -490,5 +486,8 @@ class VersionBrowser(ActionWidget):
                 )
 
         return self.runner.start(
-            job, on_success=done, label="Looking for the newest change…", unit="pairs"
+            job,
+            on_success=done,
+            label="Looking for the newest change…",
+            unit="pairs compared",
         )
