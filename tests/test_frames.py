@@ -226,9 +226,7 @@ def test_no_derived_time_grows_with_the_image_sets_age():
     history = [record(1, v) for v in (1, 2, 3)]
     older = [{**r, "createdAt": r["createdAt"] - timedelta(days=365)} for r in history]
     derived = ["changedAt", "sincePrevious"]
-    pd.testing.assert_frame_equal(
-        versions_frame(history)[derived], versions_frame(older)[derived]
-    )
+    pd.testing.assert_frame_equal(versions_frame(history)[derived], versions_frame(older)[derived])
 
 
 def test_timestamps_converted_to_utc():

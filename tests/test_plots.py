@@ -172,11 +172,12 @@ def test_timeline_bars_run_from_the_previous_version_to_this_one(history):
     spans = [(p.vertices[:4, 0].min(), p.vertices[:4, 0].max()) for p in paths]
     times = [mdates.date2num(datetime(2024, 5, 2, h, 20)) for h in (13, 14, 15)]
     # Version 1: a thin tick ending at its time; later versions: from the previous one's.
-    assert spans[0][1] == pytest.approx(times[0]) and spans[0][0] < times[0]
-    assert spans[1] == pytest.approx((times[0], times[1]))
-    assert spans[2] == pytest.approx((times[1], times[2]))
+    exact = {"abs": 1e-6}  # days: a tenth of a second
+    assert spans[0][1] == pytest.approx(times[0], **exact) and spans[0][0] < times[0]
+    assert spans[1] == pytest.approx((times[0], times[1]), **exact)
+    assert spans[2] == pytest.approx((times[1], times[2]), **exact)
     # The failure mark sits at the failed version's time.
-    assert by_gid(ax, "failures").get_offsets()[0][0] == pytest.approx(times[2])
+    assert by_gid(ax, "failures").get_offsets()[0][0] == pytest.approx(times[2], **exact)
 
 
 def test_timeline_bars_do_not_start_at_the_image_sets_creation(history):

@@ -30,11 +30,11 @@ from hi_widgets.api.records import RECORD_FIELDS
 
 __all__ = [
     "DERIVED_COLUMNS",
-    "changed_at",
     "TIME_UNIT",
     "VERSION_COLUMNS",
     "VERSION_KEY",
     "apply_schema",
+    "changed_at",
     "empty_versions_frame",
     "image_sets_dtypes",
     "image_sets_frame",
