@@ -40,6 +40,9 @@ class ObservePanel(w.VBox):
             key_columns=("versionId", "imageSetState", "imageSetWorkflowStatus"),
             height="240px",
         )
+        # Its own class: ".hi-grid-note" in the explorer's tabs is the Versions grid's.
+        self.table.note.remove_class("hi-grid-note")
+        self.table.note.add_class("hi-observed-grid-note")
         self.children = [self.note, self.table]
         self.add_class("hi-observe")
 
