@@ -43,8 +43,11 @@ def synthetic_frame(rows: int) -> pd.DataFrame:
     dtypes = versions_dtypes()
     index = np.arange(rows)
     image_set = index // 10
-    created = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(index * 7, unit="min")
-    updated = created + pd.to_timedelta(120 + index % 60, unit="s")
+    # As AWS gives them: createdAt is the image set's (the same on every version),
+    # updatedAt each version's own.
+    made = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(index * 7, unit="min")
+    created = made - pd.to_timedelta((index % 10) * 7, unit="min")
+    updated = made + pd.to_timedelta(120 + index % 60, unit="s")
     ids = pd.Series(image_set).map("{:032x}".format)
     states = dtypes["imageSetWorkflowStatus"].categories
     columns = {
@@ -63,7 +66,8 @@ def synthetic_frame(rows: int) -> pd.DataFrame:
         "isPrimary": index % 5 != 0,
         "lastAccessedAt": pd.Series(pd.NaT, index=index, dtype=dtypes["lastAccessedAt"]),
         "storageTier": "FREQUENT_ACCESS",
-        "duration": updated - created,
+        "changedAt": updated,
+        "sincePrevious": pd.Series(updated).diff().where(index % 10 != 0),
         "isLatest": index % 10 == 9,
     }
     frame = pd.DataFrame({name: columns[name] for name in dtypes}, index=pd.RangeIndex(rows))

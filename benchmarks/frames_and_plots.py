@@ -37,9 +37,10 @@ def synthetic_records(n: int, versions_per_set: int = 10) -> list[dict[str, Any]
     records = []
     for i in range(n):
         image_set, version = divmod(i, versions_per_set)
-        created = START + timedelta(minutes=7 * i)
+        made = START + timedelta(minutes=7 * i)
+        created = made - timedelta(minutes=7 * version)  # the image set's, on every version
         status = statuses[(i * 7) % len(statuses)]
-        deleted = created + timedelta(minutes=3) if status == "DELETED" else None
+        deleted = made + timedelta(minutes=3) if status == "DELETED" else None
         records.append(
             {
                 "datastoreId": DATASTORE,
@@ -48,7 +49,7 @@ def synthetic_records(n: int, versions_per_set: int = 10) -> list[dict[str, Any]
                 "imageSetState": "DELETED" if deleted else "ACTIVE",
                 "imageSetWorkflowStatus": status,
                 "createdAt": created,
-                "updatedAt": created + timedelta(minutes=2, seconds=i % 60),
+                "updatedAt": made + timedelta(minutes=2, seconds=i % 60),
                 "deletedAt": deleted,
                 "message": "failed: bad tag" if status.endswith("_FAILED") else None,
                 "imageSetArn": f"arn:aws:medical-imaging:us-east-1:123456789012:datastore/"

@@ -67,6 +67,8 @@ _EXPORTS: dict[str, str] = {
     "plot_previews": "plots.images",
     "preview_image_set": "images.preview",
     "RECORD_FIELDS": "api.records",
+    "iter_observations": "api.observe",
+    "observed_frame": "api.observe",
     "BatchFetcher": "widgets",
     "ImageSetExplorer": "widgets",
     "VersionBrowser": "widgets",
@@ -111,9 +113,11 @@ __all__ = [
     "get_image_set",
     "get_image_set_metadata",
     "image_sets_frame",
+    "iter_observations",
     "iter_versions",
     "list_datastores",
     "make_client",
+    "observed_frame",
     "plot_activity",
     "plot_changes",
     "plot_previews",
@@ -164,6 +168,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
         list_datastores,
         search_image_sets,
     )
+    from hi_widgets.api.observe import iter_observations, observed_frame
     from hi_widgets.api.progress import Progress
     from hi_widgets.api.queries import fetch_history, fetch_image_sets
     from hi_widgets.api.records import RECORD_FIELDS

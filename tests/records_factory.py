@@ -2,8 +2,11 @@
 responses the Stubber tests of the walk and fetch_datastore give.
 
 A record is what :func:`hi_widgets.api.records.normalize_image_set` returns: every field of
-:data:`hi_widgets.api.records.RECORD_FIELDS`. Version ``v`` of image set ``n`` is created on
-day ``n``, hour ``v`` after :data:`BASE`, status CREATED for version 1 and UPDATED after.
+:data:`hi_widgets.api.records.RECORD_FIELDS`. Image set ``n`` is created on day ``n`` after
+:data:`BASE` (its ``createdAt``, the same on every version, as AWS gives it: see the
+``list-image-set-versions`` example of the AWS CLI reference); its version ``v`` was last
+changed (``updatedAt``) at hour ``v`` of that day plus ``updated_after``. Status CREATED
+for version 1 and UPDATED after.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ def record_builder(
     image_set_id
         Image set number to its 32-character id.
     updated_after
-        ``updatedAt - createdAt`` of every record.
+        ``updatedAt`` of version ``v`` is this long after hour ``v`` of the image set's day.
     defaults
         Field values replacing the usual ones (e.g. ``imageSetArn``).
     """
 
     def record(image_set: int = 1, version: int = 1, **overrides: Any) -> dict[str, Any]:
-        created = BASE + timedelta(days=image_set, hours=version)
+        created = BASE + timedelta(days=image_set)
         fields = {
             "datastoreId": DS,
             "imageSetId": image_set_id(image_set),
@@ -43,7 +46,7 @@ def record_builder(
             "imageSetState": "ACTIVE",
             "imageSetWorkflowStatus": "CREATED" if version == 1 else "UPDATED",
             "createdAt": created,
-            "updatedAt": created + updated_after,
+            "updatedAt": created + timedelta(hours=version) + updated_after,
             "deletedAt": None,
             "message": None,
             "imageSetArn": None,

@@ -35,7 +35,7 @@ def image_set_id(n: int) -> str:
 
 record = record_builder(image_set_id, updated_after=timedelta(minutes=5, microseconds=250))
 
-# What the engines report for each stored column (isLatest is not stored).
+# What the engines report for each stored column (isLatest and sincePrevious are not stored).
 DUCKDB_TYPES = {
     "imageSetId": "VARCHAR",
     "versionId": "BIGINT",
@@ -50,7 +50,7 @@ DUCKDB_TYPES = {
     "isPrimary": "BOOLEAN",
     "lastAccessedAt": "TIMESTAMP WITH TIME ZONE",
     "storageTier": "VARCHAR",
-    "duration": "DOUBLE",
+    "changedAt": "TIMESTAMP WITH TIME ZONE",
     "datastoreId": "VARCHAR",
 }
 ARROW_TYPES = {
@@ -88,7 +88,7 @@ def versions() -> pd.DataFrame:
 
 
 def stored_rows(frame: pd.DataFrame) -> list[tuple]:
-    """The frame as engines should read it: plain values, duration in seconds, sorted."""
+    """The frame as engines should read it: plain values, time differences in seconds."""
     columns = [name for name in DUCKDB_TYPES if name in frame.columns]
     rows = []
     for _, row in frame[columns].iterrows():
@@ -166,7 +166,7 @@ def test_local_dataset_reads_back_with_duckdb_and_pyarrow(versions, tmp_path):
     every_column = duckdb.sql(
         f"select * from read_parquet('{root.as_posix()}/**/*.parquet', hive_partitioning=true)"
     ).columns
-    assert sorted(every_column) == sorted(DUCKDB_TYPES)  # isLatest is not stored
+    assert sorted(every_column) == sorted(DUCKDB_TYPES)  # no isLatest, no sincePrevious
 
     table = read_pyarrow(root)
     assert {f.name: f.type for f in table.schema} == ARROW_TYPES
@@ -238,6 +238,21 @@ def test_appending_again_and_a_refresh_adds_only_new_versions(versions, tmp_path
             expected["imageSetId"], expected["versionId"], expected["isLatest"], strict=True
         )
     ]
+    # Nor is sincePrevious (a refresh of new versions only has no previous one to count
+    # from); the lag() query of docs/datasets.md gives the whole history's values.
+    since = duckdb.sql(
+        "select imageSetId, versionId, epoch(changedAt - lag(changedAt) over "
+        "(partition by datastoreId, imageSetId order by versionId)) as sincePrevious "
+        f"from read_parquet('{root.as_posix()}/**/*.parquet', hive_partitioning=true, "
+        "hive_types={'datastoreId': VARCHAR}) order by all"
+    ).fetchall()
+    assert since == [
+        (i, int(v), None if pd.isna(d) else pytest.approx(d.total_seconds()))
+        for i, v, d in zip(
+            expected["imageSetId"], expected["versionId"], expected["sincePrevious"], strict=True
+        )
+    ]
+    assert any(row[2] is not None for row in since)
 
 
 def test_an_empty_frame_writes_nothing(versions, tmp_path):

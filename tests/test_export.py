@@ -116,9 +116,10 @@ def test_json_is_records_with_iso_utc_and_seconds(tmp_path, versions):
     assert len(rows) == len(versions)
     first = rows[0]
     assert list(first) == list(versions.columns)
-    assert first["createdAt"] == "2024-05-02T13:00:00.000000Z"
-    assert first["updatedAt"] == "2024-05-02T13:05:00.000250Z"
-    assert first["duration"] == pytest.approx(300.00025)
+    assert first["createdAt"] == "2024-05-02T12:00:00.000000Z"
+    assert first["updatedAt"] == first["changedAt"] == "2024-05-02T13:05:00.000250Z"
+    assert first["sincePrevious"] is None  # version 1
+    assert rows[1]["sincePrevious"] == pytest.approx(3600.0)  # seconds since version 1
     assert first["deletedAt"] is None
     assert first["versionId"] == 1
     assert first["isPrimary"] is True
@@ -130,7 +131,7 @@ def test_csv_text_uses_iso_utc(versions):
     text = to_bytes(versions, "csv").decode("utf-8")
     header, first = text.splitlines()[:2]
     assert header.split(",") == list(versions.columns)
-    assert "2024-05-02T13:00:00.000000Z" in first
+    assert "2024-05-02T12:00:00.000000Z" in first
     assert image_set_id(1) in first
 
 

@@ -51,7 +51,9 @@ def assert_versions_schema(df: pd.DataFrame) -> None:
     assert df["forced"].dtype == pd.BooleanDtype()
     assert df["isPrimary"].dtype == pd.BooleanDtype()
     assert isinstance(df["storageTier"].dtype, pd.CategoricalDtype)
-    assert df["duration"].dtype == "timedelta64[us]"
+    assert df["changedAt"].dtype == UTC_US
+    assert df["sincePrevious"].dtype == "timedelta64[us]"
+    assert "duration" not in df.columns  # AWS gives no operation duration
     assert df["isLatest"].dtype == pd.BooleanDtype()
     assert isinstance(df.index, pd.RangeIndex)
     assert df.index.start == 0
@@ -111,7 +113,8 @@ def test_values_are_kept():
     assert bool(row["forced"]) is True
     assert bool(row["isPrimary"]) is False
     assert row["storageTier"] == "ARCHIVE_INSTANT_ACCESS"
-    assert row["duration"] == pd.Timedelta(minutes=5)
+    assert row["changedAt"] == pd.Timestamp(rec["updatedAt"])
+    assert pd.isna(row["sincePrevious"])  # no previous version in the frame
     assert bool(row["isLatest"]) is True
 
 
@@ -120,7 +123,8 @@ def test_one_row():
     assert len(df) == 1
     assert_versions_schema(df)
     assert df["isLatest"].tolist() == [True]
-    assert df["duration"].tolist() == [pd.Timedelta(minutes=5)]
+    assert df["changedAt"].tolist() == [pd.Timestamp(record()["updatedAt"])]
+    assert df["sincePrevious"].isna().all()
 
 
 def test_unknown_enum_values_are_kept_as_categories():
@@ -151,7 +155,7 @@ def test_missing_values_are_na_not_none_strings():
     row = df.iloc[0]
     for column in set(RECORD_FIELDS) - {"datastoreId", "imageSetId", "versionId"}:
         assert pd.isna(row[column]), column
-    assert pd.isna(row["duration"])
+    assert pd.isna(row["changedAt"]) and pd.isna(row["sincePrevious"])
     assert bool(row["isLatest"]) is True
 
 
@@ -189,10 +193,40 @@ def test_is_latest_per_image_set():
     assert df["isLatest"].sum() == 2
 
 
-def test_duration_is_updated_minus_created_and_nat_when_missing():
-    df = versions_frame([record(1, 1), record(1, 2, updatedAt=None)])
-    assert df.loc[0, "duration"] == pd.Timedelta(minutes=5)
-    assert pd.isna(df.loc[1, "duration"])
+def test_changed_at_is_updated_at_and_created_at_only_for_version_one():
+    # AWS CLI reference, list-image-set-versions example: version 1 has no updatedAt.
+    # https://docs.aws.amazon.com/cli/latest/reference/medical-imaging/list-image-set-versions.html
+    df = versions_frame(
+        [record(1, 1, updatedAt=None), record(1, 2), record(1, 3, updatedAt=None), record(1, 4)]
+    )
+    created = pd.Timestamp(record(1, 1)["createdAt"])
+    assert df["changedAt"].tolist() == [
+        created,
+        pd.Timestamp(record(1, 2)["updatedAt"]),
+        pd.NaT,  # a later version without updatedAt: createdAt is not its time
+        pd.Timestamp(record(1, 4)["updatedAt"]),
+    ]
+
+
+def test_since_previous_is_the_time_between_versions_per_image_set():
+    df = versions_frame([record(1, 1), record(1, 2), record(1, 5), record(2, 1), record(2, 2)])
+    assert df["sincePrevious"].tolist() == [
+        pd.NaT,
+        pd.Timedelta(hours=1),
+        pd.Timedelta(hours=3),  # the previous version in the frame
+        pd.NaT,  # the first version of the next image set
+        pd.Timedelta(hours=1),
+    ]
+    # A version without a time is skipped: the next one counts from the last known time.
+    gap = versions_frame([record(1, 1), record(1, 2, updatedAt=None), record(1, 3)])
+    assert gap["sincePrevious"].tolist()[2] == pd.Timedelta(hours=2)
+
+
+def test_no_derived_time_grows_with_the_image_sets_age():
+    history = [record(1, v) for v in (1, 2, 3)]
+    older = [{**r, "createdAt": r["createdAt"] - timedelta(days=365)} for r in history]
+    derived = ["changedAt", "sincePrevious"]
+    pd.testing.assert_frame_equal(versions_frame(history)[derived], versions_frame(older)[derived])
 
 
 def test_timestamps_converted_to_utc():
@@ -223,7 +257,7 @@ def test_apply_schema_converts_text_columns():
             "imageSetId": ["0123"],
             "versionId": ["2"],
             "createdAt": ["2024-05-01T12:00:00.000000Z"],
-            "duration": ["1.5"],
+            "sincePrevious": ["1.5"],
             "isPrimary": ["False"],
             "imageSetWorkflowStatus": ["NEW_STATUS"],
             "other": ["x"],
@@ -236,7 +270,7 @@ def test_apply_schema_converts_text_columns():
     assert df["versionId"].dtype == pd.Int64Dtype()
     assert df.loc[0, "createdAt"] == pd.Timestamp("2024-05-01T12:00:00Z")
     assert df["createdAt"].dtype == UTC_US
-    assert df.loc[0, "duration"] == pd.Timedelta(seconds=1.5)
+    assert df.loc[0, "sincePrevious"] == pd.Timedelta(seconds=1.5)
     assert df["isPrimary"].dtype == pd.BooleanDtype()
     assert bool(df.loc[0, "isPrimary"]) is False
     assert "NEW_STATUS" in categories(df, "imageSetWorkflowStatus")

@@ -165,16 +165,29 @@ def test_timeline_rows_per_version_for_one_image_set(history):
     assert len(by_gid(ax, "versions").get_paths()) == 3
 
 
-def test_timeline_bars_run_to_next_version(history):
+def test_timeline_bars_run_from_the_previous_version_to_this_one(history):
     one = history[history["imageSetId"] == image_set_id(1)]
     ax = plot_version_timeline(one)
     paths = by_gid(ax, "versions").get_paths()
-    first = paths[0].vertices[:4]
-    start, end = first[:, 0].min(), first[:, 0].max()
-    assert start == pytest.approx(mdates.date2num(datetime(2024, 5, 2, 13, 0)))
-    assert end == pytest.approx(mdates.date2num(datetime(2024, 5, 2, 14, 0)))
-    last = paths[2].vertices[:4]
-    assert last[:, 0].max() - last[:, 0].min() == pytest.approx(20 / 1440)
+    spans = [(p.vertices[:4, 0].min(), p.vertices[:4, 0].max()) for p in paths]
+    times = [mdates.date2num(datetime(2024, 5, 2, h, 20)) for h in (13, 14, 15)]
+    # Version 1: a thin tick ending at its time; later versions: from the previous one's.
+    exact = {"abs": 1e-6}  # days: a tenth of a second
+    assert spans[0][1] == pytest.approx(times[0], **exact) and spans[0][0] < times[0]
+    assert spans[1] == pytest.approx((times[0], times[1]), **exact)
+    assert spans[2] == pytest.approx((times[1], times[2]), **exact)
+    # The failure mark sits at the failed version's time.
+    assert by_gid(ax, "failures").get_offsets()[0][0] == pytest.approx(times[2], **exact)
+
+
+def test_timeline_bars_do_not_start_at_the_image_sets_creation(history):
+    # createdAt is the image set's creation (AWS gives it on every version): a year older
+    # image set draws the same bars.
+    one = history[history["imageSetId"] == image_set_id(1)]
+    older = one.assign(createdAt=one["createdAt"] - pd.Timedelta(days=365))
+    paths = [by_gid(plot_version_timeline(df), "versions").get_paths() for df in (one, older)]
+    for now, then in zip(*paths, strict=True):
+        np.testing.assert_allclose(now.vertices, then.vertices)
 
 
 def test_timeline_highlight_version(history):
@@ -368,7 +381,7 @@ def test_activity_too_many_periods(history):
 
 def test_activity_empty_and_one_row():
     assert_no_data(drawn(plot_activity(versions_frame([]))))
-    assert_no_data(drawn(plot_activity(versions_frame([record(createdAt=None)]))))
+    assert_no_data(drawn(plot_activity(versions_frame([record(1, 2, updatedAt=None)]))))
     ax = drawn(plot_activity(versions_frame([record()])))
     assert [p.get_height() for p in ax.patches] == [1]
 
@@ -440,4 +453,11 @@ def test_timeline_rows_ordered_by_first_version_time():
     ("freq", "words"), [("D", "day"), ("W", "week"), ("M", "month"), ("2D", "2 days")]
 )
 def test_activity_axis_names_the_period(history, freq, words):
-    assert plot_activity(history, freq).get_ylabel() == f"versions created per {words}"
+    assert plot_activity(history, freq).get_ylabel() == f"versions per {words}"
+
+
+def test_activity_counts_versions_at_their_own_time_not_the_image_sets_creation():
+    # Every version of an image set has the same createdAt (AWS): counting by it would put
+    # a month of updates on the creation day.
+    df = versions_frame([record(1, v, updatedAt=BASE + timedelta(days=v)) for v in (1, 2, 3)])
+    assert [p.get_height() for p in plot_activity(df).patches] == [1, 1, 1]

@@ -155,8 +155,10 @@ def test_fetch_all_versions_table_timeline_export(sb, ids, tmp_path):
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", t) for t in shown["updatedAt"])
     assert all(
         re.fullmatch(r"(\d+(\.\d)? s|\d+ min \d+ s|\d+ h \d+ min|\d+ d \d+ h)?", t)
-        for t in shown["duration"]
+        for t in shown["sincePrevious"].dropna()
     )
+    assert shown["sincePrevious"].isna().tolist() == [True] + [False] * 72  # v1: no previous
+    assert "duration" not in shown.columns  # AWS gives no operation duration
     options = table.grid._dt_args
     assert options["scrollX"] and options["scrollY"] and options["fixedColumns"] == {"left": 1}
     assert len(json.loads(options["data_json"])) == 73  # every row: no down-sampling

@@ -1,4 +1,4 @@
-"""The data grid's cell wording: durations, timestamps, key columns first, escaping."""
+"""The data grid's cell wording: time differences, timestamps, key columns first, escaping."""
 
 from __future__ import annotations
 
@@ -37,14 +37,14 @@ def test_display_frame_orders_formats_and_escapes():
             "message": ["<b>bold</b>", None],
             "versionId": pd.array([2, 10], dtype="Int64"),
             "updatedAt": pd.to_datetime(["2025-03-01T13:00:05.250+01:00", None], utc=True),
-            "duration": pd.to_timedelta([106.233, None], unit="s"),
+            "sincePrevious": pd.to_timedelta([106.233, None], unit="s"),
         }
     )
     shown = display_frame(frame, key_columns=("versionId", "updatedAt"))
-    assert list(shown.columns) == ["versionId", "updatedAt", "message", "duration"]
+    assert list(shown.columns) == ["versionId", "updatedAt", "message", "sincePrevious"]
     assert list(shown["versionId"]) == [2, 10]  # numbers, so 10 sorts after 2
     assert list(shown["updatedAt"]) == ["2025-03-01 12:00:05Z", ""]
-    assert shown["duration"][0] == "1 min 46 s" and pd.isna(shown["duration"][1])
+    assert shown["sincePrevious"][0] == "1 min 46 s" and pd.isna(shown["sincePrevious"][1])
     assert shown["message"][0] == "<b>bold</b>"  # itables escapes it (allow_html is off)
     escaped = display_frame(frame, html_columns=("versionId",))
     assert escaped["message"][0] == "&lt;b&gt;bold&lt;/b&gt;"
@@ -53,7 +53,7 @@ def test_display_frame_orders_formats_and_escapes():
 def test_durations_sort_by_length_not_as_text():
     seconds = [7_500, 4.2, None, 106, 30, 106.4]  # 2 h 5 min, 4.2 s, -, 1 min 46 s, ...
     grid = FrameGrid("version")
-    grid.set_frame(pd.DataFrame({"duration": pd.to_timedelta(seconds, unit="s")}))
+    grid.set_frame(pd.DataFrame({"sincePrevious": pd.to_timedelta(seconds, unit="s")}))
     render, numeric = grid.grid._dt_args["columnDefs"]  # itables sorts the column by rank
     assert render["targets"] == 0 and "type === 'sort' ? data" in render["render"]
     assert numeric == {"targets": [0], "type": "num"}  # the ranks as numbers, not text

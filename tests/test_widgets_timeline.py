@@ -54,7 +54,10 @@ def test_hover_names_the_version_and_click_selects_it_in_the_browser(sb, ids):
     text = timeline.hover.value
     row = browser.versions[browser.versions["versionId"] == 12].iloc[0]
     assert "v12" in text and str(row["imageSetState"]) in text
-    assert str(row["imageSetWorkflowStatus"]) in text and "created 20" in text
+    assert str(row["imageSetWorkflowStatus"]) in text and "last changed 20" in text
+    # createdAt is named as the image set's; the time since v11, never a "took".
+    assert "image set created 20" in text and "after the previous version" in text
+    assert "took" not in text
     assert timeline._annotation.get_visible()
     send(timeline, "motion_notify", (2.0, 2.0))  # off the axes
     assert timeline.hovered_version is None and not timeline._annotation.get_visible()

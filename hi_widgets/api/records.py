@@ -3,7 +3,14 @@
 GetImageSet and ListImageSetVersions describe a version with slightly different shapes
 (ListImageSetVersions spells the workflow key ``ImageSetWorkflowStatus`` and omits the
 datastore id, ARN, last access and storage tier). Both become one flat ``dict`` with the
-keys in :data:`RECORD_FIELDS`, missing values as ``None``.
+keys in :data:`RECORD_FIELDS`, missing values as ``None``. So do the image set properties
+that CopyImageSet, UpdateImageSetMetadata and DeleteImageSet answer (which name the
+version ``latestVersionId``, or not at all).
+
+Times are kept as AWS gives them: ``createdAt`` is the image set's creation time (the same
+on every version), ``updatedAt`` when that version was last changed, and either may be
+absent (the ListImageSetVersions example of the AWS CLI reference lists version 1 without
+``updatedAt``). Nothing here says how long an operation took.
 """
 
 from __future__ import annotations
@@ -54,8 +61,10 @@ def normalize_image_set(
     Parameters
     ----------
     properties
-        The response dict (``ResponseMetadata`` is ignored) or one item of
-        ``imageSetPropertiesList``.
+        The response dict (``ResponseMetadata`` is ignored), one item of
+        ``imageSetPropertiesList``, or the image set properties of a CopyImageSet,
+        UpdateImageSetMetadata or DeleteImageSet answer (``latestVersionId`` is taken as
+        the version when there is no ``versionId``).
     datastore_id, image_set_id
         Filled in where the response does not carry them.
 
@@ -66,7 +75,7 @@ def normalize_image_set(
         datetimes, ``overrides.forced`` as ``forced``.
     """
     workflow = properties.get("imageSetWorkflowStatus", properties.get("ImageSetWorkflowStatus"))
-    version = properties.get("versionId")
+    version = properties.get("versionId", properties.get("latestVersionId"))
     overrides = properties.get("overrides") or {}
     record = {
         "datastoreId": properties.get("datastoreId", datastore_id),

@@ -34,6 +34,7 @@ __all__ = [
     "VERSION_COLUMNS",
     "VERSION_KEY",
     "apply_schema",
+    "changed_at",
     "empty_versions_frame",
     "image_sets_dtypes",
     "image_sets_frame",
@@ -42,14 +43,16 @@ __all__ = [
 ]
 
 TIME_UNIT: Final[Literal["us"]] = "us"
-"""Resolution of every timestamp and duration column."""
+"""Resolution of every timestamp and time-difference column."""
 
-"""SearchImageSets columns that exports remove unless asked not to (PS3.15 Annex E, basic
-profile: patient, accession number, study id, description, date and time); the UID
-columns (:data:`hi_widgets.export.deid.UID_COLUMNS`) are replaced instead."""
+DERIVED_COLUMNS: tuple[str, ...] = ("changedAt", "sincePrevious", "isLatest")
+"""Columns :func:`versions_frame` computes: when the version was last changed (``updatedAt``,
+or the image set's ``createdAt`` for a version 1 without ``updatedAt``), the time since the
+previous version's ``changedAt``, and the latest-version flag.
 
-DERIVED_COLUMNS: tuple[str, ...] = ("duration", "isLatest")
-"""Columns :func:`versions_frame` computes: ``updatedAt - createdAt`` and latest-version flag."""
+No column says how long an operation took: AWS gives the image set's creation time
+(``createdAt``, the same on every version) and each version's last change (``updatedAt``),
+never when an operation started."""
 
 VERSION_COLUMNS: tuple[str, ...] = (*RECORD_FIELDS, *DERIVED_COLUMNS)
 """Columns of a versions frame, in order."""
@@ -77,7 +80,8 @@ _VERSION_KINDS: dict[str, str] = {
     "isPrimary": "boolean",
     "lastAccessedAt": "timestamp",
     "storageTier": "category:tier",
-    "duration": "timedelta",
+    "changedAt": "timestamp",
+    "sincePrevious": "timedelta",
     "isLatest": "boolean",
 }
 
@@ -278,9 +282,19 @@ def versions_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.Da
         Columns :data:`VERSION_COLUMNS` with the dtypes of :func:`versions_dtypes`; one row
         per (datastoreId, imageSetId, versionId), the last record winning when the same
         version comes more than once (a re-fetch); sorted by imageSetId, then versionId
-        (then datastoreId), with a fresh ``RangeIndex``. Derived columns: ``duration`` is
-        ``updatedAt - createdAt`` (NaT when either is missing) and ``isLatest`` is true for
-        the highest versionId of each image set (false where versionId is missing).
+        (then datastoreId), with a fresh ``RangeIndex``. Derived columns (none of them
+        moves when ``createdAt`` does, except where ``createdAt`` is version 1's only time):
+
+        * ``changedAt``: when the version was made or last changed, see :func:`changed_at`;
+        * ``sincePrevious``: ``changedAt`` minus the ``changedAt`` of the image set's
+          previous version in the frame that has one (NaT for its first one), the time
+          between two
+          versions, *not* how long the operation took (AWS does not say when an
+          operation started);
+        * ``isLatest``: true for the highest versionId of each image set (false where
+          versionId is missing).
+
+        ``createdAt`` is the image set's creation time, the same on every version.
         Empty input gives an empty frame with the full schema.
 
     Examples
@@ -299,12 +313,44 @@ def versions_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.Da
         frame = frame.sort_values(
             ["imageSetId", "versionId", "datastoreId"], na_position="last", ignore_index=True
         )
-    frame["duration"] = frame["updatedAt"] - frame["createdAt"]
-    latest = frame.groupby(["datastoreId", "imageSetId"], dropna=False, sort=False)[
-        "versionId"
-    ].transform("max")
+    frame["changedAt"] = changed_at(frame)
+    groups = frame.groupby(["datastoreId", "imageSetId"], dropna=False, sort=False)
+    # Sorted by version within each image set: the previous row with a time is the
+    # previous version (a version without any time is skipped, not a gap in the chain).
+    previous = groups["changedAt"].shift(1).groupby(groups.ngroup()).ffill()
+    frame["sincePrevious"] = (frame["changedAt"] - previous).astype(_TIMEDELTA)
+    latest = groups["versionId"].transform("max")
     frame["isLatest"] = (frame["versionId"] == latest).fillna(False).astype("boolean")
     return frame
+
+
+def changed_at(df: pd.DataFrame) -> pd.Series:
+    """Return when each version was made or last changed: the version time AWS gives.
+
+    Parameters
+    ----------
+    df
+        A frame with ``updatedAt`` and, for the fallback, ``createdAt`` and ``versionId``.
+
+    Returns
+    -------
+    pandas.Series
+        UTC timestamps, index of ``df``: ``updatedAt``; where it is missing and the row is
+        version 1, ``createdAt`` (the ListImageSetVersions example in the AWS CLI
+        reference gives version 1 no ``updatedAt``; version 1 is made when the image set
+        is created). Other versions without ``updatedAt`` give NaT: ``createdAt`` is the
+        image set's creation time, not theirs.
+    """
+    updated = _convert(df["updatedAt"].array, "timestamp") if "updatedAt" in df else None
+    if updated is None:
+        updated = pd.array([pd.NaT] * len(df), dtype=_TIMESTAMP)
+    result = pd.Series(updated, index=df.index, name="changedAt")
+    if "createdAt" in df and "versionId" in df:
+        created = pd.Series(_convert(df["createdAt"].array, "timestamp"), index=df.index)
+        first = pd.Series(_convert(df["versionId"].array, "Int64"), index=df.index) == 1
+        use_created = result.isna() & first.fillna(False).astype(bool)
+        result = result.where(~use_created, created)
+    return result.astype(_TIMESTAMP)
 
 
 def empty_versions_frame() -> pd.DataFrame:
@@ -382,7 +428,8 @@ def apply_schema(df: pd.DataFrame) -> pd.DataFrame:
     ----------
     df
         A frame whose columns are a subset of the versions or image-set columns, possibly
-        with text timestamps (ISO-8601), durations in seconds and ``"True"``/``"False"``.
+        with text timestamps (ISO-8601), time differences in seconds and
+        ``"True"``/``"False"``.
 
     Returns
     -------

@@ -36,7 +36,7 @@ def _iso_utc(series: pd.Series) -> np.ndarray:
 
 
 def _portable(df: pd.DataFrame) -> pd.DataFrame:
-    """Timestamps to ISO-8601 UTC text and durations to seconds, for CSV and JSON."""
+    """Timestamps to ISO-8601 UTC text and time differences to seconds, for CSV and JSON."""
     columns: dict[Any, Any] = {}
     for name in df.columns:
         column = df[name]

@@ -19,8 +19,8 @@ Layout and schema
 * Plain types that engines read as they are: ``string`` and categorical columns become
   Parquet strings (no dictionary type to declare), ``Int64`` becomes ``int64``, ``boolean``
   a nullable boolean, timestamps ``timestamp[us, tz=UTC]`` (Parquet ``TIMESTAMP(MICROS,
-  isAdjustedToUTC=true)``), durations (the ``duration`` column) a ``double`` in seconds,
-  as the CSV and JSON exports write them. No pandas metadata is stored.
+  isAdjustedToUTC=true)``), time differences (``timedelta`` columns) a ``double`` in
+  seconds, as the CSV and JSON exports write them. No pandas metadata is stored.
 
 Appending again
 ---------------
@@ -31,10 +31,14 @@ with ranged reads on S3) and rows already present are left out: appending a late
 ``refresh`` result adds its new versions, and rerunning a write that failed half-way adds
 what is missing. The first stored row of a version wins: fields that change after a
 version was written (``lastAccessedAt``, ``storageTier``, a state that was still
-settling) keep the values of that first write. ``isLatest`` is not stored at all
-(:data:`NOT_STORED`): it describes the whole history and would be wrong for the old
-latest version as soon as a later write adds a newer one; engines compute it
-(``versionId = max(versionId) over (partition by datastoreId, imageSetId)``).
+settling) keep the values of that first write. ``isLatest`` and ``sincePrevious`` are not
+stored at all (:data:`NOT_STORED`): they depend on the other versions in the frame
+written (``isLatest`` would be wrong for the old latest version as soon as a later write
+adds a newer one; a ``refresh`` result holding only new versions has no previous version
+to count ``sincePrevious`` from); engines compute them
+(``versionId = max(versionId) over (partition by datastoreId, imageSetId)``,
+``changedAt - lag(changedAt) over (partition by datastoreId, imageSetId order by
+versionId)``).
 One writer at a time per dataset: two concurrent appends of the same rows can both add
 them.
 
@@ -74,7 +78,7 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 _READERS = 8  # files read at once when looking for stored keys
 
-NOT_STORED: tuple[str, ...] = ("isLatest",)
+NOT_STORED: tuple[str, ...] = ("isLatest", "sincePrevious")
 """Columns left out of datasets: derived from a whole history, they go stale on append."""
 
 

@@ -11,8 +11,8 @@ File formats
     dictionary for a column without rows).
 ``csv`` and ``json``
     Text for people and other tools. Timestamps are ISO-8601 in UTC with microseconds
-    and a ``Z`` suffix (``2024-05-01T12:00:00.000000Z``); durations (``timedelta``
-    columns such as ``duration``) are **seconds** as a decimal number; missing values are
+    and a ``Z`` suffix (``2024-05-01T12:00:00.000000Z``); time differences (``timedelta``
+    columns such as ``sincePrevious``) are **seconds** as a decimal number; missing values are
     an empty CSV cell or JSON ``null``. JSON is an array of records (one object per row),
     UTF-8. :func:`read_frame` reads both back with the hi_widgets dtypes for known
     columns.

@@ -16,6 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
+from hi_widgets.api.tables import changed_at
+
 __all__ = ["timeline_height", "timeline_versions"]
 
 _MAX_TICK_LABELS = 30
@@ -44,7 +46,14 @@ def _short_id(value: Any) -> str:
 
 
 def _timeline_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], bool]:
-    """Sort versions, give each its y row, start, end; return the frame and row labels."""
+    """Sort versions, give each its y row, start, end; return the frame and row labels.
+
+    A version's bar ends at its ``changedAt`` (the time AWS gives for it, see
+    :func:`hi_widgets.api.tables.changed_at`) and starts at the ``changedAt`` of the image
+    set's previous version that has one: the time since the previous version. A first
+    version starts where it ends (the minimum width is applied when drawing).
+    ``createdAt``, the image set's creation time, never stretches a bar.
+    """
     frame = df.loc[:, [c for c in df.columns if c != "_row"]].copy()
     if "deletedAt" not in frame:
         frame["deletedAt"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
@@ -53,21 +62,19 @@ def _timeline_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], bool]:
         + "/"
         + frame["imageSetId"].astype("string").fillna("")
     )
-    frame = frame.sort_values(["_set", "versionId", "createdAt"], na_position="last")
+    frame = frame.sort_values(["_set", "versionId"], na_position="last", kind="stable")
     single = frame["_set"].nunique(dropna=False) == 1
-    start = _date_numbers(frame["createdAt"])
-    updated = _date_numbers(frame["updatedAt"])
-    deleted = _date_numbers(frame["deletedAt"])
-    following = _date_numbers(frame.groupby("_set", sort=False)["createdAt"].shift(-1))
-    # A version lasts until the next one is created; the latest until its last update or
-    # deletion. Missing ends fall back to the start; the minimum width is applied later.
-    own_end = np.fmax(updated, deleted)
-    end = np.where(np.isnan(following), own_end, following)
-    start = np.where(np.isnan(start), np.fmin(end, updated), start)
-    end = np.fmax(np.where(np.isnan(end), start, end), start)
+    changed = pd.Series(
+        _date_numbers(frame["changedAt"] if "changedAt" in frame else changed_at(frame)),
+        index=frame.index,
+    )
+    by_set = changed.groupby(frame["_set"], sort=False)
+    previous = by_set.shift(1).groupby(frame["_set"], sort=False).ffill().to_numpy()
+    end = changed.to_numpy()
+    start = np.where(np.isnan(previous), end, np.fmin(previous, end))
     frame["_start"] = start
     frame["_end"] = end
-    frame["_deleted"] = deleted
+    frame["_deleted"] = _date_numbers(frame["deletedAt"])
     if single:
         frame["_row"] = np.arange(len(frame))
         labels = [f"v{v}" if v is not pd.NA else "v?" for v in frame["versionId"]]

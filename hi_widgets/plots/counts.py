@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from hi_widgets.api.tables import changed_at
 from hi_widgets.plots._timeline_layout import (
     _date_numbers,
 )
@@ -116,12 +117,18 @@ def _period_words(freqstr: str) -> str:
 
 
 def plot_activity(df: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> Axes:
-    """Draw the number of versions created per period.
+    """Draw the number of versions made or changed per period.
+
+    Each version counts once, at its ``changedAt`` (``updatedAt``, or ``createdAt`` for a
+    version 1 without it; see :func:`hi_widgets.api.tables.changed_at`). ``createdAt``
+    alone would put every version at the image set's creation: AWS gives every version
+    of an image set the same ``createdAt``.
 
     Parameters
     ----------
     df
-        A versions frame (uses ``createdAt``; rows without it are not counted).
+        A versions frame (uses ``changedAt``, or ``updatedAt``, ``createdAt`` and
+        ``versionId`` when it has no ``changedAt``; rows without a time are not counted).
     freq
         A pandas period alias: ``"h"``, ``"D"`` (default), ``"W"``, ``"M"``, ``"Q"``,
         ``"Y"``. Periods are taken in UTC; periods without versions show as gaps (zero).
@@ -131,8 +138,8 @@ def plot_activity(df: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> 
     Returns
     -------
     matplotlib.axes.Axes
-        One bar per period from the first to the last version created, spanning the
-        period, on a concise UTC date axis.
+        One bar per period from the first to the last version, spanning the period, on a
+        concise UTC date axis.
 
     Raises
     ------
@@ -147,14 +154,17 @@ def plot_activity(df: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> 
     >>> ax.figure is not None
     True
     """
-    _require(df, ("createdAt",))
-    created = df["createdAt"].dropna()
+    if "changedAt" in df:
+        times = df["changedAt"].dropna()
+    else:
+        _require(df, ("updatedAt",))
+        times = changed_at(df).dropna()
     ax = _new_axes(ax, height=3.5)
-    if len(created) == 0:
+    if len(times) == 0:
         return _no_data(ax)
-    if isinstance(created.dtype, pd.DatetimeTZDtype):
-        created = created.dt.tz_convert("UTC").dt.tz_localize(None)
-    periods = created.dt.to_period(freq)
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        times = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    periods = times.dt.to_period(freq)
     first, last = periods.min(), periods.max()
     n_periods = (last.ordinal - first.ordinal) + 1
     if n_periods > _MAX_PERIODS:
@@ -175,8 +185,12 @@ def plot_activity(df: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> 
         gid="activity",
     )
     _utc_date_axis(ax)
-    ax.set_ylabel(f"versions created per {_period_words(first.freqstr)}")
-    ax.set_title(f"{int(counts.sum())} versions created", loc="left", fontsize="medium")
+    ax.set_ylabel(f"versions per {_period_words(first.freqstr)}")
+    ax.set_title(
+        f"{int(counts.sum())} versions, by time made or last changed",
+        loc="left",
+        fontsize="medium",
+    )
     locator: Any = ax.yaxis.get_major_locator()  # a MaxNLocator: it takes integer=
     locator.set_params(integer=True)
     ax.grid(axis="y", color="0.9", linewidth=0.6)

@@ -1,5 +1,11 @@
 """The version timeline: one bar per version on a time axis, coloured by workflow status.
 
+A bar ends when AWS says the version was made or last changed (``updatedAt``; version 1
+without it: the image set's ``createdAt``) and starts at the previous version's time: it
+shows the time since the previous version, not how long an operation took (AWS does not
+say when an operation started). ``createdAt`` is the image set's creation time, the same
+on every version, so it never starts a bar.
+
 Workflow statuses have fixed colours (:data:`~hi_widgets.plots.colors.STATUS_COLORS`):
 blues for creation, greens for finished updates, oranges for work in progress, purples
 for imports, reds for failures, greys and black for deletion. Values the model does not
@@ -68,15 +74,19 @@ def plot_version_timeline(
     first 8 characters of the id and ``…``. With more rows than labels fit the axes'
     height, only the first and every n-th row are labelled (n = 2, 5, 10, 20, 25, ...).
 
-    A bar runs from the version's ``createdAt`` to the ``createdAt`` of the next version
-    of the same image set, i.e. the time it was the current version, so the bars of an
-    image set tile its row without overlapping. The latest version's bar runs to its
-    ``updatedAt`` or ``deletedAt``, whichever is later. A missing ``createdAt`` uses the
-    ``updatedAt``. Bars shorter than 0.4 % of the time span are widened to it so that
-    every version stays visible.
+    A bar ends at the version's ``changedAt`` (when it was made or last changed:
+    ``updatedAt``, or ``createdAt`` for a version 1 without ``updatedAt``, see
+    :func:`hi_widgets.api.tables.changed_at`) and starts at the ``changedAt`` of the
+    previous version of the same image set: its length is the time since the previous
+    version (``sincePrevious`` in the frame), so the bars of an image set tile its row
+    without overlapping. It is *not* how long the operation took, which AWS does not
+    report. A first version is a tick at its time. Bars shorter than 0.4 % of the time
+    span are widened to it (to the left, so each still ends at its version's time) so
+    that every version stays visible. Versions with no time at all are not drawn.
 
     Marks: failed versions (``*_FAILED``) get a dark red edge and a red ``X`` at the end
-    of the bar; versions with a ``deletedAt`` get a black ``▼`` there;
+    of the bar (the time the failure was recorded); versions with a ``deletedAt`` get a
+    black ``▼`` there;
     ``highlight_version_id`` outlines that version (in every image set). The legend lists
     the statuses present (missing status as ``(none)``). The x axis is a concise date
     axis in UTC.
@@ -104,7 +114,7 @@ def plot_version_timeline(
     >>> ax.get_xlabel()
     'time (UTC)'
     """
-    _require(df, ("datastoreId", "imageSetId", "versionId", "createdAt", "updatedAt"))
+    _require(df, ("datastoreId", "imageSetId", "versionId", "updatedAt"))
     ax = _new_axes(ax, height=timeline_height(df))
     if len(df) == 0:
         return _no_data(ax)
@@ -115,9 +125,11 @@ def plot_version_timeline(
 
     start = plotted["_start"].to_numpy()
     end = plotted["_end"].to_numpy()
-    span = float(np.nanmax(end) - np.nanmin(start))
+    deleted = plotted["_deleted"].to_numpy()
+    right = float(np.nanmax(np.r_[end, deleted]))
+    span = right - float(np.nanmin(start))
     min_width = span * 0.004 if span > 0 else 1.0 / 24.0
-    end = np.maximum(end, start + min_width)
+    start = np.minimum(start, end - min_width)
     y = plotted["_row"].to_numpy(dtype=float)
     half = 0.4 if not single else 0.35
     verts = np.stack(
@@ -166,7 +178,6 @@ def plot_version_timeline(
             zorder=3,
             gid="failures",
         )
-    deleted = plotted["_deleted"].to_numpy()
     has_deleted = ~np.isnan(deleted)
     if has_deleted.any():
         ax.scatter(
@@ -210,7 +221,7 @@ def plot_version_timeline(
         title_fontsize="small",
         frameon=False,
     )
-    ax.update_datalim(np.column_stack([[np.nanmin(start), np.nanmax(end)], [0, 0]]))
+    ax.update_datalim(np.column_stack([[np.nanmin(start), max(right, np.nanmax(end))], [0, 0]]))
     ax.autoscale_view(scaley=False)
     ax.set_ylim(len(labels) - 0.5, -0.5)
     _thin_ticks(ax, labels)

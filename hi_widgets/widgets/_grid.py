@@ -40,7 +40,8 @@ def display_frame(
     """Return ``frame`` as the grid shows it: key columns first, cells as readable text.
 
     Timestamps become compact UTC (``2025-03-01 12:00:05Z``, which also sorts right),
-    durations ``1 min 46 s`` (an ordered categorical, which the grid sorts by duration),
+    time differences such as ``sincePrevious`` ``1 min 46 s`` (an ordered categorical,
+    which the grid sorts by length),
     missing values blank; integers stay numbers so they sort as numbers. With
     ``html_columns`` those columns are passed as HTML and every other text is escaped;
     ``clip_columns`` are cut with an ellipsis, their whole text as a tooltip (HTML too).

@@ -1,4 +1,4 @@
-"""What the widgets show as text: cell texts, durations, records, plot images."""
+"""What the widgets show as text: cell texts, time differences, records, plot images."""
 
 from __future__ import annotations
 
@@ -57,7 +57,10 @@ def record_html(record: Mapping[str, Any], *, css_class: str = "hi-record") -> s
 
 
 def format_duration(value: Any) -> str:
-    """Return a duration as people read it: ``1 min 46 s``, ``2 h 5 min``, ``3 d 4 h``.
+    """Return a time difference as people read it: ``1 min 46 s``, ``2 h 5 min``, ``3 d 4 h``.
+
+    Used for ``sincePrevious`` (the time between two versions) and for times the client
+    measured itself; AWS gives no operation durations.
 
     Missing values give ``""``; under ten seconds one decimal is kept (``4.2 s``).
     """

@@ -48,19 +48,27 @@ def interactive_height(frame: pd.DataFrame) -> float:
 
 
 def version_text(row: pd.Series) -> str:
-    """One line about a version: ``v12 · ACTIVE · UPDATED · created … · updated … · message``."""
+    """One line about a version.
+
+    ``v12 · ACTIVE · UPDATED · last changed … · 5 min 29 s after the previous version ·
+    image set created … · message``. ``createdAt`` is the image set's creation time (the
+    same on every version), so it is named as such; no duration is shown, since AWS does
+    not say when an operation started.
+    """
     parts = [f"v{row.get('versionId')}"]
     for column in ("imageSetState", "imageSetWorkflowStatus"):
         value = row.get(column)
         if value is not None and not pd.isna(value):
             parts.append(str(value))
-    for column, word in (("createdAt", "created"), ("updatedAt", "updated")):
-        text = format_cell(row.get(column))
-        if text:
-            parts.append(f"{word} {text}")
-    duration = format_duration(row.get("duration"))
-    if duration:
-        parts.append(f"took {duration}")
+    updated = format_cell(row.get("updatedAt"))
+    if updated:
+        parts.append(f"last changed {updated}")
+    since = format_duration(row.get("sincePrevious"))
+    if since:
+        parts.append(f"{since} after the previous version")
+    created = format_cell(row.get("createdAt"))
+    if created:
+        parts.append(f"image set created {created}")
     message = row.get("message")
     if message is not None and not pd.isna(message) and str(message):
         parts.append(str(message))

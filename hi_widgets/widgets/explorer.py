@@ -1,4 +1,9 @@
-"""ImageSetExplorer: identifiers in; properties, version history, timeline and files out."""
+"""ImageSetExplorer: identifiers in; properties, version history, timeline and files out.
+
+"Follow while LOCKED" polls the image set while an operation runs and shows, in the Live
+tab, how long each state lasted as this client observed it: the one duration AWS does
+not report (:mod:`hi_widgets.api.observe`).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,14 @@ import pandas as pd
 import traitlets
 
 from hi_widgets.api.fetch import get_image_set
+from hi_widgets.api.observe import Clock, iter_observations, observed_frame
 from hi_widgets.api.progress import Progress
 from hi_widgets.api.queries import fetch_history, fetch_image_sets
 from hi_widgets.widgets._base import ActionWidget
 from hi_widgets.widgets._export import ExportPanel
 from hi_widgets.widgets._grid import VERSION_KEY_COLUMNS, FrameGrid
 from hi_widgets.widgets._html import record_html
+from hi_widgets.widgets._observe_panel import ObservePanel
 from hi_widgets.widgets._preview_panel import PreviewPanel, PreviewTarget
 from hi_widgets.widgets._search import SearchPanel
 from hi_widgets.widgets._timeline import InteractiveTimeline
@@ -24,7 +31,7 @@ from hi_widgets.widgets.identifiers import DatastoreField, IdentifierForm
 
 __all__ = ["ImageSetExplorer"]
 
-TAB_PROPERTIES, TAB_VERSIONS, TAB_TIMELINE, TAB_EXPORT, TAB_IMAGES = range(5)
+TAB_PROPERTIES, TAB_VERSIONS, TAB_TIMELINE, TAB_EXPORT, TAB_IMAGES, TAB_LIVE = range(6)
 
 
 class ImageSetExplorer(ActionWidget):
@@ -59,6 +66,10 @@ class ImageSetExplorer(ActionWidget):
         The client in use (None until connected).
     preview : PreviewPanel
         The Images tab: a few frames of the form's image set (and version), on request.
+    live : ObservePanel
+        The Live tab: the states "Follow while LOCKED" observed (:meth:`follow`).
+    observed : pandas.DataFrame or None
+        The last :func:`hi_widgets.observed_frame` of :meth:`follow`.
 
     Examples
     --------
@@ -105,8 +116,18 @@ class ImageSetExplorer(ActionWidget):
             layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.fetch_button.add_class("hi-fetch-all")
+        self.follow_button = w.Button(
+            description="Follow while LOCKED",
+            icon="eye",
+            disabled=True,
+            tooltip="Poll the image set until its operation ends; time the states as seen",
+            layout=w.Layout(width="auto", min_width="fit-content"),
+        )
+        self.follow_button.add_class("hi-follow")
         self.runner.on_click(self.get_button, self.get)
         self.runner.on_click(self.fetch_button, self.fetch_all)
+        self.runner.on_click(self.follow_button, self.follow)
+        self.observed: pd.DataFrame | None = None
 
         self.search = SearchPanel(on_pick=self._picked)
         self.runner.on_click(self.search.button, self.run_search)
@@ -138,9 +159,17 @@ class ImageSetExplorer(ActionWidget):
         self.timeline.observe(self._timeline_clicked, names="selected_version")
         self.export = ExportPanel(self.status, basename="versions")
         self.preview = PreviewPanel(self.runner, self.status, self._preview_target)
+        self.live = ObservePanel()
         self.tabs = w.Tab(
-            children=[self.properties, self.table, self.timeline, self.export, self.preview],
-            titles=("Properties", "Versions", "Timeline", "Export", "Images"),
+            children=[
+                self.properties,
+                self.table,
+                self.timeline,
+                self.export,
+                self.preview,
+                self.live,
+            ],
+            titles=("Properties", "Versions", "Timeline", "Export", "Images", "Live"),
         )
         self.tabs.add_class("hi-tabs")
 
@@ -149,7 +178,7 @@ class ImageSetExplorer(ActionWidget):
             self.form,
             self.search_toggle,
             self.search,
-            self._action_row(self.get_button, self.fetch_button),
+            self._action_row(self.get_button, self.fetch_button, self.follow_button),
             self.runner.box,
             self.status,
             self.tabs,
@@ -184,6 +213,7 @@ class ImageSetExplorer(ActionWidget):
         blocked = self.runner.busy or self.client is None or not self.form.valid
         self.get_button.disabled = blocked
         self.fetch_button.disabled = blocked
+        self.follow_button.disabled = blocked
         self.preview.show_button.disabled = blocked
         datastore_ok = not self.form.errors.get("datastoreId")
         self.search.button.disabled = self.runner.busy or self.client is None or not datastore_ok
@@ -302,6 +332,75 @@ class ImageSetExplorer(ActionWidget):
             on_success=done,
             on_error=self._failed,
             label="Fetching versions…",
+        )
+
+    def follow(
+        self,
+        *,
+        timeout: float = 900.0,
+        first_interval: float = 1.0,
+        max_interval: float = 30.0,
+        clock: Clock | None = None,
+    ) -> bool:
+        """Poll the form's image set until it is no longer LOCKED; show what was observed.
+
+        Runs in the background (Cancel stops it between polls); the Live tab shows
+        :func:`hi_widgets.observed_frame` of the polls, durations labelled as observed.
+        The arguments are those of :func:`hi_widgets.iter_observations`.
+
+        Returns
+        -------
+        bool
+            True if the action started.
+        """
+        if not self._can_run():
+            return False
+        datastore_id, image_set_id, _version = self.form.values()
+        client = self.client
+
+        def job(cancel: threading.Event) -> list[dict[str, Any]]:
+            polls: list[dict[str, Any]] = []
+            for poll in iter_observations(
+                client,
+                datastore_id,
+                image_set_id,
+                timeout=timeout,
+                first_interval=first_interval,
+                max_interval=max_interval,
+                clock=clock,
+                cancel=cancel,
+            ):
+                polls.append(poll)
+                self.runner.report(Progress(len(polls), None, "polls"))
+            return polls
+
+        def done(polls: list[dict[str, Any]]) -> None:
+            frame = observed_frame(polls)
+            self.observed = frame
+            self.live.set_frame(frame)
+            self.tabs.selected_index = TAB_LIVE
+            last = polls[-1] if polls else None
+            if last is None:
+                self.status.show("Stopped before any poll was answered.", "warning")
+            elif last["imageSetState"] == "LOCKED":
+                self.status.show(
+                    f"Still LOCKED ({last['imageSetWorkflowStatus']}) when following stopped.",
+                    "warning",
+                )
+            else:
+                self.status.show(
+                    f"Image set {image_set_id}: {last['imageSetState']} / "
+                    f"{last['imageSetWorkflowStatus']} (version {last['versionId']}) after "
+                    f"{len(polls)} polls; durations in the Live tab are observed.",
+                    "info",
+                )
+
+        return self.runner.start(
+            job,
+            on_success=done,
+            on_error=self._failed,
+            label="Following the image set…",
+            unit="polls",
         )
 
     def _failed(self, error: BaseException) -> None:
