@@ -28,10 +28,14 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing and this user cannot apt-get install it; browser tests will be skipped"; fi; }
 
+# ruff; mypy strict on the package and lighter on the tests (tests/mypy.ini); numpydoc's
+# parameter and returns checks on the public API.
 lint: $(STAMP)
 	$(BIN)/ruff check hi_widgets tests benchmarks notebooks docs conftest.py
 	$(BIN)/ruff format --check hi_widgets tests benchmarks notebooks docs conftest.py
 	$(BIN)/mypy
+	$(BIN)/mypy --config-file tests/mypy.ini
+	PYTHONPATH=. $(BIN)/python docs/_ext/docstring_check.py
 
 # The site, offline, with every notebook executed. -W --keep-going -n: a broken reference,
 # a public name without a docstring or a failing notebook fails the build (all reported).

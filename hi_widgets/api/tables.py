@@ -193,7 +193,8 @@ def _timestamps(values: Any) -> pd.arrays.DatetimeArray:
             index = pd.to_datetime(objects, utc=True, format="ISO8601")
         else:
             index = pd.to_datetime(objects, utc=True)
-    return index.as_unit(TIME_UNIT).array
+    result: pd.arrays.DatetimeArray = index.as_unit(TIME_UNIT).array
+    return result
 
 
 def _convert(values: Any, kind: str) -> Any:
@@ -304,7 +305,8 @@ def versions_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.Da
         "versionId"
     ].transform("max")
     frame["isLatest"] = (frame["versionId"] == latest).fillna(False).astype("boolean")
-    return frame
+    result: pd.DataFrame = frame
+    return result
 
 
 def empty_versions_frame() -> pd.DataFrame:
@@ -372,7 +374,8 @@ def image_sets_frame(
     kinds = {**_SUMMARY_KINDS, **tag_kinds, **dict.fromkeys(sorted(extra), "string")}
     columns, n = _columns_from(flat, list(kinds))
     data = {name: _convert(columns[name], kind) for name, kind in kinds.items()}
-    return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
+    result: pd.DataFrame = pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
+    return result
 
 
 def apply_schema(df: pd.DataFrame) -> pd.DataFrame:
@@ -395,4 +398,5 @@ def apply_schema(df: pd.DataFrame) -> pd.DataFrame:
         column: (_convert(df[column].array, kinds[column]) if column in kinds else df[column])
         for column in df.columns
     }
-    return pd.DataFrame(data, index=df.index, columns=df.columns)
+    result: pd.DataFrame = pd.DataFrame(data, index=df.index, columns=df.columns)
+    return result

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from hi_widgets.bulk._pool import Item, Outcome
+from hi_widgets.api.items import Item
+from hi_widgets.bulk._pool import Outcome
 from hi_widgets.bulk.engine import Engine
 
 ERROR_COLUMNS: tuple[str, ...] = ("datastoreId", "imageSetId", "error", "message", "retryable")
@@ -143,7 +144,10 @@ def _errors_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         for column in ERROR_COLUMNS[:-1]
     }
     data["retryable"] = pd.array([row["retryable"] for row in rows], dtype="boolean")
-    return pd.DataFrame(data, columns=list(ERROR_COLUMNS), index=pd.RangeIndex(len(rows)))
+    result: pd.DataFrame = pd.DataFrame(
+        data, columns=list(ERROR_COLUMNS), index=pd.RangeIndex(len(rows))
+    )
+    return result
 
 
 # -------------------------------------------------------------------------------- input

@@ -23,7 +23,7 @@ __all__ = ["EXPORT_FORMATS", "build_parser", "main"]
 # ----------------------------------------------------------------------- sandbox command
 
 
-def _add_sandbox(subparsers: argparse._SubParsersAction) -> None:
+def _add_sandbox(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # The sandbox owns its options (it also runs alone: python -m hi_widgets.sandbox).
     parser = subparsers.add_parser(
         "sandbox", help=sandbox_command.HELP, description=sandbox_command.DESCRIPTION
@@ -34,7 +34,7 @@ def _add_sandbox(subparsers: argparse._SubParsersAction) -> None:
 # -------------------------------------------------------------------------- demo command
 
 
-def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="serve the explorer as a Voila app on the local sandbox until Ctrl-C",

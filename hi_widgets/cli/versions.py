@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 EXPORT_FORMATS = ("csv", "parquet", "json")  # hi_widgets.export.files.FORMATS, without the import
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``versions`` subcommand to the ``hi-widgets`` parser."""
     parser = subparsers.add_parser(
         "versions",
@@ -230,4 +230,5 @@ def _fetch_until_interrupted(fetch: Callable[[threading.Event], FetchResult]) ->
             cancel.set()
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["result"]
+    result: FetchResult = outcome["result"]
+    return result

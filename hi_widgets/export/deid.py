@@ -332,7 +332,8 @@ class Deidentifier:
         out = diff.iloc[keep].reset_index(drop=True)
         for column, values in (("path", paths), ("old", olds), ("new", news)):
             out[column] = pd.Series(values, index=out.index, dtype=diff[column].dtype)
-        return out
+        result: pd.DataFrame = out
+        return result
 
     def changes(self, log: pd.DataFrame) -> pd.DataFrame:
         """De-identify a change log (:func:`hi_widgets.fetch_changes`).
@@ -354,7 +355,8 @@ class Deidentifier:
         out = out.sort_values("_position", kind="stable").drop(columns="_position")
         out = out.reset_index(drop=True)
         if "seriesInstanceUID" not in out.columns:
-            return out
+            result: pd.DataFrame = out
+            return result
         uids = self._map(out["seriesInstanceUID"])
         if "series" in out.columns:
             out["series"] = pd.Series(
@@ -369,7 +371,8 @@ class Deidentifier:
                 dtype=out["series"].dtype,
             )
         out["seriesInstanceUID"] = uids
-        return out
+        result = out
+        return result
 
 
 def deidentify(

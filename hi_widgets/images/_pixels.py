@@ -136,18 +136,22 @@ def decode_image_frame(
 
 def _decode(data: bytes, kind: str, attributes: Mapping[str, Any]) -> np.ndarray:
     if data.startswith(_JPEG) or kind == "image/jpeg":
-        return _imagecodecs().jpeg8_decode(data)
+        result: np.ndarray = _imagecodecs().jpeg8_decode(data)
+        return result
     if kind == "image/j2c":
-        return _imagecodecs().jpeg2k_decode(data)
+        result = _imagecodecs().jpeg2k_decode(data)
+        return result
     if kind in _HTJ2K_TYPES or data.startswith((_J2K_CODESTREAM, _JP2_BOX)):
         codecs = _imagecodecs()
         try:
-            return codecs.htj2k_decode(data)
+            result = codecs.htj2k_decode(data)
+            return result
         except Exception:
             if kind in _HTJ2K_TYPES:
                 raise
             # A classic JPEG 2000 codestream sent as octet-stream: openjpeg reads it.
-            return codecs.jpeg2k_decode(data)
+            result = codecs.jpeg2k_decode(data)
+            return result
     return _raw(data, attributes)
 
 

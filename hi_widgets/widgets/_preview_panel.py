@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import ipywidgets as w
 
@@ -27,6 +27,9 @@ from hi_widgets.plots.images import plot_previews
 from hi_widgets.widgets._runner import BackgroundRunner
 from hi_widgets.widgets._status import StatusArea
 
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
+
 __all__ = ["PreviewPanel", "PreviewTarget", "show_png"]
 
 
@@ -40,7 +43,7 @@ def show_png(image: w.Image, png: bytes) -> None:
 class PreviewTarget(NamedTuple):
     """What to preview: a client and an image set (version None: the latest)."""
 
-    client: Any
+    client: HealthImagingClient
     datastore_id: str
     image_set_id: str
     version_id: int | str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import pandas as pd
@@ -25,6 +25,9 @@ from hi_widgets.widgets._grid import FrameGrid
 from hi_widgets.widgets._html import record_html
 from hi_widgets.widgets._preview_panel import PreviewPanel, PreviewTarget
 from hi_widgets.widgets._timeline import InteractiveTimeline
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 __all__ = ["VersionBrowser"]
 
@@ -109,7 +112,12 @@ class VersionBrowser(ActionWidget):
     diff = traitlets.Instance(pd.DataFrame, allow_none=True, help="the last comparison")
 
     def __init__(
-        self, client: Any, datastore_id: str, image_set_id: str, *, load: bool = True
+        self,
+        client: HealthImagingClient,
+        datastore_id: str,
+        image_set_id: str,
+        *,
+        load: bool = True,
     ) -> None:
         datastore_id = validate_datastore_id(datastore_id)
         image_set_id = validate_image_set_id(image_set_id)
@@ -184,7 +192,9 @@ class VersionBrowser(ActionWidget):
         self.preview = PreviewPanel(
             self.runner,
             self.status,
-            lambda: PreviewTarget(self.client, datastore_id, image_set_id, self.selected_version),
+            lambda: PreviewTarget(
+                self._require_client(), datastore_id, image_set_id, self.selected_version
+            ),
         )
         self.tabs = w.Tab(
             children=[
@@ -250,7 +260,7 @@ class VersionBrowser(ActionWidget):
 
         def job(cancel: threading.Event) -> pd.DataFrame:
             frame = fetch_history(
-                self.client,
+                self._require_client(),
                 self.datastore_id,
                 self.image_set_id,
                 progress=self.runner.report,
@@ -340,7 +350,9 @@ class VersionBrowser(ActionWidget):
     def _fetch_details(self, version: int) -> None:
         """GetImageSet of ``version`` and then of whatever is selected now (cached)."""
         while version not in self._details:
-            record = get_image_set(self.client, self.datastore_id, self.image_set_id, version)
+            record = get_image_set(
+                self._require_client(), self.datastore_id, self.image_set_id, version
+            )
             self._details[version] = dict(record)
             version = self.selected_version or version
 
@@ -382,7 +394,9 @@ class VersionBrowser(ActionWidget):
             self.to_version_id.value = b
 
         def job(_cancel: threading.Event) -> pd.DataFrame:
-            return diff_versions(self.client, self.datastore_id, self.image_set_id, a, b)
+            return diff_versions(
+                self._require_client(), self.datastore_id, self.image_set_id, a, b
+            )
 
         return self.runner.start(
             job,
@@ -456,7 +470,7 @@ class VersionBrowser(ActionWidget):
         self._diff_opened = True
         numbers = sorted(int(v) for v in self.versions["versionId"].dropna())
         pairs = list(zip(numbers[-2::-1], numbers[:0:-1], strict=True))[:MAX_PAIRS_SEARCHED]
-        client, ds, image_set = self.client, self.datastore_id, self.image_set_id
+        client, ds, image_set = self._require_client(), self.datastore_id, self.image_set_id
 
         def job(cancel: threading.Event) -> tuple[int, int, pd.DataFrame, int]:
             first: tuple[int, int, pd.DataFrame] | None = None
