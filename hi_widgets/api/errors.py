@@ -350,7 +350,7 @@ def _message(
         subject = f"{_LABELS[key]} {identifiers[key]}" if key else "the resource"
         # Only what contains the missing resource scopes it: an image set is in a
         # datastore, never the other way round.
-        containers = _CONTAINERS.get(key, ())
+        containers = _CONTAINERS.get(key, ()) if key else ()
         others = {k: identifiers[k] for k in containers if identifiers.get(k)}
         scope = f" in {_describe(others)}" if others else ""
         return f"Not found: {subject}{scope} ({operation}). {_NOT_FOUND_HINTS[key]}{said}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
 from hi_widgets._version import __version__
 from hi_widgets.cli import demo_app as app
@@ -23,7 +24,7 @@ __all__ = ["EXPORT_FORMATS", "build_parser", "main"]
 # ----------------------------------------------------------------------- sandbox command
 
 
-def _add_sandbox(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_sandbox(subparsers: argparse._SubParsersAction[Any]) -> None:
     # The sandbox owns its options (it also runs alone: python -m hi_widgets.sandbox).
     parser = subparsers.add_parser(
         "sandbox", help=sandbox_command.HELP, description=sandbox_command.DESCRIPTION
@@ -34,7 +35,7 @@ def _add_sandbox(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 # -------------------------------------------------------------------------- demo command
 
 
-def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_demo(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="serve the explorer as a Voila app on the local sandbox until Ctrl-C",

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 EXPORT_FORMATS = ("csv", "parquet", "json")  # hi_widgets.export.files.FORMATS, without the import
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``versions`` subcommand to the ``hi-widgets`` parser."""
     parser = subparsers.add_parser(
         "versions",
