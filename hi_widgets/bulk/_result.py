@@ -70,7 +70,13 @@ class FetchStats:
     cancelled: bool = False
 
     def summary(self) -> str:
-        """Return a one-line human summary."""
+        """Return a one-line human summary.
+
+        Returns
+        -------
+        str
+            Versions, image sets done and failed, requests, retries and the time taken.
+        """
         parts = [f"{self.versions} versions of {self.completed}/{self.items} image sets"]
         if self.failed:
             parts.append(f"{self.failed} failed")
@@ -128,7 +134,13 @@ class FetchResult:
         return self.stats.failed == 0 and not self.stats.cancelled
 
     def summary(self) -> str:
-        """Return a one-line human summary (see :meth:`FetchStats.summary`)."""
+        """Return a one-line human summary.
+
+        Returns
+        -------
+        str
+            :meth:`FetchStats.summary` of :attr:`stats`.
+        """
         summary = self.stats.summary()
         if self.warnings:
             summary += f"; {len(self.warnings)} warning(s)"
