@@ -37,10 +37,14 @@ $(AXE_JS):
 	npm install --prefix .cache/axe --no-audit --no-fund --silent axe-core@$(AXE_VERSION)
 axe: $(AXE_JS)
 
+# ruff; mypy strict on the package and lighter on the tests (tests/mypy.ini); numpydoc's
+# parameter and returns checks on the public API.
 lint: $(STAMP)
 	$(BIN)/ruff check hi_widgets tests benchmarks notebooks docs conftest.py
 	$(BIN)/ruff format --check hi_widgets tests benchmarks notebooks docs conftest.py
 	$(BIN)/mypy
+	$(BIN)/mypy --config-file tests/mypy.ini
+	PYTHONPATH=. $(BIN)/python docs/_ext/docstring_check.py
 
 # The site, offline, with every notebook executed. -W --keep-going -n: a broken reference,
 # a public name without a docstring or a failing notebook fails the build (all reported).

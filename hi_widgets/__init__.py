@@ -67,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "plot_previews": "plots.images",
     "preview_image_set": "images.preview",
     "RECORD_FIELDS": "api.records",
+    "ImageSetRecord": "api.records",
     "iter_observations": "api.observe",
     "observed_frame": "api.observe",
     "BatchFetcher": "widgets",
@@ -89,6 +90,7 @@ __all__ = [
     "ImageFrameCache",
     "ImagePreview",
     "ImageSetExplorer",
+    "ImageSetRecord",
     "InternalServerError",
     "InvalidIdentifierError",
     "Progress",
@@ -171,7 +173,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from hi_widgets.api.observe import iter_observations, observed_frame
     from hi_widgets.api.progress import Progress
     from hi_widgets.api.queries import fetch_history, fetch_image_sets
-    from hi_widgets.api.records import RECORD_FIELDS
+    from hi_widgets.api.records import RECORD_FIELDS, ImageSetRecord
     from hi_widgets.api.tables import image_sets_frame, versions_frame
     from hi_widgets.bulk import FetchResult, FetchStats, fetch_datastore, fetch_versions, refresh
     from hi_widgets.changes.diff import diff_metadata, diff_versions, flatten_metadata

@@ -25,6 +25,7 @@ import io
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import matplotlib
 
@@ -91,7 +92,9 @@ def history_records(shift: timedelta = timedelta(0)) -> list[dict]:
     example = load(HISTORY)
     items = as_boto3(example)["imageSetPropertiesList"]
     datastore_id = example["request"]["datastoreId"]
-    records = [normalize_image_set(item, datastore_id=datastore_id) for item in items]
+    records: list[dict[str, Any]] = [
+        dict(normalize_image_set(item, datastore_id=datastore_id)) for item in items
+    ]
     for record in records:
         record["createdAt"] += shift
     return records
@@ -232,7 +235,8 @@ def test_no_derived_time_grows_with_the_image_sets_age():
 def _bars(frame: pd.DataFrame) -> list[tuple[float, float]]:
     ax = plot_version_timeline(frame)
     versions = next(c for c in ax.collections if c.get_gid() == "versions")
-    return [(p.vertices[:4, 0].min(), p.vertices[:4, 0].max()) for p in versions.get_paths()]
+    corners = [np.asarray(p.vertices)[:4, 0] for p in versions.get_paths()]
+    return [(float(x.min()), float(x.max())) for x in corners]
 
 
 def test_list_image_set_versions_example_plots_sensibly():

@@ -6,6 +6,7 @@ import copy
 import json
 import threading
 from datetime import datetime, timezone
+from typing import Any
 
 import boto3
 import numpy as np
@@ -41,7 +42,7 @@ def instance(number: int) -> dict:
     }
 
 
-BASE = {
+BASE: dict[str, Any] = {
     "SchemaVersion": "1.1",
     "Patient": {"DICOM": {"PatientName": "DEMO^PATIENT^001", "PatientID": "DEMO-0001"}},
     "Study": {

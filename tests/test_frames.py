@@ -45,7 +45,7 @@ def assert_versions_schema(df: pd.DataFrame) -> None:
     assert isinstance(df["imageSetWorkflowStatus"].dtype, pd.CategoricalDtype)
     for column in ("createdAt", "updatedAt", "deletedAt", "lastAccessedAt"):
         assert df[column].dtype == UTC_US, column
-        assert str(df[column].dtype.tz) == "UTC"
+        assert str(getattr(df[column].dtype, "tz", None)) == "UTC"
     assert df["message"].dtype == string
     assert df["imageSetArn"].dtype == string
     assert df["forced"].dtype == pd.BooleanDtype()

@@ -74,7 +74,7 @@ def _new_datastore(sb, client, **options) -> str:
 
 def _import_ct(sb, client, datastore, bucket) -> str:
     boto3.client("s3").put_object(
-        Bucket=bucket, Key="dicom_input/ct.dcm", Body=Path(get_testdata_file(CT)).read_bytes()
+        Bucket=bucket, Key="dicom_input/ct.dcm", Body=Path(str(get_testdata_file(CT))).read_bytes()
     )
     job = client.start_dicom_import_job(
         jobName="python_usage_demo_job",

@@ -92,7 +92,9 @@ class CountingBuilder:
 
 
 def _templates(builder: CountingBuilder):
-    return demo_cache.cached(demo_cache.source_paths(demo_dicom.SOURCE_FILES), builder)
+    sources = demo_cache.source_paths(demo_dicom.SOURCE_FILES)
+    assert sources is not None, "pydicom's test files are installed"
+    return demo_cache.cached(sources, builder)
 
 
 @pytest.mark.slow

@@ -37,7 +37,7 @@ GOOD_FILES = (CT, MR, MR_RLE, MULTIFRAME, RTDOSE)
 
 
 def _bytes(name: str) -> bytes:
-    return Path(get_testdata_file(name)).read_bytes()
+    return Path(str(get_testdata_file(name))).read_bytes()
 
 
 def _dataset(name: str):

@@ -34,7 +34,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid  # noqa: E4
 from hi_widgets import sandbox  # noqa: E402
 from hi_widgets.sandbox.dicom.import_jobs import reaches_aws  # noqa: E402
 from hi_widgets.sandbox.dicom.limits import ImportLimits  # noqa: E402
-from hi_widgets.sandbox.dicom.read import read_instance  # noqa: E402
+from hi_widgets.sandbox.dicom.read import Failure, read_instance  # noqa: E402
 
 ROLE = "arn:aws:iam::123456789012:role/ImportJobDataAccessRole"
 DELAY = 2.0
@@ -174,6 +174,7 @@ def test_pixel_data_claiming_more_than_the_limit_is_never_decoded(sb, s3_bucket)
 
 def _frame_bytes() -> int:
     instance = read_instance("ct.dcm", _ct())
+    assert not isinstance(instance, Failure), instance
     return sum(len(frame.htj2k) for frame in instance.frames)
 
 

@@ -31,7 +31,7 @@ DELAY = 2.0
 
 
 def _bytes(name: str) -> bytes:
-    return Path(get_testdata_file(name)).read_bytes()
+    return Path(str(get_testdata_file(name))).read_bytes()
 
 
 def _dataset(name: str):

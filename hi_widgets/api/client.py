@@ -115,9 +115,10 @@ def make_client(
     if config is not None:
         defaults = defaults.merge(config)
     with translate("CreateClient"):
-        return session.client(
+        result: HealthImagingClient = session.client(
             SERVICE_NAME,  # type: ignore[call-overload]  # the stubs want a literal name
             region_name=region,
             endpoint_url=endpoint_url,
             config=defaults,
         )
+        return result

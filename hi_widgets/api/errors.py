@@ -62,7 +62,13 @@ class HealthImagingError(Exception):
         self.service_message = service_message
 
     def details(self) -> str:
-        """Return operation, identifiers, request id and the service's own words."""
+        """Return operation, identifiers, request id and the service's own words.
+
+        Returns
+        -------
+        str
+            One ``name: value`` line per detail known.
+        """
         lines = [f"error: {type(self).__name__}" + (f" ({self.code})" if self.code else "")]
         if self.operation:
             lines.append(f"operation: {self.operation}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hi_widgets.api.criteria import Span
 from hi_widgets.api.criteria import search_criteria as build_criteria
@@ -21,6 +21,7 @@ from hi_widgets.api.ids import (
 )
 from hi_widgets.api.metadata_blob import decode_metadata
 from hi_widgets.api.progress import ProgressCallback
+from hi_widgets.api.records import ImageSetRecord
 from hi_widgets.api.walk import (
     STRATEGIES,
     Cancelled,
@@ -32,12 +33,18 @@ from hi_widgets.api.walk import (
     walk_versions,
 )
 
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
+
 log = logging.getLogger(__name__)
 
 
 def get_image_set(
-    client: Any, datastore_id: str, image_set_id: str, version_id: str | int | None = None
-) -> dict[str, Any]:
+    client: HealthImagingClient,
+    datastore_id: str,
+    image_set_id: str,
+    version_id: str | int | None = None,
+) -> ImageSetRecord:
     """Fetch one version of an image set (the latest when ``version_id`` is None).
 
     Parameters
@@ -76,7 +83,7 @@ def get_image_set(
 
 
 def iter_versions(
-    client: Any,
+    client: HealthImagingClient,
     datastore_id: str,
     image_set_id: str,
     *,
@@ -84,7 +91,7 @@ def iter_versions(
     progress: ProgressCallback | None = None,
     on_missing: MissingCallback | None = None,
     cancel: threading.Event | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[ImageSetRecord]:
     """Yield a normalized record for every version of an image set, newest first.
 
     Parameters
@@ -110,10 +117,11 @@ def iter_versions(
     cancel
         When set, the iteration stops before its next request.
 
-    Yields
-    ------
-    dict
-        Normalized records, each version once. List items lack ``imageSetArn``,
+    Returns
+    -------
+    iterator of ImageSetRecord
+        Normalized records (:class:`hi_widgets.api.records.ImageSetRecord`), each
+        version once, yielded as the pages arrive. List items lack ``imageSetArn``,
         ``lastAccessedAt`` and ``storageTier`` (the service does not return them there):
         those are None.
 
@@ -139,15 +147,24 @@ def iter_versions(
     )
 
 
-def _until_cancelled(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _until_cancelled(records: Iterator[ImageSetRecord]) -> Iterator[ImageSetRecord]:
     try:
         yield from records
     except Cancelled:
         return
 
 
-def list_datastores(client: Any, *, status: str | None = None) -> list[dict[str, Any]]:
+def list_datastores(
+    client: HealthImagingClient, *, status: str | None = None
+) -> list[dict[str, Any]]:
     """Return every datastore summary (all pages), optionally only those with ``status``.
+
+    Parameters
+    ----------
+    client
+        A boto3 ``medical-imaging`` client.
+    status
+        Only datastores in this state (``"ACTIVE"``, ``"CREATING"``, ...); None: all.
 
     Returns
     -------
@@ -161,18 +178,18 @@ def list_datastores(client: Any, *, status: str | None = None) -> list[dict[str,
     >>> [(d["datastoreName"], d["datastoreStatus"]) for d in datastores]
     [('demo-radiology', 'ACTIVE'), ('demo-oncology', 'ACTIVE')]
     """
-    params = {"datastoreStatus": status} if status else {}
+    params: dict[str, Any] = {"datastoreStatus": status} if status else {}
     paginator = client.get_paginator("list_datastores")
     with translate("ListDatastores"):
         return [
-            summary
+            dict(summary)
             for page in paginator.paginate(**params)
             for summary in page.get("datastoreSummaries", [])
         ]
 
 
 def search_image_sets(
-    client: Any,
+    client: HealthImagingClient,
     datastore_id: str,
     *,
     patient_id: str | None = None,
@@ -187,6 +204,9 @@ def search_image_sets(
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Search a datastore's image sets with SearchImageSets (all pages, up to ``limit``).
+
+    At most two criteria may be given (the service's limit); see
+    :func:`hi_widgets.api.criteria.search_criteria`, which checks them before any request.
 
     Parameters
     ----------
@@ -206,9 +226,6 @@ def search_image_sets(
         SearchImageSets' ``searchCriteria`` dict as is, instead of the keywords above.
     limit
         Summaries returned at most; None: all.
-
-    At most two criteria may be given (the service's limit); see
-    :func:`hi_widgets.api.criteria.search_criteria`, which checks them before any request.
 
     Returns
     -------
@@ -242,11 +259,36 @@ def search_image_sets(
 
 
 def get_image_set_metadata(
-    client: Any, datastore_id: str, image_set_id: str, version_id: str | int | None = None
+    client: HealthImagingClient,
+    datastore_id: str,
+    image_set_id: str,
+    version_id: str | int | None = None,
 ) -> dict[str, Any]:
     """Return the image set metadata document (Patient/Study/Series/Instances), gunzipped.
 
     The document contains PHI.
+
+    Parameters
+    ----------
+    client
+        A boto3 ``medical-imaging`` client.
+    datastore_id, image_set_id
+        32 lower-case letters and digits each; checked before any request.
+    version_id
+        A version number (``int`` or digits); None or blank for the latest.
+
+    Returns
+    -------
+    dict
+        The document, as GetImageSetMetadata's JSON (``SchemaVersion``, ``DatastoreID``,
+        ``ImageSetID``, ``Patient``, ``Study``).
+
+    Raises
+    ------
+    InvalidIdentifierError
+        Before any request, if an identifier is malformed.
+    HealthImagingError
+        The subclass matching the service error.
 
     Examples
     --------

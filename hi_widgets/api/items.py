@@ -119,7 +119,12 @@ def _fields(line: str, header: _Header | None) -> tuple[str | None, str]:
             )
         if header is not None and header.datastore is None:
             raise ValueError("2 fields, but the header names only an imageSetId column")
-        if header is not None and header.image_set < header.datastore:  # type: ignore[operator]
+        datastore_column = None if header is None else header.datastore
+        if (
+            header is not None
+            and datastore_column is not None
+            and header.image_set < datastore_column
+        ):
             return fields[1], fields[0]
         return fields[0], fields[1]
     row = next(csv.reader([line], delimiter=header.delimiter))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -166,13 +166,16 @@ def _polls(
         except ThrottlingError:
             record = None
         if record is not None:
-            observation = {"seenAt": clock.now(), **{k: record[k] for k in _STATE_KEYS}}
+            observation = {
+                "seenAt": clock.now(),
+                **{k: cast("dict[str, Any]", record)[k] for k in _STATE_KEYS},
+            }
             observation["updatedAt"] = record["updatedAt"]
             observation["message"] = record["message"]
             yield observation
             if record["imageSetState"] != "LOCKED":
                 return
-            state = tuple(record[k] for k in _STATE_KEYS)
+            state = tuple(cast("dict[str, Any]", record)[k] for k in _STATE_KEYS)
             interval = first_interval if state != last else min(interval * backoff, max_interval)
             last = state
         else:
@@ -240,4 +243,4 @@ def observed_frame(observations: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     before = frame["lastSeenAt"].shift(1)
     after = frame["firstSeenAt"].shift(-1)
     frame["observedAtMost"] = (after - before).astype(np.dtype(f"timedelta64[{TIME_UNIT}]"))
-    return frame.reset_index(drop=True)
+    return cast(pd.DataFrame, frame.reset_index(drop=True))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -17,11 +17,14 @@ from hi_widgets.api.progress import ProgressCallback
 from hi_widgets.api.tables import image_sets_frame, versions_frame
 from hi_widgets.api.walk import Strategy
 
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
+
 __all__ = ["fetch_history", "fetch_image_sets"]
 
 
 def fetch_image_sets(
-    client: Any,
+    client: HealthImagingClient,
     datastore_id: str,
     *,
     patient_id: str | None = None,
@@ -80,7 +83,7 @@ def fetch_image_sets(
 
 
 def fetch_history(
-    client: Any,
+    client: HealthImagingClient,
     datastore_id: str,
     image_set_id: str,
     *,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -197,7 +197,8 @@ def _timestamps(values: Any) -> pd.arrays.DatetimeArray:
             index = pd.to_datetime(objects, utc=True, format="ISO8601")
         else:
             index = pd.to_datetime(objects, utc=True)
-    return index.as_unit(TIME_UNIT).array
+    result: pd.arrays.DatetimeArray = index.as_unit(TIME_UNIT).array
+    return result
 
 
 def _convert(values: Any, kind: str) -> Any:
@@ -321,7 +322,8 @@ def versions_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.Da
     frame["sincePrevious"] = (frame["changedAt"] - previous).astype(_TIMEDELTA)
     latest = groups["versionId"].transform("max")
     frame["isLatest"] = (frame["versionId"] == latest).fillna(False).astype("boolean")
-    return frame
+    result: pd.DataFrame = frame
+    return result
 
 
 def changed_at(df: pd.DataFrame) -> pd.Series:
@@ -350,7 +352,7 @@ def changed_at(df: pd.DataFrame) -> pd.Series:
         first = pd.Series(_convert(df["versionId"].array, "Int64"), index=df.index) == 1
         use_created = result.isna() & first.fillna(False).astype(bool)
         result = result.where(~use_created, created)
-    return result.astype(_TIMESTAMP)
+    return cast("pd.Series[Any]", result.astype(_TIMESTAMP))
 
 
 def empty_versions_frame() -> pd.DataFrame:
@@ -418,7 +420,8 @@ def image_sets_frame(
     kinds = {**_SUMMARY_KINDS, **tag_kinds, **dict.fromkeys(sorted(extra), "string")}
     columns, n = _columns_from(flat, list(kinds))
     data = {name: _convert(columns[name], kind) for name, kind in kinds.items()}
-    return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
+    result: pd.DataFrame = pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
+    return result
 
 
 def apply_schema(df: pd.DataFrame) -> pd.DataFrame:
@@ -442,4 +445,5 @@ def apply_schema(df: pd.DataFrame) -> pd.DataFrame:
         column: (_convert(df[column].array, kinds[column]) if column in kinds else df[column])
         for column in df.columns
     }
-    return pd.DataFrame(data, index=df.index, columns=df.columns)
+    result: pd.DataFrame = pd.DataFrame(data, index=df.index, columns=df.columns)
+    return result

@@ -26,12 +26,15 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from hi_widgets.api.errors import AccessDeniedError, ResourceNotFoundError, translate
 from hi_widgets.api.metadata_blob import read_metadata_blob
 from hi_widgets.api.progress import ProgressCallback, report
-from hi_widgets.api.records import normalize_image_set
+from hi_widgets.api.records import ImageSetRecord, normalize_image_set
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 __all__ = [
     "PAGE_SIZE",
@@ -62,7 +65,7 @@ It raises :class:`Cancelled` instead of sending when the caller has been cancell
 MissingCallback = Callable[[int, ResourceNotFoundError], None]
 """``on_missing(version_number, error)`` for a version a GetImageSet walk did not find."""
 
-StopAt = Callable[[dict[str, Any]], bool]
+StopAt = Callable[[ImageSetRecord], bool]
 
 _METHODS = {
     "GetImageSet": "get_image_set",
@@ -77,7 +80,9 @@ class Cancelled(Exception):
     """Raised by a :data:`Send` that was cancelled before sending its request."""
 
 
-def direct_send(client: Any, is_cancelled: Callable[[], bool] | None = None) -> Send:
+def direct_send(
+    client: HealthImagingClient, is_cancelled: Callable[[], bool] | None = None
+) -> Send:
     """Return a :data:`Send` calling ``client`` directly, one attempt per request."""
 
     def send(operation: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +93,7 @@ def direct_send(client: Any, is_cancelled: Callable[[], bool] | None = None) -> 
             response = getattr(client, _METHODS[operation])(**params)
             if operation == "GetImageSetMetadata":  # read inside: a dropped body is retryable
                 read_metadata_blob(response)
-            return response
+            return cast("dict[str, Any]", response)
 
     return send
 
@@ -109,7 +114,7 @@ def _pages(send: Send, operation: str, params: dict[str, Any]) -> Iterator[dict[
 
 def get_version(
     send: Send, datastore_id: str, image_set_id: str, version: int | str | None = None
-) -> dict[str, Any]:
+) -> ImageSetRecord:
     """One GetImageSet (the latest version when ``version`` is None), normalized."""
     params = {"datastoreId": datastore_id, "imageSetId": image_set_id}
     if version is not None:
@@ -125,8 +130,8 @@ def _list_walk(
     progress: ProgressCallback | None,
     stop_at: StopAt | None,
     seen: set[int],
-    if_denied: Callable[[], Iterator[dict[str, Any]]] | None,
-) -> Iterator[dict[str, Any]]:
+    if_denied: Callable[[], Iterator[ImageSetRecord]] | None,
+) -> Iterator[ImageSetRecord]:
     params = {"datastoreId": datastore_id, "imageSetId": image_set_id}
     pages = _pages(send, "ListImageSetVersions", params)
     try:
@@ -167,9 +172,9 @@ def _get_walk(
     progress: ProgressCallback | None,
     stop_at: StopAt | None,
     on_missing: MissingCallback | None,
-    latest: dict[str, Any] | None,
+    latest: ImageSetRecord | None,
     seen: set[int],
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[ImageSetRecord]:
     if latest is None:
         latest = get_version(send, datastore_id, image_set_id)
     total = latest["versionId"]
@@ -204,8 +209,8 @@ def walk_versions(
     progress: ProgressCallback | None = None,
     on_missing: MissingCallback | None = None,
     stop_at: StopAt | None = None,
-    latest: dict[str, Any] | None = None,
-) -> Iterator[dict[str, Any]]:
+    latest: ImageSetRecord | None = None,
+) -> Iterator[ImageSetRecord]:
     """Yield every version of one image set once, newest first (identifiers pre-checked).
 
     Parameters
@@ -224,7 +229,7 @@ def walk_versions(
     """
     seen: set[int] = set()
 
-    def by_get() -> Iterator[dict[str, Any]]:
+    def by_get() -> Iterator[ImageSetRecord]:
         return _get_walk(
             send, datastore_id, image_set_id, progress, stop_at, on_missing, latest, seen
         )

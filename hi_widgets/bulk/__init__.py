@@ -36,9 +36,9 @@ and the public functions in ``_fetch``, ``_datastore`` and ``_refresh``.
 over the GetImageSet and ListImageSetVersions quotas at once (see ``_routing``).
 """
 
+from hi_widgets.api.items import Item
 from hi_widgets.bulk._datastore import fetch_datastore
 from hi_widgets.bulk._fetch import fetch_versions
-from hi_widgets.bulk._pool import Item
 from hi_widgets.bulk._refresh import refresh
 from hi_widgets.bulk._result import ERROR_COLUMNS, FetchResult, FetchStats
 from hi_widgets.bulk.engine import BACKOFF_BASE, BACKOFF_CAP, MAX_ATTEMPTS

@@ -39,10 +39,11 @@ import secrets
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from hi_widgets.api.records import TIMESTAMP_FIELDS
-from hi_widgets.bulk._pool import Item, Outcome
+from hi_widgets.api.items import Item
+from hi_widgets.api.records import TIMESTAMP_FIELDS, ImageSetRecord
+from hi_widgets.bulk._pool import Outcome
 from hi_widgets.export.atomic import atomic_write
 
 log = logging.getLogger(__name__)
@@ -59,29 +60,29 @@ def fingerprint(inputs: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _encode(record: dict[str, Any]) -> dict[str, Any]:
+def _encode(record: ImageSetRecord) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()}
 
 
-def _decode(record: dict[str, Any]) -> dict[str, Any]:
+def _decode(record: dict[str, Any]) -> ImageSetRecord:
     for name in TIMESTAMP_FIELDS:
         if record.get(name) is not None:
             record[name] = datetime.fromisoformat(record[name])
-    return record
+    return cast(ImageSetRecord, record)  # written by _encode from a record
 
 
 def _mac(key: bytes, body: bytes) -> str:
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
-def signed_line(key: bytes, item: Item, records: list[dict[str, Any]]) -> bytes:
+def signed_line(key: bytes, item: Item, records: list[ImageSetRecord]) -> bytes:
     """One record line: the image set's JSON with its ``hmac`` member, and a newline."""
     body = json.dumps({"item": list(item), "records": [_encode(r) for r in records]}, default=str)
     raw = body.encode()
     return raw[:-1] + b', "hmac": "' + _mac(key, raw).encode() + b'"}\n'
 
 
-def verified_entry(key: bytes, line: bytes) -> tuple[Item, list[dict[str, Any]]] | None:
+def verified_entry(key: bytes, line: bytes) -> tuple[Item, list[ImageSetRecord]] | None:
     """Return the (item, records) of a record line, or None if it does not verify."""
     match = _SIGNED.match(line)
     if match is None:
@@ -128,7 +129,7 @@ class Checkpoint:
     def __init__(self, path: str | os.PathLike[str], call: str, inputs: Any) -> None:
         self.path = Path(path)
         header = {"format": FORMAT, "call": call, "inputs": fingerprint(inputs)}
-        self.done: dict[Item, list[dict[str, Any]]] = {}
+        self.done: dict[Item, list[ImageSetRecord]] = {}
         self.warnings: list[str] = []
         self.failed: OSError | None = None
         if not self.path.exists():

@@ -11,10 +11,11 @@ from typing import Any
 import pandas as pd
 
 from hi_widgets.api.ids import validate_datastore_id, validate_image_set_id
-from hi_widgets.api.items import validated_pairs
+from hi_widgets.api.items import Item, validated_pairs
 from hi_widgets.api.progress import ProgressCallback
+from hi_widgets.api.records import ImageSetRecord
 from hi_widgets.api.walk import Strategy, walk_versions
-from hi_widgets.bulk._pool import MAIN, Item, Task
+from hi_widgets.bulk._pool import MAIN, Task
 from hi_widgets.bulk._result import FetchResult
 from hi_widgets.bulk._routing import GET, LIST, Router, routed_task
 from hi_widgets.bulk._run import Plan, run_plan
@@ -22,8 +23,8 @@ from hi_widgets.bulk.engine import Engine
 from hi_widgets.limits.ratelimit import RateLimiter
 
 
-def _walk(engine: Engine, item: Item) -> list[dict[str, Any]]:
-    return list(walk_versions(engine.send, *item, strategy=engine.strategy))  # type: ignore[arg-type]
+def _walk(engine: Engine, item: Item) -> list[ImageSetRecord]:
+    return list(walk_versions(engine.send, *item, strategy=engine.strategy))
 
 
 def _latest_versions(items: Any) -> dict[Item, int]:

@@ -7,17 +7,17 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from hi_widgets.api.errors import HealthImagingError
 from hi_widgets.api.items import Item
 from hi_widgets.api.progress import ProgressCallback, report
+from hi_widgets.api.records import ImageSetRecord
 from hi_widgets.api.walk import Cancelled
 from hi_widgets.bulk.engine import Engine
 
 log = logging.getLogger(__name__)
 
-Work = Callable[[Item], list[dict[str, Any]]]
+Work = Callable[[Item], list[ImageSetRecord]]
 """Fetch one image set: its records (raises :class:`~hi_widgets.api.walk.Cancelled`)."""
 
 
@@ -38,7 +38,7 @@ class Task:
 class Outcome:
     """What became of one image set: its records, or the error that failed it."""
 
-    records: list[dict[str, Any]] | None = None
+    records: list[ImageSetRecord] | None = None
     error: BaseException | None = None
 
 
@@ -71,7 +71,7 @@ class Pool:
         self._done = 0
         self._total = total or 0
         self._counting = total is None  # else: every item is known before the first ends
-        self._futures: list[Future] = []
+        self._futures: list[Future[None]] = []
         self._executors = {
             lane: ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"hi-{lane}")
             for lane in lanes

@@ -6,7 +6,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -15,12 +15,12 @@ import pandas as pd
 
 from hi_widgets.api.criteria import search_criteria
 from hi_widgets.api.errors import HealthImagingError
-from hi_widgets.api.items import validated_pairs
+from hi_widgets.api.items import Item, validated_pairs
 from hi_widgets.api.progress import ProgressCallback
-from hi_widgets.api.records import RECORD_FIELDS
+from hi_widgets.api.records import RECORD_FIELDS, ImageSetRecord
 from hi_widgets.api.tables import versions_frame
 from hi_widgets.api.walk import Cancelled, Strategy, search_summaries, walk_versions
-from hi_widgets.bulk._pool import Item, Task
+from hi_widgets.bulk._pool import Task
 from hi_widgets.bulk._result import FetchResult
 from hi_widgets.bulk._run import Plan, run_plan
 from hi_widgets.bulk.engine import Engine
@@ -55,14 +55,14 @@ def _settled(signature: Signature) -> bool:
 
 def _known_walk(
     engine: Engine, known: Mapping[Item, Mapping[int, Signature]], item: Item
-) -> list[dict]:
+) -> list[ImageSetRecord]:
     """Return the versions of ``item`` newest first, down to the first one known and settled."""
 
     def is_known(record: Mapping[str, Any]) -> bool:
         signature = known[item].get(record["versionId"])
         return signature is not None and signature == _signature(record) and _settled(signature)
 
-    walk = walk_versions(engine.send, *item, strategy=engine.strategy, stop_at=is_known)  # type: ignore[arg-type]
+    walk = walk_versions(engine.send, *item, strategy=engine.strategy, stop_at=is_known)
     return list(walk)
 
 
@@ -184,7 +184,7 @@ def _plan(old: pd.DataFrame, strategy: Strategy, search: bool) -> Plan:
         work = functools.partial(_known_walk, engine, known)
         return [Task(item, work) for item in candidates]
 
-    def merged(fresh: list[dict[str, Any]]) -> pd.DataFrame:
+    def merged(fresh: list[ImageSetRecord]) -> pd.DataFrame:
         return _merge(old, fresh) if fresh else old
 
     inputs = {
@@ -224,12 +224,13 @@ def _refresh_candidates(
     return [item for item in items if item in wanted]
 
 
-def _merge(old: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
+def _merge(old: pd.DataFrame, records: list[ImageSetRecord]) -> pd.DataFrame:
     """Old rows plus fetched records; a fetched version replaces its old row."""
     columns = {}
+    as_mappings: Sequence[Mapping[str, Any]] = records  # looked up by a field name held in a str
     for name in RECORD_FIELDS:
         before = old[name].to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
         after = np.empty(len(records), dtype=object)
-        after[:] = [record[name] for record in records]
+        after[:] = [row[name] for row in as_mappings]
         columns[name] = np.concatenate([before, after])
     return versions_frame(pd.DataFrame(columns))

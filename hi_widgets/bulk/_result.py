@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from hi_widgets.bulk._pool import Item, Outcome
+from hi_widgets.api.items import Item
+from hi_widgets.bulk._pool import Outcome
 from hi_widgets.bulk.engine import Engine
 
 ERROR_COLUMNS: tuple[str, ...] = ("datastoreId", "imageSetId", "error", "message", "retryable")
@@ -69,7 +70,13 @@ class FetchStats:
     cancelled: bool = False
 
     def summary(self) -> str:
-        """Return a one-line human summary."""
+        """Return a one-line human summary.
+
+        Returns
+        -------
+        str
+            Versions, image sets done and failed, requests, retries and the time taken.
+        """
         parts = [f"{self.versions} versions of {self.completed}/{self.items} image sets"]
         if self.failed:
             parts.append(f"{self.failed} failed")
@@ -127,7 +134,13 @@ class FetchResult:
         return self.stats.failed == 0 and not self.stats.cancelled
 
     def summary(self) -> str:
-        """Return a one-line human summary (see :meth:`FetchStats.summary`)."""
+        """Return a one-line human summary.
+
+        Returns
+        -------
+        str
+            :meth:`FetchStats.summary` of :attr:`stats`.
+        """
         summary = self.stats.summary()
         if self.warnings:
             summary += f"; {len(self.warnings)} warning(s)"
@@ -143,7 +156,10 @@ def _errors_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         for column in ERROR_COLUMNS[:-1]
     }
     data["retryable"] = pd.array([row["retryable"] for row in rows], dtype="boolean")
-    return pd.DataFrame(data, columns=list(ERROR_COLUMNS), index=pd.RangeIndex(len(rows)))
+    result: pd.DataFrame = pd.DataFrame(
+        data, columns=list(ERROR_COLUMNS), index=pd.RangeIndex(len(rows))
+    )
+    return result
 
 
 # -------------------------------------------------------------------------------- input

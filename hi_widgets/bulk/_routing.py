@@ -20,11 +20,12 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from typing import Any
 
 from hi_widgets.api.errors import AccessDeniedError
+from hi_widgets.api.items import Item
+from hi_widgets.api.records import ImageSetRecord
 from hi_widgets.api.walk import PAGE_SIZE, get_version, walk_versions
-from hi_widgets.bulk._pool import Item, Task
+from hi_widgets.bulk._pool import Task
 from hi_widgets.bulk.engine import Engine
 from hi_widgets.limits.ratelimit import RateLimiter
 
@@ -61,11 +62,11 @@ class Router:
         return lane
 
 
-def by_list(engine: Engine, item: Item) -> list[dict[str, Any]]:
+def by_list(engine: Engine, item: Item) -> list[ImageSetRecord]:
     return list(walk_versions(engine.send, *item, strategy="auto"))
 
 
-def by_get(engine: Engine, item: Item, *, searched: int | None) -> list[dict[str, Any]]:
+def by_get(engine: Engine, item: Item, *, searched: int | None) -> list[ImageSetRecord]:
     """GetImageSet walk; an image set changed since the search is listed instead."""
     try:
         latest = get_version(engine.send, *item)

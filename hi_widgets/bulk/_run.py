@@ -45,11 +45,13 @@ from typing import Any, Protocol
 import pandas as pd
 
 from hi_widgets.api.errors import HealthImagingError
+from hi_widgets.api.items import Item
 from hi_widgets.api.progress import ProgressCallback
+from hi_widgets.api.records import ImageSetRecord
 from hi_widgets.api.tables import versions_frame
 from hi_widgets.api.walk import Cancelled, Strategy
 from hi_widgets.bulk._checkpoint import Checkpoint
-from hi_widgets.bulk._pool import MAIN, Item, Outcome, Pool, Task
+from hi_widgets.bulk._pool import MAIN, Outcome, Pool, Task
 from hi_widgets.bulk._result import FetchResult, assemble
 from hi_widgets.bulk.engine import Engine, check_options, make_limiter
 from hi_widgets.bulk.single_attempt import single_attempt_client
@@ -57,7 +59,7 @@ from hi_widgets.limits.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
-Record = dict[str, Any]
+Record = ImageSetRecord
 
 
 class Sink(Protocol):

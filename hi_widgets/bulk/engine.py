@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hi_widgets.api.errors import (
     ConnectionFailedError,
@@ -15,8 +15,11 @@ from hi_widgets.api.errors import (
     InternalServerError,
     ThrottlingError,
 )
-from hi_widgets.api.walk import STRATEGIES, Cancelled, direct_send
+from hi_widgets.api.walk import STRATEGIES, Cancelled, Strategy, direct_send
 from hi_widgets.limits.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +52,9 @@ class Engine:
 
     def __init__(
         self,
-        client: Any,
+        client: HealthImagingClient,
         limiter: RateLimiter,
-        strategy: str,
+        strategy: Strategy,
         cancel: threading.Event | None,
     ) -> None:
         self.client = client

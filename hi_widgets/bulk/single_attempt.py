@@ -13,13 +13,16 @@ import logging
 import threading
 import weakref
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore.config import Config
 from botocore.utils import parse_timestamp
 
 from hi_widgets.api.model import SERVICE_NAME
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +46,11 @@ def _utc_timestamp(value: Any) -> datetime:
     return parse_timestamp(value).astimezone(timezone.utc)
 
 
-def _build_twin(client: Any, pool: int) -> Any:
+def _build_twin(client: HealthImagingClient, pool: int) -> HealthImagingClient:
     session = botocore.session.Session()
-    session.register_component("credential_provider", _GivenCredentials(client._get_credentials()))
+    # botocore's own (private) accessor: the same credentials object, refreshing or not
+    credentials = getattr(client, "_get_credentials")()  # noqa: B009
+    session.register_component("credential_provider", _GivenCredentials(credentials))
     loader = getattr(client, "_loader", None)
     if loader is not None:
         session.register_component("data_loader", loader)
@@ -59,27 +64,30 @@ def _build_twin(client: Any, pool: int) -> Any:
             parameter_validation=False,  # identifiers are checked before any request
         )
     )
-    return session.create_client(
+    twin = session.create_client(
         SERVICE_NAME,
         region_name=client.meta.region_name,
         endpoint_url=client.meta.endpoint_url,
         config=twin_config,
     )
+    return cast("HealthImagingClient", twin)  # botocore builds it from the same model
 
 
-def single_attempt_client(client: Any, max_workers: int) -> Any:
+def single_attempt_client(client: HealthImagingClient, max_workers: int) -> HealthImagingClient:
     """Return ``client`` if botocore does not retry on it, else its single-attempt twin."""
     config = client.meta.config
-    retries = config.retries or {}
+    # Config sets its options as attributes at run time; the stubs declare them as __init__
+    # arguments only.
+    retries: dict[str, Any] = getattr(config, "retries", None) or {}
     if retries.get("total_max_attempts") == 1:
         return client
     if getattr(client, "_get_credentials", None) is None:  # pragma: no cover
         log.info("cannot derive a single-attempt client; botocore retries stay on")
         return client
-    pool = max(max_workers, config.max_pool_connections or 10)
+    pool = max(max_workers, getattr(config, "max_pool_connections", None) or 10)
     with _twins_lock:
         twin = _twins.get(client)
-        if twin is None or twin.meta.config.max_pool_connections < pool:
+        if twin is None or getattr(twin.meta.config, "max_pool_connections", 0) < pool:
             twin = _build_twin(client, pool)
             _twins[client] = twin
             weakref.finalize(client, twin.close)

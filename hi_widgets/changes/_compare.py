@@ -44,9 +44,9 @@ def _entity(level: str, series: Any, uid: Any, prefix: str, content: Any) -> Ent
     return Entity(level, series, uid, prefix, content, _canonical(content))
 
 
-def _entities(doc: Mapping[str, Any]) -> dict[tuple, Entity]:
+def _entities(doc: Mapping[str, Any]) -> dict[tuple[Any, ...], Entity]:
     """Split a metadata document into its entities, keyed by (level, uids...)."""
-    out: dict[tuple, Entity] = {}
+    out: dict[tuple[Any, ...], Entity] = {}
     top = {k: v for k, v in doc.items() if k not in ("Patient", "Study")}
     if top:
         out[("ImageSet",)] = _entity("ImageSet", None, None, "", top)
@@ -77,11 +77,11 @@ def _entities(doc: Mapping[str, Any]) -> dict[tuple, Entity]:
     return out
 
 
-class Parsed(tuple):
+class Parsed(tuple[Any, ...]):
     """A document already split into entities, with its canonical text."""
 
 
-def parse(doc: Mapping[str, Any]) -> tuple[dict[tuple, Entity], str]:
+def parse(doc: Mapping[str, Any]) -> tuple[dict[tuple[Any, ...], Entity], str]:
     if not isinstance(doc, Mapping):
         raise TypeError(f"a metadata document must be a JSON object, got {type(doc).__name__}")
     return _entities(doc), _canonical(doc)
@@ -177,7 +177,9 @@ def expand_diffs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def document_rows(
-    old: dict[tuple, Entity], new: dict[tuple, Entity], order: Callable[[tuple], Any]
+    old: dict[tuple[Any, ...], Entity],
+    new: dict[tuple[Any, ...], Entity],
+    order: Callable[[tuple[Any, ...]], Any],
 ) -> list[dict[str, Any]]:
     rows = []
     for key in sorted(old.keys() | new.keys(), key=order):
@@ -202,7 +204,7 @@ class SeriesLabels:
                 self.numbers[uid] = number = len(self.numbers) + 1
                 self.labels[uid] = f"S{number} (…{str(uid)[-6:]})"
 
-    def order(self, key: tuple) -> tuple:
+    def order(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
         """Sort key of an entity: by level, each series right before its instances."""
         if len(key) == 1:
             return (LEVELS.index(key[0]), 0, "")

@@ -16,6 +16,7 @@ from typing import Any
 from hi_widgets.api.errors import HealthImagingError, ResourceNotFoundError
 from hi_widgets.api.metadata_blob import decode_metadata
 from hi_widgets.api.progress import ProgressCallback, report
+from hi_widgets.api.records import ImageSetRecord
 from hi_widgets.api.walk import Cancelled, walk_versions
 from hi_widgets.bulk.engine import Engine
 
@@ -29,15 +30,15 @@ def fetch_documents(
     max_workers: int,
     progress: ProgressCallback | None,
     parse: Callable[[dict[str, Any]], Any],
-) -> tuple[dict[int, dict[str, Any]], dict[int, Any]]:
+) -> tuple[dict[int, ImageSetRecord], dict[int, Any]]:
     """List the versions and fetch their documents as pages arrive.
 
     Returns the records of the versions listed (by version number), and for each version
     fetched ``parse(document)``, the error that stopped it, or None if cancelled.
     ``parse`` runs in the worker, while the other workers wait on the network.
     """
-    records: dict[int, dict[str, Any]] = {}
-    futures: dict[Future, int] = {}
+    records: dict[int, ImageSetRecord] = {}
+    futures: dict[Future[Any], int] = {}
     listed: set[int] = set()
     selection = None if wanted is None else set(wanted)
 

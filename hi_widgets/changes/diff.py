@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -25,6 +25,9 @@ from hi_widgets.api.ids import (
     validate_optional_version_id,
 )
 from hi_widgets.export.deid import PHI_PATH_PREFIXES, Deidentifier
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 __all__ = [
     "CHANGE_KINDS",
@@ -116,8 +119,10 @@ def empty_diff_frame() -> pd.DataFrame:
     return _frame([], [], [], [])
 
 
-def _frame(paths: list, changes: list, old: list, new: list) -> pd.DataFrame:
-    return pd.DataFrame(
+def _frame(
+    paths: list[str], changes: list[str], old: list[str | None], new: list[str | None]
+) -> pd.DataFrame:
+    result: pd.DataFrame = pd.DataFrame(
         {
             "path": pd.array(paths, dtype=_STRING),
             "change": pd.Categorical(changes, categories=list(CHANGE_KINDS)),
@@ -126,6 +131,7 @@ def _frame(paths: list, changes: list, old: list, new: list) -> pd.DataFrame:
         },
         index=pd.RangeIndex(len(paths)),
     )
+    return result
 
 
 def diff_metadata(old: Mapping[str, Any], new: Mapping[str, Any]) -> pd.DataFrame:
@@ -175,7 +181,7 @@ def diff_metadata(old: Mapping[str, Any], new: Mapping[str, Any]) -> pd.DataFram
 
 
 def diff_versions(
-    client: Any,
+    client: HealthImagingClient,
     datastore_id: str,
     image_set_id: str,
     from_version_id: str | int | None,

@@ -44,7 +44,7 @@ from __future__ import annotations
 import numbers
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -52,6 +52,7 @@ from hi_widgets.api.errors import InvalidIdentifierError
 from hi_widgets.api.ids import validate_datastore_id, validate_image_set_id, validate_version_id
 from hi_widgets.api.progress import ProgressCallback
 from hi_widgets.api.tables import TIME_UNIT, apply_schema
+from hi_widgets.api.walk import Strategy
 from hi_widgets.bulk.engine import Engine, check_options, make_limiter
 from hi_widgets.bulk.single_attempt import single_attempt_client
 from hi_widgets.changes._compare import (
@@ -66,6 +67,9 @@ from hi_widgets.changes._compare import (
 from hi_widgets.changes._fetch import fetch_documents
 from hi_widgets.changes.diff import CHANGE_KINDS
 from hi_widgets.limits.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 __all__ = [
     "CHANGES_COLUMNS",
@@ -107,7 +111,8 @@ VERSION_KINDS: tuple[str, ...] = (
 """Categories of the ``kind`` column (see the module notes)."""
 
 _STRING = pd.StringDtype()
-_STRATEGY = "list"  # every version is listed (ListImageSetVersions), then its document got
+# every version is listed (ListImageSetVersions), then its document got
+_STRATEGY: Strategy = "list"
 
 
 def _failed(status: Any) -> bool:
@@ -120,7 +125,7 @@ def _error_text(error: BaseException) -> str:
 
 
 def changes_from_documents(
-    documents: Mapping[int, Mapping[str, Any] | BaseException | None],
+    documents: Mapping[int, Mapping[str, Any] | Parsed | BaseException | None],
     records: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Build the change log from metadata documents already fetched.
@@ -144,7 +149,7 @@ def changes_from_documents(
     labels = SeriesLabels()
     rows: list[dict[str, Any]] = []
     first_seen: dict[str, int] = {}
-    previous: tuple[int, dict[tuple, Entity], str] | None = None
+    previous: tuple[int, dict[tuple[Any, ...], Entity], str] | None = None
     for version_id in sorted({*map(int, documents), *map(int, records)}):
         record = records.get(version_id, {})
         status = record.get("imageSetWorkflowStatus")
@@ -218,7 +223,10 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         "change": category("change", CHANGE_KINDS),
         **{name: pd.array(column(name), dtype=_STRING) for name in ("old", "new", "message")},
     }
-    return pd.DataFrame(data, columns=list(CHANGES_COLUMNS), index=pd.RangeIndex(len(rows)))
+    result: pd.DataFrame = pd.DataFrame(
+        data, columns=list(CHANGES_COLUMNS), index=pd.RangeIndex(len(rows))
+    )
+    return result
 
 
 def empty_changes_frame() -> pd.DataFrame:
@@ -238,7 +246,7 @@ def _validated_versions(version_ids: Any) -> list[int] | None:
         )
     out = []
     for position, value in enumerate(version_ids):
-        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if not isinstance(value, bool) and isinstance(value, numbers.Integral):
             value = int(value)  # numpy and pandas integers, e.g. from a frame's column
         try:
             out.append(int(validate_version_id(value)))
@@ -250,7 +258,7 @@ def _validated_versions(version_ids: Any) -> list[int] | None:
 
 
 def fetch_changes(
-    client: Any,
+    client: HealthImagingClient,
     datastore_id: str,
     image_set_id: str,
     *,

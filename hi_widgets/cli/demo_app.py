@@ -120,11 +120,12 @@ def free_port(ip: str) -> int:
     """Return a TCP port that is free on ``ip`` right now."""
     with socket.socket() as sock:
         sock.bind((ip, 0))
-        return sock.getsockname()[1]
+        result: int = sock.getsockname()[1]
+        return result
 
 
 def wait_until_serving(
-    ip: str, port: int, process: subprocess.Popen, timeout: float = START_TIMEOUT
+    ip: str, port: int, process: subprocess.Popen[bytes], timeout: float = START_TIMEOUT
 ) -> bool:
     """Wait until ``process`` accepts connections; False if it exits or the deadline passes.
 
@@ -142,7 +143,7 @@ def wait_until_serving(
     return False
 
 
-def stop_process(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     """Terminate ``process`` (kill it after 15 s) and reap it."""
     if process.poll() is None:
         process.terminate()

@@ -229,4 +229,5 @@ def _fetch_until_interrupted(fetch: Callable[[threading.Event], FetchResult]) ->
             cancel.set()
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["result"]
+    result: FetchResult = outcome["result"]
+    return result

@@ -7,7 +7,7 @@ the row is read by its path as a column is by its name (:mod:`._deid_names`).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -37,9 +37,9 @@ _SERIES_LABEL_TAIL = re.compile(r" \(…\d+\)$")  # "S2 (…753846)": a UID's la
 
 def _series(values: list[Any], index: pd.Index, dtype: Any) -> pd.Series:
     try:
-        return pd.Series(values, index=index, dtype=dtype)
+        return cast("pd.Series[Any]", pd.Series(values, index=index, dtype=dtype))
     except (TypeError, ValueError):  # e.g. replacement UIDs in a numeric column
-        return pd.Series(values, index=index, dtype=object)
+        return cast("pd.Series[Any]", pd.Series(values, index=index, dtype=object))
 
 
 def diff_rows(deid: Deidentifier, diff: pd.DataFrame, version_rows: bool) -> pd.DataFrame:
@@ -73,7 +73,7 @@ def diff_rows(deid: Deidentifier, diff: pd.DataFrame, version_rows: bool) -> pd.
     out = diff.iloc[keep].reset_index(drop=True)
     for column, values in (("path", paths), ("old", olds), ("new", news)):
         out[column] = _series(values, out.index, diff[column].dtype)
-    return out
+    return cast(pd.DataFrame, out)
 
 
 def _row_value(deid: Deidentifier, value: Any, kind: str, where: str) -> Any:
@@ -100,7 +100,7 @@ def changes_rows(deid: Deidentifier, log: pd.DataFrame) -> pd.DataFrame:
     out = out.sort_values("_position", kind="stable").drop(columns="_position")
     out = out.reset_index(drop=True)
     if "seriesInstanceUID" not in out.columns:
-        return out
+        return cast(pd.DataFrame, out)
     uids = deid.uid_column(out["seriesInstanceUID"])
     if "series" in out.columns:
         out["series"] = pd.Series(
@@ -115,4 +115,4 @@ def changes_rows(deid: Deidentifier, log: pd.DataFrame) -> pd.DataFrame:
             dtype=out["series"].dtype,
         )
     out["seriesInstanceUID"] = uids
-    return out
+    return cast(pd.DataFrame, out)

@@ -46,7 +46,8 @@ def _portable(df: pd.DataFrame) -> pd.DataFrame:
             columns[name] = column.dt.total_seconds()
         else:
             columns[name] = column
-    return pd.DataFrame(columns, index=df.index, columns=df.columns)
+    result: pd.DataFrame = pd.DataFrame(columns, index=df.index, columns=df.columns)
+    return result
 
 
 def _write_csv(df: pd.DataFrame, fh: IO[bytes]) -> None:

@@ -59,7 +59,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import numpy as np
@@ -70,6 +70,9 @@ import pyarrow.parquet as pq
 from hi_widgets.api.tables import VERSION_KEY
 from hi_widgets.export.dataset_store import LocalStore, S3Store, parse_root
 from hi_widgets.export.files import _without_phi
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 __all__ = ["HIVE_NULL", "NOT_STORED", "DatasetWrite", "export_dataset"]
 
@@ -160,7 +163,8 @@ def _check_columns(
 def _objects(series: pd.Series) -> np.ndarray:
     """Return the values as Python objects, every missing value None."""
     # pandas documents na_value=None (missing values become None); the stubs omit it.
-    return series.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
+    values: np.ndarray = series.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
+    return values
 
 
 def _arrow_column(series: pd.Series) -> Any:
@@ -325,7 +329,7 @@ def export_dataset(
     include_phi: bool = False,
     keep_dates: bool = False,
     uid_key: bytes | str | None = None,
-    s3_client: Any = None,
+    s3_client: S3Client | None = None,
 ) -> DatasetWrite:
     """Append a frame to a hive-partitioned Parquet dataset, locally or on S3.
 

@@ -14,10 +14,13 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hi_widgets.export.atomic import atomic_write
 from hi_widgets.export.files import MEDIA_TYPES
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -63,7 +66,7 @@ class S3RangeFile(io.RawIOBase):
     the key columns of a large file transfers a small part of it.
     """
 
-    def __init__(self, client: Any, bucket: str, key: str, size: int) -> None:
+    def __init__(self, client: S3Client, bucket: str, key: str, size: int) -> None:
         super().__init__()
         self._client, self._bucket, self._key, self._size = client, bucket, key, size
         self._position = 0
@@ -103,7 +106,7 @@ class S3RangeFile(io.RawIOBase):
 class S3Store:
     """A dataset root under an S3 prefix, reached through one boto3 S3 client."""
 
-    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+    def __init__(self, client: S3Client, bucket: str, prefix: str) -> None:
         self.client, self.bucket, self.prefix = client, bucket, prefix
 
     def location(self, relative: str) -> str:

@@ -55,7 +55,7 @@ import json
 import secrets
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -363,7 +363,9 @@ class Deidentifier:
             values = values.copy()
             values[quoting] = [self.text(values[i]) for i in quoting]
             out = pd.Series(values, index=series.index, dtype=object)
-            return out.astype(series.dtype) if series.dtype != object else out
+            return cast(
+                "pd.Series[Any]", out.astype(series.dtype) if series.dtype != object else out
+            )
         if kind == CONTAINER or has_nested(series):
             return series.astype(object).map(lambda v: self.value(v, kind, name))
         return None
@@ -409,7 +411,7 @@ class Deidentifier:
         out.columns = pd.Index(labels) if labels else out.columns
         for position, values in changed.items():
             out.isetitem(position, values.set_axis(out.index))
-        return out
+        return cast(pd.DataFrame, out)
 
     def diff(self, diff: pd.DataFrame) -> pd.DataFrame:
         """De-identify a diff (:func:`hi_widgets.changes.diff.diff_metadata`).

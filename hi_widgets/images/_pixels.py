@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -177,7 +177,7 @@ def decode_image_frame(
 
 def _decode(data: bytes, kind: str, attributes: Mapping[str, Any], codec: str) -> np.ndarray:
     if data.startswith(_JPEG) or kind == "image/jpeg":
-        return _imagecodecs().jpeg8_decode(data)
+        return cast("np.ndarray", _imagecodecs().jpeg8_decode(data))
     boxed = data.startswith(_JP2_BOX)
     if boxed or data.startswith(_J2K_CODESTREAM) or kind in (*_HTJ2K_TYPES, _J2C_TYPE):
         return _decode_jpeg2000(data, kind, boxed, codec)
@@ -191,15 +191,15 @@ def _decode_jpeg2000(data: bytes, kind: str, boxed: bool, codec: str) -> np.ndar
         return np.asarray(_openjpeg().decode(data, 2 if boxed else 0))
     codecs = _imagecodecs()
     if kind == _J2C_TYPE:
-        return codecs.jpeg2k_decode(data)
+        return cast("np.ndarray", codecs.jpeg2k_decode(data))
     try:
         # OpenJPH, through imagecodecs, reads JPH files and HTJ2K codestreams.
-        return codecs.htj2k_decode(data)
+        return cast("np.ndarray", codecs.htj2k_decode(data))
     except Exception:
         if kind in _HTJ2K_TYPES:
             raise
         # A classic JPEG 2000 codestream or JP2 file sent as octet-stream: openjpeg reads it.
-        return codecs.jpeg2k_decode(data)
+        return cast("np.ndarray", codecs.jpeg2k_decode(data))
 
 
 # ----------------------------------------------------------------------- windowing

@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from hi_widgets.images._pixels import (
     display_pixels,
     window_pixels,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 __all__ = [
     "FrameDecodeError",
@@ -87,7 +90,7 @@ class ImageFrameRef:
     attributes: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
-def _series_order(item: tuple[int, tuple[str, Any]]) -> tuple:
+def _series_order(item: tuple[int, tuple[str, Any]]) -> tuple[Any, ...]:
     index, (_, series) = item
     dicom = series.get("DICOM", {}) if isinstance(series, Mapping) else {}
     number = dicom_number(dicom.get("SeriesNumber"))
@@ -104,7 +107,7 @@ def _with_frames(series: Any) -> list[tuple[str, Mapping[str, Any]]]:
         if isinstance(instance, Mapping) and instance.get("ImageFrames")
     ]
 
-    def order(item: tuple[int, tuple[str, Mapping[str, Any]]]) -> tuple:
+    def order(item: tuple[int, tuple[str, Mapping[str, Any]]]) -> tuple[Any, ...]:
         index, (_, instance) = item
         number = dicom_number(instance.get("DICOM", {}).get("InstanceNumber"))
         return (number is None, number or 0, index)
@@ -203,7 +206,18 @@ class ImageFrameCache:
         return len(self._items)
 
     def get(self, key: tuple[str, str, str]) -> tuple[bytes, str | None] | None:
-        """Return ``(blob, content type)`` of a (datastore, image set, frame id), or None."""
+        """Return a cached frame, marking it as recently used.
+
+        Parameters
+        ----------
+        key
+            ``(datastoreId, imageSetId, imageFrameId)``.
+
+        Returns
+        -------
+        tuple or None
+            ``(encoded bytes, content type)``, or None if the frame is not cached.
+        """
         with self._lock:
             item = self._items.get(key)
             if item is not None:
@@ -211,7 +225,17 @@ class ImageFrameCache:
             return item
 
     def put(self, key: tuple[str, str, str], blob: bytes, content_type: str | None) -> None:
-        """Keep a frame, dropping the least recently used ones beyond the bounds."""
+        """Keep a frame, dropping the least recently used ones beyond the bounds.
+
+        Parameters
+        ----------
+        key
+            ``(datastoreId, imageSetId, imageFrameId)``.
+        blob
+            The encoded frame (not kept if larger than ``max_bytes``).
+        content_type
+            GetImageFrame's ``contentType``.
+        """
         if self.max_frames == 0 or len(blob) > self.max_bytes:
             return
         with self._lock:
@@ -236,7 +260,7 @@ IMAGE_FRAME_CACHE = ImageFrameCache()
 
 
 def fetch_image_frame(
-    client: Any,
+    client: HealthImagingClient,
     datastore_id: str,
     image_set_id: str,
     frame_id: str,
@@ -338,7 +362,7 @@ class ImagePreview:
 
 
 def preview_image_set(
-    client: Any,
+    client: HealthImagingClient,
     datastore_id: str,
     image_set_id: str,
     *,
@@ -407,7 +431,7 @@ def preview_image_set(
 
 
 def _preview_one(
-    client: Any,
+    client: HealthImagingClient,
     datastore_id: str,
     image_set_id: str,
     ref: ImageFrameRef,

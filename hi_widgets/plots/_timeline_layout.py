@@ -37,7 +37,7 @@ def _date_numbers(series: pd.Series) -> np.ndarray:
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         series = series.dt.tz_convert("UTC").dt.tz_localize(None)
     values = pd.to_datetime(series).to_numpy(dtype="datetime64[us]")
-    return np.asarray(mdates.date2num(values), dtype=float)
+    return np.asarray(mdates.date2num(values), dtype=float)  # type: ignore[no-untyped-call]
 
 
 def _short_id(value: Any) -> str:
@@ -97,7 +97,8 @@ def _nice_step(raw: float) -> int:
         step = factor * magnitude
         if step >= raw and float(step).is_integer():
             return int(step)
-    return 10 * magnitude
+    result: int = 10 * magnitude
+    return result
 
 
 def _thin_ticks(ax: Axes, labels: list[str]) -> None:
@@ -125,7 +126,8 @@ def timeline_height(df: pd.DataFrame) -> float:
     n_sets = df[["datastoreId", "imageSetId"]].drop_duplicates().shape[0]
     if n_sets == 1:
         return min(5.0, 1.8 + 0.05 * len(df))
-    return min(12.0, 2.0 + 0.25 * n_sets)
+    result: float = min(12.0, 2.0 + 0.25 * n_sets)
+    return result
 
 
 def timeline_versions(df: pd.DataFrame) -> pd.DataFrame:
@@ -136,7 +138,9 @@ def timeline_versions(df: pd.DataFrame) -> pd.DataFrame:
     drawn and not returned).
     """
     if len(df) == 0:
-        return df.iloc[0:0]
+        result: pd.DataFrame = df.iloc[0:0]
+        return result
     frame, _labels, _single = _timeline_rows(df)
     drawn = frame[~np.isnan(frame["_start"].to_numpy())]
-    return drawn.drop(columns=[c for c in drawn.columns if c.startswith("_")])
+    result = drawn.drop(columns=[c for c in drawn.columns if c.startswith("_")])
+    return result

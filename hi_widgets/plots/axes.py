@@ -69,9 +69,10 @@ def _require(df: pd.DataFrame, columns: tuple[str, ...]) -> None:
 
 
 def _utc_date_axis(ax: Axes) -> None:
-    locator = mdates.AutoDateLocator(tz=timezone.utc)
+    locator = mdates.AutoDateLocator(tz=timezone.utc)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=timezone.utc))
+    formatter = mdates.ConciseDateFormatter(locator, tz=timezone.utc)  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(formatter)
     ax.set_xlabel("time (UTC)")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import traitlets
@@ -20,6 +20,9 @@ from hi_widgets.widgets._runner import BackgroundRunner
 from hi_widgets.widgets._status import StatusArea
 from hi_widgets.widgets.connection import ConnectionPanel
 from hi_widgets.widgets.identifiers import DatastoreField
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 __all__ = ["ActionWidget"]
 
@@ -59,7 +62,7 @@ class ActionWidget(w.VBox):
 
     def __init__(
         self,
-        client: Any = None,
+        client: HealthImagingClient | None = None,
         *,
         unit: str = "versions",
         sandbox_options: Mapping[str, Any] | None = None,
@@ -134,6 +137,12 @@ class ActionWidget(w.VBox):
         """Return the first children: the stylesheet and, without a client, a connection panel."""
         return [self.page_fixes] + ([] if self.connection is None else [self.connection])
 
+    def _require_client(self) -> HealthImagingClient:
+        """Return the client; only called once :meth:`_connected` said there is one."""
+        if self.client is None:
+            raise RuntimeError("no client yet: connect first")
+        return self.client
+
     def _connected(self) -> bool:
         """Return True if a job may start now; say "Connect first" without a client."""
         if self.runner.busy:
@@ -191,7 +200,7 @@ class ActionWidget(w.VBox):
                 field.load(client)
             return client
 
-        def done(_client: Any) -> None:
+        def done(_client: HealthImagingClient) -> None:
             self.status.show(panel.info.value, "info")
             self._revalidate()
 
@@ -204,7 +213,7 @@ class ActionWidget(w.VBox):
             return False
 
         def job(_cancel: threading.Event) -> Any:
-            return field.load(self.client)
+            return field.load(self._require_client())
 
         def done(summaries: Any) -> None:
             self._revalidate()

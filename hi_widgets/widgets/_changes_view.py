@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import pandas as pd
@@ -27,6 +27,9 @@ from hi_widgets.widgets._grid import FrameGrid
 from hi_widgets.widgets._preview_panel import show_png
 from hi_widgets.widgets._runner import BackgroundRunner
 from hi_widgets.widgets._status import StatusArea
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 __all__ = ["CHANGES_KEY_COLUMNS", "MAX_WORKERS", "ChangesView", "change_log_loader"]
 
@@ -275,7 +278,7 @@ class ChangesView(w.VBox):
 
 
 def change_log_loader(
-    client: Any, datastore_id: str, image_set_id: str
+    client: HealthImagingClient, datastore_id: str, image_set_id: str
 ) -> Callable[[ProgressCallback, threading.Event], pd.DataFrame]:
     """Return the ``load_log`` of :class:`ChangesView` for one image set."""
 

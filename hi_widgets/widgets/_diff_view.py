@@ -71,7 +71,7 @@ def diff_display(diff: pd.DataFrame) -> pd.DataFrame:
     The full ``path`` stays as the last column so nothing is lost.
     """
     parts = [place_label(str(p)) for p in diff["path"]]
-    return pd.DataFrame(
+    result: pd.DataFrame = pd.DataFrame(
         {
             "attribute": [a for a, _t, _h in parts],
             "where": [h for _a, _t, h in parts],
@@ -82,6 +82,7 @@ def diff_display(diff: pd.DataFrame) -> pd.DataFrame:
         },
         index=range(len(diff)),
     )
+    return result
 
 
 def change_counts(diff: pd.DataFrame) -> tuple[dict[str, int], dict[str, list[str]]]:

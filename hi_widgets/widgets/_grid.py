@@ -64,7 +64,10 @@ def display_frame(
             elif html_columns and column not in html_columns:
                 texts = [html.escape(t) for t in texts]
             shown[column] = texts
-    return pd.DataFrame(shown, index=range(len(frame)), columns=list(frame.columns))
+    result: pd.DataFrame = pd.DataFrame(
+        shown, index=range(len(frame)), columns=list(frame.columns)
+    )
+    return result
 
 
 def _clipped(text: str) -> str:

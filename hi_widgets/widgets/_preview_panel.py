@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import ipywidgets as w
 
@@ -28,6 +28,9 @@ from hi_widgets.widgets._frontend import PlotImage
 from hi_widgets.widgets._runner import BackgroundRunner
 from hi_widgets.widgets._status import StatusArea
 
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
+
 __all__ = ["PreviewPanel", "PreviewTarget", "show_png"]
 
 
@@ -42,7 +45,7 @@ def show_png(image: PlotImage, png: bytes, alt: str) -> None:
 class PreviewTarget(NamedTuple):
     """What to preview: a client and an image set (version None: the latest)."""
 
-    client: Any
+    client: HealthImagingClient
     datastore_id: str
     image_set_id: str
     version_id: int | str | None = None

@@ -23,6 +23,8 @@ from hi_widgets.widgets._timeline import InteractiveTimeline
 from hi_widgets.widgets.identifiers import DatastoreField
 
 if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
+
     from hi_widgets.bulk import FetchResult
 
 __all__ = ["BatchFetcher"]
@@ -97,7 +99,7 @@ class BatchFetcher(ActionWidget):
 
     def __init__(
         self,
-        client: Any = None,
+        client: HealthImagingClient | None = None,
         *,
         max_workers: int = 8,
         checkpoint: str | os.PathLike[str] | None = None,
@@ -207,7 +209,18 @@ class BatchFetcher(ActionWidget):
     # ------------------------------------------------------------------ state
 
     def wait(self, timeout: float | None = 60.0) -> bool:
-        """Block until the running job ended (at most ``timeout`` seconds); True if idle."""
+        """Block until the running job ended (at most ``timeout`` seconds).
+
+        Parameters
+        ----------
+        timeout
+            Seconds to wait at most; None waits as long as the job runs.
+
+        Returns
+        -------
+        bool
+            True if nothing is running any more.
+        """
         return super().wait(timeout)
 
     def _update_buttons(self) -> None:
@@ -277,7 +290,7 @@ class BatchFetcher(ActionWidget):
             return False
         from hi_widgets.bulk import fetch_versions  # pandas-heavy; only when fetching
 
-        client, items, workers = self.client, list(self.items), int(self.workers.value)
+        client, items, workers = self._require_client(), list(self.items), int(self.workers.value)
         checkpoint = self.checkpoint.value.strip() or None
         progress = _MonotonicProgress(self.runner)
 
@@ -322,6 +335,11 @@ class BatchFetcher(ActionWidget):
         """Show a FetchResult: versions, errors, plots and export.
 
         The plots are drawn first: if that fails, every tab keeps what it showed.
+
+        Parameters
+        ----------
+        result
+            What :func:`hi_widgets.fetch_versions` (or a refresh) returned.
         """
         frame, errors = result.frame, result.errors
         state_counts = figure_to_png(plot_state_counts(frame))

@@ -70,7 +70,7 @@ class ConnectionPanel(w.VBox):
         self.sandbox_options = dict(sandbox_options or {})
         self.client_options = dict(client_options or {})
         self.sandbox: Any = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[..., ConnectionPanel] | None = None
         self.mode = w.ToggleButtons(options=[MODE_AWS, MODE_SANDBOX], value=MODE_AWS)
         self.mode.add_class("hi-connection-mode")
         self.profile = w.Dropdown(

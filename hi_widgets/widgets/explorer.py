@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import pandas as pd
@@ -19,6 +19,7 @@ from hi_widgets.api.fetch import get_image_set
 from hi_widgets.api.observe import Clock, iter_observations, observed_frame
 from hi_widgets.api.progress import Progress
 from hi_widgets.api.queries import fetch_history, fetch_image_sets
+from hi_widgets.api.records import ImageSetRecord
 from hi_widgets.widgets._base import ActionWidget
 from hi_widgets.widgets._export import ExportPanel
 from hi_widgets.widgets._grid import VERSION_KEY_COLUMNS, FrameGrid
@@ -28,6 +29,9 @@ from hi_widgets.widgets._preview_panel import PreviewPanel, PreviewTarget
 from hi_widgets.widgets._search import SearchPanel
 from hi_widgets.widgets._timeline import InteractiveTimeline
 from hi_widgets.widgets.identifiers import DatastoreField, IdentifierForm
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 __all__ = ["ImageSetExplorer"]
 
@@ -84,7 +88,7 @@ class ImageSetExplorer(ActionWidget):
 
     def __init__(
         self,
-        client: Any = None,
+        client: HealthImagingClient | None = None,
         *,
         datastore_id: str = "",
         image_set_id: str = "",
@@ -231,7 +235,7 @@ class ImageSetExplorer(ActionWidget):
         if not self._can_run():
             return None
         datastore_id, image_set_id, version = self.form.values()
-        return PreviewTarget(self.client, datastore_id, image_set_id, version)
+        return PreviewTarget(self._require_client(), datastore_id, image_set_id, version)
 
     def _submit(self) -> None:
         """Enter in a field: the main action ("Get image set")."""
@@ -263,13 +267,13 @@ class ImageSetExplorer(ActionWidget):
         if not self._can_run():
             return False
         datastore_id, image_set_id, version = self.form.values()
-        client = self.client
+        client = self._require_client()
 
-        def job(_cancel: threading.Event) -> dict[str, Any]:
+        def job(_cancel: threading.Event) -> ImageSetRecord:
             return get_image_set(client, datastore_id, image_set_id, version)
 
-        def done(record: dict[str, Any]) -> None:
-            self.record = record
+        def done(record: ImageSetRecord) -> None:
+            self.record = dict(record)
             self.runner.report(Progress(1, 1, "versions"))
             self.properties.value = record_html(record, css_class="hi-record")
             self.tabs.selected_index = TAB_PROPERTIES
@@ -300,7 +304,7 @@ class ImageSetExplorer(ActionWidget):
         if not self._can_run():
             return False
         datastore_id, image_set_id, _version = self.form.values()
-        client = self.client
+        client = self._require_client()
 
         def job(cancel: threading.Event) -> pd.DataFrame:
             return fetch_history(
@@ -346,7 +350,11 @@ class ImageSetExplorer(ActionWidget):
 
         Runs in the background (Cancel stops it between polls); the Live tab shows
         :func:`hi_widgets.observed_frame` of the polls, durations labelled as observed.
-        The arguments are those of :func:`hi_widgets.iter_observations`.
+
+        Parameters
+        ----------
+        timeout, first_interval, max_interval, clock
+            As in :func:`hi_widgets.iter_observations`.
 
         Returns
         -------
@@ -435,6 +443,13 @@ class ImageSetExplorer(ActionWidget):
         """Show a versions frame in the Versions, Timeline and Export tabs.
 
         The timeline is drawn first: if that fails, every tab keeps what it showed.
+
+        Parameters
+        ----------
+        df
+            A versions frame (:func:`hi_widgets.versions_frame`).
+        complete
+            False when the history was cut short (cancelled): the tabs say so.
         """
         self.timeline.set_frame(df)
         self.versions_complete = complete  # first: observers of `versions` read it
@@ -450,12 +465,18 @@ class ImageSetExplorer(ActionWidget):
         self.tabs.selected_index = TAB_VERSIONS
 
     def run_search(self) -> bool:
-        """Search image sets in the chosen datastore with the search panel's criteria."""
+        """Search image sets in the chosen datastore with the search panel's criteria.
+
+        Returns
+        -------
+        bool
+            True if the search started (connected, a datastore chosen, not busy).
+        """
         if self.runner.busy or self.client is None:
             return False
         datastore_id = self.form.datastore.value
         criteria = self.search.criteria()
-        client = self.client
+        client = self._require_client()
 
         def job(_cancel: threading.Event) -> pd.DataFrame:
             return fetch_image_sets(client, datastore_id, **criteria)

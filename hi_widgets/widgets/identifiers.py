@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
@@ -20,6 +20,9 @@ from hi_widgets.api.ids import (
     validate_image_set_id,
     validate_optional_version_id,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 __all__ = [
     "LATEST",
@@ -150,7 +153,8 @@ class DatastoreField:
         """The datastore id shown ("" when none)."""
         if self.uses_dropdown:
             return self.dropdown.value or ""
-        return self.text.value
+        result: str = self.text.value
+        return result
 
     @value.setter
     def value(self, datastore_id: str) -> None:
@@ -184,7 +188,7 @@ class DatastoreField:
             f"<span style='color:#555;font-size:90%'>{html.escape(note)}</span>" if note else ""
         )
 
-    def load(self, client: Any) -> list[dict[str, Any]]:
+    def load(self, client: HealthImagingClient) -> list[dict[str, Any]]:
         """List datastores (blocking) and fill the dropdown; fall back to text if denied.
 
         Returns
@@ -242,7 +246,8 @@ class VersionField:
     @property
     def value(self) -> str:
         """The version text ("" for latest)."""
-        return self.dropdown.value if self.uses_dropdown else self.text.value
+        result: str = self.dropdown.value if self.uses_dropdown else self.text.value
+        return result
 
     @value.setter
     def value(self, version: str | int | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import pandas as pd
@@ -26,6 +26,9 @@ from hi_widgets.widgets._grid import FrameGrid
 from hi_widgets.widgets._html import record_html
 from hi_widgets.widgets._preview_panel import PreviewPanel, PreviewTarget
 from hi_widgets.widgets._timeline import InteractiveTimeline
+
+if TYPE_CHECKING:
+    from mypy_boto3_medical_imaging import HealthImagingClient
 
 __all__ = ["VersionBrowser"]
 
@@ -110,13 +113,19 @@ class VersionBrowser(ActionWidget):
     diff = traitlets.Instance(pd.DataFrame, allow_none=True, help="the last comparison")
 
     def __init__(
-        self, client: Any, datastore_id: str, image_set_id: str, *, load: bool = True
+        self,
+        client: HealthImagingClient,
+        datastore_id: str,
+        image_set_id: str,
+        *,
+        load: bool = True,
     ) -> None:
         datastore_id = validate_datastore_id(datastore_id)
         image_set_id = validate_image_set_id(image_set_id)
         if client is None:
             raise ValueError("client: expected a boto3 medical-imaging client, got None")
         super().__init__(client, unit="versions")
+        self._client = client  # required here, so never None (unlike ActionWidget.client)
         self.datastore_id = datastore_id
         self.image_set_id = image_set_id
         self.diff_versions: tuple[int, int] | None = None
@@ -181,7 +190,7 @@ class VersionBrowser(ActionWidget):
         self.preview = PreviewPanel(
             self.runner,
             self.status,
-            lambda: PreviewTarget(self.client, datastore_id, image_set_id, self.selected_version),
+            lambda: PreviewTarget(self._client, datastore_id, image_set_id, self.selected_version),
         )
         self.tabs = w.Tab(
             children=[
@@ -214,8 +223,6 @@ class VersionBrowser(ActionWidget):
         if load:
             self.load()
 
-    # ------------------------------------------------------------------ state
-
     @property
     def selected_version(self) -> int | None:
         """The version number on the slider (None before versions are loaded)."""
@@ -233,8 +240,6 @@ class VersionBrowser(ActionWidget):
         self.changes_view.load_button.disabled = self.runner.busy
         self.preview.show_button.disabled = self.runner.busy
 
-    # ------------------------------------------------------------------ actions
-
     def load(self) -> bool:
         """Load (or reload) every version in the background.
 
@@ -248,7 +253,7 @@ class VersionBrowser(ActionWidget):
 
         def job(cancel: threading.Event) -> pd.DataFrame:
             frame = fetch_history(
-                self.client,
+                self._client,
                 self.datastore_id,
                 self.image_set_id,
                 progress=self.runner.report,
@@ -338,7 +343,7 @@ class VersionBrowser(ActionWidget):
     def _fetch_details(self, version: int) -> None:
         """GetImageSet of ``version`` and then of whatever is selected now (cached)."""
         while version not in self._details:
-            record = get_image_set(self.client, self.datastore_id, self.image_set_id, version)
+            record = get_image_set(self._client, self.datastore_id, self.image_set_id, version)
             self._details[version] = dict(record)
             version = self.selected_version or version
 
@@ -369,8 +374,7 @@ class VersionBrowser(ActionWidget):
         try:
             old = self.from_version_id.value if from_version_id is None else from_version_id
             new = self.to_version_id.value if to_version_id is None else to_version_id
-            a = int(validate_version_id(old))
-            b = int(validate_version_id(new))
+            a, b = (int(validate_version_id(value)) for value in (old, new))
         except InvalidIdentifierError as error:
             self.status.show_error(error)
             return False
@@ -380,7 +384,7 @@ class VersionBrowser(ActionWidget):
             self.to_version_id.value = b
 
         def job(_cancel: threading.Event) -> pd.DataFrame:
-            return diff_versions(self.client, self.datastore_id, self.image_set_id, a, b)
+            return diff_versions(self._client, self.datastore_id, self.image_set_id, a, b)
 
         return self.runner.start(
             job,
@@ -448,7 +452,7 @@ class VersionBrowser(ActionWidget):
         self._diff_opened = True
         numbers = sorted(int(v) for v in self.versions["versionId"].dropna())
         pairs = list(zip(numbers[-2::-1], numbers[:0:-1], strict=True))[:MAX_PAIRS_SEARCHED]
-        client, ds, image_set = self.client, self.datastore_id, self.image_set_id
+        client, ds, image_set = self._client, self.datastore_id, self.image_set_id
 
         def job(cancel: threading.Event) -> tuple[int, int, pd.DataFrame, int]:
             first: tuple[int, int, pd.DataFrame] | None = None

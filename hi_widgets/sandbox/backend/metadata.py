@@ -166,4 +166,5 @@ def series_uids(document: Mapping[str, Any]) -> list[str]:
 
 def study_uid(document: Mapping[str, Any]) -> str | None:
     """Return the StudyInstanceUID of a document."""
-    return document.get("Study", {}).get("DICOM", {}).get("StudyInstanceUID")
+    result: str | None = document.get("Study", {}).get("DICOM", {}).get("StudyInstanceUID")
+    return result

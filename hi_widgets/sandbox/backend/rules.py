@@ -161,15 +161,18 @@ def _current(
 ) -> Mapping[str, Any] | None:
     """Return the DICOM attributes at a leaf's level in ``document`` (None if absent)."""
     if level == "Patient":
-        return document.get("Patient", {}).get("DICOM", {})
+        result: Mapping[str, Any] | None = document.get("Patient", {}).get("DICOM", {})
+        return result
     study = document.get("Study", {})
     if level == "Study":
-        return study.get("DICOM", {})
+        result = study.get("DICOM", {})
+        return result
     series_node = study.get("Series", {}).get(series)
     if series_node is None:
         return None
     if level == "Series":
-        return series_node.get("DICOM", {})
+        result = series_node.get("DICOM", {})
+        return result
     instance_node = series_node.get("Instances", {}).get(instance)
     return None if instance_node is None else instance_node.get("DICOM", {})
 

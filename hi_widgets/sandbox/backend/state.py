@@ -223,7 +223,8 @@ class BackendState:
             image_set = self.image_set(datastore_id, image_set_id)
             version = find_version(image_set, version_id)
             full = md.full_document(version.document, datastore_id, image_set_id)
-            return json.loads(json.dumps(full))
+            result: dict[str, Any] = json.loads(json.dumps(full))
+            return result
 
     # ------------------------------------------------------------------- lookups
 

@@ -152,10 +152,10 @@ class _Builder:
     def _latest(self, index: int) -> str:
         return str(self.store.image_set(self.datastore_id, self.ids[index]).latest.version_id)
 
-    def imported_document(self, index: int) -> dict:
+    def imported_document(self, index: int) -> dict[str, Any]:
         return self.store.image_set(self.datastore_id, self.ids[index]).latest.document
 
-    def import_set(self, index: int, document: dict, outcome: str = "IMPORTED") -> None:
+    def import_set(self, index: int, document: dict[str, Any], outcome: str = "IMPORTED") -> None:
         self._takes("import", index)
         document = demo_dicom.realize(self.store, document) or document
         image_set_id = make_id("demo", self.seed, "imageset", self.ds_index, index)
@@ -169,7 +169,7 @@ class _Builder:
         self.ids[index] = image_set_id
 
     def update(
-        self, index: int, updates: dict, *, force: bool = False, study: bool = False
+        self, index: int, updates: dict[str, Any], *, force: bool = False, study: bool = False
     ) -> None:
         self.store.update_image_set_metadata(
             datastore_id=self.datastore_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from hi_widgets.sandbox.backend.domain import make_id
 
@@ -22,7 +23,9 @@ def _uid(*parts: object) -> str:
     return "2.25." + str(int(make_id("uid", *parts), 16))
 
 
-def _instances(rng: random.Random, key: str, sop_class: str, first: int, count: int) -> dict:
+def _instances(
+    rng: random.Random, key: str, sop_class: str, first: int, count: int
+) -> dict[str, Any]:
     instances = {}
     for instance_number in range(first, first + count):
         sop_uid = _uid(key, "instance", instance_number)
@@ -52,7 +55,7 @@ def _instances(rng: random.Random, key: str, sop_class: str, first: int, count: 
 
 def imported_document(
     rng: random.Random, seed: int, study_key: str, series_number: int, day: datetime
-) -> dict:
+) -> dict[str, Any]:
     """Return an imported image set's metadata: one study, one series of 1-4 instances."""
     study_rng = random.Random(f"hi-widgets-demo-study:{seed}:{study_key}")
     number = int(study_key.split(":")[-1]) + 1 + 100 * int(study_key.split(":")[0])
@@ -98,7 +101,7 @@ def imported_document(
     }
 
 
-def late_import_document(rng: random.Random, document: dict, key: str) -> dict:
+def late_import_document(rng: random.Random, document: dict[str, Any], key: str) -> dict[str, Any]:
     """Return the same series with 1-2 other instances: a late, conflicting import of it."""
     study = document["Study"]
     (uid, series), *_ = study["Series"].items()
@@ -107,6 +110,6 @@ def late_import_document(rng: random.Random, document: dict, key: str) -> dict:
     return {**document, "Study": {**study, "Series": {uid: {**series, "Instances": late}}}}
 
 
-def document_blob(document: dict) -> bytes:
+def document_blob(document: dict[str, Any]) -> bytes:
     """Return a metadata document as the JSON bytes an update or import carries."""
     return json.dumps({"SchemaVersion": "1.1", **document}).encode()

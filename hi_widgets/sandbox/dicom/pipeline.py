@@ -65,11 +65,13 @@ class ImageSetDraft:
 
     @property
     def study_instance_uid(self) -> str:
-        return self.identity[IMAGE_SET_KEY_KEYWORDS.index("StudyInstanceUID")]
+        result: str = self.identity[IMAGE_SET_KEY_KEYWORDS.index("StudyInstanceUID")]
+        return result
 
     @property
     def series_instance_uid(self) -> str:
-        return self.identity[IMAGE_SET_KEY_KEYWORDS.index("SeriesInstanceUID")]
+        result: str = self.identity[IMAGE_SET_KEY_KEYWORDS.index("SeriesInstanceUID")]
+        return result
 
     def add(self, instance: Instance) -> None:
         """Add (or replace) an instance and remember its input file."""

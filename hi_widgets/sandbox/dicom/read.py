@@ -114,15 +114,18 @@ class Instance:
 
     @property
     def sop_instance_uid(self) -> str:
-        return self.levels["Instance"]["SOPInstanceUID"]
+        result: str = self.levels["Instance"]["SOPInstanceUID"]
+        return result
 
     @property
     def study_instance_uid(self) -> str:
-        return self.levels["Study"]["StudyInstanceUID"]
+        result: str = self.levels["Study"]["StudyInstanceUID"]
+        return result
 
     @property
     def series_instance_uid(self) -> str:
-        return self.levels["Series"]["SeriesInstanceUID"]
+        result: str = self.levels["Series"]["SeriesInstanceUID"]
+        return result
 
     def attribute(self, keyword: str) -> Any:
         """Return the value of ``keyword`` from whichever level holds it (None if absent)."""

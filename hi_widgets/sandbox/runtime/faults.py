@@ -52,7 +52,8 @@ class Faults:
     throttle_rate: float = 0.0
     drop_rate: float = 0.0
     seed: int = 0
-    operations: frozenset[str] | None = field(default=None)
+    # Any iterable of operation names is accepted; __post_init__ freezes it.
+    operations: frozenset[str] | Iterable[str] | None = field(default=None)
 
     def __post_init__(self) -> None:
         for name in ("latency_ms", "jitter_ms"):

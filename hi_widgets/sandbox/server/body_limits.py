@@ -52,11 +52,11 @@ def _json_bytes(shape: Shape, depth: int = 0) -> int:
     if shape.type_name == "string":
         if maximum is None:
             return UNBOUNDED_MEMBER_BYTES
-        return 2 + maximum * _JSON_ESCAPE
+        return int(2 + maximum * _JSON_ESCAPE)
     if shape.type_name == "blob":
         if maximum is None:
             return UNBOUNDED_MEMBER_BYTES
-        return 2 + (maximum + 2) // 3 * 4
+        return int(2 + (maximum + 2) // 3 * 4)
     return _SCALAR_BYTES
 
 
