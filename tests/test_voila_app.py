@@ -285,7 +285,7 @@ def test_explorer_browser_and_batch_in_the_voila_app(voila_app, browser, demo_tr
         expect(
             browser_widget.locator(".hi-changes-table .dt-scroll-body tbody tr").first
         ).to_be_visible()
-        expect(browser_widget.locator(".hi-changes-plot")).to_be_visible()
+        expect(browser_widget.locator("img.hi-changes-plot")).to_be_visible()
         _screenshot(page, "08b-changes")
         browser_widget.locator(".lm-TabBar-tab", has_text="Images").click()
         browser_widget.locator("button.hi-preview-show").click()
