@@ -79,6 +79,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fetch_datastore.py
 	$(BIN)/python benchmarks/changes.py
 	$(BIN)/python benchmarks/export_memory.py
+	$(BIN)/python benchmarks/sandbox_build.py
+	$(BIN)/python benchmarks/sandbox_abuse.py
 
 clean:
 	rm -rf $(VENV) .venv-pandas22 .cache .pytest_cache .ruff_cache .mypy_cache test-artifacts \

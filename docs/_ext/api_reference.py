@@ -225,6 +225,14 @@ def generate(outdir: Path) -> dict[str, list[str]]:
             )
         grouped.setdefault(group, []).append(name)
     groups = [group for group in (*GROUPS, OTHER) if group in grouped]
+    # Pages autosummary wrote for names that are gone (a rename) would fail the build.
+    current = {f"{name.fullname}.rst" for names in grouped.values() for name in names}
+    for stale in (outdir / "generated").glob("*.rst"):
+        if stale.name not in current:
+            stale.unlink()
+    stale_groups = {p.name for p in outdir.glob("*.rst")} - {f"{g.slug}.rst" for g in groups}
+    for name in stale_groups - {"index.rst"}:
+        (outdir / name).unlink()
     for group in groups:
         write_if_changed(outdir / f"{group.slug}.rst", render_group(group, grouped[group]))
     write_if_changed(outdir / "index.rst", render_index(groups))
