@@ -125,7 +125,7 @@ _BARE_NAMES = (
     "NotImplementedError|StopIteration|Any|Callable|Iterable|Iterator|Sequence|Mapping|"
     "MutableMapping|Generator|Literal|Optional|Union|TypeVar|Self|NamedTuple|TypedDict|"
     "Path|Event|Lock|DataFrame|Series|Axes|Figure|BaseClient|Timestamp|Timedelta|"
-    "datetime|timedelta|date|tzinfo|Config|HealthImagingClient|S3Client"
+    "datetime|timedelta|date|tzinfo|Config|HealthImagingClient|S3Client|Clock"
 )
 _EXTERNAL_RE = "|".join(re.escape(module) for module in _EXTERNAL)
 nitpick_ignore_regex = [
