@@ -51,8 +51,16 @@ SAFE_COLUMNS: Mapping[str, str] = {
     "forced": "whether the version was written with force",
     "isPrimary": "whether the image set is primary",
     "storageTier": "the storage tier",
-    "duration": "updatedAt - createdAt",
+    "changedAt": "when the version was made or last changed (updatedAt, else createdAt)",
+    "sincePrevious": "the time between this version's change and the previous one's",
     "isLatest": "whether the row is the latest version",
+    # what a client observed while following a LOCKED image set (api.observe)
+    "seenAt": "when this client saw the state",
+    "firstSeenAt": "when this client first saw the state",
+    "lastSeenAt": "when this client last saw the state",
+    "polls": "how many polls saw the state",
+    "observedAtLeast": "the shortest the state can have lasted, as observed",
+    "observedAtMost": "the longest the state can have lasted, as observed",
     # the raw service responses' own spellings (ListImageSetVersions, SearchImageSets)
     "ImageSetWorkflowStatus": "the workflow status as ListImageSetVersions spells it",
     "version": "the latest version number (a SearchImageSets summary)",
