@@ -283,7 +283,7 @@ class ImageSetExplorer(ActionWidget):
                 f"{record.get('imageSetState')} / {record.get('imageSetWorkflowStatus')}.",
                 "info",
             )
-            self._publish(record)
+            self._publish(self.record)  # the same object: result is record
 
         what = f"version {version}" if version else "latest version"
         return self.runner.start(
