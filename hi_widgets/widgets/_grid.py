@@ -158,7 +158,10 @@ class FrameGrid(w.VBox):
             "fixedColumns": {"left": 1},
             "columnControl": ["order", "searchDropdown"],
             "ordering": {"indicators": False, "handler": False},
-            "autoWidth": False,
+            # DataTables sizes the header (a table of its own) from the rows when it
+            # draws them; a grid drawn in a hidden tab gets a header 0 px wide. Only with
+            # autoWidth does it watch its box and size the header again when shown.
+            "autoWidth": True,
             "showIndex": False,
             "maxBytes": 0,  # never down-sample: every row is reachable
             "style": "width:100%;margin:0",
