@@ -165,9 +165,11 @@ class FrameGrid(w.VBox):
             "showIndex": False,
             "maxBytes": 0,  # never down-sample: every row is reachable
             "style": "width:100%;margin:0",
-            # KeyTable: the arrow keys, Page Up/Down, Home and End move a focused cell
-            # and scroll it into view, so every row is readable without a mouse. Tab is
-            # not among its keys: it leaves the grid instead of walking every cell.
+            # KeyTable: the arrow keys, Home and End move a focused cell, which
+            # static/page_fixes.js scrolls into view (KeyTable's own scrolling does not
+            # work here), so every row is readable without a mouse. In a grid that
+            # scrolls, KeyTable leaves Page Up/Down to the browser: they scroll the rows.
+            # Tab is not among its keys: it leaves the grid instead of walking every cell.
             "keys": {"keys": list(GRID_KEYS), "blurable": True},
         }
         if not scroll:
