@@ -338,6 +338,10 @@ def test_the_voila_app_works_with_the_keyboard_alone(voila_app, browser):
             if index:
                 page.keyboard.press("ArrowDown")
             _wait_row_shown(page, version)
+        page.keyboard.press("Home")  # back to the top, then to the last row's last cell
+        _wait_row_shown(page, order[0])
+        page.keyboard.press("End")
+        _wait_row_shown(page, order[-1])
         _screenshot(page, "a11y-keyboard-grid")
         assert not page.errors, f"JavaScript errors in the page: {page.errors}"
     except Exception:
