@@ -25,6 +25,7 @@ EXPLORER_TABS = ("Properties", "Versions", "Timeline", "Export", "Images")
 APP_TABS = ("Explorer", "Version browser", "Batch fetch")
 CURRENT = re.compile(r"\blm-mod-current\b")  # the selected tab
 MAX_TAB_PRESSES = 60  # a bound for walking to a control with Tab (the page has fewer stops)
+PAGE_RULES = ("region",)  # axe best practice: all content in landmarks (Voila's main one)
 TEST_TIMEOUT = 900  # s: a bound only; some 25 axe runs on a loaded two-core machine
 
 # What has the keyboard focus, as a test can compare it.
@@ -42,8 +43,9 @@ FOCUSED = """() => {
     };
 }"""
 
-# The versions grid's focused cell (KeyTable): its row's versionId and whether the row's
-# text is inside the grid's scrolling box (above its horizontal scrollbar).
+# The versions grid's focused cell (KeyTable): its row's versionId, and where the row is
+# against the grid's scrolling box (its client area: above the horizontal scrollbar) and
+# the browser's window. The row is shown when it lies inside both.
 FOCUSED_ROW = """() => {
     const grid = document.querySelector(".hi-explorer .hi-versions-table");
     const cell = grid.querySelector(".dt-scroll-body td.focus");
@@ -52,14 +54,47 @@ FOCUSED_ROW = """() => {
         (th) => (th.querySelector(".dt-column-title") || th).textContent.trim());
     const row = cell.parentElement;
     const body = cell.closest(".dt-scroll-body");
-    const top = body.getBoundingClientRect().top;
+    const box = body.getBoundingClientRect();
+    const top = box.top + body.clientTop;
     const r = row.getBoundingClientRect();
-    const middle = (r.top + r.bottom) / 2;  // readable: its text line is in the box
+    const inside = (a, b) => a.top >= b.top - 0.5 && a.bottom <= b.bottom + 0.5;
     return {
         version: parseInt(row.children[heads.indexOf("versionId")].textContent, 10),
-        visible: middle >= top && middle <= top + body.clientHeight,
+        row: [r.top, r.bottom],
+        box: [top, top + body.clientHeight],
+        window: window.innerHeight,
+        shown: inside(r, {top: top, bottom: top + body.clientHeight})
+            && inside(r, {top: 0, bottom: window.innerHeight}),
     };
 }"""
+
+# The versionId of every row of the versions grid, in the grid's order.
+GRID_VERSIONS = """() => {
+    const grid = document.querySelector(".hi-explorer .hi-versions-table");
+    const heads = [...grid.querySelectorAll(".dt-scroll-head thead th")].map(
+        (th) => (th.querySelector(".dt-column-title") || th).textContent.trim());
+    const col = heads.indexOf("versionId");
+    return [...grid.querySelectorAll(".dt-scroll-body tbody tr")].map(
+        (tr) => parseInt(tr.children[col].textContent, 10));
+}"""
+
+# How far the versions grid's header cells are from the first row's cells (x, in px),
+# and how far the header has been scrolled sideways.
+HEADER_OFFSET = """() => {
+    const grid = document.querySelector(".hi-explorer .hi-versions-table");
+    const heads = [...grid.querySelectorAll(".dt-scroll-head thead th")];
+    const cells = [...grid.querySelectorAll(".dt-scroll-body tbody tr:first-child td")];
+    const x = (e) => e.getBoundingClientRect().left;
+    const offsets = heads.map((th, i) => Math.abs(x(th) - x(cells[i])));
+    return {
+        columns: heads.length,
+        cells: cells.length,
+        offset: Math.max(...offsets),
+        scrolled: grid.querySelector(".dt-scroll-head").scrollLeft,
+    };
+}"""
+ALIGN_TOLERANCE = 1  # px between a header cell's x and its column's cells'
+HEADER_ALIGNED = f"() => ({HEADER_OFFSET})().offset <= {ALIGN_TOLERANCE}"
 
 
 def _screenshot(page, name: str) -> None:
@@ -101,6 +136,37 @@ def _tab_to(page, css_class: str, seen: list[dict] | None = None) -> dict:
     pytest.fail(f"{css_class} was not reached with {MAX_TAB_PRESSES} Tab presses")
 
 
+def _assert_page_accessible(page, axe_js, after: str) -> None:
+    """No critical or serious WCAG violation, and all content in landmarks (``region``)."""
+    assert_accessible(page, axe_js, after, required=PAGE_RULES)
+
+
+def _wait_header_aligned(page, focused: dict) -> None:
+    """Wait until the grid's header cells are over their columns again (a scroll event)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(HEADER_ALIGNED, timeout=ACTION_TIMEOUT)
+    except PlaywrightTimeout:
+        state = page.evaluate(HEADER_OFFSET)
+        pytest.fail(f"header off its columns by over {ALIGN_TOLERANCE} px at {focused}: {state}")
+
+
+def _wait_row_shown(page, version: int) -> None:
+    """Wait until the grid's focused row is ``version`` and is shown whole."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            f"(v) => {{ const r = ({FOCUSED_ROW})(); return r && r.version === v && r.shown; }}",
+            arg=version,
+            timeout=ACTION_TIMEOUT,
+        )
+    except PlaywrightTimeout:
+        state = page.evaluate(FOCUSED_ROW)
+        pytest.fail(f"version {version}'s row is not focused and shown: {state}")
+
+
 def _wait_focus(page, css_class: str) -> None:
     page.wait_for_function(
         "(c) => document.activeElement.classList.contains(c)",
@@ -115,39 +181,39 @@ def test_no_serious_axe_violation_after_any_action_in_the_voila_app(voila_app, b
 
     context, page = _open_app(browser, voila_app)
     try:
-        assert_accessible(page, axe_js, "the app opened")
+        _assert_page_accessible(page, axe_js, "the app opened")
         explorer = page.locator(".hi-explorer")
         explorer.locator("button.hi-search-toggle").click()
         expect(explorer.locator(".hi-search")).to_be_visible()
-        assert_accessible(page, axe_js, "opening the search")
+        _assert_page_accessible(page, axe_js, "opening the search")
         explorer.locator("button.hi-search-toggle").click()
         expect(explorer.locator(".hi-search")).to_be_hidden()
 
         explorer.locator("button.hi-fetch-all").click()
         rows = explorer.locator(".hi-versions-table .dt-scroll-body tbody tr")
         expect(rows).to_have_count(VERSIONS, timeout=ACTION_TIMEOUT)
-        assert_accessible(page, axe_js, "Fetch all versions")
+        _assert_page_accessible(page, axe_js, "Fetch all versions")
         for title in EXPLORER_TABS:
             tab = explorer.locator(".hi-tabs > .lm-TabBar .lm-TabBar-tab", has_text=title)
             tab.click()
             expect(tab).to_have_class(CURRENT)
             if title == "Timeline":
                 expect(explorer.locator(".hi-timeline-canvas canvas").last).to_be_visible()
-            assert_accessible(page, axe_js, f"opening the explorer's {title} tab")
+            _assert_page_accessible(page, axe_js, f"opening the explorer's {title} tab")
         explorer.locator("button.hi-preview-show").click()
         expect(explorer.locator("img.hi-preview-image")).to_be_visible(timeout=ACTION_TIMEOUT)
-        assert_accessible(page, axe_js, "the explorer's preview")
+        _assert_page_accessible(page, axe_js, "the explorer's preview")
 
         page.locator(".hi-app > .lm-TabBar .lm-TabBar-tab", has_text="Version browser").click()
         versions = page.locator(".hi-version-browser")
         version_cell = versions.locator(".hi-browser-properties tr", has_text="versionId")
         expect(version_cell).to_contain_text(str(VERSIONS), timeout=ACTION_TIMEOUT)
-        assert_accessible(page, axe_js, "opening the version browser")
+        _assert_page_accessible(page, axe_js, "opening the version browser")
         # Select a version with the slider's keyboard (a native range input).
         versions.locator(".hi-browser-version input[type=range]").press("ArrowLeft")
         expect(version_cell).to_contain_text(str(VERSIONS - 1), timeout=ACTION_TIMEOUT)
         expect(versions.locator(".hi-browser-version output")).to_have_text(str(VERSIONS - 1))
-        assert_accessible(page, axe_js, "selecting a version")
+        _assert_page_accessible(page, axe_js, "selecting a version")
         for title, ready in (
             ("Timeline", ".hi-browser-timeline canvas"),
             ("Metadata diff", ".hi-diff-table .dt-scroll-body tbody tr"),
@@ -155,11 +221,11 @@ def test_no_serious_axe_violation_after_any_action_in_the_voila_app(voila_app, b
         ):
             versions.locator(".lm-TabBar-tab", has_text=title).click()
             expect(versions.locator(ready).first).to_be_visible(timeout=ACTION_TIMEOUT)
-            assert_accessible(page, axe_js, f"opening the browser's {title} tab")
+            _assert_page_accessible(page, axe_js, f"opening the browser's {title} tab")
         versions.locator(".lm-TabBar-tab", has_text="Images").click()
         versions.locator("button.hi-preview-show").click()
         expect(versions.locator("img.hi-preview-image")).to_be_visible(timeout=ACTION_TIMEOUT)
-        assert_accessible(page, axe_js, "the version browser's preview")
+        _assert_page_accessible(page, axe_js, "the version browser's preview")
         _screenshot(page, "a11y-version-browser")
 
         # Batch fetch (default datastore): the explorer's image set and an unknown one.
@@ -167,7 +233,7 @@ def test_no_serious_axe_violation_after_any_action_in_the_voila_app(voila_app, b
         page.locator(".hi-app > .lm-TabBar .lm-TabBar-tab", has_text="Batch fetch").click()
         batch = page.locator(".hi-batch")
         expect(batch.locator(".hi-batch-ids textarea")).to_be_visible()
-        assert_accessible(page, axe_js, "opening the batch tab")
+        _assert_page_accessible(page, axe_js, "opening the batch tab")
         batch.locator(".hi-batch-ids textarea").fill(f"{image_set}\n{'0' * 32}")
         batch.locator("button.hi-batch-fetch").click()
         expect(batch.locator(".hi-batch-error-count")).to_have_text(
@@ -175,7 +241,7 @@ def test_no_serious_axe_violation_after_any_action_in_the_voila_app(voila_app, b
         )
         for title in ("Versions", "Errors", "Timeline", "Status counts", "Export"):
             batch.locator(".lm-TabBar-tab", has_text=title).click()
-            assert_accessible(page, axe_js, f"opening the batch's {title} tab")
+            _assert_page_accessible(page, axe_js, f"opening the batch's {title} tab")
         _screenshot(page, "a11y-batch")
         assert not page.errors, f"JavaScript errors in the page: {page.errors}"
     except Exception:
@@ -241,18 +307,41 @@ def test_the_voila_app_works_with_the_keyboard_alone(voila_app, browser):
         page.keyboard.press("Enter")  # back to Versions
         expect(rows.first).to_be_visible()
 
-        # Into the grid: each column's sort and filter buttons once (no hidden copies),
-        # then the rows, which the arrow keys walk to the last one.
+        # Into the grid: each column's sort and filter buttons once (no hidden copies).
+        # Tab scrolls the header's box sideways to show a button; the rows follow, so
+        # every header cell stays over its column.
         seen = []
-        _tab_to(page, "keytable-focus-capture", seen)
+        scrolled = 0.0
+        for _ in range(MAX_TAB_PRESSES):
+            page.keyboard.press("Tab")
+            focused = _focused(page)
+            seen.append(focused)
+            assert focused["visible"], f"Tab stopped on an invisible element: {focused}"
+            if focused["id"].startswith("keytable-focus-capture"):
+                break
+            if focused["grid"]:
+                _wait_header_aligned(page, focused)
+                scrolled = max(scrolled, page.evaluate(HEADER_OFFSET)["scrolled"])
+        else:
+            pytest.fail(f"the grid's rows were not reached with {MAX_TAB_PRESSES} Tab presses")
         columns = explorer.locator(".hi-versions-table .dt-scroll-head thead th").count()
         header_stops = [f for f in seen if f["grid"]]
         assert len(header_stops) <= 2 * columns + 3, (columns, header_stops)
-        # The arrow keys reach the rows (KeyTable). Walking all 73 of them is not
-        # checked: on this page the focused row did not reliably scroll into view.
-        page.keyboard.press("ArrowDown")
-        first = page.evaluate(FOCUSED_ROW)
-        assert first is not None and first["version"] <= 2, first  # row 1 or 2
+        assert scrolled > 0, "the header's buttons were all in view: nothing was checked"
+
+        # Every row, with the arrow keys (KeyTable): each focused row is scrolled into
+        # the grid's box and the window, and is the next version in the grid's order.
+        order = page.evaluate(GRID_VERSIONS)
+        assert sorted(order) == list(range(1, VERSIONS + 1)), order
+        page.keyboard.press("Home")  # the first row's first cell
+        for index, version in enumerate(order):
+            if index:
+                page.keyboard.press("ArrowDown")
+            _wait_row_shown(page, version)
+        page.keyboard.press("Home")  # back to the top, then to the last row's last cell
+        _wait_row_shown(page, order[0])
+        page.keyboard.press("End")
+        _wait_row_shown(page, order[-1])
         _screenshot(page, "a11y-keyboard-grid")
         assert not page.errors, f"JavaScript errors in the page: {page.errors}"
     except Exception:

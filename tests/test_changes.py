@@ -28,6 +28,8 @@ from hi_widgets.changes.log import (
     empty_changes_frame,
     fetch_changes,
 )
+from hi_widgets.widgets._changes_view import CHANGES_KEY_COLUMNS
+from hi_widgets.widgets._grid import display_frame
 
 SERIES = "1.2.840.113619.2.55.3.1"
 SERIES_2 = "1.2.840.113619.2.55.3.2"
@@ -182,6 +184,29 @@ def test_empty_frame_has_the_full_schema_and_unknown_statuses_are_kept():
     assert frame.iloc[0]["workflowStatus"] == "SOMETHING_NEW"
     categories = list(frame["workflowStatus"].cat.categories)
     assert categories == [*workflow_statuses(), "SOMETHING_NEW"]
+
+
+def test_missing_values_print_one_way_in_the_frame_and_blank_in_the_grid():
+    # Version 2 adds StudyID (no old value), version 3 fails (no level, change, values);
+    # issue 22 saw the frame print some missing cells NaN (categories), others <NA>.
+    frame = changes_from_documents(
+        {1: BASE, 2: edited(StudyID="S-2"), 3: edited(StudyID="S-2")},
+        {
+            1: record("CREATED", day=1),
+            2: record("UPDATED", day=2),
+            3: record("UPDATE_FAILED", "StudyDate is not updatable", day=3),
+        },
+    )
+    added = frame[frame["attribute"] == "StudyID"].iloc[0]
+    assert added["change"] == "added" and pd.isna(added["old"]), added
+    missing = int(frame.isna().to_numpy().sum())
+    assert missing > 0 and frame["level"].isna().any() and frame["change"].isna().any()
+    for text in (frame.to_string(), frame.to_html(), frame._repr_html_()):
+        assert "NaN" not in text and "nan" not in text.lower().replace("<na>", "")
+    assert frame.to_html().count("<td>&lt;NA&gt;</td>") == missing
+    shown = display_frame(frame, key_columns=CHANGES_KEY_COLUMNS)
+    blank = shown[list(frame.columns)].astype(str).eq("")
+    assert (blank.to_numpy() == frame.isna().to_numpy()).all()
 
 
 # ----------------------------------------------------------------------- the sandbox

@@ -205,14 +205,20 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         )
     )
 
+    # Categories as pandas' string dtype: a missing value is then pd.NA, as in the Int64
+    # and string columns, and the frame prints every missing value one way (``<NA>``);
+    # categories of Python strings print theirs as ``NaN``.
     def category(name: str, categories: Iterable[str]) -> pd.Categorical:
-        return pd.Categorical(column(name), categories=list(categories))
+        return pd.Categorical(column(name), categories=pd.Index(list(categories), dtype=_STRING))
+
+    statuses = typed["imageSetWorkflowStatus"].array
+    statuses = statuses.set_categories(pd.Index(list(statuses.categories), dtype=_STRING))
 
     data = {
         "versionId": pd.array(column("versionId"), dtype="Int64"),
         "previousVersionId": pd.array(column("previousVersionId"), dtype="Int64"),
         "updatedAt": typed["updatedAt"].dt.as_unit(TIME_UNIT).array,
-        "workflowStatus": typed["imageSetWorkflowStatus"].array,
+        "workflowStatus": statuses,
         "kind": category("kind", VERSION_KINDS),
         "revertedTo": pd.array(column("revertedTo"), dtype="Int64"),
         "level": category("level", LEVELS),
@@ -309,8 +315,9 @@ def fetch_changes(
         (the DICOM keyword), ``path`` (as :func:`hi_widgets.flatten_metadata` spells it),
         ``change`` (categorical added / removed / changed), ``old``, ``new`` (text, JSON
         for non-text values) and ``message`` (the version's message, or the fetch error).
-        Every version has at least one row (see the module notes for ``kind``). Contains
-        PHI.
+        Text columns and categories are pandas' string dtype: every missing value is
+        ``pd.NA`` and prints as ``<NA>``. Every version has at least one row (see the
+        module notes for ``kind``). Contains PHI.
 
     Raises
     ------

@@ -2,7 +2,9 @@
 
 - :class:`PageFixes` carries ``static/page.css`` (contrast, target sizes, DataTables'
   hidden header) and names the grid's keyboard input, which DataTables' KeyTable leaves
-  without an accessible name (WCAG 2.2 AA).
+  without an accessible name (WCAG 2.2 AA); it scrolls KeyTable's focused cell into
+  view, keeps a grid's rows under its header when Tab scrolls the header, and gives
+  Voila's page its ``main`` landmark (see ``static/page_fixes.js`` for why each).
 - :class:`WidthProbe` reports the width its container gives it, so a figure drawn in the
   kernel (the ipympl timeline) can fit the output area.
 - :class:`VersionSlider` is a labelled native range input over a list of options:

@@ -158,13 +158,18 @@ class FrameGrid(w.VBox):
             "fixedColumns": {"left": 1},
             "columnControl": ["order", "searchDropdown"],
             "ordering": {"indicators": False, "handler": False},
-            "autoWidth": False,
+            # DataTables sizes the header (a table of its own) from the rows when it
+            # draws them; a grid drawn in a hidden tab gets a header 0 px wide. Only with
+            # autoWidth does it watch its box and size the header again when shown.
+            "autoWidth": True,
             "showIndex": False,
             "maxBytes": 0,  # never down-sample: every row is reachable
             "style": "width:100%;margin:0",
-            # KeyTable: the arrow keys, Page Up/Down, Home and End move a focused cell
-            # and scroll it into view, so every row is readable without a mouse. Tab is
-            # not among its keys: it leaves the grid instead of walking every cell.
+            # KeyTable: the arrow keys, Home and End move a focused cell, which
+            # static/page_fixes.js scrolls into view (KeyTable's own scrolling does not
+            # work here), so every row is readable without a mouse. In a grid that
+            # scrolls, KeyTable leaves Page Up/Down to the browser: they scroll the rows.
+            # Tab is not among its keys: it leaves the grid instead of walking every cell.
             "keys": {"keys": list(GRID_KEYS), "blurable": True},
         }
         if not scroll:
