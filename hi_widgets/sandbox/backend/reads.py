@@ -18,7 +18,7 @@ from hi_widgets.sandbox.backend.state import BackendState, find_version, propert
 
 def image_set_summary(image_set: ImageSet, now: datetime | None = None) -> dict[str, Any]:
     """Return an image set as SearchImageSets summarises it (from its latest version)."""
-    latest = image_set.latest
+    latest = image_set.head
     return {
         "imageSetId": image_set.image_set_id,
         "version": latest.version_id,
@@ -106,7 +106,7 @@ class ImageSetReads(BackendState):
             candidates = [
                 image_set
                 for image_set in datastore.image_sets.values()
-                if image_set.latest.state != "DELETED"
+                if image_set.head.state != "DELETED"
                 and all(predicate(image_set) for predicate in predicates)
             ]
             if sort:

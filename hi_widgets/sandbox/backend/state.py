@@ -136,9 +136,10 @@ class BackendState:
     def index(self, image_set: ImageSet) -> None:
         """Record the series and study of an image set's latest version for lookups.
 
-        Every place that creates an image set or gives it a new version calls this.
+        Every place that creates an image set or gives it a new version calls this. A
+        deferred image set (:meth:`ImageSet.deferred`) is indexed by its head.
         """
-        document = image_set.latest.document
+        document = image_set.head.document
         store = image_set.datastore_id
         for series_uid in md.series_uids(document):
             self._by_series.setdefault((store, series_uid), {})[image_set.image_set_id] = image_set
@@ -151,7 +152,7 @@ class BackendState:
         if study_uid is None:
             return []
         candidates = self._by_study.get((datastore.datastore_id, study_uid), {}).values()
-        return [c for c in candidates if md.study_uid(c.latest.document) == study_uid]
+        return [c for c in candidates if md.study_uid(c.head.document) == study_uid]
 
     def primary_holder(
         self, datastore: Datastore, series_uid: str, *, besides: ImageSet | None = None
@@ -159,7 +160,7 @@ class BackendState:
         """Return the primary image set (not deleted) that holds a series, if any."""
         candidates = self._by_series.get((datastore.datastore_id, series_uid), {})
         for image_set in candidates.values():
-            latest = image_set.latest
+            latest = image_set.head
             if (
                 image_set is not besides
                 and latest.is_primary
@@ -212,7 +213,7 @@ class BackendState:
         """Return the number of versions of an image set."""
         with self.lock:
             self.settle()
-            return len(self.image_set(datastore_id, image_set_id).versions)
+            return self.image_set(datastore_id, image_set_id).version_count
 
     def metadata_document(
         self, datastore_id: str, image_set_id: str, version_id: int | None = None

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from hi_widgets.api.model import image_set_states
@@ -54,48 +54,19 @@ from hi_widgets.sandbox.demo.documents import (
     imported_document,
     late_import_document,
 )
-from hi_widgets.sandbox.runtime.clock import to_millis
-
-DEMO_EPOCH = datetime(2024, 1, 8, 9, 0, tzinfo=timezone.utc)
-"""The earliest createdAt of the demo data."""
-
-SECOND_DATASTORE_SIZE = 14
-LONG_HISTORY = (0, 1)
-"""(datastore index, image set index) of the demo image set with 73 versions."""
-
-FIXED_LENGTHS: dict[tuple[int, int], int] = {(0, 0): 1, (0, 1): 73, (0, 3): 57}
-FIXED_LENGTHS.update({(1, 0): 51, (1, 1): 50})
-FIXED_ACTIONS = {5: "fail-update", 7: "force", 9: "copy", 13: "fail-copy"}
-"""Actions at fixed version numbers of the long histories (so each shows every outcome)."""
-
-ACTION_ODDS = (
-    (0.6, "update"),
-    (0.66, "force"),
-    (0.76, "revert"),
-    (0.9, "copy"),
-    (0.95, "fail-update"),
-    (1.0, "fail-copy"),
+from hi_widgets.sandbox.demo.story import (
+    ACTION_ODDS,
+    DEMO_EPOCH,
+    FAILURE_MESSAGES,
+    FIXED_ACTIONS,
+    FIXED_LENGTHS,
+    LONG_HISTORY,  # noqa: F401  (re-exported: sandbox.demo.data.LONG_HISTORY)
+    OPERATION_SECONDS,
+    SECOND_DATASTORE_SIZE,
+    SETTLE_SECONDS,
+    history_length,
 )
-"""Cumulative odds of the operation that writes each version of the other histories."""
-
-OPERATION_SECONDS = {
-    "import": (60.0, 300.0),
-    "update": (15.0, 150.0),
-    "force": (15.0, 150.0),
-    "revert": (10.0, 60.0),
-    "copy": (120.0, 720.0),
-    "fail-update": (5.0, 40.0),
-    "fail-copy": (30.0, 240.0),
-}
-"""How long each kind of demo operation takes on the demo clock: a range, seconds."""
-
-_SETTLE_SECONDS = 1.5 * max(high for _low, high in OPERATION_SECONDS.values())
-
-FAILURE_MESSAGES = {
-    "UPDATE_FAILED": "Update failed: StudyDate in updatableAttributes is not a DICOM DA value",
-    "COPY_FAILED": "Copy failed: the destination image set changed while the copy was running",
-    "IMPORT_FAILED": "Import failed: 3 of 12 DICOM instances could not be parsed",
-}
+from hi_widgets.sandbox.runtime.clock import to_millis
 
 # demo-oncology image sets whose story ends in a showcase (see the module docstring).
 SINGLE_VERSION_ENDINGS = {5: "CREATED", 11: "IMPORT_FAILED", 13: "IMPORTING"}
@@ -145,7 +116,7 @@ class _Builder:
         low, high = OPERATION_SECONDS[kind]
         self.store.update_delay = round(self._durations[index].uniform(low, high), 3)
 
-    def _wait(self, seconds: float = _SETTLE_SECONDS) -> None:
+    def _wait(self, seconds: float = SETTLE_SECONDS) -> None:
         self.clock.set(self.clock.now() + timedelta(seconds=seconds))
         self.store.settle()
 
@@ -324,9 +295,7 @@ class _Builder:
             elif ending is not None:
                 length = 1
             else:
-                length = _history_length(
-                    random.Random(f"hi-widgets-demo-length:{index}:{self.seed}:{self.ds_index}")
-                )
+                length = history_length(self.seed, self.ds_index, index)
             self.build(index, length, "DELETED" if endings and index == DELETED else ending)
 
     def start_running_operations(self, when: datetime) -> None:
@@ -345,17 +314,6 @@ class _Builder:
         importing = max(SINGLE_VERSION_ENDINGS)
         document = imported_document(rng, self.seed, f"{self.ds_index}:{importing}", 1, when)
         self.import_set(importing, document)
-
-
-def _history_length(rng: random.Random) -> int:
-    roll = rng.random()
-    if roll < 0.2:
-        return 1
-    if roll < 0.75:
-        return rng.randint(2, 10)
-    if roll < 0.95:
-        return rng.randint(11, 25)
-    return rng.randint(26, 40)
 
 
 def _finish_touch(image_set: ImageSet, rng: random.Random) -> None:
