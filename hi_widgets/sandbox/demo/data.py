@@ -40,14 +40,18 @@ Use :data:`LONG_HISTORY` to find the 73-version image set without hard-coding id
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import random
 import threading
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from hi_widgets.api.model import image_set_states
-from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, make_id
+from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, Version, make_id
 from hi_widgets.sandbox.backend.operations import Backend
+from hi_widgets.sandbox.demo import deferred
 from hi_widgets.sandbox.demo import dicom_sources as demo_dicom
 from hi_widgets.sandbox.demo.documents import (
     document_blob,
@@ -282,9 +286,10 @@ class _Builder:
         if duplicate is not None:
             _finish_touch(self.store.image_set(self.datastore_id, self.ids[duplicate]), rng)
 
-    def run(self, size: int, endings: bool) -> None:
+    def run(self, size: int, endings: bool, indices: Iterable[int] | None = None) -> None:
+        """Write the datastore's ``size`` image sets (or only those of ``indices``)."""
         self._size = size
-        for index in range(size):
+        for index in range(size) if indices is None else indices:
             if index in self.ids:  # a duplicate, written with its primary image set
                 continue
             ending = SINGLE_VERSION_ENDINGS.get(index) if endings else None
@@ -340,7 +345,7 @@ def _touch_recently(store: Backend, seed: int) -> None:
             image_set = store.image_set(datastore_id, image_set_id)
             rng = random.Random(f"hi-widgets-demo-access:{seed}:{ds_index}:{index}")
             drawn = to_millis(now - timedelta(days=rng.uniform(0, 60)))
-            image_set.last_accessed_at = max(drawn, image_set.latest.updated_at)
+            image_set.last_accessed_at = max(drawn, image_set.head.updated_at)
 
 
 def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
@@ -366,7 +371,7 @@ def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
     try:
         # The demo is the same for the same seed: its new ids follow the seed.
         with store.deterministic_ids():
-            builders = []
+            builders, ends = [], []
             for ds_index, (name, size) in enumerate(
                 zip(
                     ("demo-radiology", "demo-oncology"),
@@ -375,21 +380,18 @@ def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
                 )
             ):
                 builder = _Builder(store, clock, seed, ds_index)
-                created = DEMO_EPOCH - timedelta(days=30 - ds_index)
-                store.add_datastore(
-                    Datastore(
-                        datastore_id=builder.datastore_id,
-                        name=name,
-                        status="ACTIVE",
-                        arn=store.datastore_arn(builder.datastore_id),
-                        created_at=created,
-                        updated_at=created + timedelta(minutes=4, seconds=12),
-                        tags={"project": "hi-widgets-demo", "seed": str(seed)},
+                datastore = _demo_datastore(store, builder.datastore_id, name, seed, ds_index)
+                store.add_datastore(datastore)
+                if ds_index == deferred.DS_INDEX:  # written on first read, see deferred
+                    build = functools.partial(_build_group, store, datastore, seed, size)
+                    ends.append(
+                        deferred.add_deferred_image_sets(store, datastore, seed, size, build)
                     )
-                )
-                builder.run(size, endings=ds_index == 1)
+                else:
+                    builder.run(size, endings=ds_index == 1)
+                    ends.extend(builder.ends.values())
                 builders.append(builder)
-            last = max(end for builder in builders for end in builder.ends.values())
+            last = max(ends)
             builders[1].start_running_operations(last + timedelta(days=1))
     finally:
         store.update_delay = real_delay
@@ -398,12 +400,54 @@ def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
     _cover_states(store)
 
 
+def _demo_datastore(
+    store: Backend, datastore_id: str, name: str, seed: int, ds_index: int
+) -> Datastore:
+    created = DEMO_EPOCH - timedelta(days=30 - ds_index)
+    return Datastore(
+        datastore_id=datastore_id,
+        name=name,
+        status="ACTIVE",
+        arn=store.datastore_arn(datastore_id),
+        created_at=created,
+        updated_at=created + timedelta(minutes=4, seconds=12),
+        tags={"project": "hi-widgets-demo", "seed": str(seed)},
+    )
+
+
+def _build_group(
+    store: Backend, datastore: Datastore, seed: int, size: int, indices: tuple[int, ...]
+) -> dict[int, list[Version]]:
+    """Write the histories of deferred demo image sets ``indices`` as :func:`populate` would.
+
+    In a scratch backend of their own (the group's histories touch no other image set),
+    on a demo clock of their own; their frames go to ``store``.
+    """
+    clock = _DemoClock(DEMO_EPOCH)
+    scratch = Backend(clock, region=store.region, account_id=store.account_id)
+    scratch.frames = store.frames
+    scratch.update_delay = OPERATION_SECONDS["import"][0]
+    scratch.add_datastore(dataclasses.replace(datastore, image_sets={}))
+    builder = _Builder(scratch, clock, seed, deferred.DS_INDEX)
+    with scratch.deterministic_ids():
+        builder.run(size, endings=False, indices=indices)
+    return {
+        index: scratch.image_set(datastore.datastore_id, builder.ids[index]).versions
+        for index in indices
+    }
+
+
 def _cover_states(store: Backend) -> None:
     """Make sure every ImageSetState of the model appears (states newer than this code)."""
     image_sets = [
         store.image_set(ds, i) for ds in store.datastore_ids() for i in store.image_set_ids(ds)
     ]
-    seen = {version.state for image_set in image_sets for version in image_set.versions}
+    # A deferred history (deferred.py) has ended every operation: its versions are ACTIVE.
+    seen = {
+        version.state
+        for image_set in image_sets
+        for version in ([image_set.head] if image_set.is_deferred else image_set.versions)
+    }
     seen.add("LOCKED")  # the running operations above
     missing = [state for state in image_set_states() if state not in seen]
     for state, image_set in zip(missing, reversed(image_sets), strict=False):

@@ -53,10 +53,24 @@ def _instances(
     return instances
 
 
-def imported_document(
-    rng: random.Random, seed: int, study_key: str, series_number: int, day: datetime
-) -> dict[str, Any]:
-    """Return an imported image set's metadata: one study, one series of 1-4 instances."""
+def skip_instances(rng: random.Random, count: int) -> None:
+    """Draw from ``rng`` what :func:`_instances` draws for ``count`` instances, and no more.
+
+    The deferred demo (:mod:`~hi_widgets.sandbox.demo.deferred`) keeps every later draw of
+    an image set's generator as the builder's without making the instances.
+    """
+    for _ in range(count):
+        rng.choice((256, 512))
+        rng.randrange(2**31)
+
+
+def study_levels(
+    seed: int, study_key: str, series_number: int, day: datetime
+) -> tuple[dict[str, Any], str]:
+    """Return an imported image set's metadata without instances, and their SOP class.
+
+    Draws only from generators of its own (the patient's and the study's).
+    """
     study_rng = random.Random(f"hi-widgets-demo-study:{seed}:{study_key}")
     number = int(study_key.split(":")[-1]) + 1 + 100 * int(study_key.split(":")[0])
     patient_number = (number + 1) // 2  # two studies per demo patient
@@ -64,10 +78,9 @@ def imported_document(
     birth = datetime(1940, 1, 1) + timedelta(days=patient_rng.randint(0, 70 * 365))
     name, sop_class, parts = study_rng.choice(MODALITIES)
     body_part = study_rng.choice(parts)
-    series_key = f"{seed}:{study_key}:{series_number}"
-    series_uid = _uid(series_key, "series")
+    series_uid = _uid(f"{seed}:{study_key}:{series_number}", "series")
     study_day = day - timedelta(days=study_rng.randint(0, 20), minutes=study_rng.randint(0, 600))
-    return {
+    document = {
         "Patient": {
             "DICOM": {
                 "PatientName": f"DEMO^PATIENT^{patient_number:03d}",
@@ -94,11 +107,22 @@ def imported_document(
                         "SeriesDescription": f"DEMO SERIES {series_number}",
                         "BodyPartExamined": body_part,
                     },
-                    "Instances": _instances(rng, series_key, sop_class, 1, rng.randint(1, 4)),
                 }
             },
         },
     }
+    return document, sop_class
+
+
+def imported_document(
+    rng: random.Random, seed: int, study_key: str, series_number: int, day: datetime
+) -> dict[str, Any]:
+    """Return an imported image set's metadata: one study, one series of 1-4 instances."""
+    document, sop_class = study_levels(seed, study_key, series_number, day)
+    (series,) = document["Study"]["Series"].values()
+    series_key = f"{seed}:{study_key}:{series_number}"
+    series["Instances"] = _instances(rng, series_key, sop_class, 1, rng.randint(1, 4))
+    return document
 
 
 def late_import_document(rng: random.Random, document: dict[str, Any], key: str) -> dict[str, Any]:
