@@ -26,6 +26,7 @@ equals the latest version the builder writes) hold the two to the same answers.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import random
 import threading
@@ -49,13 +50,29 @@ from hi_widgets.sandbox.demo.story import (
     SETTLE_SECONDS,
     history_length,
 )
-from hi_widgets.sandbox.runtime.clock import to_millis
 
 DS_INDEX = 0
 """The deferred datastore's index in the demo (``demo-radiology``)."""
 
 GroupBuilder = Callable[[tuple[int, ...]], dict[int, list[Version]]]
 """Writes the histories of a group of image sets (by index) and returns their versions."""
+
+_TICK = timedelta(microseconds=1)
+
+
+def _ticks(delta: timedelta) -> int:
+    """Return a duration in ticks: microseconds (the light pass's clock counts them)."""
+    return delta // _TICK
+
+
+def _time(ticks: int) -> datetime:
+    """Return the time ``ticks`` microseconds after DEMO_EPOCH (whole milliseconds)."""
+    return DEMO_EPOCH + timedelta(microseconds=ticks)
+
+
+_SETTLE_TICKS = _ticks(timedelta(seconds=SETTLE_SECONDS))
+_ACTION_LIMITS = [limit for limit, _ in ACTION_ODDS]
+_ACTION_NAMES = [name for _, name in ACTION_ODDS]
 
 # Stand-ins for a series' instances in a head's document: only their number is read.
 _COUNTED = [MappingProxyType(dict.fromkeys(range(n))) for n in range(8)]
@@ -78,11 +95,11 @@ class _Record:
     levels: dict[str, Any]
     own_instances: int
     is_primary: bool
-    created_at: datetime
+    created_at: int  # ticks (see _time)
     docs: list[_Doc]
-    updated_at: datetime
+    updated_at: int
     status: str = "IMPORTED"
-    written_at: datetime | None = None
+    written_at: int | None = None
     message: str | None = None
     forced: bool | None = None
     late_instances: int = 0
@@ -105,8 +122,8 @@ class _Record:
             version_id=len(self.docs),
             state="ACTIVE",
             workflow_status=self.status,
-            created_at=self.written_at or self.created_at,
-            updated_at=self.updated_at,
+            created_at=_time(self.created_at if self.written_at is None else self.written_at),
+            updated_at=_time(self.updated_at),
             document=document,
             message=self.message,
             forced=self.forced,
@@ -150,21 +167,22 @@ class _LightPass:
 
     seed: int
     size: int
-    now: datetime = DEMO_EPOCH
+    now: int = 0  # ticks (see _time): the demo clock
     records: dict[int, _Record] = field(default_factory=dict)
-    ends: dict[int, datetime] = field(default_factory=dict)
+    ends: dict[int, int] = field(default_factory=dict)
     _durations: dict[int, random.Random] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ plumbing
 
-    def _at(self, when: datetime) -> None:
-        self.now = to_millis(when)
+    def _at(self, when: int) -> None:
+        self.now = when - when % 1000  # to_millis (DEMO_EPOCH is a whole millisecond)
 
     def _wait(self) -> None:
-        self._at(self.now + timedelta(seconds=SETTLE_SECONDS))
+        self._at(self.now + _SETTLE_TICKS)
 
-    def _due(self, delay: float) -> datetime:
-        return to_millis(self.now + timedelta(seconds=delay))
+    def _due(self, delay: float) -> int:
+        due = self.now + _ticks(timedelta(seconds=delay))
+        return due - due % 1000
 
     def _takes(self, kind: str, index: int) -> float:
         if index not in self._durations:
@@ -222,16 +240,15 @@ class _LightPass:
         fixed = (DS_INDEX, index) in FIXED_LENGTHS
         spacing_days = min(4.0, 400.0 / max(length, 1))
         for version_id in range(2, length + 1):
-            self._at(self.now + timedelta(days=rng.uniform(0.1, spacing_days)))
+            self._at(self.now + _ticks(timedelta(days=rng.uniform(0.1, spacing_days))))
             roll = rng.random()
             action = FIXED_ACTIONS.get(version_id) if fixed else None
-            if action is None:
-                action = next(name for limit, name in ACTION_ODDS if roll < limit)
+            if action is None:  # the first odds above the roll
+                action = _ACTION_NAMES[bisect.bisect_right(_ACTION_LIMITS, roll)]
             if action in ("copy", "fail-copy") and duplicate is None:
                 action = "update"
             delay = self._takes(action, index)
             latest = record.docs[-1]
-            revised = f"{latest.description.split(' REV ')[0]} REV {version_id}"
             if action in ("copy", "fail-copy") and duplicate is not None:
                 self.copy_from_duplicate(index, duplicate, delay, action == "fail-copy")
             elif action == "force":
@@ -240,6 +257,7 @@ class _LightPass:
             elif action == "revert":
                 self._write(record, record.docs[rng.randint(1, version_id - 1) - 1], delay)
             else:
+                revised = f"{latest.description.split(' REV ')[0]} REV {version_id}"
                 wide = study and rng.random() < 0.5
                 failure = "UPDATE_FAILED" if action == "fail-update" else None
                 doc = _Doc(revised, latest.study_id, latest.late)
@@ -255,14 +273,15 @@ class _LightPass:
         rng = random.Random(f"hi-widgets-demo:{self.seed}:{DS_INDEX}:{index}")
         study_key = f"{DS_INDEX}:{index}"
         series_number = 1
-        created = DEMO_EPOCH + timedelta(days=rng.uniform(0, 150))
+        created = _ticks(timedelta(days=rng.uniform(0, 150)))
         sibling = index % 5 == 4 and index - 1 in self.ends
         study_wide = sibling and (DS_INDEX, index - 1) not in FIXED_LENGTHS
         if sibling:
             study_key, series_number = f"{DS_INDEX}:{index - 1}", 2
-            created = max(created, self.ends[index - 1] + timedelta(hours=rng.uniform(1, 48)))
+            later = self.ends[index - 1] + _ticks(timedelta(hours=rng.uniform(1, 48)))
+            created = max(created, later)
         self._at(created)
-        levels = _searched_levels(self.seed, study_key, series_number, self.now)
+        levels = _searched_levels(self.seed, study_key, series_number, _time(self.now))
         count = rng.randint(1, 4)
         skip_instances(rng, count)
         record = self._import(index, levels, count, is_primary=True)
@@ -270,7 +289,7 @@ class _LightPass:
         duplicate = None
         if (index + 1) % 5 == 2 and index + 1 < self.size:
             duplicate = index + 1
-            self._at(self.now + timedelta(hours=rng.uniform(1, 12)))
+            self._at(self.now + _ticks(timedelta(hours=rng.uniform(1, 12))))
             late = rng.randint(1, 2)
             skip_instances(rng, late)
             self._import(duplicate, levels, late, is_primary=False)
@@ -331,7 +350,7 @@ def add_deferred_image_sets(
     """
     light = _LightPass(seed, size)
     histories = DeferredHistories(build_group)
-    last = DEMO_EPOCH
+    last = 0
     for group in light.groups():
         first = group[0].index
         materialize = functools.partial(histories.materialize, first)
@@ -343,13 +362,13 @@ def add_deferred_image_sets(
                 image_set_id,
                 store.image_set_arn(datastore.datastore_id, image_set_id),
                 head=record.head(),
-                created_at=record.created_at,
+                created_at=_time(record.created_at),
                 materialize=materialize,
             )
-            image_set.last_accessed_at = record.created_at
+            image_set.last_accessed_at = _time(record.created_at)
             datastore.image_sets[image_set_id] = image_set
             store.index(image_set)
             members.append(image_set)
         histories.add(first, members)
         last = max(last, *(light.ends.values()))
-    return last
+    return _time(last)
