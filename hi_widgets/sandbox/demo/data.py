@@ -36,6 +36,12 @@ timestamps and values):
   ``DEMO-0017``.
 
 Use :data:`LONG_HISTORY` to find the 73-version image set without hard-coding ids.
+
+``demo-radiology`` is deferred (:mod:`hi_widgets.sandbox.demo.deferred`): it starts with
+what searches read of each image set, and each history is written by this builder (in a
+scratch backend, :func:`_build_group`) the first time it is read, so a sandbox of 100,000
+image sets starts in seconds of CPU per ten thousand. The layout's constants are in
+:mod:`hi_widgets.sandbox.demo.story`.
 """
 
 from __future__ import annotations
@@ -360,7 +366,8 @@ def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
         Changes identifiers, timestamps and values, never the layout.
     image_sets
         Size of the first datastore (``demo-radiology``), at least 1. Larger values give a
-        bigger datastore for benchmarks (about 9 versions per image set on average).
+        bigger datastore for benchmarks (about 9 versions per image set on average); its
+        histories are written on first read (:mod:`~hi_widgets.sandbox.demo.deferred`).
     """
     if image_sets < 1:
         raise ValueError(f"image_sets must be >= 1, got {image_sets}")
