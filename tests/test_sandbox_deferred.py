@@ -8,6 +8,8 @@ golden test (``test_sandbox_demo_golden.py``) holds both to what the eager build
 
 from __future__ import annotations
 
+import random
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +19,8 @@ from hi_widgets.sandbox.backend.domain import ImageSet, Version
 from hi_widgets.sandbox.backend.operations import Backend
 from hi_widgets.sandbox.backend.reads import image_set_summary
 from hi_widgets.sandbox.demo.data import populate
+from hi_widgets.sandbox.demo.deferred import delay_ticks
+from hi_widgets.sandbox.demo.story import OPERATION_SECONDS
 from hi_widgets.sandbox.runtime.clock import ManualClock
 
 FAST = {
@@ -49,6 +53,14 @@ def _seen(image_set: ImageSet, version: Version, store: Backend) -> dict[str, An
         "created_at": image_set.created_at,
         "count": image_set.version_count,
     }
+
+
+def test_delay_ticks_are_the_microseconds_of_timedelta() -> None:
+    rng = random.Random(23)
+    for low, high in OPERATION_SECONDS.values():
+        for _ in range(20_000):
+            delay = round(rng.uniform(low, high), 3)
+            assert delay_ticks(delay) == timedelta(seconds=delay) // timedelta(microseconds=1)
 
 
 @pytest.mark.parametrize(("seed", "image_sets"), [(0, 400), (11, 253)])

@@ -71,6 +71,15 @@ def _time(ticks: int) -> datetime:
     return DEMO_EPOCH + timedelta(microseconds=ticks)
 
 
+def delay_ticks(delay: float) -> int:
+    """Return ``_ticks(timedelta(seconds=delay))`` of a delay in whole milliseconds, faster.
+
+    The demo's delays are rounded to 3 decimals: the float nearest ``k / 1000`` is within
+    1e-10 of it, so both give ``1000 k`` microseconds.
+    """
+    return round(delay * 1000) * 1000
+
+
 _SETTLE_TICKS = _ticks(timedelta(seconds=SETTLE_SECONDS))
 _ACTION_LIMITS = [limit for limit, _ in ACTION_ODDS]
 _ACTION_NAMES = [name for _, name in ACTION_ODDS]
@@ -182,7 +191,7 @@ class _LightPass:
         self._at(self.now + _SETTLE_TICKS)
 
     def _due(self, delay: float) -> int:
-        due = self.now + _ticks(timedelta(seconds=delay))
+        due = self.now + delay_ticks(delay)
         return due - due % 1000
 
     def _takes(self, kind: str, index: int) -> float:
