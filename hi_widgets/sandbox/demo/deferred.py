@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, Version, make_id
 from hi_widgets.sandbox.backend.state import BackendState
@@ -88,8 +88,7 @@ _ACTION_NAMES = [name for _, name in ACTION_ODDS]
 _COUNTED = [MappingProxyType(dict.fromkeys(range(n))) for n in range(8)]
 
 
-@dataclass(slots=True, frozen=True)
-class _Doc:
+class _Doc(NamedTuple):
     """What the demo's operations change in a document."""
 
     description: str
