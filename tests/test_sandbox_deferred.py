@@ -129,6 +129,8 @@ def test_an_update_of_a_deferred_image_set_is_searched_as_written() -> None:
     store, datastore_id = _demo(0, 60)
     image_set_id = store.image_set_ids(datastore_id)[40]
     latest = store.image_set(datastore_id, image_set_id).head.version_id
+    first = store.search_image_sets(datastore_id=datastore_id, search_criteria={}, max_results=1)
+    assert first["imageSetsMetadataSummaries"][0]["imageSetId"] != image_set_id
     answer = store.update_image_set_metadata(
         datastore_id=datastore_id,
         image_set_id=image_set_id,
@@ -148,6 +150,38 @@ def test_an_update_of_a_deferred_image_set_is_searched_as_written() -> None:
     assert summary["imageSetId"] == image_set_id
     assert summary["version"] == latest + 1
     assert summary["DICOMTags"]["DICOMStudyDescription"] == "CHANGED"
+
+
+def _all_pages(store: Backend, datastore_id: str, criteria: dict[str, Any]) -> list[Any]:
+    summaries, token = [], None
+    while True:
+        page = store.search_image_sets(
+            datastore_id=datastore_id,
+            search_criteria=criteria,
+            **({"next_token": token} if token else {}),
+        )
+        summaries += page["imageSetsMetadataSummaries"]
+        token = page.get("nextToken")
+        if not token:
+            return summaries
+
+
+def test_searches_see_every_change_between_their_pages() -> None:
+    store, datastore_id = _demo(1, 90)
+    by_created = {"sort": {"sortField": "createdAt", "sortOrder": "ASC"}}
+    before = _all_pages(store, datastore_id, {})
+    assert len(before) == len(_all_pages(store, datastore_id, by_created)) == 90
+    victim = before[10]["imageSetId"]
+    store.delete_image_set(datastore_id=datastore_id, image_set_id=victim)
+    deleting = _all_pages(store, datastore_id, {})
+    assert deleting[0]["imageSetId"] == victim  # DELETING: updatedAt is now
+    store.clock.advance(60)  # type: ignore[attr-defined]
+    after = _all_pages(store, datastore_id, {})
+    assert victim not in {summary["imageSetId"] for summary in after}
+    assert [s["imageSetId"] for s in after] == [
+        s["imageSetId"] for s in before if s["imageSetId"] != victim
+    ]
+    assert len(_all_pages(store, datastore_id, by_created)) == 89
 
 
 @pytest.fixture(scope="module")

@@ -76,6 +76,10 @@ class BackendState:
         # need removing, and a lookup costs the candidates, not the datastore's size.
         self._by_series: dict[tuple[str, str], dict[str, ImageSet]] = {}
         self._by_study: dict[tuple[str, str], dict[str, ImageSet]] = {}
+        self.generation = 0
+        """Counts the changes a search can see (see :meth:`changed`)."""
+        self.search_cache: dict[tuple[str, str], tuple[int, Datastore, list[ImageSet]]] = {}
+        """SearchImageSets' sorted matches by (datastore, criteria), valid at a generation."""
 
     # ------------------------------------------------------------------ building
 
@@ -132,6 +136,17 @@ class BackendState:
             while self._pending and self._pending[0][0] <= now:
                 due, _, action = heapq.heappop(self._pending)
                 action(due)
+                self.changed()
+
+    def changed(self) -> None:
+        """Note a change a search can see: an image set's latest version or a new one.
+
+        :meth:`index` (new image sets and versions) and :meth:`settle` (transitions) call
+        it; so does every write that changes a latest version in place. SearchImageSets
+        sorts a datastore's matches once per generation (a 100,000 image set datastore
+        is paged 2,000 times).
+        """
+        self.generation += 1
 
     def index(self, image_set: ImageSet) -> None:
         """Record the series and study of an image set's latest version for lookups.
@@ -139,6 +154,7 @@ class BackendState:
         Every place that creates an image set or gives it a new version calls this. A
         deferred image set (:meth:`ImageSet.deferred`) is indexed by its head.
         """
+        self.changed()
         document = image_set.head.document
         store = image_set.datastore_id
         for series_uid in md.series_uids(document):

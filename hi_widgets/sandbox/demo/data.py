@@ -459,3 +459,4 @@ def _cover_states(store: Backend) -> None:
     missing = [state for state in image_set_states() if state not in seen]
     for state, image_set in zip(missing, reversed(image_sets), strict=False):
         image_set.latest.state = state
+        store.changed()
