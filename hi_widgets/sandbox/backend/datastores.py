@@ -106,7 +106,7 @@ class DatastoreOperations(BackendState):
             datastore = self.datastore(datastore_id)
             if datastore.status != "ACTIVE":
                 raise conflict(f"Datastore {datastore.datastore_id} is {datastore.status}")
-            live = [s for s in datastore.image_sets.values() if s.latest.state != "DELETED"]
+            live = [s for s in datastore.image_sets.values() if s.head.state != "DELETED"]
             if live:
                 raise conflict(
                     f"Datastore {datastore.datastore_id} still has {len(live)} image sets; "

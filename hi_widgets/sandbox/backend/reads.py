@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from hi_widgets.sandbox.backend import metadata as md
 from hi_widgets.sandbox.backend import search, tiering
-from hi_widgets.sandbox.backend.domain import ImageSet, make_id
+from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, make_id
 from hi_widgets.sandbox.backend.errors import validation_error
 from hi_widgets.sandbox.backend.paging import make_token, page_size, read_token
 from hi_widgets.sandbox.backend.state import BackendState, find_version, properties
@@ -18,7 +18,7 @@ from hi_widgets.sandbox.backend.state import BackendState, find_version, propert
 
 def image_set_summary(image_set: ImageSet, now: datetime | None = None) -> dict[str, Any]:
     """Return an image set as SearchImageSets summarises it (from its latest version)."""
-    latest = image_set.latest
+    latest = image_set.head
     return {
         "imageSetId": image_set.image_set_id,
         "version": latest.version_id,
@@ -29,6 +29,32 @@ def image_set_summary(image_set: ImageSet, now: datetime | None = None) -> dict[
         "DICOMTags": md.dicom_tags(latest.document),
         "isPrimary": latest.is_primary,
     }
+
+
+SEARCH_CACHE_SIZE = 8
+"""How many searches' sorted matches are kept (each valid until the next change)."""
+
+
+def _matches(
+    datastore: Datastore,
+    predicates: list[Callable[[ImageSet], bool]],
+    sort: Mapping[str, Any] | None,
+) -> list[ImageSet]:
+    """Return the image sets a search matches, in its order."""
+    candidates = [
+        image_set
+        for image_set in datastore.image_sets.values()
+        if image_set.head.state != "DELETED"
+        and all(predicate(image_set) for predicate in predicates)
+    ]
+    if sort:
+        key = search.SORT_KEYS[sort["sortField"]]
+        candidates.sort(key=key, reverse=sort["sortOrder"] == "DESC")
+    else:
+        # SearchImageSets API reference: "By default, SearchImageSets uses the
+        # updatedAt field for sorting in descending order from newest to oldest."
+        candidates.sort(key=search.SORT_KEYS["updatedAt"], reverse=True)
+    return candidates
 
 
 class ImageSetReads(BackendState):
@@ -103,20 +129,19 @@ class ImageSetReads(BackendState):
         with self.lock:
             self.settle()
             datastore = self.datastore(datastore_id)
-            candidates = [
-                image_set
-                for image_set in datastore.image_sets.values()
-                if image_set.latest.state != "DELETED"
-                and all(predicate(image_set) for predicate in predicates)
-            ]
-            if sort:
-                key = search.SORT_KEYS[sort["sortField"]]
-                candidates.sort(key=key, reverse=sort["sortOrder"] == "DESC")
-            else:
-                # SearchImageSets API reference: "By default, SearchImageSets uses the
-                # updatedAt field for sorting in descending order from newest to oldest."
-                candidates.sort(key=search.SORT_KEYS["updatedAt"], reverse=True)
             fingerprint = make_id(json.dumps(criteria, sort_keys=True, default=str))
+            cached = self.search_cache.get((datastore_id, fingerprint))
+            if cached is not None and cached[0] == self.generation and cached[1] is datastore:
+                candidates = cached[2]
+            else:
+                candidates = _matches(datastore, predicates, sort)
+                if len(self.search_cache) >= SEARCH_CACHE_SIZE:
+                    del self.search_cache[next(iter(self.search_cache))]
+                self.search_cache[(datastore_id, fingerprint)] = (
+                    self.generation,
+                    datastore,
+                    candidates,
+                )
             token = read_token(next_token, "SearchImageSets")
             if token is not None and token.get("q") != fingerprint:
                 raise validation_error("The nextToken belongs to different search criteria")

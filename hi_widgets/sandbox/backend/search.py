@@ -1,6 +1,7 @@
 """SearchImageSets semantics: filters (EQUAL/BETWEEN on the model's attributes) and sorting.
 
-Every attribute is read from the image set's latest version: the DICOM attributes from its
+Every attribute is read from the image set's latest version (its ``head``, which a
+deferred demo image set answers without writing its history): the DICOM attributes from its
 metadata document (a SeriesInstanceUID matches any series), ``createdAt`` from the first
 version, ``updatedAt`` and ``isPrimary`` from the latest.
 """
@@ -28,25 +29,25 @@ def date_time_key(date: str | None, time: str | None) -> str:
 
 
 def _study_date_time(image_set: ImageSet) -> str:
-    study = image_set.latest.document.get("Study", {}).get("DICOM", {})
+    study = image_set.head.document.get("Study", {}).get("DICOM", {})
     # Imported files may hold empty values, stored as None (as AWS's metadata does).
     return f"{study.get('StudyDate') or ''}{study.get('StudyTime') or ''}"
 
 
 def _study_date_time_key(image_set: ImageSet) -> str:
-    study = image_set.latest.document.get("Study", {}).get("DICOM", {})
+    study = image_set.head.document.get("Study", {}).get("DICOM", {})
     return date_time_key(study.get("StudyDate"), study.get("StudyTime"))
 
 
 SORT_KEYS: dict[str, Callable[[ImageSet], Any]] = {
     "createdAt": lambda s: s.created_at,
-    "updatedAt": lambda s: s.latest.updated_at,
+    "updatedAt": lambda s: s.head.updated_at,
     "DICOMStudyDateAndTime": _study_date_time,
 }
 
 
 def _attribute_values(image_set: ImageSet, attribute: str) -> list[Any]:
-    latest = image_set.latest
+    latest = image_set.head
     document = latest.document
     study = document.get("Study", {})
     study_dicom = study.get("DICOM", {})
@@ -103,7 +104,7 @@ def predicate(search_filter: dict[str, Any]) -> Callable[[ImageSet], bool]:
             for raw in (item["DICOMStudyDateAndTime"] for item in search_filter["values"])
         )
         return lambda s: (
-            bool(s.latest.document.get("Study", {}).get("DICOM", {}).get("StudyDate"))
+            bool(s.head.document.get("Study", {}).get("DICOM", {}).get("StudyDate"))
             and low <= _study_date_time_key(s) <= high
         )
     if operator == "EQUAL":

@@ -316,6 +316,7 @@ class ImageSetWrites(BackendState):
             source_version.workflow_status = "COPYING_WITH_READ_ONLY_ACCESS"
             # copy-image-set example 1: the source answers the copy's time as updatedAt.
             source_version.updated_at = now
+            self.changed()
 
             def unlock(due: datetime) -> None:
                 source_version.state, source_version.workflow_status = restore
@@ -337,6 +338,7 @@ class ImageSetWrites(BackendState):
             version.state = "LOCKED"
             version.workflow_status = "DELETING"
             version.updated_at = self.now()
+            self.changed()
 
             def finish(due: datetime) -> None:
                 version.state = "DELETED"

@@ -36,66 +36,47 @@ timestamps and values):
   ``DEMO-0017``.
 
 Use :data:`LONG_HISTORY` to find the 73-version image set without hard-coding ids.
+
+``demo-radiology`` is deferred (:mod:`hi_widgets.sandbox.demo.deferred`): it starts with
+what searches read of each image set, and each history is written by this builder (in a
+scratch backend, :func:`_build_group`) the first time it is read, so a sandbox of 100,000
+image sets starts in seconds of CPU per ten thousand. The layout's constants are in
+:mod:`hi_widgets.sandbox.demo.story`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import random
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from hi_widgets.api.model import image_set_states
-from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, make_id
+from hi_widgets.sandbox.backend.domain import Datastore, ImageSet, Version, make_id
 from hi_widgets.sandbox.backend.operations import Backend
+from hi_widgets.sandbox.demo import deferred
 from hi_widgets.sandbox.demo import dicom_sources as demo_dicom
 from hi_widgets.sandbox.demo.documents import (
     document_blob,
     imported_document,
     late_import_document,
 )
-from hi_widgets.sandbox.runtime.clock import to_millis
-
-DEMO_EPOCH = datetime(2024, 1, 8, 9, 0, tzinfo=timezone.utc)
-"""The earliest createdAt of the demo data."""
-
-SECOND_DATASTORE_SIZE = 14
-LONG_HISTORY = (0, 1)
-"""(datastore index, image set index) of the demo image set with 73 versions."""
-
-FIXED_LENGTHS: dict[tuple[int, int], int] = {(0, 0): 1, (0, 1): 73, (0, 3): 57}
-FIXED_LENGTHS.update({(1, 0): 51, (1, 1): 50})
-FIXED_ACTIONS = {5: "fail-update", 7: "force", 9: "copy", 13: "fail-copy"}
-"""Actions at fixed version numbers of the long histories (so each shows every outcome)."""
-
-ACTION_ODDS = (
-    (0.6, "update"),
-    (0.66, "force"),
-    (0.76, "revert"),
-    (0.9, "copy"),
-    (0.95, "fail-update"),
-    (1.0, "fail-copy"),
+from hi_widgets.sandbox.demo.story import (
+    ACTION_ODDS,
+    DEMO_EPOCH,
+    FAILURE_MESSAGES,
+    FIXED_ACTIONS,
+    FIXED_LENGTHS,
+    LONG_HISTORY,  # noqa: F401  (re-exported: sandbox.demo.data.LONG_HISTORY)
+    OPERATION_SECONDS,
+    SECOND_DATASTORE_SIZE,
+    SETTLE_SECONDS,
+    history_length,
 )
-"""Cumulative odds of the operation that writes each version of the other histories."""
-
-OPERATION_SECONDS = {
-    "import": (60.0, 300.0),
-    "update": (15.0, 150.0),
-    "force": (15.0, 150.0),
-    "revert": (10.0, 60.0),
-    "copy": (120.0, 720.0),
-    "fail-update": (5.0, 40.0),
-    "fail-copy": (30.0, 240.0),
-}
-"""How long each kind of demo operation takes on the demo clock: a range, seconds."""
-
-_SETTLE_SECONDS = 1.5 * max(high for _low, high in OPERATION_SECONDS.values())
-
-FAILURE_MESSAGES = {
-    "UPDATE_FAILED": "Update failed: StudyDate in updatableAttributes is not a DICOM DA value",
-    "COPY_FAILED": "Copy failed: the destination image set changed while the copy was running",
-    "IMPORT_FAILED": "Import failed: 3 of 12 DICOM instances could not be parsed",
-}
+from hi_widgets.sandbox.runtime.clock import to_millis
 
 # demo-oncology image sets whose story ends in a showcase (see the module docstring).
 SINGLE_VERSION_ENDINGS = {5: "CREATED", 11: "IMPORT_FAILED", 13: "IMPORTING"}
@@ -145,7 +126,7 @@ class _Builder:
         low, high = OPERATION_SECONDS[kind]
         self.store.update_delay = round(self._durations[index].uniform(low, high), 3)
 
-    def _wait(self, seconds: float = _SETTLE_SECONDS) -> None:
+    def _wait(self, seconds: float = SETTLE_SECONDS) -> None:
         self.clock.set(self.clock.now() + timedelta(seconds=seconds))
         self.store.settle()
 
@@ -311,9 +292,10 @@ class _Builder:
         if duplicate is not None:
             _finish_touch(self.store.image_set(self.datastore_id, self.ids[duplicate]), rng)
 
-    def run(self, size: int, endings: bool) -> None:
+    def run(self, size: int, endings: bool, indices: Iterable[int] | None = None) -> None:
+        """Write the datastore's ``size`` image sets (or only those of ``indices``)."""
         self._size = size
-        for index in range(size):
+        for index in range(size) if indices is None else indices:
             if index in self.ids:  # a duplicate, written with its primary image set
                 continue
             ending = SINGLE_VERSION_ENDINGS.get(index) if endings else None
@@ -324,9 +306,7 @@ class _Builder:
             elif ending is not None:
                 length = 1
             else:
-                length = _history_length(
-                    random.Random(f"hi-widgets-demo-length:{index}:{self.seed}:{self.ds_index}")
-                )
+                length = history_length(self.seed, self.ds_index, index)
             self.build(index, length, "DELETED" if endings and index == DELETED else ending)
 
     def start_running_operations(self, when: datetime) -> None:
@@ -345,17 +325,6 @@ class _Builder:
         importing = max(SINGLE_VERSION_ENDINGS)
         document = imported_document(rng, self.seed, f"{self.ds_index}:{importing}", 1, when)
         self.import_set(importing, document)
-
-
-def _history_length(rng: random.Random) -> int:
-    roll = rng.random()
-    if roll < 0.2:
-        return 1
-    if roll < 0.75:
-        return rng.randint(2, 10)
-    if roll < 0.95:
-        return rng.randint(11, 25)
-    return rng.randint(26, 40)
 
 
 def _finish_touch(image_set: ImageSet, rng: random.Random) -> None:
@@ -382,7 +351,7 @@ def _touch_recently(store: Backend, seed: int) -> None:
             image_set = store.image_set(datastore_id, image_set_id)
             rng = random.Random(f"hi-widgets-demo-access:{seed}:{ds_index}:{index}")
             drawn = to_millis(now - timedelta(days=rng.uniform(0, 60)))
-            image_set.last_accessed_at = max(drawn, image_set.latest.updated_at)
+            image_set.last_accessed_at = max(drawn, image_set.head.updated_at)
 
 
 def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
@@ -397,7 +366,8 @@ def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
         Changes identifiers, timestamps and values, never the layout.
     image_sets
         Size of the first datastore (``demo-radiology``), at least 1. Larger values give a
-        bigger datastore for benchmarks (about 9 versions per image set on average).
+        bigger datastore for benchmarks (about 9 versions per image set on average); its
+        histories are written on first read (:mod:`~hi_widgets.sandbox.demo.deferred`).
     """
     if image_sets < 1:
         raise ValueError(f"image_sets must be >= 1, got {image_sets}")
@@ -408,7 +378,7 @@ def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
     try:
         # The demo is the same for the same seed: its new ids follow the seed.
         with store.deterministic_ids():
-            builders = []
+            builders, ends = [], []
             for ds_index, (name, size) in enumerate(
                 zip(
                     ("demo-radiology", "demo-oncology"),
@@ -417,21 +387,18 @@ def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
                 )
             ):
                 builder = _Builder(store, clock, seed, ds_index)
-                created = DEMO_EPOCH - timedelta(days=30 - ds_index)
-                store.add_datastore(
-                    Datastore(
-                        datastore_id=builder.datastore_id,
-                        name=name,
-                        status="ACTIVE",
-                        arn=store.datastore_arn(builder.datastore_id),
-                        created_at=created,
-                        updated_at=created + timedelta(minutes=4, seconds=12),
-                        tags={"project": "hi-widgets-demo", "seed": str(seed)},
+                datastore = _demo_datastore(store, builder.datastore_id, name, seed, ds_index)
+                store.add_datastore(datastore)
+                if ds_index == deferred.DS_INDEX:  # written on first read, see deferred
+                    build = functools.partial(_build_group, store, datastore, seed, size)
+                    ends.append(
+                        deferred.add_deferred_image_sets(store, datastore, seed, size, build)
                     )
-                )
-                builder.run(size, endings=ds_index == 1)
+                else:
+                    builder.run(size, endings=ds_index == 1)
+                    ends.extend(builder.ends.values())
                 builders.append(builder)
-            last = max(end for builder in builders for end in builder.ends.values())
+            last = max(ends)
             builders[1].start_running_operations(last + timedelta(days=1))
     finally:
         store.update_delay = real_delay
@@ -440,13 +407,56 @@ def populate(store: Backend, *, seed: int = 0, image_sets: int = 30) -> None:
     _cover_states(store)
 
 
+def _demo_datastore(
+    store: Backend, datastore_id: str, name: str, seed: int, ds_index: int
+) -> Datastore:
+    created = DEMO_EPOCH - timedelta(days=30 - ds_index)
+    return Datastore(
+        datastore_id=datastore_id,
+        name=name,
+        status="ACTIVE",
+        arn=store.datastore_arn(datastore_id),
+        created_at=created,
+        updated_at=created + timedelta(minutes=4, seconds=12),
+        tags={"project": "hi-widgets-demo", "seed": str(seed)},
+    )
+
+
+def _build_group(
+    store: Backend, datastore: Datastore, seed: int, size: int, indices: tuple[int, ...]
+) -> dict[int, list[Version]]:
+    """Write the histories of deferred demo image sets ``indices`` as :func:`populate` would.
+
+    In a scratch backend of their own (the group's histories touch no other image set),
+    on a demo clock of their own; their frames go to ``store``.
+    """
+    clock = _DemoClock(DEMO_EPOCH)
+    scratch = Backend(clock, region=store.region, account_id=store.account_id)
+    scratch.frames = store.frames
+    scratch.update_delay = OPERATION_SECONDS["import"][0]
+    scratch.add_datastore(dataclasses.replace(datastore, image_sets={}))
+    builder = _Builder(scratch, clock, seed, deferred.DS_INDEX)
+    with scratch.deterministic_ids():
+        builder.run(size, endings=False, indices=indices)
+    return {
+        index: scratch.image_set(datastore.datastore_id, builder.ids[index]).versions
+        for index in indices
+    }
+
+
 def _cover_states(store: Backend) -> None:
     """Make sure every ImageSetState of the model appears (states newer than this code)."""
     image_sets = [
         store.image_set(ds, i) for ds in store.datastore_ids() for i in store.image_set_ids(ds)
     ]
-    seen = {version.state for image_set in image_sets for version in image_set.versions}
+    # A deferred history (deferred.py) has ended every operation: its versions are ACTIVE.
+    seen = {
+        version.state
+        for image_set in image_sets
+        for version in ([image_set.head] if image_set.is_deferred else image_set.versions)
+    }
     seen.add("LOCKED")  # the running operations above
     missing = [state for state in image_set_states() if state not in seen]
     for state, image_set in zip(missing, reversed(image_sets), strict=False):
         image_set.latest.state = state
+        store.changed()

@@ -140,5 +140,26 @@ def realize(store: Backend, document: dict[str, Any]) -> dict[str, Any] | None:
         store.frames.put(frame.frame_id, frame.htj2k)
     realized = draft.document()
     modality = realized["Study"]["Series"][draft.series_instance_uid]["DICOM"].get("Modality")
-    realized["Study"]["DICOM"]["StudyDescription"] = f"DEMO {modality or 'OT'} STUDY"
+    realized["Study"]["DICOM"]["StudyDescription"] = study_description(modality)
     return realized
+
+
+def study_description(modality: str | None) -> str:
+    """Return the StudyDescription of a realized demo study of ``modality``."""
+    return f"DEMO {modality or 'OT'} STUDY"
+
+
+def realized_series_elements(
+    study_instance_uid: str, series: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Return a demo series' elements as :func:`realize` makes them (or None without pydicom).
+
+    The source file's Modality and BodyPartExamined (where the file has them) replace the
+    demo's; the other demo elements are kept. Elements only the file has are left out.
+    """
+    template = template_for(study_instance_uid)
+    if template is None:
+        return None
+    real = template.levels["Series"]
+    kept = {key: value for key, value in series.items() if key not in _SERIES_KEEP_REAL}
+    return kept | {key: real[key] for key in sorted(_SERIES_KEEP_REAL) if key in real}

@@ -217,6 +217,7 @@ class DicomImportOperations(BackendState):
             version.workflow_status = "IMPORTED" if job.status == "COMPLETED" else "IMPORT_FAILED"
             version.message = None if job.status == "COMPLETED" else job.message
             version.updated_at = job.ended_at or self.now()
+            self.changed()
 
     def import_at_startup(self, source: str | Iterable[str], datastore_name: str) -> str:
         """Create an ACTIVE datastore holding the DICOM of ``source``; return its id.
