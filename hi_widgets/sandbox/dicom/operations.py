@@ -201,7 +201,9 @@ class DicomImportOperations(BackendState):
                 )
                 image_set.versions.append(version)
                 self.index(image_set)
-                imported = ImportedImageSet(draft, image_set.image_set_id, version_id, is_primary)
+                imported = ImportedImageSet.of_draft(
+                    draft, image_set.image_set_id, version_id, is_primary
+                )
                 placed.append((imported, version))
             return placed
 
@@ -317,6 +319,29 @@ class DicomImportOperations(BackendState):
             )
             self._import_jobs[job_id] = job
             return self._started(job)
+
+    def add_import_job(self, job: ImportJob) -> None:
+        """Record a job that has already ended (the demo's history of imports).
+
+        Jobs are listed newest first by insertion, so add them in ``submittedAt`` order
+        and before any job is started.
+        """
+        if job.status not in ("COMPLETED", "FAILED") or job.ended_at is None:
+            raise ValueError(f"only an ended job can be added, not a {job.status} one")
+        with self.lock:
+            self.datastore(job.datastore_id)
+            if job.job_id in self._import_jobs:
+                raise ValueError(f"import job {job.job_id} exists already")
+            self._import_jobs[job.job_id] = job
+
+    def import_jobs(self, datastore_id: str | None = None) -> list[ImportJob]:
+        """Return the import jobs (of one datastore), oldest first."""
+        with self.lock:
+            return [
+                job
+                for job in self._import_jobs.values()
+                if datastore_id is None or job.datastore_id == datastore_id
+            ]
 
     @staticmethod
     def _started(job: ImportJob) -> dict[str, Any]:
