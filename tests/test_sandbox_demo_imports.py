@@ -298,3 +298,27 @@ def test_stopping_the_sandbox_stops_its_s3():
     parts = urlsplit(url)
     with pytest.raises(OSError), socket.create_connection((parts.hostname, parts.port), timeout=5):
         pass
+
+
+def test_the_sandbox_command_prints_the_s3_endpoint_and_serves_the_demo_output(
+    serve_sandbox_command, monkeypatch
+):
+    served = serve_sandbox_command(["--image-sets", "2", "--demo-s3"])
+    assert "Local S3 (moto) on http://127.0.0.1:" in served.stderr
+    for name, value in served.exports.items():  # a shell with the printed lines pasted
+        monkeypatch.setenv(name, value)
+    client = served.client(total_max_attempts=1)
+    datastore_id = client.list_datastores()["datastoreSummaries"][0]["datastoreId"]
+    newest = client.list_dicom_import_jobs(datastoreId=datastore_id)["jobSummaries"][0]
+    job = client.get_dicom_import_job(datastoreId=datastore_id, jobId=newest["jobId"])
+    manifest = _read(
+        boto3.client("s3"), job["jobProperties"]["outputS3Uri"], "job-output-manifest.json"
+    )
+    assert json.loads(manifest)["jobSummary"]["jobId"] == newest["jobId"]
+
+
+def test_the_sandbox_command_without_the_demo_s3_prints_no_s3_endpoint(serve_sandbox_command):
+    served = serve_sandbox_command(["--image-sets", "1", "--no-demo-s3"])
+    assert "AWS_ENDPOINT_URL_S3" not in served.exports
+    assert "AWS_ENDPOINT_URL_MEDICAL_IMAGING" in served.exports
+    assert "Local S3" not in served.stderr

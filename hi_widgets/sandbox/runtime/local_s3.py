@@ -149,7 +149,7 @@ class LocalS3:
             self._socket.close()  # waiting clients get an error rather than a hang
             self._ready.set()
             return
-        if self._prepare is not None:
+        if self._prepare is not None and not self._stopping:
             self._run_prepare(app, handler)
         from werkzeug.serving import make_server
 
