@@ -280,3 +280,40 @@ def test_a_failed_job_says_why_and_when_it_ended(sb, client, datastore, s3_endpo
     assert summary["jobId"] == started["jobId"]
     assert "no-such-bucket-for-docs" in summary["message"]
     assert summary["submittedAt"] < summary["endedAt"]
+
+
+def test_failures_count_as_customer_or_server_errors_by_type():
+    """https://docs.aws.amazon.com/healthimaging/latest/devguide/understanding-import-jobs.html
+    (the manifest counts numberOfFilesWithCustomerError and numberOfFilesWithServerError;
+    the page names no exception type for a server error: the sandbox takes the API's
+    InternalServerException, and every other type is the customer's)."""
+    from hi_widgets.sandbox.dicom.import_jobs import ImportJob
+    from hi_widgets.sandbox.dicom.pipeline import PipelineResult
+    from hi_widgets.sandbox.dicom.read import Failure
+
+    job = ImportJob(
+        job_id="1" * 32,
+        job_name="counts",
+        datastore_id="d" * 32,
+        data_access_role_arn=ROLE,
+        input_s3_uri="s3://in/dicom_input/",
+        requested_output_s3_uri="s3://out/job_output/",
+        submitted_at=datetime(2025, 6, 2, tzinfo=timezone.utc),
+        delay=0.0,
+        result=PipelineResult(
+            [],
+            [
+                Failure("dicom_input/a.dcm", "DICOM attribute SOPClassUID does not exist"),
+                Failure("dicom_input/b.dcm", "Internal error", "InternalServerException"),
+                Failure("dicom_input/c.dcm", "Internal error", "InternalServerException"),
+            ],
+            3,
+        ),
+    )
+    summary = job.manifest()["jobSummary"]
+    assert summary["numberOfFilesWithCustomerError"] == 1
+    assert summary["numberOfFilesWithServerError"] == 2
+    assert summary["numberOfScannedFiles"] == 3 and summary["numberOfImportedFiles"] == 0
+    lines = job.output_objects()["FAILURE/failure.ndjson"].decode().splitlines()
+    types = [json.loads(line)["exception"]["exceptionType"] for line in lines]
+    assert types == ["ValidationException", "InternalServerException", "InternalServerException"]
