@@ -322,3 +322,34 @@ def test_the_sandbox_command_without_the_demo_s3_prints_no_s3_endpoint(serve_san
     assert "AWS_ENDPOINT_URL_S3" not in served.exports
     assert "AWS_ENDPOINT_URL_MEDICAL_IMAGING" in served.exports
     assert "Local S3" not in served.stderr
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": "attacker.example"},  # DNS rebinding: a name of the attacker's
+        {"Origin": "https://attacker.example"},  # a web page's cross-origin request
+    ],
+    ids=["foreign-host", "origin"],
+)
+def test_the_local_s3_refuses_what_a_web_page_could_send(sb, headers):
+    import http.client
+
+    sb.s3_client()  # serving
+    parts = urlsplit(sb.s3_endpoint_url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("GET", f"/{demo_jobs.OUTPUT_BUCKET}?list-type=2", headers=headers)
+        answer = connection.getresponse()
+        body = answer.read().decode()
+    finally:
+        connection.close()
+    assert answer.status == 403 and "<Code>AccessDenied</Code>" in body
+    assert "import-jobs/" not in body  # no listing leaked
+
+
+def test_the_local_s3_listens_on_loopback_only():
+    from hi_widgets.sandbox.server.local_s3 import LocalS3
+
+    with pytest.raises(ValueError, match="loopback"):
+        LocalS3("0.0.0.0")

@@ -307,7 +307,7 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Serve until Ctrl-C, SIGTERM or ``stop`` is set; return the exit status."""
     # The server, backend and demo data load when the sandbox runs, not with the parser.
     from hi_widgets.sandbox.runner import start
-    from hi_widgets.sandbox.runtime.local_s3 import moto_available
+    from hi_widgets.sandbox.server.local_s3 import moto_available
 
     if args.host not in LOOPBACK_HOSTS:
         print(

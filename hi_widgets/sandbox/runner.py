@@ -20,7 +20,6 @@ from hi_widgets.sandbox.demo.import_jobs import add_demo_import_jobs, write_outp
 from hi_widgets.sandbox.dicom.limits import ImportLimits
 from hi_widgets.sandbox.runtime.clock import Clock, ManualClock, SystemClock
 from hi_widgets.sandbox.runtime.faults import FaultInjector, Faults
-from hi_widgets.sandbox.runtime.local_s3 import LocalS3, s3_client
 from hi_widgets.sandbox.runtime.quota_table import QuotaTable
 from hi_widgets.sandbox.runtime.request_log import RequestLog, RequestLogEntry
 from hi_widgets.sandbox.server.http_server import (
@@ -29,6 +28,7 @@ from hi_widgets.sandbox.server.http_server import (
     IDLE_TIMEOUT,
     SandboxHTTPServer,
 )
+from hi_widgets.sandbox.server.local_s3 import LocalS3, s3_client
 from hi_widgets.sandbox.server.pipeline import MAX_CONNECTIONS, Service
 from hi_widgets.sandbox.server.registry import OperationRegistry
 
@@ -114,7 +114,7 @@ class Sandbox:
     import_datastore_name
         Name of that datastore.
     demo_s3
-        Also serve a local S3 (moto, :mod:`~hi_widgets.sandbox.runtime.local_s3`; needs
+        Also serve a local S3 (moto, :mod:`~hi_widgets.sandbox.server.local_s3`; needs
         the ``app`` extra) holding the output of the demo's import jobs; :meth:`env`
         then adds ``AWS_ENDPOINT_URL_S3``, and import jobs read and write there.
 
@@ -184,6 +184,7 @@ class Sandbox:
         self._secret = secret_access_key or SECRET_PREFIX + secrets.token_hex(12)
         model = service_model()
         signing_clock = SystemClock() if isinstance(self.clock, ManualClock) else self.clock
+        self._allowed_hosts = frozenset(allowed_hosts)
         self._service = Service(
             model,
             OperationRegistry.for_backend(model, self.store),
@@ -195,7 +196,7 @@ class Sandbox:
             account_id=self.store.account_id,
             signing_time=signing_clock.now,
             max_clock_skew=timedelta(seconds=max_clock_skew) if max_clock_skew else None,
-            allowed_hosts=allowed_hosts,
+            allowed_hosts=self._allowed_hosts,
             region=region,
         )
         self._max_connections = max_connections
@@ -285,7 +286,8 @@ class Sandbox:
         def prepare(url: str) -> None:
             write_outputs(self.demo_import_jobs, s3_client(url, self.region, self.credentials()))
 
-        self._s3 = LocalS3(self._host, 0, prepare).start()
+        loopback = "::1" if ":" in self._host else "127.0.0.1"  # moto checks no signatures
+        self._s3 = LocalS3(loopback, 0, prepare, self._allowed_hosts).start()
         url = self._s3.endpoint_url
         self.store.s3_client_factory = lambda: s3_client(url, self.region, self.credentials())
 

@@ -14,18 +14,28 @@ private port, before the public socket is served. A request that arrives meanwhi
 in the socket's backlog and is answered once everything is in place: nobody sees a
 half-written demo. Request lines are not logged (moto's handler would print each one).
 
+moto checks no signatures, so the endpoint listens on a loopback address only, and it
+refuses what a web page could make a browser send: a Host header naming someone else's
+domain (DNS rebinding; :func:`~.pipeline.host_allowed`, as the sandbox itself) and any
+request with an ``Origin`` header or a CORS preflight (SDKs and the AWS CLI send
+neither), so no site the user visits can read or write the buckets.
+
 moto keeps one S3 state per process: every LocalS3 of a process (and any other moto
 server in it) serves the same buckets.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import util
 from typing import Any
+from xml.sax.saxutils import escape
+
+from hi_widgets.sandbox.server.pipeline import host_allowed
 
 LOGGER = logging.getLogger(__name__)
 MOTO_MISSING = (
@@ -62,7 +72,9 @@ class LocalS3:
     Parameters
     ----------
     host, port
-        Where to listen.
+        Where to listen: a loopback address (``127.0.0.1``, ``::1`` or ``localhost``).
+    allowed_hosts
+        Host names accepted in the Host header besides IP literals and ``localhost``.
     prepare
         Called on the serving thread with the endpoint URL of a private moto server
         sharing this one's state, before the public socket is served (the demo writes
@@ -71,7 +83,7 @@ class LocalS3:
     Raises
     ------
     ValueError
-        If moto's server is not installed.
+        If moto's server is not installed, or ``host`` is not a loopback address.
     OSError
         If the address cannot be bound.
     """
@@ -81,9 +93,16 @@ class LocalS3:
         host: str = "127.0.0.1",
         port: int = 0,
         prepare: Callable[[str], None] | None = None,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         if not moto_available():
             raise ValueError(MOTO_MISSING)
+        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(
+                f"the local S3 listens on a loopback address only (it checks no "
+                f"signatures), not {host!r}"
+            )
+        self._allowed_hosts = frozenset(allowed_hosts)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.create_server((host, port), family=family, backlog=128)
         self._prepare = prepare
@@ -142,7 +161,8 @@ class LocalS3:
 
     def _run(self) -> None:
         try:
-            app, handler = _moto_app()
+            moto_app, handler = _moto_app()
+            app = _guarded(moto_app, self._allowed_hosts)
         except Exception as error:  # an incomplete install: nothing can be served
             LOGGER.warning("the local S3 cannot start: %s", error)
             self.error = error
@@ -181,6 +201,36 @@ class LocalS3:
             private.shutdown()
             private.server_close()
             serving.join()
+
+
+def request_problem(environ: dict[str, Any], allowed_hosts: frozenset[str]) -> str | None:
+    """Return why the local S3 refuses a request (WSGI ``environ``), or None."""
+    if not host_allowed(environ.get("HTTP_HOST"), allowed_hosts):
+        return (
+            f"Host {environ.get('HTTP_HOST')!r} refused: the local S3 answers requests to "
+            "an IP address or localhost only"
+        )
+    if "HTTP_ORIGIN" in environ or environ.get("REQUEST_METHOD") == "OPTIONS":
+        return "Cross-origin request refused: the local S3 does not answer web pages"
+    return None
+
+
+def _guarded(app: Any, allowed_hosts: frozenset[str]) -> Any:
+    """Wrap a WSGI app so that :func:`request_problem` requests get an S3 AccessDenied."""
+
+    def guarded(environ: dict[str, Any], start_response: Any) -> Any:
+        problem = request_problem(environ, allowed_hosts)
+        if problem is None:
+            return app(environ, start_response)
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+            f"<Message>{escape(problem)}</Message></Error>"
+        ).encode()
+        headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+        start_response("403 Forbidden", headers)
+        return [body]
+
+    return guarded
 
 
 def _moto_app() -> tuple[Any, Any]:
