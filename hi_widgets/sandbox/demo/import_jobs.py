@@ -34,6 +34,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hi_widgets.sandbox.backend.domain import make_id
+from hi_widgets.sandbox.backend.errors import ServiceError
 from hi_widgets.sandbox.backend.operations import Backend
 from hi_widgets.sandbox.dicom.import_jobs import ImportedImageSet, ImportJob, input_error_message
 from hi_widgets.sandbox.dicom.pipeline import PipelineResult
@@ -194,7 +195,11 @@ def _exists(store: Backend, seed: int, spec: DemoJob) -> bool:
         return True
     datastore_id = make_id("demo", seed, "datastore", spec.ds_index)
     image_set_id = make_id("demo", seed, "imageset", spec.ds_index, spec.image_set_index)
-    return image_set_id in store.image_set_ids(datastore_id)
+    try:  # one lookup, whatever the size of the datastore
+        store.image_set(datastore_id, image_set_id)
+    except ServiceError:
+        return False
+    return True
 
 
 def add_demo_import_jobs(store: Backend, *, seed: int = 0) -> list[ImportJob]:
