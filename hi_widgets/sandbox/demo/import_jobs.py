@@ -48,9 +48,17 @@ OUTPUT_S3_URI = f"s3://{OUTPUT_BUCKET}/import-jobs/"
 
 NOT_DICOM = "The file is not DICOM P10: the 'DICM' prefix is missing"
 NO_SOP_INSTANCE_UID = "DICOM attribute SOPInstanceUID does not exist"
+NO_SOP_CLASS_UID = "DICOM attribute SOPClassUID does not exist"
+"""What the pipeline says of a DICOMDIR (a media directory, no SOP instance)."""
 NO_TRANSFER_SYNTAX = "DICOM attribute TransferSyntaxUID does not exist"
 LONG_DESCRIPTION = "DICOM attribute StudyDescription is longer than 64 characters"
-FAILURE_REASONS = (NOT_DICOM, NO_SOP_INSTANCE_UID, NO_TRANSFER_SYNTAX, LONG_DESCRIPTION)
+FAILURE_REASONS = (
+    NOT_DICOM,
+    NO_SOP_INSTANCE_UID,
+    NO_SOP_CLASS_UID,
+    NO_TRANSFER_SYNTAX,
+    LONG_DESCRIPTION,
+)
 """Every failure message of the demo jobs (the pipeline's words for such files)."""
 
 NO_SUCH_BUCKET = (
@@ -99,14 +107,14 @@ DEMO_JOBS = (
         1,
         None,
         (
-            ("DICOMDIR", NO_SOP_INSTANCE_UID),
+            ("DICOMDIR", NO_SOP_CLASS_UID),
             ("index.html", NOT_DICOM),
             (DICOM_FILE, NOT_DICOM),
         ),
     ),
     DemoJob(1, None, input_error=ACCESS_DENIED),
 )
-"""The demo jobs, in the order they are listed (ListDICOMImportJobs: newest first)."""
+"""The demo jobs; they are added in ``submittedAt`` order (listed newest first)."""
 
 DATASTORE_NAMES = ("radiology", "oncology")
 ROLE_NAME = "HealthImagingDemoImportRole"
@@ -133,35 +141,28 @@ def _millis(when: datetime) -> datetime:
 def _build(store: Backend, seed: int, number: int, spec: DemoJob, fallback: datetime) -> ImportJob:
     rng = random.Random(f"hi-widgets-demo-import-job:{seed}:{number}")
     datastore_id = make_id("demo", seed, "datastore", spec.ds_index)
-    imported: list[ImportedImageSet] = []
-    created = ended = None
-    patient = f"DEMO-9{spec.ds_index}{number:02d}"
+    first = image_set_id = None
     if spec.image_set_index is not None:
         image_set_id = make_id("demo", seed, "imageset", spec.ds_index, spec.image_set_index)
         first = store.image_set(datastore_id, image_set_id).versions[0]
-        created, ended = first.created_at, first.updated_at
+    created = first.created_at if first is not None else None
+    submitted, started, ended = _job_times(
+        rng, created, first.updated_at if first is not None else None, fallback
+    )
+    job_id = make_id("demo", seed, "importjob", number)
+    name = f"{DATASTORE_NAMES[spec.ds_index]}-{submitted:%Y-%m-%d}"
+    # The files of one patient sit in a folder named by the (fake) PatientID, as real
+    # keys often carry patient identifiers.
+    patient = f"DEMO-9{spec.ds_index}{number:02d}"
+    imported: list[ImportedImageSet] = []
+    if first is not None and image_set_id is not None:
         patient = first.document["Patient"]["DICOM"].get("PatientID") or patient
         (series,) = first.document["Study"]["Series"].values()
         count = len(series["Instances"])
-        files = tuple(f"series-1/IM{n:04d}.dcm" for n in range(1, count + 1))
+        files = tuple(f"{name}/{patient}/series-1/IM{n:04d}.dcm" for n in range(1, count + 1))
         imported.append(ImportedImageSet(image_set_id, 1, bool(first.is_primary), files, count))
-    submitted, started, ended = _job_times(rng, created, ended, fallback)
-    job_id = make_id("demo", seed, "importjob", number)
-    name = f"{DATASTORE_NAMES[spec.ds_index]}-{submitted:%Y-%m-%d}"
     prefix = f"{name}/{patient}/"
-    bucket = INPUT_BUCKET if spec.input_error is None else f"{INPUT_BUCKET}-{name}"
-    input_s3_uri = f"s3://{bucket}/{name}/"
-    imported = [
-        ImportedImageSet(
-            item.image_set_id,
-            item.version,
-            item.is_primary,
-            tuple(prefix + path for path in item.input_files),
-            item.matched_instances,
-        )
-        for item in imported
-    ]
-    numbers = iter(range(sum(item.matched_instances for item in imported) + 1, 10_000))
+    numbers = iter(range(len(imported[0].input_files) + 1 if imported else 1, 10_000))
     failures = [
         Failure(
             prefix + (f"series-1/IM{next(numbers):04d}.dcm" if path == DICOM_FILE else path),
@@ -170,6 +171,8 @@ def _build(store: Backend, seed: int, number: int, spec: DemoJob, fallback: date
         for path, reason in spec.failures
     ]
     scanned = sum(len(item.input_files) for item in imported) + len(failures)
+    bucket = INPUT_BUCKET if spec.input_error is None else f"{INPUT_BUCKET}-{name}"
+    input_s3_uri = f"s3://{bucket}/{name}/"
     job = ImportJob(
         job_id=job_id,
         job_name=f"{name}-{job_id[:6]}",
