@@ -372,7 +372,12 @@ class DicomImportOperations(BackendState):
         next_token: str | None = None,
         max_results: int | None = None,
     ) -> dict[str, Any]:
-        """List a datastore's jobs, newest first (the docs do not give an order)."""
+        """List a datastore's jobs, newest first (the docs do not give an order).
+
+        "Understanding import jobs" says jobs stay in the list for 90 days and are then
+        archived; the sandbox lists every job (the demo's are from 2024), a known
+        difference.
+        """
         with self.lock:
             self.settle()
             self.datastore(datastore_id)
