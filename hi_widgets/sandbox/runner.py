@@ -22,6 +22,7 @@ from hi_widgets.sandbox.runtime.clock import Clock, ManualClock, SystemClock
 from hi_widgets.sandbox.runtime.faults import FaultInjector, Faults
 from hi_widgets.sandbox.runtime.quota_table import QuotaTable
 from hi_widgets.sandbox.runtime.request_log import RequestLog, RequestLogEntry
+from hi_widgets.sandbox.runtime.sdk_session import shared_botocore_session
 from hi_widgets.sandbox.server.http_server import (
     BODY_TIMEOUT,
     HEADER_TIMEOUT,
@@ -283,13 +284,17 @@ class Sandbox:
         return f"http://{name}:{port}"
 
     def _start_s3(self) -> None:
+        def client(url: str) -> Any:
+            return s3_client(url, self.region, self.credentials(), shared_botocore_session())
+
         def prepare(url: str) -> None:
-            write_outputs(self.demo_import_jobs, s3_client(url, self.region, self.credentials()))
+            with contextlib.closing(client(url)) as writer:
+                write_outputs(self.demo_import_jobs, writer)
 
         loopback = "::1" if ":" in self._host else "127.0.0.1"  # moto checks no signatures
         self._s3 = LocalS3(loopback, 0, prepare, self._allowed_hosts).start()
         url = self._s3.endpoint_url
-        self.store.s3_client_factory = lambda: s3_client(url, self.region, self.credentials())
+        self.store.s3_client_factory = lambda: client(url)
 
     @property
     def s3_endpoint_url(self) -> str | None:
@@ -354,7 +359,7 @@ class Sandbox:
                         aws_access_key_id=keys["aws_access_key_id"],
                         aws_secret_access_key=keys["aws_secret_access_key"],
                         region_name=self.region,
-                        botocore_session=_botocore_session(),
+                        botocore_session=shared_botocore_session(),
                     )
             session = self._session
         merged = Config(
@@ -453,24 +458,6 @@ class Sandbox:
         Every bucket starts full again.
         """
         self._quotas.configure(enabled, quota_rates)
-
-
-_LOADER_LOCK = threading.Lock()
-_LOADER: Any = None
-
-
-def _botocore_session() -> Any:
-    """Return a new botocore session sharing the process's one botocore data loader."""
-    import botocore.loaders
-    import botocore.session
-
-    global _LOADER
-    with _LOADER_LOCK:
-        if _LOADER is None:
-            _LOADER = botocore.loaders.create_loader()
-    session = botocore.session.get_session()
-    session.register_component("data_loader", _LOADER)
-    return session
 
 
 def start(**options: Any) -> Sandbox:

@@ -51,12 +51,17 @@ def moto_available() -> bool:
     return util.find_spec("moto") is not None and util.find_spec("werkzeug") is not None
 
 
-def s3_client(endpoint_url: str, region: str, credentials: dict[str, str]) -> Any:
-    """Return a boto3 S3 client for ``endpoint_url`` (path-style, as for any local S3)."""
+def s3_client(
+    endpoint_url: str, region: str, credentials: dict[str, str], botocore_session: Any = None
+) -> Any:
+    """Return a boto3 S3 client for ``endpoint_url`` (path-style, as for any local S3).
+
+    ``botocore_session`` (optional) shares its loaded service data: S3's model is large.
+    """
     import boto3
     from botocore.config import Config
 
-    return boto3.session.Session().client(
+    return boto3.session.Session(botocore_session=botocore_session).client(
         "s3",
         endpoint_url=endpoint_url,
         region_name=region,
