@@ -194,7 +194,9 @@ class LocalS3:
         from werkzeug.serving import make_server
 
         private = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
-        serving = threading.Thread(target=private.serve_forever, kwargs={"poll_interval": 0.05})
+        serving = threading.Thread(
+            target=private.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         serving.start()
         try:
             assert self._prepare is not None
