@@ -355,3 +355,14 @@ def test_the_local_s3_listens_on_loopback_only():
 
     with pytest.raises(ValueError, match="loopback"):
         LocalS3("0.0.0.0")
+
+
+def test_the_demo_jobs_write_no_history_until_they_are_read():
+    box = sandbox.Sandbox(seed=0, clock=sandbox.ManualClock(), image_sets=30)
+    first = box.store.datastore_ids()[0]
+    ids = box.store.image_set_ids(first)
+    assert all(box.store.image_set(first, i).is_deferred for i in ids)  # a deferred start
+    jobs = box.store.import_jobs(first)  # the first read completes them
+    imported = {item.image_set_id for job in jobs for item in job.imported}
+    written = {i for i in ids if not box.store.image_set(first, i).is_deferred}
+    assert imported <= written and len(written) < len(ids)

@@ -167,7 +167,7 @@ class Sandbox:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.store = Backend(self.clock, region=region, update_delay=update_delay, id_seed=seed)
         populate(self.store, seed=seed, image_sets=image_sets)
-        self.demo_import_jobs = add_demo_import_jobs(self.store, seed=seed)
+        self._demo_jobs = add_demo_import_jobs(self.store, seed=seed)
         self._demo_s3 = demo_s3
         self._s3: LocalS3 | None = None
         self._aws_s3_factory = self.store.s3_client_factory
@@ -289,12 +289,18 @@ class Sandbox:
 
         def prepare(url: str) -> None:
             with contextlib.closing(client(url)) as writer:
-                write_outputs(self.demo_import_jobs, writer)
+                write_outputs(self.demo_import_jobs, writer)  # writes their histories
 
         loopback = "::1" if ":" in self._host else "127.0.0.1"  # moto checks no signatures
         self._s3 = LocalS3(loopback, 0, prepare, self._allowed_hosts).start()
         url = self._s3.endpoint_url
         self.store.s3_client_factory = lambda: client(url)
+
+    @property
+    def demo_import_jobs(self) -> list[Any]:
+        """The demo's import jobs (:mod:`~hi_widgets.sandbox.demo.import_jobs`), oldest first."""
+        self.store.import_jobs()  # completes them
+        return list(self._demo_jobs)
 
     @property
     def s3_endpoint_url(self) -> str | None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -120,57 +121,35 @@ DATASTORE_NAMES = ("radiology", "oncology")
 ROLE_NAME = "HealthImagingDemoImportRole"
 
 
-def _job_times(
-    rng: random.Random, created: datetime | None, ended: datetime | None, fallback: datetime
-) -> tuple[datetime, datetime, datetime]:
-    """Return ``(submittedAt, started, endedAt)`` of a job, in whole milliseconds."""
-    if created is None or ended is None:  # no image set: a job of its own length
-        submitted = fallback + timedelta(hours=rng.uniform(0, 36))
-        started = submitted + timedelta(seconds=rng.uniform(2, 15))
-        ended = started + timedelta(seconds=rng.uniform(5, 40))
-    else:
-        submitted = created - timedelta(seconds=rng.uniform(30, 90))
-        started = submitted + timedelta(seconds=rng.uniform(2, 15))
-    return tuple(_millis(t) for t in (submitted, started, ended))  # type: ignore[return-value]
-
-
 def _millis(when: datetime) -> datetime:
     return when.replace(microsecond=when.microsecond // 1000 * 1000)
 
 
-def _build(store: Backend, seed: int, number: int, spec: DemoJob, fallback: datetime) -> ImportJob:
+def _seconds(rng: random.Random, low: float, high: float) -> timedelta:
+    return timedelta(seconds=rng.uniform(low, high))
+
+
+def _build(
+    store: Backend, seed: int, number: int, spec: DemoJob, fallback: datetime
+) -> tuple[ImportJob, Callable[[ImportJob], None] | None]:
+    """Return a demo job and, for one that imported an image set, what completes it.
+
+    The job's times and ids need only the image set's ``createdAt``, which a deferred
+    image set knows (:mod:`~hi_widgets.sandbox.demo.deferred`); the rest (its end, its
+    files) needs version 1, whose history is written only when the job is first read.
+    """
     rng = random.Random(f"hi-widgets-demo-import-job:{seed}:{number}")
     datastore_id = make_id("demo", seed, "datastore", spec.ds_index)
-    first = image_set_id = None
-    if spec.image_set_index is not None:
+    image_set_id = None
+    if spec.image_set_index is None:  # a job of its own, a few days after the one before
+        submitted = _millis(fallback + _seconds(rng, 0, 36 * 3600))
+    else:
         image_set_id = make_id("demo", seed, "imageset", spec.ds_index, spec.image_set_index)
-        first = store.image_set(datastore_id, image_set_id).versions[0]
-    created = first.created_at if first is not None else None
-    submitted, started, ended = _job_times(
-        rng, created, first.updated_at if first is not None else None, fallback
-    )
+        created = store.image_set(datastore_id, image_set_id).created_at
+        submitted = _millis(created - _seconds(rng, 30, 90))
+    started = _millis(submitted + _seconds(rng, 2, 15))
     job_id = make_id("demo", seed, "importjob", number)
     name = f"{DATASTORE_NAMES[spec.ds_index]}-{submitted:%Y-%m-%d}"
-    # The files of one patient sit in a folder named by the (fake) PatientID, as real
-    # keys often carry patient identifiers.
-    patient = f"DEMO-9{spec.ds_index}{number:02d}"
-    imported: list[ImportedImageSet] = []
-    if first is not None and image_set_id is not None:
-        patient = first.document["Patient"]["DICOM"].get("PatientID") or patient
-        (series,) = first.document["Study"]["Series"].values()
-        count = len(series["Instances"])
-        files = tuple(f"{name}/{patient}/series-1/IM{n:04d}.dcm" for n in range(1, count + 1))
-        imported.append(ImportedImageSet(image_set_id, 1, bool(first.is_primary), files, count))
-    prefix = f"{name}/{patient}/"
-    numbers = iter(range(len(imported[0].input_files) + 1 if imported else 1, 10_000))
-    failures = [
-        Failure(
-            prefix + (f"series-1/IM{next(numbers):04d}.dcm" if path == DICOM_FILE else path),
-            reason,
-        )
-        for path, reason in spec.failures
-    ]
-    scanned = sum(len(item.input_files) for item in imported) + len(failures)
     bucket = INPUT_BUCKET if spec.input_error is None else f"{INPUT_BUCKET}-{name}"
     input_s3_uri = f"s3://{bucket}/{name}/"
     job = ImportJob(
@@ -184,13 +163,40 @@ def _build(store: Backend, seed: int, number: int, spec: DemoJob, fallback: date
         delay=0.0,
         status="FAILED" if spec.input_error else "COMPLETED",
         started_at=started,
-        ended_at=ended,
+        ended_at=_millis(started + _seconds(rng, 5, 40)),
         message=input_error_message(input_s3_uri, spec.input_error) if spec.input_error else None,
-        imported=imported,
-        result=None if spec.input_error else PipelineResult([], failures, scanned),
     )
     job.done.set()
-    return job
+    # The files of one patient sit in a folder named by the (fake) PatientID, as real
+    # keys often carry patient identifiers.
+    patient = f"DEMO-9{spec.ds_index}{number:02d}"
+    if image_set_id is None:
+        job.result = None if spec.input_error else _result(spec, f"{name}/{patient}/", 0)
+        return job, None
+
+    def complete(job: ImportJob) -> None:
+        first = store.image_set(datastore_id, image_set_id).versions[0]
+        found = first.document["Patient"]["DICOM"].get("PatientID") or patient
+        (series,) = first.document["Study"]["Series"].values()
+        count = len(series["Instances"])
+        files = tuple(f"{name}/{found}/series-1/IM{n:04d}.dcm" for n in range(1, count + 1))
+        job.ended_at = first.updated_at  # the end of the import: IMPORTED
+        job.imported = [ImportedImageSet(image_set_id, 1, bool(first.is_primary), files, count)]
+        job.result = _result(spec, f"{name}/{found}/", count)
+
+    return job, complete
+
+
+def _result(spec: DemoJob, prefix: str, imported: int) -> PipelineResult:
+    numbers = iter(range(imported + 1, 10_000))
+    failures = [
+        Failure(
+            prefix + (f"series-1/IM{next(numbers):04d}.dcm" if path == DICOM_FILE else path),
+            reason,
+        )
+        for path, reason in spec.failures
+    ]
+    return PipelineResult([], failures, imported + len(failures))
 
 
 def _exists(store: Backend, seed: int, spec: DemoJob) -> bool:
@@ -209,23 +215,22 @@ def add_demo_import_jobs(store: Backend, *, seed: int = 0) -> list[ImportJob]:
     """Add the demo's ended import jobs to ``store`` (after the demo data); return them.
 
     A job whose image set the demo does not have (a small ``image_sets``) is left out.
+    No history is written here: a job that imported an image set is completed (its
+    ``endedAt`` and output, from version 1) when the jobs are first read
+    (:meth:`~hi_widgets.sandbox.dicom.operations.DicomImportOperations.import_jobs`).
     """
-    jobs: list[ImportJob] = []
-    previous: datetime | None = None
+    built: list[tuple[ImportJob, Callable[[ImportJob], None] | None]] = []
+    previous = datetime(2024, 1, 10, 8, 0, tzinfo=timezone.utc)
     for number, spec in enumerate(DEMO_JOBS):
         if not _exists(store, seed, spec):
             continue
-        # A job without an image set is placed a few days after the one before it.
-        fallback = (previous or datetime(2024, 1, 10, 8, 0, tzinfo=timezone.utc)) + timedelta(
-            days=3
-        )
-        job = _build(store, seed, number, spec, fallback)
-        jobs.append(job)
+        job, complete = _build(store, seed, number, spec, previous + timedelta(days=3))
+        built.append((job, complete))
         previous = job.submitted_at
-    jobs.sort(key=lambda job: job.submitted_at)
-    for job in jobs:
-        store.add_import_job(job)
-    return jobs
+    built.sort(key=lambda item: item[0].submitted_at)
+    for job, complete in built:
+        store.add_import_job(job, complete)
+    return [job for job, _ in built]
 
 
 def write_outputs(jobs: list[ImportJob], client: Any) -> None:
