@@ -223,7 +223,7 @@ def _upload(bucket: str, prefix: str) -> dict[str, bytes]:
 
 def _commit(job, result):
     return [
-        ImportedImageSet(draft, image_set_id=f"{index:032x}", version=1, is_primary=True)
+        ImportedImageSet.of_draft(draft, image_set_id=f"{index:032x}", version=1, is_primary=True)
         for index, draft in enumerate(result.image_sets)
     ]
 
@@ -295,6 +295,7 @@ def test_a_job_whose_work_outlasts_its_delay_ends_when_the_work_ended(s3_bucket)
     assert keys == [
         folder + "FAILURE/failure.ndjson",
         folder + "SUCCESS/success.ndjson",
+        folder + "WARNING/warning.ndjson",
         folder + "job-output-manifest.json",
     ]
     manifest = s3.get_object(Bucket=s3_bucket, Key=folder + "job-output-manifest.json")

@@ -204,6 +204,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
+        "--demo-s3",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=(
+            "also serve a local S3 (moto) with the output of the demo's import jobs, and "
+            "print AWS_ENDPOINT_URL_S3 for it; import jobs then read and write there "
+            "(default: on when moto[server] is installed, e.g. with the app extra)"
+        ),
+    )
+    parser.add_argument(
         "--allowed-host",
         action="append",
         default=[],
@@ -288,10 +298,16 @@ def _import_sources(sources: list[str] | None) -> str | list[str] | None:
     return sources
 
 
+def _demo_s3(args: argparse.Namespace, available: Callable[[], bool]) -> bool:
+    choice = getattr(args, "demo_s3", None)
+    return available() if choice is None else bool(choice)
+
+
 def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Serve until Ctrl-C, SIGTERM or ``stop`` is set; return the exit status."""
     # The server, backend and demo data load when the sandbox runs, not with the parser.
     from hi_widgets.sandbox.runner import start
+    from hi_widgets.sandbox.server.local_s3 import moto_available
 
     if args.host not in LOOPBACK_HOSTS:
         print(
@@ -321,6 +337,7 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
             allowed_hosts=args.allowed_host,
             quota_rates=scaled_quotas(args.quota_scale) if args.quota_scale != 1 else None,
             import_from=_import_sources(getattr(args, "import_from", None)),
+            demo_s3=_demo_s3(args, moto_available),
         )
     except OSError as error:
         print(
@@ -353,6 +370,12 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
             print(line)
         for line in SDK_NOTES:
             print(line, file=sys.stderr)
+        if running.s3_endpoint_url is not None:
+            print(
+                f"Local S3 (moto) on {running.s3_endpoint_url}: import jobs read and write "
+                "there; the demo jobs' output is under s3://hi-widgets-demo-import-output/",
+                file=sys.stderr,
+            )
         for line in sample_lines(running.store):
             print(line, file=sys.stderr)
         print("Press Ctrl-C to stop.", file=sys.stderr)

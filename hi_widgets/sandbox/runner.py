@@ -16,17 +16,20 @@ from hi_widgets.api.model import SERVICE_NAME, service_model
 from hi_widgets.sandbox.backend.domain import DEFAULT_REGION
 from hi_widgets.sandbox.backend.operations import Backend
 from hi_widgets.sandbox.demo.data import populate
+from hi_widgets.sandbox.demo.import_jobs import add_demo_import_jobs, write_outputs
 from hi_widgets.sandbox.dicom.limits import ImportLimits
 from hi_widgets.sandbox.runtime.clock import Clock, ManualClock, SystemClock
 from hi_widgets.sandbox.runtime.faults import FaultInjector, Faults
 from hi_widgets.sandbox.runtime.quota_table import QuotaTable
 from hi_widgets.sandbox.runtime.request_log import RequestLog, RequestLogEntry
+from hi_widgets.sandbox.runtime.sdk_session import shared_botocore_session
 from hi_widgets.sandbox.server.http_server import (
     BODY_TIMEOUT,
     HEADER_TIMEOUT,
     IDLE_TIMEOUT,
     SandboxHTTPServer,
 )
+from hi_widgets.sandbox.server.local_s3 import LocalS3, s3_client
 from hi_widgets.sandbox.server.pipeline import MAX_CONNECTIONS, Service
 from hi_widgets.sandbox.server.registry import OperationRegistry
 
@@ -111,6 +114,10 @@ class Sandbox:
         skipped.
     import_datastore_name
         Name of that datastore.
+    demo_s3
+        Also serve a local S3 (moto, :mod:`~hi_widgets.sandbox.server.local_s3`; needs
+        the ``app`` extra) holding the output of the demo's import jobs; :meth:`env`
+        then adds ``AWS_ENDPOINT_URL_S3``, and import jobs read and write there.
 
     Examples
     --------
@@ -147,6 +154,7 @@ class Sandbox:
         idle_timeout: float = IDLE_TIMEOUT,
         allow_aws_s3: bool = False,
         import_limits: ImportLimits | None = None,
+        demo_s3: bool = False,
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer from 0 to 65535, got {port!r}")
@@ -159,6 +167,10 @@ class Sandbox:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.store = Backend(self.clock, region=region, update_delay=update_delay, id_seed=seed)
         populate(self.store, seed=seed, image_sets=image_sets)
+        self._demo_jobs = add_demo_import_jobs(self.store, seed=seed)
+        self._demo_s3 = demo_s3
+        self._s3: LocalS3 | None = None
+        self._aws_s3_factory = self.store.s3_client_factory
         self.store.allow_aws_s3 = allow_aws_s3
         self.store.import_limits = import_limits if import_limits is not None else ImportLimits()
         if import_from is not None:
@@ -173,6 +185,7 @@ class Sandbox:
         self._secret = secret_access_key or SECRET_PREFIX + secrets.token_hex(12)
         model = service_model()
         signing_clock = SystemClock() if isinstance(self.clock, ManualClock) else self.clock
+        self._allowed_hosts = frozenset(allowed_hosts)
         self._service = Service(
             model,
             OperationRegistry.for_backend(model, self.store),
@@ -184,7 +197,7 @@ class Sandbox:
             account_id=self.store.account_id,
             signing_time=signing_clock.now,
             max_clock_skew=timedelta(seconds=max_clock_skew) if max_clock_skew else None,
-            allowed_hosts=allowed_hosts,
+            allowed_hosts=self._allowed_hosts,
             region=region,
         )
         self._max_connections = max_connections
@@ -219,6 +232,12 @@ class Sandbox:
             daemon=True,
         )
         self._thread.start()
+        if self._demo_s3:
+            try:
+                self._start_s3()
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def stop(self) -> None:
@@ -226,6 +245,9 @@ class Sandbox:
         server, thread = self._server, self._thread
         if server is None:
             return
+        if self._s3 is not None:
+            self._s3.stop()
+            self._s3, self.store.s3_client_factory = None, self._aws_s3_factory
         server.shutdown()
         server.server_close()
         if thread is not None:
@@ -260,6 +282,37 @@ class Sandbox:
         name = host.decode() if isinstance(host, bytes) else str(host)
         name = f"[{name}]" if ":" in name else name
         return f"http://{name}:{port}"
+
+    def _start_s3(self) -> None:
+        def client(url: str) -> Any:
+            return s3_client(url, self.region, self.credentials(), shared_botocore_session())
+
+        def prepare(url: str) -> None:
+            with contextlib.closing(client(url)) as writer:
+                write_outputs(self.demo_import_jobs, writer)  # writes their histories
+
+        loopback = "::1" if ":" in self._host else "127.0.0.1"  # moto checks no signatures
+        self._s3 = LocalS3(loopback, 0, prepare, self._allowed_hosts).start()
+        url = self._s3.endpoint_url
+        self.store.s3_client_factory = lambda: client(url)
+
+    @property
+    def demo_import_jobs(self) -> list[Any]:
+        """The demo's import jobs (:mod:`~hi_widgets.sandbox.demo.import_jobs`), oldest first."""
+        self.store.import_jobs()  # completes them
+        return list(self._demo_jobs)
+
+    @property
+    def s3_endpoint_url(self) -> str | None:
+        """The local S3's endpoint URL (``demo_s3=True``), else None."""
+        return self._s3.endpoint_url if self._s3 is not None else None
+
+    def s3_client(self) -> Any:
+        """Return a boto3 S3 client for the local S3, once it serves (``demo_s3=True``)."""
+        if self._s3 is None:
+            raise RuntimeError("the sandbox serves no S3: start it with demo_s3=True")
+        self._s3.wait()
+        return self.store.s3_client_factory()
 
     @property
     def port(self) -> int:
@@ -312,7 +365,7 @@ class Sandbox:
                         aws_access_key_id=keys["aws_access_key_id"],
                         aws_secret_access_key=keys["aws_secret_access_key"],
                         region_name=self.region,
-                        botocore_session=_botocore_session(),
+                        botocore_session=shared_botocore_session(),
                     )
             session = self._session
         merged = Config(
@@ -343,7 +396,8 @@ class Sandbox:
         ``AWS_REGION`` (the AWS SDK for JavaScript v3 and most other SDKs) and
         ``AWS_DEFAULT_REGION`` (boto3 and the AWS CLI). An SDK that ignores the host prefix
         setting needs its client option (the JavaScript v3 SDK: ``disableHostPrefix:
-        true``); docs/sandbox.md lists them.
+        true``); docs/sandbox.md lists them. With ``demo_s3``, ``AWS_ENDPOINT_URL_S3``
+        points boto3's S3 clients (and the AWS CLI's) at the local S3.
         """
         return {
             "AWS_ENDPOINT_URL_MEDICAL_IMAGING": self.endpoint_url,
@@ -352,6 +406,7 @@ class Sandbox:
             "AWS_SECRET_ACCESS_KEY": self._secret,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
+            **({"AWS_ENDPOINT_URL_S3": self._s3.endpoint_url} if self._s3 is not None else {}),
         }
 
     # ------------------------------------------------------------------ controls
@@ -409,24 +464,6 @@ class Sandbox:
         Every bucket starts full again.
         """
         self._quotas.configure(enabled, quota_rates)
-
-
-_LOADER_LOCK = threading.Lock()
-_LOADER: Any = None
-
-
-def _botocore_session() -> Any:
-    """Return a new botocore session sharing the process's one botocore data loader."""
-    import botocore.loaders
-    import botocore.session
-
-    global _LOADER
-    with _LOADER_LOCK:
-        if _LOADER is None:
-            _LOADER = botocore.loaders.create_loader()
-    session = botocore.session.get_session()
-    session.register_component("data_loader", _LOADER)
-    return session
 
 
 def start(**options: Any) -> Sandbox:

@@ -3,13 +3,25 @@
 A job reads every object under ``inputS3Uri`` through boto3's S3 client built with the
 standard configuration chain (so ``AWS_ENDPOINT_URL_S3``, profiles and credentials point
 it at any S3-compatible server), runs :func:`.pipeline.run_pipeline` and writes its
-results under ``outputS3Uri`` as "Understanding import jobs" documents:
+results under ``outputS3Uri`` as "Understanding import jobs"
+(https://docs.aws.amazon.com/healthimaging/latest/devguide/understanding-import-jobs.html)
+documents them:
 
 ``<outputS3Uri>/<datastoreId>-DicomImport-<jobId>/``
     ``job-output-manifest.json`` (``{"jobSummary": {...}}``), ``SUCCESS/success.ndjson``
-    and ``FAILURE/failure.ndjson`` (one JSON record per input file).
+    (one ``{"inputFile", "importResponse"}`` record per imported file),
+    ``FAILURE/failure.ndjson`` (one ``{"inputFile", "exception"}`` record per file that
+    was not imported) and ``WARNING/warning.ndjson`` (files imported with warnings; the
+    sandbox finds none, so it is empty).
 
-The job's ``outputS3Uri`` property is that job folder, as GetDICOMImportJob returns it.
+The job's ``outputS3Uri`` property is that job folder, as GetDICOMImportJob returns it
+(the AWS CLI reference's ``get-dicom-import-job`` example).
+
+Where the page is silent the sandbox chooses, and says so here: every list is written
+even when empty; ``importResponse`` and each ``imageSetsSummary`` entry carry
+``imageSetVersion`` and ``isPrimary`` besides the documented fields (the page's
+``warning.ndjson`` example shows ``imageSetVersion`` in ``importResponse``); a job that
+cannot list its input ends FAILED and writes nothing.
 
 States (``jobStatus``) move on the sandbox clock: SUBMITTED for ``delay`` seconds, then
 IN_PROGRESS (the work starts on its own thread at that moment), then COMPLETED once the
@@ -48,6 +60,9 @@ JOB_STATUSES = ("SUBMITTED", "IN_PROGRESS", "COMPLETED", "FAILED")
 MANIFEST_NAME = "job-output-manifest.json"
 SUCCESS_KEY = "SUCCESS/success.ndjson"
 FAILURE_KEY = "FAILURE/failure.ndjson"
+WARNING_KEY = "WARNING/warning.ndjson"
+SERVER_ERROR_TYPES = frozenset({"InternalServerException"})
+"""``exceptionType`` values counted as ``numberOfFilesWithServerError`` (others: customer)."""
 AWS_DOMAINS = ("amazonaws.com", "amazonaws.com.cn", "api.aws", "on.aws", "aws")
 """Host name suffixes of AWS endpoints (commercial, China, dual-stack)."""
 ALLOW_AWS_HINT = (
@@ -56,6 +71,11 @@ ALLOW_AWS_HINT = (
     "environment's AWS credentials"
 )
 _READ_CHUNK = 1024 * 1024
+
+
+def input_error_message(input_s3_uri: str, error: object) -> str:
+    """Return the ``message`` of a job that failed because its input cannot be read."""
+    return f"Cannot read inputS3Uri {input_s3_uri}: {error}"
 
 
 class AwsEndpointRefused(ValueError):
@@ -149,12 +169,24 @@ def iter_s3_objects(
 
 @dataclass(frozen=True)
 class ImportedImageSet:
-    """Where one draft of the job landed in the datastore."""
+    """Where the files of one image set draft of a job landed in the datastore."""
 
-    draft: ImageSetDraft
     image_set_id: str
     version: int
     is_primary: bool
+    input_files: tuple[str, ...]
+    """The job's files that went into this image set (its S3 keys), in input order."""
+    matched_instances: int
+    """The SOP instances those files hold (a file imported twice counts once)."""
+
+    @classmethod
+    def of_draft(
+        cls, draft: ImageSetDraft, image_set_id: str, version: int, is_primary: bool
+    ) -> ImportedImageSet:
+        """Describe where ``draft`` landed."""
+        return cls(
+            image_set_id, version, is_primary, tuple(draft.input_files), len(draft.instances)
+        )
 
     def summary(self) -> dict[str, Any]:
         """Return the draft's entry of ``imageSetsSummary`` in the job manifest."""
@@ -162,7 +194,7 @@ class ImportedImageSet:
             "imageSetId": self.image_set_id,
             "imageSetVersion": self.version,
             "isPrimary": self.is_primary,
-            "numberOfMatchedSOPInstances": len(self.draft.instances),
+            "numberOfMatchedSOPInstances": self.matched_instances,
         }
 
     def success_records(self) -> Iterator[dict[str, Any]]:
@@ -172,7 +204,7 @@ class ImportedImageSet:
             "imageSetVersion": self.version,
             "isPrimary": self.is_primary,
         }
-        for input_file in self.draft.input_files:
+        for input_file in self.input_files:
             yield {"inputFile": input_file, "importResponse": dict(response)}
 
 
@@ -245,8 +277,14 @@ class ImportJob:
         }
 
     def manifest(self) -> dict[str, Any]:
-        """Return the content of ``job-output-manifest.json``."""
+        """Return the content of ``job-output-manifest.json``.
+
+        The fields and their order are those of the page's example; a failure whose
+        ``exceptionType`` is in :data:`SERVER_ERROR_TYPES` counts as a server error,
+        any other as a customer error (the page names both counts, not the types).
+        """
         result = self.result or PipelineResult([], [], 0)
+        server = sum(f.exception_type in SERVER_ERROR_TYPES for f in result.failures)
         return {
             "jobSummary": {
                 "jobId": self.job_id,
@@ -255,13 +293,26 @@ class ImportJob:
                 "outputS3Uri": self.output_s3_uri,
                 "successOutputS3Uri": self.output_s3_uri + "SUCCESS/",
                 "failureOutputS3Uri": self.output_s3_uri + "FAILURE/",
+                "warningsOutputS3Uri": self.output_s3_uri + "WARNING/",
                 "numberOfScannedFiles": result.scanned_files,
-                "numberOfImportedFiles": result.imported_files,
-                "numberOfFilesWithCustomerError": len(result.failures),
-                "numberOfFilesWithServerError": 0,
+                "numberOfImportedFiles": sum(len(i.input_files) for i in self.imported),
+                "numberOfFilesWithCustomerError": len(result.failures) - server,
+                "numberOfFilesWithServerError": server,
                 "numberOfGeneratedImageSets": len(self.imported),
                 "imageSetsSummary": [item.summary() for item in self.imported],
             }
+        }
+
+    def output_objects(self) -> dict[str, bytes]:
+        """Return the job output as ``{key under the job folder: body}``, manifest last."""
+        successes = [record for item in self.imported for record in item.success_records()]
+        failures = [failure.record() for failure in (self.result.failures if self.result else [])]
+        return {
+            SUCCESS_KEY: _ndjson(successes),
+            FAILURE_KEY: _ndjson(failures),
+            WARNING_KEY: b"",
+            # The manifest last, so a reader that finds it finds the lists too.
+            MANIFEST_NAME: json.dumps(self.manifest(), indent=2).encode(),
         }
 
     # ------------------------------------------------------------ state machine
@@ -304,11 +355,11 @@ class ImportJob:
                     budget=JobBudget(self.limits),
                 )
             except Exception as error:  # S3 or credential errors of any kind
-                self._error = f"Cannot read inputS3Uri {self.input_s3_uri}: {error}"
+                self._error = input_error_message(self.input_s3_uri, error)
                 return
             self.imported = commit(self, self.result)
             try:
-                self._write_output(client)
+                self.write_output(client)
             except Exception as error:  # the image sets stay imported
                 self._error = f"Cannot write the job output to {self.output_s3_uri}: {error}"
         except Exception as error:  # a job never crashes the server
@@ -319,17 +370,10 @@ class ImportJob:
                 self._work_ended_at = self.clock()
             self.done.set()
 
-    def _write_output(self, client: Any) -> None:
+    def write_output(self, client: Any) -> None:
+        """Put :meth:`output_objects` under the job's ``outputS3Uri`` with ``client``."""
         bucket, prefix = parse_s3_uri(self.output_s3_uri)
-        successes = [record for item in self.imported for record in item.success_records()]
-        failures = [failure.record() for failure in (self.result.failures if self.result else [])]
-        objects = {
-            SUCCESS_KEY: _ndjson(successes),
-            FAILURE_KEY: _ndjson(failures),
-            # The manifest last, so a reader that finds it finds the lists too.
-            MANIFEST_NAME: json.dumps(self.manifest(), indent=2).encode(),
-        }
-        for name, body in objects.items():
+        for name, body in self.output_objects().items():
             content_type = "application/json" if name == MANIFEST_NAME else "application/x-ndjson"
             client.put_object(
                 Bucket=bucket, Key=prefix + name, Body=body, ContentType=content_type
