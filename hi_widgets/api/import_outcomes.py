@@ -61,7 +61,7 @@ IMAGE_SET_COLUMNS: tuple[str, ...] = (
 )
 """Columns of :attr:`ImportOutcomes.image_sets` (the manifest's ``imageSetsSummary``)."""
 READ_CHUNK = 1 << 20
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 2 << 20
 """Bytes of whole lines parsed at once: the text held in memory at any time."""
 
 
