@@ -66,7 +66,18 @@ BLOCK_BYTES = 2 << 20
 
 
 class ImportOutputError(Exception):
-    """An import job's output could not be read from S3 (the message names the URI)."""
+    """An import job's output could not be read from S3 (the message names the URI).
+
+    Examples
+    --------
+    >>> import boto3
+    >>> try:  # no AWS credentials here: nothing is sent
+    ...     hw.fetch_import_outcomes(None, datastore_id, "abc", s3_client=boto3.client("s3"),
+    ...                              output_s3_uri="s3://my-bucket/out/")
+    ... except hw.ImportOutputError as error:
+    ...     print(error)
+    Cannot read s3://my-bucket/out/...-DicomImport-abc/job-output-manifest.json: Unable ...
+    """
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,17 @@ class ImportOutcomes:
         False if reading was cancelled: ``files`` then holds the lines read so far.
     unreadable
         Lines that were not JSON objects (skipped, never fatal).
+
+    Examples
+    --------
+    >>> files = hw.import_files_frame([
+    ...     {"inputFile": "in/a.dcm", "importResponse": {"imageSetId": image_set_id}},
+    ...     {"inputFile": "in/b.txt", "exception": {"message": "Not DICOM P10"}}])
+    >>> outcomes = hw.ImportOutcomes(files, image_sets=files.iloc[:0], summary={})
+    >>> outcomes
+    ImportOutcomes(2 files: SUCCESS=1, WARNING=0, FAILURE=1)
+    >>> outcomes.files.loc[outcomes.files["status"] == "FAILURE", "inputFile"].tolist()
+    ['in/b.txt']
     """
 
     files: pd.DataFrame
