@@ -56,12 +56,13 @@ def hash_column(series: pd.Series, name: Callable[[str], str]) -> pd.Series:
     try:
         codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
     except TypeError:  # unhashable cells (lists of names): one by one
-        mapped = series.astype(object).map(lambda v: hash_value(v, name))
+        mapped: pd.Series = series.astype(object).map(lambda v: hash_value(v, name))
         return mapped
     replaced = np.array([hash_value(v, name) for v in uniques] + [None], dtype=object)
-    out = pd.Series(replaced[codes], index=series.index, dtype=object)
+    out: pd.Series = pd.Series(replaced[codes], index=series.index, dtype=object)
     if isinstance(series.dtype, pd.StringDtype):
-        return out.astype(series.dtype)
+        typed: pd.Series = out.astype(series.dtype)
+        return typed
     return out
 
 
@@ -125,5 +126,7 @@ def scrub_rows(
             changed = True
     if not changed:
         return None
-    result = pd.Series(out, index=text.index, dtype=object)
-    return result.astype(text.dtype) if text.dtype != object else result
+    result: pd.Series = pd.Series(out, index=text.index, dtype=object)
+    if text.dtype != object:
+        result = result.astype(text.dtype)
+    return result
