@@ -1,6 +1,6 @@
 """The service calls: clients, identifiers, errors, records, the page walk, typed tables.
 
 Owns everything that talks to HealthImaging one request at a time and turns answers into
-records and typed DataFrames. Imports only :mod:`hi_widgets.limits` from the package; every
+records and typed DataFrames, and the output of its import jobs in S3 (``import_*``). Imports only :mod:`hi_widgets.limits` from the package; every
 other subpackage builds on this one.
 """
