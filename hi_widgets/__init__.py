@@ -69,6 +69,15 @@ _EXPORTS: dict[str, str] = {
     "RECORD_FIELDS": "api.records",
     "ImageSetRecord": "api.records",
     "iter_observations": "api.observe",
+    "IMPORT_JOB_COLUMNS": "api.import_jobs",
+    "fetch_import_jobs": "api.import_jobs",
+    "get_import_job": "api.import_jobs",
+    "import_jobs_frame": "api.import_jobs",
+    "ImportOutcomes": "api.import_outcomes",
+    "ImportOutputError": "api.import_outcomes",
+    "failure_reasons": "api.import_outcomes",
+    "fetch_import_outcomes": "api.import_outcomes",
+    "import_files_frame": "api.import_outcomes",
     "observed_frame": "api.observe",
     "BatchFetcher": "widgets",
     "ImageSetExplorer": "widgets",
@@ -76,6 +85,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "IMPORT_JOB_COLUMNS",
     "PHI_COLUMNS",
     "RECORD_FIELDS",
     "AccessDeniedError",
@@ -91,6 +101,8 @@ __all__ = [
     "ImagePreview",
     "ImageSetExplorer",
     "ImageSetRecord",
+    "ImportOutcomes",
+    "ImportOutputError",
     "InternalServerError",
     "InvalidIdentifierError",
     "Progress",
@@ -106,15 +118,21 @@ __all__ = [
     "diff_versions",
     "export_dataset",
     "export_frame",
+    "failure_reasons",
     "fetch_changes",
     "fetch_datastore",
     "fetch_history",
     "fetch_image_sets",
+    "fetch_import_jobs",
+    "fetch_import_outcomes",
     "fetch_versions",
     "flatten_metadata",
     "get_image_set",
     "get_image_set_metadata",
+    "get_import_job",
     "image_sets_frame",
+    "import_files_frame",
+    "import_jobs_frame",
     "iter_observations",
     "iter_versions",
     "list_datastores",
@@ -169,6 +187,19 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
         iter_versions,
         list_datastores,
         search_image_sets,
+    )
+    from hi_widgets.api.import_jobs import (
+        IMPORT_JOB_COLUMNS,
+        fetch_import_jobs,
+        get_import_job,
+        import_jobs_frame,
+    )
+    from hi_widgets.api.import_outcomes import (
+        ImportOutcomes,
+        ImportOutputError,
+        failure_reasons,
+        fetch_import_outcomes,
+        import_files_frame,
     )
     from hi_widgets.api.observe import iter_observations, observed_frame
     from hi_widgets.api.progress import Progress

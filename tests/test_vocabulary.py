@@ -48,6 +48,8 @@ def test_every_long_operation_takes_progress_and_cancel():
         "refresh",
         "fetch_changes",
         "preview_image_set",
+        "fetch_import_jobs",
+        "fetch_import_outcomes",
     ):
         parameters = inspect.signature(getattr(hi_widgets, name)).parameters
         assert {"progress", "cancel"} <= set(parameters), name

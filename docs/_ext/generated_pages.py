@@ -12,7 +12,8 @@ Sphinx does not treat it as pages), which the hand-written pages pull in with
   ``hi_widgets.api.errors.translate``, or a bad identifier through ``hi_widgets.api.ids``);
 - ``sandbox-operations.md``: every operation of the installed botocore model, and whether
   the sandbox answers it (a backend method the registry dispatches it to);
-- ``phi-kept.md``, ``phi-safe-columns.md``: the allow-list of :mod:`hi_widgets.export.deid`;
+- ``phi-kept.md``, ``phi-safe-columns.md``, ``phi-hashed-columns.md``: the allow-list of
+  :mod:`hi_widgets.export.deid` and the names it replaces by a keyed hash;
 - ``phi-table.md``: table E.1-1 of DICOM PS3.15 as :mod:`hi_widgets.export.deid` holds it, and
   what an export does with each attribute;
 - ``benchmarks.md``: each script in ``benchmarks/`` and its docstring (what it measures,
@@ -209,6 +210,13 @@ def deid_safe_columns_fragment() -> str:
     return _table(["Column", "Meaning"], [[f"`{k}`", v] for k, v in SAFE_COLUMNS.items()])
 
 
+def deid_hashed_columns_fragment() -> str:
+    """The columns of names people choose, which an export replaces by a keyed hash."""
+    from hi_widgets.export._deid_names import HASHED_COLUMNS
+
+    return _table(["Column", "What it holds"], [[f"`{k}`", v] for k, v in HASHED_COLUMNS.items()])
+
+
 # -------------------------------------------------------------------------------- quotas
 
 
@@ -380,6 +388,7 @@ FRAGMENTS = {
     "phi-table.md": deid_fragment,
     "phi-kept.md": deid_kept_fragment,
     "phi-safe-columns.md": deid_safe_columns_fragment,
+    "phi-hashed-columns.md": deid_hashed_columns_fragment,
 }
 
 

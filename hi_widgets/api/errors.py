@@ -27,6 +27,7 @@ _LABELS = {
     "imageSetId": "image set",
     "versionId": "version",
     "imageFrameId": "image frame",
+    "jobId": "import job",
 }
 
 
@@ -292,6 +293,7 @@ _NOT_FOUND_HINTS = {
     "imageFrameId": "Frame ids come from the metadata of this image set (ImageFrames[].ID).",
     "imageSetId": "Check the image set id, and that it belongs to this datastore.",
     "datastoreId": "Check the datastore id and the region (datastores are regional).",
+    "jobId": "Check the job id, and that the job was started in this datastore.",
     None: "Check the identifiers and the region.",
 }
 
@@ -300,13 +302,16 @@ _CONTAINERS = {
     "imageFrameId": ("imageSetId", "datastoreId"),
     "versionId": ("imageSetId", "datastoreId"),
     "imageSetId": ("datastoreId",),
+    "jobId": ("datastoreId",),
 }
 
 
 def _not_found_key(identifiers: Mapping[str, Any], service_message: str) -> str | None:
     """Return the identifier the service says is missing, else the most specific one."""
     sent = [
-        k for k in ("versionId", "imageFrameId", "imageSetId", "datastoreId") if identifiers.get(k)
+        k
+        for k in ("versionId", "imageFrameId", "jobId", "imageSetId", "datastoreId")
+        if identifiers.get(k)
     ]
     said = service_message.lower()
     for key in sent:

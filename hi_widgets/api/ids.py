@@ -15,6 +15,8 @@ _ID_RE = re.compile(r"[0-9a-z]{32}", re.ASCII)
 _VERSION_RE = re.compile(r"[0-9]{1,10}", re.ASCII)
 _ID_EXPECTED = "32 characters, lower-case letters a-z and digits 0-9 only"
 _VERSION_EXPECTED = "a version number: digits only, 1 or greater"
+_JOB_ID_RE = re.compile(r"[0-9a-z]{1,32}", re.ASCII)
+_JOB_ID_EXPECTED = "1 to 32 characters, lower-case letters a-z and digits 0-9 only"
 
 
 def _validate_id(field: str, value: Any) -> str:
@@ -79,3 +81,19 @@ def validate_optional_version_id(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return validate_version_id(value)
+
+
+def validate_job_id(value: Any) -> str:
+    """Return an import job id without surrounding whitespace, or raise.
+
+    GetDICOMImportJob documents the pattern ``[0-9a-z]+`` and 1 to 32 characters.
+
+    Raises
+    ------
+    InvalidIdentifierError
+        If the value is not 1 to 32 lower-case letters and digits.
+    """
+    text = value.strip() if isinstance(value, str) else None
+    if text is None or not _JOB_ID_RE.fullmatch(text):
+        raise InvalidIdentifierError("jobId", value, _JOB_ID_EXPECTED)
+    return text

@@ -29,7 +29,8 @@ class Progress:
         version listing). It can grow while work is being found (a datastore's search
         pages).
     unit
-        What is counted: ``"versions"``, ``"image sets"``, ``"documents"`` or ``"frames"``.
+        What is counted: ``"versions"``, ``"image sets"``, ``"documents"``, ``"frames"``,
+        ``"jobs"`` or ``"files"`` (an import job's output lines).
     item
         ``(datastoreId, imageSetId)`` of the image set that just finished, for operations
         over many image sets; else None.

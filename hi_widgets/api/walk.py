@@ -45,6 +45,7 @@ __all__ = [
     "Strategy",
     "direct_send",
     "get_version",
+    "import_job_summaries",
     "search_summaries",
     "walk_versions",
 ]
@@ -52,7 +53,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
-"""maxResults of ListImageSetVersions and SearchImageSets (the service's maximum)."""
+"""maxResults of ListImageSetVersions, SearchImageSets and ListDICOMImportJobs (each
+operation's maximum)."""
 
 Strategy = Literal["auto", "list", "get"]
 STRATEGIES: tuple[str, ...] = ("auto", "list", "get")
@@ -72,8 +74,10 @@ _METHODS = {
     "GetImageSetMetadata": "get_image_set_metadata",
     "ListImageSetVersions": "list_image_set_versions",
     "SearchImageSets": "search_image_sets",
+    "ListDICOMImportJobs": "list_dicom_import_jobs",
+    "GetDICOMImportJob": "get_dicom_import_job",
 }
-_ID_KEYS = ("datastoreId", "imageSetId", "versionId")
+_ID_KEYS = ("datastoreId", "imageSetId", "versionId", "jobId")
 
 
 class Cancelled(Exception):
@@ -260,3 +264,17 @@ def search_summaries(
             yield summary
         if limit is not None and count >= limit:
             return
+
+
+def import_job_summaries(
+    send: Send, datastore_id: str, job_status: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield every ListDICOMImportJobs summary of a datastore, every page.
+
+    ``job_status`` is the service's own filter (``jobStatus``); None lists every job.
+    """
+    params: dict[str, Any] = {"datastoreId": datastore_id}
+    if job_status is not None:
+        params["jobStatus"] = job_status
+    for page in _pages(send, "ListDICOMImportJobs", params):
+        yield from page.get("jobSummaries", [])

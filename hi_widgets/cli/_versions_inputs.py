@@ -43,11 +43,15 @@ def check_output(args: argparse.Namespace) -> tuple[Path, str] | str:
         return f"-o {args.output}: {error.strerror or error}"
 
 
-def checked_client(args: argparse.Namespace) -> HealthImagingClient | str:
+def checked_client(
+    args: argparse.Namespace, *, max_attempts: int = 1
+) -> HealthImagingClient | str:
     """Return a client, or an error message naming the flag or variable to set.
 
     Profile, region and credentials are resolved here, before the first request, so a
     configuration problem is reported once instead of failing every image set.
+    ``max_attempts``: 1 for a command that retries itself (``versions``), more to let
+    botocore retry throttles and transient errors.
     """
     try:
         session = boto3.Session(profile_name=args.profile)
@@ -83,7 +87,7 @@ def checked_client(args: argparse.Namespace) -> HealthImagingClient | str:
             session=session,
             region=region,
             endpoint_url=args.endpoint_url,
-            max_attempts=1,  # fetch_versions retries itself, paced by its rate limiter
+            max_attempts=max_attempts,
         )
     except (CredentialsError, ValueError) as error:
         return str(error).replace("endpoint_url", "--endpoint-url")

@@ -105,40 +105,59 @@ def _beside(target: Path, when: datetime | None = None) -> Path:
 def save_versions(result: FetchResult, target: Path, fmt: str, args: argparse.Namespace) -> bool:
     """Write the fetched versions without ever replacing good data with less.
 
-    Returns whether they went where they were meant to (``target``, or beside it for an
-    incomplete run), or nothing was fetched. If that file cannot be written (a full disk,
-    a vanished folder), they go to the first fallback that can be written, beside
-    ``target`` or in the temporary folder, and this returns False. Says where on stderr.
+    Returns whether they went where they were meant to (see :func:`save_frame`).
     """
-    fetched = len(result.frame)
+    complete = result.errors.empty and not result.stats.cancelled
+    return save_frame(result.frame, target, fmt, args, complete=complete, summary=result.summary)
+
+
+def save_frame(
+    frame: pd.DataFrame,
+    target: Path,
+    fmt: str,
+    args: argparse.Namespace,
+    *,
+    complete: bool,
+    summary: Callable[[], str],
+    noun: str = "versions",
+) -> bool:
+    """Write a fetched frame (``-o``) without ever replacing good data with less.
+
+    Returns whether it went where it was meant to (``target``, or beside it for an
+    incomplete run: ``complete`` false), or nothing was fetched. If that file cannot be
+    written (a full disk, a vanished folder), the rows go to the first fallback that can
+    be written, beside ``target`` or in the temporary folder, and this returns False.
+    Says where on stderr, with ``summary()`` and the ``noun`` of what the rows are. The
+    file is de-identified unless ``args.include_phi``.
+    """
+    fetched = len(frame)
     if fetched == 0:
         left = f"{target} left as it was" if target.exists() else "no file written"
         print(f"nothing was fetched: {left}", file=sys.stderr)
         return True
-    complete = result.errors.empty and not result.stats.cancelled
     destination = target
     if not complete and target.exists() and not args.force:
         destination = _beside(target)
         print(
             f"this run is incomplete, so {target} is not replaced: writing the {fetched} "
-            f"versions fetched to {destination} (pass --force to replace {target})",
+            f"{noun} fetched to {destination} (pass --force to replace {target})",
             file=sys.stderr,
         )
     fallbacks = [destination, _beside(target), Path(tempfile.gettempdir()) / _beside(target).name]
     for path in dict.fromkeys(fallbacks):
         try:
-            export_frame(result.frame, path, format=fmt, include_phi=args.include_phi)
+            export_frame(frame, path, format=fmt, include_phi=args.include_phi)
         except OSError as error:
             print(f"error: cannot write {path}: {error.strerror or error}", file=sys.stderr)
             continue
         if path != destination:
             print(
-                f"saved the fetched versions to {path} instead: {destination} was not written",
+                f"saved the fetched {noun} to {path} instead: {destination} was not written",
                 file=sys.stderr,
             )
-        print(f"wrote {path}: {result.summary()}", file=sys.stderr)
+        print(f"wrote {path}: {summary()}", file=sys.stderr)
         return path == destination
-    print("error: the fetched versions could not be saved anywhere", file=sys.stderr)
+    print(f"error: the fetched {noun} could not be saved anywhere", file=sys.stderr)
     return False
 
 

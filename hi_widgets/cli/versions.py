@@ -12,11 +12,13 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from hi_widgets.api.progress import Progress
     from hi_widgets.bulk import FetchResult
+
+Fetched = TypeVar("Fetched")
 
 EXPORT_FORMATS = ("csv", "parquet", "json")  # hi_widgets.export.files.FORMATS, without the import
 
@@ -199,8 +201,15 @@ def run(args: argparse.Namespace) -> int:
     return report(result, saved)
 
 
-def _fetch_until_interrupted(fetch: Callable[[threading.Event], FetchResult]) -> FetchResult:
-    """Run ``fetch(cancel)`` in a thread; Ctrl-C sets ``cancel`` and keeps what was fetched."""
+def _fetch_until_interrupted(
+    fetch: Callable[[threading.Event], Fetched],
+    interrupted: str = "finishing the requests in flight, then saving the complete "
+    "histories fetched so far",
+) -> Fetched:
+    """Run ``fetch(cancel)`` in a thread; Ctrl-C sets ``cancel`` and keeps what was fetched.
+
+    ``interrupted`` is what the first Ctrl-C prints (what happens next).
+    """
     cancel, finished = threading.Event(), threading.Event()
     outcome: dict[str, Any] = {}
 
@@ -220,14 +229,9 @@ def _fetch_until_interrupted(fetch: Callable[[threading.Event], FetchResult]) ->
                 break
         except KeyboardInterrupt:
             if not cancel.is_set():
-                print(
-                    "\ninterrupted: finishing the requests in flight, then saving the "
-                    "complete histories fetched so far",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                print(f"\ninterrupted: {interrupted}", file=sys.stderr, flush=True)
             cancel.set()
     if "error" in outcome:
         raise outcome["error"]
-    result: FetchResult = outcome["result"]
+    result: Fetched = outcome["result"]
     return result

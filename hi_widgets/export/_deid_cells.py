@@ -16,11 +16,14 @@ import numpy as np
 import pandas as pd
 
 # Free text kept for its meaning (a status or error message) may still quote a UID.
-TEXT_COLUMNS = frozenset({"message"})
+TEXT_COLUMNS = frozenset({"message", "reason"})
 # A UID in text: a 2.25 (UUID-derived) UID, or five components or more (not an IPv4
 # address); a sentence's full stop after it is not part of it.
 UID_IN_TEXT = re.compile(r"(?<!\d)(?<!\d\.)(?:2\.25\.\d+|\d+(?:\.\d+){4,})(?!\d|\.\d)")
 LIST_CELLS = (list, tuple, np.ndarray)
+# An S3 URI in text (a key often names a patient or an accession number); punctuation
+# after it (a colon, a full stop) is not part of it.
+S3_URI_IN_TEXT = re.compile(r"s3://[^\s'\"]*[^\s'\".,:;)]")
 
 
 def missing(value: Any) -> bool:

@@ -12,6 +12,10 @@ An export decides per name, by an allow-list. A name reads as one of:
     keyed by a UID...): what is inside is read key by key, by the same rule.
 ``uid``
     A DICOM UID attribute the table replaces (action U).
+``hash``
+    A name HealthImaging does not choose: an S3 key or URI, a file name, a job name
+    (:data:`HASHED_COLUMNS`). People name files and folders after patients and accession
+    numbers, so the value is replaced by a keyed hash, consistently, as a UID is.
 ``remove``
     An attribute the table removes or blanks (X, Z, D and their compounds), a date or time
     (unless dates are kept), a private attribute, the ``Patient`` module, or a patient
@@ -34,6 +38,7 @@ from collections.abc import Callable, Mapping
 from hi_widgets.export._deid_table import KEPT, TABLE
 
 KEEP, CONTAINER, UID, REMOVE, UNKNOWN = "keep", "container", "uid", "remove", "unknown"
+HASH = "hash"
 
 SAFE_COLUMNS: Mapping[str, str] = {
     # api.records.RECORD_FIELDS and the derived columns of a versions frame
@@ -82,8 +87,53 @@ SAFE_COLUMNS: Mapping[str, str] = {
     "kmsKeyArn": "the datastore's KMS key ARN",
     "lambdaAuthorizerArn": "the datastore's Lambda authorizer ARN",
     "losslessStorageFormat": "the datastore's storage format",
+    # import jobs (api.import_jobs.IMPORT_JOB_COLUMNS) and their outcomes (api.import_outcomes)
+    "jobId": "the import job's service identifier",
+    "jobStatus": "SUBMITTED, IN_PROGRESS, COMPLETED or FAILED",
+    "dataAccessRoleArn": "the IAM role ARN the import job ran as (account and role name)",
+    "submittedAt": "when the import job was submitted to HealthImaging",
+    "endedAt": "when the import job ended in HealthImaging",
+    "duration": "how long the import job ran (endedAt - submittedAt)",
+    "status": "what the import did with a file: SUCCESS, WARNING or FAILURE",
+    "imageSetVersion": "the image set version an import wrote",
+    "exceptionType": "the type of an import failure or warning",
+    "reason": "an import failure's message without file names, UIDs or numbers",
+    "numberOfMatchedSOPInstances": "how many instances of the import went to the image set",
+    "count": "how many files failed for the reason",
 }
 """Columns whose meaning is known and carries no PHI, kept as they are, with that meaning."""
+
+HASHED_COLUMNS: Mapping[str, str] = {
+    "inputFile": "the S3 key of an imported file",
+    "inputS3Uri": "the S3 prefix an import job read",
+    "outputS3Uri": "the S3 prefix an import job wrote its results to",
+    "successOutputS3Uri": "the S3 prefix of an import job's success list",
+    "failureOutputS3Uri": "the S3 prefix of an import job's failure list",
+    "warningsOutputS3Uri": "the S3 prefix of an import job's warning list",
+    "jobName": "the import job's name, chosen by whoever started it",
+    "examples": "input files (S3 keys) of a failure reason",
+}
+"""Columns of names people choose (files, folders, jobs): replaced by a keyed hash."""
+
+SEARCH_COLUMNS: tuple[str, ...] = (
+    "DICOMPatientId",
+    "DICOMPatientName",
+    "DICOMPatientBirthDate",
+    "DICOMPatientSex",
+    "DICOMStudyInstanceUID",
+    "DICOMStudyId",
+    "DICOMStudyDescription",
+    "DICOMNumberOfStudyRelatedSeries",
+    "DICOMNumberOfStudyRelatedInstances",
+    "DICOMAccessionNumber",
+    "DICOMSeriesInstanceUID",
+    "DICOMSeriesModality",
+    "DICOMSeriesBodyPart",
+    "DICOMSeriesNumber",
+    "DICOMStudyDate",
+    "DICOMStudyTime",
+)
+"""SearchImageSets' DICOM columns (``DICOMTags`` flattened)."""
 
 ROW_COLUMNS: tuple[str, ...] = ("path", "old", "new", "series")
 """Columns known only in a diff or a change log, where they are de-identified row by row."""
@@ -196,6 +246,8 @@ def read_attribute(name: str, keep_dates: bool) -> str:
 
 def read_segment(name: str, keep_dates: bool) -> str:
     """Read one segment of a path (no dots, no ``[i]``)."""
+    if name in HASHED_COLUMNS:
+        return HASH
     if name in SAFE_COLUMNS or name in STRUCTURE_LEAVES:
         return KEEP
     if name in CONTAINERS:

@@ -20,6 +20,8 @@ How a column is read
   as data in :data:`PROFILE`, all 620 rows).
 * A cell holding a dict or a list (SearchImageSets' ``DICOMTags``, a metadata document)
   is de-identified recursively by the same rule, key by key.
+* A name people choose (an S3 key or URI, a file or job name: ``HASHED_COLUMNS`` of
+  :mod:`._deid_names`) is replaced by a keyed hash, also where a message quotes it.
 * Anything else is unknown: left out, and named in the warning.
 
 Actions, and what they mean in an export
@@ -70,7 +72,8 @@ from hi_widgets.export._deid_cells import (
     missing,
     parsed,
 )
-from hi_widgets.export._deid_names import CONTAINER, KEEP, REMOVE, UID, UNKNOWN
+from hi_widgets.export._deid_hash import hash_column, hash_name, hash_value, scrub_texts
+from hi_widgets.export._deid_names import CONTAINER, HASH, KEEP, REMOVE, UID, UNKNOWN
 from hi_widgets.export._deid_rows import CHANGES_COLUMNS, DIFF_COLUMNS, changes_rows, diff_rows
 from hi_widgets.export._deid_table import SOURCE, TABLE
 
@@ -121,24 +124,6 @@ SAFE_COLUMNS: Mapping[str, str] = names.SAFE_COLUMNS
 PHI_PATH_PREFIXES: tuple[str, ...] = ("Patient.",)
 """Metadata paths under these prefixes (HealthImaging's patient module) are always removed."""
 
-_SEARCH_COLUMNS = (
-    "DICOMPatientId",
-    "DICOMPatientName",
-    "DICOMPatientBirthDate",
-    "DICOMPatientSex",
-    "DICOMStudyInstanceUID",
-    "DICOMStudyId",
-    "DICOMStudyDescription",
-    "DICOMNumberOfStudyRelatedSeries",
-    "DICOMNumberOfStudyRelatedInstances",
-    "DICOMAccessionNumber",
-    "DICOMSeriesInstanceUID",
-    "DICOMSeriesModality",
-    "DICOMSeriesBodyPart",
-    "DICOMSeriesNumber",
-    "DICOMStudyDate",
-    "DICOMStudyTime",
-)
 _SHOWN = 12  # names a warning lists before "and N more"
 
 
@@ -196,11 +181,11 @@ def action_for(name: str) -> str | None:
 
 
 PHI_COLUMNS: tuple[str, ...] = tuple(
-    c for c in _SEARCH_COLUMNS if action_for(c) not in ("U", "K", None)
+    c for c in names.SEARCH_COLUMNS if action_for(c) not in ("U", "K", None)
 )
 """SearchImageSets columns an export removes (actions X, Z, D and their compounds)."""
 
-UID_COLUMNS: tuple[str, ...] = tuple(c for c in _SEARCH_COLUMNS if action_for(c) == "U")
+UID_COLUMNS: tuple[str, ...] = tuple(c for c in names.SEARCH_COLUMNS if action_for(c) == "U")
 """SearchImageSets columns whose UIDs an export replaces (action U)."""
 
 
@@ -227,6 +212,7 @@ class Deidentifier:
         self._key = uid_key
         self.keep_dates = bool(keep_dates)
         self._uids: dict[str, str] = {}
+        self._names: dict[str, str] = {}
         self._readings: dict[str, tuple[str, str]] = {}
         self._unknown: dict[str, None] = {}
 
@@ -239,6 +225,13 @@ class Deidentifier:
         if known is None:
             digest = hmac.new(self._key, value.strip().encode("utf-8"), hashlib.sha256)
             known = self._uids[value] = f"2.25.{int.from_bytes(digest.digest()[:16], 'big')}"
+        return known
+
+    def name(self, value: str) -> str:
+        """Return the replacement of a name (an S3 key, a file or job name): a keyed hash."""
+        known = self._names.get(value)
+        if known is None:
+            known = self._names[value] = hash_name(self._key, value)
         return known
 
     def read(self, name: str) -> tuple[str, str]:
@@ -289,6 +282,8 @@ class Deidentifier:
         """De-identify one value of a name read as ``kind``; dicts and lists key by key."""
         if kind == UID:
             return self.uid_value(value)
+        if kind == HASH:
+            return hash_value(value, self.name)
         if isinstance(value, Mapping):
             return self._mapping(value, where)
         if isinstance(value, LIST_CELLS):
@@ -348,6 +343,8 @@ class Deidentifier:
         """Return the column's new values, or None when they stay as they are."""
         if kind == UID:
             return self.uid_column(series)
+        if kind == HASH:
+            return hash_column(series, self.name)
         if name in TEXT_COLUMNS and kind == KEEP:
             present = series.notna().to_numpy(dtype=bool)
             if not present.any():  # most versions carry no message
@@ -407,6 +404,8 @@ class Deidentifier:
                 changed[len(positions)] = values
             positions.append(position)
             labels.append(label if name == text else name)
+        hashed = [p for p in positions if self.read(label_text(df.columns[p]))[0] == HASH]
+        changed.update(scrub_texts(df, positions, labels, changed, hashed, self.name))
         out = df.iloc[:, positions].copy(deep=False)
         out.columns = pd.Index(labels) if labels else out.columns
         for position, values in changed.items():
