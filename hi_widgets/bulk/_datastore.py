@@ -170,6 +170,10 @@ def fetch_datastore(
     >>> result = hw.fetch_datastore(client, datastore_id)
     >>> result.frame["imageSetId"].nunique(), result.errors.empty
     (30, True)
+    >>> import tempfile
+    >>> streamed = hw.fetch_datastore(client, datastore_id, dataset=tempfile.mkdtemp())
+    >>> streamed.frame.empty, streamed.dataset.rows_written == len(result.frame)
+    (True, True)
     """
     datastore_id = validate_datastore_id(datastore_id)
     options: dict[str, Any] = {"include_phi": include_phi, "keep_dates": keep_dates}

@@ -109,6 +109,13 @@ class StreamedDataset:
         Versions fetched that the dataset already held (left as stored): those of a
         batch written by a killed run just before its checkpoint recorded it, or of an
         earlier run into the same dataset.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> written = hw.fetch_datastore(client, datastore_id, dataset=tempfile.mkdtemp()).dataset
+    >>> type(written).__name__, written.batches, written.rows_skipped
+    ('StreamedDataset', 1, 0)
     """
 
     root: str
