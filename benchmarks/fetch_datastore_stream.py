@@ -111,10 +111,12 @@ def run_fetcher(server: ChildSandbox, ds: str, root: Path, mode: str, args: Any)
 def check_dataset(root: Path, figures: dict) -> str | None:
     """Return what is wrong with the streamed dataset, or None."""
     glob = f"read_parquet('{root.as_posix()}/**/*.parquet', hive_partitioning = true)"
-    rows, keys, image_sets = duckdb.sql(
+    relation = duckdb.sql(
         "select count(*), count(distinct (datastoreId, imageSetId, versionId)), "
         f"count(distinct imageSetId) from {glob}"
-    ).fetchall()[0]
+    )
+    assert relation is not None
+    rows, keys, image_sets = relation.fetchall()[0]
     if rows != keys:
         return f"{rows - keys} duplicated rows"
     if rows != figures["versions"] or image_sets != figures["items"]:
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.fetcher:
-        fetcher(*args.fetcher, workers=args.workers, batch_rows=args.batch_rows)
+        ds, root, mode = args.fetcher
+        fetcher(ds, root, mode, workers=args.workers, batch_rows=args.batch_rows)
         return 0
     fetch_versions.START_TIMEOUT = args.start_timeout
     modes = ["dataset", "memory"] if args.memory_too else ["dataset"]

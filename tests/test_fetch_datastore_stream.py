@@ -57,12 +57,18 @@ def _glob(root: Path) -> str:
     return f"read_parquet('{root}/**/*.parquet', hive_partitioning = true)"
 
 
+def _sql(query: str) -> duckdb.DuckDBPyRelation:
+    relation = duckdb.sql(query)
+    assert relation is not None
+    return relation
+
+
 def _table(root: Path) -> pd.DataFrame:
-    return duckdb.sql(f"select * from {_glob(root)} order by {KEY}").df()
+    return _sql(f"select * from {_glob(root)} order by {KEY}").df()
 
 
 def _keys(root: Path) -> list[tuple[str, str, int]]:
-    rows = duckdb.sql(f"select {KEY} from {_glob(root)}").fetchall()
+    rows = _sql(f"select {KEY} from {_glob(root)}").fetchall()
     return [(d, i, int(v)) for d, i, v in rows]
 
 
