@@ -157,9 +157,7 @@ def test_dangerous_or_contradictory_options_are_refused_before_any_request(sb, f
     a_file = tmp_path / "file"
     a_file.write_text("not a dataset")
     other = tmp_path / "other"  # a dataset of other columns
-    export_dataset(
-        pd.DataFrame({"datastoreId": [ds], "imageSetId": ["x"]}), other, key=None
-    )
+    export_dataset(pd.DataFrame({"datastoreId": [ds], "imageSetId": ["x"]}), other, key=None)
     cases = [
         ({"dataset": tmp_path / "d", "include_phi": True, "uid_key": "k"}, "uid_key"),
         ({"include_phi": True}, "only apply with dataset"),
