@@ -342,3 +342,42 @@ def test_kill_9_then_resume_neither_duplicates_nor_loses(sb, full, tmp_path, poi
     exported = tmp_path / "exported"
     export_dataset(frame, exported, uid_key=UID_KEY)
     pd.testing.assert_frame_equal(_table(root), _table(exported))
+
+
+# --------------------------------------------------------------------------------- memory
+
+
+def test_the_pool_queues_at_most_max_queued_tasks_and_keeps_no_finished_future(sb):
+    """The search cannot run ahead of the fetches: submit waits for a free slot."""
+    from hi_widgets.bulk._pool import Pool
+    from hi_widgets.bulk.engine import Engine, make_limiter
+
+    tasks, bound = 12, 3
+    started = [threading.Event() for _ in range(tasks)]
+    release = [threading.Event() for _ in range(tasks)]
+    submitted = 0
+    seen = []
+
+    def work(item):
+        index = int(item[1])
+        started[index].set()
+        assert release[index].wait(60)
+        return []
+
+    def releaser():  # lets the tasks end one by one, noting how many were submitted then
+        for index in range(tasks):
+            assert started[index].wait(60)
+            seen.append(submitted)
+            release[index].set()
+
+    engine = Engine(sb.client(), make_limiter(None), "auto", None)
+    thread = threading.Thread(target=releaser)
+    thread.start()
+    with Pool(engine, 1, None, max_queued=bound) as pool:
+        for index in range(tasks):
+            pool.submit(("d", str(index)), work)
+            submitted += 1
+    thread.join(60)
+    # while task i ran, at most `bound` tasks had been submitted and not finished
+    assert all(count <= index + bound for index, count in enumerate(seen))
+    assert len(pool.outcomes) == tasks and not pool._futures
