@@ -212,6 +212,7 @@ def test_without_a_uid_key_a_resumed_call_replaces_uids_as_the_first_run(tmp_pat
             sink = DatasetSink(stream, batch_rows=1, derive_uid_key=True)
             sink.open(checkpoint, threading.Event())
             sink.add(("d" * 32, "e" * 32), [record])
+            sink.flush()
         (message,) = duckdb.sql(f"select message from {_glob(root)}").fetchall()[0]
         assert uid not in message
         replaced.append(message)
