@@ -154,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     exact = True
     for size in sorted(args.sizes):
         started = time.perf_counter()
-        server = ChildSandbox(seed=args.seed, image_sets=size, latency_ms=0)
-        server.argv.append("--no-quotas")
+        server = ChildSandbox(seed=args.seed, image_sets=size, latency_ms=0, quotas=False)
         with server:
             built = time.perf_counter() - started
             client = fetch_versions.sandbox_client(server)
