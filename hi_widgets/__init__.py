@@ -21,6 +21,7 @@ from hi_widgets._version import __version__
 _EXPORTS: dict[str, str] = {
     "FetchResult": "bulk",
     "FetchStats": "bulk",
+    "StreamedDataset": "bulk",
     "fetch_datastore": "bulk",
     "fetch_versions": "bulk",
     "refresh": "bulk",
@@ -108,6 +109,7 @@ __all__ = [
     "Progress",
     "ResourceNotFoundError",
     "ServiceQuotaExceededError",
+    "StreamedDataset",
     "ThrottlingError",
     "UnknownServiceError",
     "ValidationError",
@@ -206,7 +208,14 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from hi_widgets.api.queries import fetch_history, fetch_image_sets
     from hi_widgets.api.records import RECORD_FIELDS, ImageSetRecord
     from hi_widgets.api.tables import image_sets_frame, versions_frame
-    from hi_widgets.bulk import FetchResult, FetchStats, fetch_datastore, fetch_versions, refresh
+    from hi_widgets.bulk import (
+        FetchResult,
+        FetchStats,
+        StreamedDataset,
+        fetch_datastore,
+        fetch_versions,
+        refresh,
+    )
     from hi_widgets.changes.diff import diff_metadata, diff_versions, flatten_metadata
     from hi_widgets.changes.log import fetch_changes
     from hi_widgets.export.dataset import DatasetWrite, export_dataset

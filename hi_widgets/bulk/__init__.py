@@ -28,8 +28,10 @@ Modules: ``engine`` (the rate-limited, retrying send, and the option checks),
 ``single_attempt`` (the single-attempt client), ``_pool`` (the threads, one lane per
 operation), ``_routing`` (GetImageSet or ListImageSetVersions per image set),
 ``_checkpoint`` (durable, HMAC-checked progress for resuming), ``_result`` (FetchResult,
-FetchStats), ``_run`` (the one entry skeleton: each public function describes its work as
-a plan and ``run_plan`` does the rest, with a pluggable sink for completed image sets),
+FetchStats, StreamedDataset), ``_stream`` (the dataset sink: batches into a Parquet
+dataset, then the checkpoint), ``_run`` (the one entry skeleton: each public function
+describes its work as a plan and ``run_plan`` does the rest, with a pluggable sink for
+completed image sets),
 and the public functions in ``_fetch``, ``_datastore`` and ``_refresh``.
 
 :func:`fetch_datastore` enumerates a datastore with SearchImageSets and spreads the work
@@ -40,7 +42,7 @@ from hi_widgets.api.items import Item
 from hi_widgets.bulk._datastore import fetch_datastore
 from hi_widgets.bulk._fetch import fetch_versions
 from hi_widgets.bulk._refresh import refresh
-from hi_widgets.bulk._result import ERROR_COLUMNS, FetchResult, FetchStats
+from hi_widgets.bulk._result import ERROR_COLUMNS, FetchResult, FetchStats, StreamedDataset
 from hi_widgets.bulk.engine import BACKOFF_BASE, BACKOFF_CAP, MAX_ATTEMPTS
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "FetchResult",
     "FetchStats",
     "Item",
+    "StreamedDataset",
     "fetch_datastore",
     "fetch_versions",
     "refresh",

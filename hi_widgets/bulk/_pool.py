@@ -24,6 +24,10 @@ Work = Callable[[Item], list[ImageSetRecord]]
 MAIN = "main"
 """The lane of a call whose image sets all go through one operation's quota."""
 
+MAX_QUEUED = 1024
+"""Tasks submitted and not yet finished, at most: :meth:`Pool.submit` waits beyond it, so a
+datastore's search cannot run ahead of the fetches and queue every image set in memory."""
+
 
 @dataclass(frozen=True)
 class Task:
@@ -42,6 +46,9 @@ class Outcome:
     error: BaseException | None = None
 
 
+_DONE = Outcome()  # kept for every image set whose records went to the sink (memory)
+
+
 class Pool:
     """Thread pools ("lanes") that run one task per image set and keep every outcome.
 
@@ -50,7 +57,8 @@ class Pool:
     leaving it waits for every task; an exception (a raising ``progress``, Ctrl-C)
     aborts the engine and cancels the tasks not started. ``on_outcome(item, outcome)``
     runs in the worker as each item ends, before it counts as done (a checkpoint writes
-    the item there).
+    the item there). At most ``max_queued`` tasks wait or run at once: :meth:`submit`
+    blocks until one ends.
     """
 
     def __init__(
@@ -62,6 +70,7 @@ class Pool:
         lanes: Iterable[str] = (MAIN,),
         total: int | None = None,
         on_outcome: Callable[[Item, Outcome], None] | None = None,
+        max_queued: int = MAX_QUEUED,
     ) -> None:
         self.engine = engine
         self.outcomes: dict[Item, Outcome] = {}
@@ -71,7 +80,8 @@ class Pool:
         self._done = 0
         self._total = total or 0
         self._counting = total is None  # else: every item is known before the first ends
-        self._futures: list[Future[None]] = []
+        self._futures: set[Future[None]] = set()  # not yet ended well (memory: not all)
+        self._slots = threading.Semaphore(max_queued)
         self._executors = {
             lane: ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"hi-{lane}")
             for lane in lanes
@@ -82,9 +92,28 @@ class Pool:
         if self._counting:
             with self._lock:
                 self._total += 1
-        self._futures.append(self._executors[lane].submit(self._task, item, work))
+        self._slots.acquire()  # every task releases its slot as it ends, even if stopped
+        try:
+            future = self._executors[lane].submit(self._task, item, work)
+        except BaseException:
+            self._slots.release()
+            raise
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._ended)
+
+    def _ended(self, future: Future[None]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            with self._lock:
+                self._futures.discard(future)
 
     def _task(self, item: Item, work: Work) -> None:
+        try:
+            self._run(item, work)
+        finally:
+            self._slots.release()
+
+    def _run(self, item: Item, work: Work) -> None:
         if self.engine.stopped():
             return
         outcome = Outcome()
@@ -99,6 +128,8 @@ class Pool:
             outcome.error = error
         if self._on_outcome is not None:
             self._on_outcome(item, outcome)
+        if outcome.error is None and outcome.records is None:
+            outcome = _DONE  # the sink has the records: one shared outcome for all of them
         with self._lock:
             self.outcomes[item] = outcome
             self._done += 1
@@ -117,7 +148,9 @@ class Pool:
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         try:
             if kind is None:
-                for future in self._futures:
+                with self._lock:
+                    left = list(self._futures)
+                for future in left:
                     future.result()
         except BaseException:
             self._stop()

@@ -91,6 +91,41 @@ class FetchStats:
 
 
 @dataclass(frozen=True)
+class StreamedDataset:
+    """What a streaming call (``fetch_datastore(..., dataset=ROOT)``) wrote to its dataset.
+
+    Attributes
+    ----------
+    root
+        The dataset root as given.
+    files
+        The files this call wrote (local paths or ``s3://`` URIs).
+    batches
+        Batches written (each one :func:`~hi_widgets.export.dataset.export_dataset`-like
+        append, of whole image sets).
+    rows_written
+        Versions this call added to the dataset.
+    rows_skipped
+        Versions fetched that the dataset already held (left as stored): those of a
+        batch written by a killed run just before its checkpoint recorded it, or of an
+        earlier run into the same dataset.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> written = hw.fetch_datastore(client, datastore_id, dataset=tempfile.mkdtemp()).dataset
+    >>> type(written).__name__, written.batches, written.rows_skipped
+    ('StreamedDataset', 1, 0)
+    """
+
+    root: str
+    files: tuple[str, ...]
+    batches: int
+    rows_written: int
+    rows_skipped: int
+
+
+@dataclass(frozen=True)
 class FetchResult:
     """What the bulk functions return: versions, errors, counters.
 
@@ -109,6 +144,9 @@ class FetchResult:
     pending
         (datastoreId, imageSetId) pairs not fetched because of cancellation; pass them
         to :func:`fetch_versions` again to resume.
+    dataset
+        For ``fetch_datastore(..., dataset=ROOT)``: what was written to the dataset
+        (:class:`StreamedDataset`); :attr:`frame` is then empty. None otherwise.
     warnings
         What went wrong without losing fetched data, one sentence each (also logged when
         it happened): a checkpoint that could not be written (the call went on in memory;
@@ -127,6 +165,7 @@ class FetchResult:
     stats: FetchStats
     pending: tuple[Item, ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
+    dataset: StreamedDataset | None = None
 
     @property
     def ok(self) -> bool:
@@ -187,19 +226,19 @@ def assemble(
     *,
     search_error: BaseException | None = None,
     warnings: tuple[str, ...] = (),
+    dataset: StreamedDataset | None = None,
 ) -> FetchResult:
     """Assemble the result; ``walked`` are the items actually fetched (default: all).
 
     ``search_error``: the enumeration of a datastore stopped early; it is one more
-    failure, in an error row without an image set. ``warnings``: see
-    :attr:`FetchResult.warnings`.
+    failure, in an error row without an image set. ``warnings``, ``dataset``: see
+    :attr:`FetchResult.warnings`, :attr:`FetchResult.dataset`.
     """
     walked = items if walked is None else walked
-    order = {item: i for i, item in enumerate(walked)}
-    failed = sorted(
-        (item for item, outcome in outcomes.items() if outcome.error is not None),
-        key=order.__getitem__,
-    )
+    failed = [item for item, outcome in outcomes.items() if outcome.error is not None]
+    if failed:  # in walk order (no index of every item when nothing failed: memory)
+        order = {item: i for i, item in enumerate(walked)}
+        failed.sort(key=order.__getitem__)
     errors = [_error_row(item, outcomes[item].error) for item in failed]  # type: ignore[arg-type]
     if search_error is not None:
         datastore_id = getattr(search_error, "identifiers", {}).get("datastoreId")
@@ -220,4 +259,4 @@ def assemble(
         elapsed=time.monotonic() - started,
         cancelled=bool(pending) and engine.stopped(),
     )
-    return FetchResult(frame, _errors_frame(errors), stats, pending, warnings)
+    return FetchResult(frame, _errors_frame(errors), stats, pending, warnings, dataset)

@@ -29,6 +29,13 @@ so a sink that streams records elsewhere (a dataset, a sync target) and keeps no
 the call's memory; its :meth:`Sink.records` then returns what it kept (nothing), and the
 plan's ``frame`` is built from that. If ``add`` raises, the call stops and the exception
 propagates, as a raising progress callback's does.
+
+A :class:`BatchSink` (the dataset sink of ``fetch_datastore(..., dataset=ROOT)``) makes
+image sets durable itself, in batches: the checkpoint then records an image set only once
+the sink has written it (``open`` hands the sink the checkpoint; the sink calls
+:meth:`Checkpoint.record_done` after each batch), image sets read back from the
+checkpoint are not delivered again (the sink's destination has them), and ``flush`` runs
+when the pool has stopped, however the call ends, before the checkpoint closes.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -52,7 +59,7 @@ from hi_widgets.api.tables import versions_frame
 from hi_widgets.api.walk import Cancelled, Strategy
 from hi_widgets.bulk._checkpoint import Checkpoint
 from hi_widgets.bulk._pool import MAIN, Outcome, Pool, Task
-from hi_widgets.bulk._result import FetchResult, assemble
+from hi_widgets.bulk._result import FetchResult, StreamedDataset, assemble
 from hi_widgets.bulk.engine import Engine, check_options, make_limiter
 from hi_widgets.bulk.single_attempt import single_attempt_client
 from hi_widgets.limits.ratelimit import RateLimiter
@@ -70,6 +77,24 @@ class Sink(Protocol):
 
     def records(self, items: Sequence[Item]) -> list[Record]:
         """Return the records kept for ``items``, in that order (none if it keeps none)."""
+
+
+@runtime_checkable
+class BatchSink(Sink, Protocol):
+    """A sink that writes in batches and records them in the checkpoint (module notes)."""
+
+    def open(self, checkpoint: Checkpoint | None, stop: threading.Event) -> None:
+        """Take the call's checkpoint (None: none) and an event that stops the call."""
+
+    def flush(self) -> None:
+        """Write what is buffered; called once the pool has stopped."""
+
+    def summary(self) -> StreamedDataset:
+        """Return what the call wrote (:attr:`FetchResult.dataset`)."""
+
+    @property
+    def warnings(self) -> list[str]:
+        """Sentences about writes that failed (:attr:`FetchResult.warnings`)."""
 
 
 class MemorySink:
@@ -130,10 +155,11 @@ class _Completion:
     """The pool's ``on_outcome``: checkpoint, then sink, for each image set that ends."""
 
     def __init__(self, saved: Checkpoint | None, sink: Sink) -> None:
-        self._saved = saved
+        # A batch sink records in the checkpoint itself, after its batch is written.
+        self._saved = None if isinstance(sink, BatchSink) else saved
         self._sink = sink
         self._lock = threading.Lock()
-        self.versions: dict[Item, int] = {}
+        self.versions = 0  # of the image sets delivered (each is delivered once)
 
     def __call__(self, item: Item, outcome: Outcome) -> None:
         if self._saved is not None:
@@ -145,7 +171,7 @@ class _Completion:
     def deliver(self, item: Item, records: list[Record]) -> None:
         self._sink.add(item, records)
         with self._lock:
-            self.versions[item] = len(records)
+            self.versions += len(records)
 
 
 def run_plan(
@@ -173,6 +199,7 @@ def run_plan(
     engine = Engine(single_attempt_client(client, max_workers), limiter, plan.strategy, cancel)
     named: dict[Item, None] = {}
     restored: dict[Item, Outcome] = {}
+    read_back = Outcome()  # one for every image set read back from the checkpoint
     enumeration_error: HealthImagingError | None = None
     with contextlib.ExitStack() as stack:
         saved = None
@@ -180,6 +207,10 @@ def run_plan(
             saved = stack.enter_context(Checkpoint(checkpoint, plan.call, plan.inputs))
         done = {} if saved is None else saved.done
         completion = _Completion(saved, sink)
+        batched = isinstance(sink, BatchSink)
+        if isinstance(sink, BatchSink):
+            sink.open(saved, engine.abort)
+            stack.callback(sink.flush)  # after the pool stops, before the checkpoint closes
         tasks = plan.tasks(engine)
         total = None
         if isinstance(tasks, Sequence):
@@ -200,8 +231,9 @@ def run_plan(
                     continue
                 named[task.item] = None
                 if task.item in done:
-                    completion.deliver(task.item, done[task.item])
-                    restored[task.item] = Outcome()
+                    if not batched:  # a batch sink's destination holds it already
+                        completion.deliver(task.item, done[task.item])
+                    restored[task.item] = read_back
                 else:
                     pool.submit(task.item, task.work, task.lane)
         except Cancelled:
@@ -214,15 +246,18 @@ def run_plan(
     walked = list(named)
     outcomes = {**pool.outcomes, **restored}
     frame = plan.frame(sink.records(walked))
-    versions = sum(completion.versions.get(item, 0) for item in walked)
     return assemble(
         engine,
         walked if plan.items is None else list(plan.items),
         outcomes,
         frame,
-        versions,
+        completion.versions,
         started,
         walked,
         search_error=enumeration_error,
-        warnings=() if saved is None else tuple(saved.warnings),
+        warnings=(
+            *(() if saved is None else saved.warnings),
+            *(sink.warnings if isinstance(sink, BatchSink) else ()),
+        ),
+        dataset=sink.summary() if isinstance(sink, BatchSink) else None,
     )

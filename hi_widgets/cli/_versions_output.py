@@ -13,8 +13,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import boto3
 import botocore.exceptions
@@ -32,7 +34,16 @@ DatasetWriter = Callable[[pd.DataFrame], str]
 """Writes the fetched versions to a dataset; returns what was written, for the summary."""
 
 
-def dataset_writer(args: argparse.Namespace) -> DatasetWriter | None:
+@dataclass(frozen=True)
+class DatasetTarget:
+    """Where ``-o`` names a dataset: its root, its S3 client (if on S3), and the writer."""
+
+    root: str
+    s3_client: Any
+    write: DatasetWriter
+
+
+def dataset_writer(args: argparse.Namespace) -> DatasetTarget | None:
     """Return how to write a dataset when ``-o`` names one, else None (``-o`` is a file).
 
     ``-o s3://bucket/prefix/``, a path ending in ``/`` or an existing folder is a
@@ -76,14 +87,25 @@ def dataset_writer(args: argparse.Namespace) -> DatasetWriter | None:
             f"{done.rows_skipped} already stored)"
         )
 
-    return write
+    return DatasetTarget(output, s3_client, write)
 
 
 def save_dataset(result: FetchResult, write_dataset: DatasetWriter) -> bool:
     """Append the fetched versions to the dataset (never removes stored versions).
 
-    Returns whether they are in the dataset (or nothing was fetched).
+    Returns whether they are in the dataset (or nothing was fetched). After a streaming
+    fetch (``--all``, :attr:`FetchResult.dataset` set), the dataset has what was
+    streamed; the frame holds only what a failed batch write left in memory.
     """
+    streamed = result.dataset
+    if streamed is not None and result.frame.empty:
+        print(
+            f"wrote {streamed.root} ({len(streamed.files)} new file(s) in {streamed.batches} "
+            f"batch(es), {streamed.rows_written} new row(s), {streamed.rows_skipped} already "
+            f"stored): {result.summary()}",
+            file=sys.stderr,
+        )
+        return True
     if result.frame.empty:
         print("nothing was fetched: the dataset is left as it was", file=sys.stderr)
         return True

@@ -27,7 +27,11 @@ HELP = "export the version histories of image sets to a file"
 DESCRIPTION = (
     "Fetch every version of the given image sets at the account's request quota "
     "(retrying throttles and transient errors) and write them to a CSV, Parquet or "
-    "JSON file (de-identified unless --include-phi). An incomplete run (failures, "
+    "JSON file (de-identified unless --include-phi). With --all and a dataset for -o "
+    "(a folder ending in /, an existing folder, or s3://bucket/prefix/), the versions "
+    "are appended in batches as image sets complete, in bounded memory; with "
+    "--checkpoint a rerun after a crash fetches only what the dataset lacks. An "
+    "incomplete run (failures, "
     "Ctrl-C) never replaces an existing file: it writes beside it "
     "(NAME.partial-<time>.EXT) unless --force. If -o cannot be written (a full "
     "disk), the versions go to a fallback file named on stderr. A --checkpoint that "
@@ -132,10 +136,10 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(client, str):
         return _fail(client)
     try:  # -o is an s3:// URI or a folder: append to a Parquet dataset instead of a file
-        write_dataset = dataset_writer(args)
+        target = dataset_writer(args)
     except ValueError as error:
         return _fail(str(error))
-    destination = None if write_dataset is not None else check_output(args)
+    destination = None if target is not None else check_output(args)
     if isinstance(destination, str):
         return _fail(destination)
 
@@ -160,6 +164,11 @@ def run(args: argparse.Namespace) -> int:
 
     def fetch(cancel: threading.Event) -> FetchResult:
         if args.all:
+            # --all into a dataset streams: batches are appended as they complete.
+            streaming: dict[str, Any] = {}
+            if target is not None:
+                streaming = {"dataset": target.root, "include_phi": args.include_phi}
+                streaming["s3_client"] = target.s3_client
             return fetch_datastore(
                 client,
                 args.datastore,
@@ -167,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress,
                 cancel=cancel,
                 checkpoint=args.checkpoint,
+                **streaming,
             )
         return fetch_versions(
             client,
@@ -181,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with bar:
             result = _fetch_until_interrupted(fetch)
-    except ValueError as error:  # a checkpoint written for other inputs
+    except ValueError as error:  # a checkpoint for other inputs, a dataset of other columns
         return _fail(str(error))
     except OSError as error:  # the checkpoint cannot be created or read; nothing was sent
         if args.checkpoint is None:
@@ -194,10 +204,10 @@ def run(args: argparse.Namespace) -> int:
     for warning in result.warnings:  # e.g. the checkpoint could not be written
         print(f"warning: {warning}", file=sys.stderr)
     if destination is not None:
-        target, fmt = destination
-        saved = save_versions(result, target, fmt, args)
-    elif write_dataset is not None:
-        saved = save_dataset(result, write_dataset)
+        path, fmt = destination
+        saved = save_versions(result, path, fmt, args)
+    elif target is not None:
+        saved = save_dataset(result, target.write)
     return report(result, saved)
 
 
