@@ -24,6 +24,8 @@ _EXPORTS: dict[str, str] = {
     "fetch_datastore": "bulk",
     "fetch_versions": "bulk",
     "refresh": "bulk",
+    "SyncResult": "bulk",
+    "sync_datastore": "bulk",
     "fetch_changes": "changes.log",
     "plot_changes": "plots.changes",
     "make_client": "api.client",
@@ -96,6 +98,7 @@ __all__ = [
     "Progress",
     "ResourceNotFoundError",
     "ServiceQuotaExceededError",
+    "SyncResult",
     "ThrottlingError",
     "UnknownServiceError",
     "ValidationError",
@@ -129,6 +132,7 @@ __all__ = [
     "read_frame",
     "refresh",
     "search_image_sets",
+    "sync_datastore",
     "to_bytes",
     "versions_frame",
 ]
@@ -175,7 +179,15 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from hi_widgets.api.queries import fetch_history, fetch_image_sets
     from hi_widgets.api.records import RECORD_FIELDS, ImageSetRecord
     from hi_widgets.api.tables import image_sets_frame, versions_frame
-    from hi_widgets.bulk import FetchResult, FetchStats, fetch_datastore, fetch_versions, refresh
+    from hi_widgets.bulk import (
+        FetchResult,
+        FetchStats,
+        SyncResult,
+        fetch_datastore,
+        fetch_versions,
+        refresh,
+        sync_datastore,
+    )
     from hi_widgets.changes.diff import diff_metadata, diff_versions, flatten_metadata
     from hi_widgets.changes.log import fetch_changes
     from hi_widgets.export.dataset import DatasetWrite, export_dataset
