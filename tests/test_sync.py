@@ -103,7 +103,11 @@ def operations(sb):
 
 
 def active_image_sets(sb, ds):
-    return [i for i in sb.store.image_set_ids(ds) if sb.store.versions(ds, i)[-1]["imageSetState"] == "ACTIVE"]
+    return [
+        i
+        for i in sb.store.image_set_ids(ds)
+        if sb.store.versions(ds, i)[-1]["imageSetState"] == "ACTIVE"
+    ]
 
 
 def test_first_sync_equals_a_full_fetch(sb, client, tmp_path):
@@ -118,7 +122,9 @@ def test_first_sync_equals_a_full_fetch(sb, client, tmp_path):
     assert synced == full_fetch_rows(client, ds, tmp_path, "fetched")
     assert first.rows_written == len(synced)
     # The mark is the newest updatedAt the search returned (the service's clock).
-    newest = max(v["updatedAt"] for i in sb.store.image_set_ids(ds) for v in sb.store.versions(ds, i))
+    newest = max(
+        v["updatedAt"] for i in sb.store.image_set_ids(ds) for v in sb.store.versions(ds, i)
+    )
     assert first.high_water_mark == newest
 
 
@@ -201,15 +207,15 @@ def test_a_deletion_is_marked_by_a_deleted_row(sb, client, tmp_path):
     assert sent["ListImageSetVersions"] + sent["GetImageSet"] <= 2
 
     rows = duckdb.sql(
-        f"select imageSetId, versionId, deletedAt is not null from read_parquet('{root}/**/*.parquet') "
-        "where imageSetState = 'DELETED' order by imageSetId"
+        "select imageSetId, versionId, deletedAt is not null "
+        f"from read_parquet('{root}/**/*.parquet') where imageSetState = 'DELETED'"
     ).fetchall()
     latest = {i: int(sb.store.versions(ds, i)[-1]["versionId"]) for i in (recent, old)}
     assert sorted(rows) == sorted((i, latest[i], True) for i in (recent, old))
     # Each version is stored once per state: its ACTIVE row stays beside the DELETED one.
     keys = duckdb.sql(
-        f"select imageSetId, versionId, imageSetState, count(*) from read_parquet('{root}/**/*.parquet') "
-        "group by all having count(*) > 1"
+        "select imageSetId, versionId, imageSetState, count(*) "
+        f"from read_parquet('{root}/**/*.parquet') group by all having count(*) > 1"
     ).fetchall()
     assert keys == []
     # Nothing more to reconcile: a second full pass finds no deletion and writes nothing.
@@ -280,7 +286,10 @@ def test_a_sync_killed_after_writing_but_before_moving_the_mark_resumes(
     sb.clear_requests()
     resumed = sync_datastore(client, ds, root, quota_rates=FAST)
     assert resumed.complete and resumed.fetched == 3
-    assert (resumed.rows_written, resumed.rows_skipped) == (0, sum(len(sb.store.versions(ds, i)) for i in active_image_sets(sb, ds)[:3]))
+    assert (resumed.rows_written, resumed.rows_skipped) == (
+        0,
+        sum(len(sb.store.versions(ds, i)) for i in active_image_sets(sb, ds)[:3]),
+    )
     assert operations(sb) == {"SearchImageSets": 1}  # the histories came from the checkpoint
     assert read(root, GET_ONLY) == full_fetch_rows(client, ds, tmp_path, "fetched2", GET_ONLY)
     assert sync_datastore(client, ds, root, quota_rates=FAST).requests == 1

@@ -45,8 +45,8 @@ from hi_widgets.bulk._datastore import fetch_datastore
 from hi_widgets.bulk._fetch import fetch_versions
 from hi_widgets.bulk._refresh import refresh
 from hi_widgets.bulk._result import ERROR_COLUMNS, FetchResult, FetchStats
-from hi_widgets.bulk.sync import SyncResult, sync_datastore
 from hi_widgets.bulk.engine import BACKOFF_BASE, BACKOFF_CAP, MAX_ATTEMPTS
+from hi_widgets.bulk.sync import SyncResult, sync_datastore
 
 __all__ = [
     "BACKOFF_BASE",

@@ -53,7 +53,7 @@ class DatasetSink:
         batch_rows: int = BATCH_ROWS,
     ) -> None:
         self._root = root
-        self._options = {"include_phi": include_phi, "keep_dates": keep_dates, "uid_key": uid_key}
+        self._include_phi, self._keep_dates, self._uid_key = include_phi, keep_dates, uid_key
         self._batch_rows = batch_rows
         self._lock = threading.Lock()
         self._pending: list[ImageSetRecord] = []
@@ -90,7 +90,14 @@ class DatasetSink:
         if not self._pending:
             return
         frame = versions_frame(self._pending)
-        written = export_dataset(frame, self._root, key=SYNC_KEY, **self._options)
+        written = export_dataset(
+            frame,
+            self._root,
+            key=SYNC_KEY,
+            include_phi=self._include_phi,
+            keep_dates=self._keep_dates,
+            uid_key=self._uid_key,
+        )
         self._pending = []
         self.rows_written += written.rows_written
         self.rows_skipped += written.rows_skipped

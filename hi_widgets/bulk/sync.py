@@ -92,6 +92,13 @@ class SyncResult:
         One row per image set that failed (columns as :attr:`FetchResult.errors`).
     files
         The Parquet files written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> result = hw.sync_datastore(client, datastore_id, tempfile.mkdtemp())
+    >>> result.complete, result.fetched == result.searched, result.deleted
+    (True, True, ())
     """
 
     root: str
@@ -194,7 +201,7 @@ def _next_state(
     gone: set[str],
     unsettled: set[str],
 ) -> DatastoreState:
-    """The state after a completed run: the mark moved, the frontier and retries renewed."""
+    """Return the state after a completed run: the mark moved, frontier and retries renewed."""
     times = [updated for _, updated in found.seen.values()]
     if known.high_water_mark is not None:
         times.append(known.high_water_mark)
@@ -346,7 +353,9 @@ def sync_datastore(
             known = after
             with contextlib.suppress(FileNotFoundError):
                 checkpoint.unlink()
-        return _result(folder, datastore_id, known, found, None, None, complete=found.error is None)
+        return _result(
+            folder, datastore_id, known, found, None, None, complete=found.error is None
+        )
 
     known.run = run
     _save(folder, state, datastore_id, known, include_phi, keep_dates, key_id)
@@ -397,7 +406,8 @@ def _save(
 
 
 def _no_errors() -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype=object) for name in ERROR_COLUMNS})
+    empty: pd.DataFrame = pd.DataFrame({name: pd.Series(dtype=object) for name in ERROR_COLUMNS})
+    return empty
 
 
 def _result(
