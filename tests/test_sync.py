@@ -259,6 +259,23 @@ def test_a_sync_killed_while_fetching_resumes_without_loss_or_duplicates(sb, cli
     assert not list(root.glob("_hi_widgets_sync-*.checkpoint"))  # done: checkpoint removed
 
 
+def test_a_reconciliation_after_a_killed_sync_starts_afresh(sb, client, tmp_path):
+    ds = sb.store.datastore_ids()[0]
+    root = tmp_path / "synced"
+
+    def kill(step):
+        raise Killed
+
+    with pytest.raises(Killed):
+        sync_datastore(client, ds, root, quota_rates=FAST, max_workers=1, progress=kill)
+    assert list(root.glob("_hi_widgets_sync-*.checkpoint"))
+    # Another window (full=True): the checkpoint of the killed one is not used, nor refused.
+    full = sync_datastore(client, ds, root, full=True, quota_rates=FAST)
+    assert full.complete and full.errors.empty
+    assert read(root) == full_fetch_rows(client, ds, tmp_path, "fetched")
+    assert not list(root.glob("_hi_widgets_sync-*.checkpoint"))
+
+
 def test_a_sync_killed_after_writing_but_before_moving_the_mark_resumes(
     sb, client, tmp_path, monkeypatch
 ):

@@ -357,8 +357,11 @@ def sync_datastore(
             folder, datastore_id, known, found, None, None, complete=found.error is None
         )
 
-    known.run = run
-    _save(folder, state, datastore_id, known, include_phi, keep_dates, key_id)
+    if known.run != run:  # a new window: a checkpoint left by another one is stale
+        with contextlib.suppress(FileNotFoundError):
+            checkpoint.unlink()
+        known.run = run
+        _save(folder, state, datastore_id, known, include_phi, keep_dates, key_id)
     sink = DatasetSink(
         folder, include_phi=include_phi, keep_dates=keep_dates, uid_key=uid_key,
         batch_rows=batch_rows,
