@@ -20,14 +20,13 @@ previous state or the new one, never a mix. Per datastore it holds:
     (``_hi_widgets_sync-<datastoreId>.checkpoint``) is reused.
 
 and, for the whole dataset, how its rows were de-identified: ``includePhi``,
-``keepDates`` and ``uidKeyId``, a keyed digest identifying the ``uid_key`` (never the key
-itself), so every later sync must de-identify the same way.
+``keepDates`` and ``uidKeyId``, an scrypt digest identifying the ``uid_key`` (never the
+key itself), so every later sync must de-identify the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,11 +46,15 @@ def checkpoint_path(root: Path, datastore_id: str) -> Path:
 
 
 def uid_key_id(uid_key: bytes | str | None) -> str | None:
-    """Return a short keyed digest that tells keys apart without revealing them."""
+    """Return a digest that tells keys apart without revealing them.
+
+    scrypt (memory-hard: about 16 MB and a tenth of a second or more per try), so that
+    the digest in the file does not make guessing a weak key cheap.
+    """
     if uid_key is None:
         return None
     key = uid_key.encode() if isinstance(uid_key, str) else bytes(uid_key)
-    return hmac.new(key, _KEY_ID_LABEL, hashlib.sha256).hexdigest()[:16]
+    return hashlib.scrypt(key, salt=_KEY_ID_LABEL, n=2**14, r=8, p=1, dklen=16).hex()
 
 
 def iso(moment: datetime) -> str:

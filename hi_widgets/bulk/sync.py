@@ -284,7 +284,7 @@ def sync_datastore(
     include_phi, keep_dates, uid_key
         De-identification, as for :func:`hi_widgets.export_dataset` (de-identified
         unless ``include_phi=True``). They are recorded in the state file (the key only
-        as a keyed digest) and every later sync of the folder must pass the same.
+        as an scrypt digest) and every later sync of the folder must pass the same.
     max_workers, quota_rates, progress, cancel
         As for :func:`fetch_datastore`; ``progress`` counts the image sets fetched.
     batch_rows
