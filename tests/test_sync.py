@@ -370,3 +370,23 @@ def test_the_command_syncs_and_resyncs(sb, tmp_path, monkeypatch, capsys):
     assert main(["sync", "--datastore", "nope", str(root)]) == 2
     assert main(["sync", "--datastore", ds, str(root), "--overlap-minutes", "-1"]) == 2
     assert len(sb.requests) == 1
+
+
+def test_summaries_without_version_or_updated_at_are_fetched(stubbed, tmp_path):
+    # ImageSetsMetadataSummary: only imageSetId is required; version and updatedAt are
+    # optional (https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_ImageSetsMetadataSummary.html).
+    from records_factory import STUB_DS, STUB_IS, listed_version
+
+    client, stub = stubbed
+    stub.add_response(
+        "search_image_sets", {"imageSetsMetadataSummaries": [{"imageSetId": STUB_IS}]}
+    )
+    stub.add_response(
+        "list_image_set_versions",
+        {"imageSetPropertiesList": [listed_version(2), listed_version(1)]},
+        {"datastoreId": STUB_DS, "imageSetId": STUB_IS, "maxResults": 50},
+    )
+    result = sync_datastore(client, STUB_DS, tmp_path)
+    assert result.complete and result.rows_written == 2 and result.high_water_mark is None
+    state = json.loads((tmp_path / STATE_NAME).read_text())["datastores"][STUB_DS]
+    assert state["frontier"] == {} and state["run"] is None

@@ -121,7 +121,7 @@ class _Search:
     """What the window search saw: candidates to fetch, and every summary's version."""
 
     candidates: dict[str, int | None]
-    seen: dict[str, tuple[int, datetime]]
+    seen: dict[str, tuple[int | None, datetime | None]]
     requests: int
     error: HealthImagingError | None
 
@@ -140,6 +140,16 @@ def _stored_image_sets(root: Path, datastore_id: str) -> dict[str, tuple[int, bo
     return stored
 
 
+def _summary(summary: Mapping[str, Any]) -> tuple[str, int | None, datetime | None]:
+    """(imageSetId, version, updatedAt) of a search summary; the last two are optional."""
+    version = summary.get("version")
+    return (
+        summary["imageSetId"],
+        None if version is None else int(version),
+        summary.get("updatedAt"),
+    )
+
+
 def _search(
     engine: Engine,
     datastore_id: str,
@@ -153,16 +163,18 @@ def _search(
         sort=("updatedAt", "DESC"),
     )
     candidates: dict[str, int | None] = {}
-    seen: dict[str, tuple[int, datetime]] = {}
+    seen: dict[str, tuple[int | None, datetime | None]] = {}
     error = None
     try:
         for summary in search_summaries(engine.send, datastore_id, criteria):
-            image_set, version = summary["imageSetId"], int(summary["version"])
-            seen[image_set] = (version, summary["updatedAt"])
-            if stored is not None:
+            image_set, version, updated = _summary(summary)
+            seen[image_set] = (version, updated)
+            if version is None or updated is None:  # optional in the API: fetch to know
+                unchanged = False
+            elif stored is not None:
                 unchanged = stored.get(image_set, (0, False))[0] == version
             else:
-                unchanged = known.frontier.get(image_set) == (version, iso(summary["updatedAt"]))
+                unchanged = known.frontier.get(image_set) == (version, iso(updated))
             if not unchanged:
                 candidates[image_set] = version
     except HealthImagingError as failure:
@@ -171,7 +183,8 @@ def _search(
         log.warning("SearchImageSets stopped after %d image sets: %s", len(seen), failure)
         error = failure
     # Seen before, missing now although still inside the window: deleted, most likely
-    # (SearchImageSets does not return deleted image sets); their history says.
+    # (AWS does not say whether a search returns deleted image sets; if it does not,
+    # this is the only cheap hint). Their histories say.
     missing = set(known.frontier) if stored is None else {i for i, s in stored.items() if not s[1]}
     for image_set in sorted(missing - set(seen)) if error is None else ():
         candidates.setdefault(image_set, None)
@@ -202,7 +215,7 @@ def _next_state(
     unsettled: set[str],
 ) -> DatastoreState:
     """Return the state after a completed run: the mark moved, frontier and retries renewed."""
-    times = [updated for _, updated in found.seen.values()]
+    times = [updated for _, updated in found.seen.values() if updated is not None]
     if known.high_water_mark is not None:
         times.append(known.high_water_mark)
     mark = max(times, default=None)
@@ -212,7 +225,10 @@ def _next_state(
         frontier = {
             image_set: (version, iso(updated))
             for image_set, (version, updated) in found.seen.items()
-            if updated >= cutoff and image_set not in failed | unsettled
+            if version is not None
+            and updated is not None
+            and updated >= cutoff
+            and image_set not in failed | unsettled
         }
     retry = sorted((unsettled | failed) - gone)
     return DatastoreState(high_water_mark=mark, frontier=frontier, retry=retry, run=None)
