@@ -81,6 +81,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/export_memory.py
 	$(BIN)/python benchmarks/sandbox_build.py
 	$(BIN)/python benchmarks/sandbox_abuse.py
+	$(BIN)/python benchmarks/sync.py
 
 clean:
 	rm -rf $(VENV) .venv-pandas22 .cache .pytest_cache .ruff_cache .mypy_cache test-artifacts \

@@ -25,6 +25,8 @@ _EXPORTS: dict[str, str] = {
     "fetch_datastore": "bulk",
     "fetch_versions": "bulk",
     "refresh": "bulk",
+    "SyncResult": "bulk",
+    "sync_datastore": "bulk",
     "fetch_changes": "changes.log",
     "plot_changes": "plots.changes",
     "make_client": "api.client",
@@ -110,6 +112,7 @@ __all__ = [
     "ResourceNotFoundError",
     "ServiceQuotaExceededError",
     "StreamedDataset",
+    "SyncResult",
     "ThrottlingError",
     "UnknownServiceError",
     "ValidationError",
@@ -149,6 +152,7 @@ __all__ = [
     "read_frame",
     "refresh",
     "search_image_sets",
+    "sync_datastore",
     "to_bytes",
     "versions_frame",
 ]
@@ -215,6 +219,8 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
         fetch_datastore,
         fetch_versions,
         refresh,
+        SyncResult,
+        sync_datastore,
     )
     from hi_widgets.changes.diff import diff_metadata, diff_versions, flatten_metadata
     from hi_widgets.changes.log import fetch_changes

@@ -36,6 +36,10 @@ and the public functions in ``_fetch``, ``_datastore`` and ``_refresh``.
 
 :func:`fetch_datastore` enumerates a datastore with SearchImageSets and spreads the work
 over the GetImageSet and ListImageSetVersions quotas at once (see ``_routing``).
+
+:func:`sync_datastore` keeps a Parquet dataset of a datastore up to date: each call
+searches only what changed since the dataset's high-water mark (``sync``, with its
+state file in ``_sync_state`` and its batching sink in ``_sync_sink``).
 """
 
 from hi_widgets.api.items import Item
@@ -44,6 +48,7 @@ from hi_widgets.bulk._fetch import fetch_versions
 from hi_widgets.bulk._refresh import refresh
 from hi_widgets.bulk._result import ERROR_COLUMNS, FetchResult, FetchStats, StreamedDataset
 from hi_widgets.bulk.engine import BACKOFF_BASE, BACKOFF_CAP, MAX_ATTEMPTS
+from hi_widgets.bulk.sync import SyncResult, sync_datastore
 
 __all__ = [
     "BACKOFF_BASE",
@@ -54,7 +59,9 @@ __all__ = [
     "FetchStats",
     "Item",
     "StreamedDataset",
+    "SyncResult",
     "fetch_datastore",
     "fetch_versions",
     "refresh",
+    "sync_datastore",
 ]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from hi_widgets._version import __version__
-from hi_widgets.cli import demo_app, imports, versions
+from hi_widgets.cli import demo_app, imports, sync, versions
 from hi_widgets.cli._strict_parser import StrictParser
 from hi_widgets.cli.versions import EXPORT_FORMATS
 from hi_widgets.sandbox import command as sandbox_command
@@ -39,6 +39,7 @@ COMMANDS: tuple[Command, ...] = tuple(
         ("demo", demo_app),
         ("versions", versions),
         ("imports", imports),
+        ("sync", sync),
     )
 )
 """Every ``hi-widgets`` command, in the order ``--help`` lists them."""
