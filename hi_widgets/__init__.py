@@ -216,10 +216,10 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
         FetchResult,
         FetchStats,
         StreamedDataset,
+        SyncResult,
         fetch_datastore,
         fetch_versions,
         refresh,
-        SyncResult,
         sync_datastore,
     )
     from hi_widgets.changes.diff import diff_metadata, diff_versions, flatten_metadata
