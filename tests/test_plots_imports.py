@@ -12,7 +12,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 import pytest
-from import_frames import T0, files_frame, job, jobs_frame, reasons_frame
+from import_frames import T0, job, jobs_frame, reasons_frame
 from matplotlib import _pylab_helpers
 from matplotlib.colors import to_rgba
 from test_colors import _contrast
