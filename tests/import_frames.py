@@ -1,8 +1,7 @@
-"""Import jobs and file outcomes frames, built by hand with the data layer's columns and types.
+"""Import jobs and file outcomes frames of a chosen shape, for plots and widget tests.
 
-The plots and widget tests use them where no sandbox job is needed. Their columns and
-dtypes are the data layer's (:mod:`hi_widgets.api.import_jobs`); the tests of that module
-check the real frames, and ``test_frames_match_the_data_layer`` checks these against them.
+Built from records by the data layer's own constructors (``import_jobs_frame``,
+``import_files_frame``), so their columns and types are the real ones.
 """
 
 from __future__ import annotations
@@ -12,10 +11,11 @@ from typing import Any
 
 import pandas as pd
 
+from hi_widgets.api.import_jobs import import_jobs_frame
+from hi_widgets.api.import_outcomes import import_files_frame
+
 DS = "d" * 32
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
-JOB_STATUSES = ["SUBMITTED", "IN_PROGRESS", "COMPLETED", "FAILED"]
-FILE_STATUSES = ["SUCCESS", "FAILURE"]
 
 
 def job_id(n: int) -> str:
@@ -43,62 +43,35 @@ def job(n: int, status: str = "COMPLETED", minutes: float | None = 5.0, **fields
 
 
 def jobs_frame(rows: list[dict]) -> pd.DataFrame:
-    """The jobs frame of ``rows`` (see :func:`job`), typed as the data layer types it."""
-    frame = pd.DataFrame(rows, columns=list(job(0)))
-    frame["jobStatus"] = pd.Categorical(frame["jobStatus"], categories=JOB_STATUSES)
-    for column in ("submittedAt", "endedAt"):
-        frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[ns, UTC]")
-    frame["duration"] = frame["endedAt"] - frame["submittedAt"]
-    return frame
+    """The jobs frame of ``rows`` (see :func:`job`), built by the data layer's constructor."""
+    return import_jobs_frame(rows)
 
 
 def files_frame(successes: int = 3, failures: dict[str, int] | None = None) -> pd.DataFrame:
-    """Outcomes of one job: ``successes`` files, then ``failures`` = {reason: count} files."""
-    rows = [
+    """Outcomes of one job: ``successes`` files, then ``failures`` = {message: count} files.
+
+    Built from output lines as AWS writes them, by the data layer's constructor.
+    """
+    records: list[dict[str, Any]] = [
         {
             "inputFile": f"in/ok-{i}.dcm",
-            "status": "SUCCESS",
-            "imageSetId": f"{i:032x}",
-            "imageSetVersion": 1,
-            "isPrimary": True,
-            "exceptionType": None,
-            "message": None,
-            "reason": None,
+            "importResponse": {
+                "imageSetId": f"{i:032x}",
+                "imageSetVersion": 1,
+                "isPrimary": True,
+            },
         }
         for i in range(successes)
     ]
-    for r, (reason, count) in enumerate((failures or {}).items()):
-        rows += [
+    for r, (message, count) in enumerate((failures or {}).items()):
+        records += [
             {
                 "inputFile": f"in/bad-{r}-{i}.dcm",
-                "status": "FAILURE",
-                "imageSetId": None,
-                "imageSetVersion": None,
-                "isPrimary": None,
-                "exceptionType": "ValidationException",
-                "message": f"{reason} (file {i})",
-                "reason": reason,
+                "exception": {"exceptionType": "ValidationException", "message": message},
             }
             for i in range(count)
         ]
-    frame = pd.DataFrame(rows, columns=list(files_frame_columns()))
-    frame["status"] = pd.Categorical(frame["status"], categories=FILE_STATUSES)
-    frame["imageSetVersion"] = frame["imageSetVersion"].astype("Int64")
-    frame["isPrimary"] = frame["isPrimary"].astype("boolean")
-    return frame
-
-
-def files_frame_columns() -> tuple[str, ...]:
-    return (
-        "inputFile",
-        "status",
-        "imageSetId",
-        "imageSetVersion",
-        "isPrimary",
-        "exceptionType",
-        "message",
-        "reason",
-    )
+    return import_files_frame(records)
 
 
 def reasons_frame(counts: dict[str, int]) -> pd.DataFrame:

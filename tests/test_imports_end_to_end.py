@@ -1,4 +1,4 @@
-"""Issue 24's "Done when": import pydicom's files plus broken ones, and follow them in the explorer.
+"""Issue 24's "Done when": pydicom's files plus broken ones, followed in the explorer.
 
 Against the sandbox over HTTP with moto's S3 (the job reads its input from S3 and writes
 its output there, as AWS documents): two import jobs run; the explorer's Imports tab lists
@@ -26,11 +26,11 @@ from widget_helpers import WAIT, downloaded
 pytest.importorskip("pydicom")
 pytest.importorskip("imagecodecs")
 
-from pydicom.data import get_testdata_file  # noqa: E402
+from pydicom.data import get_testdata_file
 
-from hi_widgets import sandbox  # noqa: E402
-from hi_widgets.widgets import ImageSetExplorer  # noqa: E402
-from hi_widgets.widgets.explorer import TAB_IMPORTS, TAB_VERSIONS  # noqa: E402
+from hi_widgets import sandbox
+from hi_widgets.widgets import ImageSetExplorer
+from hi_widgets.widgets.explorer import TAB_IMPORTS, TAB_VERSIONS
 
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
 
@@ -62,7 +62,9 @@ def _run_job(sb, client, datastore, bucket, prefix, files, name):
         outputS3Uri=f"s3://{bucket}/output/",
         jobName=name,
     )["jobId"]
-    sb.clock.advance(DELAY)  # SUBMITTED -> IN_PROGRESS: the work starts on a thread
+    sb.clock.advance(DELAY)  # the next request finds it IN_PROGRESS, its work on a thread
+    job = client.get_dicom_import_job(datastoreId=datastore, jobId=job_id)["jobProperties"]
+    assert job["jobStatus"] == "IN_PROGRESS"
     assert sb.store.wait_for_imports(timeout=WAIT)
     sb.clock.advance(DELAY)  # the job lasts at least DELAY: now COMPLETED
     job = client.get_dicom_import_job(datastoreId=datastore, jobId=job_id)["jobProperties"]
@@ -125,7 +127,10 @@ def test_the_imports_tab_finds_failures_follows_a_file_to_its_history_and_export
     assert failed["reason"].notna().all() and failed["imageSetId"].isna().all()
     # The two cut files share one reason: one group, first (the most frequent).
     assert failed["reason"].iloc[0] == failed["reason"].iloc[1] != failed["reason"].iloc[2]
-    assert set(failed["inputFile"].iloc[:2]) == {f"second/{NAME}/cut-1.dcm", f"second/{NAME}/cut-2.dcm"}
+    assert set(failed["inputFile"].iloc[:2]) == {
+        f"second/{NAME}/cut-1.dcm",
+        f"second/{NAME}/cut-2.dcm",
+    }
     assert "Pixel data" in failed["message"].iloc[0]
     assert "3 failed (2 reasons)" in view.job_summary.value
     assert view.reasons_plot.alt.startswith(f"Failure reasons of job {second}, counted:")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from import_frames import DS, files_frame, job, jobs_frame
+from import_frames import DS, files_frame, job, job_id, jobs_frame
 from widget_helpers import WAIT, ready
 
-from hi_widgets.api.import_jobs import ImportOutcomes
+from hi_widgets.api.import_outcomes import ImportOutcomes
 from hi_widgets.widgets import ImageSetExplorer
 from hi_widgets.widgets._imports_view import files_in_order
 
@@ -33,7 +33,8 @@ def test_files_in_order_lists_failures_first_grouped_by_the_most_frequent_reason
     files = files_frame(2, {"rare": 1, "common": 3})
     files = files.iloc[[0, 2, 3, 1, 4, 5]].reset_index(drop=True)  # mixed up
     ordered = files_in_order(files)
-    assert list(ordered["reason"].fillna("-")) == ["common"] * 3 + ["rare"] + ["-"] * 2
+    reasons = [r.removeprefix("ValidationException: ") for r in ordered["reason"].fillna("-")]
+    assert reasons == ["common"] * 3 + ["rare"] + ["-"] * 2
     assert list(ordered["inputFile"][:3]) == [f"in/bad-1-{i}.dcm" for i in range(3)]
     assert list(ordered["status"][-2:]) == ["SUCCESS", "SUCCESS"]
     assert len(files_in_order(files.iloc[0:0])) == 0
@@ -64,18 +65,24 @@ def test_every_control_has_an_accessible_name(sb):
 def test_shown_jobs_fill_the_grid_plot_and_picker_newest_first(sb):
     explorer = make(sb)
     view = explorer.imports
-    jobs = jobs_frame([job(0), job(1, "FAILED", 1, message="no access"), job(2, "IN_PROGRESS", None)])
+    jobs = jobs_frame(
+        [job(0), job(1, "FAILED", 1, message="no access"), job(2, "IN_PROGRESS", None)]
+    )
     results = []
     explorer.on_result(results.append)
     view.show_jobs(jobs, DS)
     assert view.jobs_grid.count.value == "3 import jobs"
-    assert [value for _label, value in view.job_picker.options] == list(jobs["jobId"][::-1])
-    assert view.job_picker.value == jobs["jobId"].iloc[2]
+    assert [value for _label, value in view.job_picker.options] == [
+        job_id(2),
+        job_id(1),
+        job_id(0),
+    ]
+    assert view.job_picker.value == job_id(2)
     assert "1 COMPLETED" in view.summary.value and "1 FAILED" in view.summary.value
     assert view.jobs_plot.value.startswith(b"\x89PNG") and "3 import jobs" in view.jobs_plot.alt
     assert results == [jobs]
     # A running job has no files yet: opening it says so and starts nothing.
-    assert not view.open_job(jobs["jobId"].iloc[2])
+    assert not view.open_job(job_id(2))
     assert "IN_PROGRESS" in explorer.status.text and not explorer.busy
 
 
@@ -89,7 +96,7 @@ def test_shown_outcomes_list_failures_first_and_a_row_picks_its_image_set(sb):
     assert list(shown["status"]) == ["FAILURE"] * 2 + ["SUCCESS"] * 3
     assert view.files_grid.count.value == "5 files"
     assert "2 failed (1 reasons)" in view.job_summary.value
-    assert "Not DICOM P10: 2" in view.reasons_plot.alt
+    assert "ValidationException: Not DICOM P10: 2" in view.reasons_plot.alt
     assert [v for _l, v in view.image_set_picker.options] == list(files["imageSetId"].dropna())
     view.files_grid.grid.selected_rows = [0]  # a failed file: its reason, no image set
     assert "failed" in explorer.status.text and "Not DICOM P10" in explorer.status.text

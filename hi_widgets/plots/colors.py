@@ -58,7 +58,11 @@ with white; the lighter SUBMITTED and IN_PROGRESS bars carry a dark edge and a h
 and every bar is also labelled with its status in words.
 """
 
-FILE_STATUS_COLORS: dict[str, str] = {"SUCCESS": "#009e73", "FAILURE": "#d55e00"}
+FILE_STATUS_COLORS: dict[str, str] = {
+    "SUCCESS": "#009e73",
+    "WARNING": "#e69f00",
+    "FAILURE": "#d55e00",
+}
 """Colour of each file outcome of an import job (``status`` of an outcomes frame)."""
 
 RUNNING_EDGE = "#3b3b3b"

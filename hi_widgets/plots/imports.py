@@ -35,6 +35,7 @@ RUNNING = ("SUBMITTED", "IN_PROGRESS")
 """Job statuses of a job that has not ended (no ``endedAt`` yet)."""
 
 _HATCH = {"SUBMITTED": "..", "IN_PROGRESS": "//", "FAILED": "xx"}
+_FILE_HATCH = {"FAILURE": "xx", "WARNING": ".."}
 _LABEL_CHARS = 28
 _REASON_CHARS = 48
 
@@ -257,13 +258,14 @@ def plot_failure_reasons(
     The same reason across many files is one bar. Bars are sorted by count (most
     frequent at the top); each is labelled with its count and up to ``examples`` of its
     files ("e.g. a.dcm, b.dcm (+3 more)"). Reasons past ``max_reasons`` are summed in one
-    "(N other reasons)" bar.
+    "(N other reasons)" bar. Files that were imported with warnings (status WARNING)
+    have bars of their own colour and hatch, named in a legend.
 
     Parameters
     ----------
     df
         Either the failure reasons of :func:`hi_widgets.failure_reasons` (``reason``,
-        ``count``, ``examples``), or a files frame of
+        ``count``, and if present ``status`` and ``examples``), or a files frame of
         :func:`hi_widgets.fetch_import_outcomes` (``outcomes.files``), whose failures
         are counted here.
     ax
@@ -285,10 +287,13 @@ def plot_failure_reasons(
 
     Examples
     --------
-    >>> outcomes = hw.fetch_import_outcomes(client, datastore_id, job_id)
-    >>> ax = hw.plot_failure_reasons(outcomes.files)
-    >>> ax.get_xlabel()
-    'files'
+    >>> files = hw.import_files_frame([
+    ...     {"inputFile": f"in/{n}.txt", "exception": {
+    ...         "exceptionType": "ValidationException", "message": "Not DICOM P10"}}
+    ...     for n in range(3)])
+    >>> ax = hw.plot_failure_reasons(files)
+    >>> ax.get_title(loc="left")
+    '3 failed file(s), 1 reason(s)'
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -297,7 +302,7 @@ def plot_failure_reasons(
     if max_reasons < 1:
         raise ValueError(f"max_reasons must be 1 or more, got {max_reasons!r}")
     if "count" not in df.columns and {"status", "reason"} <= set(df.columns):
-        from hi_widgets.api.import_jobs import failure_reasons
+        from hi_widgets.api.import_outcomes import failure_reasons
 
         df = failure_reasons(df)
     _check_frame(df, ("reason", "count"), "hi_widgets.failure_reasons()")
@@ -312,6 +317,11 @@ def plot_failure_reasons(
         for r in reasons["reason"]
     ]
     counts = [int(c) for c in reasons["count"]]
+    kinds = (
+        [str(k) if k == "WARNING" else "FAILURE" for k in reasons["status"].astype(object)]
+        if "status" in reasons.columns
+        else ["FAILURE"] * len(reasons)
+    )
     notes = [
         _examples_text(row.get("examples"), counts[i], examples) if examples else ""
         for i, (_, row) in enumerate(reasons.iterrows())
@@ -321,17 +331,32 @@ def plot_failure_reasons(
         labels = [*labels[:max_reasons], f"({len(rest)} other reasons)"]
         counts = [*counts[:max_reasons], sum(rest)]
         notes = [*notes[:max_reasons], ""]
+        kinds = [
+            *kinds[:max_reasons],
+            "FAILURE" if "FAILURE" in kinds[max_reasons:] else "WARNING",
+        ]
     y = np.arange(len(counts))
     bars = ax.barh(
         y,
         counts,
         height=0.6,
-        color=FILE_STATUS_COLORS["FAILURE"],
-        hatch="xx",
+        color=[FILE_STATUS_COLORS[k] for k in kinds],
         edgecolor="white",
         linewidth=0.5,
         gid="reasons",
     )
+    for bar, kind in zip(bars.patches, kinds, strict=True):
+        bar.set_hatch(_FILE_HATCH[kind])
+    if "WARNING" in kinds:  # two kinds of bar: say which is which, in words too
+        ax.legend(
+            handles=[
+                Patch(facecolor=FILE_STATUS_COLORS[k], hatch=_FILE_HATCH[k], label=words)
+                for k, words in (("FAILURE", "not imported"), ("WARNING", "imported, warned"))
+            ],
+            loc="lower right",
+            fontsize="small",
+            frameon=False,
+        )
     texts = [f"{c}" + (f"  {n}" if n else "") for c, n in zip(counts, notes, strict=True)]
     ax.bar_label(bars, labels=texts, padding=3, fontsize="small")
     ax.set_yticks(y, labels)
@@ -340,8 +365,13 @@ def plot_failure_reasons(
     ax.set_xlabel("files")
     locator: Any = ax.xaxis.get_major_locator()
     locator.set_params(integer=True)
+    warned = sum(c for c, k in zip(counts, kinds, strict=True) if k == "WARNING")
     ax.set_title(
-        f"{total} failed file(s), {len(reasons)} reason(s)", loc="left", fontsize="medium"
+        f"{total - warned} failed file(s)"
+        + (f", {warned} with warnings" if warned else "")
+        + f", {len(reasons)} reason(s)",
+        loc="left",
+        fontsize="medium",
     )
     ax.grid(axis="x", color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)

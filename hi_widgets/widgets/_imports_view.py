@@ -24,12 +24,8 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
-from hi_widgets.api.import_jobs import (
-    ImportOutcomes,
-    failure_reasons,
-    fetch_import_jobs,
-    fetch_import_outcomes,
-)
+from hi_widgets.api.import_jobs import fetch_import_jobs
+from hi_widgets.api.import_outcomes import ImportOutcomes, failure_reasons, fetch_import_outcomes
 from hi_widgets.plots.axes import figure_to_png
 from hi_widgets.plots.imports import plot_failure_reasons, plot_import_jobs
 from hi_widgets.widgets._base import action_button
@@ -65,20 +61,25 @@ JOB_STATUSES = ("SUBMITTED", "IN_PROGRESS", "COMPLETED", "FAILED")
 def files_in_order(files: pd.DataFrame) -> pd.DataFrame:
     """Return a job's files as the Imports tab lists them: failures first, grouped by reason.
 
-    Failures come first, the most frequent reason first (ties by reason), each group in
-    file order; then the other files in their order.
+    Failures come first, then files imported with warnings, each grouped by reason (the
+    most frequent reason first, ties by reason, each group in file order); then the
+    files imported without a word, in their order.
     """
-    failed = (files["status"] == "FAILURE").fillna(False).to_numpy(dtype=bool)
-    reason = files["reason"].astype(object).where(files["reason"].notna(), "")
-    counts = reason[failed].value_counts()
-    rank = reason.map(lambda r: -int(counts.get(r, 0)))
+    status = files["status"].astype("string")
+    group = status.map({"FAILURE": 0, "WARNING": 1}).fillna(2).astype(int)
+    reason = files["reason"].astype("string").fillna("")
+    reason = reason.where(group < 2, "")
+    counts = pd.Series(list(zip(group, reason, strict=True))).value_counts()
     order = pd.DataFrame(
-        {"ok": ~failed, "rank": rank.where(failed, 0), "reason": reason.where(failed, "")},
-        index=files.index,
+        {
+            "group": group.to_numpy(),
+            "rank": [-int(counts[key]) for key in zip(group, reason, strict=True)],
+            "reason": reason.to_numpy(),
+            "position": range(len(files)),
+        }
     )
-    order["position"] = range(len(files))
-    keys = order.sort_values(["ok", "rank", "reason", "position"], kind="stable").index
-    result: pd.DataFrame = files.loc[keys].reset_index(drop=True)
+    positions = order.sort_values(["group", "rank", "reason", "position"], kind="stable").index
+    result: pd.DataFrame = files.iloc[positions].reset_index(drop=True)
     return result
 
 
@@ -341,9 +342,17 @@ class ImportsView(w.VBox):
             )
             return False
 
+        known = row.get("outputS3Uri")  # known: no GetDICOMImportJob needed
+        output = str(known) if isinstance(known, str) and known else None
+
         def job(cancel: threading.Event) -> ImportOutcomes:
             return fetch_import_outcomes(
-                client, datastore_id, job_id, progress=self.runner.report, cancel=cancel
+                client,
+                datastore_id,
+                job_id,
+                output_s3_uri=output,
+                progress=self.runner.report,
+                cancel=cancel,
             )
 
         return self.runner.start(
@@ -358,15 +367,17 @@ class ImportsView(w.VBox):
 
     def show_outcomes(self, outcomes: ImportOutcomes, job_id: str) -> None:
         """Show a job's outcomes: reasons plot, files (failures first), image sets, export."""
-        cancelled = self.runner.cancelled
+        cancelled = self.runner.cancelled or not outcomes.complete
         files = files_in_order(outcomes.files)
         reasons = failure_reasons(outcomes.files)
         png = figure_to_png(plot_failure_reasons(reasons), width=10.0)
         failed = int((files["status"] == "FAILURE").sum())
+        warned = int((files["status"] == "WARNING").sum())
         self.outcomes, self.job_id = outcomes, job_id
         text = (
-            f"Job {job_id}: {len(files)} files, {len(files) - failed} imported, {failed} "
-            f"failed ({len(reasons)} reasons)."
+            f"Job {job_id}: {len(files)} files, {len(files) - failed} imported"
+            + (f" ({warned} with warnings)" if warned else "")
+            + f", {failed} failed ({len(reasons)} reasons)."
         )
         self.job_summary.value = html.escape(text)
         alt = "; ".join(f"{r.reason}: {r.count}" for r in reasons.itertuples()) or "none"
