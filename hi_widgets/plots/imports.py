@@ -77,7 +77,10 @@ def _job_label(row: pd.Series) -> str:
 
 def _as_utc(value: Any) -> pd.Timestamp:
     stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    utc: pd.Timestamp = (
+        stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    )
+    return utc
 
 
 def plot_import_jobs(df: pd.DataFrame, ax: Axes | None = None, *, now: Any = None) -> Axes:
