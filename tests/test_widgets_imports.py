@@ -19,9 +19,13 @@ from hi_widgets.widgets._imports_view import files_in_order
 
 pytestmark = pytest.mark.usefixtures("no_swallowed_callback_errors")
 
+SANDBOX_OPTIONS = {"seed": 0, "quotas": False, "demo_s3": True}
+
 
 def make(sb, **kwargs):
-    return ready(ImageSetExplorer, sb, **kwargs)
+    explorer = ready(ImageSetExplorer, sb, **kwargs)
+    explorer.imports.s3_client = sb.s3_client()
+    return explorer
 
 
 def outcomes_of(files: pd.DataFrame) -> ImportOutcomes:
@@ -121,19 +125,45 @@ def test_open_history_puts_the_image_set_in_the_form_and_fetches_its_versions(sb
     assert set(explorer.versions["imageSetId"]) == {image_set}
 
 
-def test_the_demo_jobs_list_and_open(sb):
+def test_the_demo_jobs_list_open_and_lead_to_the_long_history(sb):
     ds = sb.store.datastore_ids()[0]
+    long_history = sb.store.image_set_ids(ds)[1]
     explorer = make(sb, datastore_id=ds)
     view = explorer.imports
+    view.status_filter.value = "COMPLETED"
     assert view.list_jobs()
     assert explorer.wait(WAIT), explorer.status.text
-    jobs = view.jobs
-    assert len(jobs) >= 3
-    assert {"COMPLETED", "FAILED"} <= set(jobs["jobStatus"].astype(str))
-    completed = jobs[jobs["jobStatus"] == "COMPLETED"]["jobId"]
-    opened = [view.open_job(job_id) and explorer.wait(WAIT) for job_id in completed]
-    assert all(opened), explorer.status.text
-    assert view.files_grid.frame is not None
+    assert len(view.jobs) == 4 and set(view.jobs["jobStatus"].astype(str)) == {"COMPLETED"}
+    view.status_filter.value = ""
+    assert view.list_jobs()
+    assert explorer.wait(WAIT), explorer.status.text
+    assert sorted(view.jobs["jobStatus"].astype(str)) == ["COMPLETED"] * 4 + ["FAILED"]
+    # The job that made the 73-version image set had six failed files of four reasons.
+    for listed in view.jobs.loc[view.jobs["jobStatus"] == "COMPLETED", "jobId"]:
+        assert view.open_job(listed) and explorer.wait(WAIT), explorer.status.text
+        if long_history in set(view.files_grid.frame["imageSetId"].dropna()):
+            break
+    files = view.files_grid.frame
+    assert list(files["status"][:6]) == ["FAILURE"] * 6
+    assert files["reason"][:6].nunique() == 4
+    assert files["reason"].iloc[0] == files["reason"].iloc[1]  # the most frequent first
+    assert view.image_set_picker.value == long_history
+    assert view.open_history()
+    assert explorer.wait(WAIT), explorer.status.text
+    assert len(explorer.versions) == 73
+
+
+def test_a_failed_job_cannot_be_opened_for_files_it_never_wrote(sb):
+    explorer = make(sb, datastore_id=sb.store.datastore_ids()[0])
+    view = explorer.imports
+    view.status_filter.value = "FAILED"
+    assert view.list_jobs() and explorer.wait(WAIT), explorer.status.text
+    (failed,) = view.jobs["jobId"]
+    assert "NoSuchBucket" in view.jobs["message"].iloc[0]
+    assert view.open_job(failed) and explorer.wait(WAIT)
+    assert len(view.files_grid.frame) == 0
+    assert "FAILED before importing any file" in explorer.status.text
+    assert "NoSuchBucket" in view.job_summary.value
 
 
 def test_cancel_while_listing_keeps_the_tab_usable(sb, hold_request):
@@ -147,3 +177,6 @@ def test_cancel_while_listing_keeps_the_tab_usable(sb, hold_request):
     gate.release()
     assert explorer.wait(WAIT)
     assert not view.list_button.disabled
+    assert explorer.runner.cancelled
+    assert "Cancelled" in explorer.status.text
+    assert "partial" in view.jobs_grid.note.value and view.jobs is not None

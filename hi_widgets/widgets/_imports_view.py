@@ -130,6 +130,10 @@ class ImportsView(w.VBox):
         The open job's outcomes (:attr:`job_id`); ``files`` may contain PHI.
     job_id : str or None
         The job whose outcomes are shown.
+    s3_client
+        The boto3 S3 client that reads job output; None (default) makes one with boto3's
+        standard configuration (profile, region, ``AWS_ENDPOINT_URL_S3``). For the
+        sandbox's local S3: ``sb.s3_client()`` (``sandbox.start(demo_s3=True)``).
     files_grid, jobs_grid : FrameGrid
         Classes ``hi-imports-files`` and ``hi-imports-jobs``; select a row to pick it.
     export : ExportPanel
@@ -156,6 +160,7 @@ class ImportsView(w.VBox):
         self._publish = publish
         self.outcomes: ImportOutcomes | None = None
         self.job_id: str | None = None
+        self.s3_client: Any = None
         self.datastore_id = ""  # whose jobs are listed
         self.status_filter = w.Dropdown(
             options=[("any", "")] + [(s, s) for s in JOB_STATUSES],
@@ -342,6 +347,7 @@ class ImportsView(w.VBox):
             )
             return False
 
+        s3_client = self.s3_client
         known = row.get("outputS3Uri")  # known: no GetDICOMImportJob needed
         output = str(known) if isinstance(known, str) and known else None
 
@@ -351,6 +357,7 @@ class ImportsView(w.VBox):
                 datastore_id,
                 job_id,
                 output_s3_uri=output,
+                s3_client=s3_client,
                 progress=self.runner.report,
                 cancel=cancel,
             )
@@ -379,6 +386,9 @@ class ImportsView(w.VBox):
             + (f" ({warned} with warnings)" if warned else "")
             + f", {failed} failed ({len(reasons)} reasons)."
         )
+        row = self._job_row(job_id)
+        if files.empty and row is not None and row["jobStatus"] == "FAILED":
+            text = f"Job {job_id} FAILED before importing any file: {row['message']}"
         self.job_summary.value = html.escape(text)
         alt = "; ".join(f"{r.reason}: {r.count}" for r in reasons.itertuples()) or "none"
         show_png(self.reasons_plot, png, alt=f"Failure reasons of job {job_id}, counted: {alt}")
