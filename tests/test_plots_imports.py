@@ -12,7 +12,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 import pytest
-from import_frames import T0, job, jobs_frame, reasons_frame
+from import_frames import T0, files_frame, job, jobs_frame, reasons_frame
 from matplotlib import _pylab_helpers
 from matplotlib.colors import to_rgba
 from test_colors import _contrast
@@ -157,21 +157,44 @@ def test_reasons_one_bar_per_reason_most_frequent_first_with_counts_and_examples
         "Not DICOM P10",
         "Pixel data verification failed",
     ]
-    texts = [t.get_text() for t in ax.texts]
-    assert texts[0] == "5  e.g. in/bad-1-0.dcm, in/bad-1-1.dcm (+3 more)"
-    assert texts[1] == "2  e.g. in/bad-0-0.dcm, in/bad-0-1.dcm"
+    counts = [t.get_text() for t in ax.texts if t.get_gid() != "examples"]
+    assert counts == ["5", "2"]
+    # Examples by the file's own name (the key's folders are shared), under their bar.
+    assert label_texts(ax, "examples") == [
+        "e.g. bad-1-0.dcm, bad-1-1.dcm (+3 more)",
+        "e.g. bad-0-0.dcm, bad-0-1.dcm",
+    ]
     assert ax.get_title(loc="left") == "7 failed file(s), 2 reason(s)"
-    assert [t.get_text() for t in plot_failure_reasons(reasons, examples=0).texts] == ["5", "2"]
+    assert label_texts(plot_failure_reasons(reasons, examples=0), "examples") == []
 
 
 def test_reasons_past_the_limit_are_one_bar_and_long_reasons_are_clipped():
-    counts = {f"reason {i} " + "x" * 80: 10 - i for i in range(5)}
+    counts = {f"reason {i} " + "x" * 200: 10 - i for i in range(5)}
     ax = plot_failure_reasons(reasons_frame(counts), max_reasons=3)
     bars = bars_of(ax, "reasons")
     assert [b.get_width() for b in bars] == [10, 9, 8, 7 + 6]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[-1] == "(2 other reasons)"
-    assert labels[0].startswith("reason 0 ") and labels[0].endswith("…") and len(labels[0]) == 48
+    # A long reason wraps to three lines at most, cut with an ellipsis.
+    lines = labels[0].split("\n")
+    assert lines[0].startswith("reason 0 ") and len(lines) == 3
+    assert lines[2].endswith("…") and all(len(line) <= 44 for line in lines)
+
+
+def test_reasons_from_a_files_frame_and_warnings_apart():
+    files = files_frame(2, {"Not DICOM P10": 3})
+    ax = plot_failure_reasons(files)
+    assert [b.get_width() for b in bars_of(ax, "reasons")] == [3]
+    assert ax.get_title(loc="left") == "3 failed file(s), 1 reason(s)"
+    reasons = reasons_frame({"bad": 2, "odd": 1})
+    reasons["status"] = ["FAILURE", "WARNING"]
+    ax = plot_failure_reasons(reasons)
+    bars = bars_of(ax, "reasons")
+    assert bars[0].get_facecolor() != bars[1].get_facecolor()
+    assert bars[0].get_hatch() != bars[1].get_hatch()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["not imported", "imported, warned"]
+    assert ax.get_title(loc="left") == "2 failed file(s), 1 with warnings, 2 reason(s)"
 
 
 def test_reasons_without_failures_say_so():

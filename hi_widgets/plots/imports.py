@@ -8,6 +8,7 @@ an arrow and the word "running" so the open end is never read as an end time.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ RUNNING = ("SUBMITTED", "IN_PROGRESS")
 _HATCH = {"SUBMITTED": "..", "IN_PROGRESS": "//", "FAILED": "xx"}
 _FILE_HATCH = {"FAILURE": "xx", "WARNING": ".."}
 _LABEL_CHARS = 28
-_REASON_CHARS = 48
+_REASON_CHARS = 44
 
 
 def _check_frame(df: Any, columns: Sequence[str], built_by: str) -> None:
@@ -235,6 +236,14 @@ def import_jobs_order(df: pd.DataFrame) -> pd.DataFrame:
     return result
 
 
+def _wrapped(reason: str) -> str:
+    """Return a reason in at most three lines of _REASON_CHARS, cut with "…" beyond."""
+    lines = textwrap.wrap(" ".join(reason.split()), _REASON_CHARS)
+    if len(lines) > 3:
+        lines = [*lines[:2], _clip(lines[2] + " …", _REASON_CHARS)]
+    return "\n".join(lines)
+
+
 def _examples_text(value: Any, count: int, shown: int) -> str:
     if value is None or (not isinstance(value, (list, tuple, np.ndarray)) and pd.isna(value)):
         return ""
@@ -244,7 +253,8 @@ def _examples_text(value: Any, count: int, shown: int) -> str:
     items = [i for i in items if i][:shown]
     if not items:
         return ""
-    clipped = [i if len(i) <= 40 else "…" + i[-39:] for i in items]
+    # The file's own name: the folders of an S3 key are mostly shared, and long.
+    clipped = [_clip(i.rstrip("/").rsplit("/", 1)[-1], 32) for i in items]
     more = count - len(items)
     return "e.g. " + ", ".join(clipped) + (f" (+{more} more)" if more > 0 else "")
 
@@ -311,14 +321,11 @@ def plot_failure_reasons(
     _check_frame(df, ("reason", "count"), "hi_widgets.failure_reasons()")
     reasons = df.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
     reasons = reasons[reasons["count"] > 0]
-    ax = _new_axes(ax, height=min(10.0, 1.6 + 0.55 * max(min(len(reasons), max_reasons + 1), 1)))
+    ax = _new_axes(ax, height=min(12.0, 1.6 + 0.75 * max(min(len(reasons), max_reasons + 1), 1)))
     if len(reasons) == 0:
         return _no_data(ax, "No failed files")
     total = int(reasons["count"].sum())
-    labels = [
-        MISSING_LABEL if pd.isna(r) else _clip(" ".join(str(r).split()), _REASON_CHARS)
-        for r in reasons["reason"]
-    ]
+    labels = [MISSING_LABEL if pd.isna(r) else _wrapped(str(r)) for r in reasons["reason"]]
     counts = [int(c) for c in reasons["count"]]
     kinds = (
         [str(k) if k == "WARNING" else "FAILURE" for k in reasons["status"].astype(object)]
@@ -340,9 +347,9 @@ def plot_failure_reasons(
         ]
     y = np.arange(len(counts))
     bars = ax.barh(
-        y,
+        y - (0.12 if any(notes) else 0.0),
         counts,
-        height=0.6,
+        height=0.5,
         color=[FILE_STATUS_COLORS[k] for k in kinds],
         edgecolor="white",
         linewidth=0.5,
@@ -360,11 +367,23 @@ def plot_failure_reasons(
             fontsize="small",
             frameon=False,
         )
-    texts = [f"{c}" + (f"  {n}" if n else "") for c, n in zip(counts, notes, strict=True)]
-    ax.bar_label(bars, labels=texts, padding=3, fontsize="small")
+    ax.bar_label(bars, labels=[str(c) for c in counts], padding=3, fontsize="small")
+    for row, note in enumerate(notes):
+        if note:  # under its bar, inside the axes: the layout does not shrink the bars
+            text = ax.annotate(
+                note,
+                (0, row + 0.27),
+                xytext=(2, 0),
+                textcoords="offset points",
+                va="top",
+                fontsize="x-small",
+                color="0.25",
+                gid="examples",
+            )
+            text.set_in_layout(False)
     ax.set_yticks(y, labels)
     ax.set_ylim(len(counts) - 0.5, -0.5)
-    ax.set_xlim(0, max(counts) * (1.9 if examples else 1.15))
+    ax.set_xlim(0, max(counts) * 1.15)
     ax.set_xlabel("files")
     locator: Any = ax.xaxis.get_major_locator()
     locator.set_params(integer=True)
