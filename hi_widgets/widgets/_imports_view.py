@@ -219,7 +219,7 @@ class ImportsView(w.VBox):
             "hi-imports-history",
             tooltip="Fetch all versions of the image set in the Versions tab",
         )
-        self.history_button.on_click(lambda _b: self.open_history())
+        runner.on_click(self.history_button, self.open_history)
         self.export = ExportPanel(status, basename="import-files")
         self.export.include_phi.description = "Include PHI (S3 keys, file names)"
         self.export.add_class("hi-imports-export")
