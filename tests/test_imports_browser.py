@@ -76,8 +76,10 @@ def test_the_imports_tab_by_keyboard_from_a_job_to_an_image_sets_history(
         _screenshot(page, "imports-files")
 
         # From the files to the image set they went to: its version history.
-        image_set = imports.locator(".hi-imports-image-set select").input_value()
-        assert len(image_set) == 32, image_set
+        # The picked image set, by the label ipywidgets gives its <option>: "<id> · 2 file(s)".
+        picked = imports.locator(".hi-imports-image-set select").input_value()
+        image_set = picked.split(" · ")[0]
+        assert len(image_set) == 32 and picked.endswith("2 file(s)"), picked
         _tab_to(page, "hi-imports-history")
         page.keyboard.press("Enter")
         versions_tab = explorer.locator(
@@ -90,7 +92,8 @@ def test_the_imports_tab_by_keyboard_from_a_job_to_an_image_sets_history(
         expect(explorer.locator(".hi-status")).to_contain_text(
             f"versions of image set {image_set}"
         )
-        _wait_focus(page, "hi-imports-history")
+        # The Imports tab (and its button) is hidden now: the focus is on Fetch all versions.
+        _wait_focus(page, "hi-fetch-all")
         assert_accessible(page, axe_js, "opening a file's image set history")
 
         # Its change log: the app's version browser follows the explorer's history.

@@ -120,7 +120,10 @@ class ImportsView(w.VBox):
         version history (False if it could not start).
     publish
         Called with the jobs frame after a complete listing, and with the
-        :class:`~hi_widgets.api.import_jobs.ImportOutcomes` after a job opened.
+        :class:`~hi_widgets.api.import_outcomes.ImportOutcomes` after a job opened.
+    history_focus
+        Where the keyboard focus goes once a history opened by "Open version history"
+        is in (default: that button).
 
     Attributes
     ----------
@@ -151,6 +154,7 @@ class ImportsView(w.VBox):
         get_datastore: Callable[[], str],
         open_image_set: Callable[[str, str], bool],
         publish: Callable[[Any], None],
+        history_focus: w.DOMWidget | None = None,
     ) -> None:
         self.runner = runner
         self.status = status
@@ -219,7 +223,9 @@ class ImportsView(w.VBox):
             "hi-imports-history",
             tooltip="Fetch all versions of the image set in the Versions tab",
         )
-        runner.on_click(self.history_button, self.open_history)
+        # The history shows in another tab, which hides this button: the focus goes to
+        # ``history_focus`` (the explorer's "Fetch all versions") when it is in.
+        runner.on_click(self.history_button, self.open_history, focus_after=history_focus)
         self.export = ExportPanel(status, basename="import-files")
         self.export.include_phi.description = "Include PHI (S3 keys, file names)"
         self.export.add_class("hi-imports-export")

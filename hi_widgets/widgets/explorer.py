@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["ImageSetExplorer"]
 
 TAB_PROPERTIES, TAB_VERSIONS, TAB_TIMELINE, TAB_EXPORT, TAB_IMAGES, TAB_LIVE = range(6)
-TAB_IMPORTS = 6
 
 
 class ImageSetExplorer(ActionWidget):
@@ -162,6 +161,7 @@ class ImageSetExplorer(ActionWidget):
             lambda: "" if self.form.errors.get("datastoreId") else self.form.datastore.value,
             self.open_image_set,
             self._publish,
+            history_focus=self.fetch_button,
         )
         tabs = [self.properties, self.table, self.timeline, self.export, self.preview]
         self.tabs = w.Tab(
