@@ -35,6 +35,7 @@ from hi_widgets.widgets._grid import FrameGrid
 from hi_widgets.widgets._preview_panel import show_png
 from hi_widgets.widgets._runner import BackgroundRunner
 from hi_widgets.widgets._status import StatusArea
+from hi_widgets.widgets.identifiers import IdentifierForm
 
 if TYPE_CHECKING:
     from mypy_boto3_medical_imaging import HealthImagingClient
@@ -113,17 +114,19 @@ class ImportsView(w.VBox):
         The owning widget's background runner and status area.
     get_client
         Returns the client in use (None before connecting).
-    get_datastore
-        Returns the datastore id the form holds ("" or invalid: nothing to list).
-    open_image_set
-        ``open_image_set(datastore_id, image_set_id) -> bool``: shows that image set's
-        version history (False if it could not start).
+    form
+        The owner's identifier form: its datastore is the one whose jobs are listed, and
+        "Open version history" puts the image set in it.
+    fetch_history
+        ``fetch_history() -> bool``: fetches the version history of the form's image set
+        (False if it could not start).
     publish
         Called with the jobs frame after a complete listing, and with the
         :class:`~hi_widgets.api.import_outcomes.ImportOutcomes` after a job opened.
     history_focus
-        Where the keyboard focus goes once a history opened by "Open version history"
-        is in (default: that button).
+        Where the keyboard focus goes once that history is in (default: the "Open
+        version history" button; the explorer gives its "Fetch all versions", since the
+        history shows in another tab, which hides the button).
 
     Attributes
     ----------
@@ -151,16 +154,16 @@ class ImportsView(w.VBox):
         runner: BackgroundRunner,
         status: StatusArea,
         get_client: Callable[[], HealthImagingClient | None],
-        get_datastore: Callable[[], str],
-        open_image_set: Callable[[str, str], bool],
+        form: IdentifierForm,
+        fetch_history: Callable[[], bool],
         publish: Callable[[Any], None],
         history_focus: w.DOMWidget | None = None,
     ) -> None:
         self.runner = runner
         self.status = status
         self._get_client = get_client
-        self._get_datastore = get_datastore
-        self._open_image_set = open_image_set
+        self._form = form
+        self._fetch_history = fetch_history
         self._publish = publish
         self.outcomes: ImportOutcomes | None = None
         self.job_id: str | None = None
@@ -223,8 +226,6 @@ class ImportsView(w.VBox):
             "hi-imports-history",
             tooltip="Fetch all versions of the image set in the Versions tab",
         )
-        # The history shows in another tab, which hides this button: the focus goes to
-        # ``history_focus`` (the explorer's "Fetch all versions") when it is in.
         runner.on_click(self.history_button, self.open_history, focus_after=history_focus)
         self.export = ExportPanel(status, basename="import-files")
         self.export.include_phi.description = "Include PHI (S3 keys, file names)"
@@ -254,9 +255,13 @@ class ImportsView(w.VBox):
         """Enable the buttons that can act now (``blocked``: the owner's busy/connected)."""
         if blocked is None:
             blocked = self.runner.busy or self._get_client() is None
-        self.list_button.disabled = blocked or not self._get_datastore()
+        self.list_button.disabled = blocked or not self._datastore()
         self.open_button.disabled = blocked or not self.job_picker.value
         self.history_button.disabled = blocked or not self.image_set_picker.value
+
+    def _datastore(self) -> str:
+        """Return the form's datastore id, "" while it is not a valid one."""
+        return "" if self._form.errors.get("datastoreId") else self._form.datastore.value.strip()
 
     def _job_row(self, job_id: str) -> pd.Series | None:
         if self.jobs is None:
@@ -274,7 +279,7 @@ class ImportsView(w.VBox):
         bool
             True if the listing started (connected, a datastore chosen, not busy).
         """
-        client, datastore_id = self._get_client(), self._get_datastore()
+        client, datastore_id = self._get_client(), self._datastore()
         if self.runner.busy or client is None or not datastore_id:
             if not datastore_id:
                 self.status.show("Choose a datastore first (above).", "warning")
@@ -433,6 +438,14 @@ class ImportsView(w.VBox):
     def open_history(self, image_set_id: str | None = None) -> bool:
         """Open the version history of an image set of the job (default: the one picked).
 
+        The image set (and the datastore of the jobs listed) go into the owner's form,
+        whose history fetch then starts.
+
+        Parameters
+        ----------
+        image_set_id
+            An image set id; default the image set picker's.
+
         Returns
         -------
         bool
@@ -441,4 +454,6 @@ class ImportsView(w.VBox):
         image_set_id = image_set_id or self.image_set_picker.value
         if not image_set_id or not self.datastore_id or self.runner.busy:
             return False
-        return self._open_image_set(self.datastore_id, image_set_id)
+        self._form.datastore.value = self.datastore_id
+        self._form.image_set.value, self._form.version.value = image_set_id, ""
+        return self._fetch_history()

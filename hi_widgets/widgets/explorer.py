@@ -75,7 +75,7 @@ class ImageSetExplorer(ActionWidget):
         The Live tab: the states "Follow while LOCKED" observed (:meth:`follow`).
     imports : ImportsView
         The Imports tab: the datastore's import jobs and a job's files; a file's image
-        set opens here (:meth:`open_image_set`). Its results are published too.
+        set opens in the Versions tab (``imports.open_history``). Results are published.
     observed : pandas.DataFrame or None
         The last :func:`hi_widgets.observed_frame` of :meth:`follow`.
 
@@ -158,8 +158,8 @@ class ImageSetExplorer(ActionWidget):
             self.runner,
             self.status,
             lambda: self.client,
-            lambda: "" if self.form.errors.get("datastoreId") else self.form.datastore.value,
-            self.open_image_set,
+            self.form,
+            self.fetch_all,
             self._publish,
             history_focus=self.fetch_button,
         )
@@ -404,18 +404,6 @@ class ImageSetExplorer(ActionWidget):
             label="Following the image set…",
             unit="polls",
         )
-
-    def open_image_set(self, datastore_id: str, image_set_id: str) -> bool:
-        """Put an image set in the form and fetch all its versions (e.g. from Imports).
-
-        Returns
-        -------
-        bool
-            True if the fetch started.
-        """
-        self.form.datastore.value = datastore_id
-        self.form.image_set.value, self.form.version.value = image_set_id, ""
-        return self.fetch_all()
 
     def _failed(self, error: BaseException) -> None:
         """Show the error; results on screen stay, marked as earlier, and are not offered."""
