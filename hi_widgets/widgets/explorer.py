@@ -152,6 +152,7 @@ class ImageSetExplorer(ActionWidget):
         # A version clicked on the timeline becomes the form's version (for Get).
         self.timeline.observe(self._timeline_clicked, names="selected_version")
         self.export = ExportPanel(self.status, basename="versions")
+        self.export.add_class("hi-versions-export")  # the Imports tab has an export too
         self.preview = PreviewPanel(self.runner, self.status, self._preview_target)
         self.live = ObservePanel()
         self.imports = ImportsView(
