@@ -65,6 +65,8 @@ _EXPORTS: dict[str, str] = {
     "plot_activity": "plots.counts",
     "plot_state_counts": "plots.counts",
     "plot_version_timeline": "plots.timeline",
+    "plot_failure_reasons": "plots.imports",
+    "plot_import_jobs": "plots.imports",
     "ImageFrameCache": "images.preview",
     "ImagePreview": "images.preview",
     "plot_previews": "plots.images",
@@ -145,6 +147,8 @@ __all__ = [
     "observed_frame",
     "plot_activity",
     "plot_changes",
+    "plot_failure_reasons",
+    "plot_import_jobs",
     "plot_previews",
     "plot_state_counts",
     "plot_version_timeline",
@@ -231,5 +235,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from hi_widgets.plots.changes import plot_changes
     from hi_widgets.plots.counts import plot_activity, plot_state_counts
     from hi_widgets.plots.images import plot_previews
+    from hi_widgets.plots.imports import plot_failure_reasons, plot_import_jobs
     from hi_widgets.plots.timeline import plot_version_timeline
     from hi_widgets.widgets import BatchFetcher, ImageSetExplorer, VersionBrowser

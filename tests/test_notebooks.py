@@ -26,6 +26,7 @@ EXPECTED = {
     "03-bulk-and-export.ipynb",
     "04-real-aws.ipynb",
     "05-what-changed.ipynb",
+    "06-imports.ipynb",
     "explorer-app.ipynb",
 }
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))

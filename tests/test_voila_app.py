@@ -47,7 +47,7 @@ def demo_truth() -> dict[str, object]:
     """What the app's sandbox holds: the same seed gives the same demo data everywhere."""
     from hi_widgets import sandbox
 
-    assert f"sandbox.start(seed={APP_SANDBOX_SEED})" in APP_NOTEBOOK.read_text(encoding="utf-8")
+    assert f"sandbox.start(seed={APP_SANDBOX_SEED}," in APP_NOTEBOOK.read_text(encoding="utf-8")
     sb = sandbox.start(seed=APP_SANDBOX_SEED)
     try:
         datastore_id = sb.store.datastore_ids()[0]
@@ -244,10 +244,13 @@ def test_explorer_browser_and_batch_in_the_voila_app(voila_app, browser, demo_tr
         )
         page.locator(".hi-explorer .lm-TabBar-tab", has_text="Versions").click()
         expect(count).to_have_text(f"{n_versions} versions")
-        expect(page.locator(".hi-explorer .hi-tabs .hi-grid-note")).to_contain_text("failed")
+        expect(page.locator(".hi-explorer .hi-versions-table .hi-grid-note")).to_contain_text(
+            "failed"
+        )
         page.locator(".hi-explorer .lm-TabBar-tab", has_text="Export").click()
-        expect(page.locator(".hi-explorer .hi-download")).to_contain_text("failed")
-        expect(page.locator(".hi-explorer button.hi-download-button")).to_be_disabled()
+        export = page.locator(".hi-explorer .hi-versions-export")
+        expect(export.locator(".hi-download")).to_contain_text("failed")
+        expect(export.locator("button.hi-download-button")).to_be_disabled()
         _screenshot(page, "05-not-found-no-stale-download")
 
         # Search by creation date; picking a row of the results grid fills the form.

@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["STATE_COLORS", "STATUS_COLORS", "is_failure", "status_color"]
+__all__ = [
+    "FILE_STATUS_COLORS",
+    "JOB_STATUS_COLORS",
+    "STATE_COLORS",
+    "STATUS_COLORS",
+    "is_failure",
+    "status_color",
+]
 
 STATUS_COLORS: dict[str, str] = {
     "CREATED": "#1f77b4",
@@ -37,6 +44,28 @@ a dark edge and a cross.
 STATE_COLORS: dict[str, str] = {"ACTIVE": "#2ca02c", "LOCKED": "#ff7f0e", "DELETED": "#252525"}
 """Colour of each image set state."""
 
+JOB_STATUS_COLORS: dict[str, str] = {
+    "SUBMITTED": "#56b4e9",
+    "IN_PROGRESS": "#e69f00",
+    "COMPLETED": "#009e73",
+    "FAILED": "#d55e00",
+}
+"""Colour of each import job status (``jobStatus``), from the Okabe-Ito palette.
+
+Okabe and Ito chose these eight colours to stay apart for the common forms of colour
+blindness. COMPLETED (bluish green) and FAILED (vermillion) have at least 3:1 contrast
+with white; the lighter SUBMITTED and IN_PROGRESS bars carry a dark edge and a hatch,
+and every bar is also labelled with its status in words.
+"""
+
+FILE_STATUS_COLORS: dict[str, str] = {
+    "SUCCESS": "#009e73",
+    "WARNING": "#e69f00",
+    "FAILURE": "#d55e00",
+}
+"""Colour of each file outcome of an import job (``status`` of an outcomes frame)."""
+
+RUNNING_EDGE = "#3b3b3b"
 MISSING_COLOR = "#d9d9d9"
 MISSING_LABEL = "(none)"
 FAILURE_EDGE = "#67000d"

@@ -24,7 +24,20 @@ from hi_widgets.widgets.identifiers import DatastoreField
 if TYPE_CHECKING:
     from mypy_boto3_medical_imaging import HealthImagingClient
 
-__all__ = ["ActionWidget"]
+__all__ = ["ActionWidget", "action_button"]
+
+
+def action_button(description: str, icon: str, css_class: str, **kwargs: Any) -> w.Button:
+    """Return an action button as wide as its text, disabled until the widget enables it."""
+    button = w.Button(
+        description=description,
+        icon=icon,
+        disabled=True,
+        layout=w.Layout(width="auto", min_width="fit-content"),
+        **kwargs,
+    )
+    button.add_class(css_class)
+    return button
 
 
 class ActionWidget(w.VBox):

@@ -115,15 +115,22 @@ class BackgroundRunner:
         if self.busy:
             self.status.show("Cancelling…", "warning")
 
-    def on_click(self, button: w.Button, action: Callable[[], Any]) -> None:
+    def on_click(
+        self,
+        button: w.Button,
+        action: Callable[[], Any],
+        *,
+        focus_after: w.DOMWidget | None = None,
+    ) -> None:
         """Make ``button`` run ``action()``; a job it starts keeps the keyboard focus near.
 
         See :meth:`start`: the focus moves to Cancel while the job runs and returns to
-        ``button`` afterwards.
+        ``button`` afterwards, or to ``focus_after`` (for an action that shows its
+        result somewhere that hides the button, such as another tab).
         """
 
         def clicked(_button: w.Button) -> None:
-            self._clicked = button
+            self._clicked = button if focus_after is None else focus_after
             try:
                 action()
             finally:

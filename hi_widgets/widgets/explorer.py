@@ -20,10 +20,11 @@ from hi_widgets.api.observe import Clock, iter_observations, observed_frame
 from hi_widgets.api.progress import Progress
 from hi_widgets.api.queries import fetch_history, fetch_image_sets
 from hi_widgets.api.records import ImageSetRecord
-from hi_widgets.widgets._base import ActionWidget
+from hi_widgets.widgets._base import ActionWidget, action_button
 from hi_widgets.widgets._export import ExportPanel
 from hi_widgets.widgets._grid import VERSION_KEY_COLUMNS, FrameGrid
 from hi_widgets.widgets._html import record_html
+from hi_widgets.widgets._imports_view import ImportsView
 from hi_widgets.widgets._observe_panel import ObservePanel
 from hi_widgets.widgets._preview_panel import PreviewPanel, PreviewTarget
 from hi_widgets.widgets._search import SearchPanel
@@ -72,6 +73,9 @@ class ImageSetExplorer(ActionWidget):
         The Images tab: a few frames of the form's image set (and version), on request.
     live : ObservePanel
         The Live tab: the states "Follow while LOCKED" observed (:meth:`follow`).
+    imports : ImportsView
+        The Imports tab: the datastore's import jobs and a job's files; a file's image
+        set opens in the Versions tab (``imports.open_history``). Results are published.
     observed : pandas.DataFrame or None
         The last :func:`hi_widgets.observed_frame` of :meth:`follow`.
 
@@ -106,28 +110,14 @@ class ImageSetExplorer(ActionWidget):
         self._datastore = ""  # the last valid datastore id of the form
         self._shown_key: tuple[str, str] | None = None  # whose versions are on screen
         self.form = IdentifierForm(on_change=self._form_changed, on_submit=self._submit)
-        self.get_button = w.Button(
-            description="Get image set",
-            icon="download",
-            disabled=True,
-            layout=w.Layout(width="auto", min_width="fit-content"),
-        )
-        self.get_button.add_class("hi-get")
-        self.fetch_button = w.Button(
-            description="Fetch all versions",
-            icon="history",
-            disabled=True,
-            layout=w.Layout(width="auto", min_width="fit-content"),
-        )
-        self.fetch_button.add_class("hi-fetch-all")
-        self.follow_button = w.Button(
-            description="Follow while LOCKED",
-            icon="eye",
-            disabled=True,
+        self.get_button = action_button("Get image set", "download", "hi-get")
+        self.fetch_button = action_button("Fetch all versions", "history", "hi-fetch-all")
+        self.follow_button = action_button(
+            "Follow while LOCKED",
+            "eye",
+            "hi-follow",
             tooltip="Poll the image set until its operation ends; time the states as seen",
-            layout=w.Layout(width="auto", min_width="fit-content"),
         )
-        self.follow_button.add_class("hi-follow")
         self.runner.on_click(self.get_button, self.get)
         self.runner.on_click(self.fetch_button, self.fetch_all)
         self.runner.on_click(self.follow_button, self.follow)
@@ -162,18 +152,22 @@ class ImageSetExplorer(ActionWidget):
         # A version clicked on the timeline becomes the form's version (for Get).
         self.timeline.observe(self._timeline_clicked, names="selected_version")
         self.export = ExportPanel(self.status, basename="versions")
+        self.export.add_class("hi-versions-export")  # the Imports tab has an export too
         self.preview = PreviewPanel(self.runner, self.status, self._preview_target)
         self.live = ObservePanel()
+        self.imports = ImportsView(
+            self.runner,
+            self.status,
+            lambda: self.client,
+            self.form,
+            self.fetch_all,
+            self._publish,
+            history_focus=self.fetch_button,
+        )
+        tabs = [self.properties, self.table, self.timeline, self.export, self.preview]
         self.tabs = w.Tab(
-            children=[
-                self.properties,
-                self.table,
-                self.timeline,
-                self.export,
-                self.preview,
-                self.live,
-            ],
-            titles=("Properties", "Versions", "Timeline", "Export", "Images", "Live"),
+            children=[*tabs, self.live, self.imports],
+            titles=("Properties", "Versions", "Timeline", "Export", "Images", "Live", "Imports"),
         )
         self.tabs.add_class("hi-tabs")
 
@@ -219,6 +213,7 @@ class ImageSetExplorer(ActionWidget):
         self.fetch_button.disabled = blocked
         self.follow_button.disabled = blocked
         self.preview.show_button.disabled = blocked
+        self.imports.update_buttons(self.runner.busy or self.client is None)
         datastore_ok = not self.form.errors.get("datastoreId")
         self.search.button.disabled = self.runner.busy or self.client is None or not datastore_ok
 
