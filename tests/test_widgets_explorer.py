@@ -742,3 +742,23 @@ def test_search_by_update_date_range(sb, ids):
     search.button.click()
     assert explorer.wait(WAIT)
     assert len(search.results.frame) == 0
+
+
+def test_the_connection_panels_sandbox_shows_the_demo_jobs_files_with_no_s3_client_given():
+    # No AWS_ENDPOINT_URL_S3 and no s3_client: the panel's own sandbox serves the demo S3.
+    explorer = ImageSetExplorer(
+        sandbox_options={"seed": 0, "quotas": False}, client_options={"max_attempts": 1}
+    )
+    panel = explorer.connection
+    assert panel is not None and panel.sandbox_options["demo_s3"] is True
+    panel.mode.value = MODE_SANDBOX
+    panel.connect_button.click()
+    assert explorer.wait(WAIT), explorer.status.text
+    view = explorer.imports
+    assert view.s3_client is None
+    view.status_filter.value = "COMPLETED"
+    assert view.list_jobs() and explorer.wait(WAIT), explorer.status.text
+    assert view.open_job(view.jobs["jobId"].iloc[0]) and explorer.wait(WAIT), explorer.status.text
+    assert view.outcomes is not None and len(view.files_grid.frame) > 0
+    explorer.close()
+    assert panel.sandbox is None

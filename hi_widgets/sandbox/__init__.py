@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from hi_widgets.sandbox.runtime.clock import ManualClock, SystemClock
     from hi_widgets.sandbox.runtime.faults import Faults
     from hi_widgets.sandbox.runtime.request_log import RequestLogEntry
+    from hi_widgets.sandbox.server.local_s3 import moto_available
 
 # Public name -> submodule. Loaded on first use (PEP 562), so the CLI can build the
 # sandbox's argument parser (hi_widgets.sandbox.command) without importing botocore.
@@ -62,6 +63,7 @@ _EXPORTS = {
     "RequestLogEntry": "runtime.request_log",
     "Sandbox": "runner",
     "SystemClock": "runtime.clock",
+    "moto_available": "server.local_s3",
     "start": "runner",
 }
 __all__ = [
@@ -71,6 +73,7 @@ __all__ = [
     "RequestLogEntry",
     "Sandbox",
     "SystemClock",
+    "moto_available",
     "start",
 ]
 

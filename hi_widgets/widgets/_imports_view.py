@@ -137,9 +137,10 @@ class ImportsView(w.VBox):
     job_id : str or None
         The job whose outcomes are shown.
     s3_client
-        The boto3 S3 client that reads job output; None (default) makes one with boto3's
-        standard configuration (profile, region, ``AWS_ENDPOINT_URL_S3``). For the
-        sandbox's local S3: ``sb.s3_client()`` (``sandbox.start(demo_s3=True)``).
+        The boto3 S3 client that reads job output; None (default): the local S3 of a
+        sandbox the connection panel started, else one with boto3's standard
+        configuration (profile, region, ``AWS_ENDPOINT_URL_S3``). For a sandbox of your
+        own: ``sb.s3_client()`` (``sandbox.start(demo_s3=True)``).
     files_grid, jobs_grid : FrameGrid
         Classes ``hi-imports-files`` and ``hi-imports-jobs``; select a row to pick it.
     export : ExportPanel
@@ -158,6 +159,7 @@ class ImportsView(w.VBox):
         fetch_history: Callable[[], bool],
         publish: Callable[[Any], None],
         history_focus: w.DOMWidget | None = None,
+        default_s3_client: Callable[[], Any] = lambda: None,
     ) -> None:
         self.runner = runner
         self.status = status
@@ -168,6 +170,7 @@ class ImportsView(w.VBox):
         self.outcomes: ImportOutcomes | None = None
         self.job_id: str | None = None
         self.s3_client: Any = None
+        self._default_s3_client = default_s3_client
         self.datastore_id = ""  # whose jobs are listed
         self.status_filter = w.Dropdown(
             options=[("any", "")] + [(s, s) for s in JOB_STATUSES],
@@ -358,11 +361,12 @@ class ImportsView(w.VBox):
             )
             return False
 
-        s3_client = self.s3_client
+        chosen = self.s3_client
         known = row.get("outputS3Uri")  # known: no GetDICOMImportJob needed
         output = str(known) if isinstance(known, str) and known else None
 
         def job(cancel: threading.Event) -> ImportOutcomes:
+            s3_client = chosen if chosen is not None else self._default_s3_client()
             return fetch_import_outcomes(
                 client,
                 datastore_id,

@@ -55,7 +55,8 @@ class ConnectionPanel(w.VBox):
     ----------
     sandbox_options
         Keyword arguments for :func:`hi_widgets.sandbox.start` (e.g. ``seed``,
-        ``quotas``).
+        ``quotas``). ``demo_s3`` defaults to whether moto is installed, so the demo's
+        import jobs have their output to show (:meth:`s3_client`).
     client_options
         Extra keyword arguments for :func:`hi_widgets.make_client` /
         ``sandbox.client()`` (e.g. ``max_attempts``).
@@ -67,7 +68,10 @@ class ConnectionPanel(w.VBox):
         sandbox_options: Mapping[str, Any] | None = None,
         client_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.sandbox_options = dict(sandbox_options or {})
+        self.sandbox_options = {
+            "demo_s3": sandbox_module.moto_available(),
+            **(sandbox_options or {}),
+        }
         self.client_options = dict(client_options or {})
         self.sandbox: Any = None
         self._finalizer: weakref.finalize[..., ConnectionPanel] | None = None
@@ -151,6 +155,12 @@ class ConnectionPanel(w.VBox):
                 where = f"profile {profile}, {where}"
         self.info.value = f"Connected: {where}"
         return client
+
+    def s3_client(self) -> Any:
+        """Return a client for the local S3 of the sandbox started here, else None."""
+        if self.sandbox is None or self.sandbox.s3_endpoint_url is None:
+            return None
+        return self.sandbox.s3_client()
 
     def stop_sandbox(self) -> None:
         """Stop the sandbox this panel started, if any."""

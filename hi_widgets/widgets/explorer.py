@@ -163,6 +163,7 @@ class ImageSetExplorer(ActionWidget):
             self.fetch_all,
             self._publish,
             history_focus=self.fetch_button,
+            default_s3_client=lambda: self.connection.s3_client() if self.connection else None,
         )
         tabs = [self.properties, self.table, self.timeline, self.export, self.preview]
         self.tabs = w.Tab(
