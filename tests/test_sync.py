@@ -31,6 +31,7 @@ import pytest
 from hi_widgets import export_dataset, fetch_datastore, sandbox, sync_datastore
 from hi_widgets.bulk import sync as sync_module
 from hi_widgets.bulk._sync_state import STATE_NAME
+from hi_widgets.export.dataset_store import LocalStore
 
 FAST = {
     "ListImageSetVersions": (5000, 5000),
@@ -226,6 +227,23 @@ class Killed(Exception):
     pass
 
 
+def sync_killed_before_the_mark_moves(monkeypatch, client, ds, root):
+    """Run a sync killed after its rows are written, as it saves the moved mark."""
+    saves = []
+    real_save = sync_module.save_state
+
+    def save_then_die(folder, state):
+        saves.append(state)
+        if len(saves) == 2:  # the first save records the window; the second moves the mark
+            raise Killed
+        real_save(folder, state)
+
+    monkeypatch.setattr(sync_module, "save_state", save_then_die)
+    with pytest.raises(Killed):
+        sync_datastore(client, ds, root, quota_rates=FAST)
+    monkeypatch.setattr(sync_module, "save_state", real_save)
+
+
 def test_a_sync_killed_while_fetching_resumes_without_loss_or_duplicates(sb, client, tmp_path):
     ds = sb.store.datastore_ids()[0]
     root = tmp_path / "synced"
@@ -272,7 +290,11 @@ def test_a_reconciliation_after_a_killed_sync_starts_afresh(sb, client, tmp_path
     # Another window (full=True): the checkpoint of the killed one is not used, nor refused.
     full = sync_datastore(client, ds, root, full=True, quota_rates=FAST)
     assert full.complete and full.errors.empty
-    assert read(root) == full_fetch_rows(client, ds, tmp_path, "fetched")
+    # What the killed sync had fetched was written as it stopped and is kept: fetched in
+    # another window, it may have been routed otherwise (GET_ONLY columns).
+    assert read(root, GET_ONLY) == full_fetch_rows(client, ds, tmp_path, "fetched", GET_ONLY)
+    # The full sync compares the search with the dataset: the kept ones cost no fetch.
+    assert full.rows_skipped == 0 and full.rows_written < len(read(root))
     assert not list(root.glob("_hi_widgets_sync-*.checkpoint"))
 
 
@@ -285,28 +307,15 @@ def test_a_sync_killed_after_writing_but_before_moving_the_mark_resumes(
     for n, image_set in enumerate(active_image_sets(sb, ds)[:3]):
         update(sb, client, ds, image_set, f"kill {n}")
     settle(sb)
-    saves = []
-    real_save = sync_module.save_state
-
-    def save_then_die(folder, state):
-        saves.append(state)
-        if len(saves) == 2:  # the first save records the window; the second moves the mark
-            raise Killed
-        real_save(folder, state)
-
-    monkeypatch.setattr(sync_module, "save_state", save_then_die)
-    with pytest.raises(Killed):
-        sync_datastore(client, ds, root, quota_rates=FAST)
-    monkeypatch.setattr(sync_module, "save_state", real_save)
+    sync_killed_before_the_mark_moves(monkeypatch, client, ds, root)
     assert len(read(root)) == len(full_fetch_rows(client, ds, tmp_path, "fetched"))
 
     sb.clear_requests()
     resumed = sync_datastore(client, ds, root, quota_rates=FAST)
     assert resumed.complete and resumed.fetched == 3
-    assert (resumed.rows_written, resumed.rows_skipped) == (
-        0,
-        sum(len(sb.store.versions(ds, i)) for i in active_image_sets(sb, ds)[:3]),
-    )
+    # The checkpoint records an image set once its rows are in the dataset: read back from
+    # it, the three are neither written again nor read from the dataset to be skipped.
+    assert (resumed.rows_written, resumed.rows_skipped) == (0, 0)
     assert operations(sb) == {"SearchImageSets": 1}  # the histories came from the checkpoint
     assert read(root, GET_ONLY) == full_fetch_rows(client, ds, tmp_path, "fetched2", GET_ONLY)
     assert sync_datastore(client, ds, root, quota_rates=FAST).requests == 1
@@ -327,6 +336,51 @@ def test_versions_still_settling_are_fetched_again_by_the_next_sync(sb, client, 
         f"select distinct imageSetWorkflowStatus from read_parquet('{root}/**/*.parquet')"
     ).fetchall()
     assert not [s for (s,) in statuses if s.endswith("ING")]
+
+
+def test_batches_look_for_their_keys_only_in_the_files_there_before_the_sync(
+    sb, client, tmp_path, monkeypatch
+):
+    """Reads follow the dataset as it was, not what the sync wrote (not quadratic)."""
+    ds = sb.store.datastore_ids()[0]
+    root = tmp_path / "synced"
+    opened = []
+    real_open = LocalStore.open
+
+    def counted(store, relative, size):
+        opened.append(relative)
+        return real_open(store, relative, size)
+
+    monkeypatch.setattr(LocalStore, "open", counted)
+    first = sync_datastore(client, ds, root, quota_rates=FAST, batch_rows=40)
+    assert len(first.files) > 3 and opened == []  # an empty dataset: nothing to read
+    image_set = active_image_sets(sb, ds)[0]
+    update(sb, client, ds, image_set, "one change")
+    settle(sb)
+    second = sync_datastore(client, ds, root, quota_rates=FAST, batch_rows=40)
+    assert second.rows_written == 1
+    # One batch: one file's schema, then each file of the first sync once at most.
+    assert len(opened) <= 1 + len(first.files)
+
+
+def test_a_resumed_sync_still_retries_what_was_settling(sb, client, tmp_path, monkeypatch):
+    ds = sb.store.datastore_ids()[0]
+    root = tmp_path / "synced"
+    sync_datastore(client, ds, root, quota_rates=FAST)
+    settling, changed = active_image_sets(sb, ds)[:2]
+    update(sb, client, ds, changed, "settled")
+    settle(sb)
+    update(sb, client, ds, settling, "settling")  # LOCKED / UPDATING until settled
+    sync_killed_before_the_mark_moves(monkeypatch, client, ds, root)
+    sb.clear_requests()
+    resumed = sync_datastore(client, ds, root, quota_rates=FAST)
+    # The settled one came from the checkpoint; the settling one is fetched again, and
+    # is still to retry.
+    assert resumed.complete and resumed.retry == (settling,)
+    assert operations(sb)["ListImageSetVersions"] + operations(sb)["GetImageSet"] >= 1
+    settle(sb)
+    third = sync_datastore(client, ds, root, quota_rates=FAST)
+    assert third.retry == () and third.rows_written == 1
 
 
 def test_bad_arguments_fail_before_any_request(sb, client, tmp_path):
@@ -369,6 +423,9 @@ def test_the_command_syncs_and_resyncs(sb, tmp_path, monkeypatch, capsys):
     assert "wrote 0 rows" in capsys.readouterr().out and len(sb.requests) == 1
     assert main(["sync", "--datastore", "nope", str(root)]) == 2
     assert main(["sync", "--datastore", ds, str(root), "--overlap-minutes", "-1"]) == 2
+    monkeypatch.delenv("HW_UNSET_KEY", raising=False)
+    assert main(["sync", "--datastore", ds, str(root), "--uid-key-env", "HW_UNSET_KEY"]) == 2
+    assert "--uid-key-env: the environment variable HW_UNSET_KEY" in capsys.readouterr().err
     assert len(sb.requests) == 1
 
 

@@ -200,6 +200,19 @@ class DatasetSink:
         log.warning("%s", message)
         self.warnings.append(message)
 
+    @property
+    def error(self) -> Exception | None:
+        """The error of the write that failed (then the call stopped), or None."""
+        with self._write_lock:
+            return self._failed
+
+    def _durable(self, batch: list[tuple[Item, list[Record]]]) -> list[Item]:
+        """Return the batch's image sets the checkpoint records once it is written.
+
+        All of them here; a subclass leaves out those a rerun must fetch again.
+        """
+        return [item for item, _ in batch]
+
     def _take(self) -> list[tuple[Item, list[Record]]]:
         batch, self._buffer, self._rows = self._buffer, [], 0
         return batch
@@ -209,19 +222,20 @@ class DatasetSink:
             if self._failed is not None:
                 self._kept.update(batch)
                 return
-            df = self._frame([record for _, records in batch for record in records])
-            try:
-                written = self._stream.append(df)
-            except Exception as error:  # OSError, an S3 ClientError...: keep what was fetched
-                self._fail(error, batch)
-                return
-            self._batches += 1
-            self._files.extend(written.files)
-            self._written += written.rows_written
-            self._skipped += written.rows_skipped
+            rows = [record for _, records in batch for record in records]
+            if rows:  # a batch of image sets with nothing to store writes no file
+                try:
+                    written = self._stream.append(self._frame(rows))
+                except Exception as error:  # OSError, an S3 ClientError...: keep what was fetched
+                    self._fail(error, batch)
+                    return
+                self._batches += 1
+                self._files.extend(written.files)
+                self._written += written.rows_written
+                self._skipped += written.rows_skipped
             if (hook := type(self).written_hook) is not None:
                 hook(self._batches)
             if self._checkpoint is not None:
-                self._checkpoint.record_done([item for item, _ in batch])
+                self._checkpoint.record_done(self._durable(batch))
             if (hook := type(self).recorded_hook) is not None:
                 hook(self._batches)

@@ -2,10 +2,11 @@
 
 A sync asks SearchImageSets for the image sets updated since the dataset's high-water
 mark, less an overlap (``updatedAt`` BETWEEN, newest first), fetches
-the histories of those that changed through the bulk engine, appends their rows with
-:func:`hi_widgets.export.dataset.export_dataset`, and only then moves the mark. The
-state lives in a small file in the dataset root (``_sync_state``); the rows go through
-a batching sink (``_sync_sink``). See ``docs/datasets.md`` for the reasons behind the
+the histories of those that changed through the bulk engine, appends their rows as the
+streaming fetch does (one :class:`~hi_widgets.export.dataset_stream.DatasetStream`, the
+dataset sink of ``_stream``, settled versions only: ``_sync_sink``), and only then
+moves the mark. The state lives in a small file in the dataset root (``_sync_state``).
+See ``docs/datasets.md`` for the reasons behind the
 overlap and the handling of deletions.
 """
 
@@ -28,12 +29,14 @@ from hi_widgets.api.criteria import search_criteria
 from hi_widgets.api.errors import HealthImagingError
 from hi_widgets.api.ids import validate_datastore_id
 from hi_widgets.api.progress import ProgressCallback
+from hi_widgets.api.tables import empty_versions_frame
 from hi_widgets.api.walk import Cancelled, search_summaries
 from hi_widgets.bulk._pool import Task
 from hi_widgets.bulk._result import ERROR_COLUMNS, FetchResult
 from hi_widgets.bulk._routing import GET, LIST, Router, routed_task
 from hi_widgets.bulk._run import Plan, run_plan
-from hi_widgets.bulk._sync_sink import BATCH_ROWS, DatasetSink
+from hi_widgets.bulk._stream import BATCH_ROWS
+from hi_widgets.bulk._sync_sink import SYNC_KEY, SyncSink
 from hi_widgets.bulk._sync_state import (
     DatastoreState,
     checkpoint_path,
@@ -46,6 +49,7 @@ from hi_widgets.bulk._sync_state import (
 from hi_widgets.bulk.engine import Engine, check_options, make_limiter
 from hi_widgets.bulk.single_attempt import single_attempt_client
 from hi_widgets.export.dataset_store import LocalStore, parse_root
+from hi_widgets.export.dataset_stream import DatasetStream
 from hi_widgets.limits.ratelimit import RateLimiter
 
 __all__ = ["DEFAULT_OVERLAP", "SyncResult", "sync_datastore"]
@@ -321,11 +325,13 @@ def sync_datastore(
 
     Notes
     -----
-    *Resuming.* The window searched is saved before any fetch, and the fetched image
-    sets are checkpointed (``_hi_widgets_sync-<datastoreId>.checkpoint``), so a sync
-    that is killed or cancelled resumes on the next call without fetching again what it
-    had fetched; the mark moves only after every row is written, and rows already
-    stored are skipped, so nothing is lost or duplicated.
+    *Resuming.* The window searched is saved before any fetch, and each batch's image
+    sets are checkpointed (``_hi_widgets_sync-<datastoreId>.checkpoint``) once their
+    rows are in the dataset, so a sync that is killed or cancelled resumes on the next
+    call without fetching again what it had written (except image sets still settling
+    or deleted, fetched again so they are retried or reported); the mark moves only
+    after every row is written, and rows already stored are skipped, so nothing is lost
+    or duplicated.
 
     *Deletions.* SearchImageSets does not return deleted image sets, and AWS offers no
     feed of deletions. A sync notices a deletion only for an image set it saw inside the
@@ -353,6 +359,10 @@ def sync_datastore(
     run = known.run if known.run and known.run.get("full") == bool(full) else None
     run = run or _new_run(known, overlap, full)
 
+    stream = DatasetStream(
+        folder, key=SYNC_KEY, include_phi=include_phi, keep_dates=keep_dates, uid_key=uid_key
+    )
+    stream.prepare(empty_versions_frame())  # the dataset can take the rows: before any request
     engine = Engine(single_attempt_client(client, max_workers), limiter, "auto", cancel)
     stored = _stored_image_sets(folder, datastore_id) if full else None
     try:
@@ -378,10 +388,10 @@ def sync_datastore(
             checkpoint.unlink()
         known.run = run
         _save(folder, state, datastore_id, known, include_phi, keep_dates, key_id)
-    sink = DatasetSink(
-        folder, include_phi=include_phi, keep_dates=keep_dates, uid_key=uid_key,
-        batch_rows=batch_rows,
-    )  # fmt: skip
+    # Without a uid_key, UIDs are replaced under a key derived from the checkpoint's, so a
+    # resumed sync replaces them as the interrupted one did.
+    derive = uid_key is None and not include_phi
+    sink = SyncSink(stream, batch_rows=batch_rows, derive_uid_key=derive)
     fetch = run_plan(
         client,
         _plan(datastore_id, found.candidates, run),
@@ -392,7 +402,9 @@ def sync_datastore(
         checkpoint=checkpoint,
         sink=sink,
     )
-    sink.flush()  # the rows are stored before the mark moves
+    # run_plan flushed the sink: the rows are stored before the mark moves.
+    if (failure := sink.error) is not None:  # the call stopped; the checkpoint holds the rest
+        raise failure
     complete = not fetch.pending and found.error is None
     if complete:
         errors = fetch.errors[fetch.errors["imageSetId"].notna()]
@@ -435,24 +447,25 @@ def _result(
     known: DatastoreState,
     found: _Search,
     fetch: FetchResult | None,
-    sink: DatasetSink | None,
+    sink: SyncSink | None,
     *,
     complete: bool,
 ) -> SyncResult:
     errors = _no_errors() if fetch is None else fetch.errors
     requests = found.requests + (0 if fetch is None else fetch.stats.requests)
+    written = None if sink is None else sink.summary()
     return SyncResult(
         root=str(folder),
         datastore_id=datastore_id,
         high_water_mark=known.high_water_mark,
         searched=len(found.seen),
-        fetched=0 if sink is None else sink.image_sets,
-        rows_written=0 if sink is None else sink.rows_written,
-        rows_skipped=0 if sink is None else sink.rows_skipped,
+        fetched=0 if fetch is None else fetch.stats.completed,
+        rows_written=0 if written is None else written.rows_written,
+        rows_skipped=0 if written is None else written.rows_skipped,
         deleted=() if sink is None else tuple(sorted(sink.deleted)),
         retry=tuple(known.retry),
         requests=requests,
         complete=complete,
         errors=errors,
-        files=() if sink is None else tuple(sink.files),
+        files=() if written is None else written.files,
     )

@@ -43,7 +43,9 @@ class DatasetTarget:
     write: DatasetWriter
 
 
-def dataset_writer(args: argparse.Namespace) -> DatasetTarget | None:
+def dataset_writer(
+    args: argparse.Namespace, *, uid_key: str | None = None
+) -> DatasetTarget | None:
     """Return how to write a dataset when ``-o`` names one, else None (``-o`` is a file).
 
     ``-o s3://bucket/prefix/``, a path ending in ``/`` or an existing folder is a
@@ -55,7 +57,8 @@ def dataset_writer(args: argparse.Namespace) -> DatasetTarget | None:
     take, and for an S3 location that cannot be listed with ``--profile``/``--region``
     (the endpoint comes from boto3's configuration, e.g. ``AWS_ENDPOINT_URL_S3``), so an
     hour of fetching does not end at a wrong bucket. If the dataset write still fails, the
-    fetched versions are saved to a Parquet file in the current folder first.
+    fetched versions are saved to a Parquet file in the current folder first. ``uid_key``
+    (``--uid-key-env``) keys the replacement UIDs of the dataset and of that file.
     """
     output = args.output
     if not ("://" in output or output.endswith(("/", os.sep)) or os.path.isdir(output)):
@@ -75,11 +78,13 @@ def dataset_writer(args: argparse.Namespace) -> DatasetTarget | None:
 
     def write(frame: pd.DataFrame) -> str:
         try:
-            done = export_dataset(frame, output, include_phi=args.include_phi, s3_client=s3_client)
+            done = export_dataset(
+                frame, output, include_phi=args.include_phi, uid_key=uid_key, s3_client=s3_client
+            )
         except Exception:
             stamp = time.strftime("%Y%m%dT%H%M%S")
             rescue = os.path.abspath(f"hi-widgets-versions-{stamp}.parquet")
-            export_frame(frame, rescue, include_phi=args.include_phi)
+            export_frame(frame, rescue, include_phi=args.include_phi, uid_key=uid_key)
             print(f"error: writing {output} failed; the versions are in {rescue}", file=sys.stderr)
             raise
         return (
@@ -124,13 +129,28 @@ def _beside(target: Path, when: datetime | None = None) -> Path:
     return target.with_name(f"{target.stem}.partial-{stamp}{target.suffix}")
 
 
-def save_versions(result: FetchResult, target: Path, fmt: str, args: argparse.Namespace) -> bool:
+def save_versions(
+    result: FetchResult,
+    target: Path,
+    fmt: str,
+    args: argparse.Namespace,
+    *,
+    uid_key: str | None = None,
+) -> bool:
     """Write the fetched versions without ever replacing good data with less.
 
     Returns whether they went where they were meant to (see :func:`save_frame`).
     """
     complete = result.errors.empty and not result.stats.cancelled
-    return save_frame(result.frame, target, fmt, args, complete=complete, summary=result.summary)
+    return save_frame(
+        result.frame,
+        target,
+        fmt,
+        args,
+        complete=complete,
+        summary=result.summary,
+        uid_key=uid_key,
+    )
 
 
 def save_frame(
@@ -142,6 +162,7 @@ def save_frame(
     complete: bool,
     summary: Callable[[], str],
     noun: str = "versions",
+    uid_key: str | None = None,
 ) -> bool:
     """Write a fetched frame (``-o``) without ever replacing good data with less.
 
@@ -150,7 +171,8 @@ def save_frame(
     written (a full disk, a vanished folder), the rows go to the first fallback that can
     be written, beside ``target`` or in the temporary folder, and this returns False.
     Says where on stderr, with ``summary()`` and the ``noun`` of what the rows are. The
-    file is de-identified unless ``args.include_phi``.
+    file is de-identified unless ``args.include_phi``, its UIDs replaced under ``uid_key``
+    (a random key when None).
     """
     fetched = len(frame)
     if fetched == 0:
@@ -168,7 +190,7 @@ def save_frame(
     fallbacks = [destination, _beside(target), Path(tempfile.gettempdir()) / _beside(target).name]
     for path in dict.fromkeys(fallbacks):
         try:
-            export_frame(frame, path, format=fmt, include_phi=args.include_phi)
+            export_frame(frame, path, format=fmt, include_phi=args.include_phi, uid_key=uid_key)
         except OSError as error:
             print(f"error: cannot write {path}: {error.strerror or error}", file=sys.stderr)
             continue

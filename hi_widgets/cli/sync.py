@@ -11,6 +11,8 @@ import logging
 import sys
 from datetime import timedelta
 
+from hi_widgets.cli._uid_key import add_uid_key_argument, uid_key_from_env
+
 HELP = "bring a Parquet dataset of a datastore's versions up to date"
 DESCRIPTION = (
     "Append to the dataset in ROOT (a local folder, partitioned by datastoreId) the "
@@ -55,12 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep PHI in the dataset (owner-only files); by default rows are de-identified",
     )
-    parser.add_argument(
-        "--uid-key-env",
-        metavar="NAME",
-        help="environment variable holding the HMAC key for replacement UIDs (the same "
-        "key on every sync keeps them joinable; a key is never read from the command line)",
-    )
+    add_uid_key_argument(parser)
     parser.add_argument(
         "--max-workers", type=int, default=8, help="concurrent requests (default: %(default)s)"
     )
@@ -74,7 +71,6 @@ def _fail(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``hi-widgets sync``; return the exit status (see the command's help)."""
-    import os
     import threading
 
     from tqdm import tqdm
@@ -87,11 +83,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--max-workers must be at least 1")
     if not args.overlap_minutes >= 0:
         return _fail(f"--overlap-minutes must be >= 0, got {args.overlap_minutes}")
-    uid_key = None
-    if args.uid_key_env:
-        uid_key = os.environ.get(args.uid_key_env)
-        if not uid_key:
-            return _fail(f"--uid-key-env: the environment variable {args.uid_key_env} is empty")
+    try:
+        uid_key = uid_key_from_env(args)
+    except ValueError as error:
+        return _fail(str(error))
     client = checked_client(args)
     if isinstance(client, str):
         return _fail(client)

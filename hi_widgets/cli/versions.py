@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hi_widgets.cli._uid_key import add_uid_key_argument, uid_key_from_env
+
 if TYPE_CHECKING:
     from hi_widgets.api.progress import Progress
     from hi_widgets.bulk import FetchResult
@@ -89,6 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep PHI in the file (owner-only); by default it is de-identified (DICOM PS3.15)",
     )
+    add_uid_key_argument(parser)
     parser.add_argument(
         "--force",
         action="store_true",
@@ -132,11 +135,15 @@ def run(args: argparse.Namespace) -> int:
         return _fail(pairs)
     if args.max_workers < 1:
         return _fail("--max-workers must be at least 1")
+    try:
+        uid_key = uid_key_from_env(args)
+    except ValueError as error:
+        return _fail(str(error))
     client = checked_client(args)
     if isinstance(client, str):
         return _fail(client)
     try:  # -o is an s3:// URI or a folder: append to a Parquet dataset instead of a file
-        target = dataset_writer(args)
+        target = dataset_writer(args, uid_key=uid_key)
     except ValueError as error:
         return _fail(str(error))
     destination = None if target is not None else check_output(args)
@@ -168,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
             streaming: dict[str, Any] = {}
             if target is not None:
                 streaming = {"dataset": target.root, "include_phi": args.include_phi}
-                streaming["s3_client"] = target.s3_client
+                streaming |= {"uid_key": uid_key, "s3_client": target.s3_client}
             return fetch_datastore(
                 client,
                 args.datastore,
@@ -205,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     if destination is not None:
         path, fmt = destination
-        saved = save_versions(result, path, fmt, args)
+        saved = save_versions(result, path, fmt, args, uid_key=uid_key)
     elif target is not None:
         saved = save_dataset(result, target.write)
     return report(result, saved)
