@@ -202,7 +202,7 @@ def _broken_files() -> dict[str, bytes]:
         long_description.StudyDescription = "X" * 65
     return {
         demo_jobs.NOT_DICOM: b"Referring physician's notes, not DICOM\n",
-        demo_jobs.NO_SOP_CLASS_UID: Path(get_testdata_file("DICOMDIR")).read_bytes(),
+        demo_jobs.NO_SOP_CLASS_UID: Path(str(get_testdata_file("DICOMDIR"))).read_bytes(),
         demo_jobs.NO_SOP_INSTANCE_UID: saved(no_sop),
         demo_jobs.NO_TRANSFER_SYNTAX: saved(no_syntax, enforce_file_format=False),
         demo_jobs.LONG_DESCRIPTION: saved(long_description),

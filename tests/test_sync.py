@@ -71,6 +71,7 @@ def read(root, exclude=VOLATILE) -> list[tuple]:
         f"'{root}/**/*.parquet', hive_partitioning = true, "
         "hive_types = {'datastoreId': VARCHAR}, union_by_name = true)"
     )
+    assert relation is not None
     return sorted(relation.fetchall(), key=repr)
 
 
