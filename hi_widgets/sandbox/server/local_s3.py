@@ -47,7 +47,14 @@ START_TIMEOUT = 60.0
 
 
 def moto_available() -> bool:
-    """Return whether moto's server can be imported (without importing it)."""
+    """Return whether moto's server can be imported (without importing it).
+
+    Examples
+    --------
+    >>> from hi_widgets import sandbox
+    >>> sandbox.moto_available() in (True, False)
+    True
+    """
     return util.find_spec("moto") is not None and util.find_spec("werkzeug") is not None
 
 
