@@ -15,6 +15,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from hi_widgets.cli._connection_options import add_connection_arguments
 from hi_widgets.cli.versions import EXPORT_FORMATS
 
 if TYPE_CHECKING:
@@ -70,11 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=EXPORT_FORMATS, help="file format (default: from the suffix)"
     )
-    parser.add_argument("--profile", help="AWS profile name (HealthImaging and S3)")
-    parser.add_argument("--region", help="AWS region")
-    parser.add_argument(
-        "--endpoint-url",
-        help="HealthImaging endpoint, e.g. the local sandbox (http://127.0.0.1:8080); "
+    add_connection_arguments(
+        parser,
+        profile_help="AWS profile name (HealthImaging and S3)",
+        endpoint_help="HealthImaging endpoint, e.g. the local sandbox (http://127.0.0.1:8080); "
         "S3 is reached through boto3's configuration (AWS_ENDPOINT_URL_S3)",
     )
     parser.add_argument(

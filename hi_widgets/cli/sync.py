@@ -11,6 +11,7 @@ import logging
 import sys
 from datetime import timedelta
 
+from hi_widgets.cli._connection_options import add_connection_arguments
 from hi_widgets.cli._uid_key import add_uid_key_argument, uid_key_from_env
 
 HELP = "bring a Parquet dataset of a datastore's versions up to date"
@@ -47,11 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MINUTES",
         help="how far below the high-water mark each search starts (default: %(default)s)",
     )
-    parser.add_argument("--profile", help="AWS profile name")
-    parser.add_argument("--region", help="AWS region")
-    parser.add_argument(
-        "--endpoint-url", help="custom endpoint, e.g. the local sandbox (http://127.0.0.1:8080)"
-    )
+    add_connection_arguments(parser)
     parser.add_argument(
         "--include-phi",
         action="store_true",

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hi_widgets.cli._connection_options import add_connection_arguments
 from hi_widgets.cli._uid_key import add_uid_key_argument, uid_key_from_env
 
 if TYPE_CHECKING:
@@ -81,11 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=EXPORT_FORMATS, help="file format (default: from the suffix)"
     )
-    parser.add_argument("--profile", help="AWS profile name")
-    parser.add_argument("--region", help="AWS region")
-    parser.add_argument(
-        "--endpoint-url", help="custom endpoint, e.g. the local sandbox (http://127.0.0.1:8080)"
-    )
+    add_connection_arguments(parser)
     parser.add_argument(
         "--include-phi",
         action="store_true",

@@ -278,6 +278,29 @@ def _folders(frame: pd.DataFrame, partitions: list[str]) -> pd.Series:
     return pd.Series(["/".join(row) for row in zip(*parts, strict=True)], index=frame.index)
 
 
+def stored_schema(
+    store: Any, first: tuple[str, int], table: Any, partitions: list[str], root_text: str
+) -> Any:
+    """Return the schema of a dataset's ``first`` file, checked against the rows to add.
+
+    Raises
+    ------
+    ValueError
+        If the dataset is partitioned by other columns, or ``table`` does not match it.
+    """
+    existing_partitions = list(_folder_values(first[0]))
+    if existing_partitions != partitions:
+        raise ValueError(
+            f"partition_cols: the dataset at {root_text} is partitioned by "
+            f"{existing_partitions}, not {partitions}"
+        )
+    with store.open(*first) as fh:
+        schema = pq.read_schema(fh)
+    if problem := _schema_mismatch(table.schema, schema):
+        raise ValueError(f"the data does not match the dataset at {root_text}: {problem}")
+    return schema
+
+
 def _file_keys(
     store: Any, file: tuple[str, int], partitions: list[str], keys: list[str], dtypes: Any
 ) -> list[tuple[Any, ...]]:
@@ -427,16 +450,7 @@ def export_dataset(
     skipped = 0
     first = next(store.files(), None)
     if first is not None:
-        existing_partitions = list(_folder_values(first[0]))
-        if existing_partitions != partitions:
-            raise ValueError(
-                f"partition_cols: the dataset at {root_text} is partitioned by "
-                f"{existing_partitions}, not {partitions}"
-            )
-        with store.open(*first) as fh:
-            old_schema = pq.read_schema(fh)
-        if problem := _schema_mismatch(table.schema, old_schema):
-            raise ValueError(f"df does not match the dataset at {root_text}: {problem}")
+        old_schema = stored_schema(store, first, table, partitions, root_text)
         table = table.select(old_schema.names)  # every file in the same column order
         if keys:
             # A key can only sit in its own folder when every partition column is in it.

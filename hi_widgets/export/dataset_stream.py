@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from hi_widgets.api.tables import VERSION_KEY
 from hi_widgets.export.dataset import (
@@ -42,11 +41,11 @@ from hi_widgets.export.dataset import (
     _check_columns,
     _file_keys,
     _file_name,
-    _folder_values,
     _folders,
     _frame_keys,
     _parquet_bytes,
     _schema_mismatch,
+    stored_schema,
 )
 from hi_widgets.export.dataset_store import LocalStore, S3Store, parse_root
 from hi_widgets.export.files import _without_phi
@@ -156,18 +155,7 @@ class DatasetStream:
         self._before = list(store.files())
         if not self._before:
             return
-        first = self._before[0]
-        existing_partitions = list(_folder_values(first[0]))
-        if existing_partitions != partitions:
-            raise ValueError(
-                f"partition_cols: the dataset at {self.root} is partitioned by "
-                f"{existing_partitions}, not {partitions}"
-            )
-        with store.open(*first) as fh:
-            schema = pq.read_schema(fh)
-        if problem := _schema_mismatch(table.schema, schema):
-            raise ValueError(f"the rows do not match the dataset at {self.root}: {problem}")
-        self._schema = schema
+        self._schema = stored_schema(store, self._before[0], table, partitions, str(self.root))
 
     def _present(
         self, clean: pd.DataFrame, folders: set[str], partitions: list[str], keys: list[str]
