@@ -165,7 +165,7 @@ def test_dangerous_or_contradictory_options_are_refused_before_any_request(sb, f
         ({"batch_rows": 10}, "only apply with dataset"),
         ({"dataset": tmp_path / "d", "batch_rows": 0}, "batch_rows"),
         ({"dataset": a_file}, "is a file"),
-        ({"dataset": other}, "do not match the dataset"),
+        ({"dataset": other}, "does not match the dataset"),
         ({"dataset": "ftp://host/x/"}, "unsupported scheme"),
     ]
     for options, message in cases:
