@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from server_helpers import serving
 
@@ -173,6 +174,8 @@ def test_hi_widgets_demo_serves_the_app_until_ctrl_c(tmp_path):
         assert "HealthImaging image set explorer" in page
         assert "sandbox.start" not in page, "Voila must not show the app's code"
 
+        group = _process_group(process.pid)  # the demo, Voila and its kernels
+        assert process.pid in {member.pid for member in group} and len(group) >= 2, group
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in the terminal
         assert process.wait(timeout=STOP_TIMEOUT) == 0
     finally:
@@ -181,16 +184,23 @@ def test_hi_widgets_demo_serves_the_app_until_ctrl_c(tmp_path):
             process.wait(timeout=10)
         reader.join(timeout=10)
     # Voila and its kernels are gone with it.
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline:
+    _, alive = psutil.wait_procs(group, timeout=STOP_TIMEOUT)
+    if alive:
+        for leftover in alive:
+            leftover.kill()
+        pytest.fail(f"{alive} of `hi-widgets demo` outlived it:\n" + "".join(output))
+
+
+def _process_group(pgid: int) -> list[psutil.Process]:
+    """Return the processes of process group ``pgid`` (those still there)."""
+    members = []
+    for candidate in psutil.process_iter():
         try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail("processes of `hi-widgets demo` outlived it:\n" + "".join(output))
+            if os.getpgid(candidate.pid) == pgid:
+                members.append(candidate)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return members
 
 
 @pytest.mark.slow
