@@ -56,7 +56,7 @@ from fetch_versions import ChildSandbox, sandbox_client
 
 from hi_widgets import sandbox
 from hi_widgets.bulk import Item, fetch_versions
-from hi_widgets.bulk.single_attempt import single_attempt_client
+from hi_widgets.api.single_attempt import single_attempt_client
 from hi_widgets.limits.quotas import PUBLISHED_QUOTAS
 
 UNLIMITED = {"ListImageSetVersions": (1e6, 1e6), "GetImageSet": (1e6, 1e6)}

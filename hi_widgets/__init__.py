@@ -21,6 +21,7 @@ from hi_widgets._version import __version__
 _EXPORTS: dict[str, str] = {
     "FetchResult": "bulk",
     "FetchStats": "bulk",
+    "RequestProcesses": "bulk",
     "StreamedDataset": "bulk",
     "fetch_datastore": "bulk",
     "fetch_versions": "bulk",
@@ -111,6 +112,7 @@ __all__ = [
     "InternalServerError",
     "InvalidIdentifierError",
     "Progress",
+    "RequestProcesses",
     "ResourceNotFoundError",
     "ServiceQuotaExceededError",
     "StreamedDataset",
@@ -219,6 +221,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from hi_widgets.bulk import (
         FetchResult,
         FetchStats,
+        RequestProcesses,
         StreamedDataset,
         SyncResult,
         fetch_datastore,

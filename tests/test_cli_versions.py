@@ -99,6 +99,19 @@ def test_a_failing_item_exits_1_with_the_error_table(sb, ids, tmp_path, capsys):
         (["--image-set", "{iset}"], "--datastore"),
         (["--datastore", "{ds}", "--from-file", "{tmp}/missing.csv"], "cannot read"),
         (["--datastore", "{ds}", "--image-set", "{iset}", "--max-workers", "0"], "max-workers"),
+        (["--datastore", "{ds}", "--image-set", "{iset}", "--processes", "0"], "--processes"),
+        (
+            ["--datastore", "{ds}", "--image-set", "{iset}", "--quota", "ListImageSetVersion=9/9"],
+            "unknown HealthImaging operation 'ListImageSetVersion'",
+        ),
+        (
+            ["--datastore", "{ds}", "--image-set", "{iset}", "--quota", "GetImageSet=250"],
+            "expected OPERATION=RATE/BURST",
+        ),
+        (
+            ["--datastore", "{ds}", "--image-set", "{iset}", "--quota", "GetImageSet=0/5"],
+            "GetImageSet",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_before_any_request(sb, ids, tmp_path, capsys, argv, message):
@@ -110,6 +123,16 @@ def test_bad_arguments_exit_2_before_any_request(sb, ids, tmp_path, capsys, argv
     assert message in capsys.readouterr().err
     assert sb.requests == []
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_raised_quotas_and_request_processes(sb, ids, tmp_path, capsys):
+    ds, image_sets = ids
+    out = tmp_path / "versions.parquet"
+    argv = ["versions", "--datastore", ds, "--image-set", *image_sets[:4], "-o", str(out)]
+    argv += ["--quota", "ListImageSetVersions=250/500", "--processes", "2", "--no-progress"]
+    assert main(argv) == 0
+    assert rows(read_frame(out)) == history(sb, ds, image_sets[:4])
+    assert {entry.operation for entry in sb.requests} == {"ListImageSetVersions"}
 
 
 def test_output_problems_exit_2(sb, ids, tmp_path, capsys):

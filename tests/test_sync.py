@@ -26,6 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from hi_widgets import export_dataset, fetch_datastore, sandbox, sync_datastore
@@ -417,13 +418,16 @@ def test_the_command_syncs_and_resyncs(sb, tmp_path, monkeypatch, capsys):
         monkeypatch.setenv(key, value)
     ds = sb.store.datastore_ids()[0]
     root = tmp_path / "versions"
-    assert main(["sync", "--datastore", ds, str(root), "--no-progress"]) == 0
+    first = ["sync", "--datastore", ds, str(root), "--no-progress", "--processes", "1"]
+    assert main([*first, "--quota", "GetImageSet=100/200"]) == 0
     assert "searched" in capsys.readouterr().out
+    assert pd.read_parquet(root)["imageSetId"].nunique() == len(sb.store.image_set_ids(ds))
     sb.clear_requests()
     assert main(["sync", "--datastore", ds, str(root), "--no-progress"]) == 0
     assert "wrote 0 rows" in capsys.readouterr().out and len(sb.requests) == 1
     assert main(["sync", "--datastore", "nope", str(root)]) == 2
     assert main(["sync", "--datastore", ds, str(root), "--overlap-minutes", "-1"]) == 2
+    assert main(["sync", "--datastore", ds, str(root), "--quota", "GetImageSet"]) == 2
     monkeypatch.delenv("HW_UNSET_KEY", raising=False)
     assert main(["sync", "--datastore", ds, str(root), "--uid-key-env", "HW_UNSET_KEY"]) == 2
     assert "--uid-key-env: the environment variable HW_UNSET_KEY" in capsys.readouterr().err

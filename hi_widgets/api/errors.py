@@ -62,6 +62,11 @@ class HealthImagingError(Exception):
         self.request_id = request_id
         self.service_message = service_message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable with every attribute (a child process sends it to its parent); the
+        # botocore exception it was raised from is not carried.
+        return _restore_error, (type(self), self.args, self.__dict__)
+
     def details(self) -> str:
         """Return operation, identifiers, request id and the service's own words.
 
@@ -80,6 +85,15 @@ class HealthImagingError(Exception):
             lines.append(f"service message: {self.service_message}")
         lines.append(f"retryable: {self.retryable}")
         return "\n".join(lines)
+
+
+def _restore_error(
+    kind: type[HealthImagingError], args: tuple[Any, ...], state: dict[str, Any]
+) -> HealthImagingError:
+    error = kind.__new__(kind)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ThrottlingError(HealthImagingError):

@@ -22,10 +22,12 @@ the duration of the call: same credentials object (refreshing credentials keep
 refreshing), region, endpoint and configuration, but one attempt per request and a
 connection pool as large as ``max_workers``. Event handlers registered on the original
 client (including a ``botocore.stub.Stubber``) are not copied: pass a client built with
-``make_client(max_attempts=1)`` to have yours used as is.
+``make_client(max_attempts=1)`` to have yours used as is. The twin is built by
+:mod:`hi_widgets.api.single_attempt`.
 
 Modules: ``engine`` (the rate-limited, retrying send, and the option checks),
-``single_attempt`` (the single-attempt client), ``_pool`` (the threads, one lane per
+``processes`` (:class:`RequestProcesses`: the sending in child processes, for quotas
+beyond one process), ``_pool`` (the threads, one lane per
 operation), ``_routing`` (GetImageSet or ListImageSetVersions per image set),
 ``_checkpoint`` (durable, HMAC-checked progress for resuming), ``_result`` (FetchResult,
 FetchStats, StreamedDataset), ``_stream`` (the dataset sink: batches into a Parquet
@@ -48,6 +50,7 @@ from hi_widgets.bulk._fetch import fetch_versions
 from hi_widgets.bulk._refresh import refresh
 from hi_widgets.bulk._result import ERROR_COLUMNS, FetchResult, FetchStats, StreamedDataset
 from hi_widgets.bulk.engine import BACKOFF_BASE, BACKOFF_CAP, MAX_ATTEMPTS
+from hi_widgets.bulk.processes import RequestProcesses
 from hi_widgets.bulk.sync import SyncResult, sync_datastore
 
 __all__ = [
@@ -58,6 +61,7 @@ __all__ = [
     "FetchResult",
     "FetchStats",
     "Item",
+    "RequestProcesses",
     "StreamedDataset",
     "SyncResult",
     "fetch_datastore",

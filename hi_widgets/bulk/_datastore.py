@@ -26,6 +26,7 @@ from hi_widgets.bulk._routing import GET, LIST, Router, routed_task
 from hi_widgets.bulk._run import Plan, run_plan
 from hi_widgets.bulk._stream import BATCH_ROWS, DatasetSink
 from hi_widgets.bulk.engine import Engine
+from hi_widgets.bulk.processes import Processes
 from hi_widgets.export.dataset_stream import DatasetStream
 from hi_widgets.limits.ratelimit import RateLimiter
 
@@ -68,6 +69,7 @@ def fetch_datastore(
     keep_dates: bool = False,
     uid_key: bytes | str | None = None,
     s3_client: S3Client | None = None,
+    processes: Processes = None,
 ) -> FetchResult:
     """Fetch every version of every image set of a datastore, using two quotas at once.
 
@@ -124,6 +126,13 @@ def fetch_datastore(
         key for the call (every batch of the call replaces alike).
     s3_client
         With an ``s3://`` dataset: the boto3 S3 client (default ``boto3.client("s3")``).
+
+    processes
+        Send the requests from this many child processes, or from a
+        :class:`~hi_widgets.RequestProcesses` kept open: for raised quotas beyond what one
+        process can send (a few hundred requests per second; ``docs/quotas.md``). The
+        quota, retries, checkpoint, progress and cancel stay in this process, and the
+        result is the same. Default: send from this process.
 
     Returns
     -------
@@ -221,6 +230,7 @@ def fetch_datastore(
         cancel=cancel,
         checkpoint=checkpoint,
         sink=sink,
+        processes=processes,
     )
 
 

@@ -20,6 +20,7 @@ from hi_widgets.bulk._result import FetchResult
 from hi_widgets.bulk._routing import GET, LIST, Router, routed_task
 from hi_widgets.bulk._run import Plan, run_plan
 from hi_widgets.bulk.engine import Engine
+from hi_widgets.bulk.processes import Processes
 from hi_widgets.limits.ratelimit import RateLimiter
 
 
@@ -64,6 +65,7 @@ def fetch_versions(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
+    processes: Processes = None,
 ) -> FetchResult:
     """Fetch every version of many image sets, as fast as the request quota allows.
 
@@ -111,6 +113,13 @@ def fetch_versions(
         in the (owner-only) file: a damaged or hand-edited line is skipped with a warning
         naming it, and its image set fetched again. If the file cannot be written (a
         full disk), the call goes on in memory and says so in ``.warnings``.
+
+    processes
+        Send the requests from this many child processes, or from a
+        :class:`~hi_widgets.RequestProcesses` kept open: for raised quotas beyond what one
+        process can send (a few hundred requests per second; ``docs/quotas.md``). The
+        quota, retries, checkpoint, progress and cancel stay in this process, and the
+        result is the same. Default: send from this process.
 
     Returns
     -------
@@ -161,4 +170,5 @@ def fetch_versions(
         progress=progress,
         cancel=cancel,
         checkpoint=checkpoint,
+        processes=processes,
     )

@@ -6,7 +6,8 @@ checks its own arguments, describes its work as a :class:`Plan` and hands it to
 
 1. the options (:func:`~hi_widgets.bulk.engine.check_options`) and the rate limiter,
    before any request;
-2. the engine over the client's single-attempt twin;
+2. the engine over the client's single-attempt twin, or over child processes
+   (``processes=``, :class:`~hi_widgets.bulk.RequestProcesses`);
 3. the checkpoint: opened (or created) for the plan's ``call`` and ``inputs``; image sets
    it already holds are read back instead of fetched, the others are recorded as they
    complete;
@@ -55,13 +56,14 @@ from hi_widgets.api.errors import HealthImagingError
 from hi_widgets.api.items import Item
 from hi_widgets.api.progress import ProgressCallback
 from hi_widgets.api.records import ImageSetRecord
+from hi_widgets.api.single_attempt import single_attempt_client
 from hi_widgets.api.tables import versions_frame
 from hi_widgets.api.walk import Cancelled, Strategy
 from hi_widgets.bulk._checkpoint import Checkpoint
 from hi_widgets.bulk._pool import MAIN, Outcome, Pool, Task
 from hi_widgets.bulk._result import FetchResult, StreamedDataset, assemble
 from hi_widgets.bulk.engine import Engine, check_options, make_limiter
-from hi_widgets.bulk.single_attempt import single_attempt_client
+from hi_widgets.bulk.processes import Processes, check_processes, open_sender
 from hi_widgets.limits.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -184,19 +186,20 @@ def run_plan(
     cancel: threading.Event | None,
     checkpoint: str | os.PathLike[str] | None,
     sink: Sink | None = None,
+    processes: Processes = None,
 ) -> FetchResult:
     """Run ``plan`` at the quotas and return its :class:`FetchResult` (module notes).
 
-    ``max_workers``, ``quota_rates``, ``progress``, ``cancel`` and ``checkpoint`` are the bulk
-    entry points' arguments of the same names. Raises ValueError for bad options or a
-    checkpoint of another call, and OSError (naming the file) for a checkpoint that cannot
-    be created, all before any request.
+    ``max_workers``, ``quota_rates``, ``progress``, ``cancel``, ``checkpoint`` and
+    ``processes`` are the bulk entry points' arguments of the same names. Raises ValueError
+    for bad options or a checkpoint of another call, and OSError (naming the file) for a
+    checkpoint that cannot be created, all before any request.
     """
     started = time.monotonic()
     check_options(plan.strategy, max_workers)
+    check_processes(processes)
     limiter = make_limiter(quota_rates)
     sink = MemorySink() if sink is None else sink
-    engine = Engine(single_attempt_client(client, max_workers), limiter, plan.strategy, cancel)
     named: dict[Item, None] = {}
     restored: dict[Item, Outcome] = {}
     read_back = Outcome()  # one for every image set read back from the checkpoint
@@ -205,6 +208,9 @@ def run_plan(
         saved = None
         if checkpoint is not None:
             saved = stack.enter_context(Checkpoint(checkpoint, plan.call, plan.inputs))
+        direct = open_sender(stack, processes, client, max_workers)
+        sender = client if direct is not None else single_attempt_client(client, max_workers)
+        engine = Engine(sender, limiter, plan.strategy, cancel, direct)
         done = {} if saved is None else saved.done
         completion = _Completion(saved, sink)
         batched = isinstance(sink, BatchSink)

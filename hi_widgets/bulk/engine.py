@@ -15,7 +15,7 @@ from hi_widgets.api.errors import (
     InternalServerError,
     ThrottlingError,
 )
-from hi_widgets.api.walk import STRATEGIES, Cancelled, Strategy, direct_send
+from hi_widgets.api.walk import STRATEGIES, Cancelled, Send, Strategy, direct_send
 from hi_widgets.limits.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -48,7 +48,12 @@ class Counters:
 
 
 class Engine:
-    """Shared state of one call: client, limiter, counters, cancellation, backoff RNG."""
+    """Shared state of one call: client, limiter, counters, cancellation, backoff RNG.
+
+    Each attempt goes to ``direct`` (one attempt, HealthImagingErrors): by default
+    :func:`~hi_widgets.api.walk.direct_send` over ``client``; the sender of a
+    :class:`~hi_widgets.bulk.RequestProcesses` with ``processes=``.
+    """
 
     def __init__(
         self,
@@ -56,6 +61,7 @@ class Engine:
         limiter: RateLimiter,
         strategy: Strategy,
         cancel: threading.Event | None,
+        direct: Send | None = None,
     ) -> None:
         self.client = client
         self.limiter = limiter
@@ -64,7 +70,7 @@ class Engine:
         self.abort = threading.Event()
         self.counters = Counters()
         self._random = random.Random()
-        self._direct = direct_send(client)
+        self._direct = direct_send(client) if direct is None else direct
 
     def stopped(self) -> bool:
         """Return True once the call was cancelled or aborted."""

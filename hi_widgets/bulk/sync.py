@@ -29,6 +29,7 @@ from hi_widgets.api.criteria import search_criteria
 from hi_widgets.api.errors import HealthImagingError
 from hi_widgets.api.ids import validate_datastore_id
 from hi_widgets.api.progress import ProgressCallback
+from hi_widgets.api.single_attempt import single_attempt_client
 from hi_widgets.api.tables import empty_versions_frame
 from hi_widgets.api.walk import Cancelled, search_summaries
 from hi_widgets.bulk._pool import Task
@@ -47,7 +48,7 @@ from hi_widgets.bulk._sync_state import (
     uid_key_id,
 )
 from hi_widgets.bulk.engine import Engine, check_options, make_limiter
-from hi_widgets.bulk.single_attempt import single_attempt_client
+from hi_widgets.bulk.processes import Processes, check_processes
 from hi_widgets.export.dataset_store import LocalStore, parse_root
 from hi_widgets.export.dataset_stream import DatasetStream
 from hi_widgets.limits.ratelimit import RateLimiter
@@ -274,6 +275,7 @@ def sync_datastore(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     batch_rows: int = BATCH_ROWS,
+    processes: Processes = None,
 ) -> SyncResult:
     """Bring a partitioned Parquet dataset of a datastore's versions up to date.
 
@@ -305,8 +307,9 @@ def sync_datastore(
         De-identification, as for :func:`hi_widgets.export_dataset` (de-identified
         unless ``include_phi=True``). They are recorded in the state file (the key only
         as an scrypt digest) and every later sync of the folder must pass the same.
-    max_workers, quota_rates, progress, cancel
-        As for :func:`fetch_datastore`; ``progress`` counts the image sets fetched.
+    max_workers, quota_rates, progress, cancel, processes
+        As for :func:`fetch_datastore`; ``progress`` counts the image sets fetched, and
+        ``processes`` sends the fetches (not the search) from child processes.
     batch_rows
         Rows gathered before they are appended (bounds the memory of a first sync).
 
@@ -351,6 +354,7 @@ def sync_datastore(
     datastore_id = validate_datastore_id(datastore_id)
     folder = _check_arguments(root, overlap, batch_rows)
     check_options("auto", max_workers)
+    check_processes(processes)
     limiter = make_limiter(quota_rates)
     state = load_state(folder)
     key_id = uid_key_id(uid_key)
@@ -401,6 +405,7 @@ def sync_datastore(
         cancel=cancel,
         checkpoint=checkpoint,
         sink=sink,
+        processes=processes,
     )
     # run_plan flushed the sink: the rows are stored before the mark moves.
     if (failure := sink.error) is not None:  # the call stopped; the checkpoint holds the rest

@@ -51,10 +51,10 @@ import pandas as pd
 from hi_widgets.api.errors import InvalidIdentifierError
 from hi_widgets.api.ids import validate_datastore_id, validate_image_set_id, validate_version_id
 from hi_widgets.api.progress import ProgressCallback
+from hi_widgets.api.single_attempt import single_attempt_client
 from hi_widgets.api.tables import TIME_UNIT, apply_schema
 from hi_widgets.api.walk import Strategy
 from hi_widgets.bulk.engine import Engine, check_options, make_limiter
-from hi_widgets.bulk.single_attempt import single_attempt_client
 from hi_widgets.changes._compare import (
     LEVELS,
     Entity,

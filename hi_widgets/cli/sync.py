@@ -12,6 +12,7 @@ import sys
 from datetime import timedelta
 
 from hi_widgets.cli._connection_options import add_connection_arguments
+from hi_widgets.cli._speed_options import add_speed_arguments, speed_options
 from hi_widgets.cli._uid_key import add_uid_key_argument, uid_key_from_env
 
 HELP = "bring a Parquet dataset of a datastore's versions up to date"
@@ -55,9 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep PHI in the dataset (owner-only files); by default rows are de-identified",
     )
     add_uid_key_argument(parser)
-    parser.add_argument(
-        "--max-workers", type=int, default=8, help="concurrent requests (default: %(default)s)"
-    )
+    add_speed_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -76,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
     from hi_widgets.bulk import sync_datastore
     from hi_widgets.cli._versions_inputs import checked_client
 
-    if args.max_workers < 1:
-        return _fail("--max-workers must be at least 1")
+    speed = speed_options(args)
+    if isinstance(speed, str):
+        return _fail(speed)
     if not args.overlap_minutes >= 0:
         return _fail(f"--overlap-minutes must be >= 0, got {args.overlap_minutes}")
     try:
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 overlap=timedelta(minutes=args.overlap_minutes),
                 include_phi=args.include_phi,
                 uid_key=uid_key,
-                max_workers=args.max_workers,
+                **speed,
                 progress=lambda _step: bar.update(1),
                 cancel=cancel,
             )

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hi_widgets.cli._connection_options import add_connection_arguments
+from hi_widgets.cli._speed_options import add_speed_arguments, speed_options
 from hi_widgets.cli._uid_key import add_uid_key_argument, uid_key_from_env
 
 if TYPE_CHECKING:
@@ -100,9 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="list versions, get them one by one, or list with get fallback (default: auto)",
     )
-    parser.add_argument(
-        "--max-workers", type=int, default=8, help="concurrent requests (default: %(default)s)"
-    )
+    add_speed_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--checkpoint",
@@ -130,8 +129,9 @@ def run(args: argparse.Namespace) -> int:
     pairs = read_pairs(args)
     if isinstance(pairs, str):
         return _fail(pairs)
-    if args.max_workers < 1:
-        return _fail("--max-workers must be at least 1")
+    speed = speed_options(args)
+    if isinstance(speed, str):
+        return _fail(speed)
     try:
         uid_key = uid_key_from_env(args)
     except ValueError as error:
@@ -176,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
             return fetch_datastore(
                 client,
                 args.datastore,
-                max_workers=args.max_workers,
+                **speed,
                 progress=progress,
                 cancel=cancel,
                 checkpoint=args.checkpoint,
@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             client,
             pairs,
             strategy=args.strategy,
-            max_workers=args.max_workers,
+            **speed,
             progress=progress,
             cancel=cancel,
             checkpoint=args.checkpoint,

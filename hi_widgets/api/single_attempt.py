@@ -1,10 +1,14 @@
-"""The single-attempt twin of a client that retries on its own (see the package notes).
+"""The single-attempt twin of a client that retries on its own.
 
-A twin is built once per client and kept (with its warm connection pool) while the
-client lives, so repeated calls do not pay for building it. It shares the client's
-loaded service model (building one from scratch costs ~150 ms of CPU) and parses
-timestamps straight to UTC: botocore's default parser goes through the local time zone,
-which costs more CPU per response than anything else in the parse at high request rates.
+The bulk calls (:mod:`hi_widgets.bulk`) retry and pace requests themselves, so botocore must
+not retry underneath them (see that package's notes). A twin is built once per client
+and kept (with its warm connection pool) while the client lives, so repeated calls do
+not pay for building it. It shares the client's loaded service model (building one from
+scratch costs ~150 ms of CPU) and parses timestamps straight to UTC: botocore's default
+parser goes through the local time zone, which costs more CPU per response than anything
+else in the parse at high request rates.
+:func:`build_single_attempt_client` is the same recipe from parts, for a child process
+that sends a parent's requests (:mod:`hi_widgets.api.send_process`).
 """
 
 from __future__ import annotations
@@ -46,31 +50,51 @@ def _utc_timestamp(value: Any) -> datetime:
     return parse_timestamp(value).astimezone(timezone.utc)
 
 
-def _build_twin(client: HealthImagingClient, pool: int) -> HealthImagingClient:
+def build_single_attempt_client(
+    credentials: Any,
+    *,
+    region_name: str | None,
+    endpoint_url: str | None,
+    config: Config,
+    pool: int,
+    loader: Any = None,
+) -> HealthImagingClient:
+    """Build a client that sends each request once, with ``pool`` connections, UTC times.
+
+    ``credentials`` is a botocore credentials object (refreshing or not) or None;
+    ``config`` the configuration to start from (a client's ``meta.config``); ``loader``
+    a loaded data loader to share (else the service model is loaded again).
+    """
     session = botocore.session.Session()
-    # botocore's own (private) accessor: the same credentials object, refreshing or not
-    credentials = getattr(client, "_get_credentials")()  # noqa: B009
     session.register_component("credential_provider", _GivenCredentials(credentials))
-    loader = getattr(client, "_loader", None)
     if loader is not None:
         session.register_component("data_loader", loader)
     session.get_component("response_parser_factory").set_parser_defaults(
         timestamp_parser=_utc_timestamp
     )
-    twin_config = client.meta.config.merge(
+    single = config.merge(
         Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=pool,
             parameter_validation=False,  # identifiers are checked before any request
         )
     )
-    twin = session.create_client(
-        SERVICE_NAME,
+    client = session.create_client(
+        SERVICE_NAME, region_name=region_name, endpoint_url=endpoint_url, config=single
+    )
+    return cast("HealthImagingClient", client)  # botocore builds it from the same model
+
+
+def _build_twin(client: HealthImagingClient, pool: int) -> HealthImagingClient:
+    return build_single_attempt_client(
+        # botocore's own (private) accessor: the same credentials object, refreshing or not
+        getattr(client, "_get_credentials")(),  # noqa: B009
         region_name=client.meta.region_name,
         endpoint_url=client.meta.endpoint_url,
-        config=twin_config,
+        config=client.meta.config,
+        pool=pool,
+        loader=getattr(client, "_loader", None),
     )
-    return cast("HealthImagingClient", twin)  # botocore builds it from the same model
 
 
 def single_attempt_client(client: HealthImagingClient, max_workers: int) -> HealthImagingClient:
