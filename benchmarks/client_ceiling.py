@@ -13,6 +13,9 @@ processes' CPU limits the rate. In this process, interleaved over ``--rounds`` r
 4. a reference floor: the same signed requests with ``http.client``, botocore's SigV4
    signer and ``json.loads`` and nothing else (no error handling, no proxies, no TLS
    options: not a client, a measure of what botocore's layers cost);
+5. ``fetch_versions`` with ``processes=`` a :class:`~hi_widgets.RequestProcesses` of one
+   child: the CPU left in the calling process when botocore runs elsewhere (its
+   ceiling with request processes);
 
 then GetImageSet requests (``strategy="get"``) for the first image sets, by (1) and (2);
 then the rate one process sustains: ``fetch_versions`` with ``--workers`` threads
@@ -37,6 +40,7 @@ every fetch returned every version.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import http.client
 import json
@@ -55,8 +59,8 @@ from botocore.config import Config
 from fetch_versions import ChildSandbox, sandbox_client
 
 from hi_widgets import sandbox
-from hi_widgets.bulk import Item, fetch_versions
 from hi_widgets.api.single_attempt import single_attempt_client
+from hi_widgets.bulk import Item, RequestProcesses, fetch_versions
 from hi_widgets.limits.quotas import PUBLISHED_QUOTAS
 
 UNLIMITED = {"ListImageSetVersions": (1e6, 1e6), "GetImageSet": (1e6, 1e6)}
@@ -192,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         f"latency; {load()} on {os.cpu_count()} CPUs"
     )
     child = {"seed": args.seed, "image_sets": args.image_sets, "latency_ms": 0}
-    with ChildSandbox(**child, quotas=False) as server:
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(ChildSandbox(**child, quotas=False))
         client = sandbox_client(server)
         twin = single_attempt_client(client, args.workers)
         plain = boto3.client(
@@ -203,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             **server.credentials(),
         )
         floor = SignedHTTP(client)
+        helpers = stack.enter_context(RequestProcesses(1))
         fetched(client, items[:3], sum(counts[i] for i in items[:3]))  # warm: twin, pools
         for warm in (twin, plain, floor):
             list_pages(warm, *items[0])
@@ -219,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
                 "(3) plain boto3 client": lambda: sum(list_pages(plain, *i) for i in items),
                 "(4) floor: http.client + SigV4 + json": lambda: sum(
                     list_pages(floor, *item) for item in items
+                ),
+                "(5) fetch_versions, processes=1 (this process)": lambda: fetched(
+                    client, items, truth, max_workers=1, processes=helpers
                 ),
             },
             args.rounds,
@@ -275,6 +284,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{sustained / quota:.1f}x the quota; CPU-bound ceiling with a core of its own "
             f"{ceiling:.0f}/s = {ceiling / quota:.1f}x"
         )
+    caller = listing["(5) fetch_versions, processes=1 (this process)"]
+    print(
+        f"  with processes=, the calling process spends {caller:.2f} ms per request "
+        f"(the rest is in its request processes): its own ceiling is {1000 / caller:.0f}/s = "
+        f"{1000 / caller / min(published.values()):.0f}x the quota, given a core per "
+        "request process"
+    )
     print(f"  targets ({load()} on {os.cpu_count()} CPUs):")
     print(
         f"  {verdict(ratio <= OVERHEAD_TARGET)} fetch_versions CPU per request within "
