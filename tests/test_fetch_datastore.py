@@ -169,3 +169,15 @@ def test_fetch_versions_of_a_search_frame_routes_by_its_known_versions(sb):
     sent = len(sb.requests)
     fetch_versions(sb.client(), found, quota_rates=FAST, strategy="list")
     assert {r.operation for r in sb.requests[sent:]} == {"ListImageSetVersions"}
+
+
+def test_every_request_in_flight_has_a_pooled_connection(caplog):
+    # Two lanes of 8 workers and the search: 17 requests in flight, more than botocore's
+    # default pool of 10. A connection that does not fit in the pool is discarded with a
+    # urllib3 warning per request (a notebook full of them) and opened again next time.
+    with sandbox.start(seed=2, image_sets=120, quotas=False, latency_ms=30) as box:
+        ds = box.store.datastore_ids()[0]
+        with caplog.at_level("WARNING", logger="urllib3"):
+            result = fetch_datastore(box.client(), ds, max_workers=8, quota_rates=FAST)
+    assert result.errors.empty and result.stats.completed == 120
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]

@@ -208,8 +208,10 @@ def run_plan(
         saved = None
         if checkpoint is not None:
             saved = stack.enter_context(Checkpoint(checkpoint, plan.call, plan.inputs))
-        direct = open_sender(stack, processes, client, max_workers)
-        sender = client if direct is not None else single_attempt_client(client, max_workers)
+        # Requests in flight at most: every lane's workers and the enumeration (search).
+        connections = max_workers * len(plan.lanes) + 1
+        direct = open_sender(stack, processes, client, connections)
+        sender = client if direct is not None else single_attempt_client(client, connections)
         engine = Engine(sender, limiter, plan.strategy, cancel, direct)
         done = {} if saved is None else saved.done
         completion = _Completion(saved, sink)

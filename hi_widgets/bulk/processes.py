@@ -233,7 +233,7 @@ class RequestProcesses:
             child.stop(STOP_TIMEOUT)
 
     @contextlib.contextmanager
-    def sender(self, client: Any, max_workers: int) -> Iterator[Send]:
+    def _sender(self, client: Any, connections: int) -> Iterator[Send]:
         """Yield a :data:`~hi_widgets.api.walk.Send` sending through the children.
 
         One attempt per request, like :func:`~hi_widgets.api.walk.direct_send` over the
@@ -247,7 +247,7 @@ class RequestProcesses:
             )
         credentials = get_credentials()
         recipe = ClientRecipe(
-            client.meta.region_name, client.meta.endpoint_url, client.meta.config, max_workers
+            client.meta.region_name, client.meta.endpoint_url, client.meta.config, connections
         )
         with self._lock:
             if self._closed:
@@ -305,14 +305,15 @@ def check_processes(processes: Processes) -> None:
 
 
 def open_sender(
-    stack: contextlib.ExitStack, processes: Processes, client: Any, max_workers: int
+    stack: contextlib.ExitStack, processes: Processes, client: Any, connections: int
 ) -> Send | None:
     """Return the Send of one call's ``processes=`` (None: send from this process).
 
-    An integer starts that many children for the call, closed with ``stack``.
+    An integer starts that many children for the call, closed with ``stack``. Each child
+    keeps up to ``connections`` (the call's requests in flight at most) open.
     """
     if processes is None:
         return None
     if not isinstance(processes, RequestProcesses):
         processes = stack.enter_context(RequestProcesses(processes))
-    return stack.enter_context(processes.sender(client, max_workers))
+    return stack.enter_context(processes._sender(client, connections))
