@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from hi_widgets import InvalidIdentifierError, bulk, make_client, sandbox
+from hi_widgets.api.single_attempt import _utc_timestamp, single_attempt_client
 from hi_widgets.api.tables import VERSION_KEY
 from hi_widgets.bulk import ERROR_COLUMNS, FetchResult, fetch_versions, refresh
 from hi_widgets.bulk._pool import Pool
 from hi_widgets.bulk.engine import Engine
-from hi_widgets.api.single_attempt import _utc_timestamp, single_attempt_client
 from hi_widgets.limits.ratelimit import RateLimiter
 
 DS = "0123456789abcdef0123456789abcdef"

@@ -37,9 +37,7 @@ STOP_TIMEOUT = 5.0
 
 
 _UNSENT = object()
-_ALL_EXITED = (
-    "every request process has exited; close this RequestProcesses and start another"
-)
+_ALL_EXITED = "every request process has exited; close this RequestProcesses and start another"
 
 
 class _Child:
