@@ -23,7 +23,7 @@ from hi_widgets import export_dataset, fetch_datastore, sandbox
 from hi_widgets.api.tables import VERSION_KEY, versions_frame
 from hi_widgets.bulk._checkpoint import Checkpoint
 from hi_widgets.bulk._stream import DatasetSink
-from hi_widgets.export.dataset_stream import DatasetStream
+from hi_widgets.export.dataset import DatasetStream
 
 UID_KEY = "stream-tests"
 BATCH_ROWS = 100

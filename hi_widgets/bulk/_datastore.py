@@ -27,7 +27,7 @@ from hi_widgets.bulk._run import Plan, run_plan
 from hi_widgets.bulk._stream import BATCH_ROWS, DatasetSink
 from hi_widgets.bulk.engine import Engine
 from hi_widgets.bulk.processes import Processes
-from hi_widgets.export.dataset_stream import DatasetStream
+from hi_widgets.export.dataset import DatasetStream
 from hi_widgets.limits.ratelimit import RateLimiter
 
 if TYPE_CHECKING:

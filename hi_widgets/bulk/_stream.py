@@ -5,7 +5,7 @@
 records to a buffer; when it holds ``batch_rows`` rows or more (whole image sets, so
 each image set's versions are in one file), the worker that filled it hands the batch to
 the sink's one writer thread, which writes it through an
-:class:`~hi_widgets.export.dataset_stream.DatasetStream` and only then records the
+:class:`~hi_widgets.export.dataset.DatasetStream` and only then records the
 batch's image sets in the checkpoint. What is left in the buffer is written when the call
 ends, whether it finished, was cancelled, or stopped on an error.
 
@@ -53,7 +53,7 @@ from hi_widgets.api.records import ImageSetRecord
 from hi_widgets.api.tables import versions_frame
 from hi_widgets.bulk._checkpoint import Checkpoint
 from hi_widgets.bulk._result import StreamedDataset
-from hi_widgets.export.dataset_stream import DatasetStream
+from hi_widgets.export.dataset import DatasetStream
 
 log = logging.getLogger(__name__)
 

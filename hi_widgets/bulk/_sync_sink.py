@@ -1,7 +1,7 @@
 """The sync's sink: the streaming fetch's dataset sink, less the versions still settling.
 
 A sync writes as ``fetch_datastore(..., dataset=ROOT)`` does: batches of whole image sets
-go through one writer thread to a :class:`~hi_widgets.export.dataset_stream.DatasetStream`
+go through one writer thread to a :class:`~hi_widgets.export.dataset.DatasetStream`
 (the dataset is looked at once, before any request; each batch looks for its keys only
 in the files there when the sync started), and only then into the checkpoint
 (:class:`hi_widgets.bulk._stream.DatasetSink`). What differs:
@@ -25,7 +25,7 @@ from hi_widgets.api.items import Item
 from hi_widgets.api.records import ImageSetRecord
 from hi_widgets.api.tables import VERSION_KEY
 from hi_widgets.bulk._stream import DatasetSink
-from hi_widgets.export.dataset_stream import DatasetStream
+from hi_widgets.export.dataset import DatasetStream
 
 SYNC_KEY: tuple[str, ...] = (*VERSION_KEY, "imageSetState")
 """Row key of a synced dataset: a version may have an ACTIVE and a DELETED row."""

@@ -3,7 +3,7 @@
 A sync asks SearchImageSets for the image sets updated since the dataset's high-water
 mark, less an overlap (``updatedAt`` BETWEEN, newest first), fetches
 the histories of those that changed through the bulk engine, appends their rows as the
-streaming fetch does (one :class:`~hi_widgets.export.dataset_stream.DatasetStream`, the
+streaming fetch does (one :class:`~hi_widgets.export.dataset.DatasetStream`, the
 dataset sink of ``_stream``, settled versions only: ``_sync_sink``), and only then
 moves the mark. The state lives in a small file in the dataset root (``_sync_state``).
 See ``docs/datasets.md`` for the reasons behind the
@@ -49,8 +49,8 @@ from hi_widgets.bulk._sync_state import (
 )
 from hi_widgets.bulk.engine import Engine, check_options, make_limiter
 from hi_widgets.bulk.processes import Processes, check_processes
+from hi_widgets.export.dataset import DatasetStream
 from hi_widgets.export.dataset_store import LocalStore, parse_root
-from hi_widgets.export.dataset_stream import DatasetStream
 from hi_widgets.limits.ratelimit import RateLimiter
 
 __all__ = ["DEFAULT_OVERLAP", "SyncResult", "sync_datastore"]

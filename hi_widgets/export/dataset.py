@@ -42,6 +42,20 @@ versionId)``).
 One writer at a time per dataset: two concurrent appends of the same rows can both add
 them.
 
+Batch after batch
+-----------------
+:func:`export_dataset` is one batch of a :class:`DatasetStream`. A run that appends
+thousands of batches (``fetch_datastore(..., dataset=ROOT)``, ``sync_datastore``) keeps
+one stream, which looks at the dataset once (:meth:`DatasetStream.prepare`, before the
+caller sends any request: its files listed, its partitioning and schema checked against a
+template frame); each later batch looks for its keys only in the files that were there
+then. The caller promises that no two of its batches share a key (each image set is in
+one batch), so the files the stream wrote itself cannot hold a batch's rows, and the
+reads do not grow with the square of the dataset. Each stored file's keys are read,
+matched against the batch's and dropped: memory follows the batch, not the dataset. One
+de-identification key serves every batch (the ``uid_key`` given, or one random key made
+for the stream), so a UID gets the same replacement in every batch.
+
 PHI
 ---
 As for :func:`hi_widgets.export.files.export_frame`: de-identified by allow-list unless
@@ -51,38 +65,38 @@ dates or neither: one dataset gathers many appends, some of which may have kept 
 
 from __future__ import annotations
 
-import io
 import os
-import uuid
+import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from hi_widgets.api.tables import VERSION_KEY
+from hi_widgets.export._dataset_parts import (
+    HIVE_NULL,
+    NOT_STORED,
+    READERS,
+    arrow_table,
+    check_columns,
+    file_keys,
+    frame_keys,
+    new_file_name,
+    parquet_bytes,
+    partition_folders,
+    schema_mismatch,
+    stored_schema,
+)
 from hi_widgets.export.dataset_store import LocalStore, S3Store, parse_root
 from hi_widgets.export.files import _without_phi
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["HIVE_NULL", "NOT_STORED", "DatasetWrite", "export_dataset"]
-
-HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-"""Folder value Hive, Spark and Athena use for a missing partition value."""
-
-_READERS = 8  # files read at once when looking for stored keys
-
-NOT_STORED: tuple[str, ...] = ("isLatest", "sincePrevious")
-"""Columns left out of datasets: derived from a whole history, they go stale on append."""
+__all__ = ["HIVE_NULL", "NOT_STORED", "DatasetStream", "DatasetWrite", "export_dataset"]
 
 
 @dataclass(frozen=True)
@@ -119,228 +133,175 @@ class DatasetWrite:
     rows_skipped: int
 
 
-# ------------------------------------------------------------------------------ schema
+def _folder_of_file(relative: str) -> str:
+    return relative.rsplit("/", 1)[0] if "/" in relative else ""
 
 
-def _check_columns(
-    frame: pd.DataFrame, partition_cols: Any, key: Any, dropped: set[str]
-) -> tuple[list[str], list[str] | None]:
-    if not frame.columns.is_unique or not all(isinstance(c, str) for c in frame.columns):
-        raise ValueError("frame must have unique string column names to become a dataset")
-    partitions = [partition_cols] if isinstance(partition_cols, str) else list(partition_cols)
-    keys = None if key is None else ([key] if isinstance(key, str) else list(key))
-    for argument, names in (("partition_cols", partitions), ("key", keys or [])):
-        if len(set(names)) != len(names):
-            raise ValueError(f"{argument} names a column twice: {names!r}")
-        for name in names:
-            if name in dropped:
-                raise ValueError(
-                    f"{argument}: {name!r} is a PHI column or one of unknown meaning, "
-                    "left out by de-identification unless include_phi=True"
-                )
-            if name not in frame.columns:
-                raise ValueError(
-                    f"{argument}: unknown column {name!r}; the frame has "
-                    f"{', '.join(map(str, frame.columns))}"
-                )
-    for name in partitions:
-        dtype = frame[name].dtype
-        if not (
-            isinstance(dtype, pd.CategoricalDtype)
-            or pd.api.types.is_string_dtype(dtype)
-            or pd.api.types.is_integer_dtype(dtype)
-            or pd.api.types.is_bool_dtype(dtype)
-        ):
-            raise ValueError(
-                f"partition_cols: column {name!r} has dtype {dtype}; partition by text, "
-                "integer or boolean columns"
-            )
-    if len(partitions) == len(frame.columns):
-        raise ValueError("partition_cols: at least one column must stay in the files")
-    return partitions, keys
+class DatasetStream:
+    """A hive-partitioned Parquet dataset appended to batch by batch (module notes).
 
-
-def _objects(series: pd.Series) -> np.ndarray:
-    """Return the values as Python objects, every missing value None."""
-    # pandas documents na_value=None (missing values become None); the stubs omit it.
-    values: np.ndarray = series.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
-    return values
-
-
-def _arrow_column(series: pd.Series) -> Any:
-    dtype = series.dtype
-    if isinstance(dtype, pd.CategoricalDtype):  # plain strings: no dictionary to declare
-        return pa.array([None if v is None else str(v) for v in _objects(series)], pa.string())
-    if isinstance(dtype, pd.DatetimeTZDtype):
-        array = pa.array(series.dt.tz_convert("UTC"))
-        return array.cast(pa.timestamp("us", tz="UTC"), safe=False)
-    if pd.api.types.is_datetime64_dtype(dtype):
-        return pa.array(series).cast(pa.timestamp("us"), safe=False)
-    if pd.api.types.is_timedelta64_dtype(dtype):
-        return pa.array(series.dt.total_seconds(), type=pa.float64())
-    if pd.api.types.is_bool_dtype(dtype):
-        return pa.array(_objects(series), type=pa.bool_())
-    if pd.api.types.is_integer_dtype(dtype):
-        return pa.array(_objects(series), type=pa.int64())
-    if pd.api.types.is_float_dtype(dtype):
-        # from_pandas: a missing value (NaN) becomes a Parquet null, which engines count
-        return pa.array(series.to_numpy(dtype="float64", na_value=np.nan), from_pandas=True)
-    values = _objects(series)
-    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-        return pa.array(values, type=pa.string())
-    return pa.array(values)
-
-
-def _arrow_table(frame: pd.DataFrame) -> Any:
-    columns = [_arrow_column(frame[name]) for name in frame.columns]
-    return pa.Table.from_arrays(columns, names=list(frame.columns))
-
-
-def _parquet_bytes(table: Any) -> bytes:
-    buffer = io.BytesIO()
-    # Snappy and version-1 data pages: what every engine, old Hive readers included, reads.
-    pq.write_table(table, buffer, compression="snappy", data_page_version="1.0")
-    return buffer.getvalue()
-
-
-def _schema_mismatch(new: Any, old: Any) -> str | None:
-    old_types = {field.name: field.type for field in old}
-    new_types = {field.name: field.type for field in new}
-    problems = []
-    if missing := [n for n in old_types if n not in new_types]:
-        problems.append(f"missing columns {missing}")
-    if extra := [n for n in new_types if n not in old_types]:
-        problems.append(f"new columns {extra}")
-    changed = [
-        f"{n} ({old_types[n]} -> {t})"
-        for n, t in new_types.items()
-        if n in old_types and t != old_types[n]
-    ]
-    if changed:
-        problems.append(f"other types: {', '.join(changed)}")
-    return "; ".join(problems) or None
-
-
-# --------------------------------------------------------------------------- partitions
-
-
-# The characters Hive and Spark escape in partition folder names (escapePathName).
-_ESCAPED = frozenset("\"#%'*/:=?\\{[]^\x7f") | frozenset(map(chr, range(1, 32)))
-
-
-def _partition_text(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return HIVE_NULL
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in str(value))
-
-
-def _partition_value(text: str, dtype: Any) -> Any:
-    """Turn a partition folder's text back into the frame's value."""
-    if text == HIVE_NULL:
-        return None
-    value = unquote(text)
-    if pd.api.types.is_bool_dtype(dtype):
-        return value == "true"
-    if pd.api.types.is_integer_dtype(dtype):
-        return int(value)
-    return value
-
-
-def _folder_values(relative: str) -> dict[str, str]:
-    """``a=1/b=x/part.parquet`` -> {"a": "1", "b": "x"}."""
-    return dict(part.split("=", 1) for part in relative.split("/")[:-1] if "=" in part)
-
-
-def _key_value(value: Any) -> Any:
-    """Return a plain Python value: numpy scalars unwrapped, every missing value None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    return None if value is None or value is pd.NA or value is pd.NaT else value
-
-
-def _column_values(series: pd.Series) -> list[Any]:
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        series = series.dt.tz_convert("UTC")
-    return [_key_value(v) for v in _objects(series)]
-
-
-def _folders(frame: pd.DataFrame, partitions: list[str]) -> pd.Series:
-    """Return the partition folder of every row (``a=1/b=x``; empty without partitions)."""
-    if not partitions:
-        return pd.Series("", index=frame.index, dtype=object)
-    parts = []
-    for name in partitions:
-        values = _column_values(frame[name])
-        text = {value: f"{name}={_partition_text(value)}" for value in set(values)}
-        parts.append([text[value] for value in values])
-    return pd.Series(["/".join(row) for row in zip(*parts, strict=True)], index=frame.index)
-
-
-def stored_schema(
-    store: Any, first: tuple[str, int], table: Any, partitions: list[str], root_text: str
-) -> Any:
-    """Return the schema of a dataset's ``first`` file, checked against the rows to add.
+    Parameters
+    ----------
+    root, partition_cols, key, include_phi, keep_dates, s3_client
+        As for :func:`~hi_widgets.export.dataset.export_dataset`; ``root`` is checked
+        here, without I/O.
+    uid_key
+        HMAC key for the UID replacements when de-identifying; ``None``: one random key
+        for this stream (every batch gets the same replacements).
 
     Raises
     ------
-    ValueError
-        If the dataset is partitioned by other columns, or ``table`` does not match it.
+    TypeError, ValueError
+        For a ``root`` that is not a folder path or an ``s3://bucket/prefix/`` URI, or an
+        empty ``uid_key``.
     """
-    existing_partitions = list(_folder_values(first[0]))
-    if existing_partitions != partitions:
-        raise ValueError(
-            f"partition_cols: the dataset at {root_text} is partitioned by "
-            f"{existing_partitions}, not {partitions}"
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        partition_cols: Sequence[str] = ("datastoreId",),
+        *,
+        key: Sequence[str] | None = VERSION_KEY,
+        include_phi: bool = False,
+        keep_dates: bool = False,
+        uid_key: bytes | str | None = None,
+        s3_client: S3Client | None = None,
+    ) -> None:
+        self.kind, self._where, self._prefix = parse_root(root)
+        self.root = os.fspath(root)
+        if uid_key is not None and not uid_key:
+            raise ValueError("uid_key must be non-empty bytes or str, or None for a random key")
+        self._partition_cols = partition_cols
+        self._key = key
+        self._include_phi = include_phi
+        self._keep_dates = keep_dates
+        self._uid_key = secrets.token_bytes(32) if uid_key is None else uid_key
+        self._s3_client = s3_client
+        self._store: Any = None
+        self._before: list[tuple[str, int]] | None = None  # the files there at prepare()
+        self._schema: Any = None  # the dataset's Parquet schema, once known
+        self._appended = False
+
+    def set_uid_key(self, uid_key: bytes | str) -> None:
+        """Use ``uid_key`` for the UID replacements (before the first append)."""
+        if self._appended:
+            raise RuntimeError("the stream has written already: its uid_key cannot change")
+        if not uid_key:
+            raise ValueError("uid_key must be non-empty bytes or str")
+        self._uid_key = uid_key
+
+    def _clean(self, df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str] | None]:
+        clean = _without_phi(
+            df, include_phi=self._include_phi, keep_dates=self._keep_dates, uid_key=self._uid_key
         )
-    with store.open(*first) as fh:
-        schema = pq.read_schema(fh)
-    if problem := _schema_mismatch(table.schema, schema):
-        raise ValueError(f"the data does not match the dataset at {root_text}: {problem}")
-    return schema
+        phi = set(map(str, df.columns)) - set(map(str, clean.columns))
+        clean = clean.drop(columns=[name for name in NOT_STORED if name in clean.columns])
+        partitions, keys = check_columns(clean, self._partition_cols, self._key, phi)
+        return clean, partitions, keys
 
+    def _open(self) -> Any:
+        if self._store is None:
+            if self.kind == "s3":
+                if self._s3_client is None:
+                    import boto3  # only for an S3 dataset given no client: boto3 loads slowly
 
-def _file_keys(
-    store: Any, file: tuple[str, int], partitions: list[str], keys: list[str], dtypes: Any
-) -> list[tuple[Any, ...]]:
-    """Read the keys stored in one file: its key columns, and its folder's values."""
-    relative, size = file
-    stored = [name for name in keys if name not in partitions]
-    with store.open(relative, size) as fh:
-        table = pq.read_table(fh, columns=stored)
-    folder = _folder_values(relative)
-    columns = [
-        table.column(name).to_pylist()
-        if name in stored
-        else [_partition_value(folder.get(name, HIVE_NULL), dtypes[name])] * table.num_rows
-        for name in keys
-    ]
-    return list(zip(*columns, strict=True))
+                    self._s3_client = boto3.client("s3")
+                self._store = S3Store(self._s3_client, self._where, self._prefix)
+            else:
+                self._store = LocalStore(Path(self._where))
+        return self._store
 
+    def prepare(self, template: pd.DataFrame) -> None:
+        """Look at the dataset once: list its files, check it can take ``template``'s rows.
 
-def _existing_keys(
-    store: Any, folders: list[str], partitions: list[str], keys: list[str], dtypes: Any
-) -> set[tuple[Any, ...]]:
-    files = [file for folder in folders for file in store.files(folder)]
-    found: set[tuple[Any, ...]] = set()
-    # Waiting on S3, not the CPU, bounds these reads: overlap them.
-    with ThreadPoolExecutor(max_workers=_READERS) as pool:
-        for rows in pool.map(lambda f: _file_keys(store, f, partitions, keys, dtypes), files):
-            found.update(rows)
-    return found
+        ``template`` (typically with no rows) has the columns and dtypes of every frame
+        that will be appended. Reads the dataset's listing and the schema of one file;
+        writes nothing.
 
+        Raises
+        ------
+        ValueError
+            If ``root`` is an existing file, the dataset is partitioned by other columns,
+            or its files' columns or types differ from the template's.
+        """
+        if self.kind == "local" and os.path.exists(self._where) and not os.path.isdir(self._where):
+            raise ValueError(f"dataset {self.root} is a file, not a folder")
+        clean, partitions, _ = self._clean(template)
+        table = arrow_table(clean[[name for name in clean.columns if name not in partitions]])
+        store = self._open()
+        self._before = list(store.files())
+        if not self._before:
+            return
+        self._schema = stored_schema(store, self._before[0], table, partitions, str(self.root))
 
-def _frame_keys(frame: pd.DataFrame, keys: list[str]) -> list[tuple[Any, ...]]:
-    return list(zip(*(_column_values(frame[name]) for name in keys), strict=True))
+    def _present(
+        self, clean: pd.DataFrame, folders: set[str], partitions: list[str], keys: list[str]
+    ) -> set[tuple[Any, ...]]:
+        """Return the batch's keys found in the files that were there before the stream."""
+        assert self._before is not None
+        in_key = set(partitions) <= set(keys)  # then a key can only be in its own folder
+        files = [f for f in self._before if not in_key or _folder_of_file(f[0]) in folders]
+        if not files:
+            return set()
+        wanted = set(frame_keys(clean, keys))
+        found: set[tuple[Any, ...]] = set()
+        store = self._store
+        with ThreadPoolExecutor(max_workers=READERS) as pool:
+            for rows in pool.map(
+                lambda f: file_keys(store, f, partitions, keys, clean.dtypes), files
+            ):
+                found.update(row for row in rows if row in wanted)
+        return found
 
+    def append(self, df: pd.DataFrame) -> DatasetWrite:
+        """Append one batch: rows whose key the dataset held before the stream are skipped.
 
-def _file_name() -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"part-{stamp}-{uuid.uuid4().hex[:16]}.parquet"
+        Returns
+        -------
+        DatasetWrite
+            The files written and the rows written and skipped, as for ``export_dataset``.
 
-
-# ------------------------------------------------------------------------------ public
+        Raises
+        ------
+        ValueError
+            If the batch's columns or types differ from the dataset's.
+        OSError
+            If a file cannot be written (nothing of that file is left behind).
+        """
+        clean, partitions, keys = self._clean(df)
+        if len(clean) == 0:  # nothing to write: nothing read either
+            return DatasetWrite(self.root, (), (), 0, 0)
+        if self._before is None:
+            self.prepare(df.iloc[:0])
+        self._appended = True
+        if keys:  # the last row of a key wins, as in versions_frame; files sorted by key
+            clean = clean.drop_duplicates(subset=keys, keep="last")
+            clean = clean.sort_values(keys, na_position="last", ignore_index=True)
+        else:
+            clean = clean.reset_index(drop=True)
+        folder_of = partition_folders(clean, partitions)
+        table = arrow_table(clean[[name for name in clean.columns if name not in partitions]])
+        if self._schema is not None:
+            if problem := schema_mismatch(table.schema, self._schema):
+                raise ValueError(f"df does not match the dataset at {self.root}: {problem}")
+            table = table.select(self._schema.names)  # every file in the same column order
+        else:
+            self._schema = table.schema
+        skipped = 0
+        if keys:
+            present = self._present(clean, set(folder_of), partitions, keys)
+            if present:
+                new = [k not in present for k in frame_keys(clean, keys)]
+                skipped = len(new) - sum(new)
+                table, folder_of = table.filter(new), folder_of[new].reset_index(drop=True)
+        files = []
+        groups = folder_of.groupby(folder_of.to_numpy(), sort=True).indices
+        for folder, positions in groups.items():
+            data = parquet_bytes(table.take(positions))
+            relative = f"{folder}/{new_file_name()}" if folder else new_file_name()
+            files.append(self._store.write(relative, data))
+        folders = tuple(str(folder) for folder in groups)
+        return DatasetWrite(self.root, tuple(files), folders, table.num_rows, skipped)
 
 
 def export_dataset(
@@ -421,50 +382,13 @@ def export_dataset(
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-    kind, where, prefix = parse_root(root)
-    # The same de-identification rule as export_frame: one place decides what is PHI.
-    clean = _without_phi(df, include_phi=include_phi, keep_dates=keep_dates, uid_key=uid_key)
-    phi = set(map(str, df.columns)) - set(map(str, clean.columns))
-    clean = clean.drop(columns=[name for name in NOT_STORED if name in clean.columns])
-    partitions, keys = _check_columns(clean, partition_cols, key, phi)
-    root_text = os.fspath(root)
-    if len(clean) == 0:
-        return DatasetWrite(root_text, (), (), 0, 0)
-
-    if kind == "s3":
-        if s3_client is None:
-            import boto3  # only for an S3 dataset given no client: boto3 loads slowly
-
-            s3_client = boto3.client("s3")
-        store: Any = S3Store(s3_client, where, prefix)
-    else:
-        store = LocalStore(Path(where))
-
-    if keys:  # the last row of a key wins, as in versions_frame; files sorted by key
-        clean = clean.drop_duplicates(subset=keys, keep="last")
-        clean = clean.sort_values(keys, na_position="last", ignore_index=True)
-    else:
-        clean = clean.reset_index(drop=True)
-    folder_of = _folders(clean, partitions)
-    table = _arrow_table(clean[[name for name in clean.columns if name not in partitions]])
-    skipped = 0
-    first = next(store.files(), None)
-    if first is not None:
-        old_schema = stored_schema(store, first, table, partitions, root_text)
-        table = table.select(old_schema.names)  # every file in the same column order
-        if keys:
-            # A key can only sit in its own folder when every partition column is in it.
-            scope = sorted(set(folder_of)) if set(partitions) <= set(keys) else [""]
-            present = _existing_keys(store, scope, partitions, keys, clean.dtypes)
-            new = [k not in present for k in _frame_keys(clean, keys)]
-            skipped = len(new) - sum(new)
-            table, folder_of = table.filter(new), folder_of[new].reset_index(drop=True)
-
-    files = []
-    groups = folder_of.groupby(folder_of.to_numpy(), sort=True).indices
-    for folder, positions in groups.items():
-        data = _parquet_bytes(table.take(positions))
-        relative = f"{folder}/{_file_name()}" if folder else _file_name()
-        files.append(store.write(relative, data))
-    folders = tuple(str(folder) for folder in groups)
-    return DatasetWrite(root_text, tuple(files), folders, table.num_rows, skipped)
+    stream = DatasetStream(
+        root,
+        partition_cols,
+        key=key,
+        include_phi=include_phi,
+        keep_dates=keep_dates,
+        uid_key=uid_key,
+        s3_client=s3_client,
+    )
+    return stream.append(df)  # one batch: the stream's rules are export_dataset's
