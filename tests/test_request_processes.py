@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import boto3
 import botocore.session
@@ -275,3 +277,34 @@ def test_children_exit_when_their_parent_is_killed(tmp_path):
         parent.kill()
         parent.stdin.close()
         parent.stdout.close()
+
+
+def test_children_import_the_callers_hi_widgets_from_a_checkout_on_sys_path(tmp_path):
+    # A notebook that put a checkout on sys.path itself: its children must run that code,
+    # not the installed copy. A copy of the package stands in for the checkout.
+    checkout = tmp_path / "checkout"
+    shutil.copytree(
+        Path(hw.__file__).parent,
+        checkout / "hi_widgets",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(checkout)!r})
+        import psutil
+        import hi_widgets as hw
+        with hw.RequestProcesses(1) as spread:
+            child = psutil.Process(spread.pids[0])
+            print(hw.__file__)
+            print(child.environ()["PYTHONPATH"].split(":")[0])
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    imported, child_path = done.stdout.split()
+    assert imported.startswith(str(checkout))
+    assert child_path == str(checkout)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from hi_widgets.api.errors import ConnectionFailedError
@@ -34,6 +36,17 @@ START_TIMEOUT = 60.0
 
 STOP_TIMEOUT = 5.0
 """Seconds a child may take to finish its requests in flight when closed."""
+
+
+def _child_environment() -> dict[str, str]:
+    """Return this environment, with this very hi_widgets first on the import path.
+
+    A notebook may import hi_widgets from a checkout it put on ``sys.path`` itself; the
+    child must import the same code, not another installed copy (or none).
+    """
+    here = str(Path(__file__).resolve().parents[2])  # the folder holding hi_widgets/
+    inherited = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (here, inherited)))}
 
 
 _UNSENT = object()
@@ -52,6 +65,7 @@ class _Child:
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
+                env=_child_environment(),
                 start_new_session=True,  # Ctrl-C interrupts the parent only
             )
         self.connection = Connection(mine.detach())
