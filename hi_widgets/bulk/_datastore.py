@@ -128,11 +128,7 @@ def fetch_datastore(
         With an ``s3://`` dataset: the boto3 S3 client (default ``boto3.client("s3")``).
 
     processes
-        Send the requests from this many child processes, or from a
-        :class:`~hi_widgets.RequestProcesses` kept open: for raised quotas beyond what one
-        process can send (a few hundred requests per second; ``docs/quotas.md``). The
-        quota, retries, checkpoint, progress and cancel stay in this process, and the
-        result is the same. Default: send from this process.
+        Child processes to send the requests from, as for :func:`fetch_versions`.
 
     Returns
     -------
