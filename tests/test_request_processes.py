@@ -7,6 +7,7 @@ over HTTP to the sandbox, which verifies every signature.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import shutil
 import signal
@@ -112,7 +113,7 @@ def test_throttles_are_retried_and_counted_by_the_calling_process(sb, pairs, pro
     assert result.stats.retries == result.stats.throttles
 
 
-def test_a_child_killed_mid_call_loses_nothing(sb, pairs):
+def test_a_child_killed_mid_call_loses_nothing(sb, pairs, caplog):
     # Kill one child after the first image set completes: its requests in flight fail as
     # dropped connections, are retried on the other child, and the call completes.
     sb.set_faults(latency_ms=20)
@@ -133,6 +134,8 @@ def test_a_child_killed_mid_call_loses_nothing(sb, pairs):
         assert "1 of 2 running" in repr(spread)
     pd.testing.assert_frame_equal(result.frame, expected)
     assert result.errors.empty
+    said = [r.getMessage() for r in caplog.records if r.name == "hi_widgets.bulk.processes"]
+    assert said and said[0].startswith(f"request process 0 (pid {victim}) exited")
 
 
 def test_a_pool_whose_children_are_gone_is_refused_before_any_request(sb, pairs):
@@ -244,6 +247,15 @@ def test_a_closed_pool_stops_its_children_and_refuses_calls(sb, pairs):
     assert all(not child.is_running() or child.status() == "zombie" for child in children)
     with pytest.raises(ValueError, match="closed"):
         hw.fetch_versions(sb.client(), pairs, processes=spread)
+
+
+def test_a_pool_left_to_the_garbage_collector_stops_its_children():
+    spread = hw.RequestProcesses(1)
+    child = psutil.Process(spread.pids[0])
+    del spread
+    gc.collect()
+    child.wait(timeout=60)  # raises TimeoutExpired if it is still running by then
+    assert not child.is_running()
 
 
 def test_an_integer_starts_and_stops_children_for_one_call(sb, pairs):

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
@@ -76,6 +77,7 @@ class _Child:
         self._pending: dict[int, Future[Any]] = {}
         self._ids = itertools.count()
         self._alive = True
+        self.stopping = False
         self._reader: threading.Thread | None = None
 
     def wait_ready(self, timeout: float) -> None:
@@ -145,6 +147,14 @@ class _Child:
             self._alive = False
             pending, self._pending = list(self._pending.values()), {}
             self.in_flight = 0
+        if not self.stopping:
+            log.warning(
+                "request process %d (pid %d) exited; %d requests in flight are sent again "
+                "on the others",
+                self.number,
+                self.process.pid,
+                len(pending),
+            )
         for future in pending:  # retryable: the call sends them again on another child
             future.set_exception(self._lost())
 
@@ -157,6 +167,7 @@ class _Child:
 
     def stop(self, timeout: float) -> None:
         """Ask the child to answer what is in flight and exit; kill it if it hangs."""
+        self.stopping = True
         with contextlib.suppress(OSError):
             self.post(("stop",))
         try:
@@ -212,8 +223,10 @@ class RequestProcesses:
         self._ticks = itertools.count()
         self._lock = threading.Lock()
         self._closed = False
+        # Children are stopped when this object is closed or collected, or at exit.
+        self._finalizer = weakref.finalize(self, _stop_children, self._children)
         try:
-            self._children = [_Child(number) for number in range(processes)]
+            self._children.extend(_Child(number) for number in range(processes))
             for child in self._children:
                 child.wait_ready(START_TIMEOUT)
         except BaseException:
@@ -240,9 +253,7 @@ class RequestProcesses:
         """Stop the children once their requests in flight are answered; idempotent."""
         with self._lock:
             self._closed = True
-            children = list(self._children)
-        for child in children:
-            child.stop(STOP_TIMEOUT)
+        self._finalizer()
 
     @contextlib.contextmanager
     def _sender(self, client: Any, connections: int) -> Iterator[Send]:
@@ -299,6 +310,11 @@ class RequestProcesses:
             child = min(alive, key=lambda child: (child.in_flight, child.last_chosen))
             child.last_chosen = next(self._ticks)
             return child
+
+
+def _stop_children(children: list[_Child]) -> None:
+    for child in children:
+        child.stop(STOP_TIMEOUT)
 
 
 Processes = int | RequestProcesses | None
