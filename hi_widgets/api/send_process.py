@@ -12,9 +12,10 @@ parent's ``__main__`` again). Messages are pickled tuples
 (:class:`multiprocessing.connection.Connection`):
 
 parent to child
-    ``("client", key, recipe)``: build a single-attempt client from ``recipe``
-    (:class:`ClientRecipe`); ``("credentials", key, frozen)``: sign with these from now on
-    (botocore's ``ReadOnlyCredentials``, or None for unsigned requests); ``("call", id,
+    ``("client", key, recipe, frozen)``: build a single-attempt client from ``recipe``
+    (:class:`ClientRecipe`) signing with ``frozen`` (botocore's ``ReadOnlyCredentials``,
+    or None for unsigned requests); ``("credentials", key, frozen)``: sign with these
+    from now on (the parent's refreshed); ``("call", id,
     key, operation, params)``: send one request; ``("forget", key)``: close that client;
     ``("stop",)``: answer the requests in flight and exit.
 child to parent
@@ -42,8 +43,10 @@ from typing import Any, cast
 
 from botocore.config import Config
 from botocore.credentials import Credentials, ReadOnlyCredentials
+from botocore.loaders import create_loader
 
 from hi_widgets.api.errors import HealthImagingError
+from hi_widgets.api.model import SERVICE_NAME
 from hi_widgets.api.single_attempt import build_single_attempt_client
 from hi_widgets.api.walk import direct_send
 
@@ -81,60 +84,57 @@ class _HeldCredentials(Credentials):
 
 
 class _Clients:
-    """The clients of one child, by the parent's key, with their credentials."""
+    """The clients of one child, by the parent's key, built as the parent announces them.
+
+    They share one loader, so the service model is read once per child (at its start),
+    not once per bulk call.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._loader = create_loader()
+        for kind in ("service-2", "endpoint-rule-set-1", "paginators-1"):
+            self._loader.load_service_model(SERVICE_NAME, kind)
         self._sends: dict[int, Any] = {}
         self._clients: dict[int, Any] = {}
-        self._recipes: dict[int, ClientRecipe] = {}
         self._credentials: dict[int, _HeldCredentials | None] = {}
 
-    def add(self, key: int, recipe: ClientRecipe) -> None:
+    def add(self, key: int, recipe: ClientRecipe, frozen: ReadOnlyCredentials | None) -> None:
+        held = None if frozen is None else _HeldCredentials(frozen)
+        client = build_single_attempt_client(
+            held,
+            region_name=recipe.region_name,
+            endpoint_url=recipe.endpoint_url,
+            config=recipe.config,
+            pool=recipe.pool,
+            loader=self._loader,
+        )
         with self._lock:
-            self._recipes[key] = recipe
+            self._credentials[key] = held
+            self._clients[key], self._sends[key] = client, direct_send(client)
 
-    def credentials(self, key: int, frozen: ReadOnlyCredentials | None) -> None:
+    def credentials(self, key: int, frozen: ReadOnlyCredentials) -> None:
         with self._lock:
             held = self._credentials.get(key)
-            if held is not None and frozen is not None:
-                held.replace(frozen)
-                return
-            self._credentials[key] = None if frozen is None else _HeldCredentials(frozen)
-            self._drop(key)  # built again, signing with (or without) these
+        if held is not None:
+            held.replace(frozen)
 
     def send(self, key: int) -> Any:
         with self._lock:
-            send = self._sends.get(key)
-            if send is None:
-                recipe = self._recipes[key]
-                client = build_single_attempt_client(
-                    self._credentials.get(key),
-                    region_name=recipe.region_name,
-                    endpoint_url=recipe.endpoint_url,
-                    config=recipe.config,
-                    pool=recipe.pool,
-                )
-                self._clients[key], self._sends[key] = client, direct_send(client)
-                send = self._sends[key]
-            return send
+            return self._sends[key]
 
     def forget(self, key: int) -> None:
         with self._lock:
-            self._recipes.pop(key, None)
+            self._sends.pop(key, None)
             self._credentials.pop(key, None)
-            self._drop(key)
-
-    def _drop(self, key: int) -> None:
-        self._sends.pop(key, None)
-        client = self._clients.pop(key, None)
+            client = self._clients.pop(key, None)
         if client is not None:
             client.close()
 
 
 def serve(connection: Connection) -> None:
     """Answer the parent's messages on ``connection`` until it closes (module notes)."""
-    clients = _Clients()
+    clients = _Clients()  # loads the service model before the child says it is ready
     replies = threading.Lock()
 
     def call(request_id: int, key: int, operation: str, params: dict[str, Any]) -> None:
@@ -149,7 +149,7 @@ def serve(connection: Connection) -> None:
             connection.send(reply)
 
     with ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="hi-send") as threads:
-        connection.send(("ready", os.getpid()))
+        connection.send(("ready", os.getpid()))  # the service model is loaded
         while True:
             try:
                 message = connection.recv()
@@ -159,7 +159,7 @@ def serve(connection: Connection) -> None:
             if kind == "call":
                 threads.submit(call, *message[1:])
             elif kind == "client":
-                clients.add(message[1], message[2])
+                clients.add(*message[1:])
             elif kind == "credentials":
                 clients.credentials(message[1], message[2])
             elif kind == "forget":

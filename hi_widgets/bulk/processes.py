@@ -50,7 +50,6 @@ def _child_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (here, inherited)))}
 
 
-_UNSENT = object()
 _ALL_EXITED = "every request process has exited; close this RequestProcesses and start another"
 
 
@@ -105,9 +104,14 @@ class _Child:
         with self._write:
             self.connection.send(message)
 
+    def add_client(self, key: int, recipe: ClientRecipe, frozen: Any) -> None:
+        """Have the child build client ``key``, signing with ``frozen`` credentials."""
+        self.post(("client", key, recipe, frozen))
+        self._sent_credentials[key] = frozen
+
     def set_credentials(self, key: int, frozen: Any) -> None:
         """Send the credentials of client ``key`` if they changed since last sent."""
-        if self._sent_credentials.get(key, _UNSENT) != frozen:
+        if frozen is not None and self._sent_credentials.get(key) != frozen:
             self.post(("credentials", key, frozen))
             self._sent_credentials[key] = frozen
 
@@ -269,6 +273,11 @@ class RequestProcesses:
                 f"credentials are handed to the child processes; got {type(client).__name__}"
             )
         credentials = get_credentials()
+
+        def frozen() -> Any:
+            # Refreshing credentials refresh here, in the parent, and are handed on.
+            return None if credentials is None else credentials.get_frozen_credentials()
+
         recipe = ClientRecipe(
             client.meta.region_name, client.meta.endpoint_url, client.meta.config, connections
         )
@@ -281,14 +290,12 @@ class RequestProcesses:
                 raise RuntimeError(_ALL_EXITED)
             for child in alive:
                 with contextlib.suppress(OSError):  # it died just now: its reader sees it
-                    child.post(("client", key, recipe))
+                    child.add_client(key, recipe, frozen())
 
         def send(operation: str, params: dict[str, Any]) -> dict[str, Any]:
-            # Refreshing credentials refresh here, in the parent, and are handed on.
-            frozen = None if credentials is None else credentials.get_frozen_credentials()
             child = self._least_busy()
             try:
-                child.set_credentials(key, frozen)
+                child.set_credentials(key, frozen())
                 future = child.call(key, operation, params)
             except OSError:
                 raise child._lost() from None
