@@ -116,3 +116,11 @@ def test_the_readme_and_docs_show_every_room(page):
     rooms = {p.parent.name + "/" for p in PACKAGE_DIR.glob("*/__init__.py")}
     sandbox_rooms = {p.parent.name + "/" for p in PACKAGE_DIR.glob("sandbox/*/__init__.py")}
     assert rooms | sandbox_rooms <= shown, f"{page} lacks {(rooms | sandbox_rooms) - shown}"
+
+
+def test_the_readme_shows_the_tree_of_the_layout_page():
+    def tree(page):
+        text = (PACKAGE_DIR.parent / page).read_text()
+        return text.split("```text\nhi_widgets/\n", 1)[1].split("```", 1)[0]
+
+    assert tree("README.md") == tree("docs/layout.md")
