@@ -252,6 +252,20 @@ def test_dataframe_items_are_deduplicated(stubbed):
     assert result.stats.items == 1 and len(result.frame) == 2
 
 
+@pytest.mark.parametrize("verify", [False, "/etc/hospital/ca-bundle.pem"])
+def test_the_twin_verifies_tls_as_the_client_given(verify):
+    client = boto3.client(
+        "medical-imaging",
+        region_name="us-east-1",
+        verify=verify,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+    )
+    twin = single_attempt_client(client, 4)
+    assert twin is not client
+    assert twin._endpoint.http_session._verify == verify
+
+
 def test_a_retrying_client_is_replaced_by_a_single_attempt_twin():
     session = boto3.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1"

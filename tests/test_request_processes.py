@@ -320,3 +320,30 @@ def test_children_import_the_callers_hi_widgets_from_a_checkout_on_sys_path(tmp_
     imported, child_path = done.stdout.split()
     assert imported.startswith(str(checkout))
     assert child_path == str(checkout)
+
+
+def test_a_child_verifies_tls_as_the_callers_client_does():
+    # verify= (False, or a CA bundle such as a hospital's TLS-inspecting proxy needs) is an
+    # argument of client creation, not of its Config: the recipe must carry it.
+    from botocore.config import Config
+
+    from hi_widgets.api.send_process import ClientRecipe, _Clients
+    from hi_widgets.api.single_attempt import client_verify
+
+    caller = boto3.client(
+        "medical-imaging",
+        region_name="us-east-1",
+        endpoint_url="https://127.0.0.1:9",
+        verify="/nonexistent/ca-bundle.pem",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+    )
+    assert client_verify(caller) == "/nonexistent/ca-bundle.pem"
+    config = Config(inject_host_prefix=False)
+    recipe = ClientRecipe("us-east-1", "https://127.0.0.1:9", config, 1, client_verify(caller))
+    clients = _Clients()
+    clients.add(0, recipe, caller._get_credentials().get_frozen_credentials())
+    try:
+        assert clients._clients[0]._endpoint.http_session._verify == "/nonexistent/ca-bundle.pem"
+    finally:
+        clients.forget(0)

@@ -62,6 +62,7 @@ class ClientRecipe:
     endpoint_url: str | None
     config: Config
     pool: int
+    verify: bool | str | None
 
 
 class _HeldCredentials(Credentials):
@@ -107,6 +108,7 @@ class _Clients:
             endpoint_url=recipe.endpoint_url,
             config=recipe.config,
             pool=recipe.pool,
+            verify=recipe.verify,
             loader=self._loader,
         )
         with self._lock:

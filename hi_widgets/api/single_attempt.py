@@ -57,13 +57,16 @@ def build_single_attempt_client(
     endpoint_url: str | None,
     config: Config,
     pool: int,
+    verify: bool | str | None = None,
     loader: Any = None,
 ) -> HealthImagingClient:
     """Build a client that sends each request once, with ``pool`` connections, UTC times.
 
     ``credentials`` is a botocore credentials object (refreshing or not) or None;
-    ``config`` the configuration to start from (a client's ``meta.config``); ``loader``
-    a loaded data loader to share (else the service model is loaded again).
+    ``config`` the configuration to start from (a client's ``meta.config``); ``verify``
+    the TLS verification as ``boto3.client(verify=...)`` takes it (see
+    :func:`client_verify`); ``loader`` a loaded data loader to share (else the service
+    model is loaded again).
     """
     session = botocore.session.Session()
     session.register_component("credential_provider", _GivenCredentials(credentials))
@@ -80,9 +83,25 @@ def build_single_attempt_client(
         )
     )
     client = session.create_client(
-        SERVICE_NAME, region_name=region_name, endpoint_url=endpoint_url, config=single
+        SERVICE_NAME,
+        region_name=region_name,
+        endpoint_url=endpoint_url,
+        verify=verify,
+        config=single,
     )
     return cast("HealthImagingClient", client)  # botocore builds it from the same model
+
+
+def client_verify(client: HealthImagingClient) -> bool | str | None:
+    """Return how ``client`` verifies TLS: False, a CA bundle's path, or None (unknown).
+
+    ``verify=`` is an argument of client creation, not part of its ``Config``, and a
+    profile's ``ca_bundle`` is resolved then: a client built again from its parts must be
+    given it, or it would trust another set of authorities than the user chose.
+    """
+    session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    verify = getattr(session, "_verify", None)  # botocore's own (private) attribute
+    return verify if isinstance(verify, (bool, str)) else None
 
 
 def _build_twin(client: HealthImagingClient, pool: int) -> HealthImagingClient:
@@ -93,6 +112,7 @@ def _build_twin(client: HealthImagingClient, pool: int) -> HealthImagingClient:
         endpoint_url=client.meta.endpoint_url,
         config=client.meta.config,
         pool=pool,
+        verify=client_verify(client),
         loader=getattr(client, "_loader", None),
     )
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from hi_widgets.api.errors import ConnectionFailedError
 from hi_widgets.api.send_process import ClientRecipe
+from hi_widgets.api.single_attempt import client_verify
 from hi_widgets.api.walk import Send
 
 log = logging.getLogger(__name__)
@@ -278,8 +279,9 @@ class RequestProcesses:
             # Refreshing credentials refresh here, in the parent, and are handed on.
             return None if credentials is None else credentials.get_frozen_credentials()
 
+        meta = client.meta
         recipe = ClientRecipe(
-            client.meta.region_name, client.meta.endpoint_url, client.meta.config, connections
+            meta.region_name, meta.endpoint_url, meta.config, connections, client_verify(client)
         )
         with self._lock:
             if self._closed:
