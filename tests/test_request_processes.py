@@ -223,12 +223,14 @@ def test_bad_processes_are_refused_before_any_request_or_child(sb, pairs, bad):
     assert sb.requests == [] and len(psutil.Process().children()) == before
 
 
-def test_a_client_that_is_not_boto3_is_refused(processes, pairs):
+def test_a_client_that_is_not_boto3_is_refused(processes, pairs, tmp_path):
     class NotAClient:
         pass
 
+    checkpoint = tmp_path / "fetch.jsonl"
     with pytest.raises(TypeError, match="processes= needs a boto3 client"):
-        hw.fetch_versions(NotAClient(), pairs, processes=processes)
+        hw.fetch_versions(NotAClient(), pairs, processes=processes, checkpoint=checkpoint)
+    assert not checkpoint.exists()
 
 
 def test_children_run_in_their_own_session_and_hold_no_credentials_in_reprs(sb, processes):

@@ -205,14 +205,15 @@ def run_plan(
     read_back = Outcome()  # one for every image set read back from the checkpoint
     enumeration_error: HealthImagingError | None = None
     with contextlib.ExitStack() as stack:
-        saved = None
-        if checkpoint is not None:
-            saved = stack.enter_context(Checkpoint(checkpoint, plan.call, plan.inputs))
         # Requests in flight at most: every lane's workers and the enumeration (search).
+        # The sender first: a client it refuses leaves no checkpoint file behind.
         connections = max_workers * len(plan.lanes) + 1
         direct = open_sender(stack, processes, client, connections)
         sender = client if direct is not None else single_attempt_client(client, connections)
         engine = Engine(sender, limiter, plan.strategy, cancel, direct)
+        saved = None
+        if checkpoint is not None:
+            saved = stack.enter_context(Checkpoint(checkpoint, plan.call, plan.inputs))
         done = {} if saved is None else saved.done
         completion = _Completion(saved, sink)
         batched = isinstance(sink, BatchSink)
