@@ -4,8 +4,10 @@ The AWS CLI is not a project dependency (awscli pins its own botocore), and each
 ~40 invocations starts a Python process (about a minute in all), so this test is opt-in:
 set ``HI_WIDGETS_AWS_CLI`` to the ``aws`` executable (``aws`` for the one on PATH, or a
 throwaway venv's: ``python -m venv /tmp/cli && /tmp/cli/bin/pip install awscli``). The
-sandbox runs on the real clock with a short ``update_delay``; every wait polls with a
-deadline.
+sandbox runs on a :class:`~hi_widgets.sandbox.ManualClock`: between two polls the test moves
+the clock on by a second instead of sleeping, so states change after a known number of polls
+however loaded the machine is (an import job's files are read on a thread; its job ends
+once that thread has and the clock has passed its delay).
 """
 
 import gzip
@@ -13,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
@@ -27,10 +28,12 @@ from hi_widgets import sandbox  # noqa: E402
 AWS = shutil.which(os.environ.get("HI_WIDGETS_AWS_CLI") or "")
 pytestmark = pytest.mark.skipif(not AWS, reason="opt-in: set HI_WIDGETS_AWS_CLI to aws")
 ROLE = "arn:aws:iam::123456789012:role/ImportJobDataAccessRole"
+POLLS = 60  # of one `aws ... get-*` each, a second of the sandbox's clock apart
 
 
 def test_the_aws_cli_walkthrough_runs_against_the_sandbox(s3_bucket, tmp_path):
-    with sandbox.start(quotas=False, image_sets=1, update_delay=0.2) as sb:
+    clock = sandbox.ManualClock()
+    with sandbox.start(quotas=False, image_sets=1, clock=clock) as sb:
         env = {**os.environ, **sb.env()}
 
         def aws(*args):
@@ -45,11 +48,11 @@ def test_the_aws_cli_walkthrough_runs_against_the_sandbox(s3_bucket, tmp_path):
             return json.loads(done.stdout) if done.stdout.strip() else {}
 
         def wait(args, ok):
-            deadline = time.monotonic() + 60
-            while not ok(value := aws(*args)):
-                assert time.monotonic() < deadline, (args, value)
-                time.sleep(0.1)  # the CLI polls like a user; the deadline bounds it
-            return value
+            for _ in range(POLLS):
+                if ok(value := aws(*args)):
+                    return value
+                clock.advance(1)  # the sandbox's time, not the machine's
+            raise AssertionError(f"{args}: still {value} after {POLLS} polls")
 
         ds = aws("create-datastore", "--datastore-name", "cli")["datastoreId"]
         store = ("get-datastore", "--datastore-id", ds)
