@@ -45,8 +45,13 @@ def test_a_fetch_through_processes_returns_what_one_process_returns(sb, pairs, p
     client = sb.client()
     alone = hw.fetch_versions(client, pairs)
     sb.clear_requests()
+    children = [psutil.Process(pid) for pid in processes.pids]
+    cpu_before = [sum(child.cpu_times()[:2]) for child in children]
     spread = hw.fetch_versions(client, pairs, processes=processes)
     pd.testing.assert_frame_equal(spread.frame, alone.frame)
+    # the children did the sending (42 requests cost each of them tens of ms of CPU)
+    cpu_after = [sum(child.cpu_times()[:2]) for child in children]
+    assert all(after > before for before, after in zip(cpu_before, cpu_after, strict=True))
     assert spread.errors.empty and spread.stats.requests == alone.stats.requests
     # the server saw them, signed and answered (its log counts HTTP requests)
     assert len(sb.requests) == spread.stats.requests
@@ -261,10 +266,21 @@ def test_a_pool_left_to_the_garbage_collector_stops_its_children():
 
 
 def test_an_integer_starts_and_stops_children_for_one_call(sb, pairs):
-    before = {p.pid for p in psutil.Process().children()}
-    result = hw.fetch_versions(sb.client(), pairs[:3], processes=1)
+    def senders():
+        return {
+            p.pid
+            for p in psutil.Process().children()
+            if "hi_widgets.api.send_process" in p.cmdline()
+        }
+
+    before = senders()
+    during = []
+    result = hw.fetch_versions(
+        sb.client(), pairs[:3], processes=1, progress=lambda _: during.append(senders() - before)
+    )
     assert result.errors.empty and len(result.frame) > 0
-    assert {p.pid for p in psutil.Process().children()} == before
+    assert [len(started) for started in during] == [1, 1, 1]  # one child, for this call
+    assert senders() == before
 
 
 def test_children_exit_when_their_parent_is_killed(tmp_path):

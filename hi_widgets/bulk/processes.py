@@ -221,8 +221,7 @@ class RequestProcesses:
     """
 
     def __init__(self, processes: int = 2) -> None:
-        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-            raise ValueError(f"processes must be an integer >= 1, got {processes!r}")
+        _check_count(processes)
         self._children: list[_Child] = []
         self._keys = itertools.count()
         self._ticks = itertools.count()
@@ -332,13 +331,13 @@ Processes = int | RequestProcesses | None
 
 def check_processes(processes: Processes) -> None:
     """Raise ValueError for a bad ``processes=``, before any request or child starts."""
-    if processes is None or isinstance(processes, RequestProcesses):
-        return
+    if processes is not None and not isinstance(processes, RequestProcesses):
+        _check_count(processes, " or a hi_widgets.RequestProcesses")
+
+
+def _check_count(processes: object, alternatives: str = "") -> None:
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-        raise ValueError(
-            "processes must be an integer >= 1 or a hi_widgets.RequestProcesses, "
-            f"got {processes!r}"
-        )
+        raise ValueError(f"processes must be an integer >= 1{alternatives}, got {processes!r}")
 
 
 def open_sender(
